@@ -1,0 +1,514 @@
+/* cogen.h: Python's generator-as-coroutine protocol in C.
+ *
+ * A generator is a C function running on its own stack. Its caller drives
+ * it with cg_next / cg_send / cg_throw / cg_close and gets back a status,
+ * exactly as CPython's C level does (PySendResult): the value it yielded,
+ * the value it returned (StopIteration), or the exception it raised. Inside
+ * the body, cg_yield hands a value out and returns the value sent in; an
+ * exception thrown by the caller is raised at that cg_yield and unwinds the
+ * body through CG_TRY / CG_EXCEPT / CG_FINALLY blocks and CG_DEFER records.
+ *
+ * Semantics are CPython 3.11's, rule by rule, with two deliberate choices:
+ * cg_close() hands back the body's return value (Python 3.13), and throwing
+ * StopIteration into a generator that never started raises the PEP 479
+ * RuntimeError (3.11). docs/conformance.md maps every rule to its test.
+ *
+ * Sections:
+ *   1. Basics: values, statuses, states, errors
+ *   2. Exceptions: types, objects, raise, try/except/finally, defer
+ *   3. Generators: create, drive, free (caller side)
+ *   4. Generators: yield, yield from (body side)
+ *   5. Iteration helper
+ *   6. Configuration: allocator, unraisable hook, stacks
+ *   7. Internals the macros need (not API)
+ *
+ * Conventions used throughout:
+ *   - Values crossing yield/send are `void *`; NULL stands for Python's None.
+ *     cogen never owns, copies or frees them.
+ *   - Protocol misuse (resuming a running generator, sending a value into a
+ *     fresh one, NULL arguments) is reported the way Python reports it: an
+ *     exception of the matching type with Python's message. Functions that
+ *     allocate return NULL with errno set (ENOMEM, EINVAL) instead.
+ *   - "New reference" means the caller must release the exception with
+ *     cg_exc_unref(); "borrowed" means it must not.
+ *   - Everything is per thread: a generator belongs to the thread that
+ *     created it (see cg_new).
+ */
+#ifndef COGEN_H
+#define COGEN_H
+
+#include <setjmp.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#define CG_NORETURN [[noreturn]]
+#else
+#define CG_NORETURN _Noreturn
+#endif
+
+#if defined(COGEN_BUILDING) && defined(__GNUC__)
+#define CG_API __attribute__((visibility("default")))
+#else
+#define CG_API
+#endif
+
+#define COGEN_VERSION_MAJOR 0
+#define COGEN_VERSION_MINOR 1
+#define COGEN_VERSION_PATCH 0
+
+/* ======================================================================
+ * 1. Basics
+ * ====================================================================== */
+
+typedef struct cg_gen cg_gen;           /* a generator (opaque) */
+typedef struct cg_exc cg_exc;           /* an exception object (opaque, refcounted) */
+typedef struct cg_exc_type cg_exc_type; /* an exception type (static descriptor) */
+
+/* What a resumption of a generator produced. */
+typedef enum cg_status {
+    CG_YIELDED = 0,  /* the body yielded; *out is the value; it is suspended */
+    CG_RETURNED = 1, /* the body returned (Python's StopIteration); *out is the
+                        return value, NULL for a bare return or an exhausted
+                        generator; the generator is closed */
+    CG_RAISED = 2    /* an exception came out; *exc is a new reference to it */
+} cg_status;
+
+/* inspect.getgeneratorstate(), as an enum. */
+typedef enum cg_state {
+    CG_GEN_CREATED = 0,   /* made, no line of the body has run */
+    CG_GEN_SUSPENDED = 1, /* parked at a cg_yield (or inside cg_yield_from) */
+    CG_GEN_RUNNING = 2,   /* executing now (also a delegator while its
+                             subgenerator runs) */
+    CG_GEN_CLOSED = 3     /* returned, raised or closed; its stack is released */
+} cg_state;
+
+/* Name of a status or state, for messages: "CG_YIELDED", "GEN_SUSPENDED". */
+CG_API const char *cg_status_name(cg_status s);
+CG_API const char *cg_state_name(cg_state s);
+
+/* ======================================================================
+ * 2. Exceptions
+ *
+ * Types are static descriptors with single inheritance, named after
+ * Python's built-ins. Define your own with CG_EXC_TYPE:
+ *
+ *     CG_EXC_TYPE(AppError, cg_Exception);       // in one .c file
+ *     extern const cg_exc_type AppError;          // in a header
+ *
+ * Objects are refcounted: one exception can be in flight, being handled,
+ * the context of a newer one and returned to a caller all at once. Every
+ * object carries a message (or none: Python's `Type()`), an optional
+ * payload with its destructor, the exception that was being handled when it
+ * was raised (Python's __context__), an explicit __cause__ and the site of
+ * its first raise (file, line, function).
+ * ====================================================================== */
+
+struct cg_exc_type {
+    const char *name;         /* "ValueError" */
+    const cg_exc_type *base;  /* NULL only for BaseException */
+};
+
+#define CG_EXC_TYPE(var, basevar) const cg_exc_type var = {#var, &(basevar)}
+
+/* Python's hierarchy below BaseException, as (name, base) pairs: the
+ * variables are cg_Exception, cg_ValueError, ... GeneratorExit derives from
+ * BaseException, not Exception, so catching cg_Exception never swallows
+ * close(). */
+#define CG_BUILTIN_EXC_TYPES(X)              \
+    X(Exception, BaseException)              \
+    X(GeneratorExit, BaseException)          \
+    X(KeyboardInterrupt, BaseException)      \
+    X(SystemExit, BaseException)             \
+    X(StopIteration, Exception)              \
+    X(StopAsyncIteration, Exception)         \
+    X(ArithmeticError, Exception)            \
+    X(OverflowError, ArithmeticError)        \
+    X(ZeroDivisionError, ArithmeticError)    \
+    X(AssertionError, Exception)             \
+    X(AttributeError, Exception)             \
+    X(LookupError, Exception)                \
+    X(IndexError, LookupError)               \
+    X(KeyError, LookupError)                 \
+    X(MemoryError, Exception)                \
+    X(OSError, Exception)                    \
+    X(TimeoutError, OSError)                 \
+    X(RuntimeError, Exception)               \
+    X(NotImplementedError, RuntimeError)     \
+    X(RecursionError, RuntimeError)          \
+    X(TypeError, Exception)                  \
+    X(ValueError, Exception)
+
+extern CG_API const cg_exc_type cg_BaseException; /* the root */
+#define CG__DECLARE_TYPE(name, base) extern CG_API const cg_exc_type cg_##name;
+CG_BUILTIN_EXC_TYPES(CG__DECLARE_TYPE)
+#undef CG__DECLARE_TYPE
+
+/* issubclass(t, base). Both non-NULL. */
+CG_API int cg_type_is(const cg_exc_type *t, const cg_exc_type *base);
+
+/* A new exception: type(msg), or type() when msg is NULL. The message is
+ * copied. Returns a new reference; never NULL: when memory runs out it
+ * returns the preallocated MemoryError instead (check cg_exc_is). A NULL
+ * type is a TypeError. */
+CG_API cg_exc *cg_exc_new(const cg_exc_type *type, const char *msg);
+/* Same with a printf-style message. */
+CG_API cg_exc *cg_exc_newf(const cg_exc_type *type, const char *fmt, ...)
+#ifdef __GNUC__
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Reference counting. cg_exc_ref returns e; both accept NULL. Counts are
+ * not atomic: an exception may move to another thread, but may not be
+ * shared by two threads at once. */
+CG_API cg_exc *cg_exc_ref(cg_exc *e);
+CG_API void cg_exc_unref(cg_exc *e);
+
+/* isinstance(e, t). A NULL e is not an instance of anything. */
+CG_API int cg_exc_is(const cg_exc *e, const cg_exc_type *t);
+CG_API const cg_exc_type *cg_exc_type_of(const cg_exc *e);
+CG_API const char *cg_exc_msg(const cg_exc *e); /* NULL when raised as Type() */
+
+/* __context__ and __cause__, borrowed (NULL when absent). Setters take a new
+ * reference of their own to the value (NULL clears). Setting the cause also
+ * sets the context, as `raise X from Y` does. */
+CG_API cg_exc *cg_exc_context(const cg_exc *e);
+CG_API cg_exc *cg_exc_cause(const cg_exc *e);
+CG_API void cg_exc_set_context(cg_exc *e, cg_exc *context);
+CG_API void cg_exc_set_cause(cg_exc *e, cg_exc *cause);
+
+/* A payload travelling with the exception; dtor (may be NULL) runs on it
+ * when the exception is freed or the payload replaced. */
+CG_API void cg_exc_set_payload(cg_exc *e, void *payload, void (*dtor)(void *));
+CG_API void *cg_exc_payload(const cg_exc *e);
+
+/* Where the exception was first raised; file and func are NULL (line 0)
+ * for an exception that was never raised. */
+CG_API const char *cg_exc_file(const cg_exc *e);
+CG_API int cg_exc_line(const cg_exc *e);
+CG_API const char *cg_exc_func(const cg_exc *e);
+
+/* Python's repr: "ValueError('boom')", "KeyError()", TypeError("can't ...").
+ * Writes at most size bytes including the terminating NUL and returns the
+ * length of the full text, like snprintf. */
+CG_API size_t cg_exc_repr(const cg_exc *e, char *buf, size_t size);
+/* Prints e, its raise site and its context chain, oldest first, the way
+ * Python prints a traceback's exception lines. */
+CG_API void cg_exc_print(const cg_exc *e, FILE *f);
+
+/* Raising. These never return: control goes to the innermost enclosing
+ * CG_EXCEPT that matches, running CG_FINALLY blocks and CG_DEFER records
+ * on the way. An exception that escapes a generator's body closes the
+ * generator and is reported to whoever resumed it (CG_RAISED). One that
+ * escapes everything on a thread's own stack is printed, and the process
+ * aborts, like an uncaught C++ exception.
+ *
+ * Raising sets the exception's __context__ to the exception being handled
+ * at that point (cg_exc_current), as Python does.
+ *
+ *   CG_RAISE(&cg_ValueError, "bad input");     // ValueError('bad input')
+ *   CG_RAISE(&cg_KeyError, NULL);              // KeyError()
+ *   CG_RAISEF(&cg_ValueError, "bad %d", n);
+ *   cg_raise(e);                               // raise e (consumes e)
+ *   cg_reraise();                              // bare `raise`
+ */
+#define CG_RAISE(type, msg) cg_raise_at(cg_exc_new((type), (msg)), __FILE__, __LINE__, __func__)
+#define CG_RAISEF(type, ...) cg_raise_at(cg_exc_newf((type), __VA_ARGS__), __FILE__, __LINE__, __func__)
+#define cg_raise(e) cg_raise_at((e), __FILE__, __LINE__, __func__)
+/* Raises e, consuming the caller's reference. A NULL e raises TypeError. */
+CG_NORETURN CG_API void cg_raise_at(cg_exc *e, const char *file, int line, const char *func);
+/* Bare `raise`: re-raises the exception being handled, unchanged. With none
+ * being handled: RuntimeError('No active exception to reraise'). */
+CG_NORETURN CG_API void cg_reraise(void);
+
+/* The exception being handled here, borrowed, or NULL: Python's
+ * sys.exc_info()[1]. Inside a generator that handles nothing, this is the
+ * exception its resumer is handling. */
+CG_API cg_exc *cg_exc_current(void);
+
+/* try / except / finally.
+ *
+ *   CG_TRY {
+ *       risky();
+ *   } CG_EXCEPT(&cg_ValueError, e) {       // e: borrowed, valid in the block
+ *       log(cg_exc_msg(e));
+ *   } CG_EXCEPT(&cg_BaseException, e) {    // any exception, like bare except
+ *       cleanup();
+ *       cg_reraise();
+ *   } CG_FINALLY {
+ *       always();
+ *   } CG_END;
+ *
+ * Any number of CG_EXCEPT clauses (first match wins), an optional
+ * CG_FINALLY; CG_END closes the block. Handlers and the finally block may
+ * yield, raise (the new exception is chained to the one being handled) and
+ * re-raise. An exception that no clause matches continues outward after the
+ * finally block runs. Rules (they follow from setjmp/longjmp):
+ *   - a local modified inside CG_TRY and read after an exception must be
+ *     `volatile`;
+ *   - `return`, `break` or `goto` out of a CG_TRY body or handler leaves the
+ *     block without running its CG_FINALLY (use CG_DEFER for cleanup that
+ *     must always run); leaving a CG_FINALLY that way discards a pending
+ *     exception, like `return` inside Python's `finally`;
+ *   - never let an exception cross foreign frames (C++ code, callbacks of
+ *     other libraries): catch it before, or use cg_yield_catch;
+ *   - never swallow cg_GeneratorExit: re-raise it or return. */
+#define CG_TRY                                                     \
+    {                                                              \
+        CG__CLEANUP(cg__try_cleanup) cg__try cg__try_rec;          \
+        cg__try_push(&cg__try_rec);                                \
+        if (setjmp(cg__try_rec.jb) == 0) {
+#define CG_EXCEPT(type, e)                                          \
+        } else if (cg__try_match(&cg__try_rec, (type))) {           \
+            cg_exc *const e = cg__try_rec.exc;                      \
+            (void)e;
+#define CG_FINALLY                                                  \
+        }                                                           \
+        cg__try_finally(&cg__try_rec);                              \
+        {
+#define CG_END                                                      \
+        }                                                           \
+        cg__try_end(&cg__try_rec);                                  \
+    }
+
+/* CG_DEFER(fn, arg): fn(arg) runs when the enclosing block is left, by
+ * falling off its end, by return/break/goto, or by an exception passing
+ * through (newest first, while unwinding). A defer that raises while an
+ * exception passes replaces it, chained to it. One CG_DEFER per line. */
+#define CG_DEFER(fn, arg)                                                  \
+    CG__CLEANUP(cg__defer_exit) cg__defer CG__CAT(cg__defer_, __LINE__) = \
+        {{0, 0}, (fn), (arg)};                                             \
+    cg__defer_push(&CG__CAT(cg__defer_, __LINE__))
+
+/* ======================================================================
+ * 3. Generators: the caller side
+ * ====================================================================== */
+
+/* A generator body. It receives its generator and the argument given to
+ * cg_new; what it returns is the generator's return value. */
+typedef void *(*cg_fn)(cg_gen *g, void *arg);
+
+/* Stack protection a generator got (cg_gen_guard). */
+typedef enum cg_guard {
+    CG_GUARD_PAGE = 1,    /* a no-access page below the stack; an overflow
+                             faults at once and is reported (cg_new) */
+    CG_GUARD_CANARY = 2,  /* no guard page was available (the kernel's
+                             mapping limit was reached): a canary below the
+                             stack is checked at every switch, an overflow is
+                             reported when the generator next yields */
+    CG_GUARD_COPY = 3     /* compact mode: the stack is copied out on
+                             suspend and bounded by the run stack's guard */
+} cg_guard;
+
+/* Options for cg_new; a NULL options pointer means all defaults. */
+typedef struct cg_opts {
+    size_t stack_size; /* usable stack bytes; 0: CG_STACK_DEFAULT; rounded up
+                          to whole pages; at least CG_STACK_MIN */
+    const char *name;  /* for diagnostics (overflow, unraisable, gdb);
+                          borrowed: must outlive the generator */
+    unsigned flags;    /* CG_OPT_* below */
+} cg_opts;
+
+#define CG_STACK_DEFAULT (128u * 1024u)
+#define CG_STACK_MIN (16u * 1024u)
+#define CG_OPT_REQUIRE_GUARD 1u /* fail (errno EAGAIN) rather than fall back
+                                   to a canary when no guard page is left */
+#define CG_OPT_COMPACT 2u       /* compact mode (see cg_gen_guard) */
+
+/* Makes a generator that will run fn(g, arg); no line of it runs yet
+ * (GEN_CREATED). Its stack comes from the calling thread's pool. Returns
+ * NULL with errno EINVAL (fn NULL, stack_size too large) or ENOMEM (no
+ * memory or no address space), or EAGAIN (CG_OPT_REQUIRE_GUARD could not be
+ * met). The generator belongs to the calling thread: resuming it from
+ * another thread raises RuntimeError. Free it with cg_free. */
+CG_API cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts);
+
+/* Resume the generator, Python's next(g) and g.send(value).
+ *
+ * out (may be NULL) receives the yielded or returned value; exc (may be
+ * NULL, then the exception is discarded) receives a new reference to the
+ * exception when the result is CG_RAISED, and is set to NULL otherwise.
+ * By state:
+ *   CREATED:   starts the body; a non-NULL value raises TypeError("can't
+ *              send non-None value to a just-started generator") and
+ *              leaves it CREATED;
+ *   SUSPENDED: resumes it; cg_yield returns value there;
+ *   RUNNING:   ValueError('generator already executing'), nothing changes;
+ *   CLOSED:    CG_RETURNED with NULL (a bare StopIteration), every time.
+ * A StopIteration escaping the body becomes RuntimeError('generator raised
+ * StopIteration') with it as __cause__ (PEP 479). g NULL: TypeError. */
+CG_API cg_status cg_send(cg_gen *g, void *value, void **out, cg_exc **exc);
+CG_API cg_status cg_next(cg_gen *g, void **out, cg_exc **exc);
+
+/* g.throw(e): raises e inside the generator at its cg_yield; consumes the
+ * caller's reference to e. Outcomes: not caught, e comes back (CG_RAISED,
+ * generator closed); caught and yields (CG_YIELDED); caught and returns
+ * (CG_RETURNED, closed); caught and raises another (CG_RAISED, closed,
+ * the new one chained to e). While delegating (cg_yield_from) the throw
+ * goes to the subgenerator first; GeneratorExit closes it instead.
+ * CREATED: e is raised before the first line (nothing can catch it) and the
+ * generator is closed. CLOSED: e is handed back as it is. RUNNING:
+ * ValueError('generator already executing'). e NULL: TypeError('exceptions
+ * must be classes or instances deriving from BaseException, not NoneType'),
+ * generator untouched. */
+CG_API cg_status cg_throw(cg_gen *g, cg_exc *e, void **out, cg_exc **exc);
+
+/* g.close(): raises GeneratorExit at the cg_yield. Returns CG_RETURNED when
+ * the generator let GeneratorExit through or returned (*retval is its return
+ * value, as in Python 3.13, else NULL); CG_RAISED when it raised something
+ * else. If it yields instead, the result is RuntimeError('generator ignored
+ * GeneratorExit') and the generator stays SUSPENDED at that yield. CREATED
+ * and CLOSED generators close at once, running nothing. RUNNING:
+ * ValueError('generator already executing'). Never CG_YIELDED. */
+CG_API cg_status cg_close(cg_gen *g, void **retval, cg_exc **exc);
+
+/* inspect.getgeneratorstate(g). NULL reads as CG_GEN_CLOSED. */
+CG_API cg_state cg_gen_state(const cg_gen *g);
+
+/* Drops the generator, like dropping Python's last reference: a suspended
+ * generator is closed first (GeneratorExit at its yield, cleanups run), and
+ * what that close raises goes to the unraisable hook (cg_set_unraisable_hook);
+ * a generator that refuses to close (yields again) has its stack discarded
+ * without running its remaining cleanups. A running generator, or one that
+ * another generator is delegating to, is freed as soon as it stops being
+ * so. NULL is ignored. Freeing twice is a use after free, as with free(3). */
+CG_API void cg_free(cg_gen *g);
+
+/* Introspection. */
+CG_API const char *cg_gen_name(const cg_gen *g);       /* opts.name or "generator" */
+CG_API cg_gen *cg_gen_yieldfrom(const cg_gen *g);      /* gi_yieldfrom, borrowed */
+CG_API size_t cg_gen_stack_size(const cg_gen *g);      /* usable bytes */
+CG_API cg_guard cg_gen_guard(const cg_gen *g);
+CG_API void *cg_gen_arg(const cg_gen *g);
+
+/* ======================================================================
+ * 4. Generators: the body side
+ * ====================================================================== */
+
+/* Yield value to whoever resumed g and suspend; returns the value sent in
+ * (NULL for cg_next). g must be the generator running this code. When the
+ * caller throws (or closes), the exception is raised right here, on the
+ * generator's own stack, and unwinds the body like any raise. Calling it
+ * for a generator that is not the one running: RuntimeError. */
+CG_API void *cg_yield(cg_gen *g, void *value);
+
+/* Non-unwinding yield, for code that must not be longjmp'd over (foreign
+ * frames on the stack): returns NULL and stores the sent value in *sent
+ * (may be NULL), or returns the exception thrown in (a new reference the
+ * body now owns: re-raise it, or handle it and go on; GeneratorExit should
+ * end the body). */
+CG_API cg_exc *cg_yield_catch(cg_gen *g, void *value, void **sent);
+
+/* `return (yield from sub)`: runs sub to completion, passing its yields to
+ * g's caller and the caller's send/throw/close to sub, and returns sub's
+ * return value. An exception from sub is raised here. g borrows sub, which
+ * must outlive the call. sub running (or sub == g): ValueError('generator
+ * already executing') raised here; sub closed: returns NULL at once; sub
+ * NULL: TypeError. */
+CG_API void *cg_yield_from(cg_gen *g, cg_gen *sub);
+
+/* `yield from fn(arg)`: like cg_yield_from on a new generator made with
+ * cg_new(fn, arg, opts), which is freed as soon as the delegation ends,
+ * however it ends (as Python drops the subgenerator). MemoryError if it
+ * cannot be made. */
+CG_API void *cg_yield_from_new(cg_gen *g, cg_fn fn, void *arg, const cg_opts *opts);
+
+/* The generator running on this thread right now (the innermost), or NULL
+ * on the thread's own stack. */
+CG_API cg_gen *cg_current(void);
+
+/* ======================================================================
+ * 5. Iteration
+ *
+ *   CG_FOREACH(v, g) { use(v); }
+ *
+ * runs g to exhaustion like Python's `for v in g`: a return ends the loop
+ * (its value is discarded), an exception is raised in the loop's context.
+ * `break` leaves g suspended.
+ * ====================================================================== */
+
+/* One step of iteration: returns 1 and sets *out when g yielded, 0 when it
+ * returned or was exhausted; raises what g raised. */
+CG_API int cg_iter_next(cg_gen *g, void **out);
+#define CG_FOREACH(var, g) \
+    for (void *var = NULL; cg_iter_next((g), &var);)
+
+/* ======================================================================
+ * 6. Configuration
+ * ====================================================================== */
+
+/* Where cogen gets its memory (exceptions, generator handles). Defaults to
+ * malloc/free. alloc returning NULL is handled as out of memory. Set it
+ * before anything is allocated, or restore the same functions before the
+ * allocations made with them are freed. NULL functions restore the
+ * defaults. */
+CG_API void cg_set_allocator(void *(*alloc)(size_t size, void *ud),
+                             void (*dealloc)(void *p, void *ud), void *ud);
+
+/* What finalization does with an exception it cannot raise anywhere
+ * (cg_free of a generator whose close raised): Python's sys.unraisablehook.
+ * The hook gets a borrowed exception and the generator being freed. The
+ * default prints "Exception ignored in: generator 'name'" and the exception
+ * to stderr. NULL restores the default. Per process. */
+typedef void (*cg_unraisable_hook)(cg_exc *e, cg_gen *g, void *ud);
+CG_API void cg_set_unraisable_hook(cg_unraisable_hook hook, void *ud);
+
+/* Stack accounting, per process. */
+typedef struct cg_stack_stats {
+    size_t live;          /* stacks in use by generators */
+    size_t pooled;        /* stacks kept for reuse */
+    size_t guard_pages;   /* live stacks with a guard page */
+    size_t canaries;      /* live stacks with a canary only */
+    size_t mappings;      /* memory mappings cogen holds for stacks */
+} cg_stack_stats;
+CG_API void cg_get_stack_stats(cg_stack_stats *st);
+
+/* Gives the calling thread's pooled stacks back to the system. */
+CG_API void cg_trim(void);
+
+/* ======================================================================
+ * 7. Internals the macros above need. Not API: names and layout change.
+ * ====================================================================== */
+
+#define CG__CAT2(a, b) a##b
+#define CG__CAT(a, b) CG__CAT2(a, b)
+#if defined(__GNUC__) || defined(__clang__)
+#define CG__CLEANUP(fn) __attribute__((cleanup(fn)))
+#else
+#error "cogen needs GCC or Clang (the cleanup attribute)"
+#endif
+
+typedef struct cg__rec {
+    struct cg__rec *next; /* older record in the same stack */
+    int kind;             /* CG__REC_* */
+} cg__rec;
+
+enum { CG__REC_TRY = 1, CG__REC_DEFER = 2, CG__REC_HANDLED = 3 };
+
+typedef struct cg__try {
+    cg__rec rec;
+    int phase;   /* where control is in the try statement (src/exc.c) */
+    cg_exc *exc; /* caught, handled or pending exception (owned) */
+    jmp_buf jb;  /* where a raise lands */
+} cg__try;
+
+typedef struct cg__defer {
+    cg__rec rec;
+    void (*fn)(void *);
+    void *arg;
+} cg__defer;
+
+CG_API void cg__try_push(cg__try *t);
+CG_API int cg__try_match(cg__try *t, const cg_exc_type *type);
+CG_API void cg__try_finally(cg__try *t);
+CG_API void cg__try_end(cg__try *t);
+CG_API void cg__try_cleanup(cg__try *t);
+CG_API void cg__defer_push(cg__defer *d);
+CG_API void cg__defer_exit(cg__defer *d);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* COGEN_H */

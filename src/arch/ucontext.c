@@ -1,0 +1,39 @@
+/* ucontext.c: the portable context switch, for architectures without an
+ * assembly one (configure with -DCOGEN_SWITCH=ucontext). swapcontext saves
+ * and restores the signal mask with a system call each way, so this is
+ * slower by two orders of magnitude; semantics are the same.
+ *
+ * Here a saved "stack pointer" is the address of a ucontext_t that lives in
+ * the suspended side's own cg__switch frame (or, for a fresh stack, at its
+ * top). */
+#define _GNU_SOURCE
+#include "../internal.h"
+
+#include <stdint.h>
+#include <ucontext.h>
+
+static __thread void *passed; /* the value crossing the switch */
+
+void *cg__switch(void **save, void *new_sp, void *value) {
+    ucontext_t self;
+    *save = &self;
+    passed = value;
+    CG_CHECK(swapcontext(&self, (ucontext_t *)new_sp) == 0, "swapcontext failed");
+    return passed;
+}
+
+static void entry(unsigned lo, unsigned hi) {
+    cg__gen_main((cg_gen *)(((uintptr_t)hi << 16 << 16) | (uintptr_t)lo));
+}
+
+void *cg__stack_ready(cg__stack *s, cg_gen *g) {
+    uintptr_t at = ((uintptr_t)s->hi - sizeof(ucontext_t)) & ~(uintptr_t)63;
+    ucontext_t *uc = (ucontext_t *)at;
+    CG_CHECK(getcontext(uc) == 0, "getcontext failed");
+    uc->uc_stack.ss_sp = s->lo;
+    uc->uc_stack.ss_size = (size_t)((char *)uc - s->lo);
+    uc->uc_link = NULL;
+    uintptr_t p = (uintptr_t)g;
+    makecontext(uc, (void (*)(void))entry, 2, (unsigned)(p & 0xffffffffu), (unsigned)(p >> 16 >> 16));
+    return uc;
+}

@@ -1,0 +1,73 @@
+/* x86_64-sysv.S: the context switch for the System V AMD64 ABI.
+ *
+ * ABI: System V Application Binary Interface, AMD64 Architecture Processor
+ * Supplement (x86-64 psABI), section 3.2.1 "Registers": rbx, rbp, r12-r15
+ * and rsp are callee-saved; section 3.2.3: the control bits of MXCSR and the
+ * x87 FPU control word are callee-saved too, so they travel with each
+ * context (a body that changes the rounding mode keeps it to itself).
+ *
+ *   void *cg__switch(void **save, void *new_sp, void *value)
+ *       rdi = save, rsi = new_sp, rdx = value; returns value on the other side
+ *
+ * Saved frame, from the saved stack pointer upward:
+ *   [sp+0]  MXCSR (4 bytes), x87 control word (2 bytes)
+ *   [sp+8]  r15, r14, r13, r12, rbx, rbp
+ *   [sp+56] return address
+ */
+        .text
+
+        .globl  cg__switch
+        .hidden cg__switch
+        .type   cg__switch, @function
+        .p2align 4
+cg__switch:
+        .cfi_startproc
+        pushq   %rbp
+        .cfi_adjust_cfa_offset 8
+        pushq   %rbx
+        .cfi_adjust_cfa_offset 8
+        pushq   %r12
+        .cfi_adjust_cfa_offset 8
+        pushq   %r13
+        .cfi_adjust_cfa_offset 8
+        pushq   %r14
+        .cfi_adjust_cfa_offset 8
+        pushq   %r15
+        .cfi_adjust_cfa_offset 8
+        subq    $8, %rsp
+        .cfi_adjust_cfa_offset 8
+        stmxcsr (%rsp)
+        fnstcw  4(%rsp)
+        movq    %rsp, (%rdi)
+        movq    %rsi, %rsp
+        ldmxcsr (%rsp)
+        fldcw   4(%rsp)
+        addq    $8, %rsp
+        popq    %r15
+        popq    %r14
+        popq    %r13
+        popq    %r12
+        popq    %rbx
+        popq    %rbp
+        movq    %rdx, %rax
+        ret
+        .cfi_endproc
+        .size   cg__switch, .-cg__switch
+
+/* First code of every generator: cg__stack_ready leaves the generator in
+ * rbx. The return address is marked undefined, so debuggers and unwinders
+ * end the generator's backtrace here. */
+        .globl  cg__entry
+        .hidden cg__entry
+        .type   cg__entry, @function
+        .p2align 4
+cg__entry:
+        .cfi_startproc
+        .cfi_undefined rip
+        movq    %rbx, %rdi
+        call    cg__gen_main
+        ud2
+        .cfi_endproc
+        .size   cg__entry, .-cg__entry
+
+        .section .note.GNU-stack,"",@progbits

@@ -1,0 +1,467 @@
+/* exc.c: exception types and objects, raise, try/except/finally, defer.
+ *
+ * Every execution context (a thread's own stack or a generator's) keeps one
+ * chain of records that live in its own stack frames, innermost first:
+ *   - try records (CG_TRY), whose phase says whether they catch, are being
+ *     handled, or are running their finally block;
+ *   - defer records (CG_DEFER);
+ *   - handled records, pushed while a defer runs during unwinding, so that
+ *     an exception raised by the defer is chained to the one in flight.
+ * A raise walks the chain: it runs defers, and longjmps to the innermost try
+ * that catches. When nothing catches in a generator, the generator ends and
+ * its resumer gets the exception (src/gen.c).
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------
+ * Types
+ * ------------------------------------------------------------------ */
+
+const cg_exc_type cg_BaseException = {"BaseException", NULL};
+#define CG__DEFINE_TYPE(name, base) const cg_exc_type cg_##name = {#name, &cg_##base};
+CG_BUILTIN_EXC_TYPES(CG__DEFINE_TYPE)
+#undef CG__DEFINE_TYPE
+
+int cg_type_is(const cg_exc_type *t, const cg_exc_type *base) {
+    for (; t; t = t->base)
+        if (t == base) return 1;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Memory
+ * ------------------------------------------------------------------ */
+
+static void *default_alloc(size_t n, void *ud) {
+    (void)ud;
+    return malloc(n);
+}
+static void default_dealloc(void *p, void *ud) {
+    (void)ud;
+    free(p);
+}
+static void *(*alloc_fn)(size_t, void *) = default_alloc;
+static void (*dealloc_fn)(void *, void *) = default_dealloc;
+static void *alloc_ud;
+
+void cg_set_allocator(void *(*alloc)(size_t, void *), void (*dealloc)(void *, void *), void *ud) {
+    if (!alloc || !dealloc) {
+        alloc = default_alloc;
+        dealloc = default_dealloc;
+        ud = NULL;
+    }
+    alloc_fn = alloc;
+    dealloc_fn = dealloc;
+    alloc_ud = ud;
+}
+
+void *cg__alloc(size_t n) { return alloc_fn(n, alloc_ud); }
+void cg__dealloc(void *p) {
+    if (p) dealloc_fn(p, alloc_ud);
+}
+
+void cg__fatal(const char *file, int line, const char *msg) {
+    fprintf(stderr, "cogen: fatal: %s (%s:%d)\n", msg, file, line);
+    fflush(stderr);
+    abort();
+}
+
+/* ---------------------------------------------------------------------
+ * Objects
+ * ------------------------------------------------------------------ */
+
+/* Raising never needs memory: when there is none, this one is raised. It
+ * is shared and immortal, so nothing is ever chained to it. */
+static cg_exc memory_error = {&cg_MemoryError, -1, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL};
+
+static cg_exc *exc_make(const cg_exc_type *type, const char *msg, size_t len) {
+    if (!type) {
+        type = &cg_TypeError;
+        msg = "exceptions must derive from BaseException";
+        len = strlen(msg);
+    }
+    cg_exc *e = cg__alloc(sizeof *e + (msg ? len + 1 : 0));
+    if (!e) return &memory_error;
+    memset(e, 0, sizeof *e);
+    e->type = type;
+    e->refs = 1;
+    if (msg) {
+        memcpy(e->text, msg, len);
+        e->text[len] = '\0';
+        e->msg = e->text;
+    }
+    return e;
+}
+
+cg_exc *cg_exc_new(const cg_exc_type *type, const char *msg) {
+    return exc_make(type, msg, msg ? strlen(msg) : 0);
+}
+
+cg_exc *cg_exc_newf(const cg_exc_type *type, const char *fmt, ...) {
+    if (!fmt) return exc_make(type, NULL, 0);
+    char small[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0) return exc_make(type, fmt, strlen(fmt));
+    if ((size_t)n < sizeof small) return exc_make(type, small, (size_t)n);
+    char *big = cg__alloc((size_t)n + 1);
+    if (!big) return &memory_error;
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    cg_exc *e = exc_make(type, big, (size_t)n);
+    cg__dealloc(big);
+    return e;
+}
+
+cg_exc *cg_exc_ref(cg_exc *e) {
+    if (e && e->refs > 0) e->refs++;
+    return e;
+}
+
+void cg_exc_unref(cg_exc *e) {
+    /* Context chains are released iteratively: a long chain must not
+     * recurse once per link. */
+    while (e && e->refs > 0 && --e->refs == 0) {
+        cg_exc *next = e->context;
+        cg_exc_unref(e->cause);
+        if (e->payload_dtor) e->payload_dtor(e->payload);
+        cg__dealloc(e);
+        e = next;
+    }
+}
+
+int cg_exc_is(const cg_exc *e, const cg_exc_type *t) { return e && cg_type_is(e->type, t); }
+const cg_exc_type *cg_exc_type_of(const cg_exc *e) { return e ? e->type : NULL; }
+const char *cg_exc_msg(const cg_exc *e) { return e ? e->msg : NULL; }
+cg_exc *cg_exc_context(const cg_exc *e) { return e ? e->context : NULL; }
+cg_exc *cg_exc_cause(const cg_exc *e) { return e ? e->cause : NULL; }
+void *cg_exc_payload(const cg_exc *e) { return e ? e->payload : NULL; }
+const char *cg_exc_file(const cg_exc *e) { return e ? e->file : NULL; }
+int cg_exc_line(const cg_exc *e) { return e ? e->line : 0; }
+const char *cg_exc_func(const cg_exc *e) { return e ? e->func : NULL; }
+
+void cg_exc_set_context(cg_exc *e, cg_exc *context) {
+    if (!e || e->refs < 0 || context == e) return;
+    cg_exc *old = e->context;
+    e->context = cg_exc_ref(context);
+    cg_exc_unref(old);
+}
+
+void cg_exc_set_cause(cg_exc *e, cg_exc *cause) {
+    if (!e || e->refs < 0 || cause == e) return;
+    cg_exc *old = e->cause;
+    e->cause = cg_exc_ref(cause);
+    cg_exc_unref(old);
+    cg_exc_set_context(e, cause);
+}
+
+void cg_exc_set_payload(cg_exc *e, void *payload, void (*dtor)(void *)) {
+    if (!e) return;
+    if (e->refs < 0) { /* the shared MemoryError keeps nothing */
+        if (dtor) dtor(payload);
+        return;
+    }
+    if (e->payload_dtor) e->payload_dtor(e->payload);
+    e->payload = payload;
+    e->payload_dtor = dtor;
+}
+
+/* Appends to a bounded buffer, counting what would have been written. */
+typedef struct sbuf {
+    char *p;
+    size_t size, len;
+} sbuf;
+
+static void sb_putc(sbuf *b, char c) {
+    if (b->len + 1 < b->size) b->p[b->len] = c;
+    b->len++;
+}
+static void sb_puts(sbuf *b, const char *s) {
+    while (*s) sb_putc(b, *s++);
+}
+
+/* Python's repr() of a str: single quotes unless the text has one and no
+ * double quote; backslash escapes for the quote, backslash and controls. */
+static void sb_repr_str(sbuf *b, const char *s) {
+    char q = (strchr(s, '\'') && !strchr(s, '"')) ? '"' : '\'';
+    sb_putc(b, q);
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == q || *c == '\\') {
+            sb_putc(b, '\\');
+            sb_putc(b, (char)*c);
+        } else if (*c == '\n') {
+            sb_puts(b, "\\n");
+        } else if (*c == '\r') {
+            sb_puts(b, "\\r");
+        } else if (*c == '\t') {
+            sb_puts(b, "\\t");
+        } else if (*c < 0x20 || *c == 0x7f) {
+            static const char hex[] = "0123456789abcdef";
+            sb_puts(b, "\\x");
+            sb_putc(b, hex[*c >> 4]);
+            sb_putc(b, hex[*c & 15]);
+        } else {
+            sb_putc(b, (char)*c);
+        }
+    }
+    sb_putc(b, q);
+}
+
+size_t cg_exc_repr(const cg_exc *e, char *buf, size_t size) {
+    sbuf b = {buf, size, 0};
+    if (!e) {
+        sb_puts(&b, "None");
+    } else {
+        sb_puts(&b, e->type->name);
+        sb_putc(&b, '(');
+        if (e->msg) sb_repr_str(&b, e->msg);
+        sb_putc(&b, ')');
+    }
+    if (size) buf[b.len < size ? b.len : size - 1] = '\0';
+    return b.len;
+}
+
+static void print_one(const cg_exc *e, FILE *f) {
+    if (e->msg && *e->msg)
+        fprintf(f, "%s: %s\n", e->type->name, e->msg);
+    else
+        fprintf(f, "%s\n", e->type->name);
+    if (e->file) fprintf(f, "  raised at %s:%d in %s()\n", e->file, e->line, e->func ? e->func : "?");
+}
+
+static void print_chain(const cg_exc *e, FILE *f, int depth) {
+    if (depth < 16) {
+        if (e->cause) {
+            print_chain(e->cause, f, depth + 1);
+            fputs("\nThe above exception was the direct cause of the following exception:\n\n", f);
+        } else if (e->context) {
+            print_chain(e->context, f, depth + 1);
+            fputs("\nDuring handling of the above exception, another exception occurred:\n\n", f);
+        }
+    }
+    print_one(e, f);
+}
+
+void cg_exc_print(const cg_exc *e, FILE *f) {
+    if (!f) f = stderr;
+    if (!e) {
+        fputs("None\n", f);
+        return;
+    }
+    print_chain(e, f, 0);
+}
+
+/* ---------------------------------------------------------------------
+ * The record chain
+ * ------------------------------------------------------------------ */
+
+/* Where control is in a try statement. */
+enum {
+    PH_BODY = 0, /* running the try body: a raise lands here */
+    PH_CAUGHT,   /* landed; the except clauses are being matched */
+    PH_HANDLING, /* an except clause runs: its exception is being handled,
+                    and a raise lands here again so that finally runs */
+    PH_PENDING,  /* a handler raised: skip the clauses, run finally */
+    PH_FINALLY,  /* the finally block runs; exc, if any, is pending */
+    PH_DONE      /* the record is off the chain */
+};
+
+/* While a defer runs during unwinding, the exception in flight is being
+ * handled, as in a Python finally block. */
+typedef struct handled_rec {
+    cg__rec rec;
+    cg_exc *exc;
+} handled_rec;
+
+static void push(cg__ctx *ctx, cg__rec *r, int kind) {
+    r->kind = kind;
+    r->next = ctx->chain;
+    ctx->chain = r;
+}
+
+static void pop(cg__ctx *ctx, cg__rec *r) {
+    CG_CHECK(ctx->chain == r, "exception records out of order (a CG_TRY or CG_DEFER frame was left by longjmp?)");
+    ctx->chain = r->next;
+}
+
+cg_exc *cg__handled(cg__ctx *ctx, int walk_parents) {
+    for (; ctx; ctx = walk_parents ? ctx->parent : NULL) {
+        for (cg__rec *r = ctx->chain; r; r = r->next) {
+            if (r->kind == CG__REC_TRY) {
+                cg__try *t = (cg__try *)r;
+                if ((t->phase == PH_HANDLING || t->phase == PH_FINALLY) && t->exc) return t->exc;
+            } else if (r->kind == CG__REC_HANDLED) {
+                return ((handled_rec *)r)->exc;
+            }
+        }
+    }
+    return NULL;
+}
+
+cg_exc *cg_exc_current(void) { return cg__handled(cg__cur(), 1); }
+
+void cg__chain(cg_exc *e, cg_exc *handled) {
+    if (!handled || handled == e || e->refs < 0) return;
+    /* If e is already in handled's context chain, cut the chain there so
+     * that setting e's context makes no cycle; a cycle that exists already
+     * (made through cg_exc_set_context) is walked once (Floyd). */
+    cg_exc *o = handled, *slow = handled, *c;
+    int toggle = 0;
+    while ((c = o->context) != NULL) {
+        if (c == e) {
+            o->context = NULL;
+            cg_exc_unref(c);
+            break;
+        }
+        o = c;
+        if (o == slow) break;
+        if (toggle) slow = slow->context;
+        toggle = !toggle;
+    }
+    cg_exc_set_context(e, handled);
+}
+
+cg_exc *cg__error(const cg_exc_type *type, const char *msg) {
+    cg_exc *e = cg_exc_new(type, msg);
+    cg__chain_here(e);
+    return e;
+}
+
+void cg__drop_chain(cg__ctx *ctx) {
+    for (cg__rec *r = ctx->chain; r; r = r->next) {
+        if (r->kind == CG__REC_TRY) {
+            cg__try *t = (cg__try *)r;
+            cg_exc_unref(t->exc);
+            t->exc = NULL;
+            t->phase = PH_DONE;
+        } else if (r->kind == CG__REC_HANDLED) {
+            cg_exc_unref(((handled_rec *)r)->exc);
+        }
+    }
+    ctx->chain = NULL;
+}
+
+CG_COLD CG_NORETURN static void uncaught(cg_exc *e) {
+    fputs("cogen: uncaught exception on a thread's own stack (outside any generator):\n", stderr);
+    cg_exc_print(e, stderr);
+    fflush(stderr);
+    abort();
+}
+
+void cg__unwind(cg_exc *e) {
+    cg__ctx *ctx = cg__cur();
+    for (cg__rec *r; (r = ctx->chain) != NULL;) {
+        if (r->kind == CG__REC_DEFER) {
+            cg__defer *d = (cg__defer *)r;
+            void (*fn)(void *) = d->fn;
+            ctx->chain = r->next;
+            d->fn = NULL;
+            if (!fn) continue;
+            handled_rec h;
+            push(ctx, &h.rec, CG__REC_HANDLED);
+            h.exc = e; /* if the defer raises, unwinding drops this reference */
+            fn(d->arg);
+            pop(ctx, &h.rec);
+            continue;
+        }
+        if (r->kind == CG__REC_TRY) {
+            cg__try *t = (cg__try *)r;
+            if (t->phase == PH_BODY || t->phase == PH_HANDLING) {
+                cg_exc_unref(t->exc); /* what the handler was handling */
+                t->exc = e;
+                t->phase = t->phase == PH_BODY ? PH_CAUGHT : PH_PENDING;
+                longjmp(t->jb, 1);
+            }
+            /* A finally block raised: its pending exception is replaced. */
+            ctx->chain = r->next;
+            t->phase = PH_DONE;
+            cg_exc_unref(t->exc);
+            t->exc = NULL;
+            continue;
+        }
+        /* A defer raised while an earlier exception was in flight. */
+        ctx->chain = r->next;
+        cg_exc_unref(((handled_rec *)r)->exc);
+    }
+    if (ctx->gen) cg__gen_finish(ctx->gen, e);
+    uncaught(e);
+}
+
+void cg_raise_at(cg_exc *e, const char *file, int line, const char *func) {
+    if (!e) e = cg_exc_new(&cg_TypeError, "exceptions must derive from BaseException");
+    if (!e->file && e->refs > 0) {
+        e->file = file;
+        e->line = line;
+        e->func = func;
+    }
+    cg__chain_here(e);
+    cg__unwind(e);
+}
+
+void cg_reraise(void) {
+    cg_exc *h = cg__handled(cg__cur(), 1);
+    if (!h) CG_RAISE(&cg_RuntimeError, "No active exception to reraise");
+    cg__unwind(cg_exc_ref(h));
+}
+
+/* ---------------------------------------------------------------------
+ * What the CG_TRY and CG_DEFER macros call
+ * ------------------------------------------------------------------ */
+
+void cg__try_push(cg__try *t) {
+    t->phase = PH_BODY;
+    t->exc = NULL;
+    push(cg__cur(), &t->rec, CG__REC_TRY);
+}
+
+int cg__try_match(cg__try *t, const cg_exc_type *type) {
+    if (t->phase != PH_CAUGHT || !type || !cg_exc_is(t->exc, type)) return 0;
+    t->phase = PH_HANDLING;
+    return 1;
+}
+
+void cg__try_finally(cg__try *t) {
+    if (t->phase == PH_HANDLING) { /* the handler finished: done with it */
+        cg_exc_unref(t->exc);
+        t->exc = NULL;
+    }
+    t->phase = PH_FINALLY;
+}
+
+void cg__try_end(cg__try *t) {
+    pop(cg__t.cur, &t->rec);
+    cg_exc *pending = t->phase == PH_HANDLING ? NULL : t->exc;
+    if (!pending) cg_exc_unref(t->exc);
+    t->exc = NULL;
+    t->phase = PH_DONE;
+    if (pending) cg__unwind(pending); /* nothing caught it: carry on outward */
+}
+
+void cg__try_cleanup(cg__try *t) {
+    if (t->phase == PH_DONE) return;
+    /* Left by return, break or goto: drop the record (and with it a pending
+     * exception, as `return` in a Python finally block does). */
+    pop(cg__t.cur, &t->rec);
+    cg_exc_unref(t->exc);
+    t->exc = NULL;
+    t->phase = PH_DONE;
+}
+
+void cg__defer_push(cg__defer *d) { push(cg__cur(), &d->rec, CG__REC_DEFER); }
+
+void cg__defer_exit(cg__defer *d) {
+    if (!d->fn) return;
+    pop(cg__t.cur, &d->rec);
+    void (*fn)(void *) = d->fn;
+    d->fn = NULL;
+    fn(d->arg);
+}

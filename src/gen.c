@@ -1,0 +1,717 @@
+/* gen.c: the generator protocol (send, throw, close, yield, yield from,
+ * finalization), following CPython 3.11's Objects/genobject.c rule by rule.
+ *
+ * Every switch goes between a generator's stack and the stack of whoever
+ * called the protocol function (its resumer); generators never switch to
+ * each other directly. A delegation chain (yield from) is driven from the
+ * resumer's side: a send goes straight down to the innermost generator, its
+ * yields come straight back up, and when it finishes the loop in run()
+ * resumes its delegator with the result. A throw or close into a delegator
+ * is forwarded by recursion, from the resumer's side too, as CPython's
+ * _gen_throw does; that matters for which exception gets chained to what.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if CG_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if CG_TSAN
+void *__tsan_get_current_fiber(void);
+void *__tsan_create_fiber(unsigned flags);
+void __tsan_destroy_fiber(void *fiber);
+void __tsan_switch_to_fiber(void *fiber, unsigned flags);
+#endif
+
+__thread cg__thread cg__t __attribute__((tls_model("initial-exec")));
+
+/* What the body tells its resumer when it switches back. */
+enum { EV_YIELD = 0, EV_DELEGATE, EV_RETURN, EV_RAISE };
+/* How the resumer resumes the body. */
+enum {
+    IN_SEND = 0,  /* cg_yield returns the value */
+    IN_THROW,     /* raise exc, chained to what this generator is handling
+                     (CPython's _PyErr_ChainStackItem) */
+    IN_PROPAGATE, /* raise exc unchanged: it comes from the subgenerator */
+    IN_RAISE      /* raise exc as if raised right here (chained here) */
+};
+
+struct cg_gen {
+    cg__ctx ctx;             /* the body's records; must stay first */
+    void *sp;                /* saved stack pointer while not running */
+    void *ret_sp;            /* resumer's stack pointer while running */
+    unsigned char state;     /* cg_state */
+    unsigned char ev;        /* EV_*: last thing the body posted */
+    unsigned char in;        /* IN_*: how the body is being resumed */
+    unsigned char canary;    /* stack has a canary to check at each switch */
+    unsigned char catching;  /* suspended in cg_yield_catch */
+    unsigned char yf_owned;  /* yf was made by cg_yield_from_new */
+    unsigned char free_pending; /* cg_free arrived while running/delegated */
+    unsigned yf_refs;        /* generators delegating to this one */
+    cg_exc *exc;             /* exception crossing the switch (owned) */
+    void *val;               /* the body's return value */
+    cg_gen *yf;              /* generator this one delegates to, or NULL */
+    cg_gen *up;              /* delegator that resumed this one */
+    cg__ctx *resumer;        /* context whose stack we return to */
+    cg__thread *owner;       /* thread that made it */
+    cg_fn fn;
+    void *arg;
+    cg__stack *stack;        /* NULL once closed */
+    const char *name;
+    size_t stack_size;
+};
+
+/* ---------------------------------------------------------------------
+ * Threads
+ * ------------------------------------------------------------------ */
+
+void cg__thread_init(void) {
+    cg__thread *t = &cg__t;
+    if (t->cur) return;
+    memset(&t->main, 0, sizeof t->main);
+#if CG_TSAN
+    t->main.tsan_fiber = __tsan_get_current_fiber();
+#endif
+    t->cur = &t->main;
+}
+
+cg_gen *cg_current(void) { return cg__t.cur ? cg__t.cur->gen : NULL; }
+
+/* ---------------------------------------------------------------------
+ * Switching, with the sanitizers told about it
+ * ------------------------------------------------------------------ */
+
+CG_COLD static void canary_dead(cg_gen *g) {
+    fprintf(stderr, "cogen: stack overflow in generator '%s' (stack size %zu bytes, no guard page: canary overwritten)\n",
+            cg_gen_name(g), g->stack_size);
+    fflush(stderr);
+    abort();
+}
+
+/* Resumer side: run g until it posts an event. */
+static inline void *switch_in(cg_gen *g, cg__ctx *from, void *value) {
+#if CG_ASAN
+    __sanitizer_start_switch_fiber(&from->asan_fake, g->stack->lo, (size_t)(g->stack->hi - g->stack->lo));
+#endif
+#if CG_TSAN
+    __tsan_switch_to_fiber(g->ctx.tsan_fiber, 0);
+#endif
+    (void)from;
+    void *r = cg__switch(&g->ret_sp, g->sp, value);
+#if CG_ASAN
+    __sanitizer_finish_switch_fiber(from->asan_fake, NULL, NULL);
+#endif
+    return r;
+}
+
+/* Body side, after the resumer switched here. */
+static inline void arrived(cg_gen *g) {
+#if CG_ASAN
+    __sanitizer_finish_switch_fiber(g->ctx.asan_fake, &g->resumer->asan_bottom, &g->resumer->asan_size);
+#else
+    (void)g;
+#endif
+}
+
+/* Body side: post an event, wait to be resumed. */
+static inline void *switch_out(cg_gen *g, void *value) {
+    if (CG_UNLIKELY(g->canary) && !cg__canary_ok(g->stack)) canary_dead(g);
+#if CG_ASAN
+    __sanitizer_start_switch_fiber(&g->ctx.asan_fake, g->resumer->asan_bottom, g->resumer->asan_size);
+#endif
+#if CG_TSAN
+    __tsan_switch_to_fiber(g->resumer->tsan_fiber, 0);
+#endif
+    void *r = cg__switch(&g->sp, g->ret_sp, value);
+    arrived(g);
+    return r;
+}
+
+/* Body side, for the last time: the stack is abandoned. */
+CG_NORETURN static void switch_final(cg_gen *g) {
+    if (g->canary && !cg__canary_ok(g->stack)) canary_dead(g);
+    CG_CHECK(g->ctx.chain == NULL, "generator ended with exception records on its stack");
+#if CG_ASAN
+    __sanitizer_start_switch_fiber(NULL, g->resumer->asan_bottom, g->resumer->asan_size);
+#endif
+#if CG_TSAN
+    __tsan_switch_to_fiber(g->resumer->tsan_fiber, 0);
+#endif
+    cg__switch(&g->sp, g->ret_sp, NULL);
+    cg__fatal(__FILE__, __LINE__, "a finished generator was resumed");
+}
+
+/* Resumer side: resume n once with (in, value, e). */
+static inline void *resume(cg_gen *n, cg__ctx *caller, unsigned in, void *value, cg_exc *e) {
+    n->in = (unsigned char)in;
+    n->exc = e;
+    n->resumer = caller;
+    cg__t.cur = &n->ctx;
+    void *r = switch_in(n, caller, value);
+    cg__t.cur = caller;
+    return r;
+}
+
+void cg__gen_main(cg_gen *g) {
+    arrived(g);
+    /* A throw or close never starts a body: the first resume is a send. */
+    g->val = g->fn(g, g->arg);
+    g->ev = EV_RETURN;
+    switch_final(g);
+}
+
+void cg__gen_finish(cg_gen *g, cg_exc *e) {
+    g->exc = e;
+    g->ev = EV_RAISE;
+    switch_final(g);
+}
+
+/* ---------------------------------------------------------------------
+ * Life cycle
+ * ------------------------------------------------------------------ */
+
+static void unraisable(cg_exc *e, cg_gen *g);
+
+cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
+    static const cg_opts defaults = {0, NULL, 0};
+    if (!opts) opts = &defaults;
+    size_t size = opts->stack_size ? opts->stack_size : CG_STACK_DEFAULT;
+    if (!fn || size > ((size_t)1 << 40)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (size < CG_STACK_MIN) size = CG_STACK_MIN;
+    cg__cur();
+    cg_gen *g = cg__alloc(sizeof *g);
+    if (!g) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    memset(g, 0, sizeof *g);
+    g->stack = cg__stack_get(size, opts->flags);
+    if (!g->stack) {
+        int err = errno;
+        cg__dealloc(g);
+        errno = err;
+        return NULL;
+    }
+    g->ctx.gen = g;
+    g->state = CG_GEN_CREATED;
+    g->owner = &cg__t;
+    g->fn = fn;
+    g->arg = arg;
+    g->name = opts->name;
+    g->stack_size = (size_t)(g->stack->hi - g->stack->lo);
+    g->canary = g->stack->kind == CG_GUARD_CANARY;
+    g->sp = cg__stack_ready(g->stack, g);
+#if CG_TSAN
+    g->ctx.tsan_fiber = __tsan_create_fiber(0);
+#endif
+    return g;
+}
+
+/* The body will never run again: give its stack back. */
+static void release_stack(cg_gen *g) {
+    if (g->stack) {
+        if (g->canary && !cg__canary_ok(g->stack)) canary_dead(g);
+        cg__stack_put(g->stack);
+        g->stack = NULL;
+    }
+    g->state = CG_GEN_CLOSED;
+}
+
+static void end_delegation(cg_gen *g);
+
+/* Throws away a suspended body without unwinding it (it refused to close,
+ * or its thread cannot run it). */
+static void discard(cg_gen *g) {
+    cg__drop_chain(&g->ctx);
+    if (g->yf) {
+        cg_gen *sub = g->yf;
+        int owned = g->yf_owned;
+        end_delegation(g);
+        if (owned) cg_free(sub);
+    }
+    cg_exc_unref(g->exc);
+    g->exc = NULL;
+    release_stack(g);
+}
+
+static cg_status close_impl(cg_gen *g, int finalizing, void **retval, cg_exc **exc);
+
+void cg_free(cg_gen *g) {
+    if (!g) return;
+    if (g->state == CG_GEN_RUNNING || g->yf_refs) {
+        g->free_pending = 1; /* as a Python frame holding a reference would */
+        return;
+    }
+    if (g->state == CG_GEN_SUSPENDED) {
+        if (g->owner != &cg__t) {
+            cg_exc *e = cg_exc_new(&cg_RuntimeError, "generator belongs to another thread: freed without closing");
+            unraisable(e, g);
+            cg_exc_unref(e);
+        } else {
+            cg_exc *err = NULL;
+            if (close_impl(g, 1, NULL, &err) == CG_RAISED) {
+                unraisable(err, g);
+                cg_exc_unref(err);
+            }
+        }
+        if (g->state != CG_GEN_CLOSED) discard(g);
+    } else {
+        release_stack(g);
+    }
+#if CG_TSAN
+    __tsan_destroy_fiber(g->ctx.tsan_fiber);
+#endif
+    cg__dealloc(g);
+}
+
+/* Frees g if a cg_free was waiting for it to stop running or being
+ * delegated to. */
+static inline void settle(cg_gen *g) {
+    if (CG_UNLIKELY(g->free_pending) && g->state != CG_GEN_RUNNING && !g->yf_refs) cg_free(g);
+}
+
+/* ---------------------------------------------------------------------
+ * Driving
+ * ------------------------------------------------------------------ */
+
+static cg_status fail(void **out, cg_exc **exc, cg_exc *e) {
+    if (out) *out = NULL;
+    if (exc)
+        *exc = e;
+    else
+        cg_exc_unref(e);
+    return CG_RAISED;
+}
+
+static cg_status done(void **out, cg_exc **exc, void *v) {
+    if (out) *out = v;
+    if (exc) *exc = NULL;
+    return CG_RETURNED;
+}
+
+/* PEP 479: a StopIteration leaving a generator becomes RuntimeError. */
+static cg_exc *pep479(cg_exc *e) {
+    if (!cg_exc_is(e, &cg_StopIteration)) return e;
+    cg_exc *rt = cg_exc_new(&cg_RuntimeError, "generator raised StopIteration");
+    cg_exc_set_cause(rt, e);
+    cg_exc_unref(e);
+    return rt;
+}
+
+static void end_delegation(cg_gen *g) {
+    cg_gen *sub = g->yf;
+    g->yf = NULL;
+    sub->yf_refs--;
+    settle(sub);
+}
+
+static void suspend_chain(cg_gen *node, cg_gen *top) {
+    for (cg_gen *n = node;; n = n->up) {
+        n->state = CG_GEN_SUSPENDED;
+        if (n == top) break;
+    }
+}
+
+/* A send goes down the delegation chain to the innermost generator, which
+ * is the one to resume; on the way every generator becomes RUNNING. A
+ * subgenerator that cannot take the send ends its delegator's delegation
+ * there, as CPython's SEND does: a running one raises ValueError in the
+ * delegator, a closed one makes the yield from evaluate to None. */
+static cg_gen *descend(cg_gen *node, unsigned *in, void **val, cg_exc **e) {
+    while (node->yf) {
+        cg_gen *sub = node->yf;
+        if (sub->state == CG_GEN_RUNNING) {
+            end_delegation(node);
+            *in = IN_RAISE;
+            *e = cg_exc_new(&cg_ValueError, "generator already executing");
+            *val = NULL;
+            break;
+        }
+        if (sub->state == CG_GEN_CLOSED) {
+            end_delegation(node);
+            *val = NULL;
+            break;
+        }
+        sub->up = node;
+        sub->state = CG_GEN_RUNNING;
+        node = sub;
+    }
+    return node;
+}
+
+/* node has just posted an event, r being the value it passed. Handles it
+ * and goes on resuming the chain under top until top yields or finishes. */
+static cg_status on_event(cg_gen *top, cg_gen *node, void *r, void **out, cg_exc **exc) {
+    cg__ctx *caller = cg__t.cur;
+    for (;;) {
+        unsigned in;
+        void *val = NULL;
+        cg_exc *e = NULL;
+        if (node->ev == EV_YIELD) {
+            suspend_chain(node, top);
+            if (out) *out = r;
+            if (exc) *exc = NULL;
+            return CG_YIELDED;
+        }
+        if (node->ev == EV_DELEGATE) {
+            cg_gen *sub = node->yf;
+            sub->up = node;
+            sub->state = CG_GEN_RUNNING;
+            node = sub;
+            in = IN_SEND;
+        } else { /* finished */
+            void *rv = node->val;
+            cg_exc *err = node->ev == EV_RAISE ? pep479(node->exc) : NULL;
+            node->exc = NULL;
+            release_stack(node);
+            if (node == top) return err ? fail(out, exc, err) : done(out, exc, rv);
+            cg_gen *d = node->up;
+            end_delegation(d); /* may free node */
+            node = d;
+            if (err) {
+                in = IN_PROPAGATE;
+                e = err;
+            } else {
+                in = IN_SEND;
+                val = rv;
+            }
+        }
+        if (in == IN_SEND && node->yf) node = descend(node, &in, &val, &e);
+        node->ctx.parent = node == top ? caller : &node->up->ctx;
+        r = resume(node, caller, in, val, e);
+    }
+}
+
+/* Resumes node (top, or below it with the generators above RUNNING). */
+static cg_status run(cg_gen *top, cg_gen *node, unsigned in, void *val, cg_exc *e, void **out, cg_exc **exc) {
+    cg__ctx *caller = cg__t.cur;
+    if (in == IN_SEND && node->yf) node = descend(node, &in, &val, &e);
+    node->ctx.parent = node == top ? caller : &node->up->ctx;
+    void *r = resume(node, caller, in, val, e);
+    return on_event(top, node, r, out, exc);
+}
+
+/* Checks common to every caller-side operation. */
+static cg_exc *check_caller(const cg_gen *g, const char *op) {
+    if (!g) {
+        cg__cur();
+        char msg[64];
+        snprintf(msg, sizeof msg, "%s() argument must be a generator, not NULL", op);
+        return cg__error(&cg_TypeError, msg);
+    }
+    if (g->owner != &cg__t) return cg__error(&cg_RuntimeError, "generator belongs to another thread");
+    return NULL;
+}
+
+CG_COLD static cg_status send_slow(cg_gen *g, void *value, void **out, cg_exc **exc) {
+    cg_exc *err = check_caller(g, "cg_send");
+    if (err) return fail(out, exc, err);
+    switch (g->state) {
+    case CG_GEN_RUNNING:
+        return fail(out, exc, cg__error(&cg_ValueError, "generator already executing"));
+    case CG_GEN_CLOSED:
+        return done(out, exc, NULL);
+    case CG_GEN_CREATED:
+        if (value) return fail(out, exc, cg__error(&cg_TypeError, "can't send non-None value to a just-started generator"));
+        break;
+    default:
+        break;
+    }
+    g->state = CG_GEN_RUNNING;
+    cg_status st = run(g, g, IN_SEND, value, NULL, out, exc);
+    settle(g);
+    return st;
+}
+
+cg_status cg_send(cg_gen *g, void *value, void **out, cg_exc **exc) {
+    if (CG_LIKELY(g && g->state == CG_GEN_SUSPENDED && !g->yf && g->owner == &cg__t)) {
+        cg__ctx *caller = cg__t.cur;
+        g->state = CG_GEN_RUNNING;
+        g->ctx.parent = caller;
+        void *r = resume(g, caller, IN_SEND, value, NULL);
+        cg_status st;
+        if (CG_LIKELY(g->ev == EV_YIELD)) {
+            g->state = CG_GEN_SUSPENDED;
+            if (out) *out = r;
+            if (exc) *exc = NULL;
+            st = CG_YIELDED;
+        } else {
+            st = on_event(g, g, r, out, exc);
+        }
+        settle(g);
+        return st;
+    }
+    return send_slow(g, value, out, exc);
+}
+
+cg_status cg_next(cg_gen *g, void **out, cg_exc **exc) { return cg_send(g, NULL, out, exc); }
+
+static cg_status throw_impl(cg_gen *g, cg_exc *e, void **out, cg_exc **exc) {
+    switch (g->state) {
+    case CG_GEN_RUNNING:
+        cg_exc_unref(e);
+        return fail(out, exc, cg__error(&cg_ValueError, "generator already executing"));
+    case CG_GEN_CLOSED:
+        return fail(out, exc, e); /* handed back as it is */
+    case CG_GEN_CREATED:
+        /* Raised before the first line: nothing can catch it. */
+        release_stack(g);
+        return fail(out, exc, pep479(e));
+    default:
+        break;
+    }
+    if (g->yf) {
+        cg_gen *sub = g->yf;
+        void *v = NULL;
+        cg_exc *err = NULL;
+        cg_status st;
+        g->state = CG_GEN_RUNNING;
+        if (cg_exc_is(e, &cg_GeneratorExit)) {
+            /* The subgenerator is closed, not thrown into; an error from
+             * closing it replaces the GeneratorExit. */
+            if (close_impl(sub, 1, NULL, &err) == CG_RAISED) {
+                cg_exc_unref(e);
+                e = err;
+            }
+            end_delegation(g);
+            return run(g, g, IN_THROW, NULL, e, out, exc);
+        }
+        st = throw_impl(sub, e, &v, &err);
+        if (st == CG_YIELDED) {
+            g->state = CG_GEN_SUSPENDED;
+            if (out) *out = v;
+            if (exc) *exc = NULL;
+            return CG_YIELDED;
+        }
+        end_delegation(g);
+        if (st == CG_RETURNED) return run(g, g, IN_SEND, v, NULL, out, exc);
+        return run(g, g, IN_THROW, NULL, err, out, exc);
+    }
+    g->state = CG_GEN_RUNNING;
+    return run(g, g, IN_THROW, NULL, e, out, exc);
+}
+
+cg_status cg_throw(cg_gen *g, cg_exc *e, void **out, cg_exc **exc) {
+    if (!e) {
+        cg__cur();
+        return fail(out, exc,
+                    cg__error(&cg_TypeError, "exceptions must be classes or instances deriving from BaseException, not NoneType"));
+    }
+    cg_exc *err = check_caller(g, "cg_throw");
+    if (err) {
+        cg_exc_unref(e);
+        return fail(out, exc, err);
+    }
+    cg_status st = throw_impl(g, e, out, exc);
+    settle(g);
+    return st;
+}
+
+/* close(). finalizing: CPython's own gen_close (finalization, and closing a
+ * subgenerator), whose GeneratorExit is chained to what the caller is
+ * handling; otherwise the GeneratorExit is chained only inside the body. */
+static cg_status close_impl(cg_gen *g, int finalizing, void **retval, cg_exc **exc) {
+    switch (g->state) {
+    case CG_GEN_RUNNING:
+        return fail(retval, exc, cg__error(&cg_ValueError, "generator already executing"));
+    case CG_GEN_CREATED:
+        release_stack(g);
+        return done(retval, exc, NULL);
+    case CG_GEN_CLOSED:
+        return done(retval, exc, NULL);
+    default:
+        break;
+    }
+    cg_exc *e = NULL;
+    if (g->yf) {
+        cg_gen *sub = g->yf;
+        cg_exc *err = NULL;
+        g->state = CG_GEN_RUNNING;
+        if (close_impl(sub, 1, NULL, &err) == CG_RAISED) e = err;
+        g->state = CG_GEN_SUSPENDED;
+        end_delegation(g);
+    } else if (!g->ctx.chain && !g->catching) {
+        /* No try, no defer at the yield: nothing in the body can see the
+         * GeneratorExit, so it would come straight back out. */
+        release_stack(g);
+        return done(retval, exc, NULL);
+    }
+    if (!e) {
+        e = cg_exc_new(&cg_GeneratorExit, NULL);
+        if (finalizing) cg__chain_here(e);
+    }
+    void *v = NULL;
+    cg_exc *err = NULL;
+    g->state = CG_GEN_RUNNING;
+    cg_status st = run(g, g, IN_THROW, NULL, e, &v, &err);
+    if (st == CG_YIELDED) return fail(retval, exc, cg__error(&cg_RuntimeError, "generator ignored GeneratorExit"));
+    if (st == CG_RAISED) {
+        if (!cg_exc_is(err, &cg_GeneratorExit)) return fail(retval, exc, err);
+        cg_exc_unref(err);
+        v = NULL;
+    }
+    return done(retval, exc, v);
+}
+
+cg_status cg_close(cg_gen *g, void **retval, cg_exc **exc) {
+    cg_exc *err = check_caller(g, "cg_close");
+    if (err) return fail(retval, exc, err);
+    cg_status st = close_impl(g, 0, retval, exc);
+    settle(g);
+    return st;
+}
+
+/* ---------------------------------------------------------------------
+ * The body side
+ * ------------------------------------------------------------------ */
+
+CG_COLD CG_NORETURN static void not_running(cg_gen *g, const char *op) {
+    (void)g;
+    CG_RAISEF(&cg_RuntimeError, "%s() called outside the body of its generator", op);
+}
+
+/* The resumer threw: take the exception, chained as the resume mode says. */
+static cg_exc *take_thrown(cg_gen *g) {
+    cg_exc *e = g->exc;
+    g->exc = NULL;
+    if (g->in == IN_THROW)
+        cg__chain(e, cg__handled(&g->ctx, 0));
+    else if (g->in == IN_RAISE)
+        cg__chain_here(e);
+    return e;
+}
+
+CG_COLD CG_NORETURN static void raise_thrown(cg_gen *g) { cg__unwind(take_thrown(g)); }
+
+void *cg_yield(cg_gen *g, void *value) {
+    if (CG_UNLIKELY(!g || cg__t.cur != &g->ctx)) not_running(g, "cg_yield");
+    g->ev = EV_YIELD;
+    void *r = switch_out(g, value);
+    if (CG_UNLIKELY(g->in != IN_SEND)) raise_thrown(g);
+    return r;
+}
+
+cg_exc *cg_yield_catch(cg_gen *g, void *value, void **sent) {
+    if (CG_UNLIKELY(!g || cg__t.cur != &g->ctx)) not_running(g, "cg_yield_catch");
+    g->ev = EV_YIELD;
+    g->catching = 1;
+    void *r = switch_out(g, value);
+    g->catching = 0;
+    if (g->in != IN_SEND) {
+        if (sent) *sent = NULL;
+        return take_thrown(g);
+    }
+    if (sent) *sent = r;
+    return NULL;
+}
+
+static void check_sub(cg_gen *g, cg_gen *sub) {
+    if (!sub) CG_RAISE(&cg_TypeError, "'NoneType' object is not iterable");
+    if (sub->owner != g->owner) CG_RAISE(&cg_RuntimeError, "generator belongs to another thread");
+    if (sub == g || sub->state == CG_GEN_RUNNING) CG_RAISE(&cg_ValueError, "generator already executing");
+}
+
+/* Hands sub to the resumer's loop, which runs it in g's place. Returns when
+ * the delegation has ended, with sub's return value, or its exception left
+ * in g->exc (g->in says how to raise it). */
+static void *delegate(cg_gen *g, cg_gen *sub) {
+    g->yf = sub;
+    sub->yf_refs++;
+    g->ev = EV_DELEGATE;
+    return switch_out(g, NULL);
+}
+
+void *cg_yield_from(cg_gen *g, cg_gen *sub) {
+    if (CG_UNLIKELY(!g || cg__t.cur != &g->ctx)) not_running(g, "cg_yield_from");
+    check_sub(g, sub);
+    if (sub->state == CG_GEN_CLOSED) return NULL;
+    void *r = delegate(g, sub);
+    if (g->in != IN_SEND) raise_thrown(g);
+    return r;
+}
+
+void *cg_yield_from_new(cg_gen *g, cg_fn fn, void *arg, const cg_opts *opts) {
+    if (CG_UNLIKELY(!g || cg__t.cur != &g->ctx)) not_running(g, "cg_yield_from_new");
+    cg_gen *sub = cg_new(fn, arg, opts);
+    if (!sub) {
+        if (errno == ENOMEM) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
+        CG_RAISEF(&cg_ValueError, "cannot make the subgenerator (%s)", strerror(errno));
+    }
+    g->yf_owned = 1;
+    void *r = delegate(g, sub);
+    g->yf_owned = 0;
+    /* Python drops the subgenerator when the delegation ends: after a throw
+     * is chained, before the exception unwinds anything here. */
+    cg_exc *e = g->in != IN_SEND ? take_thrown(g) : NULL;
+    cg_free(sub);
+    if (e) cg__unwind(e);
+    return r;
+}
+
+/* ---------------------------------------------------------------------
+ * Iteration, introspection, hooks
+ * ------------------------------------------------------------------ */
+
+int cg_iter_next(cg_gen *g, void **out) {
+    cg_exc *e = NULL;
+    void *v = NULL;
+    cg_status st = cg_send(g, NULL, &v, &e);
+    if (st == CG_RAISED) cg__unwind(e);
+    if (out) *out = st == CG_YIELDED ? v : NULL;
+    return st == CG_YIELDED;
+}
+
+cg_state cg_gen_state(const cg_gen *g) { return g ? (cg_state)g->state : CG_GEN_CLOSED; }
+const char *cg_gen_name(const cg_gen *g) { return g && g->name ? g->name : "generator"; }
+cg_gen *cg_gen_yieldfrom(const cg_gen *g) { return g ? g->yf : NULL; }
+size_t cg_gen_stack_size(const cg_gen *g) { return g ? g->stack_size : 0; }
+void *cg_gen_arg(const cg_gen *g) { return g ? g->arg : NULL; }
+cg_guard cg_gen_guard(const cg_gen *g) {
+    if (!g) return (cg_guard)0;
+    return g->canary ? CG_GUARD_CANARY : CG_GUARD_PAGE;
+}
+
+const cg__stack *cg__gen_stack(const cg_gen *g) { return g->stack; }
+
+const char *cg_status_name(cg_status s) {
+    switch (s) {
+    case CG_YIELDED: return "CG_YIELDED";
+    case CG_RETURNED: return "CG_RETURNED";
+    case CG_RAISED: return "CG_RAISED";
+    }
+    return "?";
+}
+
+const char *cg_state_name(cg_state s) {
+    switch (s) {
+    case CG_GEN_CREATED: return "GEN_CREATED";
+    case CG_GEN_SUSPENDED: return "GEN_SUSPENDED";
+    case CG_GEN_RUNNING: return "GEN_RUNNING";
+    case CG_GEN_CLOSED: return "GEN_CLOSED";
+    }
+    return "?";
+}
+
+static void default_unraisable(cg_exc *e, cg_gen *g, void *ud) {
+    (void)ud;
+    fprintf(stderr, "Exception ignored in: generator '%s'\n", cg_gen_name(g));
+    cg_exc_print(e, stderr);
+}
+
+static cg_unraisable_hook unraisable_hook = default_unraisable;
+static void *unraisable_ud;
+
+void cg_set_unraisable_hook(cg_unraisable_hook hook, void *ud) {
+    unraisable_hook = hook ? hook : default_unraisable;
+    unraisable_ud = hook ? ud : NULL;
+}
+
+static void unraisable(cg_exc *e, cg_gen *g) { unraisable_hook(e, g, unraisable_ud); }

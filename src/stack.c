@@ -1,0 +1,423 @@
+/* stack.c: generator stacks. mmap'd, guarded, pooled per thread, and
+ * reported to the tools that track stacks (ASan, Valgrind).
+ *
+ * Linux allows vm.max_map_count (65,530 by default) mappings per process,
+ * and a guard page made with mprotect splits a mapping in two: a library
+ * that guards every stack that way dies, or silently drops guards, at about
+ * 32,700 stacks. cogen picks, for each new stack, the best protection
+ * still available:
+ *   1. a guard page installed with madvise(MADV_GUARD_INSTALL) (Linux 6.13
+ *      and later): it lives in the page tables, costs no mapping, so stacks
+ *      are carved out of large slabs and every one of them is guarded;
+ *   2. otherwise, a mapping of its own with an mprotect'd guard page, while
+ *      cogen's mappings stay under half of vm.max_map_count;
+ *   3. beyond that, a slab stack with a canary word at its low end, checked
+ *      at every switch out of the generator (CG_GUARD_CANARY). Nothing fails
+ *      silently: cg_gen_guard() and cg_get_stack_stats() say which is which,
+ *      and CG_OPT_REQUIRE_GUARD refuses to fall back.
+ * A fault in a guard page is reported by a SIGSEGV handler running on an
+ * alternate signal stack: it names the generator and its stack size, then
+ * lets the signal kill the process.
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#if CG_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define CG_VALGRIND 1
+#endif
+#endif
+#ifndef CG_VALGRIND
+#define CG_VALGRIND 0
+#endif
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+/* How many stacks a thread keeps ready for reuse; the rest go back to the
+ * system (their pages at least). */
+#define WARM_MAX 64
+/* Size of a slab that stacks are carved from. */
+#define SLAB_MIN ((size_t)32 << 20)
+#define NBUCKET 8
+
+typedef struct bucket {
+    size_t size;       /* usable bytes of the stacks in the list */
+    cg__stack *list;
+} bucket;
+
+typedef struct cg__pool {
+    bucket warm[NBUCKET];
+    size_t nwarm;
+    char *slab, *slab_end; /* unused part of this thread's current slab */
+    int slab_guarded;      /* slab stacks get madvise guards */
+    void *altstack;        /* our sigaltstack, if we installed one */
+} cg__pool;
+
+static size_t page_size;
+static atomic_int madv_guard = -1; /* -1 unknown, 0 no, 1 yes */
+static size_t map_budget;         /* mappings cogen may use for stacks */
+static atomic_size_t n_mappings, n_live, n_pooled, n_guarded, n_canary;
+
+/* Stacks given back by threads that ended or trimmed, pages released. */
+static pthread_mutex_t cold_lock = PTHREAD_MUTEX_INITIALIZER;
+static bucket cold[NBUCKET];
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static pthread_key_t pool_key;
+
+static void pool_exit(void *p);
+
+static void init_once(void) {
+    long ps = sysconf(_SC_PAGESIZE);
+    page_size = ps > 0 ? (size_t)ps : 4096;
+    size_t max_maps = 65530;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (f) {
+        unsigned long v;
+        if (fscanf(f, "%lu", &v) == 1 && v > 0) max_maps = v;
+        fclose(f);
+    }
+    map_budget = max_maps / 2;
+    pthread_key_create(&pool_key, pool_exit);
+    cg__overflow_report_init();
+}
+
+static size_t round_page(size_t n) { return (n + page_size - 1) & ~(page_size - 1); }
+
+static void ensure_altstack(cg__pool *p) {
+    stack_t old;
+    if (sigaltstack(NULL, &old) == 0 && !(old.ss_flags & SS_DISABLE)) return;
+    size_t sz = 64 * 1024;
+    void *m = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return;
+    stack_t ss = {.ss_sp = m, .ss_size = sz, .ss_flags = 0};
+    if (sigaltstack(&ss, NULL) == 0)
+        p->altstack = m;
+    else
+        munmap(m, sz);
+}
+
+static cg__pool *pool_get(void) {
+    cg__pool *p = cg__t.pool;
+    if (CG_LIKELY(p)) return p;
+    pthread_once(&once, init_once);
+    p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    ensure_altstack(p);
+    pthread_setspecific(pool_key, p);
+    cg__t.pool = p;
+    return p;
+}
+
+static bucket *find_bucket(bucket *b, size_t size, int make) {
+    for (int i = 0; i < NBUCKET; i++)
+        if (b[i].size == size) return &b[i];
+    if (make)
+        for (int i = 0; i < NBUCKET; i++)
+            if (!b[i].list) {
+                b[i].size = size;
+                return &b[i];
+            }
+    return NULL;
+}
+
+/* The stack's pages are released, its address range (and guard) kept. */
+static void release_pages(cg__stack *s) {
+    madvise(s->lo, (size_t)(s->hi - s->lo), MADV_DONTNEED);
+    if (s->kind == CG_GUARD_CANARY) *(uint64_t *)s->lo = CG__CANARY;
+}
+
+static void unmap(cg__stack *s) {
+#if CG_VALGRIND
+    VALGRIND_STACK_DEREGISTER(s->vg_id);
+#endif
+    munmap(s->map, s->map_len);
+    atomic_fetch_sub(&n_mappings, 2);
+    cg__dealloc(s);
+}
+
+/* Carves total bytes from this thread's slab, making a new slab if needed.
+ * guarded says which kind of slab is wanted. */
+static char *carve(cg__pool *p, size_t total, int guarded) {
+    if (!p->slab || p->slab_guarded != guarded || (size_t)(p->slab_end - p->slab) < total) {
+        size_t len = total * 16 > SLAB_MIN ? total * 16 : SLAB_MIN;
+        char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED) return NULL;
+        atomic_fetch_add(&n_mappings, 1);
+        p->slab = m;
+        p->slab_end = m + len;
+        p->slab_guarded = guarded;
+    }
+    char *r = p->slab;
+    p->slab += total;
+    return r;
+}
+
+static cg__stack *stack_new(cg__pool *p, size_t size, unsigned flags) {
+    cg__stack *s = cg__alloc(sizeof *s);
+    if (!s) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    memset(s, 0, sizeof *s);
+    size_t total = size + page_size;
+    char *base = NULL;
+    if (madv_guard != 0) {
+        base = carve(p, total, 1);
+        if (base && madvise(base, page_size, MADV_GUARD_INSTALL) == 0) {
+            madv_guard = 1;
+            s->kind = CG_GUARD_PAGE;
+        } else if (base) {
+            /* Not supported: give the piece back and never try again. */
+            madv_guard = 0;
+            p->slab -= total;
+            p->slab_guarded = 0; /* the slab serves canary stacks now */
+            base = NULL;
+        }
+    }
+    if (!base && atomic_load(&n_mappings) + 2 <= map_budget) {
+        char *m = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m != MAP_FAILED) {
+            if (mprotect(m, page_size, PROT_NONE) == 0) {
+                atomic_fetch_add(&n_mappings, 2);
+                s->map = m;
+                s->map_len = total;
+                s->kind = CG_GUARD_PAGE;
+                base = m;
+            } else {
+                munmap(m, total);
+            }
+        }
+    }
+    if (!base) {
+        if (flags & CG_OPT_REQUIRE_GUARD) {
+            cg__dealloc(s);
+            errno = EAGAIN;
+            return NULL;
+        }
+        base = carve(p, size, 0);
+        if (!base) {
+            cg__dealloc(s);
+            errno = ENOMEM;
+            return NULL;
+        }
+        s->kind = CG_GUARD_CANARY;
+        s->lo = base;
+        s->hi = base + size;
+        *(uint64_t *)s->lo = CG__CANARY;
+    } else {
+        s->lo = base + page_size;
+        s->hi = base + total;
+    }
+#if CG_VALGRIND
+    s->vg_id = VALGRIND_STACK_REGISTER(s->lo, s->hi);
+#endif
+    return s;
+}
+
+cg__stack *cg__stack_get(size_t size, unsigned flags) {
+    cg__pool *p = pool_get();
+    if (!p) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size = round_page(size);
+    cg__stack *s = NULL;
+    bucket *b = find_bucket(p->warm, size, 0);
+    if (b && b->list) {
+        s = b->list;
+        b->list = s->next;
+        p->nwarm--;
+        atomic_fetch_sub(&n_pooled, 1);
+    } else {
+        pthread_mutex_lock(&cold_lock);
+        b = find_bucket(cold, size, 0);
+        if (b && b->list) {
+            s = b->list;
+            b->list = s->next;
+            atomic_fetch_sub(&n_pooled, 1);
+        }
+        pthread_mutex_unlock(&cold_lock);
+    }
+    if (s && (flags & CG_OPT_REQUIRE_GUARD) && s->kind != CG_GUARD_PAGE) {
+        cg__stack_put(s);
+        s = NULL;
+    }
+    if (!s) {
+        s = stack_new(p, size, flags);
+        if (!s) return NULL;
+    }
+    s->next = NULL;
+    atomic_fetch_add(&n_live, 1);
+    atomic_fetch_add(s->kind == CG_GUARD_PAGE ? &n_guarded : &n_canary, 1);
+    return s;
+}
+
+/* Into the cold pool, pages released; stacks with mappings of their own
+ * are unmapped instead, to give the mapping back. */
+static void make_cold(cg__stack *s) {
+    if (s->map) {
+        unmap(s);
+        return;
+    }
+    release_pages(s);
+    pthread_mutex_lock(&cold_lock);
+    bucket *b = find_bucket(cold, (size_t)(s->hi - s->lo), 1);
+    if (b) {
+        s->next = b->list;
+        b->list = s;
+        atomic_fetch_add(&n_pooled, 1);
+    }
+    /* else: more distinct sizes than buckets; the range stays reserved,
+     * its pages are released. */
+    pthread_mutex_unlock(&cold_lock);
+}
+
+void cg__stack_put(cg__stack *s) {
+    atomic_fetch_sub(&n_live, 1);
+    atomic_fetch_sub(s->kind == CG_GUARD_PAGE ? &n_guarded : &n_canary, 1);
+#if CG_ASAN
+    /* Frames that were abandoned on it left poisoned redzones. */
+    ASAN_UNPOISON_MEMORY_REGION(s->lo, (size_t)(s->hi - s->lo));
+#endif
+    cg__pool *p = cg__t.pool;
+    bucket *b = p ? find_bucket(p->warm, (size_t)(s->hi - s->lo), 1) : NULL;
+    if (!b || p->nwarm >= WARM_MAX) {
+        make_cold(s);
+        return;
+    }
+    s->next = b->list;
+    b->list = s;
+    p->nwarm++;
+    atomic_fetch_add(&n_pooled, 1);
+}
+
+static void trim(cg__pool *p) {
+    for (int i = 0; i < NBUCKET; i++) {
+        cg__stack *s = p->warm[i].list;
+        p->warm[i].list = NULL;
+        while (s) {
+            cg__stack *next = s->next;
+            atomic_fetch_sub(&n_pooled, 1);
+            make_cold(s);
+            s = next;
+        }
+    }
+    p->nwarm = 0;
+}
+
+void cg_trim(void) {
+    if (cg__t.pool) trim(cg__t.pool);
+}
+
+static void pool_exit(void *arg) {
+    cg__pool *p = arg;
+    trim(p);
+    if (p->altstack) {
+        stack_t ss = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
+        sigaltstack(&ss, NULL);
+        munmap(p->altstack, 64 * 1024);
+    }
+    /* The rest of the current slab stays mapped: other threads' stacks
+     * may still be carved next to it. */
+    free(p);
+    cg__t.pool = NULL;
+}
+
+void cg_get_stack_stats(cg_stack_stats *st) {
+    if (!st) return;
+    st->live = atomic_load(&n_live);
+    st->pooled = atomic_load(&n_pooled);
+    st->guard_pages = atomic_load(&n_guarded);
+    st->canaries = atomic_load(&n_canary);
+    st->mappings = atomic_load(&n_mappings);
+}
+
+/* ---------------------------------------------------------------------
+ * Overflow reports
+ * ------------------------------------------------------------------ */
+
+static struct sigaction old_segv, old_bus;
+
+static size_t fmt_u(char *buf, size_t v) {
+    char tmp[24];
+    size_t n = 0, i = 0;
+    do tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    while (n) buf[i++] = tmp[--n];
+    return i;
+}
+
+static void say(const char *s, size_t n) {
+    while (n) {
+        ssize_t w = write(2, s, n);
+        if (w <= 0) return;
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+static void on_fault(int sig, siginfo_t *si, void *uctx) {
+    cg__ctx *c = cg__t.cur;
+    if (c && c->gen) {
+        const cg__stack *s = cg__gen_stack(c->gen);
+        char *a = si->si_addr;
+        if (s && s->kind == CG_GUARD_PAGE && a < s->lo && a >= s->lo - page_size) {
+            char msg[512];
+            size_t n = 0;
+            const char *name = cg_gen_name(c->gen);
+            static const char a1[] = "cogen: stack overflow in generator '";
+            static const char a2[] = "' (stack size ";
+            static const char a3[] = " bytes)\n";
+            memcpy(msg, a1, sizeof a1 - 1);
+            n += sizeof a1 - 1;
+            for (size_t i = 0; name[i] && n < 400; i++) msg[n++] = name[i];
+            memcpy(msg + n, a2, sizeof a2 - 1);
+            n += sizeof a2 - 1;
+            n += fmt_u(msg + n, (size_t)(s->hi - s->lo));
+            memcpy(msg + n, a3, sizeof a3 - 1);
+            n += sizeof a3 - 1;
+            say(msg, n);
+            /* Let the signal do what it does by default: returning re-runs
+             * the faulting instruction, which now kills the process. */
+            signal(sig, SIG_DFL);
+            return;
+        }
+    }
+    struct sigaction *old = sig == SIGSEGV ? &old_segv : &old_bus;
+    if (old->sa_flags & SA_SIGINFO) {
+        if (old->sa_sigaction) {
+            old->sa_sigaction(sig, si, uctx);
+            return;
+        }
+    } else if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+        old->sa_handler(sig);
+        return;
+    }
+    signal(sig, SIG_DFL);
+}
+
+void cg__overflow_report_init(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &old_segv);
+    sigaction(SIGBUS, &sa, &old_bus);
+}
