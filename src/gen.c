@@ -52,6 +52,7 @@ struct cg_gen {
     unsigned char catching;  /* suspended in cg_yield_catch */
     unsigned char yf_owned;  /* yf was made by cg_yield_from_new */
     unsigned char free_pending; /* cg_free arrived while running/delegated */
+    unsigned char forwarding;   /* a throw or close is being forwarded to yf */
     unsigned yf_refs;        /* generators delegating to this one */
     cg_exc *exc;             /* exception crossing the switch (owned) */
     void *val;               /* the body's return value */
@@ -454,9 +455,49 @@ cg_status cg_send(cg_gen *g, void *value, void **out, cg_exc **exc) {
 
 cg_status cg_next(cg_gen *g, void **out, cg_exc **exc) { return cg_send(g, NULL, out, exc); }
 
+static cg_status throw_impl(cg_gen *g, cg_exc *e, void **out, cg_exc **exc);
+
+/* A throw into g while a throw or close is being forwarded through g to its
+ * subgenerator. CPython's _gen_throw still sees g parked at its yield from
+ * (only its state says "running"), forwards this throw down as well, and
+ * when that fails pops the subgenerator off g's frame: g no longer delegates
+ * to it, and whatever resumes g next finishes its yield from. The caller
+ * gets ValueError('generator already executing'). */
+static cg_status throw_detach(cg_gen *g, cg_exc *e, void **out, cg_exc **exc) {
+    cg_gen *sub = g->yf;
+    void *v = NULL;
+    cg_exc *err = NULL;
+    cg_status st = throw_impl(sub, e, &v, &err);
+    if (st == CG_YIELDED) {
+        if (out) *out = v;
+        if (exc) *exc = NULL;
+        return st;
+    }
+    cg_exc_unref(err);
+    g->yf = NULL;
+    sub->yf_refs--; /* still held by the forwarding in progress */
+    return fail(out, exc, cg__error(&cg_ValueError, "generator already executing"));
+}
+
+/* After forwarding to sub: the delegation goes on, or it was cut by a
+ * nested throw (throw_detach), and then sub is dropped here, as CPython
+ * drops it when the forwarding lets go of it. */
+static int forwarded(cg_gen *g, cg_gen *sub) {
+    g->forwarding = 0;
+    if (g->yf == sub) return 1;
+    if (g->yf_owned) {
+        g->yf_owned = 0;
+        cg_free(sub);
+    } else {
+        settle(sub);
+    }
+    return 0;
+}
+
 static cg_status throw_impl(cg_gen *g, cg_exc *e, void **out, cg_exc **exc) {
     switch (g->state) {
     case CG_GEN_RUNNING:
+        if (g->forwarding && g->yf && !cg_exc_is(e, &cg_GeneratorExit)) return throw_detach(g, e, out, exc);
         cg_exc_unref(e);
         return fail(out, exc, cg__error(&cg_ValueError, "generator already executing"));
     case CG_GEN_CLOSED:
@@ -474,6 +515,7 @@ static cg_status throw_impl(cg_gen *g, cg_exc *e, void **out, cg_exc **exc) {
         cg_exc *err = NULL;
         cg_status st;
         g->state = CG_GEN_RUNNING;
+        g->forwarding = 1;
         if (cg_exc_is(e, &cg_GeneratorExit)) {
             /* The subgenerator is closed, not thrown into; an error from
              * closing it replaces the GeneratorExit. */
@@ -481,17 +523,18 @@ static cg_status throw_impl(cg_gen *g, cg_exc *e, void **out, cg_exc **exc) {
                 cg_exc_unref(e);
                 e = err;
             }
-            end_delegation(g);
+            if (forwarded(g, sub)) end_delegation(g);
             return run(g, g, IN_THROW, NULL, e, out, exc);
         }
         st = throw_impl(sub, e, &v, &err);
+        int still = forwarded(g, sub);
         if (st == CG_YIELDED) {
             g->state = CG_GEN_SUSPENDED;
             if (out) *out = v;
             if (exc) *exc = NULL;
             return CG_YIELDED;
         }
-        end_delegation(g);
+        if (still) end_delegation(g);
         if (st == CG_RETURNED) return run(g, g, IN_SEND, v, NULL, out, exc);
         return run(g, g, IN_THROW, NULL, err, out, exc);
     }
@@ -535,9 +578,10 @@ static cg_status close_impl(cg_gen *g, int finalizing, void **retval, cg_exc **e
         cg_gen *sub = g->yf;
         cg_exc *err = NULL;
         g->state = CG_GEN_RUNNING;
+        g->forwarding = 1;
         if (close_impl(sub, 1, NULL, &err) == CG_RAISED) e = err;
         g->state = CG_GEN_SUSPENDED;
-        end_delegation(g);
+        if (forwarded(g, sub)) end_delegation(g);
     } else if (!g->ctx.chain && !g->catching) {
         /* No try, no defer at the yield: nothing in the body can see the
          * GeneratorExit, so it would come straight back out. */
@@ -647,11 +691,14 @@ void *cg_yield_from_new(cg_gen *g, cg_fn fn, void *arg, const cg_opts *opts) {
     }
     g->yf_owned = 1;
     void *r = delegate(g, sub);
-    g->yf_owned = 0;
     /* Python drops the subgenerator when the delegation ends: after a throw
-     * is chained, before the exception unwinds anything here. */
+     * is chained, before the exception unwinds anything here (unless a
+     * nested throw cut the delegation and it was dropped then). */
     cg_exc *e = g->in != IN_SEND ? take_thrown(g) : NULL;
-    cg_free(sub);
+    if (g->yf_owned) {
+        g->yf_owned = 0;
+        cg_free(sub);
+    }
     if (e) cg__unwind(e);
     return r;
 }
