@@ -1,11 +1,12 @@
-# The README's two commands: `make demo` and `make test`. Everything is
-# built by CMake into build/.
+# The README's two commands are `make demo` and `make test`; the rest are
+# the tool matrix and the benchmarks. Everything builds with CMake into
+# $(BUILD) (default build/).
 BUILD ?= build
 CMAKE ?= cmake
 CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all demo test clean
+.PHONY: all demo test bench check check-asan check-tsan check-valgrind check-aarch64 check-ucontext fuzz fuzz-long clean
 
 all: $(BUILD)/CMakeCache.txt
 	$(CMAKE) --build $(BUILD) -j $(JOBS)
@@ -19,5 +20,19 @@ demo: all
 test: all
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
+bench: all
+	sh bench/run.sh $(BUILD)
+
+check: check-asan check-tsan check-valgrind check-aarch64 check-ucontext
+
+check-asan check-tsan check-valgrind check-aarch64 check-ucontext:
+	sh tools/check.sh $(@:check-%=%)
+
+fuzz: all
+	sh tests/fuzz/libfuzzer.sh
+
+fuzz-long: all
+	sh tests/fuzz/long.sh $(BUILD)
+
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-*

@@ -65,6 +65,8 @@ struct cg_gen {
     cg__stack *stack;        /* NULL once closed */
     const char *name;
     size_t stack_size;
+    cg_gen *live_next;       /* owner thread's list of live generators */
+    cg_gen **live_prev;
 };
 
 /* ---------------------------------------------------------------------
@@ -213,6 +215,10 @@ cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
 #if CG_TSAN
     g->ctx.tsan_fiber = __tsan_create_fiber(0);
 #endif
+    g->live_next = cg__t.live;
+    g->live_prev = &cg__t.live;
+    if (g->live_next) g->live_next->live_prev = &g->live_next;
+    cg__t.live = g;
     return g;
 }
 
@@ -270,6 +276,8 @@ void cg_free(cg_gen *g) {
 #if CG_TSAN
     __tsan_destroy_fiber(g->ctx.tsan_fiber);
 #endif
+    *g->live_prev = g->live_next;
+    if (g->live_next) g->live_next->live_prev = g->live_prev;
     cg__dealloc(g);
 }
 

@@ -66,7 +66,9 @@ typedef struct cg__thread {
     cg__ctx *cur;            /* the context executing now (NULL until init) */
     cg__ctx main;            /* the thread's own stack */
     struct cg__pool *pool;   /* stack pool (src/stack.c) */
-    int depth;               /* nesting of generator resumptions */
+    cg_gen *live;            /* generators this thread made and has not
+                                freed, newest first (for debuggers:
+                                tools/cogen-gdb.py walks it) */
 } cg__thread;
 
 extern __thread cg__thread cg__t __attribute__((tls_model("initial-exec"))) CG_HIDDEN;

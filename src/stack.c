@@ -116,8 +116,9 @@ static cg__pool *pool_get(void) {
     cg__pool *p = cg__t.pool;
     if (CG_LIKELY(p)) return p;
     pthread_once(&once, init_once);
-    p = calloc(1, sizeof *p);
+    p = cg__alloc(sizeof *p);
     if (!p) return NULL;
+    memset(p, 0, sizeof *p);
     ensure_altstack(p);
     pthread_setspecific(pool_key, p);
     cg__t.pool = p;
@@ -335,7 +336,7 @@ static void pool_exit(void *arg) {
     }
     /* The rest of the current slab stays mapped: other threads' stacks
      * may still be carved next to it. */
-    free(p);
+    cg__dealloc(p);
     cg__t.pool = NULL;
 }
 

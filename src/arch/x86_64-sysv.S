@@ -10,9 +10,15 @@
  *       rdi = save, rsi = new_sp, rdx = value; returns value on the other side
  *
  * Saved frame, from the saved stack pointer upward:
- *   [sp+0]  MXCSR (4 bytes), x87 control word (2 bytes)
+ *   [sp+0]  MXCSR (4 bytes), x87 control word (2 bytes), 2 zero bytes
  *   [sp+8]  r15, r14, r13, r12, rbx, rbp
  *   [sp+56] return address
+ *
+ * Two things keep it fast. The other side is entered with an indirect jump,
+ * not `ret`: a `ret` onto another stack misses the return stack buffer on
+ * every switch. And loading MXCSR and the x87 control word is slow while
+ * they almost never differ between two contexts, so they are compared as
+ * one 8-byte word and loaded only when they do.
  */
         .text
 
@@ -34,15 +40,16 @@ cg__switch:
         .cfi_adjust_cfa_offset 8
         pushq   %r15
         .cfi_adjust_cfa_offset 8
-        subq    $8, %rsp
+        pushq   $0
         .cfi_adjust_cfa_offset 8
         stmxcsr (%rsp)
         fnstcw  4(%rsp)
+        movq    (%rsp), %rax
         movq    %rsp, (%rdi)
         movq    %rsi, %rsp
-        ldmxcsr (%rsp)
-        fldcw   4(%rsp)
-        addq    $8, %rsp
+        cmpq    (%rsp), %rax
+        jne     1f
+2:      addq    $8, %rsp
         popq    %r15
         popq    %r14
         popq    %r13
@@ -50,7 +57,11 @@ cg__switch:
         popq    %rbx
         popq    %rbp
         movq    %rdx, %rax
-        ret
+        popq    %rcx
+        jmpq    *%rcx
+1:      ldmxcsr (%rsp)
+        fldcw   4(%rsp)
+        jmp     2b
         .cfi_endproc
         .size   cg__switch, .-cg__switch
 
