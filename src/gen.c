@@ -30,9 +30,13 @@ void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 
 __thread cg__thread cg__t __attribute__((tls_model("initial-exec")));
 
-/* What the body tells its resumer when it switches back. */
-enum { EV_YIELD = 0, EV_DELEGATE, EV_RETURN, EV_RAISE };
-/* How the resumer resumes the body. */
+/* What the body tells its resumer when it switches back. A body that
+ * yields leaves ev at its resting value, EV_YIELD, or EV_YIELD_SLOW when the
+ * resumer has extra work after every yield (a canary to check, a pending
+ * free): the fast paths only ever test ev against zero. */
+enum { EV_YIELD = 0, EV_DELEGATE, EV_RETURN, EV_RAISE, EV_YIELD_SLOW };
+/* How the resumer resumes the body; back to IN_SEND once the body has
+ * taken an exception, so that a plain send never needs to store it. */
 enum {
     IN_SEND = 0,  /* cg_yield returns the value */
     IN_THROW,     /* raise exc, chained to what this generator is handling
@@ -41,10 +45,15 @@ enum {
     IN_RAISE      /* raise exc as if raised right here (chained here) */
 };
 
+/* The first fields are read by the assembly fast paths: see
+ * src/arch/layout.h for their offsets. */
 struct cg_gen {
-    cg__ctx ctx;             /* the body's records; must stay first */
+    cg__ctx ctx;             /* the body's records; first, so that the
+                                current context pointer is the generator */
     void *sp;                /* saved stack pointer while not running */
     void *ret_sp;            /* resumer's stack pointer while running */
+    uintptr_t owner;         /* the owning thread's thread pointer */
+    cg_gen *yf;              /* generator this one delegates to, or NULL */
     unsigned char state;     /* cg_state */
     unsigned char ev;        /* EV_*: last thing the body posted */
     unsigned char in;        /* IN_*: how the body is being resumed */
@@ -56,10 +65,8 @@ struct cg_gen {
     unsigned yf_refs;        /* generators delegating to this one */
     cg_exc *exc;             /* exception crossing the switch (owned) */
     void *val;               /* the body's return value */
-    cg_gen *yf;              /* generator this one delegates to, or NULL */
     cg_gen *up;              /* delegator that resumed this one */
     cg__ctx *resumer;        /* context whose stack we return to */
-    cg__thread *owner;       /* thread that made it */
     cg_fn fn;
     void *arg;
     cg__stack *stack;        /* NULL once closed */
@@ -68,6 +75,31 @@ struct cg_gen {
     cg_gen *live_next;       /* owner thread's list of live generators */
     cg_gen **live_prev;
 };
+
+#if CG_FASTPATH
+#include "arch/layout.h"
+_Static_assert(offsetof(cg_gen, ctx.parent) == CG_G_PARENT, "layout.h");
+_Static_assert(offsetof(cg_gen, sp) == CG_G_SP, "layout.h");
+_Static_assert(offsetof(cg_gen, ret_sp) == CG_G_RETSP, "layout.h");
+_Static_assert(offsetof(cg_gen, owner) == CG_G_OWNER, "layout.h");
+_Static_assert(offsetof(cg_gen, yf) == CG_G_YF, "layout.h");
+_Static_assert(offsetof(cg_gen, state) == CG_G_STATE, "layout.h");
+_Static_assert(offsetof(cg_gen, ev) == CG_G_EV, "layout.h");
+_Static_assert(offsetof(cg_gen, in) == CG_G_IN, "layout.h");
+_Static_assert(offsetof(cg__thread, cur) == CG_T_CUR, "layout.h");
+_Static_assert(CG_GEN_SUSPENDED == CG_STATE_SUSPENDED && CG_GEN_RUNNING == CG_STATE_RUNNING, "layout.h");
+/* The assembly provides cg_send, cg_next and cg_yield; these are the C
+ * versions it falls back to. */
+#define CG_SEND_C cg__send_slow
+#define CG_YIELD_C cg__yield_slow
+CG_HIDDEN cg_status cg__send_slow(cg_gen *g, void *value, void **out, cg_exc **exc);
+CG_HIDDEN cg_status cg__send_event(cg_gen *g, void *r, void **out, cg_exc **exc);
+CG_HIDDEN void *cg__yield_slow(cg_gen *g, void *value);
+CG_NORETURN CG_HIDDEN void cg__yield_thrown(cg_gen *g);
+#else
+#define CG_SEND_C cg_send
+#define CG_YIELD_C cg_yield
+#endif
 
 /* ---------------------------------------------------------------------
  * Threads
@@ -180,6 +212,10 @@ void cg__gen_finish(cg_gen *g, cg_exc *e) {
 
 static void unraisable(cg_exc *e, cg_gen *g);
 
+static inline unsigned char resting(const cg_gen *g) {
+    return (g->canary || g->free_pending) ? EV_YIELD_SLOW : EV_YIELD;
+}
+
 cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
     static const cg_opts defaults = {0, NULL, 0};
     if (!opts) opts = &defaults;
@@ -205,12 +241,13 @@ cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
     }
     g->ctx.gen = g;
     g->state = CG_GEN_CREATED;
-    g->owner = &cg__t;
+    g->owner = cg__self();
     g->fn = fn;
     g->arg = arg;
     g->name = opts->name;
     g->stack_size = (size_t)(g->stack->hi - g->stack->lo);
     g->canary = g->stack->kind == CG_GUARD_CANARY;
+    g->ev = resting(g);
     g->sp = cg__stack_ready(g->stack, g);
 #if CG_TSAN
     g->ctx.tsan_fiber = __tsan_create_fiber(0);
@@ -255,10 +292,11 @@ void cg_free(cg_gen *g) {
     if (!g) return;
     if (g->state == CG_GEN_RUNNING || g->yf_refs) {
         g->free_pending = 1; /* as a Python frame holding a reference would */
+        if (g->ev == EV_YIELD) g->ev = EV_YIELD_SLOW;
         return;
     }
     if (g->state == CG_GEN_SUSPENDED) {
-        if (g->owner != &cg__t) {
+        if (g->owner != cg__self()) {
             cg_exc *e = cg_exc_new(&cg_RuntimeError, "generator belongs to another thread: freed without closing");
             unraisable(e, g);
             cg_exc_unref(e);
@@ -364,7 +402,8 @@ static cg_status on_event(cg_gen *top, cg_gen *node, void *r, void **out, cg_exc
         unsigned in;
         void *val = NULL;
         cg_exc *e = NULL;
-        if (node->ev == EV_YIELD) {
+        if (node->ev == EV_YIELD || node->ev == EV_YIELD_SLOW) {
+            if (node->canary && !cg__canary_ok(node->stack)) canary_dead(node);
             suspend_chain(node, top);
             if (out) *out = r;
             if (exc) *exc = NULL;
@@ -372,6 +411,7 @@ static cg_status on_event(cg_gen *top, cg_gen *node, void *r, void **out, cg_exc
         }
         if (node->ev == EV_DELEGATE) {
             cg_gen *sub = node->yf;
+            node->ev = resting(node);
             sub->up = node;
             sub->state = CG_GEN_RUNNING;
             node = sub;
@@ -416,7 +456,7 @@ static cg_exc *check_caller(const cg_gen *g, const char *op) {
         snprintf(msg, sizeof msg, "%s() argument must be a generator, not NULL", op);
         return cg__error(&cg_TypeError, msg);
     }
-    if (g->owner != &cg__t) return cg__error(&cg_RuntimeError, "generator belongs to another thread");
+    if (g->owner != cg__self()) return cg__error(&cg_RuntimeError, "generator belongs to another thread");
     return NULL;
 }
 
@@ -440,8 +480,8 @@ CG_COLD static cg_status send_slow(cg_gen *g, void *value, void **out, cg_exc **
     return st;
 }
 
-cg_status cg_send(cg_gen *g, void *value, void **out, cg_exc **exc) {
-    if (CG_LIKELY(g && g->state == CG_GEN_SUSPENDED && !g->yf && g->owner == &cg__t)) {
+cg_status CG_SEND_C(cg_gen *g, void *value, void **out, cg_exc **exc) {
+    if (CG_LIKELY(g && g->state == CG_GEN_SUSPENDED && !g->yf && g->owner == cg__self())) {
         cg__ctx *caller = cg__t.cur;
         g->state = CG_GEN_RUNNING;
         g->ctx.parent = caller;
@@ -461,7 +501,15 @@ cg_status cg_send(cg_gen *g, void *value, void **out, cg_exc **exc) {
     return send_slow(g, value, out, exc);
 }
 
+#if CG_FASTPATH
+cg_status cg__send_event(cg_gen *g, void *r, void **out, cg_exc **exc) {
+    cg_status st = on_event(g, g, r, out, exc);
+    settle(g);
+    return st;
+}
+#else
 cg_status cg_next(cg_gen *g, void **out, cg_exc **exc) { return cg_send(g, NULL, out, exc); }
+#endif
 
 static cg_status throw_impl(cg_gen *g, cg_exc *e, void **out, cg_exc **exc);
 
@@ -633,19 +681,27 @@ CG_COLD CG_NORETURN static void not_running(cg_gen *g, const char *op) {
 /* The resumer threw: take the exception, chained as the resume mode says. */
 static cg_exc *take_thrown(cg_gen *g) {
     cg_exc *e = g->exc;
+    unsigned in = g->in;
     g->exc = NULL;
-    if (g->in == IN_THROW)
+    g->in = IN_SEND;
+    if (in == IN_THROW)
         cg__chain(e, cg__handled(&g->ctx, 0));
-    else if (g->in == IN_RAISE)
+    else if (in == IN_RAISE)
         cg__chain_here(e);
     return e;
 }
 
 CG_COLD CG_NORETURN static void raise_thrown(cg_gen *g) { cg__unwind(take_thrown(g)); }
 
-void *cg_yield(cg_gen *g, void *value) {
+#if CG_FASTPATH
+void cg__yield_thrown(cg_gen *g) {
+    arrived(g);
+    raise_thrown(g);
+}
+#endif
+
+void *CG_YIELD_C(cg_gen *g, void *value) {
     if (CG_UNLIKELY(!g || cg__t.cur != &g->ctx)) not_running(g, "cg_yield");
-    g->ev = EV_YIELD;
     void *r = switch_out(g, value);
     if (CG_UNLIKELY(g->in != IN_SEND)) raise_thrown(g);
     return r;
@@ -653,7 +709,6 @@ void *cg_yield(cg_gen *g, void *value) {
 
 cg_exc *cg_yield_catch(cg_gen *g, void *value, void **sent) {
     if (CG_UNLIKELY(!g || cg__t.cur != &g->ctx)) not_running(g, "cg_yield_catch");
-    g->ev = EV_YIELD;
     g->catching = 1;
     void *r = switch_out(g, value);
     g->catching = 0;

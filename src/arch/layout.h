@@ -1,0 +1,21 @@
+/* layout.h: what the assembly fast paths (x86_64-fast.S and its siblings)
+ * know about struct cg_gen and the thread state. src/gen.c checks every
+ * offset against offsetof() at compile time, so the two cannot drift. */
+#ifndef COGEN_LAYOUT_H
+#define COGEN_LAYOUT_H
+
+#define CG_G_PARENT 8  /* ctx.parent: where exception context continues */
+#define CG_G_SP 24     /* saved stack pointer of the suspended body */
+#define CG_G_RETSP 32  /* resumer's stack pointer while the body runs */
+#define CG_G_OWNER 40  /* owning thread: its thread pointer */
+#define CG_G_YF 48     /* subgenerator, NULL when not delegating */
+#define CG_G_STATE 56  /* cg_state, one byte */
+#define CG_G_EV 57     /* 0 when the body switched back with a plain yield */
+#define CG_G_IN 58     /* 0 when the body is resumed with a plain send */
+
+#define CG_T_CUR 0     /* cg__t.cur: the context executing now */
+
+#define CG_STATE_SUSPENDED 1
+#define CG_STATE_RUNNING 2
+
+#endif

@@ -1,0 +1,157 @@
+/* x86_64-fast.S: cg_send, cg_next and cg_yield for the common case, on the
+ * System V AMD64 ABI (see x86_64-sysv.S for the registers a switch keeps).
+ *
+ * A send to a suspended generator that is not delegating, from its own
+ * thread, and the plain yield that answers it, are the hot path of every
+ * coroutine program. Written in C they cost two C frames on top of the
+ * switch, and worse, every `ret` after a stack swap returns to a different
+ * place than the CPU's return stack buffer predicts: two mispredicted
+ * returns per round trip. Here both functions do their bookkeeping around an
+ * inline switch and leave by indirect jump. Anything unusual (NULL, another
+ * state, a delegation, another thread, an exception thrown in, an event
+ * other than a plain yield) goes to the C implementation in src/gen.c,
+ * which remains the reference: these paths do exactly what its fast path
+ * does.
+ *
+ * Saved frames are the same as cg__switch's, so either side may be
+ * suspended or resumed by the C code:
+ *   [sp+0] MXCSR, x87 control word; [sp+8] r15 r14 r13 r12 rbx rbp;
+ *   [sp+56] where to continue.
+ */
+#include "layout.h"
+
+        .text
+
+/* Save the running side in a cg__switch frame, store its stack pointer at
+ * SAVE(%rdi), continue on the stack at LOAD(%rdi) with %rax = %rsi. */
+.macro SWITCH save, load
+        stmxcsr -56(%rsp)
+        fnstcw  -52(%rsp)
+        pushq   %rbp
+        pushq   %rbx
+        pushq   %r12
+        pushq   %r13
+        pushq   %r14
+        pushq   %r15
+        subq    $8, %rsp
+        movq    %rsp, \save(%rdi)
+        movq    \load(%rdi), %rsp
+        ldmxcsr (%rsp)
+        fldcw   4(%rsp)
+        addq    $8, %rsp
+        popq    %r15
+        popq    %r14
+        popq    %r13
+        popq    %r12
+        popq    %rbx
+        popq    %rbp
+        movq    %rsi, %rax
+        popq    %rcx
+        jmpq    *%rcx
+.endm
+
+/* cg_status cg_next(cg_gen *g, void **out, cg_exc **exc) */
+        .globl  cg_next
+        .type   cg_next, @function
+        .p2align 4
+cg_next:
+        .cfi_startproc
+        movq    %rdx, %rcx
+        movq    %rsi, %rdx
+        xorl    %esi, %esi
+        jmp     cg_send
+        .cfi_endproc
+        .size   cg_next, .-cg_next
+
+/* cg_status cg_send(cg_gen *g, void *value, void **out, cg_exc **exc) */
+        .globl  cg_send
+        .type   cg_send, @function
+        .p2align 4
+cg_send:
+        .cfi_startproc
+        testq   %rdi, %rdi
+        je      9f
+        cmpb    $CG_STATE_SUSPENDED, CG_G_STATE(%rdi)
+        jne     9f
+        cmpq    $0, CG_G_YF(%rdi)
+        jne     9f
+        movq    %fs:0, %rax
+        cmpq    %rax, CG_G_OWNER(%rdi)
+        jne     9f
+        movq    cg__t@gottpoff(%rip), %r8
+        movq    %fs:CG_T_CUR(%r8), %r9
+        movb    $CG_STATE_RUNNING, CG_G_STATE(%rdi)
+        movq    %r9, CG_G_PARENT(%rdi)
+        movq    %rdi, %fs:CG_T_CUR(%r8)
+        pushq   %rdx
+        .cfi_adjust_cfa_offset 8
+        pushq   %rcx
+        .cfi_adjust_cfa_offset 8
+        pushq   %rdi
+        .cfi_adjust_cfa_offset 8
+        call    1f
+        /* The body switched back; %rax is what it passed. */
+        popq    %rdi
+        .cfi_adjust_cfa_offset -8
+        popq    %rcx
+        .cfi_adjust_cfa_offset -8
+        popq    %rdx
+        .cfi_adjust_cfa_offset -8
+        movq    cg__t@gottpoff(%rip), %r8
+        movq    CG_G_PARENT(%rdi), %r9
+        movq    %r9, %fs:CG_T_CUR(%r8)
+        cmpb    $0, CG_G_EV(%rdi)
+        jne     8f
+        movb    $CG_STATE_SUSPENDED, CG_G_STATE(%rdi)
+        testq   %rdx, %rdx
+        je      2f
+        movq    %rax, (%rdx)
+2:      testq   %rcx, %rcx
+        je      3f
+        movq    $0, (%rcx)
+3:      xorl    %eax, %eax
+        popq    %rcx
+        .cfi_adjust_cfa_offset -8
+        .cfi_register rip, rcx
+        jmpq    *%rcx
+        .cfi_adjust_cfa_offset 8
+        .cfi_offset rip, -8
+8:      movq    %rax, %rsi
+        jmp     cg__send_event
+9:      jmp     cg__send_slow
+1:      SWITCH  CG_G_RETSP, CG_G_SP
+        .cfi_endproc
+        .size   cg_send, .-cg_send
+
+/* void *cg_yield(cg_gen *g, void *value) */
+        .globl  cg_yield
+        .type   cg_yield, @function
+        .p2align 4
+cg_yield:
+        .cfi_startproc
+        testq   %rdi, %rdi
+        je      9f
+        movq    cg__t@gottpoff(%rip), %r8
+        cmpq    %rdi, %fs:CG_T_CUR(%r8)
+        jne     9f
+        pushq   %rdi
+        .cfi_adjust_cfa_offset 8
+        call    1f
+        /* Resumed; %rax is the value sent in. */
+        popq    %rdi
+        .cfi_adjust_cfa_offset -8
+        cmpb    $0, CG_G_IN(%rdi)
+        jne     8f
+        popq    %rcx
+        .cfi_adjust_cfa_offset -8
+        .cfi_register rip, rcx
+        jmpq    *%rcx
+        .cfi_adjust_cfa_offset 8
+        .cfi_offset rip, -8
+8:      jmp     cg__yield_thrown
+9:      jmp     cg__yield_slow
+1:      SWITCH  CG_G_SP, CG_G_RETSP
+        .cfi_endproc
+        .size   cg_yield, .-cg_yield
+
+        .section .note.GNU-stack,"",@progbits
