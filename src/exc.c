@@ -51,6 +51,7 @@ static void (*dealloc_fn)(void *, void *) = default_dealloc;
 static void *alloc_ud;
 
 void cg_set_allocator(void *(*alloc)(size_t, void *), void (*dealloc)(void *, void *), void *ud) {
+    cg__gen_flush(); /* what was cached came from the old allocator */
     if (!alloc || !dealloc) {
         alloc = default_alloc;
         dealloc = default_dealloc;

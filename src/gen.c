@@ -74,9 +74,12 @@ struct cg_gen {
     size_t stack_size;
     cg_gen *live_next;       /* owner thread's list of live generators */
     cg_gen **live_prev;
+    cg__san san;             /* sanitizer state of this stack */
 };
 
-#if CG_FASTPATH
+/* The sanitizer state of a context's stack. */
+static inline cg__san *san_of(cg__ctx *c) { return c->gen ? &c->gen->san : &cg__t.main_san; }
+
 #include "arch/layout.h"
 _Static_assert(offsetof(cg_gen, ctx.parent) == CG_G_PARENT, "layout.h");
 _Static_assert(offsetof(cg_gen, sp) == CG_G_SP, "layout.h");
@@ -87,7 +90,10 @@ _Static_assert(offsetof(cg_gen, state) == CG_G_STATE, "layout.h");
 _Static_assert(offsetof(cg_gen, ev) == CG_G_EV, "layout.h");
 _Static_assert(offsetof(cg_gen, in) == CG_G_IN, "layout.h");
 _Static_assert(offsetof(cg__thread, cur) == CG_T_CUR, "layout.h");
-_Static_assert(CG_GEN_SUSPENDED == CG_STATE_SUSPENDED && CG_GEN_RUNNING == CG_STATE_RUNNING, "layout.h");
+#if CG_FASTPATH
+_Static_assert(CG_GEN_CREATED == CG_STATE_CREATED && CG_GEN_SUSPENDED == CG_STATE_SUSPENDED &&
+                   CG_GEN_RUNNING == CG_STATE_RUNNING,
+               "layout.h");
 /* The assembly provides cg_send, cg_next and cg_yield; these are the C
  * versions it falls back to. */
 #define CG_SEND_C cg__send_slow
@@ -109,8 +115,9 @@ void cg__thread_init(void) {
     cg__thread *t = &cg__t;
     if (t->cur) return;
     memset(&t->main, 0, sizeof t->main);
+    memset(&t->main_san, 0, sizeof t->main_san);
 #if CG_TSAN
-    t->main.tsan_fiber = __tsan_get_current_fiber();
+    t->main_san.tsan_fiber = __tsan_get_current_fiber();
 #endif
     t->cur = &t->main;
 }
@@ -131,15 +138,15 @@ CG_COLD static void canary_dead(cg_gen *g) {
 /* Resumer side: run g until it posts an event. */
 static inline void *switch_in(cg_gen *g, cg__ctx *from, void *value) {
 #if CG_ASAN
-    __sanitizer_start_switch_fiber(&from->asan_fake, g->stack->lo, (size_t)(g->stack->hi - g->stack->lo));
+    __sanitizer_start_switch_fiber(&san_of(from)->asan_fake, g->stack->lo, (size_t)(g->stack->hi - g->stack->lo));
 #endif
 #if CG_TSAN
-    __tsan_switch_to_fiber(g->ctx.tsan_fiber, 0);
+    __tsan_switch_to_fiber(g->san.tsan_fiber, 0);
 #endif
     (void)from;
     void *r = cg__switch(&g->ret_sp, g->sp, value);
 #if CG_ASAN
-    __sanitizer_finish_switch_fiber(from->asan_fake, NULL, NULL);
+    __sanitizer_finish_switch_fiber(san_of(from)->asan_fake, NULL, NULL);
 #endif
     return r;
 }
@@ -147,7 +154,8 @@ static inline void *switch_in(cg_gen *g, cg__ctx *from, void *value) {
 /* Body side, after the resumer switched here. */
 static inline void arrived(cg_gen *g) {
 #if CG_ASAN
-    __sanitizer_finish_switch_fiber(g->ctx.asan_fake, &g->resumer->asan_bottom, &g->resumer->asan_size);
+    cg__san *r = san_of(g->resumer);
+    __sanitizer_finish_switch_fiber(g->san.asan_fake, &r->asan_bottom, &r->asan_size);
 #else
     (void)g;
 #endif
@@ -157,10 +165,10 @@ static inline void arrived(cg_gen *g) {
 static inline void *switch_out(cg_gen *g, void *value) {
     if (CG_UNLIKELY(g->canary) && !cg__canary_ok(g->stack)) canary_dead(g);
 #if CG_ASAN
-    __sanitizer_start_switch_fiber(&g->ctx.asan_fake, g->resumer->asan_bottom, g->resumer->asan_size);
+    __sanitizer_start_switch_fiber(&g->san.asan_fake, san_of(g->resumer)->asan_bottom, san_of(g->resumer)->asan_size);
 #endif
 #if CG_TSAN
-    __tsan_switch_to_fiber(g->resumer->tsan_fiber, 0);
+    __tsan_switch_to_fiber(san_of(g->resumer)->tsan_fiber, 0);
 #endif
     void *r = cg__switch(&g->sp, g->ret_sp, value);
     arrived(g);
@@ -172,10 +180,10 @@ CG_NORETURN static void switch_final(cg_gen *g) {
     if (g->canary && !cg__canary_ok(g->stack)) canary_dead(g);
     CG_CHECK(g->ctx.chain == NULL, "generator ended with exception records on its stack");
 #if CG_ASAN
-    __sanitizer_start_switch_fiber(NULL, g->resumer->asan_bottom, g->resumer->asan_size);
+    __sanitizer_start_switch_fiber(NULL, san_of(g->resumer)->asan_bottom, san_of(g->resumer)->asan_size);
 #endif
 #if CG_TSAN
-    __tsan_switch_to_fiber(g->resumer->tsan_fiber, 0);
+    __tsan_switch_to_fiber(san_of(g->resumer)->tsan_fiber, 0);
 #endif
     cg__switch(&g->sp, g->ret_sp, NULL);
     cg__fatal(__FILE__, __LINE__, "a finished generator was resumed");
@@ -212,6 +220,39 @@ void cg__gen_finish(cg_gen *g, cg_exc *e) {
 
 static void unraisable(cg_exc *e, cg_gen *g);
 
+/* Handles are recycled per thread: malloc and free cost more than all the
+ * rest of a generator's life cycle. */
+#define SPARE_MAX 64
+
+static cg_gen *gen_alloc(void) {
+    cg_gen *g = cg__t.spare;
+    if (g) {
+        cg__t.spare = g->up;
+        cg__t.nspare--;
+        return g;
+    }
+    return cg__alloc(sizeof *g);
+}
+
+static void gen_release(cg_gen *g) {
+    if (cg__t.nspare >= SPARE_MAX || !cg__t.cur) {
+        cg__dealloc(g);
+        return;
+    }
+    g->up = cg__t.spare;
+    cg__t.spare = g;
+    cg__t.nspare++;
+}
+
+void cg__gen_flush(void) {
+    for (cg_gen *g = cg__t.spare, *next; g; g = next) {
+        next = g->up;
+        cg__dealloc(g);
+    }
+    cg__t.spare = NULL;
+    cg__t.nspare = 0;
+}
+
 static inline unsigned char resting(const cg_gen *g) {
     return (g->canary || g->free_pending) ? EV_YIELD_SLOW : EV_YIELD;
 }
@@ -226,31 +267,51 @@ cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
     }
     if (size < CG_STACK_MIN) size = CG_STACK_MIN;
     cg__cur();
-    cg_gen *g = cg__alloc(sizeof *g);
+    cg_gen *g = gen_alloc();
     if (!g) {
         errno = ENOMEM;
         return NULL;
     }
-    memset(g, 0, sizeof *g);
-    g->stack = cg__stack_get(size, opts->flags);
-    if (!g->stack) {
+    cg__stack *st = cg__stack_get(size, opts->flags);
+    if (!st) {
         int err = errno;
-        cg__dealloc(g);
+        gen_release(g);
         errno = err;
         return NULL;
     }
+    unsigned char canary = st->kind == CG_GUARD_CANARY;
+    /* Field by field: zeroing the whole struct compiles to `rep stos`,
+     * which costs more than the rest of cg_new. */
+#if CG_ASAN || CG_TSAN
+    memset(&g->san, 0, sizeof g->san);
+#endif
+    g->ctx.chain = NULL;
+    g->ctx.parent = NULL;
     g->ctx.gen = g;
-    g->state = CG_GEN_CREATED;
+    g->ret_sp = NULL;
     g->owner = cg__self();
+    g->yf = NULL;
+    g->state = CG_GEN_CREATED;
+    g->ev = canary ? EV_YIELD_SLOW : EV_YIELD;
+    g->in = IN_SEND;
+    g->canary = canary;
+    g->catching = 0;
+    g->yf_owned = 0;
+    g->free_pending = 0;
+    g->forwarding = 0;
+    g->yf_refs = 0;
+    g->exc = NULL;
+    g->val = NULL;
+    g->up = NULL;
+    g->resumer = NULL;
     g->fn = fn;
     g->arg = arg;
+    g->stack = st;
     g->name = opts->name;
-    g->stack_size = (size_t)(g->stack->hi - g->stack->lo);
-    g->canary = g->stack->kind == CG_GUARD_CANARY;
-    g->ev = resting(g);
-    g->sp = cg__stack_ready(g->stack, g);
+    g->stack_size = (size_t)(st->hi - st->lo);
+    g->sp = cg__stack_ready(st, g);
 #if CG_TSAN
-    g->ctx.tsan_fiber = __tsan_create_fiber(0);
+    g->san.tsan_fiber = __tsan_create_fiber(0);
 #endif
     g->live_next = cg__t.live;
     g->live_prev = &cg__t.live;
@@ -312,11 +373,11 @@ void cg_free(cg_gen *g) {
         release_stack(g);
     }
 #if CG_TSAN
-    __tsan_destroy_fiber(g->ctx.tsan_fiber);
+    __tsan_destroy_fiber(g->san.tsan_fiber);
 #endif
     *g->live_prev = g->live_next;
     if (g->live_next) g->live_next->live_prev = g->live_prev;
-    cg__dealloc(g);
+    gen_release(g);
 }
 
 /* Frees g if a cg_free was waiting for it to stop running or being
@@ -662,6 +723,12 @@ static cg_status close_impl(cg_gen *g, int finalizing, void **retval, cg_exc **e
 }
 
 cg_status cg_close(cg_gen *g, void **retval, cg_exc **exc) {
+    if (CG_LIKELY(g && g->state == CG_GEN_SUSPENDED && !g->yf && !g->ctx.chain && !g->catching &&
+                  !g->free_pending && g->owner == cg__self())) {
+        /* Nothing in the body can see the GeneratorExit (see close_impl). */
+        release_stack(g);
+        return done(retval, exc, NULL);
+    }
     cg_exc *err = check_caller(g, "cg_close");
     if (err) return fail(retval, exc, err);
     cg_status st = close_impl(g, 0, retval, exc);

@@ -46,11 +46,9 @@ CG_NORETURN CG_HIDDEN void cg__fatal(const char *file, int line, const char *msg
  * Execution contexts: a thread's own stack, or a generator's.
  * ------------------------------------------------------------------ */
 
-typedef struct cg__ctx {
-    cg__rec *chain;          /* try/defer/handled records, innermost first */
-    struct cg__ctx *parent;  /* where "the exception being handled" continues:
-                                the resumer, or the delegator that resumed it */
-    cg_gen *gen;             /* NULL for a thread's own stack */
+/* What the sanitizers need to know about a stack, kept apart from cg__ctx so
+ * that struct layouts (src/arch/layout.h) are the same in every build. */
+typedef struct cg__san {
 #if CG_ASAN
     const void *asan_bottom; /* this stack's bounds, for fiber switches */
     size_t asan_size;
@@ -59,16 +57,27 @@ typedef struct cg__ctx {
 #if CG_TSAN
     void *tsan_fiber;
 #endif
+    char unused_;            /* keeps the struct non-empty */
+} cg__san;
+
+typedef struct cg__ctx {
+    cg__rec *chain;          /* try/defer/handled records, innermost first */
+    struct cg__ctx *parent;  /* where "the exception being handled" continues:
+                                the resumer, or the delegator that resumed it */
+    cg_gen *gen;             /* NULL for a thread's own stack */
 } cg__ctx;
 
 /* Per-thread state. Kept small: it lives in static TLS. */
 typedef struct cg__thread {
     cg__ctx *cur;            /* the context executing now (NULL until init) */
     cg__ctx main;            /* the thread's own stack */
+    cg__san main_san;
     struct cg__pool *pool;   /* stack pool (src/stack.c) */
     cg_gen *live;            /* generators this thread made and has not
                                 freed, newest first (for debuggers:
                                 tools/cogen-gdb.py walks it) */
+    cg_gen *spare;           /* freed generator handles kept for reuse */
+    unsigned nspare;
 } cg__thread;
 
 extern __thread cg__thread cg__t __attribute__((tls_model("initial-exec"))) CG_HIDDEN;
@@ -113,6 +122,9 @@ struct cg_exc {
 
 CG_HIDDEN void *cg__alloc(size_t n);
 CG_HIDDEN void cg__dealloc(void *p);
+/* Gives the calling thread's spare generator handles back to the
+ * allocator (before it changes, and when the thread ends). */
+CG_HIDDEN void cg__gen_flush(void);
 
 /* The exception being handled in ctx, looking at its parents too when
  * walk_parents is set (Python's topmost exc_info), borrowed. */

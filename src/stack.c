@@ -60,18 +60,40 @@ typedef struct bucket {
     cg__stack *list;
 } bucket;
 
+/* Stack counts. The hot path must not pay for lock-prefixed atomics, so
+ * each thread counts in its own pool (written only by that thread, read by
+ * cg_get_stack_stats from any: relaxed atomics, plain moves on x86-64) and
+ * the totals are summed over every pool. A stack may be taken in one
+ * thread and given back in another, so one pool's live count can go below
+ * zero: only the sum means something. */
+typedef struct counts {
+    atomic_long page;   /* live stacks with a guard page */
+    atomic_long canary; /* live stacks with a canary */
+    atomic_long warm;   /* stacks in this pool's warm lists */
+} counts;
+
+#define BUMP(field, d) \
+    atomic_store_explicit(&(field), atomic_load_explicit(&(field), memory_order_relaxed) + (d), memory_order_relaxed)
+
 typedef struct cg__pool {
     bucket warm[NBUCKET];
     size_t nwarm;
     char *slab, *slab_end; /* unused part of this thread's current slab */
     int slab_guarded;      /* slab stacks get madvise guards */
     void *altstack;        /* our sigaltstack, if we installed one */
+    counts n;
+    struct cg__pool *reg_next, **reg_prev; /* the registry of pools */
 } cg__pool;
 
 static size_t page_size;
 static atomic_int madv_guard = -1; /* -1 unknown, 0 no, 1 yes */
 static size_t map_budget;         /* mappings cogen may use for stacks */
-static atomic_size_t n_mappings, n_live, n_pooled, n_guarded, n_canary;
+static atomic_size_t n_mappings;  /* changes only with mmap/munmap */
+static atomic_long n_cold;        /* stacks in the cold lists */
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static cg__pool *registry;
+static counts retired; /* what ended threads counted (under reg_lock) */
 
 /* Stacks given back by threads that ended or trimmed, pages released. */
 static pthread_mutex_t cold_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -112,15 +134,26 @@ static void ensure_altstack(cg__pool *p) {
         munmap(m, sz);
 }
 
-static cg__pool *pool_get(void) {
+CG_COLD static cg__pool *pool_new(void);
+
+static inline cg__pool *pool_get(void) {
     cg__pool *p = cg__t.pool;
-    if (CG_LIKELY(p)) return p;
+    return CG_LIKELY(p) ? p : pool_new();
+}
+
+static cg__pool *pool_new(void) {
+    cg__pool *p;
     pthread_once(&once, init_once);
-    p = cg__alloc(sizeof *p);
+    p = calloc(1, sizeof *p);
     if (!p) return NULL;
-    memset(p, 0, sizeof *p);
     ensure_altstack(p);
     pthread_setspecific(pool_key, p);
+    pthread_mutex_lock(&reg_lock);
+    p->reg_next = registry;
+    p->reg_prev = &registry;
+    if (registry) registry->reg_prev = &p->reg_next;
+    registry = p;
+    pthread_mutex_unlock(&reg_lock);
     cg__t.pool = p;
     return p;
 }
@@ -149,7 +182,7 @@ static void unmap(cg__stack *s) {
 #endif
     munmap(s->map, s->map_len);
     atomic_fetch_sub(&n_mappings, 2);
-    cg__dealloc(s);
+    free(s);
 }
 
 /* Carves total bytes from this thread's slab, making a new slab if needed.
@@ -169,8 +202,10 @@ static char *carve(cg__pool *p, size_t total, int guarded) {
     return r;
 }
 
-static cg__stack *stack_new(cg__pool *p, size_t size, unsigned flags) {
-    cg__stack *s = cg__alloc(sizeof *s);
+CG_COLD static cg__stack *stack_new(cg__pool *p, size_t size, unsigned flags) {
+    /* Descriptors and pools are bookkeeping that outlives any one allocator
+     * setting (cg_set_allocator), so they come from malloc itself. */
+    cg__stack *s = malloc(sizeof *s);
     if (!s) {
         errno = ENOMEM;
         return NULL;
@@ -207,13 +242,13 @@ static cg__stack *stack_new(cg__pool *p, size_t size, unsigned flags) {
     }
     if (!base) {
         if (flags & CG_OPT_REQUIRE_GUARD) {
-            cg__dealloc(s);
+            free(s);
             errno = EAGAIN;
             return NULL;
         }
         base = carve(p, size, 0);
         if (!base) {
-            cg__dealloc(s);
+            free(s);
             errno = ENOMEM;
             return NULL;
         }
@@ -231,6 +266,27 @@ static cg__stack *stack_new(cg__pool *p, size_t size, unsigned flags) {
     return s;
 }
 
+/* A stack from the cold lists (released pages, given back by a thread). */
+CG_COLD static cg__stack *from_cold(size_t size) {
+    cg__stack *s = NULL;
+    pthread_mutex_lock(&cold_lock);
+    bucket *b = find_bucket(cold, size, 0);
+    if (b && b->list) {
+        s = b->list;
+        b->list = s->next;
+        atomic_fetch_sub(&n_cold, 1);
+    }
+    pthread_mutex_unlock(&cold_lock);
+    return s;
+}
+
+/* No suitable stack was kept: make one (s, if any, lacked a guard page
+ * that the caller requires). */
+CG_COLD static cg__stack *stack_fresh(cg__pool *p, cg__stack *s, size_t size, unsigned flags) {
+    if (s) cg__stack_put(s);
+    return stack_new(p, size, flags);
+}
+
 cg__stack *cg__stack_get(size_t size, unsigned flags) {
     cg__pool *p = pool_get();
     if (!p) {
@@ -238,40 +294,31 @@ cg__stack *cg__stack_get(size_t size, unsigned flags) {
         return NULL;
     }
     size = round_page(size);
-    cg__stack *s = NULL;
+    cg__stack *s;
     bucket *b = find_bucket(p->warm, size, 0);
-    if (b && b->list) {
+    if (CG_LIKELY(b && b->list)) {
         s = b->list;
         b->list = s->next;
         p->nwarm--;
-        atomic_fetch_sub(&n_pooled, 1);
+        BUMP(p->n.warm, -1);
     } else {
-        pthread_mutex_lock(&cold_lock);
-        b = find_bucket(cold, size, 0);
-        if (b && b->list) {
-            s = b->list;
-            b->list = s->next;
-            atomic_fetch_sub(&n_pooled, 1);
-        }
-        pthread_mutex_unlock(&cold_lock);
+        s = from_cold(size);
     }
-    if (s && (flags & CG_OPT_REQUIRE_GUARD) && s->kind != CG_GUARD_PAGE) {
-        cg__stack_put(s);
-        s = NULL;
-    }
-    if (!s) {
-        s = stack_new(p, size, flags);
+    if (CG_UNLIKELY(!s || ((flags & CG_OPT_REQUIRE_GUARD) && s->kind != CG_GUARD_PAGE))) {
+        s = stack_fresh(p, s, size, flags);
         if (!s) return NULL;
     }
     s->next = NULL;
-    atomic_fetch_add(&n_live, 1);
-    atomic_fetch_add(s->kind == CG_GUARD_PAGE ? &n_guarded : &n_canary, 1);
+    if (s->kind == CG_GUARD_PAGE)
+        BUMP(p->n.page, 1);
+    else
+        BUMP(p->n.canary, 1);
     return s;
 }
 
 /* Into the cold pool, pages released; stacks with mappings of their own
  * are unmapped instead, to give the mapping back. */
-static void make_cold(cg__stack *s) {
+CG_COLD static void make_cold(cg__stack *s) {
     if (s->map) {
         unmap(s);
         return;
@@ -282,7 +329,7 @@ static void make_cold(cg__stack *s) {
     if (b) {
         s->next = b->list;
         b->list = s;
-        atomic_fetch_add(&n_pooled, 1);
+        atomic_fetch_add(&n_cold, 1);
     }
     /* else: more distinct sizes than buckets; the range stays reserved,
      * its pages are released. */
@@ -290,14 +337,20 @@ static void make_cold(cg__stack *s) {
 }
 
 void cg__stack_put(cg__stack *s) {
-    atomic_fetch_sub(&n_live, 1);
-    atomic_fetch_sub(s->kind == CG_GUARD_PAGE ? &n_guarded : &n_canary, 1);
 #if CG_ASAN
     /* Frames that were abandoned on it left poisoned redzones. */
     ASAN_UNPOISON_MEMORY_REGION(s->lo, (size_t)(s->hi - s->lo));
 #endif
-    cg__pool *p = cg__t.pool;
-    bucket *b = p ? find_bucket(p->warm, (size_t)(s->hi - s->lo), 1) : NULL;
+    cg__pool *p = pool_get();
+    if (!p) { /* no memory for a pool: drop the stack's pages at least */
+        make_cold(s);
+        return;
+    }
+    if (s->kind == CG_GUARD_PAGE)
+        BUMP(p->n.page, -1);
+    else
+        BUMP(p->n.canary, -1);
+    bucket *b = find_bucket(p->warm, (size_t)(s->hi - s->lo), 1);
     if (!b || p->nwarm >= WARM_MAX) {
         make_cold(s);
         return;
@@ -305,7 +358,7 @@ void cg__stack_put(cg__stack *s) {
     s->next = b->list;
     b->list = s;
     p->nwarm++;
-    atomic_fetch_add(&n_pooled, 1);
+    BUMP(p->n.warm, 1);
 }
 
 static void trim(cg__pool *p) {
@@ -314,21 +367,28 @@ static void trim(cg__pool *p) {
         p->warm[i].list = NULL;
         while (s) {
             cg__stack *next = s->next;
-            atomic_fetch_sub(&n_pooled, 1);
             make_cold(s);
             s = next;
         }
     }
     p->nwarm = 0;
+    atomic_store_explicit(&p->n.warm, 0, memory_order_relaxed);
 }
 
 void cg_trim(void) {
     if (cg__t.pool) trim(cg__t.pool);
+    cg__gen_flush();
 }
 
 static void pool_exit(void *arg) {
     cg__pool *p = arg;
     trim(p);
+    pthread_mutex_lock(&reg_lock);
+    *p->reg_prev = p->reg_next;
+    if (p->reg_next) p->reg_next->reg_prev = p->reg_prev;
+    BUMP(retired.page, atomic_load(&p->n.page));
+    BUMP(retired.canary, atomic_load(&p->n.canary));
+    pthread_mutex_unlock(&reg_lock);
     if (p->altstack) {
         stack_t ss = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
         sigaltstack(&ss, NULL);
@@ -336,16 +396,27 @@ static void pool_exit(void *arg) {
     }
     /* The rest of the current slab stays mapped: other threads' stacks
      * may still be carved next to it. */
-    cg__dealloc(p);
+    free(p);
     cg__t.pool = NULL;
+    cg__gen_flush();
 }
 
 void cg_get_stack_stats(cg_stack_stats *st) {
     if (!st) return;
-    st->live = atomic_load(&n_live);
-    st->pooled = atomic_load(&n_pooled);
-    st->guard_pages = atomic_load(&n_guarded);
-    st->canaries = atomic_load(&n_canary);
+    long page, canary, warm = 0;
+    pthread_mutex_lock(&reg_lock);
+    page = atomic_load(&retired.page);
+    canary = atomic_load(&retired.canary);
+    for (cg__pool *p = registry; p; p = p->reg_next) {
+        page += atomic_load_explicit(&p->n.page, memory_order_relaxed);
+        canary += atomic_load_explicit(&p->n.canary, memory_order_relaxed);
+        warm += atomic_load_explicit(&p->n.warm, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&reg_lock);
+    st->guard_pages = page > 0 ? (size_t)page : 0;
+    st->canaries = canary > 0 ? (size_t)canary : 0;
+    st->live = st->guard_pages + st->canaries;
+    st->pooled = (size_t)warm + (size_t)atomic_load(&n_cold);
     st->mappings = atomic_load(&n_mappings);
 }
 

@@ -13,6 +13,8 @@
  * Saved frame, 176 bytes from the saved stack pointer upward:
  *   x19..x28, x29, x30 (return address), d8..d15, FPCR
  */
+#include "layout.h"
+
         .text
 
         .globl  cg__switch
@@ -59,7 +61,9 @@ cg__switch:
 
 /* First code of every generator: cg__stack_ready leaves the generator in
  * x19. The return address is marked undefined, so debuggers and unwinders
- * end the generator's backtrace here. */
+ * end the generator's backtrace here. A generator starts with the FPCR of
+ * whoever resumes it first, as a called function would: it is in the frame
+ * that side just saved. */
         .globl  cg__entry
         .hidden cg__entry
         .type   cg__entry, %function
@@ -67,6 +71,9 @@ cg__switch:
 cg__entry:
         .cfi_startproc
         .cfi_undefined x30
+        ldr     x9, [x19, #CG_G_RETSP]
+        ldr     x10, [x9, #160]
+        msr     fpcr, x10
         mov     x0, x19
         bl      cg__gen_main
         brk     #0

@@ -15,6 +15,7 @@
 
 #define CG_T_CUR 0     /* cg__t.cur: the context executing now */
 
+#define CG_STATE_CREATED 0
 #define CG_STATE_SUSPENDED 1
 #define CG_STATE_RUNNING 2
 

@@ -17,10 +17,9 @@ void *cg__stack_ready(cg__stack *s, cg_gen *g) {
     uint64_t *ret = (uint64_t *)(top - 24);
     uint64_t *sp = ret - 7;
     memset(sp, 0, 8 * 8);
-    uint32_t mxcsr;
-    uint16_t fcw;
-    __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
-    __asm__ volatile("fnstcw %0" : "=m"(fcw));
+    /* Defaults, replaced at once by cg__entry with the first resumer's. */
+    uint32_t mxcsr = 0x1f80;
+    uint16_t fcw = 0x37f;
     memcpy((char *)sp, &mxcsr, 4);
     memcpy((char *)sp + 4, &fcw, 2);
     sp[5] = (uint64_t)(uintptr_t)g; /* rbx */
@@ -31,8 +30,7 @@ void *cg__stack_ready(cg__stack *s, cg_gen *g) {
 #elif defined(__aarch64__)
     uint64_t *sp = (uint64_t *)(top - 176 - 16);
     memset(sp, 0, 176 + 16);
-    uint64_t fpcr;
-    __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
+    uint64_t fpcr = 0; /* replaced at once by cg__entry with the first resumer's */
     sp[0] = (uint64_t)(uintptr_t)g;         /* x19 */
     sp[10] = 0;                             /* x29: end of the frame chain */
     sp[11] = (uint64_t)(uintptr_t)cg__entry; /* x30 */

@@ -72,8 +72,8 @@ cg_send:
         testq   %rdi, %rdi
         je      9f
         cmpb    $CG_STATE_SUSPENDED, CG_G_STATE(%rdi)
-        jne     9f
-        cmpq    $0, CG_G_YF(%rdi)
+        jne     7f
+6:      cmpq    $0, CG_G_YF(%rdi)
         jne     9f
         movq    %fs:0, %rax
         cmpq    %rax, CG_G_OWNER(%rdi)
@@ -116,6 +116,13 @@ cg_send:
         jmpq    *%rcx
         .cfi_adjust_cfa_offset 8
         .cfi_offset rip, -8
+7:      /* A fresh generator starts the same way: its stack holds a saved
+         * frame that continues in cg__entry. Only None may be sent to it. */
+        cmpb    $CG_STATE_CREATED, CG_G_STATE(%rdi)
+        jne     9f
+        testq   %rsi, %rsi
+        je      6b
+        jmp     9f
 8:      movq    %rax, %rsi
         jmp     cg__send_event
 9:      jmp     cg__send_slow

@@ -22,6 +22,8 @@
  * result at once would wait for it; loading them unconditionally on the
  * other side measured faster than comparing first.
  */
+#include "layout.h"
+
         .text
 
         .globl  cg__switch
@@ -65,7 +67,9 @@ cg__switch:
 
 /* First code of every generator: cg__stack_ready leaves the generator in
  * rbx. The return address is marked undefined, so debuggers and unwinders
- * end the generator's backtrace here. */
+ * end the generator's backtrace here. A generator starts with the
+ * floating-point control words of whoever resumes it first, as a called
+ * function would: they are in the frame that side just saved. */
         .globl  cg__entry
         .hidden cg__entry
         .type   cg__entry, @function
@@ -73,6 +77,9 @@ cg__switch:
 cg__entry:
         .cfi_startproc
         .cfi_undefined rip
+        movq    CG_G_RETSP(%rbx), %rax
+        ldmxcsr (%rax)
+        fldcw   4(%rax)
         movq    %rbx, %rdi
         call    cg__gen_main
         ud2
