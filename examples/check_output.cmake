@@ -1,6 +1,6 @@
 # check_output.cmake: runs an example and checks what it printed.
 #
-#   cmake -DPROG=exe [-DARGS=a;b] [-DINPUT=file] [-DSTATUS=n] [-DDIR=dir]
+#   cmake -DPROG=exe [-DARGS=a|b] [-DINPUT=file] [-DSTATUS=n] [-DDIR=dir]
 #         [-DCONTAINS=file] [-DEXACT=file] [-DSTDERR=text] -P check_output.cmake
 #
 # CONTAINS: every line of the file that is not empty and does not start
@@ -21,6 +21,7 @@ if(NOT DIR)
   get_filename_component(DIR "${PROG}" DIRECTORY)
 endif()
 
+string(REPLACE "|" ";" ARGS "${ARGS}")
 set(_in)
 if(INPUT)
   set(_in INPUT_FILE "${INPUT}")
