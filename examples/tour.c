@@ -454,6 +454,14 @@ int main(void) {
     tour_close();
     tour_send();
     tour_throw();
+
+    /* Every generator above was freed: no stack is left in use. */
+    cg_stack_stats st;
+    cg_get_stack_stats(&st);
+    printf("\nstacks still in use by generators: %zu\n", st.live);
+    expect(st.live == 0, "every generator was freed");
+    cg_trim();
+
     if (failures) {
         printf("\n%d claim(s) of the notes did not hold.\n", failures);
         return 1;
