@@ -294,12 +294,10 @@ typedef void *(*cg_fn)(cg_gen *g, void *arg);
 typedef enum cg_guard {
     CG_GUARD_PAGE = 1,    /* a no-access page below the stack; an overflow
                              faults at once and is reported (cg_new) */
-    CG_GUARD_CANARY = 2,  /* no guard page was available (the kernel's
+    CG_GUARD_CANARY = 2   /* no guard page was available (the kernel's
                              mapping limit was reached): a canary below the
                              stack is checked at every switch, an overflow is
                              reported when the generator next yields */
-    CG_GUARD_COPY = 3     /* compact mode: the stack is copied out on
-                             suspend and bounded by the run stack's guard */
 } cg_guard;
 
 /* Options for cg_new; a NULL options pointer means all defaults. */
@@ -315,7 +313,18 @@ typedef struct cg_opts {
 #define CG_STACK_MIN (16u * 1024u)
 #define CG_OPT_REQUIRE_GUARD 1u /* fail (errno EAGAIN) rather than fall back
                                    to a canary when no guard page is left */
-#define CG_OPT_COMPACT 2u       /* compact mode (see cg_gen_guard) */
+/* Compact mode, for very many small generators. Only the 64 compact
+ * generators of a thread that were resumed last keep the pages of their
+ * stacks; when another one runs, the oldest suspended one is swapped out:
+ * the used part of its stack is copied to a buffer of exactly that size
+ * and its pages are given back, to be copied back in before it runs again.
+ * A suspended shallow generator then costs about 0.4 KiB (its handle and
+ * its used stack bytes) instead of a page. Semantics are the same; what
+ * changes: while a compact generator is suspended, no other code may use
+ * pointers into its stack (its locals), and swapping costs a copy and a
+ * page fault. Its stack defaults to 32 KiB and keeps its guard page.
+ * Ignored by the ucontext fallback build. */
+#define CG_OPT_COMPACT 2u
 
 /* Makes a generator that will run fn(g, arg); no line of it runs yet
  * (GEN_CREATED). Its stack comes from the calling thread's pool. Returns
@@ -381,6 +390,7 @@ CG_API const char *cg_gen_name(const cg_gen *g);       /* opts.name or "generato
 CG_API cg_gen *cg_gen_yieldfrom(const cg_gen *g);      /* gi_yieldfrom, borrowed */
 CG_API size_t cg_gen_stack_size(const cg_gen *g);      /* usable bytes */
 CG_API cg_guard cg_gen_guard(const cg_gen *g);
+CG_API int cg_gen_compact(const cg_gen *g);           /* made with CG_OPT_COMPACT */
 CG_API void *cg_gen_arg(const cg_gen *g);
 
 /* ======================================================================

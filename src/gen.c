@@ -74,6 +74,13 @@ struct cg_gen {
     size_t stack_size;
     cg_gen *live_next;       /* owner thread's list of live generators */
     cg_gen **live_prev;
+    void *swap;              /* compact: the stack's used bytes while they
+                                are swapped out (at first, the initial frame) */
+    size_t swap_len;
+    cg_gen *res_next;        /* compact: place in the thread's resident list */
+    cg_gen *res_prev;
+    unsigned char compact;   /* CG_OPT_COMPACT */
+    unsigned char resident;  /* compact: in the resident list */
     cg__san san;             /* sanitizer state of this stack */
 };
 
@@ -189,8 +196,114 @@ CG_NORETURN static void switch_final(cg_gen *g) {
     cg__fatal(__FILE__, __LINE__, "a finished generator was resumed");
 }
 
+/* ---------------------------------------------------------------------
+ * Compact mode
+ *
+ * A compact generator has a stack of its own like any other, but only the
+ * COMPACT_RESIDENT most recently resumed compact generators of a thread
+ * keep its pages. When one more becomes resident, the oldest suspended one
+ * is swapped out: the used part of its stack (a few hundred bytes for a
+ * shallow generator) is copied to a buffer of exactly that size and the
+ * pages are dropped. It is copied back, to the same addresses, before it
+ * runs again or its exception records are read. So a compact generator that
+ * is resumed often costs what any generator costs, and a suspended one costs
+ * its handle plus its used stack bytes.
+ *
+ * Bit 0 of `owner` is set while a compact generator is not resident: the
+ * assembly fast path, which compares owner with the thread pointer, then
+ * falls back to the C path, which makes it resident first.
+ * ------------------------------------------------------------------ */
+
+#define COMPACT_RESIDENT 64
+#define COMPACT_STACK (32u * 1024u) /* default stack of a compact generator */
+
+static inline uintptr_t owner_of(const cg_gen *g) { return g->owner & ~(uintptr_t)1; }
+
+static void res_unlink(cg_gen *g) {
+    if (!g->resident) return;
+    if (g->res_prev)
+        g->res_prev->res_next = g->res_next;
+    else
+        cg__t.res_head = g->res_next;
+    if (g->res_next)
+        g->res_next->res_prev = g->res_prev;
+    else
+        cg__t.res_tail = g->res_prev;
+    g->resident = 0;
+    cg__t.nres--;
+}
+
+static void res_append(cg_gen *g) {
+    g->res_next = NULL;
+    g->res_prev = cg__t.res_tail;
+    if (cg__t.res_tail)
+        cg__t.res_tail->res_next = g;
+    else
+        cg__t.res_head = g;
+    cg__t.res_tail = g;
+    g->resident = 1;
+    cg__t.nres++;
+}
+
+/* Copies the used part of a suspended compact generator's stack out and
+ * drops its pages. Returns 0 if there is no memory for the copy (then it
+ * simply stays resident). */
+static int swap_out(cg_gen *g) {
+    size_t len = (size_t)(g->stack->hi - (char *)g->sp);
+    void *buf = cg__alloc(len);
+    if (!buf) return 0;
+#if CG_ASAN
+    ASAN_UNPOISON_MEMORY_REGION(g->sp, len); /* copying reads the redzones */
+#endif
+    memcpy(buf, g->sp, len);
+    cg__stack_drop_pages(g->stack);
+    g->swap = buf;
+    g->swap_len = len;
+    res_unlink(g);
+    g->owner |= 1;
+    return 1;
+}
+
+static void swap_in(cg_gen *g) {
+    if (!g->swap) return;
+    memcpy(g->stack->hi - g->swap_len, g->swap, g->swap_len);
+    cg__dealloc(g->swap);
+    g->swap = NULL;
+}
+
+/* A process-wide default, for running a whole test suite in compact mode:
+ * COGEN_COMPACT=N in the environment makes every generator compact, with at
+ * most N resident per thread (N=1 swaps at almost every switch). */
+static int compact_env = -1; /* -1: not read yet; 0: off; else the limit */
+
+static int compact_default(void) {
+    int c = __atomic_load_n(&compact_env, __ATOMIC_RELAXED);
+    if (c < 0) {
+        const char *e = getenv("COGEN_COMPACT");
+        long n = e ? strtol(e, NULL, 10) : 0;
+        c = n > 0 ? (n < 1 << 20 ? (int)n : 1 << 20) : 0;
+        __atomic_store_n(&compact_env, c, __ATOMIC_RELAXED);
+    }
+    return c;
+}
+
+/* Before a compact generator runs, or its records are read. */
+CG_NOINLINE static void make_resident(cg_gen *g) {
+    swap_in(g);
+    g->owner &= ~(uintptr_t)1;
+    res_append(g);
+    unsigned limit = compact_env > 0 ? (unsigned)compact_env : COMPACT_RESIDENT;
+    cg_gen *v = cg__t.res_head;
+    while (cg__t.nres > limit && v) {
+        cg_gen *next = v->res_next;
+        if (v->state == CG_GEN_SUSPENDED && !swap_out(v)) break;
+        v = next;
+    }
+}
+
 /* Resumer side: resume n once with (in, value, e). */
 static inline void *resume(cg_gen *n, cg__ctx *caller, unsigned in, void *value, cg_exc *e) {
+    if (CG_UNLIKELY(n->owner & 1)) make_resident(n);
     n->in = (unsigned char)in;
     n->exc = e;
     n->resumer = caller;
@@ -260,7 +373,12 @@ static inline unsigned char resting(const cg_gen *g) {
 cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
     static const cg_opts defaults = {0, NULL, 0};
     if (!opts) opts = &defaults;
-    size_t size = opts->stack_size ? opts->stack_size : CG_STACK_DEFAULT;
+#if CG_UCONTEXT
+    unsigned char compact = 0; /* a ucontext_t is not relocatable: no copies */
+#else
+    unsigned char compact = (opts->flags & CG_OPT_COMPACT) || compact_default() > 0;
+#endif
+    size_t size = opts->stack_size ? opts->stack_size : compact ? COMPACT_STACK : CG_STACK_DEFAULT;
     if (!fn || size > ((size_t)1 << 40)) {
         errno = EINVAL;
         return NULL;
@@ -309,7 +427,32 @@ cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
     g->stack = st;
     g->name = opts->name;
     g->stack_size = (size_t)(st->hi - st->lo);
-    g->sp = cg__stack_ready(st, g);
+    g->swap = NULL;
+    g->compact = compact;
+    g->resident = 0;
+    if (!compact) {
+        g->sp = cg__stack_ready(st, g);
+    } else {
+        /* The initial frame goes to the swap buffer: the stack's pages are
+         * not touched until the generator first runs. The frame holds no
+         * address of its own, so it can be built anywhere with the same
+         * alignment and copied to the top of the stack later. */
+        _Alignas(16) char tmp[256];
+        cg__stack fake = *st;
+        fake.hi = tmp + sizeof tmp;
+        char *fsp = cg__stack_ready(&fake, g);
+        g->swap_len = (size_t)(fake.hi - fsp);
+        g->swap = cg__alloc(g->swap_len);
+        if (!g->swap) {
+            cg__stack_put(st);
+            gen_release(g);
+            errno = ENOMEM;
+            return NULL;
+        }
+        memcpy(g->swap, fsp, g->swap_len);
+        g->sp = st->hi - g->swap_len;
+        g->owner |= 1;
+    }
 #if CG_TSAN
     g->san.tsan_fiber = __tsan_create_fiber(0);
 #endif
@@ -324,6 +467,12 @@ cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
 static void release_stack(cg_gen *g) {
     if (g->stack) {
         if (g->canary && !cg__canary_ok(g->stack)) canary_dead(g);
+        if (CG_UNLIKELY(g->compact)) {
+            res_unlink(g);
+            cg__dealloc(g->swap);
+            g->swap = NULL;
+            g->owner &= ~(uintptr_t)1;
+        }
         cg__stack_put(g->stack);
         g->stack = NULL;
     }
@@ -335,6 +484,7 @@ static void end_delegation(cg_gen *g);
 /* Throws away a suspended body without unwinding it (it refused to close,
  * or its thread cannot run it). */
 static void discard(cg_gen *g) {
+    swap_in(g); /* its records are read below */
     cg__drop_chain(&g->ctx);
     if (g->yf) {
         cg_gen *sub = g->yf;
@@ -357,7 +507,7 @@ void cg_free(cg_gen *g) {
         return;
     }
     if (g->state == CG_GEN_SUSPENDED) {
-        if (g->owner != cg__self()) {
+        if (owner_of(g) != cg__self()) {
             cg_exc *e = cg_exc_new(&cg_RuntimeError, "generator belongs to another thread: freed without closing");
             unraisable(e, g);
             cg_exc_unref(e);
@@ -436,6 +586,9 @@ static void suspend_chain(cg_gen *node, cg_gen *top) {
 static cg_gen *descend(cg_gen *node, unsigned *in, void **val, cg_exc **e) {
     while (node->yf) {
         cg_gen *sub = node->yf;
+        /* The generators above the one that runs are not switched to, but
+         * their exception records are read: a compact one must be back. */
+        if (CG_UNLIKELY(node->owner & 1)) make_resident(node);
         if (sub->state == CG_GEN_RUNNING) {
             end_delegation(node);
             *in = IN_RAISE;
@@ -517,7 +670,7 @@ static cg_exc *check_caller(const cg_gen *g, const char *op) {
         snprintf(msg, sizeof msg, "%s() argument must be a generator, not NULL", op);
         return cg__error(&cg_TypeError, msg);
     }
-    if (g->owner != cg__self()) return cg__error(&cg_RuntimeError, "generator belongs to another thread");
+    if (owner_of(g) != cg__self()) return cg__error(&cg_RuntimeError, "generator belongs to another thread");
     return NULL;
 }
 
@@ -789,7 +942,7 @@ cg_exc *cg_yield_catch(cg_gen *g, void *value, void **sent) {
 
 static void check_sub(cg_gen *g, cg_gen *sub) {
     if (!sub) CG_RAISE(&cg_TypeError, "'NoneType' object is not iterable");
-    if (sub->owner != g->owner) CG_RAISE(&cg_RuntimeError, "generator belongs to another thread");
+    if (owner_of(sub) != owner_of(g)) CG_RAISE(&cg_RuntimeError, "generator belongs to another thread");
     if (sub == g || sub->state == CG_GEN_RUNNING) CG_RAISE(&cg_ValueError, "generator already executing");
 }
 
@@ -851,6 +1004,7 @@ const char *cg_gen_name(const cg_gen *g) { return g && g->name ? g->name : "gene
 cg_gen *cg_gen_yieldfrom(const cg_gen *g) { return g ? g->yf : NULL; }
 size_t cg_gen_stack_size(const cg_gen *g) { return g ? g->stack_size : 0; }
 void *cg_gen_arg(const cg_gen *g) { return g ? g->arg : NULL; }
+int cg_gen_compact(const cg_gen *g) { return g ? g->compact : 0; }
 cg_guard cg_gen_guard(const cg_gen *g) {
     if (!g) return (cg_guard)0;
     return g->canary ? CG_GUARD_CANARY : CG_GUARD_PAGE;

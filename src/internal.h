@@ -78,6 +78,9 @@ typedef struct cg__thread {
                                 tools/cogen-gdb.py walks it) */
     cg_gen *spare;           /* freed generator handles kept for reuse */
     unsigned nspare;
+    cg_gen *res_head;        /* compact generators whose stack pages are */
+    cg_gen *res_tail;        /* resident, oldest first (src/gen.c) */
+    unsigned nres;
 } cg__thread;
 
 extern __thread cg__thread cg__t __attribute__((tls_model("initial-exec"))) CG_HIDDEN;
@@ -161,6 +164,8 @@ typedef struct cg__stack {
 #define CG__CANARY 0x63676e2d63616e61ull /* "cgn-cana" */
 
 CG_HIDDEN cg__stack *cg__stack_get(size_t size, unsigned flags);
+/* Releases a stack's pages, keeping its range (and guard). */
+CG_HIDDEN void cg__stack_drop_pages(cg__stack *s);
 CG_HIDDEN void cg__stack_put(cg__stack *s);
 CG_HIDDEN void cg__overflow_report_init(void);
 CG_HIDDEN const cg__stack *cg__gen_stack(const cg_gen *g);

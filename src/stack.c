@@ -170,6 +170,14 @@ static bucket *find_bucket(bucket *b, size_t size, int make) {
     return NULL;
 }
 
+void cg__stack_drop_pages(cg__stack *s) {
+#if CG_ASAN
+    ASAN_UNPOISON_MEMORY_REGION(s->lo, (size_t)(s->hi - s->lo));
+#endif
+    madvise(s->lo, (size_t)(s->hi - s->lo), MADV_DONTNEED);
+    if (s->kind == CG_GUARD_CANARY) *(uint64_t *)s->lo = CG__CANARY;
+}
+
 /* The stack's pages are released, its address range (and guard) kept. */
 static void release_pages(cg__stack *s) {
     madvise(s->lo, (size_t)(s->hi - s->lo), MADV_DONTNEED);
