@@ -497,7 +497,7 @@ static void discard(cg_gen *g) {
     release_stack(g);
 }
 
-static cg_status close_impl(cg_gen *g, int finalizing, void **retval, cg_exc **exc);
+static cg_status close_impl(cg_gen *g, void **retval, cg_exc **exc);
 
 void cg_free(cg_gen *g) {
     if (!g) return;
@@ -513,7 +513,7 @@ void cg_free(cg_gen *g) {
             cg_exc_unref(e);
         } else {
             cg_exc *err = NULL;
-            if (close_impl(g, 1, NULL, &err) == CG_RAISED) {
+            if (close_impl(g, NULL, &err) == CG_RAISED) {
                 unraisable(err, g);
                 cg_exc_unref(err);
             }
@@ -789,7 +789,7 @@ static cg_status throw_impl(cg_gen *g, cg_exc *e, void **out, cg_exc **exc) {
         if (cg_exc_is(e, &cg_GeneratorExit)) {
             /* The subgenerator is closed, not thrown into; an error from
              * closing it replaces the GeneratorExit. */
-            if (close_impl(sub, 1, NULL, &err) == CG_RAISED) {
+            if (close_impl(sub, NULL, &err) == CG_RAISED) {
                 cg_exc_unref(e);
                 e = err;
             }
@@ -828,10 +828,10 @@ cg_status cg_throw(cg_gen *g, cg_exc *e, void **out, cg_exc **exc) {
     return st;
 }
 
-/* close(). finalizing: CPython's own gen_close (finalization, and closing a
- * subgenerator), whose GeneratorExit is chained to what the caller is
- * handling; otherwise the GeneratorExit is chained only inside the body. */
-static cg_status close_impl(cg_gen *g, int finalizing, void **retval, cg_exc **exc) {
+/* close(), as CPython's gen_close: the GeneratorExit is raised like any new
+ * exception in the caller's context (chained to what the caller is
+ * handling), then thrown in (chained to what the body is handling). */
+static cg_status close_impl(cg_gen *g, void **retval, cg_exc **exc) {
     switch (g->state) {
     case CG_GEN_RUNNING:
         return fail(retval, exc, cg__error(&cg_ValueError, "generator already executing"));
@@ -849,7 +849,7 @@ static cg_status close_impl(cg_gen *g, int finalizing, void **retval, cg_exc **e
         cg_exc *err = NULL;
         g->state = CG_GEN_RUNNING;
         g->forwarding = 1;
-        if (close_impl(sub, 1, NULL, &err) == CG_RAISED) e = err;
+        if (close_impl(sub, NULL, &err) == CG_RAISED) e = err;
         g->state = CG_GEN_SUSPENDED;
         if (forwarded(g, sub)) end_delegation(g);
     } else if (!g->ctx.chain && !g->catching) {
@@ -858,10 +858,7 @@ static cg_status close_impl(cg_gen *g, int finalizing, void **retval, cg_exc **e
         release_stack(g);
         return done(retval, exc, NULL);
     }
-    if (!e) {
-        e = cg_exc_new(&cg_GeneratorExit, NULL);
-        if (finalizing) cg__chain_here(e);
-    }
+    if (!e) e = cg__error(&cg_GeneratorExit, NULL);
     void *v = NULL;
     cg_exc *err = NULL;
     g->state = CG_GEN_RUNNING;
@@ -884,7 +881,7 @@ cg_status cg_close(cg_gen *g, void **retval, cg_exc **exc) {
     }
     cg_exc *err = check_caller(g, "cg_close");
     if (err) return fail(retval, exc, err);
-    cg_status st = close_impl(g, 0, retval, exc);
+    cg_status st = close_impl(g, retval, exc);
     settle(g);
     return st;
 }
