@@ -288,12 +288,14 @@ static vlist log_;
 #define LOG_REPR() vl_repr(&log_)
 
 static vlist unraised;
+static vlist unraised_gens; /* the generator each call was about */
 
 /* As cases.py's hook: "{exc_type.__name__}({exc_value}) obj={type(object).__name__}". */
 static void record_unraisable(cg_exc *e, cg_gen *g, void *ud) {
     (void)ud;
     const char *m = cg_exc_msg(e);
     vl_add(&unraised, fmt("%s(%s) obj=%s", cg_exc_type_of(e)->name, m ? m : "", cg_gen_name(g)));
+    vl_add(&unraised_gens, g);
 }
 
 static size_t live_stacks(void) {
@@ -306,6 +308,7 @@ static void begin(void) {
     arena_used = 0;
     memset(&log_, 0, sizeof log_);
     memset(&unraised, 0, sizeof unraised);
+    memset(&unraised_gens, 0, sizeof unraised_gens);
     cg_set_unraisable_hook(record_unraisable, NULL);
     CHECK_EQ(live_stacks(), 0);
 }
@@ -885,6 +888,81 @@ TEST(G23) {
     finish("[]");
 }
 
+/* G23_caller_context (beyond SPEC's snippet): close() raises its
+ * GeneratorExit in the caller's context (PyErr_SetNone in gen_close), so
+ * called inside an except block it is chained to the caller's exception,
+ * unlike a thrown exception (G66). python3 3.11.7 (and 3.10.13, 3.12.1,
+ * 3.13.0 alike) on
+ *
+ *     def gen():
+ *         try: yield 1
+ *         except GeneratorExit as e: log.append(chain(e)); raise
+ *     def outer():
+ *         try: yield from gen()
+ *         except GeneratorExit as e: log.append("outer: " + chain(e)); raise
+ *     g = gen(); next(g); r = g28(); next(r); o = outer(); next(o)
+ *     try: raise KeyError('caller')
+ *     except KeyError:
+ *         g.close()
+ *         try: r.close()
+ *         except ValueError as e: raised = chain(e)
+ *         o.close()
+ *
+ * (chain() printing like CHECK_EXC) gives log = ["GeneratorExit() <-
+ * KeyError('caller')", "GeneratorExit() <- KeyError('caller')", "outer:
+ * GeneratorExit() <- KeyError('caller')"] and raised = "ValueError('during
+ * close') <- GeneratorExit() <- KeyError('caller')". */
+static void *g28_gen(cg_gen *g, void *arg);
+
+static void *g23c_gen(cg_gen *g, void *arg) {
+    (void)arg;
+    CG_TRY {
+        cg_yield(g, I(1));
+    } CG_EXCEPT(&cg_GeneratorExit, e) {
+        LOG("%s", check_exc(e));
+        cg_reraise();
+    } CG_END;
+    return NULL;
+}
+
+static void *g23c_outer(cg_gen *g, void *arg) {
+    (void)arg;
+    CG_TRY {
+        cg_yield_from_new(g, g23c_gen, NULL, NULL);
+    } CG_EXCEPT(&cg_GeneratorExit, e) {
+        LOG("outer: %s", check_exc(e));
+        cg_reraise();
+    } CG_END;
+    return NULL;
+}
+
+TEST(G23_caller_context) {
+    begin();
+    cg_gen *g = mk(g23c_gen, NULL), *r = mk(g28_gen, NULL), *o = mk(g23c_outer, NULL);
+    next_v(g);
+    next_v(r);
+    next_v(o);
+    char *volatile raised = NULL;
+    CG_TRY {
+        CG_RAISE(&cg_KeyError, "caller");
+    } CG_EXCEPT(&cg_KeyError, k) {
+        CHECK_EQ(cg_close(g, NULL, NULL), CG_RETURNED);
+        cg_exc *e = NULL;
+        CHECK_EQ(cg_close(r, NULL, &e), CG_RAISED);
+        raised = fmt("%s", check_exc(e));
+        cg_exc_unref(e);
+        CHECK_EQ(cg_close(o, NULL, NULL), CG_RETURNED);
+    } CG_END;
+    CHECK_STR(fmt("close: %s; close raising: %s", LOG_REPR(), raised),
+              "close: [\"GeneratorExit() <- KeyError('caller')\", \"GeneratorExit() <- KeyError('caller')\", "
+              "\"outer: GeneratorExit() <- KeyError('caller')\"]; "
+              "close raising: ValueError('during close') <- GeneratorExit() <- KeyError('caller')");
+    cg_free(g);
+    cg_free(r);
+    cg_free(o);
+    finish("[]");
+}
+
 /* G24: closing a closed generator returns None and does nothing, again
  * and again. */
 TEST(G24) {
@@ -1076,6 +1154,8 @@ TEST(G31) {
               "greedy close raise RuntimeError('generator ignored GeneratorExit')");
     cg_free(a);
     cg_free(b);
+    CHECK_EQ(unraised_gens.n, 1);
+    CHECK_PTR(unraised_gens.v[0], b);
     finish("['RuntimeError(generator ignored GeneratorExit) obj=generator']");
 }
 
@@ -2028,7 +2108,7 @@ TEST(G66) {
 static const check_case cases[] = {
     CASE(G1),  CASE(G2),  CASE(G3),  CASE(G4),  CASE(G5),  CASE(G6),  CASE(G7),  CASE(G8),  CASE(G9),
     CASE(G10), CASE(G11), CASE(G12), CASE(G13), CASE(G14), CASE(G15), CASE(G16), CASE(G17), CASE(G18),
-    CASE(G19), CASE(G20), CASE(G21), CASE(G22), CASE(G23), CASE(G24), CASE(G25), CASE(G26), CASE(G27),
+    CASE(G19), CASE(G20), CASE(G21), CASE(G22), CASE(G23), CASE(G23_caller_context), CASE(G24), CASE(G25), CASE(G26), CASE(G27),
     CASE(G28), CASE(G29), CASE(G30), CASE(G31), CASE(G32), CASE(G33), CASE(G34), CASE(G35), CASE(G36),
     CASE(G37), CASE(G38), CASE(G39), CASE(G40), CASE(G41), CASE(G42), CASE(G43), CASE(G44), CASE(G45),
     CASE(G46), CASE(G49), CASE(G50), CASE(G51), CASE(G52), CASE(G53), CASE(G54), CASE(G55), CASE(G56),
