@@ -1,6 +1,6 @@
 # check_output.cmake: runs an example and checks what it printed.
 #
-#   cmake -DPROG=exe [-DARGS=a|b] [-DINPUT=file] [-DSTATUS=n] [-DDIR=dir]
+#   cmake -DPROG=exe [-DARGS=a|b] [-DEMULATOR=qemu|args] [-DINPUT=file] [-DSTATUS=n] [-DDIR=dir]
 #         [-DCONTAINS=file] [-DEXACT=file] [-DSTDERR=text] -P check_output.cmake
 #
 # CONTAINS: every line of the file that is not empty and does not start
@@ -22,11 +22,12 @@ if(NOT DIR)
 endif()
 
 string(REPLACE "|" ";" ARGS "${ARGS}")
+string(REPLACE "|" ";" EMULATOR "${EMULATOR}")
 set(_in)
 if(INPUT)
   set(_in INPUT_FILE "${INPUT}")
 endif()
-execute_process(COMMAND "${PROG}" ${ARGS}
+execute_process(COMMAND ${EMULATOR} "${PROG}" ${ARGS}
   ${_in}
   WORKING_DIRECTORY "${DIR}"
   OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
