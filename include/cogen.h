@@ -382,7 +382,13 @@ CG_API cg_state cg_gen_state(const cg_gen *g);
  * a generator that refuses to close (yields again) has its stack discarded
  * without running its remaining cleanups. A running generator, or one that
  * another generator is delegating to, is freed as soon as it stops being
- * so. NULL is ignored. Freeing twice is a use after free, as with free(3). */
+ * so. NULL is ignored. Freeing twice is a use after free, as with free(3).
+ *
+ * Any thread may free a generator. From a thread other than its owner the
+ * free is handed to the owner, which finalizes it (its cleanups run there)
+ * at its next cg_new, cg_free or cg_trim, or when it ends. A generator
+ * whose owner thread has ended can no longer be resumed (RuntimeError) and
+ * is finalized at once by the thread that frees it. */
 CG_API void cg_free(cg_gen *g);
 
 /* Introspection. */
@@ -475,7 +481,9 @@ typedef struct cg_stack_stats {
 } cg_stack_stats;
 CG_API void cg_get_stack_stats(cg_stack_stats *st);
 
-/* Gives the calling thread's pooled stacks back to the system. */
+/* Gives the calling thread's pooled stacks and spare generator handles
+ * back to the system, and finalizes the generators that other threads
+ * freed for it (cg_free). */
 CG_API void cg_trim(void);
 
 /* ======================================================================

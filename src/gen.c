@@ -13,6 +13,8 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +83,10 @@ struct cg_gen {
     cg_gen *res_prev;
     unsigned char compact;   /* CG_OPT_COMPACT */
     unsigned char resident;  /* compact: in the resident list */
+    unsigned char in_inbox;  /* freed by another thread, waiting in home */
+    struct cg__home *home;   /* the owner thread's inbox; never changes
+                                but for an orphan that is adopted */
+    cg_gen *inbox_next;
     cg__san san;             /* sanitizer state of this stack */
 };
 
@@ -366,6 +372,120 @@ void cg__gen_flush(void) {
     cg__t.nspare = 0;
 }
 
+/* ---------------------------------------------------------------------
+ * Freeing from another thread
+ *
+ * A generator belongs to the thread that made it: only that thread may
+ * resume it, and only that thread touches its lists. cg_free from another
+ * thread therefore puts it in its owner's inbox, and the owner finalizes
+ * it (closing it if it is suspended) at its next call into cogen, or when
+ * it ends. If the owner has ended already, the generator is an orphan: it
+ * can no longer be resumed by anyone, and the thread that frees it adopts
+ * it and finalizes it at once. The inbox lives on the heap so that it
+ * outlives its thread while orphans point to it.
+ * ------------------------------------------------------------------ */
+
+#define ORPHAN ((uintptr_t)2) /* the owner of a generator whose thread ended */
+
+typedef struct cg__home {
+    pthread_mutex_t lock;
+    _Atomic(cg_gen *) inbox; /* changed under lock; read without it as a hint */
+    int alive;      /* its thread has not ended */
+    long orphans;   /* generators still alive when it ended */
+} cg__home;
+
+static cg__home *home_get(void) {
+    cg__home *h = cg__t.home;
+    if (CG_LIKELY(h)) return h;
+    h = malloc(sizeof *h);
+    if (!h) return NULL;
+    pthread_mutex_init(&h->lock, NULL);
+    atomic_init(&h->inbox, NULL);
+    h->alive = 1;
+    h->orphans = 0;
+    cg__t.home = h;
+    return h;
+}
+
+static void home_destroy(cg__home *h) {
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+}
+
+/* The owner finalizes what other threads freed. */
+CG_COLD static void drain(cg__home *h) {
+    pthread_mutex_lock(&h->lock);
+    cg_gen *list = atomic_exchange_explicit(&h->inbox, NULL, memory_order_relaxed);
+    pthread_mutex_unlock(&h->lock);
+    while (list) {
+        cg_gen *g = list;
+        list = g->inbox_next;
+        g->in_inbox = 0;
+        cg_free(g);
+    }
+}
+
+static inline void drain_if_any(void) {
+    cg__home *h = cg__t.home;
+    if (h && atomic_load_explicit(&h->inbox, memory_order_relaxed)) drain(h);
+}
+
+void cg__gen_drain(void) { drain_if_any(); }
+
+/* cg_free from a thread that is not g's owner. Only fields that the owner
+ * never changes after creation are read here (home), so the owner may go
+ * on using its other generators meanwhile. */
+CG_COLD static int free_remote(cg_gen *g) {
+    cg__home *h = g->home;
+    pthread_mutex_lock(&h->lock);
+    if (h->alive) {
+        g->in_inbox = 1;
+        g->inbox_next = atomic_load_explicit(&h->inbox, memory_order_relaxed);
+        atomic_store_explicit(&h->inbox, g, memory_order_relaxed);
+        pthread_mutex_unlock(&h->lock);
+        return 1;
+    }
+    int last = --h->orphans == 0;
+    pthread_mutex_unlock(&h->lock);
+    if (last) home_destroy(h);
+    /* An orphan: adopt it. Nobody else can reach its lists any more. */
+    cg__cur();
+    g->home = home_get();
+    g->owner = cg__self();
+    return 0;
+}
+
+void cg__gen_thread_exit(void) {
+    cg__home *h = cg__t.home;
+    if (!h) return;
+    pthread_mutex_lock(&h->lock);
+    h->alive = 0;
+    cg_gen *list = atomic_exchange_explicit(&h->inbox, NULL, memory_order_relaxed);
+    long orphans = 0;
+    for (cg_gen *g = cg__t.live, *next; g; g = next) {
+        next = g->live_next;
+        g->live_prev = NULL;
+        g->live_next = NULL;
+        g->resident = 0;
+        if (g->in_inbox) continue; /* finalized below, by us */
+        g->owner = ORPHAN | (g->owner & 1);
+        orphans++;
+    }
+    cg__t.live = NULL;
+    cg__t.res_head = cg__t.res_tail = NULL;
+    cg__t.nres = 0;
+    h->orphans = orphans;
+    pthread_mutex_unlock(&h->lock);
+    while (list) {
+        cg_gen *g = list;
+        list = g->inbox_next;
+        g->in_inbox = 0;
+        cg_free(g);
+    }
+    cg__t.home = NULL;
+    if (!orphans) home_destroy(h);
+}
+
 static inline unsigned char resting(const cg_gen *g) {
     return (g->canary || g->free_pending) ? EV_YIELD_SLOW : EV_YIELD;
 }
@@ -385,7 +505,9 @@ cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
     }
     if (size < CG_STACK_MIN) size = CG_STACK_MIN;
     cg__cur();
-    cg_gen *g = gen_alloc();
+    drain_if_any();
+    cg__home *home = home_get();
+    cg_gen *g = home ? gen_alloc() : NULL;
     if (!g) {
         errno = ENOMEM;
         return NULL;
@@ -430,6 +552,8 @@ cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
     g->swap = NULL;
     g->compact = compact;
     g->resident = 0;
+    g->in_inbox = 0;
+    g->home = home;
     if (!compact) {
         g->sp = cg__stack_ready(st, g);
     } else {
@@ -456,6 +580,7 @@ cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
 #if CG_TSAN
     g->san.tsan_fiber = __tsan_create_fiber(0);
 #endif
+    g->inbox_next = NULL;
     g->live_next = cg__t.live;
     g->live_prev = &cg__t.live;
     if (g->live_next) g->live_next->live_prev = &g->live_next;
@@ -501,22 +626,18 @@ static cg_status close_impl(cg_gen *g, void **retval, cg_exc **exc);
 
 void cg_free(cg_gen *g) {
     if (!g) return;
+    if (CG_UNLIKELY(g->home != cg__t.home) && free_remote(g)) return;
+    drain_if_any();
     if (g->state == CG_GEN_RUNNING || g->yf_refs) {
         g->free_pending = 1; /* as a Python frame holding a reference would */
         if (g->ev == EV_YIELD) g->ev = EV_YIELD_SLOW;
         return;
     }
     if (g->state == CG_GEN_SUSPENDED) {
-        if (owner_of(g) != cg__self()) {
-            cg_exc *e = cg_exc_new(&cg_RuntimeError, "generator belongs to another thread: freed without closing");
-            unraisable(e, g);
-            cg_exc_unref(e);
-        } else {
-            cg_exc *err = NULL;
-            if (close_impl(g, NULL, &err) == CG_RAISED) {
-                unraisable(err, g);
-                cg_exc_unref(err);
-            }
+        cg_exc *err = NULL;
+        if (close_impl(g, NULL, &err) == CG_RAISED) {
+            unraisable(err, g);
+            cg_exc_unref(err);
         }
         if (g->state != CG_GEN_CLOSED) discard(g);
     } else {
@@ -525,8 +646,10 @@ void cg_free(cg_gen *g) {
 #if CG_TSAN
     __tsan_destroy_fiber(g->san.tsan_fiber);
 #endif
-    *g->live_prev = g->live_next;
-    if (g->live_next) g->live_next->live_prev = g->live_prev;
+    if (g->live_prev) {
+        *g->live_prev = g->live_next;
+        if (g->live_next) g->live_next->live_prev = g->live_prev;
+    }
     gen_release(g);
 }
 

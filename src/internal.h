@@ -81,6 +81,7 @@ typedef struct cg__thread {
     cg_gen *res_head;        /* compact generators whose stack pages are */
     cg_gen *res_tail;        /* resident, oldest first (src/gen.c) */
     unsigned nres;
+    struct cg__home *home;   /* where other threads send frees (src/gen.c) */
 } cg__thread;
 
 extern __thread cg__thread cg__t __attribute__((tls_model("initial-exec"))) CG_HIDDEN;
@@ -128,6 +129,11 @@ CG_HIDDEN void cg__dealloc(void *p);
 /* Gives the calling thread's spare generator handles back to the
  * allocator (before it changes, and when the thread ends). */
 CG_HIDDEN void cg__gen_flush(void);
+/* The thread is ending: finalize what other threads freed, orphan the
+ * rest (src/gen.c). Called before its stack pool goes. */
+CG_HIDDEN void cg__gen_thread_exit(void);
+/* Finalizes the generators other threads freed (src/gen.c). */
+CG_HIDDEN void cg__gen_drain(void);
 
 /* The exception being handled in ctx, looking at its parents too when
  * walk_parents is set (Python's topmost exc_info), borrowed. */

@@ -384,12 +384,14 @@ static void trim(cg__pool *p) {
 }
 
 void cg_trim(void) {
+    cg__gen_drain();
     if (cg__t.pool) trim(cg__t.pool);
     cg__gen_flush();
 }
 
 static void pool_exit(void *arg) {
     cg__pool *p = arg;
+    cg__gen_thread_exit();
     trim(p);
     pthread_mutex_lock(&reg_lock);
     *p->reg_prev = p->reg_next;

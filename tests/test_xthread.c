@@ -1,0 +1,105 @@
+/* test_xthread.c: freeing a generator from a thread that does not own it.
+ * The owner finalizes it (its cleanups run in the owner's thread) at its
+ * next call into cogen; once the owner has ended, whoever frees it does. */
+#define _POSIX_C_SOURCE 200809L
+#include "check.h"
+
+#include <pthread.h>
+
+static pthread_t cleanup_thread;
+static int cleanups;
+
+static void note_cleanup(void *arg) {
+    (void)arg;
+    cleanup_thread = pthread_self();
+    cleanups++;
+}
+
+static void *holds(cg_gen *g, void *arg) {
+    (void)arg;
+    CG_DEFER(note_cleanup, NULL);
+    cg_yield(g, NULL);
+    return NULL;
+}
+
+static void *free_it(void *g) {
+    cg_free(g);
+    return NULL;
+}
+
+/* Freed from another thread: nothing happens there; the owner finalizes it
+ * at its next call into cogen, in its own thread. */
+TEST(xthread_free_goes_to_owner) {
+    cleanups = 0;
+    cg_gen *g = cg_new(holds, NULL, NULL);
+    CHECK_EQ(cg_next(g, NULL, NULL), CG_YIELDED);
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, free_it, g), 0);
+    CHECK_EQ(pthread_join(t, NULL), 0);
+    CHECK_EQ(cleanups, 0);
+    cg_trim(); /* any call into cogen of the owner would do */
+    CHECK_EQ(cleanups, 1);
+    CHECK(pthread_equal(cleanup_thread, pthread_self()));
+    cg_stack_stats st;
+    cg_get_stack_stats(&st);
+    CHECK_EQ(st.live, 0);
+}
+
+static cg_gen *made;
+
+static void *make_and_end(void *arg) {
+    (void)arg;
+    made = cg_new(holds, NULL, NULL);
+    CHECK_EQ(cg_next(made, NULL, NULL), CG_YIELDED);
+    return NULL; /* the thread ends with its generator suspended */
+}
+
+/* The owner ended with the generator alive: it cannot be resumed any more,
+ * and the thread that frees it finalizes it at once. */
+TEST(xthread_orphan) {
+    cleanups = 0;
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, make_and_end, NULL), 0);
+    CHECK_EQ(pthread_join(t, NULL), 0);
+    CHECK_EQ(cg_gen_state(made), CG_GEN_SUSPENDED);
+    cg_exc *e = NULL;
+    CHECK_EQ(cg_next(made, NULL, &e), CG_RAISED);
+    CHECK_EXC(e, "RuntimeError('generator belongs to another thread')");
+    cg_exc_unref(e);
+    CHECK_EQ(cleanups, 0);
+    cg_free(made);
+    CHECK_EQ(cleanups, 1);
+    CHECK(pthread_equal(cleanup_thread, pthread_self()));
+}
+
+/* Freed from another thread while its owner is alive but then ends without
+ * calling cogen again: the owner finalizes it as it ends. */
+static void *owner_waits(void *arg) {
+    pthread_barrier_t *b = arg;
+    cg_gen *g = cg_new(holds, NULL, NULL);
+    CHECK_EQ(cg_next(g, NULL, NULL), CG_YIELDED);
+    made = g;
+    pthread_barrier_wait(b); /* main frees it now */
+    pthread_barrier_wait(b);
+    return NULL; /* ending finalizes it here */
+}
+
+TEST(xthread_owner_ends_with_inbox) {
+    cleanups = 0;
+    pthread_barrier_t b;
+    pthread_barrier_init(&b, NULL, 2);
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, owner_waits, &b), 0);
+    pthread_barrier_wait(&b);
+    cg_free(made);
+    CHECK_EQ(cleanups, 0);
+    pthread_barrier_wait(&b);
+    CHECK_EQ(pthread_join(t, NULL), 0);
+    CHECK_EQ(cleanups, 1);
+    CHECK(!pthread_equal(cleanup_thread, pthread_self()));
+    pthread_barrier_destroy(&b);
+}
+
+static const check_case cases[] = {CASE(xthread_free_goes_to_owner), CASE(xthread_orphan),
+                                   CASE(xthread_owner_ends_with_inbox)};
+CHECK_MAIN(cases)
