@@ -259,7 +259,7 @@ CG_API cg_exc *cg_exc_current(void);
     {                                                              \
         CG__CLEANUP(cg__try_cleanup) cg__try cg__try_rec;          \
         cg__try_push(&cg__try_rec);                                \
-        if (setjmp(cg__try_rec.jb) == 0) {
+        if (CG__SETJMP(cg__try_rec.jb) == 0) {
 #define CG_EXCEPT(type, e)                                          \
         } else if (cg__try_match(&cg__try_rec, (type))) {           \
             cg_exc *const e = cg__try_rec.exc;                      \
@@ -517,6 +517,16 @@ typedef struct cg__defer {
     void (*fn)(void *);
     void *arg;
 } cg__defer;
+
+/* The library's setjmp: a lean one written for the ABI, or libc's in builds
+ * with sanitizers (whose interceptors must see it); longjmp must match it,
+ * so the choice is the library's, not the caller's. */
+#if defined(__x86_64__) || defined(__aarch64__)
+CG_API int cg__setjmp(jmp_buf env) __attribute__((returns_twice));
+#define CG__SETJMP(env) cg__setjmp(env)
+#else
+#define CG__SETJMP(env) setjmp(env)
+#endif
 
 CG_API void cg__try_push(cg__try *t);
 CG_API int cg__try_match(cg__try *t, const cg_exc_type *type);

@@ -52,6 +52,7 @@ static void *alloc_ud;
 
 void cg_set_allocator(void *(*alloc)(size_t, void *), void (*dealloc)(void *, void *), void *ud) {
     cg__gen_flush(); /* what was cached came from the old allocator */
+    cg__exc_flush();
     if (!alloc || !dealloc) {
         alloc = default_alloc;
         dealloc = default_dealloc;
@@ -79,7 +80,49 @@ void cg__fatal(const char *file, int line, const char *msg) {
 
 /* Raising never needs memory: when there is none, this one is raised. It
  * is shared and immortal, so nothing is ever chained to it. */
-static cg_exc memory_error = {&cg_MemoryError, -1, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL};
+static cg_exc memory_error = {&cg_MemoryError, -1, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL};
+
+/* Exceptions with a short message come from fixed-size slots recycled per
+ * thread: malloc and free cost more than the rest of a throw. */
+#define EXC_SLOT 128
+#define EXC_SPARE_MAX 64
+
+static cg_exc *exc_alloc(size_t size) {
+    if (size > EXC_SLOT) {
+        cg_exc *e = cg__alloc(size);
+        if (e) e->slot = 0;
+        return e;
+    }
+    cg_exc *e = cg__t.exc_spare;
+    if (e) {
+        cg__t.exc_spare = e->context;
+        cg__t.nexc_spare--;
+    } else {
+        e = cg__alloc(EXC_SLOT);
+        if (!e) return NULL;
+    }
+    e->slot = 1;
+    return e;
+}
+
+static void exc_free(cg_exc *e) {
+    if (e->slot && cg__t.nexc_spare < EXC_SPARE_MAX && cg__t.cur) {
+        e->context = cg__t.exc_spare;
+        cg__t.exc_spare = e;
+        cg__t.nexc_spare++;
+        return;
+    }
+    cg__dealloc(e);
+}
+
+void cg__exc_flush(void) {
+    for (cg_exc *e = cg__t.exc_spare, *next; e; e = next) {
+        next = e->context;
+        cg__dealloc(e);
+    }
+    cg__t.exc_spare = NULL;
+    cg__t.nexc_spare = 0;
+}
 
 static cg_exc *exc_make(const cg_exc_type *type, const char *msg, size_t len) {
     if (!type) {
@@ -87,9 +130,11 @@ static cg_exc *exc_make(const cg_exc_type *type, const char *msg, size_t len) {
         msg = "exceptions must derive from BaseException";
         len = strlen(msg);
     }
-    cg_exc *e = cg__alloc(sizeof *e + (msg ? len + 1 : 0));
+    cg_exc *e = exc_alloc(sizeof *e + (msg ? len + 1 : 0));
     if (!e) return &memory_error;
+    int slot = e->slot;
     memset(e, 0, sizeof *e);
+    e->slot = slot;
     e->type = type;
     e->refs = 1;
     if (msg) {
@@ -135,7 +180,7 @@ void cg_exc_unref(cg_exc *e) {
         cg_exc *next = e->context;
         cg_exc_unref(e->cause);
         if (e->payload_dtor) e->payload_dtor(e->payload);
-        cg__dealloc(e);
+        exc_free(e);
         e = next;
     }
 }
@@ -380,7 +425,7 @@ void cg__unwind(cg_exc *e) {
                 cg_exc_unref(t->exc); /* what the handler was handling */
                 t->exc = e;
                 t->phase = t->phase == PH_BODY ? PH_CAUGHT : PH_PENDING;
-                longjmp(t->jb, 1);
+                cg__longjmp(t->jb, 1);
             }
             /* A finally block raised: its pending exception is replaced. */
             ctx->chain = r->next;

@@ -124,9 +124,27 @@ CG_NORETURN CG_HIDDEN void cg__yield_thrown(cg_gen *g);
  * Threads
  * ------------------------------------------------------------------ */
 
+/* Everything a thread holds is given back when it ends, in one destructor so
+ * that the order is ours: generators first (finalizing one may still use
+ * the pool and raise), then stacks, then the spare handles and exceptions. */
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+static pthread_key_t thread_key;
+
+static void thread_exit(void *arg) {
+    (void)arg;
+    cg__gen_thread_exit();
+    cg__stack_thread_exit();
+    cg__gen_flush();
+    cg__exc_flush();
+}
+
+static void make_key(void) { pthread_key_create(&thread_key, thread_exit); }
+
 void cg__thread_init(void) {
     cg__thread *t = &cg__t;
     if (t->cur) return;
+    pthread_once(&key_once, make_key);
+    pthread_setspecific(thread_key, t);
     memset(&t->main, 0, sizeof t->main);
     memset(&t->main_san, 0, sizeof t->main_san);
 #if CG_TSAN

@@ -82,6 +82,8 @@ typedef struct cg__thread {
     cg_gen *res_tail;        /* resident, oldest first (src/gen.c) */
     unsigned nres;
     struct cg__home *home;   /* where other threads send frees (src/gen.c) */
+    cg_exc *exc_spare;       /* freed small exception objects (src/exc.c) */
+    unsigned nexc_spare;
 } cg__thread;
 
 extern __thread cg__thread cg__t __attribute__((tls_model("initial-exec"))) CG_HIDDEN;
@@ -113,6 +115,7 @@ static inline cg__ctx *cg__cur(void) {
 struct cg_exc {
     const cg_exc_type *type;
     long refs;                 /* < 0: immortal (the preallocated MemoryError) */
+    int slot;                  /* allocated as a fixed-size slot (src/exc.c) */
     cg_exc *context;           /* __context__ (owned) */
     cg_exc *cause;             /* __cause__ (owned) */
     void *payload;
@@ -132,6 +135,10 @@ CG_HIDDEN void cg__gen_flush(void);
 /* The thread is ending: finalize what other threads freed, orphan the
  * rest (src/gen.c). Called before its stack pool goes. */
 CG_HIDDEN void cg__gen_thread_exit(void);
+/* The thread is ending: its stack pool goes (src/stack.c). */
+CG_HIDDEN void cg__stack_thread_exit(void);
+/* Gives the calling thread's spare exception objects back (src/exc.c). */
+CG_HIDDEN void cg__exc_flush(void);
 /* Finalizes the generators other threads freed (src/gen.c). */
 CG_HIDDEN void cg__gen_drain(void);
 
@@ -189,6 +196,12 @@ static inline int cg__canary_ok(const cg__stack *s) {
  * ------------------------------------------------------------------ */
 
 CG_HIDDEN void *cg__switch(void **save, void *new_sp, void *value);
+/* Jumps to a cg__setjmp (CG__SETJMP) point of the current stack. */
+#if defined(__x86_64__) || defined(__aarch64__)
+CG_NORETURN CG_HIDDEN void cg__longjmp(jmp_buf env, int val);
+#else
+#define cg__longjmp longjmp
+#endif
 CG_HIDDEN void *cg__stack_ready(cg__stack *s, cg_gen *g);
 CG_NORETURN CG_HIDDEN void cg__gen_main(cg_gen *g);
 CG_NORETURN CG_HIDDEN void cg__gen_finish(cg_gen *g, cg_exc *e);

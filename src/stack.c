@@ -100,9 +100,6 @@ static pthread_mutex_t cold_lock = PTHREAD_MUTEX_INITIALIZER;
 static bucket cold[NBUCKET];
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
-static pthread_key_t pool_key;
-
-static void pool_exit(void *p);
 
 static void init_once(void) {
     long ps = sysconf(_SC_PAGESIZE);
@@ -115,7 +112,6 @@ static void init_once(void) {
         fclose(f);
     }
     map_budget = max_maps / 2;
-    pthread_key_create(&pool_key, pool_exit);
     cg__overflow_report_init();
 }
 
@@ -147,7 +143,6 @@ static cg__pool *pool_new(void) {
     p = calloc(1, sizeof *p);
     if (!p) return NULL;
     ensure_altstack(p);
-    pthread_setspecific(pool_key, p);
     pthread_mutex_lock(&reg_lock);
     p->reg_next = registry;
     p->reg_prev = &registry;
@@ -385,13 +380,14 @@ static void trim(cg__pool *p) {
 
 void cg_trim(void) {
     cg__gen_drain();
+    cg__exc_flush();
     if (cg__t.pool) trim(cg__t.pool);
     cg__gen_flush();
 }
 
-static void pool_exit(void *arg) {
-    cg__pool *p = arg;
-    cg__gen_thread_exit();
+void cg__stack_thread_exit(void) {
+    cg__pool *p = cg__t.pool;
+    if (!p) return;
     trim(p);
     pthread_mutex_lock(&reg_lock);
     *p->reg_prev = p->reg_next;
@@ -408,7 +404,6 @@ static void pool_exit(void *arg) {
      * may still be carved next to it. */
     free(p);
     cg__t.pool = NULL;
-    cg__gen_flush();
 }
 
 void cg_get_stack_stats(cg_stack_stats *st) {

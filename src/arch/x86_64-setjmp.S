@@ -1,0 +1,59 @@
+/* x86_64-setjmp.S: setjmp and longjmp for CG_TRY, System V AMD64 ABI
+ * (callee-saved: rbx, rbp, r12-r15, rsp; see x86_64-sysv.S). Built whatever
+ * the context switch, since CG_TRY calls cg__setjmp in every build. */
+
+        .text
+
+/* setjmp and longjmp for CG_TRY. glibc's longjmp walks the thread's
+ * cancellation handlers and checks the signal mask on every jump: most of
+ * a caught throw's cost. Only the callee-saved registers, the stack pointer
+ * and where to continue are needed (as glibc's, these leave MXCSR and the
+ * x87 control word alone). Under sanitizers, libc's, which they intercept.
+ *   buf: rbx rbp r12 r13 r14 r15 rsp rip */
+        .globl  cg__setjmp
+        .type   cg__setjmp, @function
+        .p2align 4
+cg__setjmp:
+        .cfi_startproc
+#if CG_LIBC_SETJMP
+        jmp     _setjmp@PLT
+#else
+        movq    (%rsp), %rax
+        leaq    8(%rsp), %rdx
+        movq    %rbx, 0(%rdi)
+        movq    %rbp, 8(%rdi)
+        movq    %r12, 16(%rdi)
+        movq    %r13, 24(%rdi)
+        movq    %r14, 32(%rdi)
+        movq    %r15, 40(%rdi)
+        movq    %rdx, 48(%rdi)
+        movq    %rax, 56(%rdi)
+        xorl    %eax, %eax
+        ret
+#endif
+        .cfi_endproc
+        .size   cg__setjmp, .-cg__setjmp
+
+        .globl  cg__longjmp
+        .hidden cg__longjmp
+        .type   cg__longjmp, @function
+        .p2align 4
+cg__longjmp:
+        .cfi_startproc
+#if CG_LIBC_SETJMP
+        jmp     longjmp@PLT
+#else
+        movq    0(%rdi), %rbx
+        movq    8(%rdi), %rbp
+        movq    16(%rdi), %r12
+        movq    24(%rdi), %r13
+        movq    32(%rdi), %r14
+        movq    40(%rdi), %r15
+        movq    48(%rdi), %rsp
+        movl    %esi, %eax
+        jmpq    *56(%rdi)
+#endif
+        .cfi_endproc
+        .size   cg__longjmp, .-cg__longjmp
+
+        .section .note.GNU-stack,"",@progbits
