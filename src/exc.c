@@ -81,6 +81,9 @@ void cg__fatal(const char *file, int line, const char *msg) {
 /* Raising never needs memory: when there is none, this one is raised. It
  * is shared and immortal, so nothing is ever chained to it. */
 static cg_exc memory_error = {&cg_MemoryError, -1, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL};
+static cg_exc generator_exit = {&cg_GeneratorExit, -1, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL};
+
+cg_exc *cg__generator_exit_static(void) { return &generator_exit; }
 
 /* Exceptions with a short message come from fixed-size slots recycled per
  * thread: malloc and free cost more than the rest of a throw. */

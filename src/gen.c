@@ -241,7 +241,12 @@ CG_NORETURN static void switch_final(cg_gen *g) {
 #define COMPACT_RESIDENT 64
 #define COMPACT_STACK (32u * 1024u) /* default stack of a compact generator */
 
-static inline uintptr_t owner_of(const cg_gen *g) { return g->owner & ~(uintptr_t)1; }
+/* The owner word is the one field another thread may read while the owner
+ * runs (to be refused), and the owner changes its bit 0: relaxed atomics,
+ * plain moves on x86-64 and AArch64. */
+static inline uintptr_t owner_word(const cg_gen *g) { return __atomic_load_n(&g->owner, __ATOMIC_RELAXED); }
+static inline void set_owner(cg_gen *g, uintptr_t w) { __atomic_store_n(&g->owner, w, __ATOMIC_RELAXED); }
+static inline uintptr_t owner_of(const cg_gen *g) { return owner_word(g) & ~(uintptr_t)1; }
 
 static void res_unlink(cg_gen *g) {
     if (!g->resident) return;
@@ -284,7 +289,7 @@ static int swap_out(cg_gen *g) {
     g->swap = buf;
     g->swap_len = len;
     res_unlink(g);
-    g->owner |= 1;
+    set_owner(g, g->owner | 1);
     return 1;
 }
 
@@ -314,7 +319,7 @@ static int compact_default(void) {
 /* Before a compact generator runs, or its records are read. */
 CG_NOINLINE static void make_resident(cg_gen *g) {
     swap_in(g);
-    g->owner &= ~(uintptr_t)1;
+    set_owner(g, g->owner & ~(uintptr_t)1);
     res_append(g);
     unsigned limit = compact_env > 0 ? (unsigned)compact_env : COMPACT_RESIDENT;
     cg_gen *v = cg__t.res_head;
@@ -469,7 +474,7 @@ CG_COLD static int free_remote(cg_gen *g) {
     /* An orphan: adopt it. Nobody else can reach its lists any more. */
     cg__cur();
     g->home = home_get();
-    g->owner = cg__self();
+    set_owner(g, cg__self());
     return 0;
 }
 
@@ -486,7 +491,7 @@ void cg__gen_thread_exit(void) {
         g->live_next = NULL;
         g->resident = 0;
         if (g->in_inbox) continue; /* finalized below, by us */
-        g->owner = ORPHAN | (g->owner & 1);
+        set_owner(g, ORPHAN | (g->owner & 1));
         orphans++;
     }
     cg__t.live = NULL;
@@ -593,10 +598,10 @@ cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
         }
         memcpy(g->swap, fsp, g->swap_len);
         g->sp = st->hi - g->swap_len;
-        g->owner |= 1;
+        set_owner(g, g->owner | 1);
     }
 #if CG_TSAN
-    g->san.tsan_fiber = __tsan_create_fiber(0);
+    g->san.tsan_fiber = st->tsan_fiber;
 #endif
     g->inbox_next = NULL;
     g->live_next = cg__t.live;
@@ -614,7 +619,7 @@ static void release_stack(cg_gen *g) {
             res_unlink(g);
             cg__dealloc(g->swap);
             g->swap = NULL;
-            g->owner &= ~(uintptr_t)1;
+            set_owner(g, g->owner & ~(uintptr_t)1);
         }
         cg__stack_put(g->stack);
         g->stack = NULL;
@@ -661,9 +666,6 @@ void cg_free(cg_gen *g) {
     } else {
         release_stack(g);
     }
-#if CG_TSAN
-    __tsan_destroy_fiber(g->san.tsan_fiber);
-#endif
     if (g->live_prev) {
         *g->live_prev = g->live_next;
         if (g->live_next) g->live_next->live_prev = g->live_prev;
@@ -836,7 +838,8 @@ CG_COLD static cg_status send_slow(cg_gen *g, void *value, void **out, cg_exc **
 }
 
 cg_status CG_SEND_C(cg_gen *g, void *value, void **out, cg_exc **exc) {
-    if (CG_LIKELY(g && g->state == CG_GEN_SUSPENDED && !g->yf && g->owner == cg__self())) {
+    /* The owner first: another thread must not read the rest (it changes). */
+    if (CG_LIKELY(g && owner_word(g) == cg__self() && g->state == CG_GEN_SUSPENDED && !g->yf)) {
         cg__ctx *caller = cg__t.cur;
         g->state = CG_GEN_RUNNING;
         g->ctx.parent = caller;
@@ -999,7 +1002,10 @@ static cg_status close_impl(cg_gen *g, void **retval, cg_exc **exc) {
         release_stack(g);
         return done(retval, exc, NULL);
     }
-    if (!e) e = cg__error(&cg_GeneratorExit, NULL);
+    if (!e) {
+        e = cg__error(&cg_GeneratorExit, NULL);
+        if (!cg_exc_is(e, &cg_GeneratorExit)) e = cg__generator_exit_static(); /* out of memory */
+    }
     void *v = NULL;
     cg_exc *err = NULL;
     g->state = CG_GEN_RUNNING;
@@ -1014,8 +1020,8 @@ static cg_status close_impl(cg_gen *g, void **retval, cg_exc **exc) {
 }
 
 cg_status cg_close(cg_gen *g, void **retval, cg_exc **exc) {
-    if (CG_LIKELY(g && g->state == CG_GEN_SUSPENDED && !g->yf && !g->ctx.chain && !g->catching &&
-                  !g->free_pending && g->owner == cg__self())) {
+    if (CG_LIKELY(g && owner_word(g) == cg__self() && g->state == CG_GEN_SUSPENDED && !g->yf && !g->ctx.chain &&
+                  !g->catching && !g->free_pending)) {
         /* Nothing in the body can see the GeneratorExit (see close_impl). */
         release_stack(g);
         return done(retval, exc, NULL);

@@ -159,6 +159,10 @@ CG_NORETURN CG_HIDDEN void cg__unwind(cg_exc *e);
 CG_HIDDEN void cg__drop_chain(cg__ctx *ctx);
 /* An exception created by the library for its caller: chained here. */
 CG_HIDDEN cg_exc *cg__error(const cg_exc_type *type, const char *msg);
+/* A preallocated, immortal GeneratorExit, for close() when there is no
+ * memory for a fresh one (a MemoryError there could be swallowed by a body
+ * that catches Exception, and the generator would not close). */
+CG_HIDDEN cg_exc *cg__generator_exit_static(void);
 
 /* ---------------------------------------------------------------------
  * Stacks (src/stack.c)
@@ -172,6 +176,9 @@ typedef struct cg__stack {
     size_t map_len;
     unsigned kind;           /* cg_guard */
     unsigned vg_id;          /* valgrind stack id */
+#if CG_TSAN
+    void *tsan_fiber;        /* TSan's fiber for whatever runs on it */
+#endif
 } cg__stack;
 
 #define CG__CANARY 0x63676e2d63616e61ull /* "cgn-cana" */

@@ -34,6 +34,10 @@
 #if CG_ASAN
 #include <sanitizer/asan_interface.h>
 #endif
+#if CG_TSAN
+void *__tsan_create_fiber(unsigned flags);
+void __tsan_destroy_fiber(void *fiber);
+#endif
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
@@ -180,12 +184,29 @@ static void release_pages(cg__stack *s) {
 }
 
 static void unmap(cg__stack *s) {
+#if CG_TSAN
+    __tsan_destroy_fiber(s->tsan_fiber);
+#endif
 #if CG_VALGRIND
     VALGRIND_STACK_DEREGISTER(s->vg_id);
 #endif
     munmap(s->map, s->map_len);
     atomic_fetch_sub(&n_mappings, 2);
     free(s);
+}
+
+/* Whether a guard installed with MADV_GUARD_INSTALL really guards: qemu-user,
+ * for one, accepts the call and ignores it. Reading the guard page through
+ * a system call must fail with EFAULT (and, unlike touching it, raises no
+ * signal). */
+static int guard_holds(const char *guard) {
+    int fds[2];
+    if (pipe(fds) != 0) return 1; /* cannot tell: trust the kernel */
+    ssize_t r = write(fds[1], guard, 1);
+    int err = errno;
+    close(fds[0]);
+    close(fds[1]);
+    return r < 0 && err == EFAULT;
 }
 
 /* Carves total bytes from this thread's slab, making a new slab if needed.
@@ -216,9 +237,11 @@ CG_COLD static cg__stack *stack_new(cg__pool *p, size_t size, unsigned flags) {
     memset(s, 0, sizeof *s);
     size_t total = size + page_size;
     char *base = NULL;
+    int nomem = 0; /* a mapping failed for want of memory or address space */
     if (madv_guard != 0) {
         base = carve(p, total, 1);
-        if (base && madvise(base, page_size, MADV_GUARD_INSTALL) == 0) {
+        nomem |= !base;
+        if (base && madvise(base, page_size, MADV_GUARD_INSTALL) == 0 && (madv_guard == 1 || guard_holds(base))) {
             madv_guard = 1;
             s->kind = CG_GUARD_PAGE;
         } else if (base) {
@@ -231,6 +254,7 @@ CG_COLD static cg__stack *stack_new(cg__pool *p, size_t size, unsigned flags) {
     }
     if (!base && atomic_load(&n_mappings) + 2 <= map_budget) {
         char *m = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        nomem |= m == MAP_FAILED;
         if (m != MAP_FAILED) {
             if (mprotect(m, page_size, PROT_NONE) == 0) {
                 atomic_fetch_add(&n_mappings, 2);
@@ -246,7 +270,7 @@ CG_COLD static cg__stack *stack_new(cg__pool *p, size_t size, unsigned flags) {
     if (!base) {
         if (flags & CG_OPT_REQUIRE_GUARD) {
             free(s);
-            errno = EAGAIN;
+            errno = nomem ? ENOMEM : EAGAIN;
             return NULL;
         }
         base = carve(p, size, 0);
@@ -265,6 +289,11 @@ CG_COLD static cg__stack *stack_new(cg__pool *p, size_t size, unsigned flags) {
     }
 #if CG_VALGRIND
     s->vg_id = VALGRIND_STACK_REGISTER(s->lo, s->hi);
+#endif
+#if CG_TSAN
+    /* One fiber per stack, reused by each generator that gets the stack:
+     * making and destroying one per generator costs about a millisecond. */
+    s->tsan_fiber = __tsan_create_fiber(0);
 #endif
     return s;
 }

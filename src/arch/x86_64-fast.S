@@ -71,12 +71,12 @@ cg_send:
         .cfi_startproc
         testq   %rdi, %rdi
         je      9f
+        movq    %fs:0, %rax             /* the owner first: from another */
+        cmpq    %rax, CG_G_OWNER(%rdi)  /* thread, the rest is changing */
+        jne     9f
         cmpb    $CG_STATE_SUSPENDED, CG_G_STATE(%rdi)
         jne     7f
 6:      cmpq    $0, CG_G_YF(%rdi)
-        jne     9f
-        movq    %fs:0, %rax
-        cmpq    %rax, CG_G_OWNER(%rdi)
         jne     9f
         movq    cg__t@gottpoff(%rip), %r8
         movq    %fs:CG_T_CUR(%r8), %r9
