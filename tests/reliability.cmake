@@ -1,0 +1,15 @@
+# Reliability: stack overflow, out of memory, threads, endurance, gdb.
+# Included by tests/CMakeLists.txt; uses its cogen_test().
+#
+# Cases that cannot run somewhere (no seccomp under valgrind or qemu-user,
+# no gdb) exit 77, which ctest reports as skipped.
+
+cogen_test(test_overflow test_overflow.c CASES
+  overflow_recursion overflow_big_frame overflow_subgenerator overflow_thread
+  guard_default_is_page overflow_required_guard overflow_canary
+  overflow_mprotect_guard overflow_none_when_shallow
+  TIMEOUT 30)
+# Frames bigger than a page must probe every page, as the library's do.
+target_compile_options(test_overflow PRIVATE ${COGEN_HARDENING})
+target_link_libraries(test_overflow Threads::Threads)
+set_tests_properties(overflow_canary overflow_mprotect_guard PROPERTIES SKIP_RETURN_CODE 77)
