@@ -13,3 +13,9 @@ cogen_test(test_overflow test_overflow.c CASES
 target_compile_options(test_overflow PRIVATE ${COGEN_HARDENING})
 target_link_libraries(test_overflow Threads::Threads)
 set_tests_properties(overflow_canary overflow_mprotect_guard PROPERTIES SKIP_RETURN_CODE 77)
+
+cogen_test(test_oom test_oom.c CASES
+  oom_fail_nth oom_fail_from_nth oom_hook_bites oom_thread_exit_frees_pool
+  oom_fresh_thread
+  TIMEOUT 30)
+target_link_libraries(test_oom Threads::Threads)
