@@ -19,3 +19,9 @@ cogen_test(test_oom test_oom.c CASES
   oom_fresh_thread
   TIMEOUT 30)
 target_link_libraries(test_oom Threads::Threads)
+
+cogen_test(test_threads test_threads.c CASES
+  threads_parallel threads_foreign_resume threads_foreign_while_running
+  threads_exception_moves threads_pool_handoff
+  TIMEOUT 60)
+target_link_libraries(test_threads Threads::Threads)
