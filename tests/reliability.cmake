@@ -25,3 +25,7 @@ cogen_test(test_threads test_threads.c CASES
   threads_exception_moves threads_pool_handoff
   TIMEOUT 60)
 target_link_libraries(test_threads Threads::Threads)
+
+# Ten million generator lifetimes with flat memory (~5 s; scale it down
+# with COGEN_TEST_SCALE under sanitizers, valgrind or qemu).
+cogen_test(test_endurance test_endurance.c CASES endurance TIMEOUT 120)
