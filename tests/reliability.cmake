@@ -29,3 +29,16 @@ target_link_libraries(test_threads Threads::Threads)
 # Ten million generator lifetimes with flat memory (~5 s; scale it down
 # with COGEN_TEST_SCALE under sanitizers, valgrind or qemu).
 cogen_test(test_endurance test_endurance.c CASES endurance TIMEOUT 120)
+
+# tools/cogen-gdb.py on a live program. The script reads the library's
+# private structs, so the library needs debug info: the test is registered
+# for Debug and RelWithDebInfo builds (the default) only.
+add_executable(test_gdb test_gdb.c)
+target_link_libraries(test_gdb cogen::cogen Threads::Threads)
+target_compile_options(test_gdb PRIVATE ${COGEN_WARNINGS} -g)
+if(CMAKE_BUILD_TYPE MATCHES "^(Debug|RelWithDebInfo)$" OR CMAKE_C_FLAGS MATCHES "(^| )-g")
+  add_test(NAME gdb_commands
+    COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/test_gdb.sh $<TARGET_FILE:test_gdb>
+            ${PROJECT_SOURCE_DIR}/tools/cogen-gdb.py ${COGEN_SWITCH})
+  set_tests_properties(gdb_commands PROPERTIES TIMEOUT 60 SKIP_RETURN_CODE 77)
+endif()

@@ -465,9 +465,10 @@ static void *lenient_body(cg_gen *g, void *arg) {
 
 /* Swallows GeneratorExit itself (what the header says never to do): its
  * stack is discarded by cg_free, with the records on it. */
+static volatile int stubborn_forever = 1;
 static void *stubborn_body(cg_gen *g, void *arg) {
     (void)arg;
-    for (int forever = 1; forever;) {
+    while (stubborn_forever) {
         CG_TRY {
             cg_yield(g, (void *)30);
         } CG_EXCEPT(&cg_BaseException, e) {
