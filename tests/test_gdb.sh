@@ -69,6 +69,10 @@ gdb -batch -nx \
     -ex 'echo @@ delta\n' -ex 'cogen-bt delta' \
     -ex 'echo @@ byaddr\n' -ex 'cogen-bt cg__t.live' \
     -ex 'echo @@ nosuch\n' -ex 'cogen-bt no-such-generator' \
+    -ex 'frame 1' \
+    -ex 'echo @@ keepframe\n' -ex 'cogen-bt gamma' \
+    -ex 'echo @@ frameafter\n' -ex 'frame' \
+    -ex 'frame 0' \
     -ex 'echo @@ bt1\n' -ex 'bt' \
     -ex 'echo @@ cont1\n' -ex 'continue' \
     -ex 'echo @@ list2\n' -ex 'cogen-list' \
@@ -165,6 +169,9 @@ expect delta "closed: it has no stack"
 reject delta "^#"
 frames byaddr cg_yield beta_sub_park   # cg__t.live: the newest, beta-sub
 expect nosuch "no live generator named 'no-such-generator'"
+# The frame the user had selected stays selected, and quietly.
+reject keepframe "in main \("
+expect frameafter "^#1 .* in main \("
 # The thread's registers are its own again.
 expect bt1 "^#0 +test_gdb_stop \("
 expect bt1 "^#1 .* in main \("

@@ -84,6 +84,18 @@ class ThreadGens:
             g = g["live_next"]
 
 
+def _select_level(level):
+    """Selects frame `level` of the selected thread, quietly (the `frame`
+    command would print it)."""
+    f = gdb.newest_frame()
+    for _ in range(level):
+        older = f.older()
+        if older is None:
+            break
+        f = older
+    f.select()
+
+
 def _all_threads():
     """[ThreadGens] for every thread, in thread order."""
     inferior = gdb.selected_inferior()
@@ -97,7 +109,7 @@ def _all_threads():
             out.append(ThreadGens(thread))
     finally:
         orig_thread.switch()
-        gdb.execute("frame %d" % orig_level, to_string=True)
+        _select_level(orig_level)
     return out
 
 
@@ -268,7 +280,7 @@ def _backtrace_with(regs, bt_args):
                 _set_register(name, saved[name])
             except gdb.error:
                 pass
-        gdb.execute("frame %d" % level, to_string=True)
+        _select_level(level)
 
 
 class CogenBt(gdb.Command):
@@ -299,7 +311,12 @@ running (`bt` stops at the innermost generator's cg__entry)."""
         if not argv:
             raise gdb.GdbError("usage: cogen-bt GEN [bt options] | -a | -thread")
         bt_args = " ".join(argv[1:])
-        threads = _all_threads()
+        try:
+            threads = _all_threads()
+        except gdb.GdbError:
+            if argv[0] in ("-a", "-thread"):
+                raise
+            threads = None
         if argv[0] == "-a":
             for tg in threads:
                 for g in tg.gens:
@@ -317,6 +334,16 @@ running (`bt` stops at the innermost generator's cg__entry)."""
             print("thread %d's own stack, below its running generators:" % num)
             _backtrace_with(_saved_registers(sp), bt_args)
             return
+        if threads is None:
+            # No thread-local storage (e.g. a remote stub without qGetTLSAddr,
+            # like qemu-user's): trust an explicit pointer.
+            try:
+                g = gdb.parse_and_eval(argv[0]).cast(gdb.lookup_type("struct cg_gen").pointer())
+            except gdb.error as e:
+                raise gdb.GdbError("cogen: cannot read cg__t here, and %s is not a cg_gen pointer (%s)" % (argv[0], e))
+            print("(cg__t is unreadable here: %s is not checked against the live lists)" % argv[0])
+            self._one(None, g, bt_args, False)
+            return
         tg, g = _find(argv[0], threads)
         self._one(tg, g, bt_args, False)
 
@@ -324,15 +351,23 @@ running (`bt` stops at the innermost generator's cg__entry)."""
         d = _describe(g)
         state = int(g["state"])
         where = " of thread %d" % tg.thread.num if show_thread else ""
+        if tg is None:
+            if state == RUNNING and not (d["yf"] and int(g["ev"]) == EV_DELEGATE):
+                print("generator %#x '%s', %s, %s:" % (d["addr"], d["name"], d["state"], d["fn"]))
+                print("  running: without cg__t, where its registers are cannot be found")
+                return
+            tg_cur = None
+        else:
+            tg_cur = tg.cur_gen
         print("generator %#x '%s'%s, %s, %s:" % (d["addr"], d["name"], where, d["state"], d["fn"]))
         if state == CLOSED:
             print("  closed: it has no stack any more")
             return
-        if d["addr"] == tg.cur_gen:
+        if tg is not None and d["addr"] == tg_cur:
             print("  executing now in thread %d: its frames are that thread's stack (bt)" % tg.thread.num)
             return
         sp = _ptr(g["sp"])
-        if state == RUNNING:
+        if state == RUNNING and tg is not None:
             parked = _parked_frame(tg, d["addr"])
             if parked is not None:
                 sp = parked
