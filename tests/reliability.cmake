@@ -1,0 +1,51 @@
+# Reliability: stack overflow, out of memory, threads, endurance, gdb.
+# Included by tests/CMakeLists.txt; uses its cogen_test().
+#
+# Cases that cannot run somewhere (no seccomp under valgrind or qemu-user,
+# no working madvise guard pages under qemu-user,
+# no gdb) exit 77, which ctest reports as skipped.
+
+cogen_test(test_overflow test_overflow.c CASES
+  overflow_recursion overflow_big_frame overflow_subgenerator overflow_thread
+  guard_default_is_page overflow_required_guard overflow_canary
+  overflow_mprotect_guard overflow_none_when_shallow
+  TIMEOUT 30)
+# Frames bigger than a page must probe every page, as the library's do.
+target_compile_options(test_overflow PRIVATE ${COGEN_HARDENING})
+target_link_libraries(test_overflow Threads::Threads)
+set_tests_properties(overflow_recursion overflow_big_frame overflow_subgenerator
+  overflow_thread overflow_required_guard overflow_canary overflow_mprotect_guard
+  PROPERTIES SKIP_RETURN_CODE 77)
+
+cogen_test(test_oom test_oom.c CASES
+  oom_fail_nth oom_fail_from_nth oom_hook_bites oom_thread_exit_frees_pool
+  oom_fresh_thread
+  TIMEOUT 30)
+target_link_libraries(test_oom Threads::Threads)
+
+cogen_test(test_threads test_threads.c CASES
+  threads_parallel threads_foreign_resume threads_foreign_while_running
+  threads_exception_moves threads_pool_handoff
+  TIMEOUT 60)
+target_link_libraries(test_threads Threads::Threads)
+
+# Ten million generator lifetimes with flat memory (~5 s; scale it down
+# with COGEN_TEST_SCALE under sanitizers, valgrind or qemu).
+cogen_test(test_endurance test_endurance.c CASES endurance TIMEOUT 120)
+
+# tools/cogen-gdb.py on a live program. The script reads the library's
+# private structs, so the library needs debug info: the test is registered
+# for Debug and RelWithDebInfo builds (the default) only, and not when
+# cross-compiling (the host's gdb cannot run the program; under qemu-user's
+# gdb stub thread-local variables cannot be read, so cogen-list cannot work
+# there: docs/debugging.md says what does).
+add_executable(test_gdb test_gdb.c)
+target_link_libraries(test_gdb cogen::cogen Threads::Threads)
+target_compile_options(test_gdb PRIVATE ${COGEN_WARNINGS} -g)
+if((CMAKE_BUILD_TYPE MATCHES "^(Debug|RelWithDebInfo)$" OR CMAKE_C_FLAGS MATCHES "(^| )-g")
+   AND NOT CMAKE_CROSSCOMPILING)
+  add_test(NAME gdb_commands
+    COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/test_gdb.sh $<TARGET_FILE:test_gdb>
+            ${PROJECT_SOURCE_DIR}/tools/cogen-gdb.py ${COGEN_SWITCH})
+  set_tests_properties(gdb_commands PROPERTIES TIMEOUT 60 SKIP_RETURN_CODE 77)
+endif()

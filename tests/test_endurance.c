@@ -1,0 +1,245 @@
+/* test_endurance.c: millions of generator lifetimes leave memory flat.
+ *
+ * One cycle is a generator's whole life: create, resume, send, throw (and
+ * catch), close, free. Every few cycles the life takes another turn: the
+ * throw is not caught, the generator is freed while suspended (so
+ * finalization closes it), it delegates with cg_yield_from_new, or it
+ * raises from a handler (a context chain). Two stack sizes alternate, so
+ * the pool juggles two buckets.
+ *
+ * After a warm-up (a tenth of the cycles) the resident set size is read
+ * from /proc/self/statm; at the end it must not have grown by more than
+ * 1 MiB (COGEN_RSS_LIMIT_KIB changes the bound). The allocator hook counts
+ * blocks: at the end exactly as many are out as after the warm-up. The
+ * stack statistics must show no live stack and no new mapping.
+ *
+ *   endurance        10,000,000 cycles (what ctest runs: ~5 s here)
+ *   endurance_quick   1,000,000 cycles
+ * Both scale with COGEN_TEST_SCALE (e.g. 0.01 under valgrind); under TSan
+ * the count is divided by another 2000 (see TSAN_DIVISOR). Under ASan,
+ * TSan or valgrind the RSS bound is not checked: their allocators hold on
+ * to freed blocks (ASan's quarantine) and their shadow memory grows with
+ * the heap; the block count and the mapping count still are.
+ */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#include "check.h"
+
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define UNDER_SANITIZER 1
+#endif
+#endif
+#ifndef UNDER_SANITIZER
+#define UNDER_SANITIZER 0
+#endif
+/* Under TSan a generator's creation and destruction cost about 1 ms (its
+ * fiber is created and destroyed every time): the cycle count is divided
+ * by 2000 on top of COGEN_TEST_SCALE, so that 10M cycles become 5,000. */
+#if defined(__SANITIZE_THREAD__)
+#define TSAN_DIVISOR 2000
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TSAN_DIVISOR 2000
+#endif
+#endif
+#ifndef TSAN_DIVISOR
+#define TSAN_DIVISOR 1
+#endif
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
+/* Why RSS cannot be judged in this run, or NULL. */
+static const char *rss_unreliable(void) {
+    if (UNDER_SANITIZER) return "built with a sanitizer";
+    if (RUNNING_ON_VALGRIND) return "running on valgrind";
+    return NULL;
+}
+
+static long rss_limit_kib(void) {
+    const char *s = getenv("COGEN_RSS_LIMIT_KIB");
+    long v = s ? strtol(s, NULL, 10) : 0;
+    return v > 0 ? v : 1024;
+}
+
+static long scaled(long n) {
+    const char *s = getenv("COGEN_TEST_SCALE");
+    double f = s ? strtod(s, NULL) : 1.0;
+    if (!(f > 0)) f = 1.0;
+    long r = (long)((double)n * f);
+    return r < 1 ? 1 : r;
+}
+
+static size_t rss_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    CHECK(f != NULL);
+    unsigned long size = 0, resident = 0;
+    CHECK(fscanf(f, "%lu %lu", &size, &resident) == 2);
+    fclose(f);
+    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Counting allocator: blocks out, and how many were ever made. */
+static long blocks_out, blocks_made;
+static void *count_alloc(size_t n, void *ud) {
+    (void)ud;
+    void *p = malloc(n);
+    if (p) {
+        blocks_out++;
+        blocks_made++;
+    }
+    return p;
+}
+static void count_free(void *p, void *ud) {
+    (void)ud;
+    blocks_out--;
+    free(p);
+}
+
+/* ---------------------------------------------------------------------
+ * Bodies
+ * ------------------------------------------------------------------ */
+
+static long defers_run, finallies_run;
+static void on_defer(void *arg) {
+    (void)arg;
+    defers_run++;
+}
+
+static void *leaf_body(cg_gen *g, void *arg) {
+    (void)arg;
+    cg_yield(g, (void *)1);
+    return (void *)2;
+}
+
+/* The life of one generator, from its side. */
+static void *life_body(cg_gen *g, void *arg) {
+    intptr_t kind = (intptr_t)arg;
+    CG_DEFER(on_defer, NULL);
+    intptr_t got = (intptr_t)cg_yield(g, (void *)1);
+    CHECK(got == 0);
+    got = (intptr_t)cg_yield(g, (void *)2);
+    if (kind == 3) got += (intptr_t)cg_yield_from_new(g, leaf_body, NULL, NULL);
+    CG_TRY {
+        cg_yield(g, (void *)(got + 1));
+    } CG_EXCEPT(&cg_ValueError, e) {
+        if (kind == 4) CG_RAISE(&cg_KeyError, "raised while handling");
+        cg_yield(g, (void *)(intptr_t)cg_exc_line(e));
+    } CG_FINALLY {
+        finallies_run++;
+    } CG_END;
+    return (void *)99;
+}
+
+/* ---------------------------------------------------------------------
+ * Cycles
+ * ------------------------------------------------------------------ */
+
+static const cg_opts sizes[2] = {{0, "endurance", 0}, {32u * 1024u, "endurance-small", 0}};
+
+static void one_cycle(long i) {
+    intptr_t kind = (intptr_t)(i % 8); /* 0-2: the plain life */
+    cg_gen *g = cg_new(life_body, (void *)kind, &sizes[i & 1]);
+    CHECK(g != NULL);
+    void *v;
+    cg_exc *e;
+    CHECK_EQ(cg_next(g, &v, &e), CG_YIELDED);
+    CHECK_EQ((intptr_t)v, 1);
+    CHECK_EQ(cg_send(g, NULL, &v, &e), CG_YIELDED);
+    CHECK_EQ((intptr_t)v, 2);
+    if (kind == 5) { /* freed while suspended: finalization closes it */
+        cg_free(g);
+        return;
+    }
+    CHECK_EQ(cg_send(g, (void *)10, &v, &e), CG_YIELDED);
+    if (kind == 3) { /* the leaf yields 1, returns 2 */
+        CHECK_EQ((intptr_t)v, 1);
+        CHECK_EQ(cg_next(g, &v, &e), CG_YIELDED);
+        CHECK_EQ((intptr_t)v, 13);
+    } else {
+        CHECK_EQ((intptr_t)v, 11);
+    }
+    if (kind == 6) { /* a throw nothing catches */
+        CHECK_EQ(cg_throw(g, cg_exc_new(&cg_TypeError, NULL), &v, &e), CG_RAISED);
+        CHECK(cg_exc_is(e, &cg_TypeError));
+        cg_exc_unref(e);
+        cg_free(g);
+        return;
+    }
+    cg_exc *x = cg_exc_new(&cg_ValueError, "thrown");
+    CHECK_EQ(cg_throw(g, x, &v, &e), kind == 4 ? CG_RAISED : CG_YIELDED);
+    if (kind == 4) {
+        CHECK(cg_exc_is(e, &cg_KeyError));
+        CHECK(cg_exc_is(cg_exc_context(e), &cg_ValueError));
+        cg_exc_unref(e);
+    } else {
+        CHECK_EQ(cg_close(g, &v, &e), CG_RETURNED);
+        CHECK(v == NULL);
+    }
+    CHECK_EQ(cg_gen_state(g), CG_GEN_CLOSED);
+    cg_free(g);
+}
+
+static void run_cycles(long base) {
+    long cycles = scaled(base) / TSAN_DIVISOR;
+    if (cycles < 10) cycles = 10;
+    if (TSAN_DIVISOR > 1) printf("ThreadSanitizer: %ld cycles, a %dth of the count\n", cycles, TSAN_DIVISOR);
+    long warm = cycles / 10 > 0 ? cycles / 10 : 1;
+    cg_set_allocator(count_alloc, count_free, NULL);
+
+    double t0 = now();
+    for (long i = 0; i < warm; i++) one_cycle(i);
+    size_t rss0 = rss_bytes();
+    long out0 = blocks_out;
+    cg_stack_stats st0, st1;
+    cg_get_stack_stats(&st0);
+    printf("after %ld warm-up cycles: RSS %zu KiB, %ld blocks out, %zu stacks pooled, %zu mappings\n", warm,
+           rss0 / 1024, out0, st0.pooled, st0.mappings);
+    fflush(stdout);
+
+    double t1 = now();
+    for (long i = warm; i < cycles; i++) one_cycle(i);
+    double t2 = now();
+    size_t rss1 = rss_bytes();
+    cg_get_stack_stats(&st1);
+    printf("after %ld cycles: RSS %zu KiB, %ld blocks out, %zu stacks pooled, %zu mappings\n", cycles, rss1 / 1024,
+           blocks_out, st1.pooled, st1.mappings);
+    printf("RSS growth %+ld KiB; %ld blocks allocated in all; %.0f ns per cycle (%.2f s)\n",
+           ((long)rss1 - (long)rss0) / 1024, blocks_made, (t2 - t1) * 1e9 / (double)(cycles - warm), t2 - t0);
+
+    /* Every life ran its cleanups: the defer always, the finally block in
+     * every life that reached the try. */
+    CHECK_EQ(defers_run, cycles);
+    CHECK_EQ(finallies_run, cycles - (cycles + 2) / 8); /* all but kind 5 */
+    CHECK_EQ(blocks_out, out0);
+    CHECK_EQ(st1.live, 0);
+    CHECK_EQ(st1.mappings, st0.mappings);
+    CHECK(st1.pooled <= st0.pooled + 2);
+    const char *why = rss_unreliable();
+    if (why)
+        printf("RSS bound not checked: %s\n", why);
+    else
+        CHECK((long)rss1 - (long)rss0 < rss_limit_kib() * 1024);
+}
+
+TEST(endurance) { run_cycles(10000000); }
+TEST(endurance_quick) { run_cycles(1000000); }
+
+static const check_case cases[] = {CASE(endurance), CASE(endurance_quick)};
+CHECK_MAIN(cases)

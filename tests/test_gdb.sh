@@ -1,0 +1,209 @@
+#!/bin/sh
+# test_gdb.sh: tools/cogen-gdb.py against a live program (tests/test_gdb.c).
+#
+#   sh tests/test_gdb.sh PROGRAM SCRIPT [SWITCH]
+#
+# SWITCH is the build's COGEN_SWITCH (asm, the default, or ucontext).
+# Runs PROGRAM under gdb in batch mode with the script loaded, stops at its
+# two breakpoints and checks what cogen-list and cogen-bt print:
+#   1. everything parked: cogen-list shows every generator of both threads
+#      with its name, state, stack size and guard; cogen-bt shows the frames
+#      of the function each suspended generator is parked in, ending at the
+#      entry trampoline cg__entry; a new one shows only cg__entry, a closed
+#      one has no stack; `bt` afterwards shows the thread's own frames again
+#      (registers restored);
+#   2. inside a generator resumed by a running generator that is itself
+#      delegated to: the running ones are listed and marked, cogen-bt shows
+#      the parked ones (from cg_yield_from_new, from the cg_next in the
+#      body), cogen-bt -thread shows main();
+#   3. the program then runs to the end and checks its generators still
+#      work: "test_gdb: ok", exit 0.
+# With the ucontext switch a generator's stack starts in ucontext.c's
+# entry(), called by libc's makecontext trampoline, which does not mark the
+# end of the stack: there the backtraces are checked down to entry() only.
+# Exit status 77 (skipped) when gdb, or gdb's Python, is missing, or when
+# the system does not let gdb trace the program.
+set -u
+prog=$1
+script=$2
+switch=${3:-asm}
+if [ "$switch" = ucontext ]; then
+    entry=entry
+    entry_re="entry"
+else
+    entry=cg__entry
+    entry_re="cg(__|\.)entry"
+fi
+
+if ! command -v gdb >/dev/null 2>&1; then
+    echo "skipped: gdb is not installed"
+    exit 77
+fi
+if ! gdb -batch -nx -ex 'python print("py-ok")' 2>/dev/null | grep -q py-ok; then
+    echo "skipped: this gdb has no Python support"
+    exit 77
+fi
+
+# LeakSanitizer cannot run under ptrace: in an ASan build it would fail the
+# program at exit.
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+export ASAN_OPTIONS
+
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
+gdb -batch -nx \
+    -iex 'set debuginfod enabled off' \
+    -ex 'set pagination off' \
+    -ex 'set confirm off' \
+    -x "$script" \
+    -ex 'break test_gdb_stop' \
+    -ex 'break test_gdb_stop_running' \
+    -ex 'run' \
+    -ex 'echo @@ list1\n' -ex 'cogen-list' \
+    -ex 'echo @@ alpha\n' -ex 'cogen-bt alpha' \
+    -ex 'echo @@ beta\n' -ex 'cogen-bt beta' \
+    -ex 'echo @@ beta-sub\n' -ex 'cogen-bt beta-sub' \
+    -ex 'echo @@ worker\n' -ex 'cogen-bt worker-gen' \
+    -ex 'echo @@ gamma\n' -ex 'cogen-bt gamma' \
+    -ex 'echo @@ delta\n' -ex 'cogen-bt delta' \
+    -ex 'echo @@ byaddr\n' -ex 'cogen-bt cg__t.live' \
+    -ex 'echo @@ nosuch\n' -ex 'cogen-bt no-such-generator' \
+    -ex 'frame 1' \
+    -ex 'echo @@ keepframe\n' -ex 'cogen-bt gamma' \
+    -ex 'echo @@ frameafter\n' -ex 'frame' \
+    -ex 'frame 0' \
+    -ex 'echo @@ bt1\n' -ex 'bt' \
+    -ex 'echo @@ cont1\n' -ex 'continue' \
+    -ex 'echo @@ list2\n' -ex 'cogen-list' \
+    -ex 'echo @@ epsilon\n' -ex 'cogen-bt epsilon' \
+    -ex 'echo @@ eta\n' -ex 'cogen-bt eta' \
+    -ex 'echo @@ zeta\n' -ex 'cogen-bt zeta' \
+    -ex 'echo @@ thread\n' -ex 'cogen-bt -thread' \
+    -ex 'echo @@ all\n' -ex 'cogen-bt -a' \
+    -ex 'echo @@ bt2\n' -ex 'bt' \
+    -ex 'echo @@ cont2\n' -ex 'continue' \
+    -ex 'echo @@ end\n' \
+    "$prog" >"$out" 2>&1
+
+if grep -q 'ptrace: Operation not permitted\|Could not trace the inferior\|ptrace: Permission denied' "$out"; then
+    echo "skipped: gdb may not trace programs here"
+    cat "$out"
+    exit 77
+fi
+
+cat "$out"
+echo "=== checks ==="
+fails=0
+
+section() { # the lines of one section of the output
+    awk -v s="$1" '/^@@ / { on = ($2 == s); next } on' "$out"
+}
+
+fail() {
+    echo "FAIL: $*"
+    fails=$((fails + 1))
+}
+
+# expect SECTION REGEX: some line of the section matches.
+expect() {
+    section "$1" | grep -Eq -- "$2" || fail "[$1] no line matches: $2"
+}
+
+# reject SECTION REGEX: no line of the section matches.
+reject() {
+    if section "$1" | grep -Eq -- "$2"; then fail "[$1] a line matches: $2"; fi
+}
+
+# frames SECTION F1 F2 ...: the backtrace in the section holds frames of
+# these functions in this order (others may come between), then the entry
+# trampoline, which is the last frame, and gdb did not have to give up
+# unwinding.
+frames() {
+    s=$1
+    shift
+    got=$(section "$s" | awk '/^#[0-9]+ / {
+            line = $0; sub(/^#[0-9]+ +/, "", line); sub(/^0x[0-9a-f]+ in /, "", line);
+            sub(/ .*/, "", line);
+            # gdb names labels of clang-assembled files (DWARF language
+            # "MIPS assembler") with a dot: cg.entry
+            if (line == "cg.entry") line = "cg__entry";
+            printf "%s ", line }')
+    rest=$got
+    for f in "$@" "$entry"; do
+        case " $rest" in
+        *" $f "*) rest=${rest#*"$f "} ;;
+        *) fail "[$s] no frame $f in order (frames: $got)"; return ;;
+        esac
+    done
+    [ "$switch" = ucontext ] && return
+    last=$(echo "$got" | awk '{ print $NF }')
+    [ "$last" = cg__entry ] || fail "[$s] last frame is $last, not cg__entry (frames: $got)"
+    reject "$s" 'Backtrace stopped|previous frame|corrupt stack|Cannot access memory'
+}
+
+# --- first stop: everything parked ----------------------------------------
+G="0x[0-9a-f]+"
+expect list1 "^Thread 1 \(LWP [0-9]+\): 6 live generators"
+expect list1 "^ +$G +'alpha' +GEN_SUSPENDED +131072 +page +alpha_body\$"
+expect list1 "^ +$G +'beta' +GEN_SUSPENDED +131072 +page +beta_body +yield from $G 'beta-sub'\$"
+expect list1 "^ +$G +'beta-sub' +GEN_SUSPENDED +16384 +page +beta_sub_body\$"
+expect list1 "^ +$G +'gamma' +GEN_CREATED +131072 +page +plain_body\$"
+expect list1 "^ +$G +'delta' +GEN_CLOSED +131072 +- +plain_body\$"
+expect list1 "^ +$G +'generator' +GEN_SUSPENDED +131072 +page +plain_body\$"
+# (the worker is thread 2, or 3 under TSan, whose runtime has a thread)
+expect list1 "^Thread [23] \(LWP [0-9]+\): 1 live generator\$"
+expect list1 "^ +$G +'worker-gen' +GEN_SUSPENDED +65536 +page +worker_body\$"
+expect list1 "^7 live generators\$"
+reject list1 "^\*"  # nothing is executing: the main thread is on its own stack
+
+frames alpha cg_yield alpha_park alpha_level1 cg__gen_main
+expect alpha "^generator $G 'alpha', GEN_SUSPENDED, alpha_body:"
+frames beta cg_yield_from_new beta_body cg__gen_main
+frames beta-sub cg_yield beta_sub_park cg__gen_main
+frames worker cg_yield worker_park cg__gen_main
+frames gamma
+expect gamma "^#0 +$entry_re \("
+[ "$switch" = ucontext ] || reject gamma "^#1 "
+expect delta "closed: it has no stack"
+reject delta "^#"
+frames byaddr cg_yield beta_sub_park   # cg__t.live: the newest, beta-sub
+expect nosuch "no live generator named 'no-such-generator'"
+# The frame the user had selected stays selected, and quietly.
+reject keepframe "in main \("
+expect frameafter "^#1 .* in main \("
+# The thread's registers are its own again.
+expect bt1 "^#0 +test_gdb_stop \("
+expect bt1 "^#1 .* in main \("
+reject bt1 "(^#[0-9]+ +| in )($entry_re|cg_yield) \("
+
+# --- second stop: inside zeta, resumed by eta, delegated to by epsilon ----
+expect cont1 "hit Breakpoint 2, test_gdb_stop_running"
+expect list2 "^\* $G +'zeta' +GEN_RUNNING +131072 +page +zeta_body\$"
+expect list2 "^ +$G +'eta' +GEN_RUNNING +131072 +page +eta_body\$"
+expect list2 "^ +$G +'epsilon' +GEN_RUNNING +131072 +page +epsilon_body +yield from $G 'eta'\$"
+expect list2 "^ +$G +'alpha' +GEN_CLOSED +131072 +- +alpha_body\$"
+expect list2 "^ +$G +'gamma' +GEN_SUSPENDED "
+reject list2 "worker-gen"
+frames epsilon cg_yield_from_new epsilon_body cg__gen_main
+frames eta eta_resume eta_body cg__gen_main
+expect zeta "executing now in thread 1"
+reject zeta "^#"
+expect thread "^#[0-9]+ .* in main \("
+reject thread "(^#[0-9]+ +| in )$entry_re \("
+expect all "^generator $G 'eta' of thread 1, GEN_RUNNING"
+expect all "^generator $G 'epsilon' of thread 1, GEN_RUNNING"
+expect all "^generator $G 'gamma' of thread 1, GEN_SUSPENDED"
+reject all "'zeta'|'alpha'"
+frames bt2 test_gdb_stop_running zeta_inner cg__gen_main
+
+# --- the program finished and found its generators intact -----------------
+expect cont2 "^test_gdb: ok\$"
+expect cont2 "exited normally"
+reject end "."  # nothing after the last command (no error from gdb)
+
+if [ "$fails" -ne 0 ]; then
+    echo "$fails check(s) failed"
+    exit 1
+fi
+echo "all gdb checks passed"
