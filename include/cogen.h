@@ -292,8 +292,10 @@ typedef void *(*cg_fn)(cg_gen *g, void *arg);
 
 /* Stack protection a generator got (cg_gen_guard). */
 typedef enum cg_guard {
-    CG_GUARD_PAGE = 1,    /* a no-access page below the stack; an overflow
-                             faults at once and is reported (cg_new) */
+    CG_GUARD_PAGE = 1,    /* a no-access guard below the stack (one page on
+                             x86-64, 64 KiB on AArch64, where compilers
+                             assume that much); an overflow faults at once
+                             and is reported (cg_new) */
     CG_GUARD_CANARY = 2   /* no guard page was available (the kernel's
                              mapping limit was reached): a canary below the
                              stack is checked at every switch, an overflow is
@@ -310,6 +312,7 @@ typedef struct cg_opts {
 } cg_opts;
 
 #define CG_STACK_DEFAULT (128u * 1024u)
+#define CG_STACK_COMPACT_DEFAULT (32u * 1024u) /* with CG_OPT_COMPACT */
 #define CG_STACK_MIN (16u * 1024u)
 #define CG_OPT_REQUIRE_GUARD 1u /* fail (errno EAGAIN) rather than fall back
                                    to a canary when no guard page is left */

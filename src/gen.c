@@ -56,6 +56,7 @@ struct cg_gen {
     void *ret_sp;            /* resumer's stack pointer while running */
     uintptr_t owner;         /* the owning thread's thread pointer */
     cg_gen *yf;              /* generator this one delegates to, or NULL */
+    cg__ctx *resumer;        /* context whose stack we return to */
     unsigned char state;     /* cg_state */
     unsigned char ev;        /* EV_*: last thing the body posted */
     unsigned char in;        /* IN_*: how the body is being resumed */
@@ -68,7 +69,6 @@ struct cg_gen {
     cg_exc *exc;             /* exception crossing the switch (owned) */
     void *val;               /* the body's return value */
     cg_gen *up;              /* delegator that resumed this one */
-    cg__ctx *resumer;        /* context whose stack we return to */
     cg_fn fn;
     void *arg;
     cg__stack *stack;        /* NULL once closed */
@@ -99,6 +99,7 @@ _Static_assert(offsetof(cg_gen, sp) == CG_G_SP, "layout.h");
 _Static_assert(offsetof(cg_gen, ret_sp) == CG_G_RETSP, "layout.h");
 _Static_assert(offsetof(cg_gen, owner) == CG_G_OWNER, "layout.h");
 _Static_assert(offsetof(cg_gen, yf) == CG_G_YF, "layout.h");
+_Static_assert(offsetof(cg_gen, resumer) == CG_G_RESUMER, "layout.h");
 _Static_assert(offsetof(cg_gen, state) == CG_G_STATE, "layout.h");
 _Static_assert(offsetof(cg_gen, ev) == CG_G_EV, "layout.h");
 _Static_assert(offsetof(cg_gen, in) == CG_G_IN, "layout.h");
@@ -239,7 +240,7 @@ CG_NORETURN static void switch_final(cg_gen *g) {
  * ------------------------------------------------------------------ */
 
 #define COMPACT_RESIDENT 64
-#define COMPACT_STACK (32u * 1024u) /* default stack of a compact generator */
+#define COMPACT_STACK CG_STACK_COMPACT_DEFAULT
 
 /* The owner word is the one field another thread may read while the owner
  * runs (to be refused), and the owner changes its bit 0: relaxed atomics,
@@ -355,6 +356,8 @@ void cg__gen_finish(cg_gen *g, cg_exc *e) {
     g->ev = EV_RAISE;
     switch_final(g);
 }
+
+
 
 /* ---------------------------------------------------------------------
  * Life cycle
@@ -601,7 +604,9 @@ cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
         set_owner(g, g->owner | 1);
     }
 #if CG_TSAN
-    g->san.tsan_fiber = st->tsan_fiber;
+    /* A fiber per generator: one kept with its stack would keep the shadow
+     * frames of every generator that ended on that stack. */
+    g->san.tsan_fiber = __tsan_create_fiber(0);
 #endif
     g->inbox_next = NULL;
     g->live_next = cg__t.live;
@@ -666,6 +671,9 @@ void cg_free(cg_gen *g) {
     } else {
         release_stack(g);
     }
+#if CG_TSAN
+    __tsan_destroy_fiber(g->san.tsan_fiber);
+#endif
     if (g->live_prev) {
         *g->live_prev = g->live_next;
         if (g->live_next) g->live_next->live_prev = g->live_prev;

@@ -176,9 +176,6 @@ typedef struct cg__stack {
     size_t map_len;
     unsigned kind;           /* cg_guard */
     unsigned vg_id;          /* valgrind stack id */
-#if CG_TSAN
-    void *tsan_fiber;        /* TSan's fiber for whatever runs on it */
-#endif
 } cg__stack;
 
 #define CG__CANARY 0x63676e2d63616e61ull /* "cgn-cana" */

@@ -34,10 +34,7 @@
 #if CG_ASAN
 #include <sanitizer/asan_interface.h>
 #endif
-#if CG_TSAN
-void *__tsan_create_fiber(unsigned flags);
-void __tsan_destroy_fiber(void *fiber);
-#endif
+
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
@@ -90,6 +87,11 @@ typedef struct cg__pool {
 } cg__pool;
 
 static size_t page_size;
+/* The guard below each stack. Compilers probe a frame larger than the
+ * guard they assume (-fstack-clash-protection) page by page: GCC assumes
+ * 4 KiB on x86-64 but 64 KiB on AArch64, so a one-page guard there could be
+ * jumped by a 60 KiB frame. The guard costs address space only. */
+static size_t guard_size;
 static atomic_int madv_guard = -1; /* -1 unknown, 0 no, 1 yes */
 static size_t map_budget;         /* mappings cogen may use for stacks */
 static atomic_size_t n_mappings;  /* changes only with mmap/munmap */
@@ -108,6 +110,11 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static void init_once(void) {
     long ps = sysconf(_SC_PAGESIZE);
     page_size = ps > 0 ? (size_t)ps : 4096;
+#if defined(__aarch64__)
+    guard_size = page_size > 65536 ? page_size : 65536;
+#else
+    guard_size = page_size;
+#endif
     size_t max_maps = 65530;
     FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
     if (f) {
@@ -184,9 +191,6 @@ static void release_pages(cg__stack *s) {
 }
 
 static void unmap(cg__stack *s) {
-#if CG_TSAN
-    __tsan_destroy_fiber(s->tsan_fiber);
-#endif
 #if CG_VALGRIND
     VALGRIND_STACK_DEREGISTER(s->vg_id);
 #endif
@@ -235,13 +239,13 @@ CG_COLD static cg__stack *stack_new(cg__pool *p, size_t size, unsigned flags) {
         return NULL;
     }
     memset(s, 0, sizeof *s);
-    size_t total = size + page_size;
+    size_t total = size + guard_size;
     char *base = NULL;
     int nomem = 0; /* a mapping failed for want of memory or address space */
     if (madv_guard != 0) {
         base = carve(p, total, 1);
         nomem |= !base;
-        if (base && madvise(base, page_size, MADV_GUARD_INSTALL) == 0 && (madv_guard == 1 || guard_holds(base))) {
+        if (base && madvise(base, guard_size, MADV_GUARD_INSTALL) == 0 && (madv_guard == 1 || guard_holds(base))) {
             madv_guard = 1;
             s->kind = CG_GUARD_PAGE;
         } else if (base) {
@@ -256,7 +260,7 @@ CG_COLD static cg__stack *stack_new(cg__pool *p, size_t size, unsigned flags) {
         char *m = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         nomem |= m == MAP_FAILED;
         if (m != MAP_FAILED) {
-            if (mprotect(m, page_size, PROT_NONE) == 0) {
+            if (mprotect(m, guard_size, PROT_NONE) == 0) {
                 atomic_fetch_add(&n_mappings, 2);
                 s->map = m;
                 s->map_len = total;
@@ -284,16 +288,11 @@ CG_COLD static cg__stack *stack_new(cg__pool *p, size_t size, unsigned flags) {
         s->hi = base + size;
         *(uint64_t *)s->lo = CG__CANARY;
     } else {
-        s->lo = base + page_size;
+        s->lo = base + guard_size;
         s->hi = base + total;
     }
 #if CG_VALGRIND
     s->vg_id = VALGRIND_STACK_REGISTER(s->lo, s->hi);
-#endif
-#if CG_TSAN
-    /* One fiber per stack, reused by each generator that gets the stack:
-     * making and destroying one per generator costs about a millisecond. */
-    s->tsan_fiber = __tsan_create_fiber(0);
 #endif
     return s;
 }
@@ -483,7 +482,7 @@ static void on_fault(int sig, siginfo_t *si, void *uctx) {
     if (c && c->gen) {
         const cg__stack *s = cg__gen_stack(c->gen);
         char *a = si->si_addr;
-        if (s && s->kind == CG_GUARD_PAGE && a < s->lo && a >= s->lo - page_size) {
+        if (s && s->kind == CG_GUARD_PAGE && a < s->lo && a >= s->lo - guard_size) {
             char msg[512];
             size_t n = 0;
             const char *name = cg_gen_name(c->gen);

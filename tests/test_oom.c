@@ -501,13 +501,17 @@ static void w_unruly(void) {
  * The sweep
  * ------------------------------------------------------------------ */
 
-/* Blocks the library may keep between runs: the thread's pool and the
- * pooled stacks. Everything else must be back. */
+/* Blocks allocated through the hook that are still out. The library keeps
+ * spare generator handles and exception objects for reuse; cg_trim gives
+ * them back, and then nothing made through the hook may remain (pools and
+ * stack descriptors are the library's own bookkeeping, made with malloc
+ * whatever the allocator). */
 static long kept(void) {
     cg_stack_stats st;
     cg_get_stack_stats(&st);
     CHECK_EQ(st.live, 0);
-    return hk.live - (long)st.pooled;
+    cg_trim();
+    return hk.live;
 }
 
 typedef struct workload {
@@ -558,7 +562,10 @@ static long sweep(const workload *w, int persistent, const char *expected_trace,
         if (getenv("COGEN_OOM_VERBOSE"))
             printf("%s N=%ld%s: %s%s%s\n", w->name, n, persistent ? "+" : "", seen.memory_error ? "MemoryError " : "",
                    seen.enomem ? "ENOMEM " : "", trace);
-        if (!seen.memory_error && !seen.enomem) {
+        /* A failure must surface, unless the library fully made up for it:
+         * close() falls back to a preallocated GeneratorExit, and then the
+         * run goes exactly as without the failure. */
+        if (!seen.memory_error && !seen.enomem && strcmp(trace, expected_trace) != 0) {
             fprintf(stderr, "%s, failing allocation %ld%s (of %ld): the failure went unseen\ntrace: %s\n", w->name,
                     n, persistent ? " and after" : "", count, trace);
             abort();
@@ -606,7 +613,7 @@ static long warm_up(void) {
         base = k;
     }
     for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++) CHECK_EQ(run_once(&workloads[i]), base);
-    CHECK_EQ(base, 1); /* the pool */
+    CHECK_EQ(base, 0);
     return base;
 }
 
@@ -617,7 +624,9 @@ static void sweep_all(int persistent) {
     for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++) {
         long n = sweep(&workloads[i], persistent, reference[i], base);
         printf("%-9s %s: %ld runs\n", workloads[i].name, persistent ? "fail from N on" : "fail the Nth", n);
-        CHECK(n > 3); /* every workload allocates */
+        /* Every workload allocates (handles and short exceptions are
+         * recycled, so some reach the allocator only a few times). */
+        CHECK(n > 1);
         runs += n;
     }
     printf("%ld runs, %ld allocations, %ld frees, %ld blocks kept\n", runs, hk.allocs, hk.frees, hk.live);
@@ -643,8 +652,8 @@ TEST(oom_hook_bites) {
     CHECK_EQ(hk.live, live);
 }
 
-/* A thread's pool and its pooled stacks: the pool is freed when the thread
- * ends; its stacks stay pooled for other threads (and are counted). */
+/* A thread's spares are freed when the thread ends; its stacks stay pooled
+ * for other threads (and are counted). */
 static void *thread_workloads(void *arg) {
     (void)arg;
     for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++) {
@@ -662,13 +671,13 @@ TEST(oom_thread_exit_frees_pool) {
     cg_stack_stats st;
     cg_get_stack_stats(&st);
     CHECK_EQ(st.live, 0);
-    CHECK(st.pooled > 0);
-    CHECK_EQ(hk.live, (long)st.pooled); /* the pool went with the thread */
-    /* The main thread picks the pooled stacks up again. */
+    CHECK_EQ(hk.live, 0); /* what it kept for reuse went with it */
+    /* Its slab stacks stay pooled, for other threads (stacks with mappings of
+     * their own are unmapped): the main thread can pick them up. */
     long before = (long)st.pooled;
-    CHECK_EQ(run_once(&workloads[2]), 1);
+    CHECK_EQ(run_once(&workloads[2]), 0);
     cg_get_stack_stats(&st);
-    CHECK(hk.live <= before + 1);
+    CHECK((long)st.pooled <= before + 1);
 }
 
 /* A thread's first generator also makes the thread's stack pool: a
@@ -697,7 +706,7 @@ TEST(oom_fresh_thread) {
         cg_stack_stats st;
         cg_get_stack_stats(&st);
         CHECK_EQ(st.live, 0);
-        CHECK_EQ(hk.live, (long)st.pooled); /* the pool went with the thread */
+        CHECK_EQ(hk.live, 0); /* what the thread kept for reuse went with it */
         if (!hk.injected) {
             CHECK_STR(trace, reference[0]);
             break;
@@ -705,7 +714,7 @@ TEST(oom_fresh_thread) {
         CHECK(seen.memory_error || seen.enomem);
     }
     printf("fresh threads: %ld runs\n", fresh_n);
-    CHECK(fresh_n > 3);
+    CHECK(fresh_n > 1);
 }
 
 static const check_case cases[] = {

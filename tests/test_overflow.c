@@ -372,7 +372,7 @@ TEST(guard_default_is_page) {
     cg_gen *g = cg_new(idle_body, NULL, NULL);
     CHECK(g != NULL);
     CHECK_EQ(cg_gen_guard(g), CG_GUARD_PAGE);
-    CHECK_EQ(cg_gen_stack_size(g), CG_STACK_DEFAULT);
+    CHECK_EQ(cg_gen_stack_size(g), cg_gen_compact(g) ? CG_STACK_COMPACT_DEFAULT : CG_STACK_DEFAULT);
     cg_get_stack_stats(&after);
     CHECK_EQ(after.live, before.live + 1);
     CHECK_EQ(after.guard_pages, before.guard_pages + 1);

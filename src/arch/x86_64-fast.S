@@ -82,6 +82,7 @@ cg_send:
         movq    %fs:CG_T_CUR(%r8), %r9
         movb    $CG_STATE_RUNNING, CG_G_STATE(%rdi)
         movq    %r9, CG_G_PARENT(%rdi)
+        movq    %r9, CG_G_RESUMER(%rdi)
         movq    %rdi, %fs:CG_T_CUR(%r8)
         pushq   %rdx
         .cfi_adjust_cfa_offset 8
