@@ -1,0 +1,201 @@
+"""cpython_bench.py: CPython's own generators, the semantics cogen copies,
+measured the same way as bench_cogen and printed in the same format.
+
+    python3 bench/cpython_bench.py roundtrip [N]           g.send(o), the body echoes o
+    python3 bench/cpython_bench.py next_loop [ITEMS] [PASSES]
+                                                           for x in gen(ITEMS): pass
+    python3 bench/cpython_bench.py throw_catch [N]         g.throw(ValueError()), caught, yields again
+    python3 bench/cpython_bench.py lifecycle [N]           g = gen(); next(g); g.close(); (freed)
+    python3 bench/cpython_bench.py rss [N]                 memory per suspended generator, N alive
+    python3 bench/cpython_bench.py chain K [N]             send through K levels of `yield from`
+
+Timings use timeit with the names bound as locals in its setup. The time
+of timeit's empty loop (`pass`, same count) is subtracted, so the figures
+are the cost of the statement alone; that favours CPython slightly against
+the C programs, whose loop overhead is not subtracted.
+"""
+import gc
+import sys
+import timeit
+
+IMPL = "cpython"
+WARMUP = 10000
+
+
+def arg(i, default):
+    if len(sys.argv) <= i:
+        return default
+    s = sys.argv[i].lower()
+    mult = 1
+    if s.endswith("k"):
+        mult, s = 1000, s[:-1]
+    elif s.endswith("m"):
+        mult, s = 1000000, s[:-1]
+    return int(float(s) * mult)
+
+
+def count_name(n):
+    if n >= 1000000 and n % 1000000 == 0:
+        return "%dm" % (n // 1000000)
+    if n >= 1000 and n % 1000 == 0:
+        return "%dk" % (n // 1000)
+    return str(n)
+
+
+def result(bench, value, unit, n, extra=""):
+    print("RESULT bench=%s impl=%s value=%.4f unit=%s n=%d%s"
+          % (bench, IMPL, value, unit, n, (" " + extra) if extra else ""), flush=True)
+
+
+def note(msg):
+    print("NOTE " + msg, flush=True)
+
+
+def per_op_ns(stmt, setup, n):
+    """ns per execution of stmt, timeit's empty loop subtracted."""
+    if n == 0:
+        return 0.0
+    timeit.Timer(stmt, setup).timeit(min(n, WARMUP))
+    t = timeit.Timer(stmt, setup).timeit(n)
+    empty = timeit.Timer("pass", setup).timeit(n)
+    return max(t - empty, 0.0) / n * 1e9
+
+
+ECHO = """
+def gen():
+    v = None
+    while True:
+        v = yield v
+g = gen()
+next(g)
+send = g.send
+o = object()
+"""
+
+CATCH = """
+def gen():
+    while True:
+        try:
+            yield
+        except ValueError:
+            pass
+g = gen()
+next(g)
+throw = g.throw
+E = ValueError
+"""
+
+ONCE = """
+def gen():
+    yield
+nxt = next
+"""
+
+CHAIN = """
+def leaf():
+    v = None
+    while True:
+        v = yield v
+def level(k):
+    if k == 0:
+        return (yield from leaf())
+    return (yield from level(k - 1))
+g = level(%d)
+next(g)
+send = g.send
+o = object()
+"""
+
+
+def roundtrip(n):
+    result("roundtrip", per_op_ns("send(o)", ECHO, n), "ns", n)
+
+
+def chain(k, n):
+    # level(k) is k delegators above the echoing leaf, as bench_cogen's chain.
+    result("roundtrip_chain_%d" % k, per_op_ns("send(o)", CHAIN % (k - 1) if k else ECHO, n), "ns", n)
+
+
+def throw_catch(n):
+    result("throw_catch", per_op_ns("throw(E())", CATCH, n), "ns", n)
+
+
+def lifecycle(n):
+    result("lifecycle", per_op_ns("g = gen(); nxt(g); g.close()", ONCE, n), "ns", n)
+
+
+def next_loop(items, passes):
+    def gen(n):
+        for i in range(n):
+            yield i
+
+    def iterate(n):
+        for _ in gen(n):
+            pass
+
+    iterate(min(items, WARMUP))
+    t0 = timeit.default_timer()
+    for _ in range(passes):
+        iterate(items)
+    t1 = timeit.default_timer()
+    total = items * passes
+    result("next_loop", (t1 - t0) / total * 1e9 if total else 0.0, "ns", total,
+           "items=%d passes=%d" % (items, passes))
+
+
+def read_mem():
+    rss = pte = None
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+            elif line.startswith("VmPTE:"):
+                pte = int(line.split()[1])
+    return rss, pte
+
+
+def rss(n):
+    def gen():
+        yield
+
+    bench = "rss_" + count_name(n)
+    gc.disable()  # generators are not cyclic; keep the collector out of the timing of growth
+    gens = [None] * n
+    g = gen()
+    next(g)
+    del g
+    rss0, pte0 = read_mem()
+    for i in range(n):
+        g = gen()
+        next(g)
+        gens[i] = g
+    del g
+    rss1, pte1 = read_mem()
+    result(bench, (rss1 - rss0) / n if n else 0.0, "kib", n)
+    result(bench + "_pte", (pte1 - pte0) / n if n else 0.0, "kib", n)
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    b = sys.argv[1]
+    if b == "roundtrip":
+        roundtrip(arg(2, 5000000))
+    elif b == "next_loop":
+        next_loop(arg(2, 1000000), arg(3, 10))
+    elif b == "throw_catch":
+        throw_catch(arg(2, 500000))
+    elif b == "lifecycle":
+        lifecycle(arg(2, 1000000))
+    elif b == "rss":
+        rss(arg(2, 100000))
+    elif b == "chain":
+        if len(sys.argv) < 3:
+            sys.exit(__doc__)
+        chain(arg(2, 1), arg(3, 2000000))
+    else:
+        sys.exit("cpython_bench.py: unknown benchmark %r\n%s" % (b, __doc__))
+
+
+if __name__ == "__main__":
+    main()
