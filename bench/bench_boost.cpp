@@ -70,11 +70,12 @@ static void roundtrip(long n) {
     fcontext_t c = make_fcontext(pool_get(), STACK, echo_fn);
     transfer_t t = jump_fcontext(c, nullptr);
     for (long i = 0; i < WARMUP; i++) t = jump_fcontext(t.fctx, p);
-    double t0 = bench_now_ns();
-    for (long i = 0; i < n; i++) t = jump_fcontext(t.fctx, p);
-    double t1 = bench_now_ns();
+    double best;
+    BENCH_TIME_BATCHES(best, n, len, {
+        for (long i = 0; i < len; i++) t = jump_fcontext(t.fctx, p);
+    });
     if (n && t.data != p) bench_die("the context did not echo the value");
-    bench_result("roundtrip", IMPL, n ? (t1 - t0) / (double)n : 0, "ns", n, "stack=pooled,guarded");
+    bench_result("roundtrip", IMPL, best, "ns", n, "stack=pooled,guarded");
 }
 
 /* ---------------------------------------------------------------------
@@ -102,10 +103,11 @@ static inline void lifecycle_once() {
 
 static void lifecycle(long n) {
     for (long i = 0; i < WARMUP; i++) lifecycle_once();
-    double t0 = bench_now_ns();
-    for (long i = 0; i < n; i++) lifecycle_once();
-    double t1 = bench_now_ns();
-    bench_result("lifecycle", IMPL, n ? (t1 - t0) / (double)n : 0, "ns", n, "stack=pooled,guarded");
+    double best;
+    BENCH_TIME_BATCHES(best, n, len, {
+        for (long i = 0; i < len; i++) lifecycle_once();
+    });
+    bench_result("lifecycle", IMPL, best, "ns", n, "stack=pooled,guarded");
 }
 
 /* ---------------------------------------------------------------------

@@ -88,12 +88,13 @@ static double time_sends(cg_gen *g, long n) {
     void *p = &token, *out = NULL;
     for (long i = 0; i < WARMUP; i++)
         if (cg_send(g, p, &out, NULL) != CG_YIELDED) bench_die("send failed");
-    double t0 = bench_now_ns();
-    for (long i = 0; i < n; i++)
-        if (cg_send(g, p, &out, NULL) != CG_YIELDED) bench_die("send failed");
-    double t1 = bench_now_ns();
+    double best;
+    BENCH_TIME_BATCHES(best, n, len, {
+        for (long i = 0; i < len; i++)
+            if (cg_send(g, p, &out, NULL) != CG_YIELDED) bench_die("send failed");
+    });
     if (n && out != p) bench_die("the generator did not echo the value");
-    return n ? (t1 - t0) / (double)n : 0;
+    return best;
 }
 
 static void roundtrip(const char *bench, cg_fn fn, void *arg, const cg_opts *opts, long n) {
@@ -126,16 +127,20 @@ static intptr_t iterate(long items) {
 
 static void next_loop(long items, long passes) {
     BENCH_KEEP(iterate(items < WARMUP ? items : WARMUP));
-    double t0 = bench_now_ns();
-    intptr_t sum = 0;
-    for (long p = 0; p < passes; p++) sum += iterate(items);
-    double t1 = bench_now_ns();
-    intptr_t want = (intptr_t)passes * ((intptr_t)items * (items - 1) / 2);
-    if (sum != want) bench_die("next_loop: wrong sum");
-    long total = items * passes;
+    /* Each pass iterates a fresh generator of `items` integers; the
+     * fastest pass counts (passes play the role of batches). */
+    double best = 0;
+    intptr_t want = (intptr_t)items * (items - 1) / 2;
+    for (long p = 0; p < passes; p++) {
+        double t0 = bench_now_ns();
+        intptr_t sum = iterate(items);
+        double ns = items ? (bench_now_ns() - t0) / (double)items : 0;
+        if (sum != want) bench_die("next_loop: wrong sum");
+        if (p == 0 || ns < best) best = ns;
+    }
     char extra[64];
     snprintf(extra, sizeof extra, "items=%ld passes=%ld", items, passes);
-    bench_result("next_loop", IMPL, total ? (t1 - t0) / (double)total : 0, "ns", total, extra);
+    bench_result("next_loop", IMPL, best, "ns", items * passes, extra);
 }
 
 /* ---------------------------------------------------------------------
@@ -159,12 +164,13 @@ static void throw_catch(long n) {
     cg_exc *err = NULL;
     for (long i = 0; i < WARMUP; i++)
         if (cg_throw(g, cg_exc_new(&cg_ValueError, NULL), NULL, &err) != CG_YIELDED) bench_die("throw failed");
-    double t0 = bench_now_ns();
-    for (long i = 0; i < n; i++)
-        if (cg_throw(g, cg_exc_new(&cg_ValueError, NULL), NULL, &err) != CG_YIELDED) bench_die("throw failed");
-    double t1 = bench_now_ns();
+    double best;
+    BENCH_TIME_BATCHES(best, n, len, {
+        for (long i = 0; i < len; i++)
+            if (cg_throw(g, cg_exc_new(&cg_ValueError, NULL), NULL, &err) != CG_YIELDED) bench_die("throw failed");
+    });
     cg_free(g);
-    bench_result("throw_catch", IMPL, n ? (t1 - t0) / (double)n : 0, "ns", n, NULL);
+    bench_result("throw_catch", IMPL, best, "ns", n, NULL);
 }
 
 /* ---------------------------------------------------------------------
@@ -185,10 +191,11 @@ static void lifecycle_once(void) {
 
 static void lifecycle(long n) {
     for (long i = 0; i < WARMUP; i++) lifecycle_once();
-    double t0 = bench_now_ns();
-    for (long i = 0; i < n; i++) lifecycle_once();
-    double t1 = bench_now_ns();
-    bench_result("lifecycle", IMPL, n ? (t1 - t0) / (double)n : 0, "ns", n, NULL);
+    double best;
+    BENCH_TIME_BATCHES(best, n, len, {
+        for (long i = 0; i < len; i++) lifecycle_once();
+    });
+    bench_result("lifecycle", IMPL, best, "ns", n, NULL);
 }
 
 /* ---------------------------------------------------------------------
@@ -271,7 +278,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(b, "compact_roundtrip"))
         roundtrip("compact_roundtrip", echo_body, NULL, &compact_opts, bench_arg(argc, argv, 2, 20000000));
     else if (!strcmp(b, "next_loop"))
-        next_loop(bench_arg(argc, argv, 2, 1000000), bench_arg(argc, argv, 3, 10));
+        next_loop(bench_arg(argc, argv, 2, 1000000), bench_arg(argc, argv, 3, 20));
     else if (!strcmp(b, "throw_catch"))
         throw_catch(bench_arg(argc, argv, 2, 1000000));
     else if (!strcmp(b, "lifecycle"))

@@ -92,12 +92,13 @@ static void roundtrip(long n) {
     pthread_t t;
     spawn(&t);
     for (long i = 0; i < 100; i++) out = resume(p);
-    double t0 = bench_now_ns();
-    for (long i = 0; i < n; i++) out = resume(p);
-    double t1 = bench_now_ns();
+    double best;
+    BENCH_TIME_BATCHES(best, n, len, {
+        for (long i = 0; i < len; i++) out = resume(p);
+    });
     if (n && out != p) bench_die("the thread did not echo the value");
     close_join(t);
-    bench_result("roundtrip", IMPL, n ? (t1 - t0) / (double)n : 0, "ns", n, NULL);
+    bench_result("roundtrip", IMPL, best, "ns", n, NULL);
 }
 
 static void lifecycle_once(void) {
@@ -109,10 +110,11 @@ static void lifecycle_once(void) {
 
 static void lifecycle(long n) {
     for (long i = 0; i < 100; i++) lifecycle_once();
-    double t0 = bench_now_ns();
-    for (long i = 0; i < n; i++) lifecycle_once();
-    double t1 = bench_now_ns();
-    bench_result("lifecycle", IMPL, n ? (t1 - t0) / (double)n : 0, "ns", n, NULL);
+    double best;
+    BENCH_TIME_BATCHES(best, n, len, {
+        for (long i = 0; i < len; i++) lifecycle_once();
+    });
+    bench_result("lifecycle", IMPL, best, "ns", n, NULL);
 }
 
 int main(int argc, char **argv) {

@@ -58,14 +58,15 @@ static void roundtrip(long n) {
         swapcontext(&main_ctx, &co_ctx);
     }
     slot = NULL;
-    double t0 = bench_now_ns();
-    for (long i = 0; i < n; i++) {
-        slot = p;
-        swapcontext(&main_ctx, &co_ctx);
-    }
-    double t1 = bench_now_ns();
+    double best;
+    BENCH_TIME_BATCHES(best, n, len, {
+        for (long i = 0; i < len; i++) {
+            slot = p;
+            swapcontext(&main_ctx, &co_ctx);
+        }
+    });
     if (n && slot != p) bench_die("the context did not echo the value");
-    bench_result("roundtrip", IMPL, n ? (t1 - t0) / (double)n : 0, "ns", n, NULL);
+    bench_result("roundtrip", IMPL, best, "ns", n, NULL);
 }
 
 static int finished;
@@ -85,10 +86,11 @@ static void lifecycle_once(void) {
 
 static void lifecycle(long n) {
     for (long i = 0; i < WARMUP; i++) lifecycle_once();
-    double t0 = bench_now_ns();
-    for (long i = 0; i < n; i++) lifecycle_once();
-    double t1 = bench_now_ns();
-    bench_result("lifecycle", IMPL, n ? (t1 - t0) / (double)n : 0, "ns", n, NULL);
+    double best;
+    BENCH_TIME_BATCHES(best, n, len, {
+        for (long i = 0; i < len; i++) lifecycle_once();
+    });
+    bench_result("lifecycle", IMPL, best, "ns", n, NULL);
 }
 
 int main(int argc, char **argv) {

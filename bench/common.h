@@ -5,6 +5,11 @@
  *
  *   RESULT bench=<name> impl=<impl> value=<number> unit=<ns|kib|count> n=<N> [key=value ...]
  *
+ * A timing is taken in BENCH_BATCHES batches (a few ms each at the default
+ * sizes) that add up to exactly N operations, and the fastest batch is
+ * reported (like timeit's best of repeats): a batch that another process
+ * preempted says nothing about the code. run.sh then takes the median of these over separate process runs.
+ *
  * Anything else a program has to say (a fallback, a skipped part) goes on
  * lines starting with "NOTE ", which run.sh copies to its output. One
  * measurement per process, on purpose: run.sh interleaves processes of
@@ -29,6 +34,31 @@
 #define BENCH_NOINLINE
 #define BENCH_UNUSED
 #endif
+
+#define BENCH_BATCHES 100
+
+/* Length of batch b (0-based) when n operations are split into
+ * BENCH_BATCHES batches: they add up to n exactly, so callgrind's
+ * difference of two runs still counts exactly the N-dependent work. */
+static inline long bench_batch_len(long n, int b) {
+    long base = n / BENCH_BATCHES;
+    return b == BENCH_BATCHES - 1 ? n - base * (BENCH_BATCHES - 1) : base;
+}
+
+/* Times `body` (a statement running `len` operations) in batches and
+ * stores the fastest batch's ns per operation in `best` (0 when n is 0). */
+#define BENCH_TIME_BATCHES(best, n, len, body)                       \
+    do {                                                             \
+        (best) = 0;                                                  \
+        for (int bench_b_ = 0; bench_b_ < BENCH_BATCHES; bench_b_++) { \
+            long len = bench_batch_len((n), bench_b_);               \
+            if (len <= 0) continue;                                  \
+            double bench_t0_ = bench_now_ns();                       \
+            body;                                                    \
+            double bench_ns_ = (bench_now_ns() - bench_t0_) / (double)len; \
+            if ((best) == 0 || bench_ns_ < (best)) (best) = bench_ns_; \
+        }                                                            \
+    } while (0)
 
 /* Keeps the compiler from proving a value unused. */
 #define BENCH_KEEP(x) __asm__ volatile("" : : "r"(x) : "memory")

@@ -18,6 +18,7 @@
 #   BENCH_OUT=DIR     where results go (default BUILD_DIR/bench)
 #   BENCH_SMOKE=1     tiny sizes and 3 runs: proves the pipeline works (CI)
 #   BENCH_SCALING=0   skip the scaling series (depth, chains, 1k/10k memory)
+#   BENCH_RUNS_10M=N  runs of compact_rss_10m (default RUNS)
 #
 # Nothing is installed. A peer whose package is missing is skipped with a
 # message saying how to get it.
@@ -80,7 +81,9 @@ if [ -n "$PYTHON" ]; then
 else
     note "cpython: skipped: python3 not found; install it with 'apt-get install python3' (it also writes results.json and results.svg)"
 fi
-if command -v valgrind >/dev/null 2>&1; then
+if [ -n "$BENCH_SANITIZE" ]; then
+    note "instructions_roundtrip: skipped: valgrind cannot run a sanitizer build ($BENCH_SANITIZE)"
+elif command -v valgrind >/dev/null 2>&1; then
     have_valgrind=1
 else
     note "instructions_roundtrip: skipped: valgrind not found; install it with 'apt-get install valgrind'"
@@ -183,6 +186,7 @@ instructions() {
 }
 
 START=$(date +%s)
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
 
 # --- Timings --------------------------------------------------------------
 group roundtrip "$RUNS" \
@@ -194,8 +198,8 @@ group roundtrip "$RUNS" \
 group compact_roundtrip "$RUNS" \
     "cogen compact_roundtrip $(sz 20000000 2000)"
 group next_loop "$RUNS" \
-    "cogen next_loop $(sz 1000000 1000) $(sz 10 2)" \
-    "cpython next_loop $(sz 1000000 1000) $(sz 10 2)"
+    "cogen next_loop $(sz 1000000 1000) $(sz 20 2)" \
+    "cpython next_loop $(sz 1000000 1000) $(sz 20 2)"
 group throw_catch "$RUNS" \
     "cogen throw_catch $(sz 1000000 1000)" \
     "cpython throw_catch $(sz 500000 1000)"
@@ -228,7 +232,13 @@ group rss_1m "$RUNS" \
     "cogen rss $(sz 1000000 2000)" \
     "boost-fcontext rss $(sz 1000000 2000)" \
     "cpython rss $(sz 1000000 2000)"
-group compact_rss_10m "$RUNS" \
+# 10M compact generators: when compact mode is active a run may take a
+# while; BENCH_RUNS_10M lowers the count (the output then says so).
+RUNS_10M=${BENCH_RUNS_10M:-$RUNS}
+if [ "$SMOKE" != 1 ] && [ "$RUNS_10M" -lt 5 ]; then
+    note "compact_rss_10m: $RUNS_10M runs (BENCH_RUNS_10M), fewer than 5; memory per generator is near-deterministic (min..max shows the spread)"
+fi
+group compact_rss_10m "$RUNS_10M" \
     "cogen compact_rss $(sz 10000000 3000)"
 
 # --- Scaling (docs/performance.md) ---------------------------------------------
@@ -256,6 +266,10 @@ if [ "$SCALING" = 1 ]; then
 fi
 
 ELAPSED=$(($(date +%s) - START))
+LOAD1=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
+# The machine is shared: say how busy it was (2 CPUs: a load above 1 means
+# another process competed with the benchmarks for the cores).
+note "load average (1, 5, 15 min) at start: ${LOAD0:-?}; at end: ${LOAD1:-?}; $(getconf _NPROCESSORS_ONLN 2>/dev/null || echo '?') CPUs" >/dev/null
 
 # --- Statistics: median, min, max per (bench, impl) ------------------------------
 SUMMARY=$OUT/summary.tsv
