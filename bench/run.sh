@@ -198,8 +198,8 @@ group roundtrip "$RUNS" \
 group compact_roundtrip "$RUNS" \
     "cogen compact_roundtrip $(sz 20000000 2000)"
 group next_loop "$RUNS" \
-    "cogen next_loop $(sz 1000000 1000) $(sz 20 2)" \
-    "cpython next_loop $(sz 1000000 1000) $(sz 20 2)"
+    "cogen next_loop $(sz 1000000 20000) $(sz 5 1)" \
+    "cpython next_loop $(sz 1000000 20000) $(sz 5 1)"
 group throw_catch "$RUNS" \
     "cogen throw_catch $(sz 1000000 1000)" \
     "cpython throw_catch $(sz 500000 1000)"
