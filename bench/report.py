@@ -6,6 +6,9 @@
         scaling.svg
     python3 bench/report.py scaling RESULTS_JSON OUT_SVG
         draws the scaling chart (docs/performance.md) from a results.json
+    python3 bench/report.py markdown RESULTS_JSON
+        prints the results and the targets as Markdown tables, for
+        docs/performance.md
 
 The SVG is written by hand: no plotting library, nothing to install.
 """
@@ -153,7 +156,8 @@ def results_svg(rows, machine, runs):
     for label, b, limit, unit in ABS_TARGETS:
         if (b, "cogen") in med:
             v = med[(b, "cogen")]
-            extra = " (compact inactive: n=%d, normal stacks)" % v["n"] if v["fallback"] else ""
+            extra = " (compact inactive: %s normal stacks)" % (
+                "1M" if v["n"] == 1000000 else v["n"]) if v["fallback"] else ""
             absb.append(("%s: %.4g %s" % (label, v["median"], unit), v["median"] / limit, 1.0,
                          "limit %g %s%s" % (limit, unit, extra)))
 
@@ -335,9 +339,13 @@ def scaling_svg(results, machine):
                 path = " ".join("%s%.1f,%.1f" % ("M" if j == 0 else "L", X(x), Y(v)) for j, (x, v) in enumerate(pts))
                 dash = ' stroke-dasharray="6 4"' if "inactive" in name else ""
                 out.append('<path d="%s" fill="none" stroke="%s" stroke-width="2"%s/>' % (path, color, dash))
-                for x, v in pts:
+                for j, (x, v) in enumerate(pts):
                     out.append('<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>' % (X(x), Y(v), color))
-                    # alternate labels above and below the points
+                    # Values next to the points; with many series only at
+                    # the last point, and none for a series that only
+                    # repeats another (compact mode inactive).
+                    if "inactive" in name or (len(lines) > 2 and j != len(pts) - 1):
+                        continue
                     dy = -6 if li % 2 == 0 else 14
                     out.append(text(X(x) + 4, Y(v) + dy, "%.3g" % v, size=9, fill=color))
             label = name if pts else name + " (not measured)"
@@ -345,6 +353,34 @@ def scaling_svg(results, machine):
             out.append(text(ox + 18, ly, label, size=11))
             ly += 16
     out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def markdown(doc):
+    out = []
+    res = doc["results"]
+    med = {(r["bench"], r["impl"]): r for r in res}
+    out.append("| bench | impl | median | min | max | unit | runs | cogen / impl |")
+    out.append("|---|---|---:|---:|---:|---|---:|---:|")
+    for r in res:
+        unit = "ns" if "median_ns" in r else "KiB" if "median_kib" in r else "instr."
+        key = {"ns": "ns", "KiB": "kib", "instr.": "count"}[unit]
+        m, lo, hi = r["median_" + key], r["min_" + key], r["max_" + key]
+        ratio = ""
+        c = med.get((r["bench"], "cogen"))
+        if r["impl"] != "cogen" and c and m >= 0.01:
+            ratio = "%.3f" % (c["median_" + key] / m)
+        bench = r["bench"] + (" (n=%d)" % r["n"] if r.get("note") else "")
+        fmt = "%.2f" if unit != "KiB" else "%.3f"
+        out.append("| %s | %s | %s | %s | %s | %s | %d | %s |" % (
+            bench, r["impl"], fmt % m, fmt % lo, fmt % hi, unit, r["runs"], ratio))
+    out.append("")
+    out.append("| target | measured | limit | result |")
+    out.append("|---|---:|---:|---|")
+    for t in doc.get("targets", []):
+        meas = "-" if t["measured"] is None else "%.3f" % t["measured"]
+        res_ = t["status"] + (" (%s)" % t["note"] if t.get("note") else "")
+        out.append("| %s | %s | <= %g | %s |" % (t["target"], meas, t["limit"], res_))
     return "\n".join(out) + "\n"
 
 
@@ -373,6 +409,9 @@ def main():
         with open(sys.argv[3], "w") as f:
             f.write(scaling_svg(doc["results"], doc.get("machine", "")))
         print("bench: wrote " + sys.argv[3])
+    elif len(sys.argv) == 3 and sys.argv[1] == "markdown":
+        with open(sys.argv[2]) as f:
+            sys.stdout.write(markdown(json.load(f)))
     else:
         sys.exit(__doc__)
 

@@ -19,6 +19,8 @@
 #   BENCH_SMOKE=1     tiny sizes and 3 runs: proves the pipeline works (CI)
 #   BENCH_SCALING=0   skip the scaling series (depth, chains, 1k/10k memory)
 #   BENCH_RUNS_10M=N  runs of compact_rss_10m (default RUNS)
+#   BENCH_REPORT_ONLY=1  measure nothing: redo the table, JSON and SVG from
+#                     the raw runs of the last measurement (raw.txt)
 #
 # Nothing is installed. A peer whose package is missing is skipped with a
 # message saying how to get it.
@@ -49,9 +51,17 @@ mkdir -p "$OUT" || exit 1
 RAW=$OUT/raw.txt
 NOTES=$OUT/notes.txt
 LOG=$OUT/stderr.log
-: >"$RAW"
-: >"$NOTES"
-: >"$LOG"
+REPORT_ONLY=${BENCH_REPORT_ONLY:-0}
+if [ "$REPORT_ONLY" = 1 ]; then
+    if [ ! -s "$RAW" ]; then
+        echo "bench: BENCH_REPORT_ONLY=1 but $RAW is empty: run the benchmarks first" >&2
+        exit 1
+    fi
+else
+    : >"$RAW"
+    : >"$NOTES"
+    : >"$LOG"
+fi
 FAILED=0
 
 note() { printf '%s\n' "$*" >>"$NOTES"; printf 'bench: %s\n' "$*"; }
@@ -187,6 +197,7 @@ instructions() {
 
 START=$(date +%s)
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
+if [ "$REPORT_ONLY" != 1 ]; then
 
 # --- Timings --------------------------------------------------------------
 group roundtrip "$RUNS" \
@@ -270,6 +281,7 @@ LOAD1=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
 # The machine is shared: say how busy it was (2 CPUs: a load above 1 means
 # another process competed with the benchmarks for the cores).
 note "load average (1, 5, 15 min) at start: ${LOAD0:-?}; at end: ${LOAD1:-?}; $(getconf _NPROCESSORS_ONLN 2>/dev/null || echo '?') CPUs" >/dev/null
+fi # REPORT_ONLY
 
 # --- Statistics: median, min, max per (bench, impl) ------------------------------
 SUMMARY=$OUT/summary.tsv
@@ -333,9 +345,7 @@ END {
     ratio("compact_roundtrip cogen / cpython roundtrip", "compact_roundtrip", "cogen", "roundtrip", "cpython", 0.5)
 }' "$SUMMARY" >"$TARGETS"
 
-# --- The table --------------------------------------------------------------------
-echo
-echo "cogen benchmarks: median of $RUNS interleaved runs (min..max); ratio = cogen / that implementation"
+# Table order: the headline benchmarks first, then the scaling series.
 awk -F '\t' '
 # Sort key: the headline benchmarks in a fixed order, then the scaling
 # series, each in numeric order of its size (1k < 10k < 1m).
@@ -374,7 +384,12 @@ END {
         ir = (f[2] in irank) ? irank[f[2]] : 9
         printf "%03d %s %d\t%s\n", br, numkey(f[1]), ir, rows[r]
     }
-}' "$SUMMARY" | sort -k1,1n -k2,2 -k3,3n | cut -f2- | awk -F '\t' '
+}' "$SUMMARY" | sort -k1,1n -k2,2 -k3,3n | cut -f2- >"$SUMMARY.sorted" && mv "$SUMMARY.sorted" "$SUMMARY"
+
+# --- The table --------------------------------------------------------------------
+echo
+echo "cogen benchmarks: median of $RUNS interleaved runs (min..max); ratio = cogen / that implementation"
+awk -F '\t' '
 BEGIN {
     printf "%-28s %-15s %12s %12s %12s %-5s %4s %12s\n", "bench", "impl", "median", "min", "max", "unit", "runs", "cogen/impl"
 }
@@ -389,7 +404,7 @@ END {
         extra = (f[10] != "-") ? "  (" f[10] ", n=" f[8] ")" : ""
         printf "%-28s %-15s %12.2f %12.2f %12.2f %-5s %4d %12s%s\n", f[1], f[2], f[3], f[4], f[5], f[7], f[6], ratio, extra
     }
-}'
+}' "$SUMMARY"
 echo
 echo "targets"
 awk -F '\t' '{
@@ -401,7 +416,7 @@ if [ -s "$NOTES" ]; then
     awk '!seen[$0]++ { print "  " $0 }' "$NOTES"
 fi
 echo
-echo "bench: measured in ${ELAPSED}s; raw runs in $RAW"
+if [ "$REPORT_ONLY" = 1 ]; then echo "bench: report redone from $RAW (nothing measured)"; else echo "bench: measured in ${ELAPSED}s; raw runs in $RAW"; fi
 
 # --- JSON and SVG -------------------------------------------------------------------
 MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n 1)
