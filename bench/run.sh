@@ -39,9 +39,9 @@ if [ ! -x "$BIN/bench_cogen" ]; then
     exit 1
 fi
 BENCH_HAVE_BOOST=OFF
-BENCH_BUILD_TYPE=?
-BENCH_CC=?
-BENCH_SWITCH=?
+BENCH_BUILD_TYPE='?'
+BENCH_CC='?'
+BENCH_SWITCH='?'
 BENCH_SANITIZE=
 BENCH_BOOST_INCLUDE=
 # shellcheck disable=SC1090,SC1091
