@@ -81,7 +81,7 @@ def to_json(rows):
         if r["guard"]:
             d["guard"] = r["guard"]
         if r["fallback"]:
-            d["note"] = ("compact mode not active (cg_gen_guard() != CG_GUARD_COPY): measured %d "
+            d["note"] = ("compact mode not active (cg_gen_compact() == 0): measured %d "
                          "generators with normal stacks instead of 10,000,000" % r["n"])
         res.append(d)
     return res
