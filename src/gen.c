@@ -44,7 +44,8 @@ enum {
     IN_THROW,     /* raise exc, chained to what this generator is handling
                      (CPython's _PyErr_ChainStackItem) */
     IN_PROPAGATE, /* raise exc unchanged: it comes from the subgenerator */
-    IN_RAISE      /* raise exc as if raised right here (chained here) */
+    IN_RAISE,     /* raise exc as if raised right here (chained here) */
+    IN_DIE        /* ASan builds: make the last switch at once (abandon) */
 };
 
 /* The first fields are read by the assembly fast paths: see
@@ -90,8 +91,10 @@ struct cg_gen {
     cg__san san;             /* sanitizer state of this stack */
 };
 
+#if CG_ASAN || CG_TSAN
 /* The sanitizer state of a context's stack. */
 static inline cg__san *san_of(cg__ctx *c) { return c->gen ? &c->gen->san : &cg__t.main_san; }
+#endif
 
 #include "arch/layout.h"
 _Static_assert(offsetof(cg_gen, ctx.parent) == CG_G_PARENT, "layout.h");
@@ -184,10 +187,13 @@ static inline void *switch_in(cg_gen *g, cg__ctx *from, void *value) {
 }
 
 /* Body side, after the resumer switched here. */
+CG_NORETURN static void switch_final(cg_gen *g);
+
 static inline void arrived(cg_gen *g) {
 #if CG_ASAN
     cg__san *r = san_of(g->resumer);
     __sanitizer_finish_switch_fiber(g->san.asan_fake, &r->asan_bottom, &r->asan_size);
+    if (CG_UNLIKELY(g->in == IN_DIE)) switch_final(g);
 #else
     (void)g;
 #endif
@@ -306,7 +312,7 @@ static void swap_in(cg_gen *g) {
  * most N resident per thread (N=1 swaps at almost every switch). */
 static int compact_env = -1; /* -1: not read yet; 0: off; else the limit */
 
-static int compact_default(void) {
+CG_UNUSED static int compact_default(void) {
     int c = __atomic_load_n(&compact_env, __ATOMIC_RELAXED);
     if (c < 0) {
         const char *e = getenv("COGEN_COMPACT");
@@ -632,6 +638,17 @@ static void release_stack(cg_gen *g) {
     g->state = CG_GEN_CLOSED;
 }
 
+/* Gives back the stack of a suspended body that will not run to its end.
+ * Under ASan with detect_stack_use_after_return, the body's frames live on
+ * a fake stack that ASan frees only when the fiber makes its last switch:
+ * the body is resumed once more just to make it (arrived(), IN_DIE). */
+static void abandon(cg_gen *g) {
+#if CG_ASAN
+    resume(g, cg__t.cur, IN_DIE, NULL, NULL);
+#endif
+    release_stack(g);
+}
+
 static void end_delegation(cg_gen *g);
 
 /* Throws away a suspended body without unwinding it (it refused to close,
@@ -647,7 +664,7 @@ static void discard(cg_gen *g) {
     }
     cg_exc_unref(g->exc);
     g->exc = NULL;
-    release_stack(g);
+    abandon(g);
 }
 
 static cg_status close_impl(cg_gen *g, void **retval, cg_exc **exc);
@@ -1007,7 +1024,7 @@ static cg_status close_impl(cg_gen *g, void **retval, cg_exc **exc) {
     } else if (!g->ctx.chain && !g->catching) {
         /* No try, no defer at the yield: nothing in the body can see the
          * GeneratorExit, so it would come straight back out. */
-        release_stack(g);
+        abandon(g);
         return done(retval, exc, NULL);
     }
     if (!e) {
@@ -1031,7 +1048,7 @@ cg_status cg_close(cg_gen *g, void **retval, cg_exc **exc) {
     if (CG_LIKELY(g && owner_word(g) == cg__self() && g->state == CG_GEN_SUSPENDED && !g->yf && !g->ctx.chain &&
                   !g->catching && !g->free_pending)) {
         /* Nothing in the body can see the GeneratorExit (see close_impl). */
-        release_stack(g);
+        abandon(g);
         return done(retval, exc, NULL);
     }
     cg_exc *err = check_caller(g, "cg_close");

@@ -11,6 +11,7 @@
 #define CG_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define CG_NOINLINE __attribute__((noinline))
 #define CG_COLD __attribute__((cold, noinline))
+#define CG_UNUSED __attribute__((unused))
 
 /* Sanitizers, detected at compile time. */
 #if defined(__SANITIZE_ADDRESS__)

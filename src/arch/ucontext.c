@@ -9,20 +9,28 @@
 #define _GNU_SOURCE
 #include "../internal.h"
 
+#include <fenv.h>
 #include <stdint.h>
 #include <ucontext.h>
 
-static __thread void *passed; /* the value crossing the switch */
+static __thread void *passed;     /* the value crossing the switch */
+static __thread fenv_t passed_env; /* the switching side's floating-point
+                                      environment, for a fresh context */
 
 void *cg__switch(void **save, void *new_sp, void *value) {
     ucontext_t self;
     *save = &self;
     passed = value;
+    fegetenv(&passed_env);
     CG_CHECK(swapcontext(&self, (ucontext_t *)new_sp) == 0, "swapcontext failed");
     return passed;
 }
 
+/* A generator starts with the floating-point environment of whoever first
+ * resumes it, as a called function would (the assembly switches do the same
+ * in cg__entry); getcontext captured its creator's. */
 static void entry(unsigned lo, unsigned hi) {
+    fesetenv(&passed_env);
     cg__gen_main((cg_gen *)(((uintptr_t)hi << 16 << 16) | (uintptr_t)lo));
 }
 
