@@ -221,7 +221,7 @@ prepare_scenarios() {
     done
     count=$(awk -v n="${CHECK_SCENARIOS:-200}" -v s="$COGEN_TEST_SCALE" 'BEGIN { c = int(n * s + 0.5); if (c < 1 && n > 0) c = 1; print c }')
     if ! have_python; then
-        SCN_NOTE="no python3: random scenarios and CPython comparison skipped"
+        SCN_NOTE="no python3: no random scenarios, no CPython comparison"
         say "$SCN_NOTE (package python3)"
         return
     fi
@@ -244,8 +244,8 @@ prepare_scenarios() {
         done
     fi
     if [ ! -f "$REF" ]; then
-        SCN_NOTE="no $REF: CPython comparison skipped"
-        say "$SCN_NOTE"
+        SCN_NOTE="no CPython comparison"
+        say "no $REF: scenarios are run, not compared with CPython"
         return
     fi
     # CPython's traces, $JOBS at a time; the trace ends with the exit status.
@@ -303,6 +303,7 @@ run_scenarios() { # dir -> sets SC_NOTE
         fi
     done
     SC_NOTE="$((n - bad))/$n scenarios"
+    if [ -n "$SCN_NOTE" ]; then SC_NOTE="$SC_NOTE ($SCN_NOTE)"; fi
     [ $bad -eq 0 ]
 }
 
