@@ -155,7 +155,7 @@ build_dir_ok() { # dir: did the build get the switch it should?
 # Prints the output of the tests that failed, from ctest's -V log.
 show_failed() { # log
     awk '
-        /Test +#[0-9]+: / && !/ Passed / {
+        /Test +#[0-9]+: / && !/ Passed / && !/\*Skipped / {
             s = $0; sub(/.*Test +#/, "", s); sub(/:.*/, "", s); bad[s] = 1; names[s] = $0
         }
         { lines[NR] = $0 }
@@ -182,7 +182,9 @@ run_ctest() { # dir -> sets CT_NOTE; returns 1 on failure
     grep -E '^ *[0-9]+/[0-9]+ Test +#|tests passed|tests failed|The following tests|^[[:space:]]+[0-9]+ - |No tests were found|Total Test time' "$log"
     total=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#' "$log")
     passed=$(grep -E '^ *[0-9]+/[0-9]+ Test +#' "$log" | grep -c ' Passed ')
-    CT_NOTE="$passed/$total tests"
+    skipped=$(grep -E '^ *[0-9]+/[0-9]+ Test +#' "$log" | grep -c '\*Skipped ')
+    CT_NOTE="$passed/$total tests passed"
+    if [ "$skipped" -gt 0 ]; then CT_NOTE="$CT_NOTE, $skipped skipped"; fi
     ok=0
     if [ $rc -ne 0 ]; then
         show_failed "$log"
