@@ -135,11 +135,16 @@ static cg_exc *exc_make(const cg_exc_type *type, const char *msg, size_t len) {
     }
     cg_exc *e = exc_alloc(sizeof *e + (msg ? len + 1 : 0));
     if (!e) return &memory_error;
-    int slot = e->slot;
-    memset(e, 0, sizeof *e);
-    e->slot = slot;
     e->type = type;
     e->refs = 1;
+    e->context = NULL;
+    e->cause = NULL;
+    e->payload = NULL;
+    e->payload_dtor = NULL;
+    e->file = NULL;
+    e->func = NULL;
+    e->line = 0;
+    e->msg = NULL;
     if (msg) {
         memcpy(e->text, msg, len);
         e->text[len] = '\0';

@@ -982,6 +982,24 @@ static cg_status throw_impl(cg_gen *g, cg_exc *e, void **out, cg_exc **exc) {
 }
 
 cg_status cg_throw(cg_gen *g, cg_exc *e, void **out, cg_exc **exc) {
+    /* The common case, as in cg_send: a plain suspended generator. */
+    if (CG_LIKELY(e && g && owner_word(g) == cg__self() && g->state == CG_GEN_SUSPENDED && !g->yf)) {
+        cg__ctx *caller = cg__t.cur;
+        g->state = CG_GEN_RUNNING;
+        g->ctx.parent = caller;
+        void *r = resume(g, caller, IN_THROW, NULL, e);
+        cg_status st;
+        if (CG_LIKELY(g->ev == EV_YIELD)) {
+            g->state = CG_GEN_SUSPENDED;
+            if (out) *out = r;
+            if (exc) *exc = NULL;
+            st = CG_YIELDED;
+        } else {
+            st = on_event(g, g, r, out, exc);
+        }
+        settle(g);
+        return st;
+    }
     if (!e) {
         cg__cur();
         return fail(out, exc,
