@@ -6,7 +6,8 @@ CMAKE ?= cmake
 CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all demo test bench check check-asan check-tsan check-valgrind check-aarch64 check-ucontext fuzz fuzz-long clean
+.PHONY: all demo test bench check check-asan check-tsan check-valgrind check-aarch64 check-ucontext \
+	check-compact check-guards fuzz fuzz-long clean
 
 all: $(BUILD)/CMakeCache.txt
 	$(CMAKE) --build $(BUILD) -j $(JOBS)
@@ -23,9 +24,9 @@ test: all
 bench: all
 	sh bench/run.sh $(BUILD)
 
-check: check-asan check-tsan check-valgrind check-aarch64 check-ucontext
+check: check-asan check-tsan check-valgrind check-aarch64 check-ucontext check-compact check-guards
 
-check-asan check-tsan check-valgrind check-aarch64 check-ucontext:
+check-asan check-tsan check-valgrind check-aarch64 check-ucontext check-compact check-guards:
 	sh tools/check.sh $(@:check-%=%)
 
 fuzz: all

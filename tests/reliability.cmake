@@ -15,6 +15,7 @@ target_compile_options(test_overflow PRIVATE ${COGEN_HARDENING})
 target_link_libraries(test_overflow Threads::Threads)
 set_tests_properties(overflow_recursion overflow_big_frame overflow_subgenerator
   overflow_thread overflow_required_guard overflow_canary overflow_mprotect_guard
+  guard_default_is_page
   PROPERTIES SKIP_RETURN_CODE 77)
 
 cogen_test(test_oom test_oom.c CASES

@@ -51,6 +51,12 @@ case "${COGEN_COMPACT:-0}" in
 *) echo "skipped: COGEN_COMPACT swaps suspended stacks out (see docs/debugging.md)"; exit 77 ;;
 esac
 
+# With COGEN_STACK_GUARD=canary the guard column reads "canary", not "page".
+if [ "${COGEN_STACK_GUARD:-}" = canary ]; then
+    echo "skipped: COGEN_STACK_GUARD=canary changes what cogen-list prints"
+    exit 77
+fi
+
 # LeakSanitizer cannot run under ptrace: in an ASan build it would fail the
 # program at exit.
 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"

@@ -10,6 +10,12 @@
 #   valgrind  memcheck, 0 errors and no leaks, gcc, clang  build-valgrind-{gcc,clang}
 #   aarch64   cross gcc, tests under qemu-aarch64          build-aarch64
 #   ucontext  -DCOGEN_SWITCH=ucontext                      build-ucontext
+#   compact   every generator compact, one resident, so    build-compact
+#             stacks are swapped at almost every switch
+#             (COGEN_COMPACT=1)
+#   guards    the stack protections of older kernels:      build-guards-{mprotect,canary}
+#             mprotect'd guard pages, then canaries
+#             (COGEN_STACK_GUARD=mprotect|canary)
 #
 # Exit status: 0 pass, 1 fail, 2 a tool is missing (the message names the
 # Debian package). docs/tools.md has the details. Environment knobs:
@@ -24,12 +30,12 @@
 set -u
 
 usage() {
-    echo "usage: sh tools/check.sh asan|tsan|valgrind|aarch64|ucontext" >&2
+    echo "usage: sh tools/check.sh asan|tsan|valgrind|aarch64|ucontext|compact|guards" >&2
     exit 2
 }
 [ $# -eq 1 ] || usage
 MODE=$1
-case $MODE in asan | tsan | valgrind | aarch64 | ucontext) ;; *) usage ;; esac
+case $MODE in asan | tsan | valgrind | aarch64 | ucontext | compact | guards) ;; *) usage ;; esac
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 2
@@ -479,6 +485,32 @@ ucontext)
     WANT_SWITCH=ucontext
     prepare_scenarios
     one_build ucontext -DCOGEN_SWITCH=ucontext
+    ;;
+compact)
+    # Semantics must not change in compact mode: the whole suite and the
+    # scenario runner, with at most one compact generator resident, so
+    # that almost every switch swaps a stack out and another in.
+    COGEN_TEST_SCALE=${COGEN_TEST_SCALE:-1}
+    SCN_COUNT=200
+    need cc gcc
+    COGEN_COMPACT=1
+    export COGEN_COMPACT
+    prepare_scenarios
+    one_build compact
+    ;;
+guards)
+    # What a kernel without MADV_GUARD_INSTALL (before 6.13, Debian 12's
+    # 6.1 among them) gets, and what every kernel gets once mappings run
+    # out: mprotect'd guard pages, then canaries.
+    COGEN_TEST_SCALE=${COGEN_TEST_SCALE:-1}
+    SCN_COUNT=100
+    need cc gcc
+    prepare_scenarios
+    for g in mprotect canary; do
+        COGEN_STACK_GUARD=$g
+        export COGEN_STACK_GUARD
+        one_build "guards-$g"
+    done
     ;;
 esac
 
