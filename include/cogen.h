@@ -184,8 +184,9 @@ CG_API void cg_exc_set_cause(cg_exc *e, cg_exc *cause);
 CG_API void cg_exc_set_payload(cg_exc *e, void *payload, void (*dtor)(void *));
 CG_API void *cg_exc_payload(const cg_exc *e);
 
-/* Where the exception was first raised; file and func are NULL (line 0)
- * for an exception that was never raised. */
+/* Where the exception was first raised with CG_RAISE, CG_RAISEF or
+ * cg_raise; file and func are NULL (line 0) for one that was not (made and
+ * thrown into a generator, or made by the library for its caller). */
 CG_API const char *cg_exc_file(const cg_exc *e);
 CG_API int cg_exc_line(const cg_exc *e);
 CG_API const char *cg_exc_func(const cg_exc *e);
@@ -314,8 +315,9 @@ typedef struct cg_opts {
 #define CG_STACK_DEFAULT (128u * 1024u)
 #define CG_STACK_COMPACT_DEFAULT (32u * 1024u) /* with CG_OPT_COMPACT */
 #define CG_STACK_MIN (16u * 1024u)
-#define CG_OPT_REQUIRE_GUARD 1u /* fail (errno EAGAIN) rather than fall back
-                                   to a canary when no guard page is left */
+#define CG_OPT_REQUIRE_GUARD 1u /* fail (errno EAGAIN; ENOMEM when out of
+                                   address space) rather than fall back to a
+                                   canary when no guard page is left */
 /* Compact mode, for very many small generators. Only the 64 compact
  * generators of a thread that were resumed last keep the pages of their
  * stacks; when another one runs, the oldest suspended one is swapped out:
@@ -367,7 +369,9 @@ CG_API cg_status cg_next(cg_gen *g, void **out, cg_exc **exc);
  * generator untouched. */
 CG_API cg_status cg_throw(cg_gen *g, cg_exc *e, void **out, cg_exc **exc);
 
-/* g.close(): raises GeneratorExit at the cg_yield. Returns CG_RETURNED when
+/* g.close(): raises GeneratorExit at the cg_yield (made, as CPython's close()
+ * makes it, in the caller's context: its __context__ is the exception the
+ * caller is handling, if any). Returns CG_RETURNED when
  * the generator let GeneratorExit through or returned (*retval is its return
  * value, as in Python 3.13, else NULL); CG_RAISED when it raised something
  * else. If it yields instead, the result is RuntimeError('generator ignored
@@ -473,6 +477,17 @@ CG_API void cg_set_allocator(void *(*alloc)(size_t size, void *ud),
  * to stderr. NULL restores the default. Per process. */
 typedef void (*cg_unraisable_hook)(cg_exc *e, cg_gen *g, void *ud);
 CG_API void cg_set_unraisable_hook(cg_unraisable_hook hook, void *ud);
+
+/* Two environment variables, read once, for testing on any machine what
+ * some machines do:
+ *   COGEN_COMPACT=N          every generator is compact (CG_OPT_COMPACT),
+ *                            with at most N resident per thread (N=1 swaps
+ *                            at almost every switch);
+ *   COGEN_STACK_GUARD=mprotect or =canary
+ *                            stacks get the protection of a kernel without
+ *                            MADV_GUARD_INSTALL, or of one whose mapping
+ *                            limit is reached (see cg_guard).
+ * make check runs the whole suite both ways (docs/tools.md). */
 
 /* Stack accounting, per process. */
 typedef struct cg_stack_stats {
