@@ -770,10 +770,19 @@ static cg_gen *descend(cg_gen *node, unsigned *in, void **val, cg_exc **e) {
             break;
         }
         sub->up = node;
+        sub->ctx.parent = &node->ctx; /* its exceptions chain to node's */
         sub->state = CG_GEN_RUNNING;
         node = sub;
     }
     return node;
+}
+
+/* Where node's exception context continues while it runs in this
+ * operation: the resumer's context for the top of the chain, else its
+ * delegator's. Set for every generator of the chain before it can run, so
+ * that no stale pointer (to a generator since freed) is ever followed. */
+static inline void set_parent(cg_gen *node, cg_gen *top, cg__ctx *caller) {
+    node->ctx.parent = node == top ? caller : &node->up->ctx;
 }
 
 /* node has just posted an event, r being the value it passed. Handles it
@@ -815,8 +824,8 @@ static cg_status on_event(cg_gen *top, cg_gen *node, void *r, void **out, cg_exc
                 val = rv;
             }
         }
+        set_parent(node, top, caller);
         if (in == IN_SEND && node->yf) node = descend(node, &in, &val, &e);
-        node->ctx.parent = node == top ? caller : &node->up->ctx;
         r = resume(node, caller, in, val, e);
     }
 }
@@ -824,8 +833,8 @@ static cg_status on_event(cg_gen *top, cg_gen *node, void *r, void **out, cg_exc
 /* Resumes node (top, or below it with the generators above RUNNING). */
 static cg_status run(cg_gen *top, cg_gen *node, unsigned in, void *val, cg_exc *e, void **out, cg_exc **exc) {
     cg__ctx *caller = cg__t.cur;
+    set_parent(node, top, caller);
     if (in == IN_SEND && node->yf) node = descend(node, &in, &val, &e);
-    node->ctx.parent = node == top ? caller : &node->up->ctx;
     void *r = resume(node, caller, in, val, e);
     return on_event(top, node, r, out, exc);
 }
@@ -924,6 +933,10 @@ static cg_status throw_detach(cg_gen *g, cg_exc *e, void **out, cg_exc **exc) {
 static int forwarded(cg_gen *g, cg_gen *sub) {
     g->forwarding = 0;
     if (g->yf == sub) return 1;
+    /* As CPython: g is marked suspended again before the subgenerator is
+     * dropped, so that the subgenerator's cleanup may act on g (close it,
+     * even): the callers check g's state afterwards. */
+    g->state = CG_GEN_SUSPENDED;
     if (g->yf_owned) {
         g->yf_owned = 0;
         cg_free(sub);
@@ -962,18 +975,33 @@ static cg_status throw_impl(cg_gen *g, cg_exc *e, void **out, cg_exc **exc) {
                 cg_exc_unref(e);
                 e = err;
             }
-            if (forwarded(g, sub)) end_delegation(g);
+            if (forwarded(g, sub)) {
+                end_delegation(g);
+            } else if (g->state != CG_GEN_SUSPENDED) {
+                return fail(out, exc, e); /* closed by the dropped subgenerator */
+            } else {
+                g->state = CG_GEN_RUNNING;
+            }
             return run(g, g, IN_THROW, NULL, e, out, exc);
         }
         st = throw_impl(sub, e, &v, &err);
-        int still = forwarded(g, sub);
-        if (st == CG_YIELDED) {
-            g->state = CG_GEN_SUSPENDED;
+        if (forwarded(g, sub)) {
+            if (st == CG_YIELDED) {
+                g->state = CG_GEN_SUSPENDED;
+                if (out) *out = v;
+                if (exc) *exc = NULL;
+                return CG_YIELDED;
+            }
+            end_delegation(g);
+        } else if (st == CG_YIELDED) { /* cut by a nested throw (throw_detach) */
             if (out) *out = v;
             if (exc) *exc = NULL;
             return CG_YIELDED;
+        } else if (g->state != CG_GEN_SUSPENDED) {
+            return st == CG_RETURNED ? done(out, exc, v) : fail(out, exc, err);
+        } else {
+            g->state = CG_GEN_RUNNING;
         }
-        if (still) end_delegation(g);
         if (st == CG_RETURNED) return run(g, g, IN_SEND, v, NULL, out, exc);
         return run(g, g, IN_THROW, NULL, err, out, exc);
     }
@@ -1038,7 +1066,12 @@ static cg_status close_impl(cg_gen *g, void **retval, cg_exc **exc) {
         g->forwarding = 1;
         if (close_impl(sub, NULL, &err) == CG_RAISED) e = err;
         g->state = CG_GEN_SUSPENDED;
-        if (forwarded(g, sub)) end_delegation(g);
+        if (forwarded(g, sub)) {
+            end_delegation(g);
+        } else if (g->state != CG_GEN_SUSPENDED) { /* closed by the dropped subgenerator */
+            cg_exc_unref(e);
+            return done(retval, exc, NULL);
+        }
     } else if (!g->ctx.chain && !g->catching) {
         /* No try, no defer at the yield: nothing in the body can see the
          * GeneratorExit, so it would come straight back out. */
