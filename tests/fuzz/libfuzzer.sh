@@ -38,11 +38,12 @@ if ! "$CC" -fsanitize=fuzzer,address "$probe/p.c" -o "$probe/p" >"$probe/log" 2>
     exit 1
 fi
 
+mkdir -p "$BUILD"
 cmake -S "$root" -B "$BUILD" -DCMAKE_C_COMPILER="$CC" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCOGEN_LIBFUZZER=ON -DCOGEN_SANITIZE=address,undefined,fuzzer-no-link \
     -DCMAKE_C_FLAGS="-fno-sanitize-recover=undefined" \
-    -DCOGEN_EXAMPLES=OFF -DCOGEN_BENCH=OFF >"$BUILD.configure.log" 2>&1 ||
-    { cat "$BUILD.configure.log" >&2; exit 1; }
+    -DCOGEN_EXAMPLES=OFF -DCOGEN_BENCH=OFF >"$BUILD/configure.log" 2>&1 ||
+    { cat "$BUILD/configure.log" >&2; exit 1; }
 cmake --build "$BUILD" -j2 --target cogen-scenario-libfuzzer
 
 fuzzer=$BUILD/tests/cogen-scenario-libfuzzer
@@ -63,10 +64,14 @@ for f in "$root"/tests/scenarios/*.scn "$root"/tests/fuzz/regress/*; do
         known=$((known + 1))
     fi
 done
+# Parallel jobs write fuzz-N.log files into the working directory.
+parallel=
+[ "$JOBS" -gt 1 ] && parallel="-jobs=$JOBS -workers=$JOBS"
+cd "$BUILD"
 status=0
+# shellcheck disable=SC2086
 "$fuzzer" \
-    -max_total_time="$SECONDS_MAX" -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
-    -jobs="$JOBS" -workers="$JOBS" \
+    -max_total_time="$SECONDS_MAX" -timeout=10 -rss_limit_mb=2048 -max_len=4096 $parallel \
     -dict="$root/tests/fuzz/scenario.dict" -artifact_prefix="$BUILD/artifacts/" \
     -print_final_stats=1 "$@" \
     "$BUILD/corpus" "$BUILD/seeds" || status=$?
