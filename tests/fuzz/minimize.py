@@ -12,8 +12,8 @@ the same operation as the original's, so that shrinking does not wander
 off to another bug.
 
 Greedy delta debugging on lines: drop whole blocks (def ... end, try ...
-end, repeat ... end, one except/finally clause), then single lines, then
-simplify words (drop an exception's word, values to 0), until nothing more
+end, repeat ... end, one except/finally clause), an instance's start with
+its free, then single lines, then simplify words (drop an exception's word, values to 0), until nothing more
 can go. Every candidate runs in fresh processes, so crashes are fine.
 """
 import argparse
@@ -137,6 +137,19 @@ def shrink(text, test):
             if cand != lines and test("\n".join(cand) + "\n"):
                 lines, changed = cand, True
                 break
+        if changed:
+            continue
+        # An instance's `start` with its `free` (neither goes alone).
+        for i, ln in enumerate(lines):
+            w = ln.split()
+            if len(w) == 3 and w[0] == "start" and ln == ln.lstrip():
+                j = next((k for k in range(i + 1, len(lines)) if lines[k].split()[:2] == ["free", w[1]]), None)
+                if j is None:
+                    continue
+                cand = lines[:i] + lines[i + 1:j] + lines[j + 1:]
+                if test("\n".join(cand) + "\n"):
+                    lines, changed = cand, True
+                    break
         if changed:
             continue
         i = len(lines) - 1

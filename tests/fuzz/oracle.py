@@ -9,7 +9,8 @@ exist, difffuzz.py --check-oracle checks that they agree.
 
     oracle.py [--allow-hazard] FILE
         trace on stdout; invalid: message on stderr, status 2; a scenario
-        that would crash CPython 3.10/3.11 (see below): status 3
+        that would crash CPython 3.10/3.11 (see below): status 3; one
+        whose trace depends on CPython's cycle collector: status 4
 
 How it works: each `def` is turned into a Python syntax tree (module `ast`)
 of a generator function, one Python statement per scenario statement, so
@@ -36,6 +37,15 @@ finishes with a placeholder result and run_text raises CPythonHazard. With
 --allow-hazard (ALLOW_HAZARD) on 3.10/3.11 it performs it, to be run in a
 process of its own that may crash; Python 3.12 and newer cannot stand in.
 
+CPython can keep a suspended generator alive in a reference cycle that
+goes through an exception's traceback and a frame (a subgenerator holds
+the exception it handles, whose context's traceback holds the frame of the
+delegator it was dropped by): it is finalized, and its cleanups run, only at
+the next cycle collection, which the reference runner forces at each
+`free`. cogen has no such cycles and finalizes it when it is dropped. When
+body code runs inside a collection, run_text raises GCTiming: the trace
+depends on when CPython collects, and is not compared.
+
 Known limit, shared with every runner: CPython's recursion limit. A
 `yield_from` chain about 990 deep raises RecursionError at a depth and
 with a message that depend on the runner's own frames; this oracle does not
@@ -56,6 +66,10 @@ class ScenarioError(Exception):
 
 class CPythonHazard(Exception):
     """The scenario reaches a crash of this CPython (see above)."""
+
+
+class GCTiming(Exception):
+    """Body code ran inside CPython's cycle collector (see above)."""
 
 
 # Whether to perform the operations that crash CPython 3.10/3.11 (above);
@@ -398,7 +412,9 @@ class World:
         self.hazard = None  # the first operation that would crash CPython
         self.hazard_seen = False  # same, on any version
         self.forwarding = {}  # id(generator) -> throws/closes being forwarded through it
-        glob = {"E": self.events.append, "X": lambda: fmt_exc(sys.exc_info()[1]), "K": EXC,
+        self.in_gc = False  # inside a cycle collection
+        self.gc_ran_code = False  # body code ran inside one
+        glob = {"E": self.event, "X": lambda: fmt_exc(sys.exc_info()[1]), "K": EXC,
                 "P": lambda op: self.perform(*op), "__builtins__": __builtins__}
         # Python names of the bodies are def_0, def_1, ...: a def may be named
         # like any helper, keyword or builtin.
@@ -519,6 +535,14 @@ class World:
         key = f"{'top' if top else 'call'} {kind} on {state}"
         self.stats[key] = self.stats.get(key, 0) + 1
 
+    def event(self, text):
+        if self.in_gc:
+            self.gc_ran_code = True
+        self.events.append(text)
+
+    def gc_phase(self, phase, info):
+        self.in_gc = phase == "start"
+
     def step(self, op):
         """Performs one top-level operation; returns its trace line."""
         del self.events[:]
@@ -536,11 +560,14 @@ class World:
     def hooked(self):
         """Failures of finalization become `unraisable` events meanwhile."""
         hook = sys.unraisablehook
-        sys.unraisablehook = lambda u: self.events.append("unraisable " + fmt_exc(u.exc_value))
+        sys.unraisablehook = lambda u: self.event("unraisable " + fmt_exc(u.exc_value))
+        gc.callbacks.append(self.gc_phase)
         try:
             yield self
         finally:
             sys.unraisablehook = hook
+            gc.callbacks.remove(self.gc_phase)
+            self.in_gc = False
 
     def state(self, gid, g=None):
         """(state name, delegation depth) of a live instance that is not
@@ -578,6 +605,11 @@ def run_text(text, stats=None):
     defs, ops = parse(text)
     world = World(defs, stats)
     lines = world.run(ops)
+    if world.gc_ran_code:
+        if stats is not None:
+            stats["cleanups run by CPython's cycle collector"] = \
+                stats.get("cleanups run by CPython's cycle collector", 0) + 1
+        raise GCTiming("body code ran inside CPython's cycle collector")
     if world.hazard:
         if stats is not None:
             stats["CPython 3.11 hazard"] = stats.get("CPython 3.11 hazard", 0) + 1
@@ -601,6 +633,9 @@ def main(argv):
     except ScenarioError as e:
         print(f"scenario error: {e}", file=sys.stderr)
         return 2
+    except GCTiming as e:
+        print(f"oracle: not comparable: {e}: the trace depends on when CPython collects", file=sys.stderr)
+        return 4
     except CPythonHazard as e:
         print(f"oracle: not run: {e} (CPython 3.10/3.11 may crash there; --allow-hazard runs it anyway, "
               "on those versions only)", file=sys.stderr)
