@@ -69,7 +69,12 @@ class CPythonHazard(Exception):
 
 
 class GCTiming(Exception):
-    """Body code ran inside CPython's cycle collector (see above)."""
+    """Body code ran inside CPython's cycle collector (see above); .lines is
+    the trace anyway."""
+
+    def __init__(self, message, lines):
+        super().__init__(message)
+        self.lines = lines
 
 
 # Whether to perform the operations that crash CPython 3.10/3.11 (above);
@@ -609,7 +614,7 @@ def run_text(text, stats=None):
         if stats is not None:
             stats["cleanups run by CPython's cycle collector"] = \
                 stats.get("cleanups run by CPython's cycle collector", 0) + 1
-        raise GCTiming("body code ran inside CPython's cycle collector")
+        raise GCTiming("body code ran inside CPython's cycle collector", lines)
     if world.hazard:
         if stats is not None:
             stats["CPython 3.11 hazard"] = stats.get("CPython 3.11 hazard", 0) + 1
