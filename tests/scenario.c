@@ -971,7 +971,8 @@ static int exec_block(frame *f, const block *b, value *ret) {
             break;
         }
         case S_YIELD_FROM: {
-            if (r->call_depth + f->level >= MAX_DEPTH) CG_RAISE(&cg_RecursionError, "maximum recursion depth exceeded while calling a Python object");
+            if (r->call_depth + f->level >= MAX_DEPTH)
+                CG_RAISE(&cg_RecursionError, "maximum recursion depth exceeded while calling a Python object");
             cg_opts opts = {0, s->target->name, 0};
             launch sub = {r, s->target, f->level + 1};
             value v = cg_yield_from_new(f->g, body, &sub, &opts);
