@@ -30,8 +30,10 @@ endif()
 file(GLOB _scn_files CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/scenarios/*.scn)
 foreach(_scn ${_scn_files})
   get_filename_component(_name ${_scn} NAME_WE)
+  # A cross build runs the runner through its emulator (qemu).
+  string(REPLACE ";" "|" _scn_emu "${CMAKE_CROSSCOMPILING_EMULATOR}")
   set(_args -DRUNNER=$<TARGET_FILE:cogen-scenario> -DSCENARIO=${_scn}
-    -DOUT=${CMAKE_CURRENT_BINARY_DIR}/scenario-diffs)
+    "-DEMULATOR=${_scn_emu}" -DOUT=${CMAKE_CURRENT_BINARY_DIR}/scenario-diffs)
   if(_scn_python)
     list(APPEND _args -DPYTHON=${_scn_python} -DREF=${COGEN_SCENARIO_REF})
   endif()

@@ -42,6 +42,7 @@ import os
 import queue
 import random
 import signal
+import shlex
 import subprocess
 import sys
 import threading
@@ -97,6 +98,11 @@ class Oracle:
             return None, f"oracle failed: {type(e).__name__}: {e}", "failed"
         finally:
             signal.alarm(0)
+
+
+# What to put before the runner: an emulator (qemu) or a checker (valgrind),
+# as the tool matrix and cross builds set it (docs/tools.md).
+WRAP = shlex.split(os.environ.get("COGEN_TEST_WRAPPER", ""))
 
 
 def run_cmd(cmd, text, timeout):
@@ -173,7 +179,7 @@ class Worker:
                 want = (own[0], "", 0)
             if a.check_oracle:
                 return ("ok-gc" if same(want, (own[0], "", 0)) else "gc-timing"), want, own
-            got = run_cmd([a.runner], text, RUNNER_TIMEOUT)
+            got = run_cmd(WRAP + [a.runner], text, RUNNER_TIMEOUT)
             return ("ok-gc" if same(want, got) else "gc-timing"), want, got
         if own[2] == "hazard":
             # CPython 3.11 itself decides, in a process of its own since it
@@ -198,7 +204,7 @@ class Worker:
                 return "recursion", want, None
             if a.check_oracle:
                 return (kind if kind != "ok" or same(want, own) else "mismatch"), want, own
-        got = run_cmd([a.runner], text, RUNNER_TIMEOUT)
+        got = run_cmd(WRAP + [a.runner], text, RUNNER_TIMEOUT)
         return (kind if same(want, got) else "mismatch"), want, got
 
     def main(self):
@@ -357,6 +363,14 @@ def main(argv):
     ap.add_argument("--max-report", type=int, default=20, help="mismatches printed in full")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv[1:])
+    if not args.worker and args.runner:
+        # Under slow tools (valgrind, qemu) the batches shrink by
+        # COGEN_TEST_SCALE, as every big test does (docs/tools.md).
+        try:
+            scale = float(os.environ.get("COGEN_TEST_SCALE", "1"))
+        except ValueError:
+            scale = 1.0
+        args.count = max(1, int(args.count * min(scale, 1.0)))
     if args.oracle == "auto":
         # The reference runner prints 3.11's semantics only on 3.10/3.11
         # (G64); oracle.py emulates them on every version.

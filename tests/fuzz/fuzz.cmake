@@ -38,6 +38,13 @@ if(Python3_EXECUTABLE)
   add_test(NAME difffuzz.mutants COMMAND ${_fz_common} --runner $<TARGET_FILE:cogen-scenario>
     --start 5000 --count 200 --mutate 2)
   set_tests_properties(difffuzz.mutants PROPERTIES TIMEOUT 600 LABELS fuzz)
+  if(CMAKE_CROSSCOMPILING_EMULATOR)
+    # The driver starts the runner itself: through the emulator (qemu).
+    string(JOIN " " _fz_emu ${CMAKE_CROSSCOMPILING_EMULATOR})
+    foreach(_t difffuzz.0 difffuzz.1 difffuzz.2 difffuzz.3 difffuzz.4 difffuzz.5 difffuzz.6 difffuzz.7 difffuzz.mutants)
+      set_property(TEST ${_t} APPEND PROPERTY ENVIRONMENT "COGEN_TEST_WRAPPER=${_fz_emu}")
+    endforeach()
+  endif()
   if(EXISTS ${COGEN_SCENARIO_REF})
     add_test(NAME difffuzz.oracle COMMAND ${_fz_common} --check-oracle --start 0 --count 1000 --mutate 1)
     set_tests_properties(difffuzz.oracle PROPERTIES TIMEOUT 600 LABELS fuzz)

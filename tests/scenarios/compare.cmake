@@ -1,6 +1,7 @@
 # compare.cmake: one scenario file, checked by `cmake -P` (no Python needed).
 #
-#   cmake -DRUNNER=cogen-scenario -DSCENARIO=x.scn [-DPYTHON=python3 -DREF=scenario_ref.py]
+#   cmake -DRUNNER=cogen-scenario -DSCENARIO=x.scn [-DEMULATOR=qemu|args]
+#         [-DPYTHON=python3 -DREF=scenario_ref.py]
 #         [-DOUT=dir] -P compare.cmake
 #
 # What cogen-scenario prints (stdout, and exit status; for an invalid
@@ -42,7 +43,8 @@ function(differ what expected got)
   message(FATAL_ERROR "${name}: ${what} (files in ${OUT})")
 endfunction()
 
-execute_process(COMMAND ${RUNNER} ${SCENARIO}
+string(REPLACE "|" ";" EMULATOR "${EMULATOR}")
+execute_process(COMMAND ${EMULATOR} ${RUNNER} ${SCENARIO}
   OUTPUT_VARIABLE got_out ERROR_VARIABLE got_err RESULT_VARIABLE got_rc TIMEOUT 20)
 
 # The checked-in expectation.
