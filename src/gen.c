@@ -106,6 +106,8 @@ _Static_assert(offsetof(cg_gen, resumer) == CG_G_RESUMER, "layout.h");
 _Static_assert(offsetof(cg_gen, state) == CG_G_STATE, "layout.h");
 _Static_assert(offsetof(cg_gen, ev) == CG_G_EV, "layout.h");
 _Static_assert(offsetof(cg_gen, in) == CG_G_IN, "layout.h");
+_Static_assert(offsetof(cg_gen, exc) == CG_G_EXC, "layout.h");
+_Static_assert(IN_THROW == CG_IN_THROW, "layout.h");
 _Static_assert(offsetof(cg__thread, cur) == CG_T_CUR, "layout.h");
 #if CG_FASTPATH
 _Static_assert(CG_GEN_CREATED == CG_STATE_CREATED && CG_GEN_SUSPENDED == CG_STATE_SUSPENDED &&
@@ -114,13 +116,16 @@ _Static_assert(CG_GEN_CREATED == CG_STATE_CREATED && CG_GEN_SUSPENDED == CG_STAT
 /* The assembly provides cg_send, cg_next and cg_yield; these are the C
  * versions it falls back to. */
 #define CG_SEND_C cg__send_slow
+#define CG_THROW_C cg__throw_slow
 #define CG_YIELD_C cg__yield_slow
 CG_HIDDEN cg_status cg__send_slow(cg_gen *g, void *value, void **out, cg_exc **exc);
+CG_HIDDEN cg_status cg__throw_slow(cg_gen *g, cg_exc *e, void **out, cg_exc **exc);
 CG_HIDDEN cg_status cg__send_event(cg_gen *g, void *r, void **out, cg_exc **exc);
 CG_HIDDEN void *cg__yield_slow(cg_gen *g, void *value);
 CG_NORETURN CG_HIDDEN void cg__yield_thrown(cg_gen *g);
 #else
 #define CG_SEND_C cg_send
+#define CG_THROW_C cg_throw
 #define CG_YIELD_C cg_yield
 #endif
 
@@ -1009,7 +1014,7 @@ static cg_status throw_impl(cg_gen *g, cg_exc *e, void **out, cg_exc **exc) {
     return run(g, g, IN_THROW, NULL, e, out, exc);
 }
 
-cg_status cg_throw(cg_gen *g, cg_exc *e, void **out, cg_exc **exc) {
+cg_status CG_THROW_C(cg_gen *g, cg_exc *e, void **out, cg_exc **exc) {
     /* The common case, as in cg_send: a plain suspended generator. */
     if (CG_LIKELY(e && g && owner_word(g) == cg__self() && g->state == CG_GEN_SUSPENDED && !g->yf)) {
         cg__ctx *caller = cg__t.cur;

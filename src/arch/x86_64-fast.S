@@ -1,7 +1,7 @@
-/* x86_64-fast.S: cg_send, cg_next and cg_yield for the common case, on the
+/* x86_64-fast.S: cg_send, cg_next, cg_throw and cg_yield for the common case, on the
  * System V AMD64 ABI (see x86_64-sysv.S for the registers a switch keeps).
  *
- * A send to a suspended generator that is not delegating, from its own
+ * A send (or a throw) to a suspended generator that is not delegating, from its own
  * thread, and the plain yield that answers it, are the hot path of every
  * coroutine program. Written in C they cost two C frames on top of the
  * switch, and worse, every `ret` after a stack swap returns to a different
@@ -50,34 +50,11 @@
         jmpq    *%rcx
 .endm
 
-/* cg_status cg_next(cg_gen *g, void **out, cg_exc **exc) */
-        .globl  cg_next
-        .type   cg_next, @function
-        .p2align 4
-cg_next:
-        .cfi_startproc
-        movq    %rdx, %rcx
-        movq    %rsi, %rdx
-        xorl    %esi, %esi
-        jmp     cg_send
-        .cfi_endproc
-        .size   cg_next, .-cg_next
-
-/* cg_status cg_send(cg_gen *g, void *value, void **out, cg_exc **exc) */
-        .globl  cg_send
-        .type   cg_send, @function
-        .p2align 4
-cg_send:
-        .cfi_startproc
-        testq   %rdi, %rdi
-        je      9f
-        movq    %fs:0, %rax             /* the owner first: from another */
-        cmpq    %rax, CG_G_OWNER(%rdi)  /* thread, the rest is changing */
-        jne     9f
-        cmpb    $CG_STATE_SUSPENDED, CG_G_STATE(%rdi)
-        jne     7f
-6:      cmpq    $0, CG_G_YF(%rdi)
-        jne     9f
+/* Resume g (%rdi) on the fast path and return its answer to the caller:
+ * bookkeeping, an inline switch, and after the body switched back either
+ * the plain yield's result or the C code's (cg__send_event). %rdx, %rcx:
+ * the caller's out and exc. */
+.macro RESUME_FAST
         movq    cg__t@gottpoff(%rip), %r8
         movq    %fs:CG_T_CUR(%r8), %r9
         movb    $CG_STATE_RUNNING, CG_G_STATE(%rdi)
@@ -117,19 +94,74 @@ cg_send:
         jmpq    *%rcx
         .cfi_adjust_cfa_offset 8
         .cfi_offset rip, -8
+8:      movq    %rax, %rsi
+        jmp     cg__send_event
+1:      SWITCH  CG_G_RETSP, CG_G_SP
+.endm
+
+/* cg_status cg_next(cg_gen *g, void **out, cg_exc **exc) */
+        .globl  cg_next
+        .type   cg_next, @function
+        .p2align 4
+cg_next:
+        .cfi_startproc
+        movq    %rdx, %rcx
+        movq    %rsi, %rdx
+        xorl    %esi, %esi
+        jmp     cg_send
+        .cfi_endproc
+        .size   cg_next, .-cg_next
+
+/* cg_status cg_send(cg_gen *g, void *value, void **out, cg_exc **exc) */
+        .globl  cg_send
+        .type   cg_send, @function
+        .p2align 4
+cg_send:
+        .cfi_startproc
+        testq   %rdi, %rdi
+        je      9f
+        movq    %fs:0, %rax             /* the owner first: from another */
+        cmpq    %rax, CG_G_OWNER(%rdi)  /* thread, the rest is changing */
+        jne     9f
+        cmpb    $CG_STATE_SUSPENDED, CG_G_STATE(%rdi)
+        jne     7f
+6:      cmpq    $0, CG_G_YF(%rdi)
+        jne     9f
+        RESUME_FAST
 7:      /* A fresh generator starts the same way: its stack holds a saved
          * frame that continues in cg__entry. Only None may be sent to it. */
         cmpb    $CG_STATE_CREATED, CG_G_STATE(%rdi)
         jne     9f
         testq   %rsi, %rsi
         je      6b
-        jmp     9f
-8:      movq    %rax, %rsi
-        jmp     cg__send_event
 9:      jmp     cg__send_slow
-1:      SWITCH  CG_G_RETSP, CG_G_SP
         .cfi_endproc
         .size   cg_send, .-cg_send
+
+/* cg_status cg_throw(cg_gen *g, cg_exc *e, void **out, cg_exc **exc): a
+ * send that delivers e (the body's cg_yield sees CG_G_IN and raises it). */
+        .globl  cg_throw
+        .type   cg_throw, @function
+        .p2align 4
+cg_throw:
+        .cfi_startproc
+        testq   %rdi, %rdi
+        je      9f
+        testq   %rsi, %rsi
+        je      9f
+        movq    %fs:0, %rax
+        cmpq    %rax, CG_G_OWNER(%rdi)
+        jne     9f
+        cmpb    $CG_STATE_SUSPENDED, CG_G_STATE(%rdi)
+        jne     9f
+        cmpq    $0, CG_G_YF(%rdi)
+        jne     9f
+        movq    %rsi, CG_G_EXC(%rdi)
+        movb    $CG_IN_THROW, CG_G_IN(%rdi)
+        RESUME_FAST
+9:      jmp     cg__throw_slow
+        .cfi_endproc
+        .size   cg_throw, .-cg_throw
 
 /* void *cg_yield(cg_gen *g, void *value) */
         .globl  cg_yield
