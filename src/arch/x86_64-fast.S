@@ -19,36 +19,9 @@
  *   [sp+56] where to continue.
  */
 #include "layout.h"
+#include "x86_64-switch.h"
 
         .text
-
-/* Save the running side in a cg__switch frame, store its stack pointer at
- * SAVE(%rdi), continue on the stack at LOAD(%rdi) with %rax = %rsi. */
-.macro SWITCH save, load
-        stmxcsr -56(%rsp)
-        fnstcw  -52(%rsp)
-        pushq   %rbp
-        pushq   %rbx
-        pushq   %r12
-        pushq   %r13
-        pushq   %r14
-        pushq   %r15
-        subq    $8, %rsp
-        movq    %rsp, \save(%rdi)
-        movq    \load(%rdi), %rsp
-        ldmxcsr (%rsp)
-        fldcw   4(%rsp)
-        addq    $8, %rsp
-        popq    %r15
-        popq    %r14
-        popq    %r13
-        popq    %r12
-        popq    %rbx
-        popq    %rbp
-        movq    %rsi, %rax
-        popq    %rcx
-        jmpq    *%rcx
-.endm
 
 /* Resume g (%rdi) on the fast path and return its answer to the caller:
  * bookkeeping, an inline switch, and after the body switched back either
@@ -96,7 +69,10 @@
         .cfi_offset rip, -8
 8:      movq    %rax, %rsi
         jmp     cg__send_event
-1:      SWITCH  CG_G_RETSP, CG_G_SP
+1:      .cfi_remember_state
+        .cfi_adjust_cfa_offset 32       /* the three pushes and the call */
+        CG_SWITCH CG_G_RETSP(%rdi), CG_G_SP(%rdi), %rsi
+        .cfi_restore_state
 .endm
 
 /* cg_status cg_next(cg_gen *g, void **out, cg_exc **exc) */
@@ -190,7 +166,8 @@ cg_yield:
         .cfi_offset rip, -8
 8:      jmp     cg__yield_thrown
 9:      jmp     cg__yield_slow
-1:      SWITCH  CG_G_SP, CG_G_RETSP
+1:      .cfi_adjust_cfa_offset 16       /* the push and the call */
+        CG_SWITCH CG_G_SP(%rdi), CG_G_RETSP(%rdi), %rsi
         .cfi_endproc
         .size   cg_yield, .-cg_yield
 

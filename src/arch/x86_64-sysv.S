@@ -23,6 +23,7 @@
  * other side measured faster than comparing first.
  */
 #include "layout.h"
+#include "x86_64-switch.h"
 
         .text
 
@@ -32,36 +33,7 @@
         .p2align 4
 cg__switch:
         .cfi_startproc
-        stmxcsr -56(%rsp)
-        fnstcw  -52(%rsp)
-        pushq   %rbp
-        .cfi_adjust_cfa_offset 8
-        pushq   %rbx
-        .cfi_adjust_cfa_offset 8
-        pushq   %r12
-        .cfi_adjust_cfa_offset 8
-        pushq   %r13
-        .cfi_adjust_cfa_offset 8
-        pushq   %r14
-        .cfi_adjust_cfa_offset 8
-        pushq   %r15
-        .cfi_adjust_cfa_offset 8
-        subq    $8, %rsp
-        .cfi_adjust_cfa_offset 8
-        movq    %rsp, (%rdi)
-        movq    %rsi, %rsp
-        ldmxcsr (%rsp)
-        fldcw   4(%rsp)
-        addq    $8, %rsp
-        popq    %r15
-        popq    %r14
-        popq    %r13
-        popq    %r12
-        popq    %rbx
-        popq    %rbp
-        movq    %rdx, %rax
-        popq    %rcx
-        jmpq    *%rcx
+        CG_SWITCH (%rdi), %rsi, %rdx
         .cfi_endproc
         .size   cg__switch, .-cg__switch
 
