@@ -331,6 +331,16 @@ typedef struct cg_opts {
  * Ignored by the ucontext fallback build. */
 #define CG_OPT_COMPACT 2u
 
+/* How many compact generators of the calling thread keep their stack pages
+ * (64 by default, or COGEN_COMPACT's N). A swap costs a page fault and a
+ * madvise call, microseconds where a resume costs nanoseconds: a program
+ * that keeps resuming W compact generators in turn wants a limit of at
+ * least W, and pays about 4 KiB per resident generator for it. A limit of
+ * `limit` (>= 1) takes effect at once (the excess is swapped out); 0 only
+ * asks. Returns the limit as it was. Running generators are never swapped
+ * out, so more than `limit` can be resident while they run. */
+CG_API unsigned cg_compact_resident(unsigned limit);
+
 /* Makes a generator that will run fn(g, arg); no line of it runs yet
  * (GEN_CREATED). Its stack comes from the calling thread's pool. Returns
  * NULL with errno EINVAL (fn NULL, stack_size too large) or ENOMEM (no

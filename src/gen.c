@@ -317,7 +317,7 @@ static void swap_in(cg_gen *g) {
  * most N resident per thread (N=1 swaps at almost every switch). */
 static int compact_env = -1; /* -1: not read yet; 0: off; else the limit */
 
-CG_UNUSED static int compact_default(void) {
+static int compact_default(void) {
     int c = __atomic_load_n(&compact_env, __ATOMIC_RELAXED);
     if (c < 0) {
         const char *e = getenv("COGEN_COMPACT");
@@ -328,18 +328,41 @@ CG_UNUSED static int compact_default(void) {
     return c;
 }
 
-/* Before a compact generator runs, or its records are read. */
-CG_NOINLINE static void make_resident(cg_gen *g) {
-    swap_in(g);
-    set_owner(g, g->owner & ~(uintptr_t)1);
-    res_append(g);
-    unsigned limit = compact_env > 0 ? (unsigned)compact_env : COMPACT_RESIDENT;
+static unsigned res_limit(void) {
+    if (cg__t.res_limit) return cg__t.res_limit;
+    int env = compact_default();
+    return env > 0 ? (unsigned)env : COMPACT_RESIDENT;
+}
+
+/* Swaps out the oldest suspended ones while there are too many. Running
+ * ones (a delegator below the generator that runs, a body that resumed
+ * another) stay: their frames are in use. */
+static void evict_excess(void) {
+    unsigned limit = res_limit();
     cg_gen *v = cg__t.res_head;
     while (cg__t.nres > limit && v) {
         cg_gen *next = v->res_next;
         if (v->state == CG_GEN_SUSPENDED && !swap_out(v)) break;
         v = next;
     }
+}
+
+/* Before a compact generator runs, or its records are read. */
+CG_NOINLINE static void make_resident(cg_gen *g) {
+    swap_in(g);
+    set_owner(g, g->owner & ~(uintptr_t)1);
+    res_append(g);
+    evict_excess();
+}
+
+unsigned cg_compact_resident(unsigned limit) {
+    cg__cur();
+    unsigned old = res_limit();
+    if (limit) {
+        cg__t.res_limit = limit;
+        evict_excess();
+    }
+    return old;
 }
 
 /* Resumer side: resume n once with (in, value, e). */
@@ -876,25 +899,31 @@ CG_COLD static cg_status send_slow(cg_gen *g, void *value, void **out, cg_exc **
     return st;
 }
 
+/* The common case of cg_send and cg_throw (their C versions, used where
+ * the assembly fast paths are not): a plain suspended generator, resumed
+ * by its owner, that yields again. */
+static inline cg_status resume_plain(cg_gen *g, unsigned in, void *value, cg_exc *e, void **out, cg_exc **exc) {
+    cg__ctx *caller = cg__t.cur;
+    g->state = CG_GEN_RUNNING;
+    g->ctx.parent = caller;
+    void *r = resume(g, caller, in, value, e);
+    cg_status st;
+    if (CG_LIKELY(g->ev == EV_YIELD)) {
+        g->state = CG_GEN_SUSPENDED;
+        if (out) *out = r;
+        if (exc) *exc = NULL;
+        st = CG_YIELDED;
+    } else {
+        st = on_event(g, g, r, out, exc);
+    }
+    settle(g);
+    return st;
+}
+
 cg_status CG_SEND_C(cg_gen *g, void *value, void **out, cg_exc **exc) {
     /* The owner first: another thread must not read the rest (it changes). */
-    if (CG_LIKELY(g && owner_word(g) == cg__self() && g->state == CG_GEN_SUSPENDED && !g->yf)) {
-        cg__ctx *caller = cg__t.cur;
-        g->state = CG_GEN_RUNNING;
-        g->ctx.parent = caller;
-        void *r = resume(g, caller, IN_SEND, value, NULL);
-        cg_status st;
-        if (CG_LIKELY(g->ev == EV_YIELD)) {
-            g->state = CG_GEN_SUSPENDED;
-            if (out) *out = r;
-            if (exc) *exc = NULL;
-            st = CG_YIELDED;
-        } else {
-            st = on_event(g, g, r, out, exc);
-        }
-        settle(g);
-        return st;
-    }
+    if (CG_LIKELY(g && owner_word(g) == cg__self() && g->state == CG_GEN_SUSPENDED && !g->yf))
+        return resume_plain(g, IN_SEND, value, NULL, out, exc);
     return send_slow(g, value, out, exc);
 }
 
@@ -1016,23 +1045,8 @@ static cg_status throw_impl(cg_gen *g, cg_exc *e, void **out, cg_exc **exc) {
 
 cg_status CG_THROW_C(cg_gen *g, cg_exc *e, void **out, cg_exc **exc) {
     /* The common case, as in cg_send: a plain suspended generator. */
-    if (CG_LIKELY(e && g && owner_word(g) == cg__self() && g->state == CG_GEN_SUSPENDED && !g->yf)) {
-        cg__ctx *caller = cg__t.cur;
-        g->state = CG_GEN_RUNNING;
-        g->ctx.parent = caller;
-        void *r = resume(g, caller, IN_THROW, NULL, e);
-        cg_status st;
-        if (CG_LIKELY(g->ev == EV_YIELD)) {
-            g->state = CG_GEN_SUSPENDED;
-            if (out) *out = r;
-            if (exc) *exc = NULL;
-            st = CG_YIELDED;
-        } else {
-            st = on_event(g, g, r, out, exc);
-        }
-        settle(g);
-        return st;
-    }
+    if (CG_LIKELY(e && g && owner_word(g) == cg__self() && g->state == CG_GEN_SUSPENDED && !g->yf))
+        return resume_plain(g, IN_THROW, NULL, e, out, exc);
     if (!e) {
         cg__cur();
         return fail(out, exc,

@@ -82,6 +82,7 @@ typedef struct cg__thread {
     cg_gen *res_head;        /* compact generators whose stack pages are */
     cg_gen *res_tail;        /* resident, oldest first (src/gen.c) */
     unsigned nres;
+    unsigned res_limit;      /* how many may be resident; 0: the default */
     struct cg__home *home;   /* where other threads send frees (src/gen.c) */
     cg_exc *exc_spare;       /* freed small exception objects (src/exc.c) */
     unsigned nexc_spare;
