@@ -11,6 +11,12 @@
  *   bench_cogen depth D [N]              roundtrip with the yield D frames deep
  *   bench_cogen compact_depth D [N]      the same with CG_OPT_COMPACT
  *   bench_cogen chain K [N]              roundtrip through K levels of cg_yield_from
+ *   bench_cogen rotate D [N]             roundtrip, sending to 1,000 generators in turn,
+ *                                        each with its yield D frames deep
+ *   bench_cogen compact_rotate D [N]     the same with CG_OPT_COMPACT: more generators
+ *                                        than stay resident, so every send swaps
+ *   bench_cogen compact_rotate_resident D [N]
+ *                                        the same with cg_compact_resident(1,000)
  *
  * Times are per operation in ns, memory per generator in KiB. Warm-up
  * counts are fixed (not a fraction of N) so that two runs under callgrind
@@ -31,6 +37,12 @@ static const char *guard_name(cg_guard k) {
     case CG_GUARD_CANARY: return "canary";
     }
     return "?";
+}
+
+/* Marks a compact benchmark whose build ignores CG_OPT_COMPACT (the
+ * ucontext fallback): it measured normal generators. */
+static const char *compact_fallback(const cg_opts *opts, const cg_gen *g) {
+    return opts && (opts->flags & CG_OPT_COMPACT) && !cg_gen_compact(g) ? " fallback=compact_inactive" : "";
 }
 
 static cg_gen *make(cg_fn fn, void *arg, const cg_opts *opts) {
@@ -102,9 +114,39 @@ static void roundtrip(const char *bench, cg_fn fn, void *arg, const cg_opts *opt
     start(g);
     double ns = time_sends(g, n);
     char extra[64];
-    snprintf(extra, sizeof extra, "guard=%s", guard_name(cg_gen_guard(g)));
+    snprintf(extra, sizeof extra, "guard=%s%s", guard_name(cg_gen_guard(g)), compact_fallback(opts, g));
     cg_free(g);
     bench_result(bench, IMPL, ns, "ns", n, extra);
+}
+
+/* Sends to ROTATE generators in turn: each roundtrip resumes a generator
+ * that has not run for ROTATE - 1 roundtrips. Its stack is cold in the
+ * caches, and in compact mode it is not resident (a thread keeps 64), so
+ * the send copies it back in and another generator's used stack out. */
+#define ROTATE 1000
+static void rotate(const char *bench, long d, const cg_opts *opts, unsigned resident, long n) {
+    static cg_gen *gs[ROTATE];
+    if (resident) cg_compact_resident(resident);
+    static int token;
+    void *p = &token, *out = NULL;
+    for (int i = 0; i < ROTATE; i++) {
+        gs[i] = make(nest_body, (void *)(intptr_t)d, opts);
+        start(gs[i]);
+    }
+    long k = 0;
+    for (long i = 0; i < WARMUP; i++, k = k + 1 == ROTATE ? 0 : k + 1)
+        if (cg_send(gs[k], p, &out, NULL) != CG_YIELDED) bench_die("send failed");
+    double best;
+    BENCH_TIME_BATCHES(best, n, len, {
+        for (long i = 0; i < len; i++, k = k + 1 == ROTATE ? 0 : k + 1)
+            if (cg_send(gs[k], p, &out, NULL) != CG_YIELDED) bench_die("send failed");
+    });
+    if (n && out != p) bench_die("the generator did not echo the value");
+    char extra[64];
+    snprintf(extra, sizeof extra, "guard=%s generators=%d%s", guard_name(cg_gen_guard(gs[0])), ROTATE,
+             compact_fallback(opts, gs[0]));
+    for (int i = 0; i < ROTATE; i++) cg_free(gs[i]);
+    bench_result(bench, IMPL, best, "ns", n, extra);
 }
 
 /* ---------------------------------------------------------------------
@@ -223,11 +265,13 @@ static void rss(const char *prefix, long n, const cg_opts *opts) {
     cg_free(probe);
 
     long want = n;
-    if (opts && (opts->flags & CG_OPT_COMPACT) && !compact && n > 1000000) {
-        bench_note("%s: compact mode is not active in this build (cg_gen_compact() = 0, the ucontext fallback?): "
-                   "%ld generators with normal stacks would need ~%ld GiB, so this measures 1,000,000 instead",
-                   bench, n, n / 1000000 * 4);
-        n = 1000000;
+    if (opts && (opts->flags & CG_OPT_COMPACT) && !compact) {
+        if (n > 1000000) {
+            bench_note("%s: compact mode is not active in this build (cg_gen_compact() = 0, the ucontext fallback?): "
+                       "%ld generators with normal stacks would need ~%ld GiB, so this measures 1,000,000 instead",
+                       bench, n, n / 1000000 * 4);
+            n = 1000000;
+        }
         snprintf(extra, sizeof extra, "requested=%ld fallback=compact_inactive ", want);
     }
 
@@ -274,7 +318,7 @@ static void usage(void) {
             "usage: bench_cogen roundtrip|compact_roundtrip|throw_catch|lifecycle [N]\n"
             "       bench_cogen next_loop [ITEMS] [PASSES]\n"
             "       bench_cogen rss|compact_rss [N]\n"
-            "       bench_cogen depth|compact_depth|chain D [N]\n");
+            "       bench_cogen depth|compact_depth|chain|rotate|compact_rotate|compact_rotate_resident D [N]\n");
     exit(2);
 }
 
@@ -303,6 +347,12 @@ int main(int argc, char **argv) {
         snprintf(name, sizeof name, "%sroundtrip_depth_%ld", compact ? "compact_" : "", d);
         roundtrip(name, nest_body, (void *)(intptr_t)d, compact ? &compact_opts : NULL,
                   bench_arg(argc, argv, 3, 10000000));
+    } else if (!strcmp(b, "rotate") || !strcmp(b, "compact_rotate") || !strcmp(b, "compact_rotate_resident")) {
+        long d = bench_arg(argc, argv, 2, -1);
+        if (d < 0) usage();
+        int compact = b[0] == 'c', wide = !strcmp(b, "compact_rotate_resident");
+        snprintf(name, sizeof name, "%sroundtrip_rotate_%s%ld", compact ? "compact_" : "", wide ? "resident_" : "", d);
+        rotate(name, d, compact ? &compact_opts : NULL, wide ? ROTATE : 0, bench_arg(argc, argv, 3, 2000000));
     } else if (!strcmp(b, "chain")) {
         long k = bench_arg(argc, argv, 2, -1);
         if (k < 0) usage();

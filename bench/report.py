@@ -254,11 +254,12 @@ def scaling_svg(results, machine):
             return "%dk" % (n // 1000)
         return str(n)
 
-    guards = {(r["bench"], r["impl"]): r.get("guard") for r in results}
+    fallbacks = {(r["bench"], r["impl"]): r.get("fallback") for r in results}
 
     def compact_label(benches):
-        gs = {guards.get((b, "cogen")) for b in benches if (b, "cogen") in guards}
-        if gs and gs != {"copy"}:
+        # The compact benchmarks say fallback=compact_inactive when the
+        # build ignores CG_OPT_COMPACT (the ucontext fallback).
+        if any(fallbacks.get((b, "cogen")) == "compact_inactive" for b in benches):
             return "cogen COMPACT (inactive: normal stacks)"
         return "cogen CG_OPT_COMPACT"
 
@@ -274,6 +275,13 @@ def scaling_svg(results, machine):
          [("cogen", "#1f77b4", series("roundtrip_depth_%d", [0, 8, 64])),
           (compact_label(["compact_roundtrip_depth_%d" % d for d in (0, 8, 64)]), "#ff7f0e",
            series("compact_roundtrip_depth_%d", [0, 8, 64]))]),
+        ("roundtrip, 1,000 generators in turn", "frames between the body and cg_yield (256 B each)",
+         "ns per roundtrip (log)", [0, 8, 64], False,
+         [("cogen", "#1f77b4", series("roundtrip_rotate_%d", [0, 8, 64])),
+          (compact_label(["compact_roundtrip_rotate_%d" % d for d in (0, 8, 64)]).replace("_COMPACT", "_COMPACT, 64 resident"),
+           "#ff7f0e", series("compact_roundtrip_rotate_%d", [0, 8, 64])),
+          ("the same, cg_compact_resident(1000)", "#d62728",
+           series("compact_roundtrip_rotate_resident_%d", [0, 8, 64]))], True),
         ("roundtrip through yield-from chains", "delegators above the echoing generator",
          "ns per roundtrip", [1, 4, 16], False,
          [("cogen cg_yield_from", "#1f77b4", series("roundtrip_chain_%d", [1, 4, 16])),
@@ -299,7 +307,9 @@ def scaling_svg(results, machine):
     out = svg_open(W, H)
     out.append(text(20, 28, "cogen: how the costs grow", size=17, weight="bold"))
     out.append(text(20, 46, machine, size=10, fill="#777"))
-    for i, (title, xlabel, ylabel, xs, logx, lines) in enumerate(panels):
+    for i, panel in enumerate(panels):
+        title, xlabel, ylabel, xs, logx, lines = panel[:6]
+        logy = len(panel) > 6 and panel[6]
         ox = 70 + i * (PW + 60)
         oy = 80
         out.append(text(ox + PW / 2, oy - 8, title, anchor="middle", size=13, weight="bold"))
@@ -318,15 +328,32 @@ def scaling_svg(results, machine):
                 return ox + (math.log10(x) - a) / (b - a) * PW
             return ox + allx.index(x) / (len(allx) - 1) * PW if x in allx else ox
 
-        def Y(v):
-            return oy + PH - v / ymax * PH
+        if logy:
+            pos = [v for v in ys if v > 0]
+            lo = 10 ** math.floor(math.log10(min(pos))) if pos else 1.0
+            hi = 10 ** math.ceil(math.log10(max(pos))) if pos else 10.0
+            if hi <= lo:
+                hi = lo * 10
+
+            def Y(v):
+                v = max(v, lo)
+                return oy + PH - (math.log10(v) - math.log10(lo)) / (math.log10(hi) - math.log10(lo)) * PH
+
+            ticks = [lo * 10 ** k for k in range(int(round(math.log10(hi / lo))) + 1)]
+        else:
+            def Y(v):
+                return oy + PH - v / ymax * PH
+
+            ticks = []
+            v = 0.0
+            while v <= ymax + 1e-9:
+                ticks.append(v)
+                v += step
 
         out.append('<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#bbb"/>' % (ox, oy, PW, PH))
-        v = 0.0
-        while v <= ymax + 1e-9:
+        for v in ticks:
             out.append(line(ox, Y(v), ox + PW, Y(v), stroke="#eee"))
             out.append(text(ox - 6, Y(v) + 4, "%g" % round(v, 6), anchor="end", size=10, fill="#555"))
-            v += step
         for x in allx:
             out.append(text(X(x), oy + PH + 15, count_name(x) if logx else str(x), anchor="middle", size=10,
                             fill="#555"))
@@ -347,7 +374,8 @@ def scaling_svg(results, machine):
                     if "inactive" in name or (len(lines) > 2 and j != len(pts) - 1):
                         continue
                     dy = -6 if li % 2 == 0 else 14
-                    out.append(text(X(x) + 4, Y(v) + dy, "%.3g" % v, size=9, fill=color))
+                    out.append(text(X(x) + 4, Y(v) + dy, "%.3g" % v if v < 1000 else "%.0f" % v, size=9,
+                                    fill=color))
             label = name if pts else name + " (not measured)"
             out.append('<rect x="%d" y="%d" width="12" height="3" fill="%s"/>' % (ox, ly - 4, color))
             out.append(text(ox + 18, ly, label, size=11))

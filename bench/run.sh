@@ -268,6 +268,14 @@ if [ "$SCALING" = 1 ]; then
             "cogen depth $d $(sz 10000000 1000)" \
             "cogen compact_depth $d $(sz 10000000 1000)"
     done
+    # 1,000 generators resumed in turn: compact mode swaps at every send
+    # (a page fault and a madvise), unless its resident limit covers them.
+    for d in 0 8 64; do
+        group "roundtrip_rotate_$d" "$RUNS" \
+            "cogen rotate $d $(sz 2000000 1000)" \
+            "cogen compact_rotate $d $(sz 100000 1000)" \
+            "cogen compact_rotate_resident $d $(sz 2000000 1000)"
+    done
     for k in 1 4 16; do
         group "roundtrip_chain_$k" "$RUNS" \
             "cogen chain $k $(sz 10000000 1000)" \
@@ -387,6 +395,9 @@ END {
         else if (f[1] ~ /^roundtrip_depth_/) br = 100
         else if (f[1] ~ /^compact_roundtrip_depth_/) br = 101
         else if (f[1] ~ /^roundtrip_chain_/) br = 102
+        else if (f[1] ~ /^roundtrip_rotate_/) br = 105
+        else if (f[1] ~ /^compact_roundtrip_rotate_[0-9]/) br = 106
+        else if (f[1] ~ /^compact_roundtrip_rotate_resident_/) br = 107
         else if (f[1] ~ /^rss_/) br = 103
         else if (f[1] ~ /^compact_rss_/) br = 104
         else br = 200
