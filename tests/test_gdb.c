@@ -71,6 +71,18 @@ static void *plain_body(cg_gen *g, void *arg) {
     return arg;
 }
 
+/* A compact generator, swapped out at the first breakpoint: its frames are
+ * in a buffer, and cogen-bt shows them from there. */
+NOINLINE static intptr_t kappa_park(cg_gen *g, intptr_t x) {
+    intptr_t r = (intptr_t)cg_yield(g, (void *)x);
+    sink = r;
+    return r + x;
+}
+static void *kappa_body(cg_gen *g, void *arg) {
+    (void)arg;
+    return (void *)kappa_park(g, 11);
+}
+
 /* At the second breakpoint three generators are running on the main
  * thread: zeta executes (it called the breakpoint), eta resumed it from
  * its body (eta_resume), and epsilon delegates to eta (cg_yield_from_new). */
@@ -159,12 +171,26 @@ int main(void) {
     check(cg_next(delta, &v, NULL) == CG_RETURNED, "delta returns");
     check(cg_next(anon, &v, NULL) == CG_YIELDED, "anon yields");
 
+    /* kappa is swapped out when a second compact generator runs while only
+     * one may stay resident (the ucontext build has no compact mode: there
+     * it is an ordinary generator). */
+    cg_opts ko = {32u * 1024u, "kappa", CG_OPT_COMPACT}, po = {0, "push", CG_OPT_COMPACT};
+    cg_gen *kappa = cg_new(kappa_body, NULL, &ko);
+    check(kappa && cg_next(kappa, &v, NULL) == CG_YIELDED && (intptr_t)v == 11, "kappa yields 11");
+    unsigned resident = cg_compact_resident(1);
+    cg_gen *push = cg_new(plain_body, (void *)3, &po);
+    check(push && cg_next(push, &v, NULL) == CG_YIELDED && (intptr_t)v == 3, "push yields 3");
+    cg_free(push);
+
     test_gdb_stop(); /* breakpoint 1: everything parked */
 
     /* Still intact after cogen-bt swapped this thread's registers. */
     check(cg_send(alpha, (void *)100, &v, NULL) == CG_RETURNED && (intptr_t)v == 102, "alpha returns 102");
     check(cg_send(beta, (void *)10, &v, NULL) == CG_RETURNED && (intptr_t)v == 11, "beta returns 11");
     check(cg_next(gamma, &v, NULL) == CG_YIELDED && (intptr_t)v == 9, "gamma yields 9");
+    cg_compact_resident(resident);
+    check(cg_send(kappa, (void *)30, &v, NULL) == CG_RETURNED && (intptr_t)v == 41, "kappa returns 41");
+    cg_free(kappa);
     set_phase(2);
     check(pthread_join(t, NULL) == 0, "pthread_join");
 

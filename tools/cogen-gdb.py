@@ -19,7 +19,9 @@
 # registers to those, runs `bt`, and puts the thread's own registers back:
 # gdb then unwinds the generator's stack as if the generator were running,
 # down to the entry trampoline cg__entry, whose CFI marks the end of the
-# stack. It needs a live process (registers cannot be set in a core file).
+# stack. A swapped-out compact generator's frames are copied back to its
+# stack for the backtrace, and what they covered is put back after. It
+# needs a live process (registers cannot be set in a core file).
 #
 # See docs/debugging.md.
 
@@ -139,7 +141,8 @@ Usage: cogen-list
 One line per generator that its thread made and has not freed, newest
 first: address, name, state, usable stack size, stack protection (page:
 guard page; canary: canary word checked at each switch; -: closed, no
-stack), body function, and the generator it delegates to (yield from).
+stack), body function, the generator it delegates to (yield from), and
+for a compact generator whether its stack is swapped out.
 The generator executing right now in a thread is marked with '*'."""
 
     def __init__(self):
@@ -159,6 +162,8 @@ The generator executing right now in a thread is marked with '*'."""
                 if d["yf"]:
                     sub = gdb.parse_and_eval("(struct cg_gen *)%d" % d["yf"])
                     extra = "  yield from %#x '%s'" % (d["yf"], _string(sub["name"], "generator"))
+                if int(g["compact"]):
+                    extra += "  [compact, swapped out]" if _ptr(g["swap"]) else "  [compact]"
                 print("%s %#x  %-16s %-14s %8d  %-6s  %s%s"
                       % (mark, d["addr"], "'%s'" % d["name"], d["state"], d["size"], d["guard"], d["fn"], extra))
             total += n
@@ -256,6 +261,37 @@ def _saved_registers(sp):
 def _set_register(name, value):
     gdb.newest_frame().select()  # a register set in an outer frame writes memory
     gdb.execute("set var $%s = %d" % (name, value), to_string=True)
+
+
+class _swapped_in:
+    """While active, a swapped-out compact generator's frames are back on
+    its stack: the used part of a compact generator's stack lives in a
+    buffer (swap, swap_len bytes) while it is not resident, and goes back to
+    the same addresses, the top of its stack, before it runs. The bytes it
+    covers there (unused: zeros from the dropped pages) are put back after,
+    so the program finds its memory as it left it."""
+
+    def __init__(self, g):
+        self.len = int(g["swap_len"]) if _ptr(g["swap"]) else 0
+        if self.len:
+            self.buf = _ptr(g["swap"])
+            self.at = _ptr(g["stack"]["hi"]) - self.len
+            print("  (compact, swapped out: its %d bytes of stack are shown from their copy)" % self.len)
+
+    def __enter__(self):
+        if self.len:
+            inf = gdb.selected_inferior()
+            self.saved = inf.read_memory(self.at, self.len).tobytes()
+            try:
+                inf.write_memory(self.at, inf.read_memory(self.buf, self.len).tobytes())
+            except gdb.error as e:
+                raise gdb.GdbError("cogen-bt: cannot write the program's memory (%s); it needs a live process" % e)
+        return self
+
+    def __exit__(self, *exc):
+        if self.len:
+            gdb.selected_inferior().write_memory(self.at, self.saved)
+        return False
 
 
 def _backtrace_with(regs, bt_args):
@@ -371,7 +407,8 @@ running (`bt` stops at the innermost generator's cg__entry)."""
             parked = _parked_frame(tg, d["addr"])
             if parked is not None:
                 sp = parked
-        _backtrace_with(_saved_registers(sp), bt_args)
+        with _swapped_in(g):
+            _backtrace_with(_saved_registers(sp), bt_args)
 
 
 CogenList()
