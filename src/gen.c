@@ -511,7 +511,7 @@ CG_COLD static int free_remote(cg_gen *g) {
     /* An orphan: adopt it. Nobody else can reach its lists any more. */
     cg__cur();
     g->home = home_get();
-    set_owner(g, cg__self());
+    set_owner(g, cg__self() | (owner_word(g) & 1)); /* still swapped out, if it was */
     return 0;
 }
 

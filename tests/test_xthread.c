@@ -100,6 +100,38 @@ TEST(xthread_owner_ends_with_inbox) {
     pthread_barrier_destroy(&b);
 }
 
+/* Compact orphans: the owner ends while one of its compact generators is
+ * swapped out (only one may stay resident, and the other ran last). The
+ * thread that adopts it must copy its stack back before closing it. */
+static cg_gen *compact_made[2];
+
+static void *make_compact_and_end(void *arg) {
+    (void)arg;
+    cg_compact_resident(1);
+    cg_opts o = {0, "orphan", CG_OPT_COMPACT};
+    for (int i = 0; i < 2; i++) {
+        compact_made[i] = cg_new(holds, NULL, &o);
+        CHECK(compact_made[i] != NULL);
+        CHECK_EQ(cg_next(compact_made[i], NULL, NULL), CG_YIELDED);
+    }
+    return NULL;
+}
+
+TEST(xthread_orphan_compact_swapped) {
+    cleanups = 0;
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, make_compact_and_end, NULL), 0);
+    CHECK_EQ(pthread_join(t, NULL), 0);
+    for (int i = 0; i < 2; i++) CHECK_EQ(cg_gen_state(compact_made[i]), CG_GEN_SUSPENDED);
+    cg_free(compact_made[0]); /* swapped out when its thread ended */
+    CHECK_EQ(cleanups, 1);
+    cg_free(compact_made[1]);
+    CHECK_EQ(cleanups, 2);
+    cg_stack_stats st;
+    cg_get_stack_stats(&st);
+    CHECK_EQ(st.live, 0);
+}
+
 static const check_case cases[] = {CASE(xthread_free_goes_to_owner), CASE(xthread_orphan),
-                                   CASE(xthread_owner_ends_with_inbox)};
+                                   CASE(xthread_owner_ends_with_inbox), CASE(xthread_orphan_compact_swapped)};
 CHECK_MAIN(cases)
