@@ -118,6 +118,14 @@ static void s_vprintf(str *s, const char *fmt, va_list ap) {
     va_end(ap2);
 }
 
+/* A NUL byte is an ordinary character to the reference (a word "a\0b" is
+ * one word, and not a valid name or value). Words here are C strings, so
+ * a NUL in a word is kept as the byte 0xFF, which valid UTF-8 never holds
+ * (the text is checked first): it fails every check a NUL fails, and turns
+ * back into NUL on output (emit_stdout) and into \x00 in messages
+ * (s_repr). */
+#define NUL_STANDIN 0xff
+
 /* Python's repr() of a str (ASCII escapes; other bytes pass through). */
 static void s_repr(str *s, const char *t) {
     char q = (strchr(t, '\'') && !strchr(t, '"')) ? '"' : '\'';
@@ -133,6 +141,8 @@ static void s_repr(str *s, const char *t) {
             s_puts(s, "\\r");
         } else if (*c == '\t') {
             s_puts(s, "\\t");
+        } else if (*c == NUL_STANDIN) {
+            s_puts(s, "\\x00");
         } else if (*c < 0x20 || *c == 0x7f) {
             snprintf(buf, sizeof buf, "\\x%02x", *c);
             s_puts(s, buf);
@@ -313,6 +323,40 @@ typedef struct lines {
     size_t n, cap;
 } lines;
 
+/* Returns the length of the longest valid UTF-8 prefix of [p, end), as
+ * Python's strict decoder accepts it: no overlong forms, no surrogates,
+ * nothing above U+10FFFF. */
+static size_t utf8_valid_len(const unsigned char *p, const unsigned char *end) {
+    const unsigned char *s = p;
+    while (p < end) {
+        unsigned c = *p;
+        size_t n;
+        unsigned lo = 0x80, hi = 0xbf;
+        if (c < 0x80) {
+            p++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            if (c == 0xe0) lo = 0xa0;
+            if (c == 0xed) hi = 0x9f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            if (c == 0xf0) lo = 0x90;
+            if (c == 0xf4) hi = 0x8f;
+        } else {
+            break;
+        }
+        if ((size_t)(end - p) <= n || p[1] < lo || p[1] > hi) break;
+        size_t k = 2;
+        while (k <= n && p[k] >= 0x80 && p[k] <= 0xbf) k++;
+        if (k <= n) break;
+        p += n + 1;
+    }
+    return (size_t)(p - s);
+}
+
 /* Splits one line's text (comment already cut) into words. */
 static void split_words(arena *A, const unsigned char *p, const unsigned char *end, line *ln) {
     size_t cap = 0;
@@ -329,7 +373,10 @@ static void split_words(arena *A, const unsigned char *p, const unsigned char *e
             ln->w = a_grow(A, ln->w, cap * sizeof *ln->w, ncap * sizeof *ln->w);
             cap = ncap;
         }
-        ln->w[ln->n++] = a_strndup(A, (const char *)start, (size_t)(p - start));
+        char *w = a_strndup(A, (const char *)start, (size_t)(p - start));
+        for (size_t i = 0; i < (size_t)(p - start); i++)
+            if (!start[i]) w[i] = (char)NUL_STANDIN;
+        ln->w[ln->n++] = w;
     }
 }
 
@@ -677,6 +724,17 @@ static int check_names(parser *ps) {
 
 static int parse(parser *ps, const char *text, size_t size) {
     program *p = ps->prog;
+    const unsigned char *u = (const unsigned char *)text;
+    size_t ok = utf8_valid_len(u, u + size);
+    if (ok < size) { /* the reference cannot even read such a file */
+        int no = 1;
+        for (const unsigned char *q = u; q < u + ok;) {
+            size_t br = linebreak_len(q, u + ok);
+            if (br && no < INT32_MAX) no++;
+            q += br ? br : 1;
+        }
+        return perr(ps, "line %d: not UTF-8 (byte 0x%02x)", no, u[ok]);
+    }
     lex(ps->A, text, size, &ps->L);
     lines *L = &ps->L;
     size_t i = 0;
@@ -1126,7 +1184,8 @@ typedef struct out_state {
 
 static void emit_stdout(void *ud, const char *line, size_t len) {
     out_state *o = ud;
-    fwrite(line, 1, len, o->f);
+    for (size_t i = 0; i < len; i++) /* a NUL the scenario had (see lex) */
+        putc((unsigned char)line[i] == NUL_STANDIN ? '\0' : line[i], o->f);
     fputc('\n', o->f);
     o->lines++;
 }

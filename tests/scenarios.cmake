@@ -41,3 +41,10 @@ foreach(_scn ${_scn_files})
     COMMAND ${CMAKE_COMMAND} ${_args} -P ${CMAKE_CURRENT_SOURCE_DIR}/scenarios/compare.cmake)
   set_tests_properties(scn.${_name} PROPERTIES TIMEOUT 120 LABELS scenario)
 endforeach()
+
+# A file that is not UTF-8: the reference cannot decode it (it stops with a
+# UnicodeDecodeError); the runner rejects it as an invalid scenario, with the
+# line and the byte (not a .scn file: there is no reference output for it).
+add_test(NAME scn.invalid-not-utf8 COMMAND cogen-scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenarios/not-utf8.input)
+set_tests_properties(scn.invalid-not-utf8 PROPERTIES LABELS scenario
+  PASS_REGULAR_EXPRESSION "^scenario error: line 2: not UTF-8 \\(byte 0xe9\\)\n$")
