@@ -33,6 +33,7 @@ static const cg_opts compact_opts = {0, "bench", CG_OPT_COMPACT};
 
 static const char *guard_name(cg_guard k) {
     switch (k) {
+    case CG_GUARD_NONE: return "none";
     case CG_GUARD_PAGE: return "page";
     case CG_GUARD_CANARY: return "canary";
     }

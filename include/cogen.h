@@ -33,6 +33,11 @@
  *     cg_exc_unref(); "borrowed" means it must not.
  *   - Everything is per thread: a generator belongs to the thread that
  *     created it (see cg_new).
+ *   - Getters (cg_gen_*, cg_exc_* accessors) accept NULL and answer what an
+ *     absent object has: NULL, 0, "generator", CG_GEN_CLOSED, CG_GUARD_NONE.
+ *   - A body must leave only by returning, raising, or being closed: a body
+ *     that ends its thread (pthread_exit) or longjmps out of its own stack
+ *     leaves its generator RUNNING for good, and its handle is never freed.
  */
 #ifndef COGEN_H
 #define COGEN_H
@@ -84,7 +89,8 @@ typedef enum cg_state {
     CG_GEN_CLOSED = 3     /* returned, raised or closed; its stack is released */
 } cg_state;
 
-/* Name of a status or state, for messages: "CG_YIELDED", "GEN_SUSPENDED". */
+/* Name of a status or state, for messages: "CG_YIELDED", "GEN_SUSPENDED";
+ * "?" for a value that is none of them. */
 CG_API const char *cg_status_name(cg_status s);
 CG_API const char *cg_state_name(cg_state s);
 
@@ -145,7 +151,7 @@ extern CG_API const cg_exc_type cg_BaseException; /* the root */
 CG_BUILTIN_EXC_TYPES(CG__DECLARE_TYPE)
 #undef CG__DECLARE_TYPE
 
-/* issubclass(t, base). Both non-NULL. */
+/* issubclass(t, base). 0 if either is NULL. */
 CG_API int cg_type_is(const cg_exc_type *t, const cg_exc_type *base);
 
 /* A new exception: type(msg), or type() when msg is NULL. The message is
@@ -293,6 +299,7 @@ typedef void *(*cg_fn)(cg_gen *g, void *arg);
 
 /* Stack protection a generator got (cg_gen_guard). */
 typedef enum cg_guard {
+    CG_GUARD_NONE = 0,    /* no stack: a NULL or closed generator */
     CG_GUARD_PAGE = 1,    /* a no-access guard below the stack (one page on
                              x86-64, 64 KiB on AArch64, where compilers
                              assume that much); an overflow faults at once
@@ -309,7 +316,7 @@ typedef struct cg_opts {
                           to whole pages; at least CG_STACK_MIN */
     const char *name;  /* for diagnostics (overflow, unraisable, gdb);
                           borrowed: must outlive the generator */
-    unsigned flags;    /* CG_OPT_* below */
+    unsigned flags;    /* CG_OPT_* below; other bits are ignored */
 } cg_opts;
 
 #define CG_STACK_DEFAULT (128u * 1024u)
@@ -411,7 +418,8 @@ CG_API void cg_free(cg_gen *g);
 /* Introspection. */
 CG_API const char *cg_gen_name(const cg_gen *g);       /* opts.name or "generator" */
 CG_API cg_gen *cg_gen_yieldfrom(const cg_gen *g);      /* gi_yieldfrom, borrowed */
-CG_API size_t cg_gen_stack_size(const cg_gen *g);      /* usable bytes */
+CG_API size_t cg_gen_stack_size(const cg_gen *g);      /* usable bytes (as made,
+                                                           also once closed) */
 CG_API cg_guard cg_gen_guard(const cg_gen *g);
 CG_API int cg_gen_compact(const cg_gen *g);           /* made with CG_OPT_COMPACT */
 CG_API void *cg_gen_arg(const cg_gen *g);
@@ -431,7 +439,10 @@ CG_API void *cg_yield(cg_gen *g, void *value);
  * frames on the stack): returns NULL and stores the sent value in *sent
  * (may be NULL), or returns the exception thrown in (a new reference the
  * body now owns: re-raise it, or handle it and go on; GeneratorExit should
- * end the body). */
+ * end the body). It never unwinds, not even when misused: called for a
+ * generator that is not the one running (or NULL), it yields nothing and
+ * returns RuntimeError('cg_yield_catch() called outside the body of its
+ * generator'), with *sent = NULL. */
 CG_API cg_exc *cg_yield_catch(cg_gen *g, void *value, void **sent);
 
 /* `return (yield from sub)`: runs sub to completion, passing its yields to
@@ -444,8 +455,11 @@ CG_API void *cg_yield_from(cg_gen *g, cg_gen *sub);
 
 /* `yield from fn(arg)`: like cg_yield_from on a new generator made with
  * cg_new(fn, arg, opts), which is freed as soon as the delegation ends,
- * however it ends (as Python drops the subgenerator). MemoryError if it
- * cannot be made. */
+ * however it ends (as Python drops the subgenerator). If it cannot be made,
+ * raised here: fn NULL, TypeError("'NoneType' object is not iterable") as
+ * for cg_yield_from(g, NULL); out of memory, MemoryError; other refused
+ * options (stack_size too large, CG_OPT_REQUIRE_GUARD not met),
+ * ValueError('cannot make the subgenerator (<strerror(errno)>)'). */
 CG_API void *cg_yield_from_new(cg_gen *g, cg_fn fn, void *arg, const cg_opts *opts);
 
 /* The generator running on this thread right now (the innermost), or NULL
@@ -484,7 +498,10 @@ CG_API void cg_set_allocator(void *(*alloc)(size_t size, void *ud),
  * (cg_free of a generator whose close raised): Python's sys.unraisablehook.
  * The hook gets a borrowed exception and the generator being freed. The
  * default prints "Exception ignored in: generator 'name'" and the exception
- * to stderr. NULL restores the default. Per process. */
+ * to stderr. NULL restores the default. Per process. What the hook raises
+ * does not leave cg_free: as Python does with an error in the hook, it is
+ * printed to stderr ("Exception ignored in the unraisable hook ...") and
+ * the generator is freed all the same. */
 typedef void (*cg_unraisable_hook)(cg_exc *e, cg_gen *g, void *ud);
 CG_API void cg_set_unraisable_hook(cg_unraisable_hook hook, void *ud);
 

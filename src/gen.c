@@ -145,6 +145,11 @@ static void thread_exit(void *arg) {
     cg__stack_thread_exit();
     cg__gen_flush();
     cg__exc_flush();
+    /* As if the thread had never used cogen: if another thread-specific
+     * destructor calls cogen after this one (cg_free of an orphan, say),
+     * the thread is set up again, the key is set again, and this
+     * destructor runs again in the next round, freeing what that made. */
+    cg__t.cur = NULL;
 }
 
 static void make_key(void) { pthread_key_create(&thread_key, thread_exit); }
@@ -1167,7 +1172,11 @@ void *CG_YIELD_C(cg_gen *g, void *value) {
 }
 
 cg_exc *cg_yield_catch(cg_gen *g, void *value, void **sent) {
-    if (CG_UNLIKELY(!g || cg__t.cur != &g->ctx)) not_running(g, "cg_yield_catch");
+    if (CG_UNLIKELY(!g || cg__t.cur != &g->ctx)) {
+        /* It never unwinds, not even for misuse: the error is its result. */
+        if (sent) *sent = NULL;
+        return cg__error(&cg_RuntimeError, "cg_yield_catch() called outside the body of its generator");
+    }
     g->catching = 1;
     void *r = switch_out(g, value);
     g->catching = 0;
@@ -1206,6 +1215,7 @@ void *cg_yield_from(cg_gen *g, cg_gen *sub) {
 
 void *cg_yield_from_new(cg_gen *g, cg_fn fn, void *arg, const cg_opts *opts) {
     if (CG_UNLIKELY(!g || cg__t.cur != &g->ctx)) not_running(g, "cg_yield_from_new");
+    if (!fn) CG_RAISE(&cg_TypeError, "'NoneType' object is not iterable"); /* as cg_yield_from(g, NULL) */
     cg_gen *sub = cg_new(fn, arg, opts);
     if (!sub) {
         if (errno == ENOMEM) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
@@ -1245,7 +1255,7 @@ size_t cg_gen_stack_size(const cg_gen *g) { return g ? g->stack_size : 0; }
 void *cg_gen_arg(const cg_gen *g) { return g ? g->arg : NULL; }
 int cg_gen_compact(const cg_gen *g) { return g ? g->compact : 0; }
 cg_guard cg_gen_guard(const cg_gen *g) {
-    if (!g) return (cg_guard)0;
+    if (!g || !g->stack) return CG_GUARD_NONE;
     return g->canary ? CG_GUARD_CANARY : CG_GUARD_PAGE;
 }
 
@@ -1284,4 +1294,20 @@ void cg_set_unraisable_hook(cg_unraisable_hook hook, void *ud) {
     unraisable_ud = hook ? ud : NULL;
 }
 
-static void unraisable(cg_exc *e, cg_gen *g) { unraisable_hook(e, g, unraisable_ud); }
+/* The hook runs inside a try: what it raises cannot escape cg_free halfway.
+ * As Python does with an error in sys.unraisablehook, that exception goes
+ * to the default hook (stderr) and the original one is dropped. */
+static void unraisable(cg_exc *e, cg_gen *g) {
+    cg_unraisable_hook hook = unraisable_hook;
+    if (hook == default_unraisable) {
+        default_unraisable(e, g, NULL);
+        return;
+    }
+    void *ud = unraisable_ud;
+    CG_TRY {
+        hook(e, g, ud);
+    } CG_EXCEPT(&cg_BaseException, err) {
+        fprintf(stderr, "Exception ignored in the unraisable hook (freeing generator '%s'):\n", cg_gen_name(g));
+        cg_exc_print(err, stderr);
+    } CG_END;
+}

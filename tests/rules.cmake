@@ -19,4 +19,4 @@ cogen_test(test_misuse test_misuse.c CASES
   misuse_free_delegated misuse_yield_main misuse_yield_wrong_gen
   misuse_new_null_fn misuse_yield_from_null misuse_yield_from_self
   misuse_yield_from_running misuse_yield_from_closed misuse_uncaught_main
-  misuse_try_return misuse_try_return_in_gen)
+  misuse_try_return misuse_try_return_in_gen misuse_yield_from_new_null_fn misuse_unraisable_hook_raises)

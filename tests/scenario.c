@@ -643,8 +643,8 @@ static int parse_block(parser *ps, size_t *i, int ctx, const char *const *closer
             if (n == 2 && parse_value(ps, w[1], no, &v)) return -1;
             block_add(ps, out, S_RETURN, no)->val = v;
         } else if (strcmp(kw, "raise") == 0) {
-            const cg_exc_type *type;
-            const char *word;
+            const cg_exc_type *type = NULL; /* set by exc_words (initialized for gcc -O3) */
+            const char *word = NULL;
             if (exc_words(ps, w + 1, n - 1, no, &type, &word)) return -1;
             stmt *s = block_add(ps, out, S_RAISE, no);
             s->type = type;

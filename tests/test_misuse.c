@@ -494,11 +494,16 @@ TEST(misuse_yield_main) {
     } CG_EXCEPT(&cg_RuntimeError, e) {
         caught++;
     } CG_END;
-    CG_TRY {
-        cg_yield_catch(g, I(1), NULL);
-    } CG_EXCEPT(&cg_RuntimeError, e) {
-        caught++;
-    } CG_END;
+    /* cg_yield_catch never unwinds: its misuse error is its result. */
+    void *sent = I(9);
+    cg_exc *r = cg_yield_catch(g, I(1), &sent);
+    CHECK_EXC(r, "RuntimeError('cg_yield_catch() called outside the body of its generator')");
+    CHECK(sent == NULL);
+    cg_exc_unref(r);
+    r = cg_yield_catch(NULL, I(1), NULL);
+    CHECK_EXC(r, "RuntimeError('cg_yield_catch() called outside the body of its generator')");
+    cg_exc_unref(r);
+    caught++;
     CG_TRY {
         cg_yield_from(g, NULL);
     } CG_EXCEPT(&cg_RuntimeError, e) {
@@ -870,6 +875,73 @@ TEST(misuse_try_return_in_gen) {
     cg_free(g);
 }
 
+/* cg_yield_from_new(g, NULL, ...): TypeError, as `yield from None` and
+ * cg_yield_from(g, NULL); the body goes on. */
+static void *yield_from_new_null_body(cg_gen *g, void *arg) {
+    (void)arg;
+    volatile int caught = 0;
+    CG_TRY {
+        cg_yield_from_new(g, NULL, NULL, NULL);
+    } CG_EXCEPT(&cg_TypeError, e) {
+        CHECK_EXC(e, "TypeError(\"'NoneType' object is not iterable\")");
+        caught = 1;
+    } CG_END;
+    cg_yield(g, I(caught));
+    return NULL;
+}
+
+TEST(misuse_yield_from_new_null_fn) {
+    cg_gen *g = mk(yield_from_new_null_body, NULL);
+    void *v = NULL;
+    CHECK_EQ(cg_next(g, &v, NULL), CG_YIELDED);
+    CHECK_EQ((intptr_t)v, 1);
+    CHECK_EQ(live_stacks(), 1);
+    cg_free(g);
+}
+
+/* An unraisable hook that raises: the exception cannot escape cg_free
+ * halfway (as Python ignores an error in sys.unraisablehook, it is printed
+ * to stderr); the generator is freed completely. */
+static int hook_calls, close_cleanups;
+
+static void raising_hook(cg_exc *e, cg_gen *g, void *ud) {
+    (void)g;
+    (void)ud;
+    CHECK(cg_exc_is(e, &cg_KeyError));
+    hook_calls++;
+    CG_RAISE(&cg_ValueError, "from the hook");
+}
+
+static void note_close_cleanup(void *arg) {
+    (void)arg;
+    close_cleanups++;
+}
+
+static void *close_raises_body(cg_gen *g, void *arg) {
+    (void)arg;
+    CG_DEFER(note_close_cleanup, NULL);
+    CG_TRY {
+        cg_yield(g, I(1));
+    } CG_EXCEPT(&cg_GeneratorExit, e) {
+        CG_RAISE(&cg_KeyError, "k");
+    } CG_END;
+    return NULL;
+}
+
+TEST(misuse_unraisable_hook_raises) {
+    cg_set_unraisable_hook(raising_hook, NULL);
+    for (int i = 0; i < 3; i++) {
+        cg_gen *g = mk(close_raises_body, NULL);
+        CHECK_EQ(cg_next(g, NULL, NULL), CG_YIELDED);
+        cg_free(g);
+        CHECK_EQ(hook_calls, i + 1);
+        CHECK_EQ(close_cleanups, i + 1);
+        CHECK_EQ(live_stacks(), 0);
+    }
+    cg_set_unraisable_hook(NULL, NULL);
+    CHECK(cg_exc_current() == NULL); /* nothing left being handled */
+}
+
 static const check_case cases[] = {
     CASE(misuse_send_null),        CASE(misuse_next_null),          CASE(misuse_throw_null),
     CASE(misuse_close_null),       CASE(misuse_iter_next_null),     CASE(misuse_state_null),
@@ -879,6 +951,6 @@ static const check_case cases[] = {
     CASE(misuse_yield_main),       CASE(misuse_yield_wrong_gen),    CASE(misuse_new_null_fn),
     CASE(misuse_yield_from_null),  CASE(misuse_yield_from_self),    CASE(misuse_yield_from_running),
     CASE(misuse_yield_from_closed), CASE(misuse_uncaught_main),     CASE(misuse_try_return),
-    CASE(misuse_try_return_in_gen),
+    CASE(misuse_try_return_in_gen), CASE(misuse_yield_from_new_null_fn), CASE(misuse_unraisable_hook_raises),
 };
 CHECK_MAIN(cases)

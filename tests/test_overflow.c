@@ -394,11 +394,16 @@ TEST(guard_default_is_page) {
     CHECK(r != NULL);
     CHECK_EQ(cg_gen_guard(r), CG_GUARD_PAGE);
     CHECK_EQ(cg_next(r, NULL, NULL), CG_YIELDED);
+    CHECK_EQ(cg_close(r, NULL, NULL), CG_RETURNED);
+    CHECK_EQ(cg_gen_guard(r), CG_GUARD_NONE); /* closed: its stack is back in the pool */
+    CHECK_EQ(cg_gen_stack_size(r), cg_gen_stack_size(g));
     cg_free(r);
     cg_free(g);
     cg_get_stack_stats(&after);
     CHECK_EQ(after.live, before.live);
-    CHECK_EQ(cg_gen_guard(NULL), 0);
+    CHECK_EQ(cg_gen_guard(NULL), CG_GUARD_NONE);
+    CHECK_EQ(cg_gen_stack_size(NULL), 0);
+    CHECK_EQ(cg_gen_compact(NULL), 0);
 }
 
 /* A generator made with CG_OPT_REQUIRE_GUARD overflows like any guarded

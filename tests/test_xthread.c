@@ -132,6 +132,48 @@ TEST(xthread_orphan_compact_swapped) {
     CHECK_EQ(st.live, 0);
 }
 
+/* A thread frees its generator from its own thread-specific destructor
+ * (a per-thread cache, say). cogen's destructor may have run first and
+ * orphaned it; the cg_free adopts it, which sets the thread up again: the
+ * pool and caches made then are given back in a later round, so threads
+ * ending this way leak nothing and leave no stacks behind. */
+static pthread_key_t user_key;
+
+static void user_key_dtor(void *g) { cg_free(g); }
+
+static void *frees_in_key_dtor(void *arg) {
+    (void)arg;
+    cg_gen *g = cg_new(holds, NULL, NULL); /* cogen's key exists from here on */
+    CHECK(g != NULL);
+    CHECK_EQ(cg_next(g, NULL, NULL), CG_YIELDED);
+    CHECK_EQ(pthread_setspecific(user_key, g), 0);
+    return NULL;
+}
+
+static void run_thread(void *(*fn)(void *)) {
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, fn, NULL), 0);
+    CHECK_EQ(pthread_join(t, NULL), 0);
+}
+
+TEST(xthread_free_in_key_destructor) {
+    cleanups = 0;
+    cg_free(cg_new(holds, NULL, NULL)); /* cogen's key is made now, before the user's */
+    CHECK_EQ(pthread_key_create(&user_key, user_key_dtor), 0);
+    run_thread(frees_in_key_dtor);
+    CHECK_EQ(cleanups, 1);
+    cg_stack_stats before, after;
+    cg_get_stack_stats(&before);
+    for (int i = 0; i < 4; i++) run_thread(frees_in_key_dtor);
+    CHECK_EQ(cleanups, 5);
+    cg_get_stack_stats(&after);
+    CHECK_EQ(after.live, 0);
+    CHECK_EQ(after.pooled, before.pooled);
+    CHECK_EQ(after.mappings, before.mappings);
+    pthread_key_delete(user_key);
+}
+
 static const check_case cases[] = {CASE(xthread_free_goes_to_owner), CASE(xthread_orphan),
-                                   CASE(xthread_owner_ends_with_inbox), CASE(xthread_orphan_compact_swapped)};
+                                   CASE(xthread_owner_ends_with_inbox), CASE(xthread_orphan_compact_swapped),
+                                   CASE(xthread_free_in_key_destructor)};
 CHECK_MAIN(cases)
