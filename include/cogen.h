@@ -159,7 +159,8 @@ CG_API int cg_type_is(const cg_exc_type *t, const cg_exc_type *base);
  * returns the preallocated MemoryError instead (check cg_exc_is). A NULL
  * type is a TypeError. */
 CG_API cg_exc *cg_exc_new(const cg_exc_type *type, const char *msg);
-/* Same with a printf-style message. */
+/* Same with a printf-style message; a NULL fmt makes type() (no message).
+ * A NULL type is a TypeError, as for cg_exc_new. */
 CG_API cg_exc *cg_exc_newf(const cg_exc_type *type, const char *fmt, ...)
 #ifdef __GNUC__
     __attribute__((format(printf, 2, 3)))
@@ -179,14 +180,23 @@ CG_API const char *cg_exc_msg(const cg_exc *e); /* NULL when raised as Type() */
 
 /* __context__ and __cause__, borrowed (NULL when absent). Setters take a new
  * reference of their own to the value (NULL clears). Setting the cause also
- * sets the context, as `raise X from Y` does. */
+ * sets the context to the same value, as `raise X from Y` does; so
+ * cg_exc_set_cause(e, NULL) clears both. Setting e as its own context or
+ * cause, or setting anything on NULL or on the preallocated MemoryError,
+ * does nothing. Exceptions never form a reference cycle (refcounting could
+ * not free it): if e can be reached from the new value through context and
+ * cause links, the links that lead back to e are cut first, as Python's
+ * implicit chaining cuts __context__ links. */
 CG_API cg_exc *cg_exc_context(const cg_exc *e);
 CG_API cg_exc *cg_exc_cause(const cg_exc *e);
 CG_API void cg_exc_set_context(cg_exc *e, cg_exc *context);
 CG_API void cg_exc_set_cause(cg_exc *e, cg_exc *cause);
 
-/* A payload travelling with the exception; dtor (may be NULL) runs on it
- * when the exception is freed or the payload replaced. */
+/* A payload travelling with the exception; ownership passes to it. dtor
+ * (may be NULL; it must not raise) runs on it exactly once: when the
+ * exception is freed or the payload replaced, or at once when e is NULL or
+ * the preallocated MemoryError. Setting the payload e already has (the same
+ * non-NULL pointer) keeps it and only changes the destructor. */
 CG_API void cg_exc_set_payload(cg_exc *e, void *payload, void (*dtor)(void *));
 CG_API void *cg_exc_payload(const cg_exc *e);
 
@@ -199,7 +209,8 @@ CG_API const char *cg_exc_func(const cg_exc *e);
 
 /* Python's repr: "ValueError('boom')", "KeyError()", TypeError("can't ...").
  * Writes at most size bytes including the terminating NUL and returns the
- * length of the full text, like snprintf. */
+ * length of the full text, like snprintf. buf may be NULL (size then counts
+ * as 0) to measure the length. */
 CG_API size_t cg_exc_repr(const cg_exc *e, char *buf, size_t size);
 /* Prints e, its raise site and its context chain, oldest first, the way
  * Python prints a traceback's exception lines. */
@@ -213,7 +224,9 @@ CG_API void cg_exc_print(const cg_exc *e, FILE *f);
  * aborts, like an uncaught C++ exception.
  *
  * Raising sets the exception's __context__ to the exception being handled
- * at that point (cg_exc_current), as Python does.
+ * at that point (cg_exc_current), as Python does; any link (context or
+ * cause) from that exception's chain back to the one raised is cut, so no
+ * cycle forms.
  *
  *   CG_RAISE(&cg_ValueError, "bad input");     // ValueError('bad input')
  *   CG_RAISE(&cg_KeyError, NULL);              // KeyError()
@@ -224,7 +237,11 @@ CG_API void cg_exc_print(const cg_exc *e, FILE *f);
 #define CG_RAISE(type, msg) cg_raise_at(cg_exc_new((type), (msg)), __FILE__, __LINE__, __func__)
 #define CG_RAISEF(type, ...) cg_raise_at(cg_exc_newf((type), __VA_ARGS__), __FILE__, __LINE__, __func__)
 #define cg_raise(e) cg_raise_at((e), __FILE__, __LINE__, __func__)
-/* Raises e, consuming the caller's reference. A NULL e raises TypeError. */
+/* Raises e, consuming the caller's reference. A NULL e raises TypeError.
+ * To raise on the exception a CG_EXCEPT block names (Python's `raise e` in
+ * `except E as e`), write cg_raise(cg_exc_ref(e)) or cg_reraise(); a plain
+ * cg_raise(e) of that borrowed e is recognized when the handler holds its
+ * only reference, and a reference is taken for it. */
 CG_NORETURN CG_API void cg_raise_at(cg_exc *e, const char *file, int line, const char *func);
 /* Bare `raise`: re-raises the exception being handled, unchanged. With none
  * being handled: RuntimeError('No active exception to reraise'). */
@@ -249,7 +266,9 @@ CG_API cg_exc *cg_exc_current(void);
  *   } CG_END;
  *
  * Any number of CG_EXCEPT clauses (first match wins), an optional
- * CG_FINALLY; CG_END closes the block. Handlers and the finally block may
+ * CG_FINALLY; CG_END closes the block. A clause with a NULL type, reached
+ * while looking for a match, raises TypeError('catching classes that do
+ * not inherit from BaseException is not allowed'), as `except None:` does. Handlers and the finally block may
  * yield, raise (the new exception is chained to the one being handled) and
  * re-raise. An exception that no clause matches continues outward after the
  * finally block runs. Rules (they follow from setjmp/longjmp):
@@ -283,7 +302,8 @@ CG_API cg_exc *cg_exc_current(void);
 /* CG_DEFER(fn, arg): fn(arg) runs when the enclosing block is left, by
  * falling off its end, by return/break/goto, or by an exception passing
  * through (newest first, while unwinding). A defer that raises while an
- * exception passes replaces it, chained to it. One CG_DEFER per line. */
+ * exception passes replaces it, chained to it. One CG_DEFER per line. fn
+ * may be NULL: nothing runs (e.g. CG_DEFER(owned ? free : NULL, p)). */
 #define CG_DEFER(fn, arg)                                                  \
     CG__CLEANUP(cg__defer_exit) cg__defer CG__CAT(cg__defer_, __LINE__) = \
         {{0, 0}, (fn), (arg)};                                             \

@@ -80,8 +80,8 @@ void cg__fatal(const char *file, int line, const char *msg) {
 
 /* Raising never needs memory: when there is none, this one is raised. It
  * is shared and immortal, so nothing is ever chained to it. */
-static cg_exc memory_error = {&cg_MemoryError, -1, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL};
-static cg_exc generator_exit = {&cg_GeneratorExit, -1, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL};
+static cg_exc memory_error = {.type = &cg_MemoryError, .refs = -1};
+static cg_exc generator_exit = {.type = &cg_GeneratorExit, .refs = -1};
 
 cg_exc *cg__generator_exit_static(void) { return &generator_exit; }
 
@@ -144,6 +144,7 @@ static cg_exc *exc_make(const cg_exc_type *type, const char *msg, size_t len) {
     e->file = NULL;
     e->func = NULL;
     e->line = 0;
+    e->walk = NULL;
     e->msg = NULL;
     if (msg) {
         memcpy(e->text, msg, len);
@@ -182,14 +183,24 @@ cg_exc *cg_exc_ref(cg_exc *e) {
 }
 
 void cg_exc_unref(cg_exc *e) {
-    /* Context chains are released iteratively: a long chain must not
-     * recurse once per link. */
-    while (e && e->refs > 0 && --e->refs == 0) {
-        cg_exc *next = e->context;
-        cg_exc_unref(e->cause);
+    if (!e || e->refs <= 0 || --e->refs) return;
+    /* Released without recursion: a long chain of contexts or causes must
+     * not take stack per link. What is to be freed waits in a list linked
+     * through walk (a dead object is in no walk of the link graph). */
+    e->walk = NULL;
+    for (cg_exc *todo = e; todo;) {
+        e = todo;
+        todo = e->walk;
+        cg_exc *links[2] = {e->context, e->cause};
+        for (int i = 0; i < 2; i++) {
+            cg_exc *c = links[i];
+            if (c && c->refs > 0 && --c->refs == 0) {
+                c->walk = todo;
+                todo = c;
+            }
+        }
         if (e->payload_dtor) e->payload_dtor(e->payload);
         exc_free(e);
-        e = next;
     }
 }
 
@@ -203,30 +214,80 @@ const char *cg_exc_file(const cg_exc *e) { return e ? e->file : NULL; }
 int cg_exc_line(const cg_exc *e) { return e ? e->line : 0; }
 const char *cg_exc_func(const cg_exc *e) { return e ? e->func : NULL; }
 
+/* The links (context and cause) form no cycle: refcounting alone frees
+ * everything. Before e gets a link to x, every link that leads back to e
+ * from what x reaches is cut, so that e is no longer reachable from x:
+ * Python's implicit chaining does this for __context__ links (its
+ * _PyErr_SetObject), and here it covers cause links too. The walk visits
+ * each object once (marked by walk, and queued through it), so it takes no
+ * memory, no stack, and ends even on a graph that has a cycle. The caller
+ * holds a reference to e of its own: cutting never frees anything, so no
+ * payload destructor runs during the walk. */
+static cg_exc walk_end; /* ends the queue; never linked to */
+
+static void walk_visit(cg_exc *c, cg_exc *e, cg_exc **tail) {
+    if (!c || c == e || c->refs <= 0 || c->walk) return; /* immortals: no links */
+    c->walk = &walk_end;
+    (*tail)->walk = c;
+    *tail = c;
+}
+
+static void cut_links_back(cg_exc *e, cg_exc *x) {
+    if (!x || x == e || x->refs <= 0) return;
+    cg_exc *tail = x;
+    x->walk = &walk_end;
+    for (cg_exc *o = x; o != &walk_end; o = o->walk) {
+        if (o->context == e) {
+            o->context = NULL;
+            e->refs--;
+        }
+        if (o->cause == e) {
+            o->cause = NULL;
+            e->refs--;
+        }
+        walk_visit(o->context, e, &tail);
+        walk_visit(o->cause, e, &tail);
+    }
+    for (cg_exc *o = x, *next; o != &walk_end; o = next) {
+        next = o->walk;
+        o->walk = NULL;
+    }
+}
+
 void cg_exc_set_context(cg_exc *e, cg_exc *context) {
     if (!e || e->refs < 0 || context == e) return;
+    cg_exc_ref(e); /* e may be borrowed from a link that is cut */
+    cut_links_back(e, context);
     cg_exc *old = e->context;
     e->context = cg_exc_ref(context);
     cg_exc_unref(old);
+    cg_exc_unref(e);
 }
 
 void cg_exc_set_cause(cg_exc *e, cg_exc *cause) {
     if (!e || e->refs < 0 || cause == e) return;
-    cg_exc *old = e->cause;
+    cg_exc_ref(e);
+    cut_links_back(e, cause);
+    cg_exc *old_cause = e->cause, *old_context = e->context;
     e->cause = cg_exc_ref(cause);
-    cg_exc_unref(old);
-    cg_exc_set_context(e, cause);
+    e->context = cg_exc_ref(cause);
+    cg_exc_unref(old_cause);
+    cg_exc_unref(old_context);
+    cg_exc_unref(e);
 }
 
 void cg_exc_set_payload(cg_exc *e, void *payload, void (*dtor)(void *)) {
-    if (!e) return;
-    if (e->refs < 0) { /* the shared MemoryError keeps nothing */
-        if (dtor) dtor(payload);
+    if (!e || e->refs < 0) { /* no exception, or the shared MemoryError: */
+        if (dtor) dtor(payload); /* nothing keeps the payload */
         return;
     }
-    if (e->payload_dtor) e->payload_dtor(e->payload);
+    void *old = e->payload;
+    void (*old_dtor)(void *) = e->payload_dtor;
     e->payload = payload;
     e->payload_dtor = dtor;
+    /* The payload it already has is kept, not destroyed: only the
+     * destructor changes. */
+    if (old_dtor && !(old && old == payload)) old_dtor(old);
 }
 
 /* Appends to a bounded buffer, counting what would have been written. */
@@ -271,6 +332,7 @@ static void sb_repr_str(sbuf *b, const char *s) {
 }
 
 size_t cg_exc_repr(const cg_exc *e, char *buf, size_t size) {
+    if (!buf) size = 0; /* only measures, like snprintf(NULL, 0, ...) */
     sbuf b = {buf, size, 0};
     if (!e) {
         sb_puts(&b, "None");
@@ -365,23 +427,12 @@ cg_exc *cg_exc_current(void) { return cg__handled(cg__cur(), 1); }
 
 void cg__chain(cg_exc *e, cg_exc *handled) {
     if (!handled || handled == e || e->refs < 0) return;
-    /* If e is already in handled's context chain, cut the chain there so
-     * that setting e's context makes no cycle; a cycle that exists already
-     * (made through cg_exc_set_context) is walked once (Floyd). */
-    cg_exc *o = handled, *slow = handled, *c;
-    int toggle = 0;
-    while ((c = o->context) != NULL) {
-        if (c == e) {
-            o->context = NULL;
-            cg_exc_unref(c);
-            break;
-        }
-        o = c;
-        if (o == slow) break;
-        if (toggle) slow = slow->context;
-        toggle = !toggle;
-    }
-    cg_exc_set_context(e, handled);
+    /* The caller owns a reference to e: with no other, nothing links to e,
+     * and there is no cycle to cut (the common case: a fresh exception). */
+    if (e->refs > 1) cut_links_back(e, handled);
+    cg_exc *old = e->context;
+    e->context = cg_exc_ref(handled);
+    cg_exc_unref(old);
 }
 
 cg_exc *cg__error(const cg_exc_type *type, const char *msg) {
@@ -450,8 +501,24 @@ void cg__unwind(cg_exc *e) {
     uncaught(e);
 }
 
+/* Whether a record of the running code (a try, or a defer running while e
+ * unwinds) holds the one reference e has. */
+static int held_only_by_a_record(const cg_exc *e) {
+    if (e->refs != 1) return 0;
+    for (cg__ctx *ctx = cg__cur(); ctx; ctx = ctx->parent)
+        for (cg__rec *r = ctx->chain; r; r = r->next)
+            if ((r->kind == CG__REC_TRY && ((cg__try *)r)->exc == e) ||
+                (r->kind == CG__REC_HANDLED && ((handled_rec *)r)->exc == e))
+                return 1;
+    return 0;
+}
+
 void cg_raise_at(cg_exc *e, const char *file, int line, const char *func) {
     if (!e) e = cg_exc_new(&cg_TypeError, "exceptions must derive from BaseException");
+    /* Python's `raise e` in `except E as e`, written cg_raise(e) with the
+     * borrowed e of CG_EXCEPT: the caller has no reference to give, and
+     * the handler's would be consumed under it. Take one instead. */
+    else if (held_only_by_a_record(e)) cg_exc_ref(e);
     if (!e->file && e->refs > 0) {
         e->file = file;
         e->line = line;
@@ -478,7 +545,12 @@ void cg__try_push(cg__try *t) {
 }
 
 int cg__try_match(cg__try *t, const cg_exc_type *type) {
-    if (t->phase != PH_CAUGHT || !type || !cg_exc_is(t->exc, type)) return 0;
+    if (t->phase != PH_CAUGHT) return 0;
+    if (CG_UNLIKELY(!type)) { /* `except None:` raises, during the handling */
+        t->phase = PH_HANDLING;
+        CG_RAISE(&cg_TypeError, "catching classes that do not inherit from BaseException is not allowed");
+    }
+    if (!cg_exc_is(t->exc, type)) return 0;
     t->phase = PH_HANDLING;
     return 1;
 }
@@ -510,7 +582,15 @@ void cg__try_cleanup(cg__try *t) {
     t->phase = PH_DONE;
 }
 
-void cg__defer_push(cg__defer *d) { push(cg__cur(), &d->rec, CG__REC_DEFER); }
+/* CG_DEFER(NULL, arg) defers nothing, but its record still goes on the
+ * chain and comes off it like any other: fn NULL marks a record already off
+ * the chain (run at scope exit, or by unwinding). */
+static void defer_nothing(void *arg) { (void)arg; }
+
+void cg__defer_push(cg__defer *d) {
+    if (!d->fn) d->fn = defer_nothing;
+    push(cg__cur(), &d->rec, CG__REC_DEFER);
+}
 
 void cg__defer_exit(cg__defer *d) {
     if (!d->fn) return;

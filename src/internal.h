@@ -118,13 +118,15 @@ struct cg_exc {
     const cg_exc_type *type;
     long refs;                 /* < 0: immortal (the preallocated MemoryError) */
     int slot;                  /* allocated as a fixed-size slot (src/exc.c) */
+    int line;                  /* first raise site: line, file, func */
     cg_exc *context;           /* __context__ (owned) */
     cg_exc *cause;             /* __cause__ (owned) */
     void *payload;
     void (*payload_dtor)(void *);
-    const char *file;          /* first raise site */
+    const char *file;
     const char *func;
-    int line;
+    cg_exc *walk;              /* NULL, except during a walk of the link graph
+                                  or a release (src/exc.c) */
     char *msg;                 /* NULL: no args; else points into text[] */
     char text[];
 };
@@ -148,7 +150,7 @@ CG_HIDDEN void cg__gen_drain(void);
  * walk_parents is set (Python's topmost exc_info), borrowed. */
 CG_HIDDEN cg_exc *cg__handled(cg__ctx *ctx, int walk_parents);
 /* Python's implicit chaining (_PyErr_SetObject): e.__context__ = handled,
- * cutting a cycle through e if there is one. */
+ * cutting a cycle through e if there is one. e is owned by the caller. */
 CG_HIDDEN void cg__chain(cg_exc *e, cg_exc *handled);
 /* Chaining as if e were raised in the current context. */
 static inline void cg__chain_here(cg_exc *e) { cg__chain(e, cg__handled(cg__cur(), 1)); }
