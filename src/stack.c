@@ -18,6 +18,14 @@
  * A fault in a guard page is reported by a SIGSEGV handler running on an
  * alternate signal stack: it names the generator and its stack size, then
  * lets the signal kill the process.
+ *
+ * Freed stacks are kept for reuse by size: a thread keeps up to WARM_MAX in
+ * NBUCKET warm buckets (pages kept), the rest go to NBUCKET cold buckets
+ * shared by all threads (pages released). A stack that fits no bucket (the
+ * program uses more distinct sizes than there are buckets) is given back to
+ * the system: its own mapping is unmapped, or its range is cut out of its
+ * slab (see "Slabs" below), so that any number of sizes costs bounded
+ * memory, address space and mappings.
  */
 #define _GNU_SOURCE
 #include "internal.h"
@@ -104,6 +112,34 @@ static counts retired; /* what ended threads counted (under reg_lock) */
 /* Stacks given back by threads that ended or trimmed, pages released. */
 static pthread_mutex_t cold_lock = PTHREAD_MUTEX_INITIALIZER;
 static bucket cold[NBUCKET];
+/* Cold stacks that fit no bucket and that the kernel would not let us
+ * unmap (cutting a range out of a mapping splits it, which fails at the
+ * mapping limit): kept for reuse, whatever their size. Under cold_lock. */
+static cg__stack *stranded;
+
+/* Slabs. Stacks are carved from a slab upward, back to back, and a range
+ * that is no longer needed (a stack that fits no bucket, the unused end of
+ * a slab its thread has moved on from) is unmapped on its own: that is
+ * legal anywhere in a mapping, and it is what bounds the address space of a
+ * program with many stack sizes. Unmapping a piece from the middle of a
+ * mapping splits it in two, so each slab records what was cut out of it, to
+ * keep n_mappings (the number of mapped pieces of every slab, plus the
+ * stacks with mappings of their own) exact:
+ *   [lo, hi)  the slab, less what was cut from its ends;
+ *   holes     the ranges cut out strictly inside [lo, hi), each with mapped
+ *             bytes on both sides, as a list of cg__stack records of which
+ *             only next, lo and hi mean something (the descriptor of the
+ *             stack whose range it was, reused: no allocation can fail).
+ * A slab whose last piece goes is forgotten. Slabs are sorted by lo, under
+ * cold_lock, which is also held across each munmap of a piece, so that no
+ * new mapping can take the range before it is recorded. The kernel may
+ * place a new slab in a hole of an old one: slab_find copes. */
+typedef struct slab {
+    char *lo, *hi;
+    cg__stack *holes;
+} slab;
+static slab *slabs;
+static size_t nslab, slab_cap;
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -205,6 +241,141 @@ static void unmap(cg__stack *s) {
     free(s);
 }
 
+/* Records a new slab. Returns 0 when out of memory. */
+static int slab_add(char *m, size_t len) {
+    int ok = 1;
+    pthread_mutex_lock(&cold_lock);
+    if (nslab == slab_cap) {
+        size_t cap = slab_cap ? slab_cap * 2 : 16;
+        slab *a = realloc(slabs, cap * sizeof *a);
+        if (a) {
+            slabs = a;
+            slab_cap = cap;
+        } else {
+            ok = 0;
+        }
+    }
+    if (ok) {
+        size_t i = nslab;
+        while (i > 0 && slabs[i - 1].lo > m) i--; /* new slabs come low: few steps */
+        memmove(&slabs[i + 1], &slabs[i], (nslab - i) * sizeof *slabs);
+        slabs[i] = (slab){m, m + len, NULL};
+        nslab++;
+        atomic_fetch_add(&n_mappings, 1);
+    }
+    pthread_mutex_unlock(&cold_lock);
+    return ok;
+}
+
+/* The slab that a mapped byte a was carved from (under cold_lock). Slabs
+ * are disjoint but for one placed in a hole of an older one, which has the
+ * higher lo: the first slab at or below a that reaches past it is a's. */
+static slab *slab_find(char *a) {
+    size_t lo = 0, hi = nslab; /* count the slabs with lo <= a */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (slabs[mid].lo <= a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    while (lo > 0)
+        if (a < slabs[--lo].hi) return &slabs[lo];
+    return NULL;
+}
+
+static cg__stack *unlink_hole(slab *sl, cg__stack *h) {
+    cg__stack **pp = &sl->holes;
+    while (*pp != h) pp = &(*pp)->next;
+    *pp = h->next;
+    return h;
+}
+
+/* Unmaps [a, b), mapped bytes of one slab, and records it (see "Slabs").
+ * rec: a stack descriptor to keep as the record of a new hole, or NULL
+ * (only for a range at the end of its slab, which needs none). Returns -1
+ * if the kernel refused (the range stays as it was), 1 if rec was kept, 0
+ * if not. Takes cold_lock: called without it. */
+static int cut(char *a, char *b, cg__stack *rec) {
+    int kept = 0;
+    pthread_mutex_lock(&cold_lock);
+    slab *sl = slab_find(a);
+    CG_CHECK(sl && b <= sl->hi, "stack range outside its slab");
+    if (munmap(a, (size_t)(b - a)) != 0) {
+        pthread_mutex_unlock(&cold_lock);
+        return -1;
+    }
+    cg__stack *l = NULL, *r = NULL; /* holes just below a, just above b */
+    for (cg__stack *h = sl->holes; h; h = h->next) {
+        if (h->hi == a) l = h;
+        if (h->lo == b) r = h;
+    }
+    int left_gone = a == sl->lo || l, right_gone = b == sl->hi || r;
+    /* A piece cut from the middle splits one in two; one that takes a whole
+     * piece removes it. */
+    if (left_gone && right_gone)
+        atomic_fetch_sub(&n_mappings, 1);
+    else if (!left_gone && !right_gone)
+        atomic_fetch_add(&n_mappings, 1);
+    if (a == sl->lo && b == sl->hi) { /* its last piece: forget the slab */
+        size_t i = (size_t)(sl - slabs);
+        memmove(&slabs[i], &slabs[i + 1], (nslab - i - 1) * sizeof *slabs);
+        if (--nslab == 0) {
+            free(slabs);
+            slabs = NULL;
+            slab_cap = 0;
+        }
+    } else if (a == sl->lo) {
+        sl->lo = r ? r->hi : b;
+        if (r) free(unlink_hole(sl, r));
+    } else if (b == sl->hi) {
+        sl->hi = l ? l->lo : a;
+        if (l) free(unlink_hole(sl, l));
+    } else if (l && r) {
+        l->hi = r->hi;
+        free(unlink_hole(sl, r));
+    } else if (l) {
+        l->hi = b;
+    } else if (r) {
+        r->lo = a;
+    } else {
+        CG_CHECK(rec, "no record for a hole");
+        rec->lo = a;
+        rec->hi = b;
+        rec->next = sl->holes;
+        sl->holes = rec;
+        kept = 1;
+    }
+    pthread_mutex_unlock(&cold_lock);
+    return kept;
+}
+
+/* Gives the unused end of the thread's current slab back: the thread is
+ * moving on to another slab, or ending. What was carved from the slab
+ * stays mapped while its stacks are in use or pooled. (If the kernel
+ * refuses, the end stays mapped, and counted.) */
+static void drop_tail(cg__pool *p) {
+    if (p->slab && p->slab < p->slab_end) cut(p->slab, p->slab_end, NULL);
+    p->slab = p->slab_end = NULL;
+}
+
+/* A slab stack that no bucket can take: its range goes back to the system
+ * and its descriptor is freed (or kept as the record of the hole). Returns
+ * 0 if the kernel refused to unmap it. */
+static int drop_slab_stack(cg__stack *s) {
+    char *a = s->kind == CG_GUARD_PAGE ? s->lo - guard_size : s->lo;
+#if CG_VALGRIND
+    unsigned vg_id = s->vg_id;
+#endif
+    int r = cut(a, s->hi, s);
+    if (r < 0) return 0;
+#if CG_VALGRIND
+    VALGRIND_STACK_DEREGISTER(vg_id);
+#endif
+    if (r == 0) free(s);
+    return 1;
+}
+
 /* Whether a guard installed with MADV_GUARD_INSTALL really guards: qemu-user,
  * for one, accepts the call and ignores it. Reading the guard page through
  * a system call must fail with EFAULT (and, unlike touching it, raises no
@@ -226,7 +397,11 @@ static char *carve(cg__pool *p, size_t total, int guarded) {
         size_t len = total * 16 > SLAB_MIN ? total * 16 : SLAB_MIN;
         char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (m == MAP_FAILED) return NULL;
-        atomic_fetch_add(&n_mappings, 1);
+        if (!slab_add(m, len)) {
+            munmap(m, len);
+            return NULL;
+        }
+        drop_tail(p);
         p->slab = m;
         p->slab_end = m + len;
         p->slab_guarded = guarded;
@@ -312,6 +487,14 @@ CG_COLD static cg__stack *from_cold(size_t size) {
         s = b->list;
         b->list = s->next;
         atomic_fetch_sub(&n_cold, 1);
+    } else if (stranded) {
+        for (cg__stack **pp = &stranded; *pp; pp = &(*pp)->next)
+            if ((size_t)((*pp)->hi - (*pp)->lo) == size) {
+                s = *pp;
+                *pp = s->next;
+                atomic_fetch_sub(&n_cold, 1);
+                break;
+            }
     }
     pthread_mutex_unlock(&cold_lock);
     return s;
@@ -354,7 +537,11 @@ cg__stack *cg__stack_get(size_t size, unsigned flags) {
 }
 
 /* Into the cold pool, pages released; stacks with mappings of their own
- * are unmapped instead, to give the mapping back. */
+ * are unmapped instead, to give the mapping back. A slab stack whose size
+ * finds no cold bucket (more distinct sizes than buckets) has its range
+ * cut out of its slab, so that memory, address space and mappings stay
+ * bounded whatever sizes a program uses; only if the kernel refuses that
+ * (at the mapping limit) is it kept, on the stranded list. */
 CG_COLD static void make_cold(cg__stack *s) {
     if (s->map) {
         unmap(s);
@@ -367,9 +554,15 @@ CG_COLD static void make_cold(cg__stack *s) {
         s->next = b->list;
         b->list = s;
         atomic_fetch_add(&n_cold, 1);
+        pthread_mutex_unlock(&cold_lock);
+        return;
     }
-    /* else: more distinct sizes than buckets; the range stays reserved,
-     * its pages are released. */
+    pthread_mutex_unlock(&cold_lock);
+    if (drop_slab_stack(s)) return;
+    pthread_mutex_lock(&cold_lock);
+    s->next = stranded;
+    stranded = s;
+    atomic_fetch_add(&n_cold, 1);
     pthread_mutex_unlock(&cold_lock);
 }
 
@@ -434,8 +627,9 @@ void cg__stack_thread_exit(void) {
         sigaltstack(&ss, NULL);
         munmap(p->altstack, 64 * 1024);
     }
-    /* The rest of the current slab stays mapped: other threads' stacks
-     * may still be carved next to it. */
+    /* The unused end of the current slab goes back; what was carved from
+     * it stays while its stacks are in use or pooled (in any thread). */
+    drop_tail(p);
     free(p);
     cg__t.pool = NULL;
 }
