@@ -510,7 +510,10 @@ CG_API int cg_iter_next(cg_gen *g, void **out);
  * malloc/free. alloc returning NULL is handled as out of memory. Set it
  * before anything is allocated, or restore the same functions before the
  * allocations made with them are freed. NULL functions restore the
- * defaults. */
+ * defaults. Call it while no other thread is inside cogen; memory that
+ * threads keep cached for reuse (freed handles and exceptions) goes back to
+ * the allocator it came from: the calling thread's at once, another
+ * thread's at its next use of cogen or when it ends. */
 CG_API void cg_set_allocator(void *(*alloc)(size_t size, void *ud),
                              void (*dealloc)(void *p, void *ud), void *ud);
 

@@ -50,9 +50,23 @@ static void *(*alloc_fn)(size_t, void *) = default_alloc;
 static void (*dealloc_fn)(void *, void *) = default_dealloc;
 static void *alloc_ud;
 
-void cg_set_allocator(void *(*alloc)(size_t, void *), void (*dealloc)(void *, void *), void *ud) {
-    cg__gen_flush(); /* what was cached came from the old allocator */
+unsigned cg__alloc_gen;
+
+void cg__cache_free(void *p) {
+    if (p) (cg__t.cache_dealloc ? cg__t.cache_dealloc : default_dealloc)(p, cg__t.cache_ud);
+}
+
+/* The thread's caches hold memory of an older allocator: give it back to
+ * that one, and cache for the current one from now on. */
+void cg__cache_renew(void) {
+    cg__gen_flush();
     cg__exc_flush();
+    cg__t.cache_gen = __atomic_load_n(&cg__alloc_gen, __ATOMIC_RELAXED);
+    cg__t.cache_dealloc = dealloc_fn;
+    cg__t.cache_ud = alloc_ud;
+}
+
+void cg_set_allocator(void *(*alloc)(size_t, void *), void (*dealloc)(void *, void *), void *ud) {
     if (!alloc || !dealloc) {
         alloc = default_alloc;
         dealloc = default_dealloc;
@@ -61,6 +75,10 @@ void cg_set_allocator(void *(*alloc)(size_t, void *), void (*dealloc)(void *, vo
     alloc_fn = alloc;
     dealloc_fn = dealloc;
     alloc_ud = ud;
+    /* Other threads' caches are emptied by each thread, at its next use of
+     * them or when it ends; this thread's now. */
+    __atomic_fetch_add(&cg__alloc_gen, 1, __ATOMIC_RELAXED);
+    cg__cache_renew();
 }
 
 void *cg__alloc(size_t n) { return alloc_fn(n, alloc_ud); }
@@ -96,6 +114,7 @@ static cg_exc *exc_alloc(size_t size) {
         if (e) e->slot = 0;
         return e;
     }
+    cg__cache_check();
     cg_exc *e = cg__t.exc_spare;
     if (e) {
         cg__t.exc_spare = e->context;
@@ -109,6 +128,7 @@ static cg_exc *exc_alloc(size_t size) {
 }
 
 static void exc_free(cg_exc *e) {
+    cg__cache_check();
     if (e->slot && cg__t.nexc_spare < EXC_SPARE_MAX && cg__t.cur) {
         e->context = cg__t.exc_spare;
         cg__t.exc_spare = e;
@@ -121,7 +141,7 @@ static void exc_free(cg_exc *e) {
 void cg__exc_flush(void) {
     for (cg_exc *e = cg__t.exc_spare, *next; e; e = next) {
         next = e->context;
-        cg__dealloc(e);
+        cg__cache_free(e);
     }
     cg__t.exc_spare = NULL;
     cg__t.nexc_spare = 0;

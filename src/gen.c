@@ -409,6 +409,7 @@ static void unraisable(cg_exc *e, cg_gen *g);
 #define SPARE_MAX 64
 
 static cg_gen *gen_alloc(void) {
+    cg__cache_check();
     cg_gen *g = cg__t.spare;
     if (g) {
         cg__t.spare = g->up;
@@ -419,6 +420,7 @@ static cg_gen *gen_alloc(void) {
 }
 
 static void gen_release(cg_gen *g) {
+    cg__cache_check();
     if (cg__t.nspare >= SPARE_MAX || !cg__t.cur) {
         cg__dealloc(g);
         return;
@@ -431,7 +433,7 @@ static void gen_release(cg_gen *g) {
 void cg__gen_flush(void) {
     for (cg_gen *g = cg__t.spare, *next; g; g = next) {
         next = g->up;
-        cg__dealloc(g);
+        cg__cache_free(g);
     }
     cg__t.spare = NULL;
     cg__t.nspare = 0;

@@ -86,11 +86,26 @@ typedef struct cg__thread {
     struct cg__home *home;   /* where other threads send frees (src/gen.c) */
     cg_exc *exc_spare;       /* freed small exception objects (src/exc.c) */
     unsigned nexc_spare;
+    /* The allocator the two caches above hold memory of (cg_set_allocator):
+     * its generation, and its dealloc (NULL: free) and ud. */
+    unsigned cache_gen;
+    void (*cache_dealloc)(void *p, void *ud);
+    void *cache_ud;
 } cg__thread;
 
 extern __thread cg__thread cg__t __attribute__((tls_model("initial-exec"))) CG_HIDDEN;
 
 CG_HIDDEN void cg__thread_init(void);
+
+/* Bumped by cg_set_allocator. A thread whose caches hold memory of an older
+ * allocator empties them (with that allocator) before it next uses them. */
+extern CG_HIDDEN unsigned cg__alloc_gen; /* __atomic builtins, relaxed */
+CG_HIDDEN void cg__cache_renew(void);
+CG_HIDDEN void cg__cache_free(void *p); /* with the caches' allocator */
+static inline void cg__cache_check(void) {
+    if (CG_UNLIKELY(cg__t.cache_gen != __atomic_load_n(&cg__alloc_gen, __ATOMIC_RELAXED)))
+        cg__cache_renew();
+}
 
 /* Identity of the calling thread: its thread pointer, which the assembly
  * fast paths can read in one instruction. */

@@ -5,6 +5,7 @@
 #include "check.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 
 static pthread_t cleanup_thread;
 static int cleanups;
@@ -173,7 +174,65 @@ TEST(xthread_free_in_key_destructor) {
     pthread_key_delete(user_key);
 }
 
+/* cg_set_allocator while another thread holds cached handles and
+ * exception slots of the old allocator: that thread gives them back to the
+ * old allocator before it uses its caches again, or when it ends, never to
+ * the new one. Allocator A puts a header before each block, so a block of
+ * A given to free() would crash. */
+static long a_allocs, a_frees;
+
+static void *a_alloc(size_t n, void *ud) {
+    (void)ud;
+    char *p = malloc(n + 64);
+    if (!p) return NULL;
+    __atomic_fetch_add(&a_allocs, 1, __ATOMIC_RELAXED);
+    return p + 64;
+}
+
+static void a_free(void *p, void *ud) {
+    (void)ud;
+    __atomic_fetch_add(&a_frees, 1, __ATOMIC_RELAXED);
+    free((char *)p - 64);
+}
+
+static pthread_barrier_t alloc_bar;
+
+static void make_and_drop(void) {
+    cg_gen *g = cg_new(holds, NULL, NULL);
+    CHECK(g != NULL);
+    CHECK_EQ(cg_next(g, NULL, NULL), CG_YIELDED);
+    cg_free(g); /* its handle goes to this thread's cache */
+    cg_exc_unref(cg_exc_new(&cg_ValueError, "x")); /* an exception slot too */
+}
+
+static void *uses_both_allocators(void *arg) {
+    (void)arg;
+    make_and_drop();                  /* under A */
+    pthread_barrier_wait(&alloc_bar); /* main switches back to malloc */
+    pthread_barrier_wait(&alloc_bar);
+    make_and_drop();                  /* under malloc: A's blocks go back to A */
+    return NULL;
+}
+
+TEST(xthread_allocator_switch) {
+    cleanups = 0;
+    cg_set_allocator(a_alloc, a_free, NULL);
+    CHECK_EQ(pthread_barrier_init(&alloc_bar, NULL, 2), 0);
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, uses_both_allocators, NULL), 0);
+    pthread_barrier_wait(&alloc_bar);
+    cg_set_allocator(NULL, NULL, NULL); /* nothing made with A is alive */
+    long made = __atomic_load_n(&a_allocs, __ATOMIC_RELAXED);
+    CHECK(made >= 2);
+    pthread_barrier_wait(&alloc_bar);
+    CHECK_EQ(pthread_join(t, NULL), 0);
+    CHECK_EQ(cleanups, 2);
+    CHECK_EQ(a_allocs, made); /* A made nothing after the switch */
+    CHECK_EQ(a_frees, a_allocs);
+    pthread_barrier_destroy(&alloc_bar);
+}
+
 static const check_case cases[] = {CASE(xthread_free_goes_to_owner), CASE(xthread_orphan),
                                    CASE(xthread_owner_ends_with_inbox), CASE(xthread_orphan_compact_swapped),
-                                   CASE(xthread_free_in_key_destructor)};
+                                   CASE(xthread_free_in_key_destructor), CASE(xthread_allocator_switch)};
 CHECK_MAIN(cases)
