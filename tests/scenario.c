@@ -23,13 +23,15 @@
  *
  * Where the runner cannot be exact: CPython's recursion limit. A chain of
  * `yield_from` deeper than CPython allows raises RecursionError there; this
- * runner raises it at the same delegation level for a plain chain, but
- * CPython's message and the level depend on which of the reference runner's
- * own helper frames happens to cross the limit (a repr, an event, a `call`),
- * which cannot be modelled here. Blocks nested more deeply than
- * SCN_MAX_NESTING are rejected (CPython itself refuses more than 20
- * statically nested blocks with a SyntaxError, so no such scenario is valid
- * for the reference either), which keeps every body well inside its stack.
+ * runner raises it at a fixed delegation level (MAX_DEPTH), which matches
+ * unbounded recursion and chains well past the limit, but near the limit
+ * CPython's message and level depend on which of the reference runner's
+ * own helper frames happens to cross it (a repr, an event, a `call`), which
+ * cannot be modelled here (docs/conformance.md lists the cases). Blocks
+ * nested more deeply than SCN_MAX_NESTING are rejected (CPython itself
+ * refuses more than 20 statically nested blocks with a SyntaxError, so no
+ * such scenario runs on the reference either), which keeps every body well
+ * inside its stack.
  */
 #include <cogen.h>
 
@@ -821,8 +823,9 @@ struct runner {
 /* CPython 3.11's recursion limit, as the reference runner meets it: a
  * `yield_from` made at delegation level 992 (counting the started instance
  * as level 1) raises RecursionError instead. Frames of bodies that perform a
- * `call` count too (the body and the runner's own frame). Only a plain
- * chain is exact (see the top comment). */
+ * `call` count too (the body and the runner's own frame). Exact for
+ * unbounded recursion and for chains past the limit, not at its edge (see
+ * the top comment). */
 #define MAX_DEPTH 992
 
 #if defined(__GNUC__)
@@ -1065,7 +1068,7 @@ static int exec_block(frame *f, const block *b, value *ret) {
         }
         case S_YIELD_FROM: {
             if (r->call_depth + f->level >= MAX_DEPTH)
-                CG_RAISE(&cg_RecursionError, "maximum recursion depth exceeded while calling a Python object");
+                CG_RAISE(&cg_RecursionError, "maximum recursion depth exceeded");
             cg_opts opts = {0, s->target->name, 0};
             launch sub = {r, s->target, f->level + 1};
             value v = cg_yield_from_new(f->g, body, &sub, &opts);
