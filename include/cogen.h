@@ -213,7 +213,7 @@ CG_API const char *cg_exc_func(const cg_exc *e);
  * as 0) to measure the length. */
 CG_API size_t cg_exc_repr(const cg_exc *e, char *buf, size_t size);
 /* Prints e, its raise site and its context chain, oldest first, the way
- * Python prints a traceback's exception lines. */
+ * Python prints a traceback's exception lines. f NULL: stderr; e NULL: "None". */
 CG_API void cg_exc_print(const cg_exc *e, FILE *f);
 
 /* Raising. These never return: control goes to the innermost enclosing

@@ -12,11 +12,11 @@
  *     cg_new returning NULL with errno ENOMEM;
  *   - no generator is left (stack stats: live == 0), every CG_DEFER ran and
  *     every payload destructor ran;
- *   - every block allocated through the hook has been freed, except the
- *     ones the library keeps on purpose: the calling thread's stack pool
- *     and the stacks pooled for reuse (counted by cg_get_stack_stats).
- *     At the end a thread runs the workloads and exits: its pool must be
- *     freed with it.
+ *   - every block allocated through the hook has been freed once cg_trim
+ *     has given back what the thread keeps for reuse (handles, exceptions;
+ *     stack pools and stacks do not come from the allocator).
+ *     At the end a thread runs the workloads and exits: what it kept must
+ *     be freed with it.
  * Blocks carry a header that the hook checks on free, so a double free or
  * a free of a block the hook never made fails loudly.
  */
