@@ -25,6 +25,7 @@
 #include "check.h"
 
 #include <alloca.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -269,6 +270,12 @@ static void *thread_round(void *arg) {
 }
 
 TEST(stack_sizes_threads) {
+#ifdef M_ARENA_MAX
+    /* One malloc arena for every thread: glibc otherwise reserves 64 MiB of
+     * address space for an arena when threads first overlap, which VmSize
+     * would count against cogen. */
+    mallopt(M_ARENA_MAX, 1);
+#endif
     sample s[THREAD_PAIRS];
     for (int r = 0; r < THREAD_PAIRS; r++) {
         pthread_t t[2];
