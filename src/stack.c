@@ -328,6 +328,13 @@ static int cut(char *a, char *b, cg__stack *rec) {
     } else if (a == sl->lo) {
         sl->lo = r ? r->hi : b;
         if (r) free(unlink_hole(sl, r));
+        /* Its lo may now be above that of slabs the kernel placed in the
+         * hole it had: move it up to keep the array sorted by lo. */
+        for (size_t i = (size_t)(sl - slabs); i + 1 < nslab && slabs[i + 1].lo < slabs[i].lo; i++) {
+            slab t = slabs[i];
+            slabs[i] = slabs[i + 1];
+            slabs[i + 1] = t;
+        }
     } else if (b == sl->hi) {
         sl->hi = l ? l->lo : a;
         if (l) free(unlink_hole(sl, l));

@@ -291,11 +291,82 @@ TEST(stack_sizes_threads) {
 
 /* The cases that fork a child to set the guard mode come first: when the
  * binary runs every case in one process, the library is not set up yet. */
+/* A slab placed by the kernel in a hole of an older slab, whose front is
+ * then cut up to that hole: the older slab's start moves above the newer
+ * one's, and the library must still find which slab each stack is in
+ * (found by a review: it aborted with "stack range outside its slab"). */
+static pthread_mutex_t hole_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hole_cv = PTHREAD_COND_INITIALIZER;
+static int hole_step;
+
+static void hole_wait(int s) {
+    pthread_mutex_lock(&hole_mu);
+    while (hole_step < s) pthread_cond_wait(&hole_cv, &hole_mu);
+    pthread_mutex_unlock(&hole_mu);
+}
+
+static void hole_set(int s) {
+    pthread_mutex_lock(&hole_mu);
+    hole_step = s;
+    pthread_cond_broadcast(&hole_cv);
+    pthread_mutex_unlock(&hole_mu);
+}
+
+static void *idle_body(cg_gen *g, void *arg) {
+    (void)arg;
+    cg_yield(g, NULL);
+    return NULL;
+}
+
+static cg_gen *started(size_t size) {
+    cg_opts o = {size, "hole", 0};
+    cg_gen *g = cg_new(idle_body, NULL, &o);
+    CHECK(g != NULL);
+    CHECK_EQ(cg_next(g, NULL, NULL), CG_YIELDED);
+    return g;
+}
+
+static void *slab_in_hole_thread(void *arg) {
+    (void)arg;
+    hole_wait(1);
+    cg_free(started(256 * 1024)); /* its first stack: a new slab, maybe in the hole */
+    hole_set(2);
+    hole_wait(3);
+    return NULL; /* ending cuts its stack and its slab's end */
+}
+
+TEST(stack_sizes_slab_in_hole) {
+    size_t big = (size_t)64 << 20;
+    cg_gen *a[16], *below, *fill[2 * 8];
+    for (int i = 0; i < 16; i++) a[i] = started(big); /* slab A, exactly */
+    below = started(big);
+    /* Every warm and cold bucket taken by other sizes: what is freed next
+     * is cut out of its slab. */
+    for (int i = 0; i < 16; i++) fill[i] = started(256 * 1024 + (size_t)(i + 1) * 4096);
+    for (int i = 0; i < 16; i++) cg_free(fill[i]);
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, slab_in_hole_thread, NULL), 0);
+    cg_free(a[1]); /* a hole in A */
+    hole_set(1);
+    hole_wait(2);
+    cg_free(a[0]); /* A's front cut, up to the hole */
+    hole_set(3);
+    CHECK_EQ(pthread_join(t, NULL), 0);
+    for (int i = 2; i < 16; i++) cg_free(a[i]);
+    cg_free(below);
+    cg_trim();
+    cg_stack_stats st;
+    cg_get_stack_stats(&st);
+    CHECK_EQ(st.live, 0);
+    CHECK_INT(st.mappings, <=, 2 * st.pooled + 1);
+}
+
 static const check_case cases[] = {
     CASE(stack_sizes_mprotect),
     CASE(stack_sizes_canary),
     CASE(stack_sizes_rounds),
     CASE(stack_sizes_threads),
+    CASE(stack_sizes_slab_in_hole),
 };
 
 CHECK_MAIN(cases)
