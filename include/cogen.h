@@ -394,7 +394,8 @@ CG_API cg_status cg_send(cg_gen *g, void *value, void **out, cg_exc **exc);
 CG_API cg_status cg_next(cg_gen *g, void **out, cg_exc **exc);
 
 /* g.throw(e): raises e inside the generator at its cg_yield; consumes the
- * caller's reference to e. Outcomes: not caught, e comes back (CG_RAISED,
+ * caller's reference to e (to throw the borrowed e of a CG_EXCEPT block,
+ * pass cg_exc_ref(e)). Outcomes: not caught, e comes back (CG_RAISED,
  * generator closed); caught and yields (CG_YIELDED); caught and returns
  * (CG_RETURNED, closed); caught and raises another (CG_RAISED, closed,
  * the new one chained to e). While delegating (cg_yield_from) the throw
