@@ -128,12 +128,61 @@ static void s_vprintf(str *s, const char *fmt, va_list ap) {
  * (s_repr). */
 #define NUL_STANDIN 0xff
 
-/* Python's repr() of a str (ASCII escapes; other bytes pass through). */
+/* The assigned code points above ASCII that Python's str.isprintable()
+ * rejects (Unicode 14, CPython 3.11: other controls, format characters,
+ * separators other than the space, private use), which repr() escapes.
+ * Unassigned code points are escaped by Python too; they are not listed. */
+static const struct {
+    uint32_t lo, hi;
+} unprintable[] = {
+    {0x80, 0xa0}, {0xad, 0xad}, {0x600, 0x605}, {0x61c, 0x61c}, {0x6dd, 0x6dd}, {0x70f, 0x70f},
+    {0x890, 0x891}, {0x8e2, 0x8e2}, {0x1680, 0x1680}, {0x180e, 0x180e}, {0x2000, 0x200f},
+    {0x2028, 0x202f}, {0x205f, 0x2064}, {0x2066, 0x206f}, {0x3000, 0x3000}, {0xe000, 0xf8ff},
+    {0xfeff, 0xfeff}, {0xfff9, 0xfffb}, {0x110bd, 0x110bd}, {0x110cd, 0x110cd}, {0x13430, 0x13438},
+    {0x1bca0, 0x1bca3}, {0x1d173, 0x1d17a}, {0xe0001, 0xe0001}, {0xe0020, 0xe007f}, {0xf0000, 0xffffd},
+    {0x100000, 0x10fffd},
+};
+
+static int is_unprintable(uint32_t cp) {
+    for (size_t i = 0; i < sizeof unprintable / sizeof unprintable[0]; i++)
+        if (cp >= unprintable[i].lo && cp <= unprintable[i].hi) return 1;
+    return 0;
+}
+
+/* The code point of the UTF-8 sequence at c and its length, or length 0
+ * if it is not one (the text was checked, but be safe). */
+static size_t utf8_decode(const unsigned char *c, uint32_t *cp) {
+    size_t n = c[0] >= 0xf0 ? 4 : c[0] >= 0xe0 ? 3 : c[0] >= 0xc0 ? 2 : 0;
+    if (!n) return 0;
+    uint32_t v = c[0] & (0x7f >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((c[i] & 0xc0) != 0x80) return 0;
+        v = (v << 6) | (c[i] & 0x3f);
+    }
+    *cp = v;
+    return n;
+}
+
+/* Python's repr() of a str: escapes for ASCII controls and for what
+ * str.isprintable() rejects; other characters pass through. */
 static void s_repr(str *s, const char *t) {
     char q = (strchr(t, '\'') && !strchr(t, '"')) ? '"' : '\'';
     s_putc(s, q);
     for (const unsigned char *c = (const unsigned char *)t; *c; c++) {
-        char buf[8];
+        char buf[16];
+        uint32_t cp;
+        size_t n;
+        if (*c >= 0x80 && *c != NUL_STANDIN && (n = utf8_decode(c, &cp)) != 0) {
+            if (is_unprintable(cp)) {
+                snprintf(buf, sizeof buf, cp < 0x100 ? "\\x%02x" : cp < 0x10000 ? "\\u%04x" : "\\U%08x",
+                         (unsigned)cp);
+                s_puts(s, buf);
+            } else {
+                s_putn(s, (const char *)c, n);
+            }
+            c += n - 1;
+            continue;
+        }
         if (*c == q || *c == '\\') {
             s_putc(s, '\\');
             s_putc(s, (char)*c);
@@ -560,14 +609,53 @@ static const char *const TRY_CLOSERS[] = {"except", "finally", "end", NULL};
  * the end of the text). */
 static int parse_block(parser *ps, size_t *i, int ctx, const char *const *closers, block *out, const char **closer);
 
+/* The zeros of Unicode's decimal digits (category Nd) above ASCII; each
+ * begins a run of ten (Unicode 14, CPython 3.11). The reference takes a
+ * `repeat` count that str.isdigit() accepts and int() reads: any decimal
+ * digits. (isdigit() also accepts digits such as superscripts, which int()
+ * then refuses: the reference stops with a ValueError there; this runner
+ * calls the count invalid.) */
+static const uint32_t digit_zeros[] = {
+    0x660,   0x6f0,   0x7c0,   0x966,   0x9e6,   0xa66,   0xae6,   0xb66,   0xbe6,   0xc66,   0xce6,
+    0xd66,   0xde6,   0xe50,   0xed0,   0xf20,   0x1040,  0x1090,  0x17e0,  0x1810,  0x1946,  0x19d0,
+    0x1a80,  0x1a90,  0x1b50,  0x1bb0,  0x1c40,  0x1c50,  0xa620,  0xa8d0,  0xa900,  0xa9d0,  0xa9f0,
+    0xaa50,  0xabf0,  0xff10,  0x104a0, 0x10d30, 0x11066, 0x110f0, 0x11136, 0x111d0, 0x112f0, 0x11450,
+    0x114d0, 0x11650, 0x116c0, 0x11730, 0x118e0, 0x11950, 0x11c50, 0x11d50, 0x11da0, 0x16a60, 0x16ac0,
+    0x16b50, 0x1d7ce, 0x1d7d8, 0x1d7e2, 0x1d7ec, 0x1d7f6, 0x1e140, 0x1e2f0, 0x1e950, 0x1fbf0,
+};
+
+/* The value of the decimal digit at c (ASCII or not) and its length in
+ * bytes, or length 0 if c is not one. */
+static size_t decimal_digit(const unsigned char *c, unsigned *value) {
+    if (*c >= '0' && *c <= '9') {
+        *value = (unsigned)(*c - '0');
+        return 1;
+    }
+    uint32_t cp;
+    size_t n = *c >= 0x80 && *c != NUL_STANDIN ? utf8_decode(c, &cp) : 0;
+    if (!n) return 0;
+    for (size_t i = 0; i < sizeof digit_zeros / sizeof digit_zeros[0]; i++)
+        if (cp >= digit_zeros[i] && cp < digit_zeros[i] + 10) {
+            *value = (unsigned)(cp - digit_zeros[i]);
+            return n;
+        }
+    return 0;
+}
+
 static int parse_repeat(parser *ps, size_t *i, int ctx, char **w, size_t n, int no, block *out) {
     int ok = n == 2 && *w[1];
-    for (const char *c = ok ? w[1] : ""; *c; c++)
-        if (*c < '0' || *c > '9') ok = 0;
-    if (!ok) return perr(ps, "line %d: repeat takes a count", no);
     unsigned long long count = 0;
-    for (const char *c = w[1]; *c; c++)
-        count = count > (~0ull - 9) / 10 ? ~0ull : count * 10 + (unsigned)(*c - '0');
+    for (const unsigned char *c = ok ? (const unsigned char *)w[1] : (const unsigned char *)""; *c;) {
+        unsigned d;
+        size_t len = decimal_digit(c, &d);
+        if (!len) {
+            ok = 0;
+            break;
+        }
+        count = count > (~0ull - 9) / 10 ? ~0ull : count * 10 + d;
+        c += len;
+    }
+    if (!ok) return perr(ps, "line %d: repeat takes a count", no);
     block body = {0};
     const char *cl = NULL;
     if (parse_block(ps, i, ctx, END_ONLY, &body, &cl)) return -1;
