@@ -27,6 +27,30 @@ static void check_destroyed(int n) {
     for (int i = n; i < (int)(sizeof destroyed / sizeof destroyed[0]); i++) CHECK_EQ(destroyed[i], 0);
 }
 
+/* Fresh counters and three counted exceptions: ValueError('a'),
+ * KeyError('b'), TypeError('c') (destroyed[0..2]). */
+static void fresh_abc(cg_exc **a, cg_exc **b, cg_exc **c) {
+    reset();
+    *a = counted(&cg_ValueError, "a", 0);
+    *b = counted(&cg_KeyError, "b", 1);
+    *c = counted(&cg_TypeError, "c", 2);
+}
+
+/* Releases a and b and checks that each was freed exactly once. */
+static void drop_ab(cg_exc *a, cg_exc *b) {
+    cg_exc_unref(a);
+    cg_exc_unref(b);
+    check_destroyed(2);
+}
+
+/* Releases a, b and c and checks that each was freed exactly once. */
+static void drop_abc(cg_exc *a, cg_exc *b, cg_exc *c) {
+    cg_exc_unref(a);
+    cg_exc_unref(b);
+    cg_exc_unref(c);
+    check_destroyed(3);
+}
+
 static void count_run(void *p) { (*(int *)p)++; }
 
 /* =====================================================================
@@ -139,15 +163,11 @@ TEST(excapi_context_cycle_cut) {
     cg_exc_set_context(b, a);
     CHECK_PTR(cg_exc_context(b), a);
     CHECK_PTR(cg_exc_context(a), NULL);
-    cg_exc_unref(a);
-    cg_exc_unref(b);
-    check_destroyed(2);
+    drop_ab(a, b);
 
     /* Longer: a -> b -> c, then c -> a cuts b -> c. */
-    reset();
-    a = counted(&cg_ValueError, "a", 0);
-    b = counted(&cg_KeyError, "b", 1);
-    cg_exc *c = counted(&cg_TypeError, "c", 2);
+    cg_exc *c;
+    fresh_abc(&a, &b, &c);
     cg_exc_set_context(a, b);
     cg_exc_set_context(b, c);
     cg_exc_set_context(c, a);
@@ -169,16 +189,12 @@ TEST(excapi_cause_cycle_cut) {
     CHECK_PTR(cg_exc_context(b), a);
     CHECK_PTR(cg_exc_cause(a), NULL);
     CHECK_PTR(cg_exc_context(a), NULL);
-    cg_exc_unref(a);
-    cg_exc_unref(b);
-    check_destroyed(2);
+    drop_ab(a, b);
 
     /* A cause link alone leads back: a -context-> c -cause-> b, then
      * b -context-> a cuts c's cause (not only context links count). */
-    reset();
-    a = counted(&cg_ValueError, "a", 0);
-    b = counted(&cg_KeyError, "b", 1);
-    cg_exc *c = counted(&cg_TypeError, "c", 2);
+    cg_exc *c;
+    fresh_abc(&a, &b, &c);
     cg_exc_set_cause(c, b);
     cg_exc_set_context(c, NULL); /* c keeps only its cause link to b */
     CHECK_PTR(cg_exc_cause(c), b);
@@ -187,26 +203,17 @@ TEST(excapi_cause_cycle_cut) {
     CHECK_PTR(cg_exc_context(b), a);
     CHECK_PTR(cg_exc_context(a), c);
     CHECK_PTR(cg_exc_cause(c), NULL);
-    cg_exc_unref(a);
-    cg_exc_unref(b);
-    cg_exc_unref(c);
-    check_destroyed(3);
+    drop_abc(a, b, c);
 
     /* The same through cg_exc_set_cause. */
-    reset();
-    a = counted(&cg_ValueError, "a", 0);
-    b = counted(&cg_KeyError, "b", 1);
-    c = counted(&cg_TypeError, "c", 2);
+    fresh_abc(&a, &b, &c);
     cg_exc_set_cause(c, b);
     cg_exc_set_context(c, NULL);
     cg_exc_set_context(a, c);
     cg_exc_set_cause(b, a);
     CHECK_PTR(cg_exc_cause(b), a);
     CHECK_PTR(cg_exc_cause(c), NULL);
-    cg_exc_unref(a);
-    cg_exc_unref(b);
-    cg_exc_unref(c);
-    check_destroyed(3);
+    drop_abc(a, b, c);
 }
 
 /* An exception borrowed from the very link that is cut stays valid during
