@@ -101,14 +101,7 @@ static inline void lifecycle_once() {
     pool_put(s);
 }
 
-static void lifecycle(long n) {
-    for (long i = 0; i < WARMUP; i++) lifecycle_once();
-    double best;
-    BENCH_TIME_BATCHES(best, n, len, {
-        for (long i = 0; i < len; i++) lifecycle_once();
-    });
-    bench_result("lifecycle", IMPL, best, "ns", n, "stack=pooled,guarded");
-}
+static void lifecycle(long n) { BENCH_LIFECYCLE(lifecycle_once, WARMUP, n, IMPL, "stack=pooled,guarded"); }
 
 /* ---------------------------------------------------------------------
  * rss
@@ -139,13 +132,7 @@ static void rss(long n) {
     if (bench_mem_read(&before)) bench_die("cannot read /proc/self/status");
     long made = 0;
     for (; made < n; made++) {
-        if ((made & 0xffff) == 0xffff && budget_kib) {
-            bench_mem now;
-            if (bench_mem_read(&now) == 0 && now.rss_kib + now.pte_kib - before.rss_kib - before.pte_kib > budget_kib) {
-                bench_note("%s: stopped at %ld contexts to stay within 60%% of available memory", bench, made);
-                break;
-            }
-        }
+        if (bench_over_budget(&before, budget_kib, made, bench, "contexts")) break;
         fcontext_t c = make_fcontext(slab_stack(), STACK, once_fn);
         ctx[made] = jump_fcontext(c, nullptr).fctx; /* suspended at its first yield */
     }

@@ -240,14 +240,7 @@ static void lifecycle_once(void) {
     cg_free(g);
 }
 
-static void lifecycle(long n) {
-    for (long i = 0; i < WARMUP; i++) lifecycle_once();
-    double best;
-    BENCH_TIME_BATCHES(best, n, len, {
-        for (long i = 0; i < len; i++) lifecycle_once();
-    });
-    bench_result("lifecycle", IMPL, best, "ns", n, NULL);
-}
+static void lifecycle(long n) { BENCH_LIFECYCLE(lifecycle_once, WARMUP, n, IMPL, NULL); }
 
 /* ---------------------------------------------------------------------
  * rss, compact_rss
@@ -284,13 +277,7 @@ static void rss(const char *prefix, long n, const cg_opts *opts) {
     if (bench_mem_read(&before)) bench_die("cannot read /proc/self/status");
     long made = 0;
     for (; made < n; made++) {
-        if ((made & 0xffff) == 0xffff && budget_kib) {
-            bench_mem now;
-            if (bench_mem_read(&now) == 0 && now.rss_kib + now.pte_kib - before.rss_kib - before.pte_kib > budget_kib) {
-                bench_note("%s: stopped at %ld generators to stay within 60%% of available memory", bench, made);
-                break;
-            }
-        }
+        if (bench_over_budget(&before, budget_kib, made, bench, "generators")) break;
         cg_gen *g = make(once_body, NULL, opts);
         start(g);
         gens[made] = g;

@@ -108,14 +108,7 @@ static void lifecycle_once(void) {
     close_join(t);
 }
 
-static void lifecycle(long n) {
-    for (long i = 0; i < 100; i++) lifecycle_once();
-    double best;
-    BENCH_TIME_BATCHES(best, n, len, {
-        for (long i = 0; i < len; i++) lifecycle_once();
-    });
-    bench_result("lifecycle", IMPL, best, "ns", n, NULL);
-}
+static void lifecycle(long n) { BENCH_LIFECYCLE(lifecycle_once, 100, n, IMPL, NULL); }
 
 int main(int argc, char **argv) {
     if (argc < 2) {

@@ -84,14 +84,7 @@ static void lifecycle_once(void) {
     if (!finished) bench_die("lifecycle: context did not finish");
 }
 
-static void lifecycle(long n) {
-    for (long i = 0; i < WARMUP; i++) lifecycle_once();
-    double best;
-    BENCH_TIME_BATCHES(best, n, len, {
-        for (long i = 0; i < len; i++) lifecycle_once();
-    });
-    bench_result("lifecycle", IMPL, best, "ns", n, NULL);
-}
+static void lifecycle(long n) { BENCH_LIFECYCLE(lifecycle_once, WARMUP, n, IMPL, NULL); }
 
 int main(int argc, char **argv) {
     if (argc < 2) {

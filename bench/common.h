@@ -166,6 +166,33 @@ BENCH_UNUSED static void bench_mem_result(const char *bench, const char *impl, c
     bench_result(name, impl, pte, "kib", n, extra);
 }
 
+/* The "lifecycle" benchmark of every implementation: warmup calls of
+ * once(), then the batches timed, reported as ns per call. A macro, so
+ * that once() is called directly (and inlined) as each program wrote it. */
+#define BENCH_LIFECYCLE(once, warmup, n, impl, extra)                   \
+    do {                                                                \
+        for (long bl_i_ = 0; bl_i_ < (warmup); bl_i_++) once();         \
+        double bl_best_;                                                \
+        BENCH_TIME_BATCHES(bl_best_, (n), bl_len_, {                    \
+            for (long bl_j_ = 0; bl_j_ < bl_len_; bl_j_++) once();      \
+        });                                                             \
+        bench_result("lifecycle", (impl), bl_best_, "ns", (n), (extra)); \
+    } while (0)
+
+/* Whether the memory taken since `before` (resident plus page tables) is
+ * past budget_kib (0: no budget); checked every 65,536 objects, made
+ * being how many exist. When it is, a note says where the benchmark
+ * stopped and what it was making. */
+BENCH_UNUSED static int bench_over_budget(const bench_mem *before, long budget_kib, long made, const char *bench,
+                                          const char *what) {
+    if ((made & 0xffff) != 0xffff || !budget_kib) return 0;
+    bench_mem now;
+    if (bench_mem_read(&now) != 0 || now.rss_kib + now.pte_kib - before->rss_kib - before->pte_kib <= budget_kib)
+        return 0;
+    bench_note("%s: stopped at %ld %s to stay within 60%% of available memory", bench, made, what);
+    return 1;
+}
+
 /* Touches every page of a fresh array of n pointers, so that the array
  * holding the objects is resident before the "before" reading. */
 BENCH_UNUSED static void **bench_ptr_array(long n) {
