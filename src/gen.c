@@ -479,17 +479,22 @@ static void home_destroy(cg__home *h) {
     free(h);
 }
 
-/* The owner finalizes what other threads freed. */
-CG_COLD static void drain(cg__home *h) {
-    pthread_mutex_lock(&h->lock);
-    cg_gen *list = atomic_exchange_explicit(&h->inbox, NULL, memory_order_relaxed);
-    pthread_mutex_unlock(&h->lock);
+/* Frees the generators of an inbox list taken by their owner. */
+static void free_inbox_list(cg_gen *list) {
     while (list) {
         cg_gen *g = list;
         list = g->inbox_next;
         g->in_inbox = 0;
         cg_free(g);
     }
+}
+
+/* The owner finalizes what other threads freed. */
+CG_COLD static void drain(cg__home *h) {
+    pthread_mutex_lock(&h->lock);
+    cg_gen *list = atomic_exchange_explicit(&h->inbox, NULL, memory_order_relaxed);
+    pthread_mutex_unlock(&h->lock);
+    free_inbox_list(list);
 }
 
 static inline void drain_if_any(void) {
@@ -543,12 +548,7 @@ void cg__gen_thread_exit(void) {
     cg__t.nres = 0;
     h->orphans = orphans;
     pthread_mutex_unlock(&h->lock);
-    while (list) {
-        cg_gen *g = list;
-        list = g->inbox_next;
-        g->in_inbox = 0;
-        cg_free(g);
-    }
+    free_inbox_list(list);
     cg__t.home = NULL;
     if (!orphans) home_destroy(h);
 }
