@@ -1,9 +1,8 @@
 #!/bin/sh
 # tools/check.sh MODE: the tool matrix (issue 4). Each mode configures its
-# own build directory, builds, runs the whole ctest suite under the tool,
-# then the scenario runner over the scenario files and a batch of random
-# scenarios (compared against CPython when python3 and ../shared are
-# there), and prints one line: "check-MODE: PASS|FAIL ...".
+# own build directory, builds, runs the whole ctest suite under the tool
+# (the scenario runner's tests against CPython included), and prints one
+# line: "check-MODE: PASS|FAIL ...".
 #
 #   asan      ASan + UBSan + LeakSanitizer, gcc and clang  build-asan-{gcc,clang}
 #   tsan      ThreadSanitizer with its fiber API, clang, gcc  build-tsan-{clang,gcc}
@@ -22,9 +21,7 @@
 #   CHECK_JOBS          parallel build and test jobs (default 2: the
 #                       machine's 2 cores are shared, never use more)
 #   CHECK_CC            compilers to use, e.g. "clang" (asan, tsan, valgrind)
-#   CHECK_SCENARIOS     how many random scenarios (default per mode below)
 #   COGEN_TEST_SCALE    size factor for big tests; default per mode below
-#   COGEN_SHARED_DIR    where shared/ is (default: ../shared beside the repo)
 #   CHECK_SUMMARY_FILE  append the summary line to this file too
 #   CHECK_VALGRIND_FLAGS  extra valgrind options, e.g. --track-origins=yes
 set -u
@@ -40,7 +37,6 @@ case $MODE in asan | tsan | valgrind | aarch64 | ucontext | compact | guards) ;;
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 2
 JOBS=${CHECK_JOBS:-2}
-SHARED=${COGEN_SHARED_DIR:-$ROOT/../shared}
 T0=$(date +%s)
 NOTES=""   # summary details, appended per build
 FAILED=0
@@ -96,8 +92,8 @@ need cmake cmake
 need ctest cmake
 
 # ---------------------------------------------------------------------
-# One build: configure, build, check the context switch, run ctest, run
-# the scenarios. Sets FAILED=1 on any failure.
+# One build: configure, build, check the context switch, run ctest (and
+# check that it has the scenario tests). Sets FAILED=1 on any failure.
 # ---------------------------------------------------------------------
 
 # Which context switch the build must contain: asm or ucontext.
@@ -225,107 +221,17 @@ run_ctest() { # dir -> sets CT_NOTE; returns 1 on failure
 
 # --------------------------- scenarios --------------------------------
 
-SCN_REF_DIR=$ROOT/build-check-scenarios
-REF=$SHARED/semantics/scenario_ref.py
-GEN=$ROOT/tests/fuzz/scenario_gen.py
-
-have_python() { command -v python3 >/dev/null 2>&1; }
-
-# The random scenarios and CPython's traces of every scenario, made once
-# and shared by all builds (they do not depend on the build). Remade when
-# the generator or the reference runner changes.
-prepare_scenarios() {
-    SCN_LIST=""
-    SCN_NOTE=""
-    for f in "$ROOT"/tests/scenarios/*.scn; do
-        [ -f "$f" ] && SCN_LIST="$SCN_LIST $f"
-    done
-    count=${CHECK_SCENARIOS:-$SCN_COUNT}
-    if ! have_python; then
-        SCN_NOTE="no python3: no random scenarios, no CPython comparison"
-        say "$SCN_NOTE (package python3)"
-        return
-    fi
-    mkdir -p "$SCN_REF_DIR/random" "$SCN_REF_DIR/ref"
-    stamp=$(cat "$GEN" "$REF" 2>/dev/null | cksum)
-    if [ "$(cat "$SCN_REF_DIR/stamp" 2>/dev/null)" != "$stamp" ]; then
-        rm -rf "$SCN_REF_DIR/random" "$SCN_REF_DIR/ref"
-        mkdir -p "$SCN_REF_DIR/random" "$SCN_REF_DIR/ref"
-        echo "$stamp" >"$SCN_REF_DIR/stamp"
-    fi
-    if [ -f "$GEN" ] && [ "$count" -gt 0 ]; then
-        # Seeds 1..count, always the same scenarios (the fuzz targets are
-        # the place for new ones).
-        [ -s "$SCN_REF_DIR/random/s$count.scn" ] || python3 "$GEN" 1 "$count" "$SCN_REF_DIR/random" >/dev/null
-        i=1
-        while [ $i -le "$count" ]; do
-            f=$SCN_REF_DIR/random/s$i.scn
-            [ -s "$f" ] && SCN_LIST="$SCN_LIST $f"
-            i=$((i + 1))
-        done
-    fi
-    if [ ! -f "$REF" ]; then
-        SCN_NOTE="no CPython comparison"
-        say "no $REF: scenarios are run, not compared with CPython"
-        return
-    fi
-    # CPython's traces, $JOBS at a time; the trace ends with the exit status.
-    for f in $SCN_LIST; do
-        t=$(ref_trace "$f")
-        if [ ! -f "$t" ] || [ "$f" -nt "$t" ]; then echo "$f $t"; fi
-    done | xargs -r -n 2 -P "$JOBS" sh -c 'python3 "$0" "$1" >"$2.tmp" 2>&1; echo "exit $?" >>"$2.tmp"; mv "$2.tmp" "$2"' "$REF"
-}
-
-ref_trace() { # scenario file -> where CPython's trace of it is kept
-    echo "$SCN_REF_DIR/ref/$(echo "$1" | cksum | cut -d' ' -f1).trace"
-}
-
-# Runs cogen-scenario (under the tool) on every scenario; compares with
-# CPython's trace when there is one. Skipped when the suite already runs
-# the scenario runner itself (tests/scenarios.cmake and friends).
-run_scenarios() { # dir -> sets SC_NOTE
-    b=$1
-    SC_NOTE=""
-    runner=$b/tests/cogen-scenario
-    if [ ! -x "$runner" ]; then
-        SC_NOTE="no scenario runner built"
-        return 0
-    fi
-    if ctest --test-dir "$b" --show-only=json-v1 2>/dev/null | grep -q 'cogen-scenario'; then
+# The scenario runner runs under the tool as part of the suite
+# (tests/scenarios.cmake: the scenario files against CPython or their
+# checked-in traces; tests/fuzz/fuzz.cmake: random scenarios): make sure
+# the suite has it.
+scenarios_in_suite() { # dir -> sets SC_NOTE
+    if ctest --test-dir "$1" --show-only=json-v1 2>/dev/null | grep -q 'cogen-scenario'; then
         SC_NOTE="scenarios run by ctest"
         return 0
     fi
-    n=0
-    bad=0
-    out=$b/check-scenarios
-    rm -rf "$out"
-    mkdir -p "$out"
-    for f in $SCN_LIST; do
-        n=$((n + 1))
-        sn=$(basename "$f" .scn)
-        # shellcheck disable=SC2086
-        $WRAPPER "$runner" "$f" >"$out/$sn.out" 2>"$out/$sn.err"
-        echo "exit $?" >>"$out/$sn.out"
-        why=""
-        t=$(ref_trace "$f")
-        if [ -f "$REF" ] && [ -f "$t" ]; then
-            cmp -s "$t" "$out/$sn.out" || why="trace differs from CPython's"
-        elif ! tail -n 1 "$out/$sn.out" | grep -qx 'exit 0'; then
-            why="$(tail -n 1 "$out/$sn.out")"
-        fi
-        if grep -qE "$(markers)" "$out/$sn.err"; then why="${why:+$why; }tool report"; fi
-        if [ -n "$why" ]; then
-            bad=$((bad + 1))
-            if [ $bad -le 3 ]; then
-                say "scenario $f: $why"
-                [ -f "$t" ] && diff "$t" "$out/$sn.out" | head -n 20
-                head -n 30 "$out/$sn.err"
-            fi
-        fi
-    done
-    SC_NOTE="$((n - bad))/$n scenarios"
-    if [ -n "$SCN_NOTE" ]; then SC_NOTE="$SC_NOTE ($SCN_NOTE)"; fi
-    [ $bad -eq 0 ]
+    SC_NOTE="no scenario tests in the suite"
+    return 1
 }
 
 one_build() { # name cmake-args...
@@ -359,8 +265,7 @@ one_build() { # name cmake-args...
     say "== $name: ctest (COGEN_TEST_SCALE=$COGEN_TEST_SCALE${WRAPPER:+, COGEN_TEST_WRAPPER=$WRAPPER})"
     CT_NOTE=""
     run_ctest "$b" || FAILED=1
-    say "== $name: scenario runner"
-    run_scenarios "$b" || FAILED=1
+    scenarios_in_suite "$b" || FAILED=1
     say "$name: $CT_NOTE, $SC_NOTE"
     NOTES="$NOTES; $name: $CT_NOTE, $SC_NOTE"
 }
@@ -377,7 +282,6 @@ asan)
     # slower (a fake stack per fiber): the endurance test's 10M lifetimes
     # would take 6 minutes.
     COGEN_TEST_SCALE=${COGEN_TEST_SCALE:-0.1}
-    SCN_COUNT=200
     CCS=${CHECK_CC:-gcc clang}
     # Leaks are errors; fake stacks for use-after-return need the fiber
     # annotations to be right. User settings, if any, come last and win.
@@ -393,14 +297,12 @@ asan)
         probe "$cc" "-fsanitize=address,undefined" "$pkg" "the ASan/UBSan runtime of $cc" norun
     done
     say "ASAN_OPTIONS=$ASAN_OPTIONS UBSAN_OPTIONS=$UBSAN_OPTIONS"
-    prepare_scenarios
     for cc in $CCS; do
         one_build "asan-$cc" -DCMAKE_C_COMPILER="$cc" -DCOGEN_SANITIZE=address,undefined
     done
     ;;
 tsan)
     COGEN_TEST_SCALE=${COGEN_TEST_SCALE:-0.5}
-    SCN_COUNT=100
     CCS=${CHECK_CC:-clang gcc}
     TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
     export TSAN_OPTIONS
@@ -420,14 +322,12 @@ tsan)
         fi
     done
     say "TSAN_OPTIONS=$TSAN_OPTIONS"
-    prepare_scenarios
     for cc in $CCS; do
         one_build "tsan-$cc" -DCMAKE_C_COMPILER="$cc" -DCOGEN_SANITIZE=thread
     done
     ;;
 valgrind)
     COGEN_TEST_SCALE=${COGEN_TEST_SCALE:-0.1}
-    SCN_COUNT=20
     CCS=${CHECK_CC:-gcc clang}
     need valgrind valgrind
     # Without <valgrind/valgrind.h> the library cannot register its stacks
@@ -445,7 +345,6 @@ valgrind)
     VG="valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible --child-silent-after-fork=yes --num-callers=30 ${CHECK_VALGRIND_FLAGS:-}"
     WRAPPER=$VG
     VG_LIST=$(echo "$VG" | tr -s ' ' ';' | sed 's/;$//')
-    prepare_scenarios
     for cc in $CCS; do
         need "$cc" "$cc"
         # Valgrind 3.19 cannot read clang 14's default DWARF 5 (it warns
@@ -458,7 +357,6 @@ valgrind)
     ;;
 aarch64)
     COGEN_TEST_SCALE=${COGEN_TEST_SCALE:-0.5}
-    SCN_COUNT=100
     need aarch64-linux-gnu-gcc gcc-aarch64-linux-gnu
     need aarch64-linux-gnu-nm binutils-aarch64-linux-gnu
     [ -f /usr/aarch64-linux-gnu/include/stdio.h ] || missing "the AArch64 C library headers (/usr/aarch64-linux-gnu/include)" libc6-dev-arm64-cross
@@ -468,7 +366,6 @@ aarch64)
     WRAPPER="qemu-aarch64 -L /usr/aarch64-linux-gnu"
     QEMU_LD_PREFIX=/usr/aarch64-linux-gnu
     export QEMU_LD_PREFIX
-    prepare_scenarios
     one_build aarch64 -DCMAKE_TOOLCHAIN_FILE="$ROOT/cmake/aarch64-linux-gnu.cmake"
     # The test programs really are AArch64 (e_machine 183), so ctest could
     # only have run them through qemu.
@@ -480,10 +377,8 @@ aarch64)
     ;;
 ucontext)
     COGEN_TEST_SCALE=${COGEN_TEST_SCALE:-1}
-    SCN_COUNT=200
     need cc gcc
     WANT_SWITCH=ucontext
-    prepare_scenarios
     one_build ucontext -DCOGEN_SWITCH=ucontext
     ;;
 compact)
@@ -491,11 +386,9 @@ compact)
     # scenario runner, with at most one compact generator resident, so
     # that almost every switch swaps a stack out and another in.
     COGEN_TEST_SCALE=${COGEN_TEST_SCALE:-1}
-    SCN_COUNT=200
     need cc gcc
     COGEN_COMPACT=1
     export COGEN_COMPACT
-    prepare_scenarios
     one_build compact
     ;;
 guards)
@@ -503,9 +396,7 @@ guards)
     # 6.1 among them) gets, and what every kernel gets once mappings run
     # out: mprotect'd guard pages, then canaries.
     COGEN_TEST_SCALE=${COGEN_TEST_SCALE:-1}
-    SCN_COUNT=100
     need cc gcc
-    prepare_scenarios
     for g in mprotect canary; do
         COGEN_STACK_GUARD=$g
         export COGEN_STACK_GUARD
