@@ -82,7 +82,7 @@ gdb -batch -nx \
     -ex 'echo @@ gamma\n' -ex 'cogen-bt gamma' \
     -ex 'echo @@ delta\n' -ex 'cogen-bt delta' \
     -ex 'echo @@ kappa\n' -ex 'cogen-bt kappa' \
-    -ex 'echo @@ byaddr\n' -ex 'cogen-bt cg__t.live' \
+    -ex 'echo @@ byaddr\n' -ex 'cogen-bt cg__gt.live' \
     -ex 'echo @@ nosuch\n' -ex 'cogen-bt no-such-generator' \
     -ex 'frame 1' \
     -ex 'echo @@ keepframe\n' -ex 'cogen-bt gamma' \
@@ -191,7 +191,7 @@ expect gamma "^#0 +$entry_re \("
 [ "$switch" = ucontext ] || reject gamma "^#1 "
 expect delta "closed: it has no stack"
 reject delta "^#"
-frames byaddr cg_yield kappa_park   # cg__t.live: the newest, kappa
+frames byaddr cg_yield kappa_park   # cg__gt.live: the newest, kappa
 expect nosuch "no live generator named 'no-such-generator'"
 # The frame the user had selected stays selected, and quietly.
 reject keepframe "in main \("

@@ -9,7 +9,7 @@
 # address from cogen-list) or a generator's name (cg_opts.name).
 #
 # How it works. Each thread keeps the generators it made and has not freed
-# in a list (thread-local `cg__t.live`, linked through `live_next` of the
+# in a list (thread-local `cg__gt.live`, linked through `live_next` of the
 # library's private `struct cg_gen`); the library is built with debug info
 # (RelWithDebInfo by default), so gdb knows the struct. A suspended
 # generator's registers are in the frame its context switch pushed on its
@@ -59,7 +59,7 @@ def _symbol(value):
 
 
 class ThreadGens:
-    """What one thread's cg__t says: its generators, newest first, the
+    """What one thread's cg__t and cg__gt say: its generators, newest first, the
     generator executing now (0: none) and the addresses of its own-stack
     context and of the context executing now."""
 
@@ -67,10 +67,11 @@ class ThreadGens:
         thread.switch()
         try:
             t = gdb.parse_and_eval("cg__t")
+            gt = gdb.parse_and_eval("cg__gt")
             self.main_ctx = _ptr(gdb.parse_and_eval("&cg__t.main"))
         except gdb.error as e:
             raise gdb.GdbError(
-                "cogen: cannot read the thread-local cg__t in thread %d (%s); is the "
+                "cogen: cannot read the thread-locals cg__t and cg__gt in thread %d (%s); is the "
                 "program linked with cogen built with debug info?" % (thread.num, e)
             )
         self.thread = thread
@@ -78,7 +79,7 @@ class ThreadGens:
         self.cur_ctx = _ptr(cur)
         self.cur_gen = _ptr(cur["gen"]) if self.cur_ctx else 0
         self.gens = []
-        g = t["live"]
+        g = gt["live"]
         seen = set()
         while _ptr(g) and _ptr(g) not in seen:
             seen.add(_ptr(g))

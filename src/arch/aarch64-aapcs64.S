@@ -59,7 +59,7 @@ cg__switch:
         .cfi_endproc
         .size   cg__switch, .-cg__switch
 
-/* First code of every generator: cg__stack_ready leaves the generator in
+/* First code of every generator: cg__frame_ready leaves the generator in
  * x19. The return address is marked undefined, so debuggers and unwinders
  * end the generator's backtrace here. A generator starts with the FPCR of
  * whoever resumes it first, as a called function would: it is in the frame

@@ -2,15 +2,16 @@
  * matching layouts are described in x86_64-sysv.S and aarch64-aapcs64.S).
  * The first switch to it "returns" into cg__entry with the generator in a
  * callee-saved register. */
-#include "../internal.h"
+#include "arch/switch.h"
 
 #include <stdint.h>
 #include <string.h>
 
 CG_HIDDEN void cg__entry(void);
 
-void *cg__stack_ready(cg__stack *s, cg_gen *g) {
-    uintptr_t top = (uintptr_t)s->hi & ~(uintptr_t)15;
+void *cg__frame_ready(char *lo, char *hi, cg_gen *g) {
+    (void)lo;
+    uintptr_t top = (uintptr_t)hi & ~(uintptr_t)15;
 #if defined(__x86_64__)
     /* After the switch's `ret` into cg__entry, rsp must be 16-byte aligned
      * so that its `call` gives cg__gen_main the ABI's alignment. */

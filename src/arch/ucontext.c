@@ -7,7 +7,8 @@
  * the suspended side's own cg__switch frame (or, for a fresh stack, at its
  * top). */
 #define _GNU_SOURCE
-#include "../internal.h"
+#include "arch/switch.h"
+#include "core/upcalls.h"
 
 #include <fenv.h>
 #include <stdint.h>
@@ -34,12 +35,12 @@ static void entry(unsigned lo, unsigned hi) {
     cg__gen_main((cg_gen *)(((uintptr_t)hi << 16 << 16) | (uintptr_t)lo));
 }
 
-void *cg__stack_ready(cg__stack *s, cg_gen *g) {
-    uintptr_t at = ((uintptr_t)s->hi - sizeof(ucontext_t)) & ~(uintptr_t)63;
+void *cg__frame_ready(char *lo, char *hi, cg_gen *g) {
+    uintptr_t at = ((uintptr_t)hi - sizeof(ucontext_t)) & ~(uintptr_t)63;
     ucontext_t *uc = (ucontext_t *)at;
     CG_CHECK(getcontext(uc) == 0, "getcontext failed");
-    uc->uc_stack.ss_sp = s->lo;
-    uc->uc_stack.ss_size = (size_t)((char *)uc - s->lo);
+    uc->uc_stack.ss_sp = lo;
+    uc->uc_stack.ss_size = (size_t)((char *)uc - lo);
     uc->uc_link = NULL;
     uintptr_t p = (uintptr_t)g;
     makecontext(uc, (void (*)(void))entry, 2, (unsigned)(p & 0xffffffffu), (unsigned)(p >> 16 >> 16));

@@ -9,9 +9,11 @@
  *     an exception raised by the defer is chained to the one in flight.
  * A raise walks the chain: it runs defers, and longjmps to the innermost try
  * that catches. When nothing catches in a generator, the generator ends and
- * its resumer gets the exception (src/gen.c).
+ * its resumer gets the exception (cg__gen_finish, src/core/upcalls.h).
  */
-#include "internal.h"
+#include "core/exc.h"
+#include "arch/switch.h"
+#include "core/upcalls.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -35,64 +37,6 @@ int cg_type_is(const cg_exc_type *t, const cg_exc_type *base) {
 }
 
 /* ---------------------------------------------------------------------
- * Memory
- * ------------------------------------------------------------------ */
-
-static void *default_alloc(size_t n, void *ud) {
-    (void)ud;
-    return malloc(n);
-}
-static void default_dealloc(void *p, void *ud) {
-    (void)ud;
-    free(p);
-}
-static void *(*alloc_fn)(size_t, void *) = default_alloc;
-static void (*dealloc_fn)(void *, void *) = default_dealloc;
-static void *alloc_ud;
-
-unsigned cg__alloc_gen;
-
-void cg__cache_free(void *p) {
-    if (p) (cg__t.cache_dealloc ? cg__t.cache_dealloc : default_dealloc)(p, cg__t.cache_ud);
-}
-
-/* The thread's caches hold memory of an older allocator: give it back to
- * that one, and cache for the current one from now on. */
-void cg__cache_renew(void) {
-    cg__gen_flush();
-    cg__exc_flush();
-    cg__t.cache_gen = __atomic_load_n(&cg__alloc_gen, __ATOMIC_RELAXED);
-    cg__t.cache_dealloc = dealloc_fn;
-    cg__t.cache_ud = alloc_ud;
-}
-
-void cg_set_allocator(void *(*alloc)(size_t, void *), void (*dealloc)(void *, void *), void *ud) {
-    if (!alloc || !dealloc) {
-        alloc = default_alloc;
-        dealloc = default_dealloc;
-        ud = NULL;
-    }
-    alloc_fn = alloc;
-    dealloc_fn = dealloc;
-    alloc_ud = ud;
-    /* Other threads' caches are emptied by each thread, at its next use of
-     * them or when it ends; this thread's now. */
-    __atomic_fetch_add(&cg__alloc_gen, 1, __ATOMIC_RELAXED);
-    cg__cache_renew();
-}
-
-void *cg__alloc(size_t n) { return alloc_fn(n, alloc_ud); }
-void cg__dealloc(void *p) {
-    if (p) dealloc_fn(p, alloc_ud);
-}
-
-void cg__fatal(const char *file, int line, const char *msg) {
-    fprintf(stderr, "cogen: fatal: %s (%s:%d)\n", msg, file, line);
-    fflush(stderr);
-    abort();
-}
-
-/* ---------------------------------------------------------------------
  * Objects
  * ------------------------------------------------------------------ */
 
@@ -108,6 +52,16 @@ cg_exc *cg__generator_exit_static(void) { return &generator_exit; }
 #define EXC_SLOT 128
 #define EXC_SPARE_MAX 64
 
+/* This thread's spare slots, linked through their context field (unused
+ * while an object is spare). */
+static __thread struct {
+    cg_exc *head;
+    unsigned n;
+} spare __attribute__((tls_model("initial-exec")));
+
+static inline cg_exc *spare_next(const cg_exc *e) { return e->context; }
+static inline void set_spare_next(cg_exc *e, cg_exc *next) { e->context = next; }
+
 static cg_exc *exc_alloc(size_t size) {
     if (size > EXC_SLOT) {
         cg_exc *e = cg__alloc(size);
@@ -115,10 +69,10 @@ static cg_exc *exc_alloc(size_t size) {
         return e;
     }
     cg__cache_check();
-    cg_exc *e = cg__t.exc_spare;
+    cg_exc *e = spare.head;
     if (e) {
-        cg__t.exc_spare = e->context;
-        cg__t.nexc_spare--;
+        spare.head = spare_next(e);
+        spare.n--;
     } else {
         e = cg__alloc(EXC_SLOT);
         if (!e) return NULL;
@@ -129,23 +83,26 @@ static cg_exc *exc_alloc(size_t size) {
 
 static void exc_free(cg_exc *e) {
     cg__cache_check();
-    if (e->slot && cg__t.nexc_spare < EXC_SPARE_MAX && cg__t.cur) {
-        e->context = cg__t.exc_spare;
-        cg__t.exc_spare = e;
-        cg__t.nexc_spare++;
+    if (e->slot && spare.n < EXC_SPARE_MAX && cg__t.cur) {
+        set_spare_next(e, spare.head);
+        spare.head = e;
+        spare.n++;
         return;
     }
     cg__dealloc(e);
 }
 
-void cg__exc_flush(void) {
-    for (cg_exc *e = cg__t.exc_spare, *next; e; e = next) {
-        next = e->context;
+static void flush(void) {
+    for (cg_exc *e = spare.head, *next; e; e = next) {
+        next = spare_next(e);
         cg__cache_free(e);
     }
-    cg__t.exc_spare = NULL;
-    cg__t.nexc_spare = 0;
+    spare.head = NULL;
+    spare.n = 0;
 }
+
+static cg__thread_hooks hooks = {.order = CG__HOOKS_EXC, .flush = flush};
+__attribute__((constructor)) static void register_hooks(void) { cg__thread_hooks_add(&hooks); }
 
 static cg_exc *exc_make(const cg_exc_type *type, const char *msg, size_t len) {
     if (!type) {

@@ -15,9 +15,9 @@
  *      at every switch out of the generator (CG_GUARD_CANARY). Nothing fails
  *      silently: cg_gen_guard() and cg_get_stack_stats() say which is which,
  *      and CG_OPT_REQUIRE_GUARD refuses to fall back.
- * A fault in a guard page is reported by a SIGSEGV handler running on an
- * alternate signal stack: it names the generator and its stack size, then
- * lets the signal kill the process.
+ * A fault in a guard page is reported by the generator layer's SIGSEGV
+ * handler (src/core/gen_life.c), which runs on an alternate signal stack
+ * that each thread's pool sets up here.
  *
  * Freed stacks are kept for reuse by size: a thread keeps up to WARM_MAX in
  * NBUCKET warm buckets (pages kept), the rest go to NBUCKET cold buckets
@@ -28,7 +28,7 @@
  * memory, address space and mappings.
  */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "core/stack.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -143,6 +143,9 @@ static size_t nslab, slab_cap;
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
+/* This thread's pool (NULL until its first stack). */
+static __thread cg__pool *pool __attribute__((tls_model("initial-exec")));
+
 static void init_once(void) {
     long ps = sysconf(_SC_PAGESIZE);
     page_size = ps > 0 ? (size_t)ps : 4096;
@@ -165,7 +168,6 @@ static void init_once(void) {
     const char *force = getenv("COGEN_STACK_GUARD");
     if (force && (strcmp(force, "mprotect") == 0 || strcmp(force, "canary") == 0)) madv_guard = 0;
     if (force && strcmp(force, "canary") == 0) map_budget = 0;
-    cg__overflow_report_init();
 }
 
 static size_t round_page(size_t n) { return (n + page_size - 1) & ~(page_size - 1); }
@@ -186,7 +188,7 @@ static void ensure_altstack(cg__pool *p) {
 CG_COLD static cg__pool *pool_new(void);
 
 static inline cg__pool *pool_get(void) {
-    cg__pool *p = cg__t.pool;
+    cg__pool *p = pool;
     return CG_LIKELY(p) ? p : pool_new();
 }
 
@@ -202,7 +204,7 @@ static cg__pool *pool_new(void) {
     if (registry) registry->reg_prev = &p->reg_next;
     registry = p;
     pthread_mutex_unlock(&reg_lock);
-    cg__t.pool = p;
+    pool = p;
     return p;
 }
 
@@ -612,15 +614,8 @@ static void trim(cg__pool *p) {
     atomic_store_explicit(&p->n.warm, 0, memory_order_relaxed);
 }
 
-void cg_trim(void) {
-    cg__gen_drain();
-    cg__exc_flush();
-    if (cg__t.pool) trim(cg__t.pool);
-    cg__gen_flush();
-}
-
-void cg__stack_thread_exit(void) {
-    cg__pool *p = cg__t.pool;
+static void thread_exit(void) {
+    cg__pool *p = pool;
     if (!p) return;
     trim(p);
     pthread_mutex_lock(&reg_lock);
@@ -638,8 +633,15 @@ void cg__stack_thread_exit(void) {
      * it stays while its stacks are in use or pooled (in any thread). */
     drop_tail(p);
     free(p);
-    cg__t.pool = NULL;
+    pool = NULL;
 }
+
+static void trim_hook(void) {
+    if (pool) trim(pool);
+}
+
+static cg__thread_hooks hooks = {.order = CG__HOOKS_STACK, .exit = thread_exit, .trim = trim_hook};
+__attribute__((constructor)) static void register_hooks(void) { cg__thread_hooks_add(&hooks); }
 
 void cg_get_stack_stats(cg_stack_stats *st) {
     if (!st) return;
@@ -660,76 +662,7 @@ void cg_get_stack_stats(cg_stack_stats *st) {
     st->mappings = atomic_load(&n_mappings);
 }
 
-/* ---------------------------------------------------------------------
- * Overflow reports
- * ------------------------------------------------------------------ */
-
-static struct sigaction old_segv, old_bus;
-
-static size_t fmt_u(char *buf, size_t v) {
-    char tmp[24];
-    size_t n = 0, i = 0;
-    do tmp[n++] = (char)('0' + v % 10);
-    while ((v /= 10) != 0);
-    while (n) buf[i++] = tmp[--n];
-    return i;
-}
-
-static void say(const char *s, size_t n) {
-    while (n) {
-        ssize_t w = write(2, s, n);
-        if (w <= 0) return;
-        s += w;
-        n -= (size_t)w;
-    }
-}
-
-static void on_fault(int sig, siginfo_t *si, void *uctx) {
-    cg__ctx *c = cg__t.cur;
-    if (c && c->gen) {
-        const cg__stack *s = cg__gen_stack(c->gen);
-        char *a = si->si_addr;
-        if (s && s->kind == CG_GUARD_PAGE && a < s->lo && a >= s->lo - guard_size) {
-            char msg[512];
-            size_t n = 0;
-            const char *name = cg_gen_name(c->gen);
-            static const char a1[] = "cogen: stack overflow in generator '";
-            static const char a2[] = "' (stack size ";
-            static const char a3[] = " bytes)\n";
-            memcpy(msg, a1, sizeof a1 - 1);
-            n += sizeof a1 - 1;
-            for (size_t i = 0; name[i] && n < 400; i++) msg[n++] = name[i];
-            memcpy(msg + n, a2, sizeof a2 - 1);
-            n += sizeof a2 - 1;
-            n += fmt_u(msg + n, (size_t)(s->hi - s->lo));
-            memcpy(msg + n, a3, sizeof a3 - 1);
-            n += sizeof a3 - 1;
-            say(msg, n);
-            /* Let the signal do what it does by default: returning re-runs
-             * the faulting instruction, which now kills the process. */
-            signal(sig, SIG_DFL);
-            return;
-        }
-    }
-    struct sigaction *old = sig == SIGSEGV ? &old_segv : &old_bus;
-    if (old->sa_flags & SA_SIGINFO) {
-        if (old->sa_sigaction) {
-            old->sa_sigaction(sig, si, uctx);
-            return;
-        }
-    } else if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
-        old->sa_handler(sig);
-        return;
-    }
-    signal(sig, SIG_DFL);
-}
-
-void cg__overflow_report_init(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_fault;
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, &old_segv);
-    sigaction(SIGBUS, &sa, &old_bus);
+int cg__stack_guard_hit(const cg__stack *s, const void *addr) {
+    const char *a = addr;
+    return s->kind == CG_GUARD_PAGE && a < s->lo && a >= s->lo - guard_size;
 }

@@ -1,0 +1,66 @@
+/* base.h: what every file of the library shares and users never see:
+ * attribute macros, the sanitizers' detection, and the checks that stay on
+ * in every build. The bottom layer: it includes nothing of the library but
+ * the public header.
+ *
+ * The layers, each calling only the ones below it (docs/design.md, and
+ * tools/layers.py checks it in `make test`):
+ *
+ *   base    src/base.h                macros, checks
+ *   mem     src/core/mem.[ch]          allocator, cache generations, fatal
+ *   thread  src/core/thread.[ch]       per-thread state, exit hooks, cg_trim
+ *   arch    src/arch/                  context switches
+ *   stack   src/core/stack.[ch]        guarded, pooled stacks
+ *   exc     src/core/exc.[ch]          exceptions, try/defer records
+ *   gen     src/core/gen*.[ch]         the generator protocol
+ *
+ * Two calls go upward, and they are contracts declared in
+ * src/core/upcalls.h: a fresh stack's first code enters the generator layer
+ * (arch -> gen), and an exception that unwinds past a generator body's last
+ * record ends that generator (exc -> gen).
+ */
+#ifndef COGEN_BASE_H
+#define COGEN_BASE_H
+
+#include "cogen.h"
+
+#include <stdint.h>
+
+#define CG_HIDDEN __attribute__((visibility("hidden")))
+#define CG_LIKELY(x) __builtin_expect(!!(x), 1)
+#define CG_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define CG_NOINLINE __attribute__((noinline))
+#define CG_COLD __attribute__((cold, noinline))
+#define CG_UNUSED __attribute__((unused))
+
+/* Sanitizers, detected at compile time. */
+#if defined(__SANITIZE_ADDRESS__)
+#define CG_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CG_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define CG_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CG_TSAN 1
+#endif
+#endif
+#ifndef CG_ASAN
+#define CG_ASAN 0
+#endif
+#ifndef CG_TSAN
+#define CG_TSAN 0
+#endif
+
+/* Checks that stay on in every build: a wrong answer here would corrupt a
+ * stack, so the process stops with a message instead (src/core/mem.c). */
+#define CG_CHECK(cond, msg) \
+    do { \
+        if (CG_UNLIKELY(!(cond))) cg__fatal(__FILE__, __LINE__, msg); \
+    } while (0)
+CG_NORETURN CG_HIDDEN void cg__fatal(const char *file, int line, const char *msg);
+
+#endif

@@ -1,0 +1,310 @@
+/* gen.h: the generator layer's own header, shared by its files:
+ *   gen.c          the protocol: send, throw, close, yield, yield from
+ *   gen_life.c     life cycle: new, free, the handle cache, finalization,
+ *                  the unraisable hook, the overflow reporter, getters
+ *   gen_compact.c  compact mode: stacks swapped out to exact-size buffers
+ *   gen_xthread.c  frees from other threads, orphans, thread exit
+ */
+#ifndef COGEN_GEN_H
+#define COGEN_GEN_H
+
+#include "arch/switch.h"
+#include "core/exc.h"
+#include "core/stack.h"
+#include "core/upcalls.h"
+
+#include <stdio.h>
+
+#if CG_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if CG_TSAN
+void *__tsan_create_fiber(unsigned flags);
+void __tsan_destroy_fiber(void *fiber);
+void __tsan_switch_to_fiber(void *fiber, unsigned flags);
+#endif
+
+/* What the body tells its resumer when it switches back. A body that
+ * yields leaves ev at its resting value, EV_YIELD, or EV_YIELD_SLOW when the
+ * resumer has extra work after every yield (a canary to check, a pending
+ * free): the fast paths only ever test ev against zero. */
+enum { EV_YIELD = 0, EV_DELEGATE, EV_RETURN, EV_RAISE, EV_YIELD_SLOW };
+/* How the resumer resumes the body; back to IN_SEND once the body has
+ * taken an exception, so that a plain send never needs to store it. */
+enum {
+    IN_SEND = 0,  /* cg_yield returns the value */
+    IN_THROW,     /* raise exc, chained to what this generator is handling
+                     (CPython's _PyErr_ChainStackItem) */
+    IN_PROPAGATE, /* raise exc unchanged: it comes from the subgenerator */
+    IN_RAISE,     /* raise exc as if raised right here (chained here) */
+    IN_DIE        /* ASan builds: make the last switch at once (abandon) */
+};
+
+/* The first fields are read by the assembly fast paths: see
+ * src/arch/layout.h for their offsets (checked in gen_life.c). */
+struct cg_gen {
+    cg__ctx ctx;             /* the body's records; first, so that the
+                                current context pointer is the generator */
+    void *sp;                /* saved stack pointer while not running */
+    void *ret_sp;            /* resumer's stack pointer while running */
+    uintptr_t owner;         /* the owner word: see owner_word() below */
+    cg_gen *yf;              /* generator this one delegates to, or NULL */
+    cg__ctx *resumer;        /* context whose stack we return to */
+    unsigned char state;     /* cg_state */
+    unsigned char ev;        /* EV_*: last thing the body posted */
+    unsigned char in;        /* IN_*: how the body is being resumed */
+    unsigned char canary;    /* stack has a canary to check at each switch */
+    unsigned char catching;  /* suspended in cg_yield_catch */
+    unsigned char yf_owned;  /* yf was made by cg_yield_from_new */
+    unsigned char free_pending; /* cg_free arrived while running/delegated */
+    unsigned char forwarding;   /* a throw or close is being forwarded to yf */
+    unsigned yf_refs;        /* generators delegating to this one */
+    cg_exc *exc;             /* exception crossing the switch (owned) */
+    void *val;               /* the body's return value */
+    cg_gen *up;              /* delegator that resumed this one; in the
+                                thread's handle cache, the next spare handle
+                                (spare_next() in gen_life.c) */
+    cg_fn fn;
+    void *arg;
+    cg__stack *stack;        /* NULL once closed */
+    const char *name;
+    size_t stack_size;
+    cg_gen *live_next;       /* owner thread's list of live generators */
+    cg_gen **live_prev;
+    void *swap;              /* compact: the stack's used bytes while they
+                                are swapped out (at first, the initial frame) */
+    size_t swap_len;
+    cg_gen *res_next;        /* compact: place in the thread's resident list */
+    cg_gen *res_prev;
+    unsigned char compact;   /* CG_OPT_COMPACT */
+    unsigned char resident;  /* compact: in the resident list */
+    unsigned char in_inbox;  /* freed by another thread, waiting in home */
+    struct cg__home *home;   /* the owner thread's inbox; never changes
+                                but for an orphan that is adopted */
+    cg_gen *inbox_next;
+    cg__san san;             /* sanitizer state of this stack */
+};
+
+/* The generator layer's per-thread state. */
+typedef struct cg__genthread {
+    cg_gen *live;            /* generators this thread made and has not
+                                freed, newest first (for debuggers:
+                                tools/cogen-gdb.py walks it) */
+    cg_gen *spare;           /* freed handles kept for reuse (gen_life.c) */
+    unsigned nspare;
+    cg_gen *res_head;        /* compact generators whose stack pages are */
+    cg_gen *res_tail;        /* resident, oldest first (gen_compact.c) */
+    unsigned nres;
+    unsigned res_limit;      /* how many may be resident; 0: the default */
+    struct cg__home *home;   /* where other threads send frees (gen_xthread.c) */
+} cg__genthread;
+
+extern __thread cg__genthread cg__gt __attribute__((tls_model("initial-exec"))) CG_HIDDEN;
+
+#if CG_FASTPATH
+/* The assembly provides cg_send, cg_next, cg_throw and cg_yield; these are
+ * the C versions it falls back to. */
+#define CG_SEND_C cg__send_slow
+#define CG_THROW_C cg__throw_slow
+#define CG_YIELD_C cg__yield_slow
+CG_HIDDEN cg_status cg__send_slow(cg_gen *g, void *value, void **out, cg_exc **exc);
+CG_HIDDEN cg_status cg__throw_slow(cg_gen *g, cg_exc *e, void **out, cg_exc **exc);
+CG_HIDDEN cg_status cg__send_event(cg_gen *g, void *r, void **out, cg_exc **exc);
+CG_HIDDEN void *cg__yield_slow(cg_gen *g, void *value);
+CG_NORETURN CG_HIDDEN void cg__yield_thrown(cg_gen *g);
+#else
+#define CG_SEND_C cg_send
+#define CG_THROW_C cg_throw
+#define CG_YIELD_C cg_yield
+#endif
+
+/* ---------------------------------------------------------------------
+ * The owner word
+ *
+ * Which thread may resume g, read by the assembly fast paths as one
+ * compare with the thread pointer, and by other threads (to be refused)
+ * while the owner runs. Thread pointers are aligned, so the low bits are
+ * free:
+ *   bit 0 (OWNER_SWAPPED): a compact generator that is not resident; the
+ *     fast paths' compare fails and the C path makes it resident first;
+ *   ORPHAN in place of a thread pointer: its thread ended (gen_xthread.c).
+ * Relaxed atomics: plain moves on x86-64 and AArch64.
+ * ------------------------------------------------------------------ */
+
+#define OWNER_SWAPPED ((uintptr_t)1)
+#define ORPHAN ((uintptr_t)2)
+
+static inline uintptr_t owner_word(const cg_gen *g) { return __atomic_load_n(&g->owner, __ATOMIC_RELAXED); }
+static inline void set_owner(cg_gen *g, uintptr_t w) { __atomic_store_n(&g->owner, w, __ATOMIC_RELAXED); }
+/* The owning thread (or ORPHAN), without the flag bits. */
+static inline uintptr_t owner_of(const cg_gen *g) { return owner_word(g) & ~OWNER_SWAPPED; }
+static inline int owner_swapped(const cg_gen *g) { return (owner_word(g) & OWNER_SWAPPED) != 0; }
+static inline void set_swapped(cg_gen *g, int on) {
+    set_owner(g, on ? owner_word(g) | OWNER_SWAPPED : owner_word(g) & ~OWNER_SWAPPED);
+}
+
+/* ---------------------------------------------------------------------
+ * Switching, with the sanitizers told about it
+ * ------------------------------------------------------------------ */
+
+#if CG_ASAN || CG_TSAN
+/* The sanitizer state of a context's stack. */
+static inline cg__san *san_of(cg__ctx *c) { return c->gen ? &c->gen->san : &cg__t.main_san; }
+#endif
+
+CG_NORETURN CG_HIDDEN void cg__gen_canary_dead(cg_gen *g);
+
+/* Resumer side: run g until it posts an event. */
+static inline void *switch_in(cg_gen *g, cg__ctx *from, void *value) {
+#if CG_ASAN
+    __sanitizer_start_switch_fiber(&san_of(from)->asan_fake, g->stack->lo, (size_t)(g->stack->hi - g->stack->lo));
+#endif
+#if CG_TSAN
+    __tsan_switch_to_fiber(g->san.tsan_fiber, 0);
+#endif
+    (void)from;
+    void *r = cg__switch(&g->ret_sp, g->sp, value);
+#if CG_ASAN
+    __sanitizer_finish_switch_fiber(san_of(from)->asan_fake, NULL, NULL);
+#endif
+    return r;
+}
+
+/* Body side, for the last time: the stack is abandoned. */
+CG_NORETURN static inline void switch_final(cg_gen *g) {
+    if (g->canary && !cg__canary_ok(g->stack)) cg__gen_canary_dead(g);
+    CG_CHECK(g->ctx.chain == NULL, "generator ended with exception records on its stack");
+#if CG_ASAN
+    __sanitizer_start_switch_fiber(NULL, san_of(g->resumer)->asan_bottom, san_of(g->resumer)->asan_size);
+#endif
+#if CG_TSAN
+    __tsan_switch_to_fiber(san_of(g->resumer)->tsan_fiber, 0);
+#endif
+    cg__switch(&g->sp, g->ret_sp, NULL);
+    cg__fatal(__FILE__, __LINE__, "a finished generator was resumed");
+}
+
+/* Body side, after the resumer switched here. */
+static inline void arrived(cg_gen *g) {
+#if CG_ASAN
+    cg__san *r = san_of(g->resumer);
+    __sanitizer_finish_switch_fiber(g->san.asan_fake, &r->asan_bottom, &r->asan_size);
+    if (CG_UNLIKELY(g->in == IN_DIE)) switch_final(g);
+#else
+    (void)g;
+#endif
+}
+
+/* Body side: post an event, wait to be resumed. */
+static inline void *switch_out(cg_gen *g, void *value) {
+    if (CG_UNLIKELY(g->canary) && !cg__canary_ok(g->stack)) cg__gen_canary_dead(g);
+#if CG_ASAN
+    __sanitizer_start_switch_fiber(&g->san.asan_fake, san_of(g->resumer)->asan_bottom, san_of(g->resumer)->asan_size);
+#endif
+#if CG_TSAN
+    __tsan_switch_to_fiber(san_of(g->resumer)->tsan_fiber, 0);
+#endif
+    void *r = cg__switch(&g->sp, g->ret_sp, value);
+    arrived(g);
+    return r;
+}
+
+/* ---------------------------------------------------------------------
+ * Compact mode (gen_compact.c)
+ * ------------------------------------------------------------------ */
+
+#define COMPACT_STACK CG_STACK_COMPACT_DEFAULT
+
+/* Whether generators are compact unless told otherwise (COGEN_COMPACT). */
+CG_HIDDEN int cg__compact_default(void);
+/* Puts a new compact generator's first frame in its swap buffer, leaving
+ * the stack's pages untouched until it first runs. 0: no memory. */
+CG_HIDDEN int cg__compact_init(cg_gen *g);
+/* Before a compact generator runs, or its records are read. */
+CG_HIDDEN void cg__compact_make_resident(cg_gen *g);
+/* Copies a swapped-out generator's frames back (records about to be read
+ * by a discard; it will not run again). */
+CG_HIDDEN void cg__compact_swap_in(cg_gen *g);
+/* The stack goes: the generator leaves the resident list and its buffer. */
+CG_HIDDEN void cg__compact_release(cg_gen *g);
+
+/* Resumer side: resume n once with (in, value, e). */
+static inline void *resume(cg_gen *n, cg__ctx *caller, unsigned in, void *value, cg_exc *e) {
+    if (CG_UNLIKELY(owner_word(n) & OWNER_SWAPPED)) cg__compact_make_resident(n);
+    n->in = (unsigned char)in;
+    n->exc = e;
+    n->resumer = caller;
+    cg__t.cur = &n->ctx;
+    void *r = switch_in(n, caller, value);
+    cg__t.cur = caller;
+    return r;
+}
+
+/* ---------------------------------------------------------------------
+ * Frees from other threads (gen_xthread.c)
+ * ------------------------------------------------------------------ */
+
+/* The thread's inbox, made on first use; NULL without memory. */
+CG_HIDDEN struct cg__home *cg__home_get(void);
+/* Finalizes what other threads freed, if anything. */
+CG_HIDDEN void cg__gen_drain(void);
+CG_HIDDEN int cg__inbox_nonempty(const struct cg__home *h);
+static inline void drain_if_any(void) {
+    if (cg__gt.home && cg__inbox_nonempty(cg__gt.home)) cg__gen_drain();
+}
+/* cg_free from a thread that is not g's owner: 1 if g went to its owner's
+ * inbox, 0 if it was an orphan that this thread has adopted (and must now
+ * free itself). */
+CG_HIDDEN int cg__free_remote(cg_gen *g);
+/* The thread is ending (a thread hook, run before the stack pool goes). */
+CG_HIDDEN void cg__gen_thread_exit(void);
+
+/* ---------------------------------------------------------------------
+ * Between the protocol (gen.c) and the life cycle (gen_life.c)
+ * ------------------------------------------------------------------ */
+
+/* What a caller-side operation produced, before it is written back to the
+ * caller's out and exc (res_deliver). */
+typedef struct cg__res {
+    cg_status status;
+    void *value;   /* yielded or returned value; NULL when raised */
+    cg_exc *exc;   /* owned; only when raised */
+} cg__res;
+
+static inline cg__res res_yielded(void *v) { return (cg__res){CG_YIELDED, v, NULL}; }
+static inline cg__res res_returned(void *v) { return (cg__res){CG_RETURNED, v, NULL}; }
+static inline cg__res res_raised(cg_exc *e) { return (cg__res){CG_RAISED, NULL, e}; }
+
+/* Hands r to the caller: out and exc may each be NULL (then an exception
+ * is dropped). */
+static inline cg_status res_deliver(cg__res r, void **out, cg_exc **exc) {
+    if (out) *out = r.value;
+    if (exc)
+        *exc = r.exc;
+    else
+        cg_exc_unref(r.exc);
+    return r.status;
+}
+
+/* close() of a generator that may be suspended (gen.c). */
+CG_HIDDEN cg__res cg__gen_close(cg_gen *g);
+/* Ends g's delegation to g->yf (gen.c). */
+CG_HIDDEN void cg__gen_end_delegation(cg_gen *g);
+/* The body will never run again: give its stack back (gen_life.c). */
+CG_HIDDEN void cg__gen_release_stack(cg_gen *g);
+/* Gives back the stack of a suspended body that will not run to its end. */
+CG_HIDDEN void cg__gen_abandon(cg_gen *g);
+
+/* What ev rests at while g is suspended (see EV_YIELD_SLOW). */
+static inline unsigned char resting(const cg_gen *g) {
+    return (g->canary || g->free_pending) ? EV_YIELD_SLOW : EV_YIELD;
+}
+
+/* Frees g if a cg_free was waiting for it to stop running or being
+ * delegated to. */
+static inline void settle(cg_gen *g) {
+    if (CG_UNLIKELY(g->free_pending) && g->state != CG_GEN_RUNNING && !g->yf_refs) cg_free(g);
+}
+
+#endif

@@ -1,0 +1,151 @@
+/* gen_compact.c: compact mode.
+ *
+ * A compact generator has a stack of its own like any other, but only the
+ * COMPACT_RESIDENT most recently resumed compact generators of a thread
+ * keep its pages. When one more becomes resident, the oldest suspended one
+ * is swapped out: the used part of its stack (a few hundred bytes for a
+ * shallow generator) is copied to a buffer of exactly that size and the
+ * pages are dropped. It is copied back, to the same addresses, before it
+ * runs again or its exception records are read. So a compact generator that
+ * is resumed often costs what any generator costs, and a suspended one costs
+ * its handle plus its used stack bytes.
+ *
+ * OWNER_SWAPPED (bit 0 of the owner word, src/core/gen.h) is set while a
+ * compact generator is not resident: the assembly fast path, which compares
+ * the owner word with the thread pointer, then falls back to the C path,
+ * which makes it resident first.
+ */
+#include "core/gen.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define COMPACT_RESIDENT 64
+
+static void res_unlink(cg_gen *g) {
+    if (!g->resident) return;
+    if (g->res_prev)
+        g->res_prev->res_next = g->res_next;
+    else
+        cg__gt.res_head = g->res_next;
+    if (g->res_next)
+        g->res_next->res_prev = g->res_prev;
+    else
+        cg__gt.res_tail = g->res_prev;
+    g->resident = 0;
+    cg__gt.nres--;
+}
+
+static void res_append(cg_gen *g) {
+    g->res_next = NULL;
+    g->res_prev = cg__gt.res_tail;
+    if (cg__gt.res_tail)
+        cg__gt.res_tail->res_next = g;
+    else
+        cg__gt.res_head = g;
+    cg__gt.res_tail = g;
+    g->resident = 1;
+    cg__gt.nres++;
+}
+
+/* Copies the used part of a suspended compact generator's stack out and
+ * drops its pages. Returns 0 if there is no memory for the copy (then it
+ * simply stays resident). */
+static int swap_out(cg_gen *g) {
+    size_t len = (size_t)(g->stack->hi - (char *)g->sp);
+    void *buf = cg__alloc(len);
+    if (!buf) return 0;
+#if CG_ASAN
+    ASAN_UNPOISON_MEMORY_REGION(g->sp, len); /* copying reads the redzones */
+#endif
+    memcpy(buf, g->sp, len);
+    cg__stack_drop_pages(g->stack);
+    g->swap = buf;
+    g->swap_len = len;
+    res_unlink(g);
+    set_swapped(g, 1);
+    return 1;
+}
+
+void cg__compact_swap_in(cg_gen *g) {
+    if (!g->swap) return;
+    memcpy(g->stack->hi - g->swap_len, g->swap, g->swap_len);
+    cg__dealloc(g->swap);
+    g->swap = NULL;
+}
+
+/* A process-wide default, for running a whole test suite in compact mode:
+ * COGEN_COMPACT=N in the environment makes every generator compact, with at
+ * most N resident per thread (N=1 swaps at almost every switch). */
+static int compact_env = -1; /* -1: not read yet; 0: off; else the limit */
+
+int cg__compact_default(void) {
+    int c = __atomic_load_n(&compact_env, __ATOMIC_RELAXED);
+    if (c < 0) {
+        const char *e = getenv("COGEN_COMPACT");
+        long n = e ? strtol(e, NULL, 10) : 0;
+        c = n > 0 ? (n < 1 << 20 ? (int)n : 1 << 20) : 0;
+        __atomic_store_n(&compact_env, c, __ATOMIC_RELAXED);
+    }
+    return c;
+}
+
+static unsigned res_limit(void) {
+    if (cg__gt.res_limit) return cg__gt.res_limit;
+    int env = cg__compact_default();
+    return env > 0 ? (unsigned)env : COMPACT_RESIDENT;
+}
+
+/* Swaps out the oldest suspended ones while there are too many. Running
+ * ones (a delegator below the generator that runs, a body that resumed
+ * another) stay: their frames are in use. */
+static void evict_excess(void) {
+    unsigned limit = res_limit();
+    cg_gen *v = cg__gt.res_head;
+    while (cg__gt.nres > limit && v) {
+        cg_gen *next = v->res_next;
+        if (v->state == CG_GEN_SUSPENDED && !swap_out(v)) break;
+        v = next;
+    }
+}
+
+void cg__compact_make_resident(cg_gen *g) {
+    cg__compact_swap_in(g);
+    set_swapped(g, 0);
+    res_append(g);
+    evict_excess();
+}
+
+unsigned cg_compact_resident(unsigned limit) {
+    cg__cur();
+    unsigned old = res_limit();
+    if (limit) {
+        cg__gt.res_limit = limit;
+        evict_excess();
+    }
+    return old;
+}
+
+
+int cg__compact_init(cg_gen *g) {
+    /* The initial frame goes to the swap buffer: the stack's pages are not
+     * touched until the generator first runs. The frame holds no address
+     * of its own, so it can be built anywhere with the same alignment and
+     * copied to the top of the stack later. */
+    _Alignas(16) char tmp[256];
+    char *fsp = cg__frame_ready(tmp, tmp + sizeof tmp, g);
+    g->swap_len = (size_t)(tmp + sizeof tmp - fsp);
+    g->swap = cg__alloc(g->swap_len);
+    if (!g->swap) return 0;
+    memcpy(g->swap, fsp, g->swap_len);
+    g->sp = g->stack->hi - g->swap_len;
+    set_swapped(g, 1);
+    return 1;
+}
+
+void cg__compact_release(cg_gen *g) {
+    res_unlink(g);
+    cg__dealloc(g->swap);
+    g->swap = NULL;
+    set_swapped(g, 0);
+}

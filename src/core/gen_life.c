@@ -1,0 +1,425 @@
+/* gen_life.c: a generator's life cycle: creation, the per-thread handle
+ * cache, freeing and finalization, the unraisable hook, the overflow
+ * reporter, and the getters. The protocol itself is in gen.c. */
+#define _GNU_SOURCE
+#include "core/gen.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+__thread cg__genthread cg__gt __attribute__((tls_model("initial-exec")));
+
+#include "arch/layout.h"
+_Static_assert(offsetof(cg_gen, ctx.parent) == CG_G_PARENT, "layout.h");
+_Static_assert(offsetof(cg_gen, sp) == CG_G_SP, "layout.h");
+_Static_assert(offsetof(cg_gen, ret_sp) == CG_G_RETSP, "layout.h");
+_Static_assert(offsetof(cg_gen, owner) == CG_G_OWNER, "layout.h");
+_Static_assert(offsetof(cg_gen, yf) == CG_G_YF, "layout.h");
+_Static_assert(offsetof(cg_gen, resumer) == CG_G_RESUMER, "layout.h");
+_Static_assert(offsetof(cg_gen, state) == CG_G_STATE, "layout.h");
+_Static_assert(offsetof(cg_gen, ev) == CG_G_EV, "layout.h");
+_Static_assert(offsetof(cg_gen, in) == CG_G_IN, "layout.h");
+_Static_assert(offsetof(cg_gen, exc) == CG_G_EXC, "layout.h");
+_Static_assert(IN_THROW == CG_IN_THROW, "layout.h");
+_Static_assert(offsetof(cg__thread, cur) == CG_T_CUR, "layout.h");
+#if CG_FASTPATH
+_Static_assert(CG_GEN_CREATED == CG_STATE_CREATED && CG_GEN_SUSPENDED == CG_STATE_SUSPENDED &&
+                   CG_GEN_RUNNING == CG_STATE_RUNNING,
+               "layout.h");
+#endif
+
+static void unraisable(cg_exc *e, cg_gen *g);
+
+/* ---------------------------------------------------------------------
+ * The two upcalls (src/core/upcalls.h)
+ * ------------------------------------------------------------------ */
+
+void cg__gen_main(cg_gen *g) {
+    arrived(g);
+    /* A throw or close never starts a body: the first resume is a send. */
+    g->val = g->fn(g, g->arg);
+    g->ev = EV_RETURN;
+    switch_final(g);
+}
+
+void cg__gen_finish(cg_gen *g, cg_exc *e) {
+    g->exc = e;
+    g->ev = EV_RAISE;
+    switch_final(g);
+}
+
+void cg__gen_canary_dead(cg_gen *g) {
+    fprintf(stderr, "cogen: stack overflow in generator '%s' (stack size %zu bytes, no guard page: canary overwritten)\n",
+            cg_gen_name(g), g->stack_size);
+    fflush(stderr);
+    abort();
+}
+
+/* ---------------------------------------------------------------------
+ * The handle cache
+ *
+ * Handles are recycled per thread: malloc and free cost more than all the
+ * rest of a generator's life cycle. A spare handle is linked through its
+ * `up` field, which means nothing while it is spare.
+ * ------------------------------------------------------------------ */
+
+#define SPARE_MAX 64
+
+static inline cg_gen *spare_next(const cg_gen *g) { return g->up; }
+static inline void set_spare_next(cg_gen *g, cg_gen *next) { g->up = next; }
+
+static cg_gen *gen_alloc(void) {
+    cg__cache_check();
+    cg_gen *g = cg__gt.spare;
+    if (g) {
+        cg__gt.spare = spare_next(g);
+        cg__gt.nspare--;
+        return g;
+    }
+    return cg__alloc(sizeof *g);
+}
+
+static void gen_release(cg_gen *g) {
+    cg__cache_check();
+    if (cg__gt.nspare >= SPARE_MAX || !cg__t.cur) {
+        cg__dealloc(g);
+        return;
+    }
+    set_spare_next(g, cg__gt.spare);
+    cg__gt.spare = g;
+    cg__gt.nspare++;
+}
+
+static void flush_spares(void) {
+    for (cg_gen *g = cg__gt.spare, *next; g; g = next) {
+        next = spare_next(g);
+        cg__cache_free(g);
+    }
+    cg__gt.spare = NULL;
+    cg__gt.nspare = 0;
+}
+
+/* What the generator layer gives back per thread (src/core/thread.h):
+ * before the stack pool goes, the generators other threads freed are
+ * finalized and the rest orphaned. */
+static cg__thread_hooks hooks = {
+    .order = CG__HOOKS_GEN, .exit = cg__gen_thread_exit, .trim = cg__gen_drain, .flush = flush_spares};
+__attribute__((constructor)) static void register_hooks(void) { cg__thread_hooks_add(&hooks); }
+
+/* ---------------------------------------------------------------------
+ * Overflow reports
+ *
+ * A fault in the guard page below the running generator's stack is
+ * reported with its name and stack size, from a SIGSEGV handler that runs
+ * on the alternate signal stack each thread's stack pool sets up; then the
+ * signal does what it does by default. Any other fault goes to the handler
+ * that was there before.
+ * ------------------------------------------------------------------ */
+
+static struct sigaction old_segv, old_bus;
+
+static size_t fmt_u(char *buf, size_t v) {
+    char tmp[24];
+    size_t n = 0, i = 0;
+    do tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    while (n) buf[i++] = tmp[--n];
+    return i;
+}
+
+static void say(const char *s, size_t n) {
+    while (n) {
+        ssize_t w = write(2, s, n);
+        if (w <= 0) return;
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+static void on_fault(int sig, siginfo_t *si, void *uctx) {
+    cg__ctx *c = cg__t.cur;
+    if (c && c->gen) {
+        const cg__stack *s = c->gen->stack;
+        if (s && cg__stack_guard_hit(s, si->si_addr)) {
+            char msg[512];
+            size_t n = 0;
+            const char *name = cg_gen_name(c->gen);
+            static const char a1[] = "cogen: stack overflow in generator '";
+            static const char a2[] = "' (stack size ";
+            static const char a3[] = " bytes)\n";
+            memcpy(msg, a1, sizeof a1 - 1);
+            n += sizeof a1 - 1;
+            for (size_t i = 0; name[i] && n < 400; i++) msg[n++] = name[i];
+            memcpy(msg + n, a2, sizeof a2 - 1);
+            n += sizeof a2 - 1;
+            n += fmt_u(msg + n, (size_t)(s->hi - s->lo));
+            memcpy(msg + n, a3, sizeof a3 - 1);
+            n += sizeof a3 - 1;
+            say(msg, n);
+            /* Let the signal do what it does by default: returning re-runs
+             * the faulting instruction, which now kills the process. */
+            signal(sig, SIG_DFL);
+            return;
+        }
+    }
+    struct sigaction *old = sig == SIGSEGV ? &old_segv : &old_bus;
+    if (old->sa_flags & SA_SIGINFO) {
+        if (old->sa_sigaction) {
+            old->sa_sigaction(sig, si, uctx);
+            return;
+        }
+    } else if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+        old->sa_handler(sig);
+        return;
+    }
+    signal(sig, SIG_DFL);
+}
+
+static void overflow_report_init(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &old_segv);
+    sigaction(SIGBUS, &sa, &old_bus);
+}
+
+static pthread_once_t report_once = PTHREAD_ONCE_INIT;
+
+/* A thread's first generator: the process's overflow reporter, and the
+ * thread's inbox. */
+CG_COLD static struct cg__home *first_use(void) {
+    pthread_once(&report_once, overflow_report_init);
+    return cg__home_get();
+}
+
+/* ---------------------------------------------------------------------
+ * Creating and freeing
+ * ------------------------------------------------------------------ */
+
+cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
+    static const cg_opts defaults = {0, NULL, 0};
+    if (!opts) opts = &defaults;
+#if CG_UCONTEXT
+    unsigned char compact = 0; /* a ucontext_t is not relocatable: no copies */
+#else
+    unsigned char compact = (opts->flags & CG_OPT_COMPACT) || cg__compact_default() > 0;
+#endif
+    size_t size = opts->stack_size ? opts->stack_size : compact ? COMPACT_STACK : CG_STACK_DEFAULT;
+    if (!fn || size > ((size_t)1 << 40)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (size < CG_STACK_MIN) size = CG_STACK_MIN;
+    cg__cur();
+    drain_if_any();
+    struct cg__home *home = cg__gt.home;
+    if (CG_UNLIKELY(!home)) home = first_use();
+    cg_gen *g = home ? gen_alloc() : NULL;
+    if (!g) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    cg__stack *st = cg__stack_get(size, opts->flags);
+    if (!st) {
+        int err = errno;
+        gen_release(g);
+        errno = err;
+        return NULL;
+    }
+    unsigned char canary = st->kind == CG_GUARD_CANARY;
+    /* Field by field: zeroing the whole struct compiles to `rep stos`,
+     * which costs more than the rest of cg_new. */
+#if CG_ASAN || CG_TSAN
+    memset(&g->san, 0, sizeof g->san);
+#endif
+    g->ctx.chain = NULL;
+    g->ctx.parent = NULL;
+    g->ctx.gen = g;
+    g->ret_sp = NULL;
+    g->owner = cg__self();
+    g->yf = NULL;
+    g->state = CG_GEN_CREATED;
+    g->ev = canary ? EV_YIELD_SLOW : EV_YIELD;
+    g->in = IN_SEND;
+    g->canary = canary;
+    g->catching = 0;
+    g->yf_owned = 0;
+    g->free_pending = 0;
+    g->forwarding = 0;
+    g->yf_refs = 0;
+    g->exc = NULL;
+    g->val = NULL;
+    g->up = NULL;
+    g->resumer = NULL;
+    g->fn = fn;
+    g->arg = arg;
+    g->stack = st;
+    g->name = opts->name;
+    g->stack_size = (size_t)(st->hi - st->lo);
+    g->swap = NULL;
+    g->compact = compact;
+    g->resident = 0;
+    g->in_inbox = 0;
+    g->home = home;
+    if (!compact) {
+        g->sp = cg__frame_ready(st->lo, st->hi, g);
+    } else if (!cg__compact_init(g)) {
+        cg__stack_put(st);
+        gen_release(g);
+        errno = ENOMEM;
+        return NULL;
+    }
+#if CG_TSAN
+    /* A fiber per generator: one kept with its stack would keep the shadow
+     * frames of every generator that ended on that stack. */
+    g->san.tsan_fiber = __tsan_create_fiber(0);
+#endif
+    g->inbox_next = NULL;
+    g->live_next = cg__gt.live;
+    g->live_prev = &cg__gt.live;
+    if (g->live_next) g->live_next->live_prev = &g->live_next;
+    cg__gt.live = g;
+    return g;
+}
+
+void cg__gen_release_stack(cg_gen *g) {
+    if (g->stack) {
+        if (g->canary && !cg__canary_ok(g->stack)) cg__gen_canary_dead(g);
+        if (CG_UNLIKELY(g->compact)) cg__compact_release(g);
+        cg__stack_put(g->stack);
+        g->stack = NULL;
+    }
+    g->state = CG_GEN_CLOSED;
+}
+
+/* Gives back the stack of a suspended body that will not run to its end.
+ * Under ASan with detect_stack_use_after_return, the body's frames live on
+ * a fake stack that ASan frees only when the fiber makes its last switch:
+ * the body is resumed once more just to make it (arrived(), IN_DIE). */
+void cg__gen_abandon(cg_gen *g) {
+#if CG_ASAN
+    resume(g, cg__t.cur, IN_DIE, NULL, NULL);
+#endif
+    cg__gen_release_stack(g);
+}
+
+/* Throws away a suspended body without unwinding it (it refused to close,
+ * or its thread cannot run it). */
+static void discard(cg_gen *g) {
+    cg__compact_swap_in(g); /* its records are read below */
+    cg__drop_chain(&g->ctx);
+    if (g->yf) {
+        cg_gen *sub = g->yf;
+        int owned = g->yf_owned;
+        cg__gen_end_delegation(g);
+        if (owned) cg_free(sub);
+    }
+    cg_exc_unref(g->exc);
+    g->exc = NULL;
+    cg__gen_abandon(g);
+}
+
+void cg_free(cg_gen *g) {
+    if (!g) return;
+    if (CG_UNLIKELY(g->home != cg__gt.home) && cg__free_remote(g)) return;
+    drain_if_any();
+    if (g->state == CG_GEN_RUNNING || g->yf_refs) {
+        g->free_pending = 1; /* as a Python frame holding a reference would */
+        if (g->ev == EV_YIELD) g->ev = EV_YIELD_SLOW;
+        return;
+    }
+    if (g->state == CG_GEN_SUSPENDED) {
+        cg__res r = cg__gen_close(g);
+        if (r.status == CG_RAISED) {
+            unraisable(r.exc, g);
+            cg_exc_unref(r.exc);
+        }
+        if (g->state != CG_GEN_CLOSED) discard(g);
+    } else {
+        cg__gen_release_stack(g);
+    }
+#if CG_TSAN
+    __tsan_destroy_fiber(g->san.tsan_fiber);
+#endif
+    if (g->live_prev) {
+        *g->live_prev = g->live_next;
+        if (g->live_next) g->live_next->live_prev = g->live_prev;
+    }
+    gen_release(g);
+}
+
+/* ---------------------------------------------------------------------
+ * Introspection, hooks
+ * ------------------------------------------------------------------ */
+
+cg_gen *cg_current(void) { return cg__t.cur ? cg__t.cur->gen : NULL; }
+
+cg_state cg_gen_state(const cg_gen *g) { return g ? (cg_state)g->state : CG_GEN_CLOSED; }
+const char *cg_gen_name(const cg_gen *g) { return g && g->name ? g->name : "generator"; }
+cg_gen *cg_gen_yieldfrom(const cg_gen *g) { return g ? g->yf : NULL; }
+size_t cg_gen_stack_size(const cg_gen *g) { return g ? g->stack_size : 0; }
+void *cg_gen_arg(const cg_gen *g) { return g ? g->arg : NULL; }
+int cg_gen_compact(const cg_gen *g) { return g ? g->compact : 0; }
+cg_guard cg_gen_guard(const cg_gen *g) {
+    if (!g || !g->stack) return CG_GUARD_NONE;
+    return g->canary ? CG_GUARD_CANARY : CG_GUARD_PAGE;
+}
+
+const cg__stack *cg__gen_stack(const cg_gen *g) { return g->stack; }
+
+const char *cg_status_name(cg_status s) {
+    switch (s) {
+    case CG_YIELDED: return "CG_YIELDED";
+    case CG_RETURNED: return "CG_RETURNED";
+    case CG_RAISED: return "CG_RAISED";
+    }
+    return "?";
+}
+
+const char *cg_state_name(cg_state s) {
+    switch (s) {
+    case CG_GEN_CREATED: return "GEN_CREATED";
+    case CG_GEN_SUSPENDED: return "GEN_SUSPENDED";
+    case CG_GEN_RUNNING: return "GEN_RUNNING";
+    case CG_GEN_CLOSED: return "GEN_CLOSED";
+    }
+    return "?";
+}
+
+static void default_unraisable(cg_exc *e, cg_gen *g, void *ud) {
+    (void)ud;
+    fprintf(stderr, "Exception ignored in: generator '%s'\n", cg_gen_name(g));
+    cg_exc_print(e, stderr);
+}
+
+static cg_unraisable_hook unraisable_hook = default_unraisable;
+static void *unraisable_ud;
+
+void cg_set_unraisable_hook(cg_unraisable_hook hook, void *ud) {
+    unraisable_hook = hook ? hook : default_unraisable;
+    unraisable_ud = hook ? ud : NULL;
+}
+
+/* The hook runs inside a try: what it raises cannot escape cg_free halfway.
+ * As Python does with an error in sys.unraisablehook, that exception goes
+ * to the default hook (stderr) and the original one is dropped. */
+static void unraisable(cg_exc *e, cg_gen *g) {
+    cg_unraisable_hook hook = unraisable_hook;
+    if (hook == default_unraisable) {
+        default_unraisable(e, g, NULL);
+        return;
+    }
+    void *ud = unraisable_ud;
+    CG_TRY {
+        hook(e, g, ud);
+    } CG_EXCEPT(&cg_BaseException, err) {
+        fprintf(stderr, "Exception ignored in the unraisable hook (freeing generator '%s'):\n", cg_gen_name(g));
+        cg_exc_print(err, stderr);
+    } CG_END;
+}
