@@ -425,9 +425,19 @@ CG_API cg_state cg_gen_state(const cg_gen *g);
  * generator is closed first (GeneratorExit at its yield, cleanups run), and
  * what that close raises goes to the unraisable hook (cg_set_unraisable_hook);
  * a generator that refuses to close (yields again) has its stack discarded
- * without running its remaining cleanups. A running generator, or one that
- * another generator is delegating to, is freed as soon as it stops being
- * so. NULL is ignored. Freeing twice is a use after free, as with free(3).
+ * without running its remaining cleanups. A generator that another
+ * generator is delegating to is freed as soon as the delegation ends. A
+ * running generator (called from its own body, or from a body it resumed)
+ * is not freed: RuntimeError is raised at the call, since its resumer is
+ * waiting for it. NULL is ignored.
+ *
+ * cg_free is final: a handle used after it (freed twice, resumed, read) is
+ * a use after free, as with free(3). cogen reports it with a fatal error
+ * while the freed handle is not yet reused by cg_new; with the environment
+ * variable COGEN_DEBUG_HANDLES=1 (or the build option COGEN_DEBUG_HANDLES),
+ * freed handles are never reused, so every later use is reported, and in
+ * AddressSanitizer builds it is reported by ASan at the faulting access.
+ * That mode keeps each freed handle allocated: it is for debugging.
  *
  * Any thread may free a generator. From a thread other than its owner the
  * free is handed to the owner, which finalizes it (its cleanups run there)

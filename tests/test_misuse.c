@@ -82,6 +82,7 @@ TEST(misuse_next_null) {
     cg_exc *e = NULL;
     CHECK_EQ(cg_next(NULL, NULL, &e), CG_RAISED);
     CHECK(cg_exc_is(e, &cg_TypeError));
+    CHECK_STR(cg_exc_msg(e), "cg_next() argument must be a generator, not NULL");
     cg_exc_unref(e);
     CHECK_EQ(cg_next(NULL, NULL, NULL), CG_RAISED);
 }
@@ -379,17 +380,22 @@ TEST(misuse_other_thread) {
  * Freeing at the wrong time
  * ================================================================== */
 
-/* cg_free of a running generator from its own body: the body goes on;
- * the free happens when it stops running. Here it then yields, so the
- * caller still gets the value, and the free closes it at that yield (its
- * cleanups run) and gives its stack back. */
+/* cg_free of a running generator from its own body is refused with
+ * RuntimeError, raised in the body: its resumer is waiting for it, and
+ * would otherwise be handed CG_YIELDED by a generator that no longer
+ * exists. (Python cannot drop a running generator: its frame holds it.)
+ * The body catches it and carries on; the caller frees it later. */
 static void *free_self_then_yield(cg_gen *g, void *arg) {
     (void)arg;
     CG_DEFER(note_defer, "defer");
     CG_TRY {
         cg_free(g);
-        note("after free");
-        CHECK_EQ(cg_gen_state(g), CG_GEN_RUNNING);
+        note("not reached");
+    } CG_EXCEPT(&cg_RuntimeError, e) {
+        note(cg_exc_msg(e));
+    } CG_END;
+    CHECK_EQ(cg_gen_state(g), CG_GEN_RUNNING);
+    CG_TRY {
         cg_yield(g, I(1));
         note("resumed");
     } CG_FINALLY {
@@ -406,19 +412,23 @@ TEST(misuse_free_running) {
     cg_exc *e = NULL;
     CHECK_EQ(cg_next(g, &v, &e), CG_YIELDED);
     CHECK_EQ((intptr_t)v, 1);
-    /* g is gone now: closed at its yield, cleanups run, stack released. */
-    CHECK_STR(trail, "after free,finally,defer");
+    CHECK_STR(trail, "cg_free() of a running generator (free it once it has yielded or returned)");
+    /* Still alive and suspended: the caller's handle is good. */
+    CHECK_EQ(cg_gen_state(g), CG_GEN_SUSPENDED);
+    trail[0] = '\0';
+    cg_free(g); /* closed at its yield, cleanups run, stack released */
+    CHECK_STR(trail, "finally,defer");
     CHECK_EQ(live_stacks(), 0);
 }
 
-/* The same when the body returns after freeing itself: the caller gets
- * the return value, then the generator is freed. */
+/* The same refusal when nothing in the body catches it: the exception
+ * ends the generator and its caller gets it. */
 static void *free_self_then_return(cg_gen *g, void *arg) {
     (void)arg;
     CG_DEFER(note_defer, "defer");
     cg_yield(g, I(1));
     cg_free(g);
-    note("after free");
+    note("not reached");
     return I(2);
 }
 
@@ -427,10 +437,15 @@ TEST(misuse_free_running_return) {
     CHECK_EQ(live_stacks(), 0);
     cg_gen *g = mk(free_self_then_return, NULL);
     void *v = NULL;
+    cg_exc *e = NULL;
     CHECK_EQ(cg_next(g, &v, NULL), CG_YIELDED);
-    CHECK_EQ(cg_next(g, &v, NULL), CG_RETURNED);
-    CHECK_EQ((intptr_t)v, 2);
-    CHECK_STR(trail, "after free,defer");
+    CHECK_EQ(cg_next(g, &v, &e), CG_RAISED);
+    CHECK(cg_exc_is(e, &cg_RuntimeError));
+    CHECK_STR(cg_exc_msg(e), "cg_free() of a running generator (free it once it has yielded or returned)");
+    cg_exc_unref(e);
+    CHECK_STR(trail, "defer");
+    CHECK_EQ(cg_gen_state(g), CG_GEN_CLOSED);
+    cg_free(g);
     CHECK_EQ(live_stacks(), 0);
 }
 
@@ -712,6 +727,108 @@ static int in_child(void (*fn)(void), char *err, size_t size) {
     return status;
 }
 
+/* =====================================================================
+ * Stale handles: a generator used after cg_free
+ * ================================================================== */
+
+static void free_twice(void) {
+    cg_gen *g = mk(counter, NULL);
+    cg_free(g);
+    cg_free(g); /* the handle sits in the cache: reported, not corrupted */
+}
+
+TEST(misuse_free_twice) {
+    char err[1024];
+    int st = in_child(free_twice, err, sizeof err);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+    CHECK(strstr(err, "cg_free() of generator") && strstr(err, "which was freed"));
+}
+
+static void send_after_free(void) {
+    cg_gen *g = mk(counter, NULL);
+    void *v = NULL;
+    CHECK_EQ(cg_next(g, &v, NULL), CG_YIELDED);
+    cg_free(g);
+    cg_send(g, NULL, &v, NULL);
+}
+
+TEST(misuse_send_after_free) {
+    char err[1024];
+    int st = in_child(send_after_free, err, sizeof err);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+    CHECK(strstr(err, "cg_send() of generator") && strstr(err, "which was freed"));
+}
+
+/* With COGEN_DEBUG_HANDLES=1 freed handles are never reused: a stale
+ * handle is reported even after cg_new would have recycled it. The case
+ * runs itself again with the variable set (read once per process). */
+static void stale_after_reuse(void) {
+    cg_gen *g = mk(counter, NULL);
+    void *v = NULL;
+    CHECK_EQ(cg_next(g, &v, NULL), CG_YIELDED);
+    cg_free(g);
+    cg_gen *h = mk(counter, NULL);
+    CHECK(h != g);
+    cg_next(g, &v, NULL); /* the stale handle */
+    fputs("stale use not reported\n", stderr);
+}
+
+static void debug_child(void) {
+    setenv("COGEN_DEBUG_HANDLES", "1", 1);
+    execl("/proc/self/exe", "test_misuse", "misuse_stale_handle_debug", (char *)NULL);
+    fputs("exec failed\n", stderr);
+    _exit(3);
+}
+
+TEST(misuse_stale_handle_debug) {
+    const char *d = getenv("COGEN_DEBUG_HANDLES");
+    if (d && strcmp(d, "1") == 0) {
+        stale_after_reuse();
+        return;
+    }
+    char err[2048];
+    int st = in_child(debug_child, err, sizeof err);
+    /* cogen's own report, or AddressSanitizer's in its builds, where the
+     * tombstone is poisoned. */
+    int ours = strstr(err, "cg_next() of generator") && strstr(err, "which was freed");
+    int asan = strstr(err, "AddressSanitizer") && strstr(err, "use-after-poison");
+    if (!(ours || asan)) fprintf(stderr, "child said: %s\n", err);
+    CHECK(ours || asan);
+    CHECK(!strstr(err, "stale use not reported"));
+    CHECK(!(WIFEXITED(st) && WEXITSTATUS(st) == 0));
+}
+
+/* cg_free of a generator that is running further down the switch chain
+ * (it resumed the generator that frees it): refused the same way. */
+static void *free_my_resumer(cg_gen *g, void *arg) {
+    cg_gen *resumer = arg;
+    CG_TRY {
+        cg_free(resumer);
+    } CG_EXCEPT(&cg_RuntimeError, e) {
+        cg_yield(g, (void *)cg_exc_msg(e));
+    } CG_END;
+    return NULL;
+}
+
+static void *resume_inner(cg_gen *g, void *arg) {
+    (void)arg;
+    cg_gen *inner = mk(free_my_resumer, g);
+    void *v = NULL;
+    CHECK_EQ(cg_next(inner, &v, NULL), CG_YIELDED);
+    cg_free(inner);
+    cg_yield(g, v);
+    return NULL;
+}
+
+TEST(misuse_free_running_resumer) {
+    cg_gen *g = mk(resume_inner, NULL);
+    void *v = NULL;
+    CHECK_EQ(cg_next(g, &v, NULL), CG_YIELDED);
+    CHECK_STR(v, "cg_free() of a running generator (free it once it has yielded or returned)");
+    CHECK_EQ(cg_gen_state(g), CG_GEN_SUSPENDED);
+    cg_free(g);
+}
+
 static void raise_on_main(void) { CG_RAISE(&cg_ValueError, "nobody catches this"); }
 
 static void *raise_in_body(cg_gen *g, void *arg) {
@@ -948,6 +1065,8 @@ static const check_case cases[] = {
     CASE(misuse_throw_none),       CASE(misuse_raise_null),         CASE(misuse_reraise_nothing),
     CASE(misuse_resume_running),   CASE(misuse_resume_closed),      CASE(misuse_other_thread),
     CASE(misuse_free_running),     CASE(misuse_free_running_return), CASE(misuse_free_delegated),
+    CASE(misuse_free_twice),       CASE(misuse_send_after_free),     CASE(misuse_stale_handle_debug),
+    CASE(misuse_free_running_resumer),
     CASE(misuse_yield_main),       CASE(misuse_yield_wrong_gen),    CASE(misuse_new_null_fn),
     CASE(misuse_yield_from_null),  CASE(misuse_yield_from_self),    CASE(misuse_yield_from_running),
     CASE(misuse_yield_from_closed), CASE(misuse_uncaught_main),     CASE(misuse_try_return),

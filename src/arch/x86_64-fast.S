@@ -81,10 +81,24 @@
         .p2align 4
 cg_next:
         .cfi_startproc
+        /* cg_send's checks, so that anything unusual goes to cg_next's own
+         * C path (its errors name cg_next). */
+        testq   %rdi, %rdi
+        je      9f
+        movq    %fs:0, %rax
+        cmpq    %rax, CG_G_OWNER(%rdi)
+        jne     9f
+        cmpb    $CG_STATE_SUSPENDED, CG_G_STATE(%rdi)
+        je      6f
+        cmpb    $CG_STATE_CREATED, CG_G_STATE(%rdi)
+        jne     9f
+6:      cmpq    $0, CG_G_YF(%rdi)
+        jne     9f
         movq    %rdx, %rcx
         movq    %rsi, %rdx
         xorl    %esi, %esi
-        jmp     cg_send
+        jmp     cg__send_fast
+9:      jmp     cg__next_slow
         .cfi_endproc
         .size   cg_next, .-cg_next
 
@@ -103,6 +117,8 @@ cg_send:
         jne     7f
 6:      cmpq    $0, CG_G_YF(%rdi)
         jne     9f
+/* Entered from cg_next too, its checks made. */
+cg__send_fast:
         RESUME_FAST
 7:      /* A fresh generator starts the same way: its stack holds a saved
          * frame that continues in cg__entry. Only None may be sent to it. */

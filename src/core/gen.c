@@ -138,7 +138,10 @@ static cg_exc *check_caller(const cg_gen *g, const char *op) {
         snprintf(msg, sizeof msg, "%s() argument must be a generator, not NULL", op);
         return cg__error(&cg_TypeError, msg);
     }
-    if (owner_of(g) != cg__self()) return cg__error(&cg_RuntimeError, "generator belongs to another thread");
+    uintptr_t owner = owner_of(g);
+    if (CG_UNLIKELY(owner == OWNER_FREED)) cg__gen_freed_use(g, op);
+    if (owner != cg__self()) return cg__error(&cg_RuntimeError, "generator belongs to another thread");
+    if (CG_UNLIKELY(g->state == STATE_FREED)) cg__gen_freed_use(g, op);
     return NULL;
 }
 
@@ -252,7 +255,7 @@ static fwd forwarded(cg_gen *g, cg_gen *sub) {
     g->state = CG_GEN_SUSPENDED;
     if (g->yf_owned) {
         g->yf_owned = 0;
-        cg_free(sub);
+        cg__gen_free(sub);
     } else {
         settle(sub);
     }
@@ -470,6 +473,7 @@ cg_exc *cg_yield_catch(cg_gen *g, void *value, void **sent) {
 
 static void check_sub(cg_gen *g, cg_gen *sub) {
     if (!sub) CG_RAISE(&cg_TypeError, "'NoneType' object is not iterable");
+    if (CG_UNLIKELY(owner_of(sub) == OWNER_FREED || sub->state == STATE_FREED)) cg__gen_freed_use(sub, "cg_yield_from");
     if (owner_of(sub) != owner_of(g)) CG_RAISE(&cg_RuntimeError, "generator belongs to another thread");
     if (sub == g || sub->state == CG_GEN_RUNNING) CG_RAISE(&cg_ValueError, "generator already executing");
 }
@@ -509,7 +513,7 @@ void *cg_yield_from_new(cg_gen *g, cg_fn fn, void *arg, const cg_opts *opts) {
     cg_exc *e = g->in != IN_SEND ? take_thrown(g) : NULL;
     if (g->yf_owned) {
         g->yf_owned = 0;
-        cg_free(sub);
+        cg__gen_free(sub);
     }
     if (e) cg__unwind(e);
     return r;

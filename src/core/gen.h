@@ -13,6 +13,8 @@
 #include "core/stack.h"
 #include "core/upcalls.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 
 #if CG_ASAN
@@ -128,12 +130,17 @@ CG_NORETURN CG_HIDDEN void cg__yield_thrown(cg_gen *g);
  * free:
  *   bit 0 (OWNER_SWAPPED): a compact generator that is not resident; the
  *     fast paths' compare fails and the C path makes it resident first;
- *   ORPHAN in place of a thread pointer: its thread ended (gen_xthread.c).
+ *   ORPHAN in place of a thread pointer: its thread ended (gen_xthread.c);
+ *   OWNER_FREED: a freed handle kept as a tombstone (gen_life.c).
  * Relaxed atomics: plain moves on x86-64 and AArch64.
  * ------------------------------------------------------------------ */
 
 #define OWNER_SWAPPED ((uintptr_t)1)
 #define ORPHAN ((uintptr_t)2)
+/* A freed handle kept as a tombstone (COGEN_DEBUG_HANDLES, gen_life.c). */
+#define OWNER_FREED ((uintptr_t)4)
+/* The state of a freed handle, cached or a tombstone: never a cg_state. */
+#define STATE_FREED 0xf0
 
 static inline uintptr_t owner_word(const cg_gen *g) { return __atomic_load_n(&g->owner, __ATOMIC_RELAXED); }
 static inline void set_owner(cg_gen *g, uintptr_t w) { __atomic_store_n(&g->owner, w, __ATOMIC_RELAXED); }
@@ -216,8 +223,14 @@ static inline void *switch_out(cg_gen *g, void *value) {
 
 #define COMPACT_STACK CG_STACK_COMPACT_DEFAULT
 
-/* Whether generators are compact unless told otherwise (COGEN_COMPACT). */
-CG_HIDDEN int cg__compact_default(void);
+/* Whether generators are compact unless told otherwise: COGEN_COMPACT=N
+ * in the environment, read once (-1 until then). */
+extern CG_HIDDEN int cg__compact_env;
+CG_HIDDEN int cg__compact_env_read(void);
+static inline int cg__compact_default(void) {
+    int c = __atomic_load_n(&cg__compact_env, __ATOMIC_RELAXED);
+    return CG_LIKELY(c >= 0) ? c : cg__compact_env_read();
+}
 /* Puts a new compact generator's first frame in its swap buffer, leaving
  * the stack's pages untouched until it first runs. 0: no memory. */
 CG_HIDDEN int cg__compact_init(cg_gen *g);
@@ -245,13 +258,23 @@ static inline void *resume(cg_gen *n, cg__ctx *caller, unsigned in, void *value,
  * Frees from other threads (gen_xthread.c)
  * ------------------------------------------------------------------ */
 
+/* Where other threads send the generators of one thread that they free.
+ * It lives on the heap so that it outlives its thread while orphans point
+ * to it. */
+typedef struct cg__home {
+    pthread_mutex_t lock;
+    _Atomic(cg_gen *) inbox; /* changed under lock; read without it as a hint */
+    int alive;      /* its thread has not ended */
+    long orphans;   /* generators still alive when it ended */
+} cg__home;
+
 /* The thread's inbox, made on first use; NULL without memory. */
 CG_HIDDEN struct cg__home *cg__home_get(void);
 /* Finalizes what other threads freed, if anything. */
 CG_HIDDEN void cg__gen_drain(void);
-CG_HIDDEN int cg__inbox_nonempty(const struct cg__home *h);
 static inline void drain_if_any(void) {
-    if (cg__gt.home && cg__inbox_nonempty(cg__gt.home)) cg__gen_drain();
+    cg__home *h = cg__gt.home;
+    if (h && atomic_load_explicit(&h->inbox, memory_order_relaxed)) cg__gen_drain();
 }
 /* cg_free from a thread that is not g's owner: 1 if g went to its owner's
  * inbox, 0 if it was an orphan that this thread has adopted (and must now
@@ -301,10 +324,17 @@ static inline unsigned char resting(const cg_gen *g) {
     return (g->canary || g->free_pending) ? EV_YIELD_SLOW : EV_YIELD;
 }
 
+/* cg_free without its checks: a running or delegated-to generator is
+ * freed once it stops being so (frees from other threads, subgenerators
+ * dropped at the end of a delegation). */
+CG_HIDDEN void cg__gen_free(cg_gen *g);
+/* A freed handle was used: a fatal error naming op. */
+CG_NORETURN CG_HIDDEN void cg__gen_freed_use(const cg_gen *g, const char *op);
+
 /* Frees g if a cg_free was waiting for it to stop running or being
  * delegated to. */
 static inline void settle(cg_gen *g) {
-    if (CG_UNLIKELY(g->free_pending) && g->state != CG_GEN_RUNNING && !g->yf_refs) cg_free(g);
+    if (CG_UNLIKELY(g->free_pending) && g->state != CG_GEN_RUNNING && !g->yf_refs) cg__gen_free(g);
 }
 
 #endif

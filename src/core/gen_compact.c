@@ -77,15 +77,15 @@ void cg__compact_swap_in(cg_gen *g) {
 /* A process-wide default, for running a whole test suite in compact mode:
  * COGEN_COMPACT=N in the environment makes every generator compact, with at
  * most N resident per thread (N=1 swaps at almost every switch). */
-static int compact_env = -1; /* -1: not read yet; 0: off; else the limit */
+int cg__compact_env = -1; /* -1: not read yet; 0: off; else the limit */
 
-int cg__compact_default(void) {
-    int c = __atomic_load_n(&compact_env, __ATOMIC_RELAXED);
+int cg__compact_env_read(void) {
+    int c = __atomic_load_n(&cg__compact_env, __ATOMIC_RELAXED);
     if (c < 0) {
         const char *e = getenv("COGEN_COMPACT");
         long n = e ? strtol(e, NULL, 10) : 0;
         c = n > 0 ? (n < 1 << 20 ? (int)n : 1 << 20) : 0;
-        __atomic_store_n(&compact_env, c, __ATOMIC_RELAXED);
+        __atomic_store_n(&cg__compact_env, c, __ATOMIC_RELAXED);
     }
     return c;
 }

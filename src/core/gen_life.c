@@ -60,30 +60,87 @@ void cg__gen_canary_dead(cg_gen *g) {
 }
 
 /* ---------------------------------------------------------------------
- * The handle cache
+ * The handle cache, and freed handles
  *
  * Handles are recycled per thread: malloc and free cost more than all the
  * rest of a generator's life cycle. A spare handle is linked through its
- * `up` field, which means nothing while it is spare.
+ * `up` field, which means nothing while it is spare, and its state is
+ * STATE_FREED, so that a second cg_free of it (before cg_new reuses it) or
+ * a resume is reported instead of corrupting the list.
+ *
+ * A handle goes back to the cache only once its generator is closed and
+ * let go of, which leaves most fields at the values a new generator
+ * starts with (see recycled_ok): cg_new sets only the others.
+ *
+ * With COGEN_DEBUG_HANDLES=1 in the environment (or the build option of
+ * that name), freed handles are never reused: each stays allocated as a
+ * tombstone (STATE_FREED, OWNER_FREED), poisoned for AddressSanitizer, so
+ * that any later use of the stale pointer is reported at once.
  * ------------------------------------------------------------------ */
 
 #define SPARE_MAX 64
 
+#ifndef CG_DEBUG_HANDLES
+#define CG_DEBUG_HANDLES 0
+#endif
+
 static inline cg_gen *spare_next(const cg_gen *g) { return g->up; }
 static inline void set_spare_next(cg_gen *g, cg_gen *next) { g->up = next; }
 
-static cg_gen *gen_alloc(void) {
+static int debug_handles = -1; /* -1: not read yet */
+
+CG_COLD static int debug_handles_read(void) {
+    const char *e = getenv("COGEN_DEBUG_HANDLES");
+    int on = e && *e ? strcmp(e, "0") != 0 : CG_DEBUG_HANDLES;
+    __atomic_store_n(&debug_handles, on, __ATOMIC_RELAXED);
+    return on;
+}
+
+static inline int debugging_handles(void) {
+    int d = __atomic_load_n(&debug_handles, __ATOMIC_RELAXED);
+    return CG_LIKELY(d >= 0) ? d : debug_handles_read();
+}
+
+void cg__gen_freed_use(const cg_gen *g, const char *op) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s() of generator %p, which was freed (a stale handle; cg_free is final)", op,
+             (const void *)g);
+    cg__fatal(__FILE__, __LINE__, msg);
+}
+
+/* The fields a closed generator leaves as a new one needs them. Checked in
+ * the sanitizer builds, where make check runs every test. */
+static inline int recycled_ok(const cg_gen *g) {
+    return !g->ctx.chain && g->ctx.gen == g && !g->yf && !g->yf_refs && !g->exc && !g->swap && !g->resident &&
+           !g->in_inbox && !g->stack;
+}
+
+/* A handle: from the cache (*fresh = 0), else new (*fresh = 1). */
+static inline cg_gen *gen_alloc(int *fresh) {
     cg__cache_check();
     cg_gen *g = cg__gt.spare;
-    if (g) {
+    if (CG_LIKELY(g)) {
         cg__gt.spare = spare_next(g);
         cg__gt.nspare--;
+        *fresh = 0;
+#if CG_ASAN || CG_TSAN
+        CG_CHECK(g->state == STATE_FREED && recycled_ok(g), "a cached generator handle was changed after cg_free");
+#endif
         return g;
     }
+    *fresh = 1;
     return cg__alloc(sizeof *g);
 }
 
 static void gen_release(cg_gen *g) {
+    g->state = STATE_FREED;
+    if (CG_UNLIKELY(debugging_handles())) {
+        set_owner(g, OWNER_FREED);
+#if CG_ASAN
+        ASAN_POISON_MEMORY_REGION(g, sizeof *g);
+#endif
+        return; /* a tombstone, never reused */
+    }
     cg__cache_check();
     if (cg__gt.nspare >= SPARE_MAX || !cg__t.cur) {
         cg__dealloc(g);
@@ -220,10 +277,16 @@ cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
     drain_if_any();
     struct cg__home *home = cg__gt.home;
     if (CG_UNLIKELY(!home)) home = first_use();
-    cg_gen *g = home ? gen_alloc() : NULL;
+    int fresh = 0;
+    cg_gen *g = home ? gen_alloc(&fresh) : NULL;
     if (!g) {
         errno = ENOMEM;
         return NULL;
+    }
+    if (CG_UNLIKELY(fresh)) {
+        /* Once per handle: what a closed generator leaves as it is. */
+        memset(g, 0, sizeof *g);
+        g->ctx.gen = g;
     }
     cg__stack *st = cg__stack_get(size, opts->flags);
     if (!st) {
@@ -233,17 +296,14 @@ cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
         return NULL;
     }
     unsigned char canary = st->kind == CG_GUARD_CANARY;
-    /* Field by field: zeroing the whole struct compiles to `rep stos`,
-     * which costs more than the rest of cg_new. */
+    /* Field by field, and only those a closed generator does not leave as
+     * they should be (recycled_ok): zeroing the whole struct compiles to
+     * `rep stos`, which costs more than the rest of cg_new. */
 #if CG_ASAN || CG_TSAN
     memset(&g->san, 0, sizeof g->san);
 #endif
-    g->ctx.chain = NULL;
     g->ctx.parent = NULL;
-    g->ctx.gen = g;
-    g->ret_sp = NULL;
     g->owner = cg__self();
-    g->yf = NULL;
     g->state = CG_GEN_CREATED;
     g->ev = canary ? EV_YIELD_SLOW : EV_YIELD;
     g->in = IN_SEND;
@@ -252,25 +312,18 @@ cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
     g->yf_owned = 0;
     g->free_pending = 0;
     g->forwarding = 0;
-    g->yf_refs = 0;
-    g->exc = NULL;
-    g->val = NULL;
-    g->up = NULL;
-    g->resumer = NULL;
     g->fn = fn;
     g->arg = arg;
     g->stack = st;
     g->name = opts->name;
     g->stack_size = (size_t)(st->hi - st->lo);
-    g->swap = NULL;
     g->compact = compact;
-    g->resident = 0;
-    g->in_inbox = 0;
     g->home = home;
     if (!compact) {
         g->sp = cg__frame_ready(st->lo, st->hi, g);
     } else if (!cg__compact_init(g)) {
         cg__stack_put(st);
+        g->stack = NULL;
         gen_release(g);
         errno = ENOMEM;
         return NULL;
@@ -280,7 +333,6 @@ cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
      * frames of every generator that ended on that stack. */
     g->san.tsan_fiber = __tsan_create_fiber(0);
 #endif
-    g->inbox_next = NULL;
     g->live_next = cg__gt.live;
     g->live_prev = &cg__gt.live;
     if (g->live_next) g->live_next->live_prev = &g->live_next;
@@ -318,15 +370,14 @@ static void discard(cg_gen *g) {
         cg_gen *sub = g->yf;
         int owned = g->yf_owned;
         cg__gen_end_delegation(g);
-        if (owned) cg_free(sub);
+        if (owned) cg__gen_free(sub);
     }
     cg_exc_unref(g->exc);
     g->exc = NULL;
     cg__gen_abandon(g);
 }
 
-void cg_free(cg_gen *g) {
-    if (!g) return;
+void cg__gen_free(cg_gen *g) {
     if (CG_UNLIKELY(g->home != cg__gt.home) && cg__free_remote(g)) return;
     drain_if_any();
     if (g->state == CG_GEN_RUNNING || g->yf_refs) {
@@ -351,7 +402,26 @@ void cg_free(cg_gen *g) {
         *g->live_prev = g->live_next;
         if (g->live_next) g->live_next->live_prev = g->live_prev;
     }
+    g->live_prev = NULL;
     gen_release(g);
+}
+
+void cg_free(cg_gen *g) {
+    if (!g) return;
+    /* The owner first: from another thread, the state is changing. */
+    uintptr_t owner = owner_of(g);
+    if (owner == cg__self()) {
+        if (CG_UNLIKELY(g->state == STATE_FREED)) cg__gen_freed_use(g, "cg_free");
+        /* A running generator cannot go: its resumer waits for it and
+         * would be handed the result of a generator that no longer
+         * exists. (Python cannot drop a running generator either: its
+         * frame holds a reference.) */
+        if (CG_UNLIKELY(g->state == CG_GEN_RUNNING))
+            CG_RAISE(&cg_RuntimeError, "cg_free() of a running generator (free it once it has yielded or returned)");
+    } else if (CG_UNLIKELY(owner == OWNER_FREED)) {
+        cg__gen_freed_use(g, "cg_free");
+    }
+    cg__gen_free(g);
 }
 
 /* ---------------------------------------------------------------------
@@ -360,14 +430,21 @@ void cg_free(cg_gen *g) {
 
 cg_gen *cg_current(void) { return cg__t.cur ? cg__t.cur->gen : NULL; }
 
-cg_state cg_gen_state(const cg_gen *g) { return g ? (cg_state)g->state : CG_GEN_CLOSED; }
-const char *cg_gen_name(const cg_gen *g) { return g && g->name ? g->name : "generator"; }
-cg_gen *cg_gen_yieldfrom(const cg_gen *g) { return g ? g->yf : NULL; }
-size_t cg_gen_stack_size(const cg_gen *g) { return g ? g->stack_size : 0; }
-void *cg_gen_arg(const cg_gen *g) { return g ? g->arg : NULL; }
-int cg_gen_compact(const cg_gen *g) { return g ? g->compact : 0; }
+/* A getter's handle: NULL reads as an absent generator; a freed one is
+ * reported. */
+static inline const cg_gen *live(const cg_gen *g, const char *op) {
+    if (g && CG_UNLIKELY(g->state == STATE_FREED)) cg__gen_freed_use(g, op);
+    return g;
+}
+
+cg_state cg_gen_state(const cg_gen *g) { return live(g, "cg_gen_state") ? (cg_state)g->state : CG_GEN_CLOSED; }
+const char *cg_gen_name(const cg_gen *g) { return live(g, "cg_gen_name") && g->name ? g->name : "generator"; }
+cg_gen *cg_gen_yieldfrom(const cg_gen *g) { return live(g, "cg_gen_yieldfrom") ? g->yf : NULL; }
+size_t cg_gen_stack_size(const cg_gen *g) { return live(g, "cg_gen_stack_size") ? g->stack_size : 0; }
+void *cg_gen_arg(const cg_gen *g) { return live(g, "cg_gen_arg") ? g->arg : NULL; }
+int cg_gen_compact(const cg_gen *g) { return live(g, "cg_gen_compact") ? g->compact : 0; }
 cg_guard cg_gen_guard(const cg_gen *g) {
-    if (!g || !g->stack) return CG_GUARD_NONE;
+    if (!live(g, "cg_gen_guard") || !g->stack) return CG_GUARD_NONE;
     return g->canary ? CG_GUARD_CANARY : CG_GUARD_PAGE;
 }
 

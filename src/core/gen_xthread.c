@@ -15,12 +15,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-typedef struct cg__home {
-    pthread_mutex_t lock;
-    _Atomic(cg_gen *) inbox; /* changed under lock; read without it as a hint */
-    int alive;      /* its thread has not ended */
-    long orphans;   /* generators still alive when it ended */
-} cg__home;
 
 cg__home *cg__home_get(void) {
     cg__home *h = cg__gt.home;
@@ -46,7 +40,7 @@ static void free_inbox_list(cg_gen *list) {
         cg_gen *g = list;
         list = g->inbox_next;
         g->in_inbox = 0;
-        cg_free(g);
+        cg__gen_free(g);
     }
 }
 
@@ -56,10 +50,6 @@ CG_COLD static void drain(cg__home *h) {
     cg_gen *list = atomic_exchange_explicit(&h->inbox, NULL, memory_order_relaxed);
     pthread_mutex_unlock(&h->lock);
     free_inbox_list(list);
-}
-
-int cg__inbox_nonempty(const cg__home *h) {
-    return atomic_load_explicit((_Atomic(cg_gen *) *)&h->inbox, memory_order_relaxed) != NULL;
 }
 
 void cg__gen_drain(void) {
