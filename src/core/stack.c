@@ -85,6 +85,13 @@ typedef struct counts {
     atomic_store_explicit(&(field), atomic_load_explicit(&(field), memory_order_relaxed) + (d), memory_order_relaxed)
 
 typedef struct cg__pool {
+    /* The last stack given back, kept ready for the next cg__stack_get of
+     * its size: a generator made and freed in a loop takes the same stack
+     * every time without the buckets' bookkeeping. Only stacks with a
+     * guard page, counted as live in n.page while they sit here (the
+     * statistics take them off). Written by its thread only; read by
+     * cg_get_stack_stats from any. */
+    _Atomic(cg__stack *) hot;
     bucket warm[NBUCKET];
     size_t nwarm;
     char *slab, *slab_end; /* unused part of this thread's current slab */
@@ -516,7 +523,7 @@ CG_COLD static cg__stack *stack_fresh(cg__pool *p, cg__stack *s, size_t size, un
     return stack_new(p, size, flags);
 }
 
-cg__stack *cg__stack_get(size_t size, unsigned flags) {
+CG_NOINLINE static cg__stack *stack_get_slow(size_t size, unsigned flags) {
     cg__pool *p = pool_get();
     if (!p) {
         errno = ENOMEM;
@@ -551,6 +558,18 @@ cg__stack *cg__stack_get(size_t size, unsigned flags) {
  * cut out of its slab, so that memory, address space and mappings stay
  * bounded whatever sizes a program uses; only if the kernel refuses that
  * (at the mapping limit) is it kept, on the stranded list. */
+cg__stack *cg__stack_get(size_t size, unsigned flags) {
+    cg__pool *p = pool;
+    if (CG_LIKELY(p)) {
+        cg__stack *h = atomic_load_explicit(&p->hot, memory_order_relaxed);
+        if (CG_LIKELY(h && (size_t)(h->hi - h->lo) == size)) {
+            atomic_store_explicit(&p->hot, NULL, memory_order_relaxed);
+            return h;
+        }
+    }
+    return stack_get_slow(size, flags);
+}
+
 CG_COLD static void make_cold(cg__stack *s) {
     if (s->map) {
         unmap(s);
@@ -580,7 +599,13 @@ void cg__stack_put(cg__stack *s) {
     /* Frames that were abandoned on it left poisoned redzones. */
     ASAN_UNPOISON_MEMORY_REGION(s->lo, (size_t)(s->hi - s->lo));
 #endif
-    cg__pool *p = pool_get();
+    cg__pool *p = pool;
+    if (CG_LIKELY(p && s->kind == CG_GUARD_PAGE && !atomic_load_explicit(&p->hot, memory_order_relaxed))) {
+        s->next = NULL;
+        atomic_store_explicit(&p->hot, s, memory_order_relaxed);
+        return;
+    }
+    if (!p) p = pool_get();
     if (!p) { /* no memory for a pool: drop the stack's pages at least */
         make_cold(s);
         return;
@@ -601,6 +626,11 @@ void cg__stack_put(cg__stack *s) {
 }
 
 static void trim(cg__pool *p) {
+    cg__stack *h = atomic_exchange_explicit(&p->hot, NULL, memory_order_relaxed);
+    if (h) {
+        BUMP(p->n.page, -1);
+        make_cold(h);
+    }
     for (int i = 0; i < NBUCKET; i++) {
         cg__stack *s = p->warm[i].list;
         p->warm[i].list = NULL;
@@ -653,6 +683,10 @@ void cg_get_stack_stats(cg_stack_stats *st) {
         page += atomic_load_explicit(&p->n.page, memory_order_relaxed);
         canary += atomic_load_explicit(&p->n.canary, memory_order_relaxed);
         warm += atomic_load_explicit(&p->n.warm, memory_order_relaxed);
+        if (atomic_load_explicit(&p->hot, memory_order_relaxed)) { /* pooled, not live */
+            page--;
+            warm++;
+        }
     }
     pthread_mutex_unlock(&reg_lock);
     st->guard_pages = page > 0 ? (size_t)page : 0;
