@@ -85,13 +85,10 @@ typedef struct counts {
     atomic_store_explicit(&(field), atomic_load_explicit(&(field), memory_order_relaxed) + (d), memory_order_relaxed)
 
 typedef struct cg__pool {
-    /* The last stack given back, kept ready for the next cg__stack_get of
-     * its size: a generator made and freed in a loop takes the same stack
-     * every time without the buckets' bookkeeping. Only stacks with a
-     * guard page, counted as live in n.page while they sit here (the
-     * statistics take them off). Written by its thread only; read by
-     * cg_get_stack_stats from any. */
-    _Atomic(cg__stack *) hot;
+    /* The thread's cg__stack_hot (stack.h): a stack sitting there is
+     * counted as live in n.page, and the statistics take it off. Written
+     * by its thread only; read by cg_get_stack_stats from any. */
+    _Atomic(cg__stack *) *hot;
     bucket warm[NBUCKET];
     size_t nwarm;
     char *slab, *slab_end; /* unused part of this thread's current slab */
@@ -153,6 +150,9 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 /* This thread's pool (NULL until its first stack). */
 static __thread cg__pool *pool __attribute__((tls_model("initial-exec")));
 
+cg__stack cg__stack_unready; /* lo == hi: no size matches */
+__thread _Atomic(cg__stack *) cg__stack_hot __attribute__((tls_model("initial-exec"))) = &cg__stack_unready;
+
 static void init_once(void) {
     long ps = sysconf(_SC_PAGESIZE);
     page_size = ps > 0 ? (size_t)ps : 4096;
@@ -210,6 +210,8 @@ static cg__pool *pool_new(void) {
     p->reg_prev = &registry;
     if (registry) registry->reg_prev = &p->reg_next;
     registry = p;
+    p->hot = &cg__stack_hot;
+    atomic_store_explicit(&cg__stack_hot, NULL, memory_order_relaxed);
     pthread_mutex_unlock(&reg_lock);
     pool = p;
     return p;
@@ -523,7 +525,7 @@ CG_COLD static cg__stack *stack_fresh(cg__pool *p, cg__stack *s, size_t size, un
     return stack_new(p, size, flags);
 }
 
-CG_NOINLINE static cg__stack *stack_get_slow(size_t size, unsigned flags) {
+cg__stack *cg__stack_get_slow(size_t size, unsigned flags) {
     cg__pool *p = pool_get();
     if (!p) {
         errno = ENOMEM;
@@ -558,18 +560,6 @@ CG_NOINLINE static cg__stack *stack_get_slow(size_t size, unsigned flags) {
  * cut out of its slab, so that memory, address space and mappings stay
  * bounded whatever sizes a program uses; only if the kernel refuses that
  * (at the mapping limit) is it kept, on the stranded list. */
-cg__stack *cg__stack_get(size_t size, unsigned flags) {
-    cg__pool *p = pool;
-    if (CG_LIKELY(p)) {
-        cg__stack *h = atomic_load_explicit(&p->hot, memory_order_relaxed);
-        if (CG_LIKELY(h && (size_t)(h->hi - h->lo) == size)) {
-            atomic_store_explicit(&p->hot, NULL, memory_order_relaxed);
-            return h;
-        }
-    }
-    return stack_get_slow(size, flags);
-}
-
 CG_COLD static void make_cold(cg__stack *s) {
     if (s->map) {
         unmap(s);
@@ -594,15 +584,15 @@ CG_COLD static void make_cold(cg__stack *s) {
     pthread_mutex_unlock(&cold_lock);
 }
 
-void cg__stack_put(cg__stack *s) {
+void cg__stack_put_slow(cg__stack *s) {
 #if CG_ASAN
     /* Frames that were abandoned on it left poisoned redzones. */
     ASAN_UNPOISON_MEMORY_REGION(s->lo, (size_t)(s->hi - s->lo));
 #endif
     cg__pool *p = pool;
-    if (CG_LIKELY(p && s->kind == CG_GUARD_PAGE && !atomic_load_explicit(&p->hot, memory_order_relaxed))) {
+    if (p && s->kind == CG_GUARD_PAGE && !atomic_load_explicit(&cg__stack_hot, memory_order_relaxed)) {
         s->next = NULL;
-        atomic_store_explicit(&p->hot, s, memory_order_relaxed);
+        atomic_store_explicit(&cg__stack_hot, s, memory_order_relaxed);
         return;
     }
     if (!p) p = pool_get();
@@ -626,8 +616,8 @@ void cg__stack_put(cg__stack *s) {
 }
 
 static void trim(cg__pool *p) {
-    cg__stack *h = atomic_exchange_explicit(&p->hot, NULL, memory_order_relaxed);
-    if (h) {
+    cg__stack *h = atomic_exchange_explicit(p->hot, NULL, memory_order_relaxed);
+    if (h && h != &cg__stack_unready) {
         BUMP(p->n.page, -1);
         make_cold(h);
     }
@@ -648,6 +638,7 @@ static void thread_exit(void) {
     cg__pool *p = pool;
     if (!p) return;
     trim(p);
+    atomic_store_explicit(&cg__stack_hot, &cg__stack_unready, memory_order_relaxed); /* no pool to back it */
     pthread_mutex_lock(&reg_lock);
     *p->reg_prev = p->reg_next;
     if (p->reg_next) p->reg_next->reg_prev = p->reg_prev;
@@ -683,7 +674,8 @@ void cg_get_stack_stats(cg_stack_stats *st) {
         page += atomic_load_explicit(&p->n.page, memory_order_relaxed);
         canary += atomic_load_explicit(&p->n.canary, memory_order_relaxed);
         warm += atomic_load_explicit(&p->n.warm, memory_order_relaxed);
-        if (atomic_load_explicit(&p->hot, memory_order_relaxed)) { /* pooled, not live */
+        cg__stack *h = atomic_load_explicit(p->hot, memory_order_relaxed);
+        if (h && h != &cg__stack_unready) { /* pooled, not live */
             page--;
             warm++;
         }
