@@ -64,7 +64,7 @@ endforeach()
 if(NOT targets MATCHES "\\.\\.\\. cogen_static\n")
   message(FATAL_ERROR "no cogen_static target when embedded:\n${targets}")
 endif()
-execute_process(COMMAND ${CMAKE_COMMAND} --build ${WORK}/default -j 2
+execute_process(COMMAND ${CMAKE_COMMAND} --build ${WORK}/default --target readme -j 2
   RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
 if(rc)
   message(FATAL_ERROR "building the embedding project failed:\n${out}")
