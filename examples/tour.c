@@ -1,8 +1,8 @@
 /* tour.c: a guided tour of cogen, run by `make demo`.
  *
- * It walks through the project's seed notes (shared/SEED-NOTES.md) in their
- * order, one section per heading, and at every step prints what the library
- * actually did: the status a call returned, the state the generator is in,
+ * It walks through the ideas cogen starts from (docs/semantics.md, "The
+ * ideas") in their order, one section per idea, and at every step prints
+ * what the library actually did: the status a call returned, the state the generator is in,
  * the exception that came out. Nothing printed as an outcome is canned text:
  * each one is read back from the API. Each claim the notes make is also
  * checked with expect(), so a tour that stops telling the truth fails

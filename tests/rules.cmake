@@ -1,4 +1,4 @@
-# Conformance: one test per rule G1..G66 of shared/semantics/SPEC.md (ctest
+# Conformance: one test per rule G1..G66 of docs/semantics.md (ctest
 # names are the rule ids), and the misuse tests. G47, G48 and G65 have no C
 # form and no test: docs/conformance.md says why.
 cogen_test(test_rules test_rules.c CASES

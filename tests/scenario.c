@@ -1,6 +1,9 @@
 /* scenario.c: cogen-scenario, the scenario runner.
  *
- * Implements the scenario language of shared/semantics/SCENARIO.md on
+ * Implements the scenario language (docs/semantics.md, "Scenarios"; the
+ * reference definition is ../shared/semantics/SCENARIO.md, outside the
+ * repository, with the traces of its runner checked in under
+ * tests/scenarios/) on
  * cogen's public API only, and prints the same trace as the reference
  * runner on CPython (scenario_ref.py): one line per operation. Every `def`
  * becomes a generator body that interprets its statements; `try` is CG_TRY,

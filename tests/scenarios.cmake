@@ -1,9 +1,10 @@
 # Scenario files (tests/scenarios/*.scn) against the reference runner.
 #
 # Each file is one ctest test, scn.<name>: cogen-scenario must print what
-# shared/semantics/scenario_ref.py prints on CPython 3.11, the reference
-# version (SPEC.md); the checked-in <name>.trace (or <name>.err for an
-# invalid scenario) must equal it too. Without ../shared or without a
+# the reference runner (../shared/semantics/scenario_ref.py, beside the
+# repository, not in it) prints on CPython 3.11, the reference version;
+# the checked-in <name>.trace (or <name>.err for an invalid scenario),
+# recorded from it, must equal it too. Without ../shared or without a
 # CPython 3.11 (a user's clone), the checked-in files are the expectation:
 # the comparison is a cmake -P script, no Python needed.
 if(NOT COGEN_SCENARIO_REF)

@@ -1,4 +1,7 @@
-/* test_rules.c: one test per rule G1..G66 of shared/semantics/SPEC.md.
+/* test_rules.c: one test per rule G1..G66 of docs/semantics.md. The
+ * expected lines come from the project's reference, SPEC.md and cases.py
+ * (in ../shared/semantics, outside the repository): each is quoted here,
+ * so the tests need nothing but this file.
  *
  * Each test replays the rule's Python snippet with cogen's API and builds
  * the same trace line that cases.py printed, so the expected text is the

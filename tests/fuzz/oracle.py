@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""cogen's own oracle for the scenario language (SCENARIO.md).
+"""cogen's own oracle for the scenario language (docs/semantics.md, "Scenarios").
 
 Runs a scenario on CPython's real generators and prints the trace that
 cogen-scenario must print. It is written from the language's description,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Random generator scenarios over the whole language of SCENARIO.md.
+"""Random generator scenarios over the whole scenario language (docs/semantics.md).
 
     scenario_gen.py SEED            # one scenario on stdout
     scenario_gen.py SEED COUNT DIR  # COUNT scenarios, DIR/s<SEED+i>.scn

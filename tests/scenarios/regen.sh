@@ -6,8 +6,10 @@
 #
 # A valid scenario gets NAME.trace (the reference's stdout), an invalid one
 # NAME.err (its stderr; exit status 2). Needs ../shared/semantics beside the
-# repository (or REF=path/to/scenario_ref.py) and CPython 3.11 as python3
-# (or PYTHON=...), the reference version.
+# repository (the project's reference, not part of it; or
+# REF=path/to/scenario_ref.py) and CPython 3.11 as python3 (or PYTHON=...),
+# the reference version. The files it makes are checked in: running the
+# scenario tests needs neither.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 REF=${REF:-$here/../../../shared/semantics/scenario_ref.py}
