@@ -404,16 +404,22 @@ cg__res cg__gen_close(cg_gen *g) {
     return r;
 }
 
-cg_status cg_close(cg_gen *g, void **retval, cg_exc **exc) {
-    if (CG_LIKELY(g && plain(g) && !close_observable(g) && !g->free_pending)) {
-        cg__gen_abandon(g);
-        return res_deliver(res_returned(NULL), retval, exc);
-    }
+CG_NOINLINE static cg_status close_slow(cg_gen *g, void **retval, cg_exc **exc) {
     cg_exc *err = check_caller(g, "cg_close");
     if (err) return res_deliver(res_raised(err), retval, exc);
     cg__res r = cg__gen_close(g);
     settle(g);
     return res_deliver(r, retval, exc);
+}
+
+cg_status cg_close(cg_gen *g, void **retval, cg_exc **exc) {
+    if (CG_LIKELY(g && plain(g) && !close_observable(g) && !g->free_pending)) {
+        if (retval) *retval = NULL;
+        if (exc) *exc = NULL;
+        cg__gen_abandon(g);
+        return CG_RETURNED;
+    }
+    return close_slow(g, retval, exc);
 }
 
 /* ---------------------------------------------------------------------

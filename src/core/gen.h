@@ -314,10 +314,30 @@ static inline cg_status res_deliver(cg__res r, void **out, cg_exc **exc) {
 CG_HIDDEN cg__res cg__gen_close(cg_gen *g);
 /* Ends g's delegation to g->yf (gen.c). */
 CG_HIDDEN void cg__gen_end_delegation(cg_gen *g);
-/* The body will never run again: give its stack back (gen_life.c). */
-CG_HIDDEN void cg__gen_release_stack(cg_gen *g);
-/* Gives back the stack of a suspended body that will not run to its end. */
-CG_HIDDEN void cg__gen_abandon(cg_gen *g);
+CG_HIDDEN void cg__gen_release_stack_slow(cg_gen *g);
+
+/* The body will never run again: give its stack back. */
+static inline void cg__gen_release_stack(cg_gen *g) {
+    cg__stack *st = g->stack;
+    if (CG_UNLIKELY(!st || g->canary || g->compact)) {
+        cg__gen_release_stack_slow(g);
+        return;
+    }
+    g->stack = NULL;
+    g->state = CG_GEN_CLOSED;
+    cg__stack_put(st);
+}
+
+/* Gives back the stack of a suspended body that will not run to its end.
+ * Under ASan with detect_stack_use_after_return, the body's frames live on
+ * a fake stack that ASan frees only when the fiber makes its last switch:
+ * the body is resumed once more just to make it (arrived(), IN_DIE). */
+static inline void cg__gen_abandon(cg_gen *g) {
+#if CG_ASAN
+    resume(g, cg__t.cur, IN_DIE, NULL, NULL);
+#endif
+    cg__gen_release_stack(g);
+}
 
 /* What ev rests at while g is suspended (see EV_YIELD_SLOW). */
 static inline unsigned char resting(const cg_gen *g) {

@@ -132,17 +132,22 @@ static inline cg_gen *gen_alloc(int *fresh) {
     return cg__alloc(sizeof *g);
 }
 
-static void gen_release(cg_gen *g) {
+/* A tombstone (COGEN_DEBUG_HANDLES): never reused. */
+CG_COLD static void entomb(cg_gen *g) {
+    set_owner(g, OWNER_FREED);
+#if CG_ASAN
+    ASAN_POISON_MEMORY_REGION(g, sizeof *g);
+#endif
+}
+
+static inline void gen_release(cg_gen *g) {
     g->state = STATE_FREED;
     if (CG_UNLIKELY(debugging_handles())) {
-        set_owner(g, OWNER_FREED);
-#if CG_ASAN
-        ASAN_POISON_MEMORY_REGION(g, sizeof *g);
-#endif
-        return; /* a tombstone, never reused */
+        entomb(g);
+        return;
     }
     cg__cache_check();
-    if (cg__gt.nspare >= SPARE_MAX || !cg__t.cur) {
+    if (CG_UNLIKELY(cg__gt.nspare >= SPARE_MAX || !cg__t.cur)) {
         cg__dealloc(g);
         return;
     }
@@ -259,7 +264,7 @@ CG_COLD static struct cg__home *first_use(void) {
  * Creating and freeing
  * ------------------------------------------------------------------ */
 
-cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
+CG_NOINLINE static cg_gen *new_slow(cg_fn fn, void *arg, const cg_opts *opts) {
     static const cg_opts defaults = {0, NULL, 0};
     if (!opts) opts = &defaults;
 #if CG_UCONTEXT
@@ -340,7 +345,7 @@ cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
     return g;
 }
 
-void cg__gen_release_stack(cg_gen *g) {
+void cg__gen_release_stack_slow(cg_gen *g) {
     if (g->stack) {
         if (g->canary && !cg__canary_ok(g->stack)) cg__gen_canary_dead(g);
         if (CG_UNLIKELY(g->compact)) cg__compact_release(g);
@@ -348,17 +353,6 @@ void cg__gen_release_stack(cg_gen *g) {
         g->stack = NULL;
     }
     g->state = CG_GEN_CLOSED;
-}
-
-/* Gives back the stack of a suspended body that will not run to its end.
- * Under ASan with detect_stack_use_after_return, the body's frames live on
- * a fake stack that ASan frees only when the fiber makes its last switch:
- * the body is resumed once more just to make it (arrived(), IN_DIE). */
-void cg__gen_abandon(cg_gen *g) {
-#if CG_ASAN
-    resume(g, cg__t.cur, IN_DIE, NULL, NULL);
-#endif
-    cg__gen_release_stack(g);
 }
 
 /* Throws away a suspended body without unwinding it (it refused to close,
@@ -375,6 +369,70 @@ static void discard(cg_gen *g) {
     cg_exc_unref(g->exc);
     g->exc = NULL;
     cg__gen_abandon(g);
+}
+
+/* The common case of cg_new: a thread that has made generators before,
+ * with a spare handle and the stack its last generator gave back (of the
+ * size asked for), no compact mode, nothing in its inbox. new_slow does
+ * the same and everything else. */
+cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
+    size_t size = CG_STACK_DEFAULT;
+    const char *name = NULL;
+    if (opts) {
+        if (opts->flags & ~(unsigned)CG_OPT_REQUIRE_GUARD) return new_slow(fn, arg, opts);
+        if (opts->stack_size) size = opts->stack_size;
+        name = opts->name;
+    }
+    cg_gen *g = cg__gt.spare;
+    cg__stack *st = atomic_load_explicit(&cg__stack_hot, memory_order_relaxed);
+    cg__home *home = cg__gt.home;
+    if (CG_UNLIKELY(!fn || !g || !st || (size_t)(st->hi - st->lo) != size || !home || !cg__t.cur ||
+                    atomic_load_explicit(&home->inbox, memory_order_relaxed) ||
+                    __atomic_load_n(&cg__compact_env, __ATOMIC_RELAXED) != 0 ||
+                    cg__t.cache_gen != cg__alloc_generation()))
+        return new_slow(fn, arg, opts);
+    cg__gt.spare = spare_next(g);
+    cg__gt.nspare--;
+    atomic_store_explicit(&cg__stack_hot, NULL, memory_order_relaxed);
+#if CG_ASAN || CG_TSAN
+    CG_CHECK(g->state == STATE_FREED && recycled_ok(g), "a cached generator handle was changed after cg_free");
+    memset(&g->san, 0, sizeof g->san);
+#endif
+    /* The hot stack has a guard page: no canary. */
+    g->owner = cg__self();
+    g->state = CG_GEN_CREATED;
+    g->ev = EV_YIELD;
+    g->in = IN_SEND;
+    g->canary = 0;
+    g->catching = 0;
+    g->yf_owned = 0;
+    g->free_pending = 0;
+    g->forwarding = 0;
+    g->fn = fn;
+    g->arg = arg;
+    g->stack = st;
+    g->name = name;
+    g->stack_size = size;
+    g->compact = 0;
+    g->home = home;
+    g->sp = cg__frame_ready(st->lo, st->hi, g);
+#if CG_TSAN
+    g->san.tsan_fiber = __tsan_create_fiber(0);
+#endif
+    g->live_next = cg__gt.live;
+    g->live_prev = &cg__gt.live;
+    if (g->live_next) g->live_next->live_prev = &g->live_next;
+    cg__gt.live = g;
+    return g;
+}
+
+/* Off the thread's list of live generators (an orphan is on none). */
+static inline void live_unlink(cg_gen *g) {
+    if (g->live_prev) {
+        *g->live_prev = g->live_next;
+        if (g->live_next) g->live_next->live_prev = g->live_prev;
+    }
+    g->live_prev = NULL;
 }
 
 void cg__gen_free(cg_gen *g) {
@@ -398,16 +456,11 @@ void cg__gen_free(cg_gen *g) {
 #if CG_TSAN
     __tsan_destroy_fiber(g->san.tsan_fiber);
 #endif
-    if (g->live_prev) {
-        *g->live_prev = g->live_next;
-        if (g->live_next) g->live_next->live_prev = g->live_prev;
-    }
-    g->live_prev = NULL;
+    live_unlink(g);
     gen_release(g);
 }
 
-void cg_free(cg_gen *g) {
-    if (!g) return;
+CG_NOINLINE static void free_checked(cg_gen *g) {
     /* The owner first: from another thread, the state is changing. */
     uintptr_t owner = owner_of(g);
     if (owner == cg__self()) {
@@ -422,6 +475,23 @@ void cg_free(cg_gen *g) {
         cg__gen_freed_use(g, "cg_free");
     }
     cg__gen_free(g);
+}
+
+void cg_free(cg_gen *g) {
+    if (!g) return;
+    /* The common case: a closed generator of this thread, with nothing to
+     * finalize (what cg__gen_free does last). The owner first: from
+     * another thread, the state is changing. */
+    if (CG_LIKELY(owner_word(g) == cg__self() && g->state == CG_GEN_CLOSED && !g->yf_refs)) {
+        drain_if_any();
+#if CG_TSAN
+        __tsan_destroy_fiber(g->san.tsan_fiber);
+#endif
+        live_unlink(g);
+        gen_release(g);
+        return;
+    }
+    free_checked(g);
 }
 
 /* ---------------------------------------------------------------------
