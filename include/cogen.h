@@ -288,15 +288,16 @@ CG_API cg_exc *cg_exc_current(void);
  * indeterminate every local of that function that is not volatile and was
  * changed after CG_TRY began: such a local must not be read in a handler, in
  * the finally block, or after CG_END once an exception may have arrived.
- * This is no theory: clang -O1 and above hands such a local back with its
- * value from the start of the CG_TRY, gcc does too in some cases (a loop
- * in a generator body), and neither reliably warns (gcc's -Wclobbered,
- * part of -Wextra, catches some cases; clang has no such warning). Safe,
- * in order of preference:
+ * This is no theory: at -O1 and above clang hands such a local back with
+ * the value it had when CG_TRY began (in every case we tried), gcc does in
+ * some (a loop in a generator body), and neither reliably warns (gcc's
+ * -Wclobbered, part of -Wextra, catches some cases; clang has no such
+ * warning). Safe, in order of preference:
  *   1. cg_try_call / cg_try_catch (below): the setjmp is in the library's
  *      frame, the exception comes back as a return value, and every local
  *      of the caller keeps its value;
- *   2. CG_DEFER for cleanup: no setjmp at all, so no local is at risk;
+ *   2. CG_DEFER for cleanup: no setjmp at all, so no local is at risk
+ *      (the deferred function reaches them through its argument);
  *   3. state that the try body changes kept outside the function's frame:
  *      in an object reached through a pointer argument (a generator's arg),
  *      a static, or the heap;
