@@ -2,6 +2,12 @@
 # AddressSanitizer against the plain library. test_trysafe (C) is registered
 # in CMakeLists.txt.
 
+# test_trysafe (registered in CMakeLists.txt) checks that the caller's
+# plain locals survive cg_try_call: at -O2 whatever the build type, since
+# that is where compilers keep them in registers (a Debug build's -O0 would
+# prove nothing).
+target_compile_options(test_trysafe PRIVATE -O2)
+
 # cogen.h from C++: test_trysafe.c compiled as C++, with -Wshadow (an error
 # by the file's pragma), every case in one run.
 include(CheckLanguage)
@@ -11,7 +17,7 @@ if(CMAKE_CXX_COMPILER)
   add_executable(test_trysafe_cxx test_trysafe_cxx.cpp)
   target_link_libraries(test_trysafe_cxx cogen::cogen)
   set_target_properties(test_trysafe_cxx PROPERTIES CXX_STANDARD 11 CXX_STANDARD_REQUIRED ON CXX_EXTENSIONS OFF)
-  target_compile_options(test_trysafe_cxx PRIVATE ${COGEN_WARNINGS} -Wshadow)
+  target_compile_options(test_trysafe_cxx PRIVATE ${COGEN_WARNINGS} -Wshadow -O2)
   add_test(NAME trysafe_cxx COMMAND test_trysafe_cxx)
   set_tests_properties(trysafe_cxx PROPERTIES TIMEOUT 60)
 endif()
