@@ -17,7 +17,9 @@
  * the next line and passes lines on with cg_send. When the input ends, the
  * producer closes the head of the pipeline; each stage's finally block
  * closes the stages it feeds, so GeneratorExit travels down the pipeline
- * and every consumer prints its summary as it closes.
+ * and every consumer prints its summary as it closes (from a CG_DEFER, a
+ * CG_EXCEPT or state kept outside its frame: never from a local changed
+ * inside CG_TRY, see printer).
  *
  * An exception raised by a stage (say MemoryError in `longest`) comes back
  * to whoever sent it the line: each stage re-raises it, so it unwinds the
@@ -146,22 +148,29 @@ static void *broadcast(cg_gen *g, void *arg) {
     return NULL;
 }
 
-/* Prints each line it receives, grep -n style. */
+/* Prints each line it receives, grep -n style, and at the end how many.
+ *
+ * The count is a plain local, and that is safe because this function has no
+ * CG_TRY: the summary runs from CG_DEFER, which runs however the body ends
+ * (close() raises GeneratorExit at the cg_yield) and needs no setjmp. With
+ * CG_TRY and CG_FINALLY instead, `printed` would have to be volatile: a
+ * local changed inside CG_TRY can read back stale after an exception
+ * ("Locals and CG_TRY" in cogen.h). */
+static void printer_summary(void *p) {
+    long printed = *(const long *)p;
+    printf("-- printer: %ld line%s printed\n", printed, printed == 1 ? "" : "s");
+}
+
 static void *printer(cg_gen *g, void *arg) {
     const int *with_names = arg;
-    /* volatile: changed inside CG_TRY and read in CG_FINALLY, which close()
-     * reaches by longjmp out of cg_yield. */
-    volatile long printed = 0;
-    CG_TRY {
-        for (;;) {
-            const line *ln = cg_yield(g, NULL);
-            if (*with_names) printf("%s:", ln->file);
-            printf("%ld:%s\n", ln->number, ln->text);
-            printed++;
-        }
-    } CG_FINALLY {
-        printf("-- printer: %ld line%s printed\n", (long)printed, printed == 1 ? "" : "s");
-    } CG_END;
+    long printed = 0;
+    CG_DEFER(printer_summary, &printed);
+    for (;;) {
+        const line *ln = cg_yield(g, NULL);
+        if (*with_names) printf("%s:", ln->file);
+        printf("%ld:%s\n", ln->number, ln->text);
+        printed++;
+    }
     return NULL;
 }
 
@@ -193,37 +202,42 @@ static void *counter(cg_gen *g, void *arg) {
     return NULL;
 }
 
-/* Remembers the longest matching line (the first one, on a tie). */
+/* Remembers the longest matching line (the first one, on a tie), with its
+ * own copy of the text, since the producer reuses its buffer. As in
+ * printer, the state is a plain local and the report a CG_DEFER: it runs
+ * on close, and also when the copy fails and MemoryError ends the body. */
+typedef struct best_line {
+    char *text;
+    size_t len;
+    const char *file;
+    long number;
+} best_line;
+
+static void longest_report(void *p) {
+    best_line *best = p;
+    if (best->text)
+        printf("-- longest: %s:%ld, %zu characters: %s\n", best->file, best->number, best->len, best->text);
+    else
+        printf("-- longest: no matching line\n");
+    free(best->text);
+}
+
 static void *longest(cg_gen *g, void *arg) {
     (void)arg;
-    /* Its own copy of the text, since the producer reuses its buffer.
-     * volatile: updated inside CG_TRY, read and freed in CG_FINALLY. */
-    struct {
-        char *text;
-        size_t len;
-        const char *file;
-        long number;
-    } volatile best = {NULL, 0, NULL, 0};
-    CG_TRY {
-        for (;;) {
-            const line *ln = cg_yield(g, NULL);
-            if (best.text && ln->len <= best.len) continue;
-            char *copy = malloc(ln->len + 1);
-            if (!copy) CG_RAISE(&cg_MemoryError, "copying the longest line");
-            memcpy(copy, ln->text, ln->len + 1);
-            free(best.text);
-            best.text = copy;
-            best.len = ln->len;
-            best.file = ln->file;
-            best.number = ln->number;
-        }
-    } CG_FINALLY {
-        if (best.text)
-            printf("-- longest: %s:%ld, %zu characters: %s\n", best.file, best.number, best.len, best.text);
-        else
-            printf("-- longest: no matching line\n");
+    best_line best = {NULL, 0, NULL, 0};
+    CG_DEFER(longest_report, &best);
+    for (;;) {
+        const line *ln = cg_yield(g, NULL);
+        if (best.text && ln->len <= best.len) continue;
+        char *copy = malloc(ln->len + 1);
+        if (!copy) CG_RAISE(&cg_MemoryError, "copying the longest line");
+        memcpy(copy, ln->text, ln->len + 1);
         free(best.text);
-    } CG_END;
+        best.text = copy;
+        best.len = ln->len;
+        best.file = ln->file;
+        best.number = ln->number;
+    }
     return NULL;
 }
 

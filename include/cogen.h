@@ -271,43 +271,93 @@ CG_API cg_exc *cg_exc_current(void);
  * not inherit from BaseException is not allowed'), as `except None:` does. Handlers and the finally block may
  * yield, raise (the new exception is chained to the one being handled) and
  * re-raise. An exception that no clause matches continues outward after the
- * finally block runs. Rules (they follow from setjmp/longjmp):
- *   - a local modified inside CG_TRY and read after an exception must be
- *     `volatile`;
+ * finally block runs. Blocks nest to any depth (also within handlers and
+ * finally blocks); each CG_EXCEPT, CG_FINALLY and CG_END belongs to the
+ * innermost open CG_TRY. Rules (they follow from setjmp/longjmp):
+ *   - locals: see "Locals and CG_TRY" below;
  *   - `return`, `break` or `goto` out of a CG_TRY body or handler leaves the
  *     block without running its CG_FINALLY (use CG_DEFER for cleanup that
  *     must always run); leaving a CG_FINALLY that way discards a pending
  *     exception, like `return` inside Python's `finally`;
  *   - never let an exception cross foreign frames (C++ code, callbacks of
  *     other libraries): catch it before, or use cg_yield_catch;
- *   - never swallow cg_GeneratorExit: re-raise it or return. */
-#define CG_TRY                                                     \
-    {                                                              \
-        CG__CLEANUP(cg__try_cleanup) cg__try cg__try_rec;          \
-        cg__try_push(&cg__try_rec);                                \
-        if (CG__SETJMP(cg__try_rec.jb) == 0) {
+ *   - never swallow cg_GeneratorExit: re-raise it or return.
+ *
+ * Locals and CG_TRY. CG_TRY is a setjmp in the function that writes it, and
+ * a raise comes back there by longjmp. C (C11 7.13.2.1p3) then leaves
+ * indeterminate every local of that function that is not volatile and was
+ * changed after CG_TRY began: such a local must not be read in a handler, in
+ * the finally block, or after CG_END once an exception may have arrived.
+ * This is no theory: at -O1 and above clang hands such a local back with
+ * the value it had when CG_TRY began (in every case we tried), gcc does in
+ * some (a loop in a generator body), and neither reliably warns (gcc's
+ * -Wclobbered, part of -Wextra, catches some cases; clang has no such
+ * warning). Safe, in order of preference:
+ *   1. cg_try_call / cg_try_catch (below): the setjmp is in the library's
+ *      frame, the exception comes back as a return value, and every local
+ *      of the caller keeps its value;
+ *   2. CG_DEFER for cleanup: no setjmp at all, so no local is at risk
+ *      (the deferred function reaches them through its argument);
+ *   3. state that the try body changes kept outside the function's frame:
+ *      in an object reached through a pointer argument (a generator's arg),
+ *      a static, or the heap;
+ *   4. a local declared volatile: `volatile int n`, `char *volatile p` (the
+ *      pointer itself, not what it points to).
+ * Locals that are only read between CG_TRY and CG_END, or changed only
+ * before CG_TRY, need nothing.
+ *
+ * Nested blocks declare nothing the compiler sees as shadowing: they build
+ * clean with -Wshadow, in C and C++. */
+#define CG_TRY CG__TRY(CG__CAT(cg__try_, __COUNTER__))
 #define CG_EXCEPT(type, e)                                          \
-        } else if (cg__try_match(&cg__try_rec, (type))) {           \
-            cg_exc *const e = cg__try_rec.exc;                      \
+        } else if (cg__try_match((type))) {                         \
+            cg_exc *const e = cg__try_caught();                     \
             (void)e;
 #define CG_FINALLY                                                  \
         }                                                           \
-        cg__try_finally(&cg__try_rec);                              \
+        cg__try_finally();                                          \
         {
 #define CG_END                                                      \
         }                                                           \
-        cg__try_end(&cg__try_rec);                                  \
+        cg__try_end();                                              \
     }
+
+/* Try as a function call: runs fn(arg) inside a try statement and returns
+ * what it raised, so that no setjmp lands in the caller's frame and none of
+ * its locals can be clobbered. fn may yield (in a generator body), raise,
+ * and use CG_TRY and CG_DEFER itself.
+ *   cg_try_call(fn, arg)        catches what `except Exception:` catches;
+ *                               GeneratorExit, KeyboardInterrupt and
+ *                               SystemExit continue outward, so a body that
+ *                               yields inside fn still closes properly;
+ *   cg_try_catch(fn, arg, type) catches instances of type (any type, e.g.
+ *                               &cg_BaseException); others continue outward.
+ * Both return NULL when fn returned, or a new reference to the exception
+ * that was caught; it is no longer being handled once they return (as after
+ * Python's except block): to re-raise it, cg_raise(e), which keeps its
+ * first raise site. The caught exception's cleanups (CG_DEFER, CG_FINALLY
+ * inside fn) have all run by then. fn NULL is a call of None: TypeError("'NoneType'
+ * object is not callable"), caught or not like any other exception. type
+ * NULL is `except None:`: nothing happens if fn returns, else TypeError is
+ * raised from the call, chained to fn's exception.
+ *
+ *   typedef struct { int parsed; } job;
+ *   static void parse_all(void *p) { job *j = p; for (;;) { step(); j->parsed++; } }
+ *   ...
+ *   job j = {0};
+ *   cg_exc *e = cg_try_catch(parse_all, &j, &cg_ValueError);
+ *   if (e) { printf("stopped after %d: %s\n", j.parsed, cg_exc_msg(e)); cg_exc_unref(e); }
+ */
+CG_API cg_exc *cg_try_call(void (*fn)(void *), void *arg);
+CG_API cg_exc *cg_try_catch(void (*fn)(void *), void *arg, const cg_exc_type *type);
 
 /* CG_DEFER(fn, arg): fn(arg) runs when the enclosing block is left, by
  * falling off its end, by return/break/goto, or by an exception passing
  * through (newest first, while unwinding). A defer that raises while an
- * exception passes replaces it, chained to it. One CG_DEFER per line. fn
- * may be NULL: nothing runs (e.g. CG_DEFER(owned ? free : NULL, p)). */
-#define CG_DEFER(fn, arg)                                                  \
-    CG__CLEANUP(cg__defer_exit) cg__defer CG__CAT(cg__defer_, __LINE__) = \
-        {{0, 0}, (fn), (arg)};                                             \
-    cg__defer_push(&CG__CAT(cg__defer_, __LINE__))
+ * exception passes replaces it, chained to it. Any number of CG_DEFERs may
+ * share a line or a macro. fn may be NULL: nothing runs (e.g.
+ * CG_DEFER(owned ? free : NULL, p)). */
+#define CG_DEFER(fn, arg) CG__DEFER(CG__CAT(cg__defer_, __COUNTER__), fn, arg)
 
 /* ======================================================================
  * 3. Generators: the caller side
@@ -607,13 +657,59 @@ CG_API int cg__setjmp(jmp_buf env) __attribute__((returns_twice));
 #define CG__SETJMP(env) setjmp(env)
 #endif
 
+/* A CG_TRY's record gets a name of its own (__COUNTER__), so nested blocks
+ * shadow nothing; the clauses find their record as the innermost one on the
+ * running context's chain, which it is whenever control reaches them. */
+#define CG__TRY(rec)                                                \
+    {                                                               \
+        CG__CLEANUP(cg__try_cleanup) cg__try rec;                   \
+        cg__try_push(&rec);                                         \
+        if (CG__SETJMP(rec.jb) == 0) {
+#define CG__DEFER(rec, fn, arg)                                     \
+    CG__CLEANUP(cg__defer_exit) cg__defer rec = {{0, 0}, (fn), (arg)}; \
+    cg__defer_push(&rec)
+
 CG_API void cg__try_push(cg__try *t);
-CG_API int cg__try_match(cg__try *t, const cg_exc_type *type);
-CG_API void cg__try_finally(cg__try *t);
-CG_API void cg__try_end(cg__try *t);
+CG_API int cg__try_match(const cg_exc_type *type); /* innermost try */
+CG_API cg_exc *cg__try_caught(void);               /* innermost try's exception */
+CG_API void cg__try_finally(void);
+CG_API void cg__try_end(void);
 CG_API void cg__try_cleanup(cg__try *t);
 CG_API void cg__defer_push(cg__defer *d);
 CG_API void cg__defer_exit(cg__defer *d);
+
+/* Build check: a translation unit compiled with AddressSanitizer or
+ * ThreadSanitizer tells the library so, once, before main; the library
+ * warns on stderr when it was not built with the same sanitizer (its stack
+ * switches and CG_TRY's longjmp would then be hidden from it). */
+#define CG__BUILD_ASAN 1u
+#define CG__BUILD_TSAN 2u
+CG_API void cg__check_build(unsigned flags);
+#if defined(__SANITIZE_ADDRESS__)
+#define CG__TU_ASAN CG__BUILD_ASAN
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CG__TU_ASAN CG__BUILD_ASAN
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define CG__TU_TSAN CG__BUILD_TSAN
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CG__TU_TSAN CG__BUILD_TSAN
+#endif
+#endif
+#ifndef CG__TU_ASAN
+#define CG__TU_ASAN 0u
+#endif
+#ifndef CG__TU_TSAN
+#define CG__TU_TSAN 0u
+#endif
+#if (CG__TU_ASAN || CG__TU_TSAN) && !defined(COGEN_BUILDING)
+__attribute__((constructor, unused)) static void cg__check_build_here(void) {
+    cg__check_build(CG__TU_ASAN | CG__TU_TSAN);
+}
+#endif
 
 #ifdef __cplusplus
 }

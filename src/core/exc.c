@@ -521,7 +521,16 @@ void cg__try_push(cg__try *t) {
     push(cg__cur(), &t->rec, CG__REC_TRY);
 }
 
-int cg__try_match(cg__try *t, const cg_exc_type *type) {
+/* The clauses of a CG_TRY reach their record as the top of the chain:
+ * whatever the body and the handlers pushed is off it by then. */
+static cg__try *try_top(void) {
+    cg__rec *r = cg__t.cur ? cg__t.cur->chain : NULL;
+    CG_CHECK(r && r->kind == CG__REC_TRY, "CG_EXCEPT, CG_FINALLY or CG_END without its CG_TRY on top of the chain");
+    return (cg__try *)r;
+}
+
+int cg__try_match(const cg_exc_type *type) {
+    cg__try *t = try_top();
     if (t->phase != PH_CAUGHT) return 0;
     if (CG_UNLIKELY(!type)) { /* `except None:` raises, during the handling */
         t->phase = PH_HANDLING;
@@ -532,7 +541,10 @@ int cg__try_match(cg__try *t, const cg_exc_type *type) {
     return 1;
 }
 
-void cg__try_finally(cg__try *t) {
+cg_exc *cg__try_caught(void) { return try_top()->exc; }
+
+void cg__try_finally(void) {
+    cg__try *t = try_top();
     if (t->phase == PH_HANDLING) { /* the handler finished: done with it */
         cg_exc_unref(t->exc);
         t->exc = NULL;
@@ -540,7 +552,8 @@ void cg__try_finally(cg__try *t) {
     t->phase = PH_FINALLY;
 }
 
-void cg__try_end(cg__try *t) {
+void cg__try_end(void) {
+    cg__try *t = try_top();
     pop(cg__t.cur, &t->rec);
     cg_exc *pending = t->phase == PH_HANDLING ? NULL : t->exc;
     if (!pending) cg_exc_unref(t->exc);
@@ -575,4 +588,49 @@ void cg__defer_exit(cg__defer *d) {
     void (*fn)(void *) = d->fn;
     d->fn = NULL;
     fn(d->arg);
+}
+
+/* ---------------------------------------------------------------------
+ * Try as a function call (cg_try_call, cg_try_catch)
+ * ------------------------------------------------------------------ */
+
+cg_exc *cg_try_catch(void (*fn)(void *), void *arg, const cg_exc_type *type) {
+    cg_exc *volatile caught = NULL; /* set after the longjmp: volatile */
+    CG_TRY {
+        if (!fn) CG_RAISE(&cg_TypeError, "'NoneType' object is not callable");
+        fn(arg);
+    } CG_EXCEPT(type, e) {
+        caught = cg_exc_ref(e);
+    } CG_END;
+    return caught;
+}
+
+cg_exc *cg_try_call(void (*fn)(void *), void *arg) { return cg_try_catch(fn, arg, &cg_Exception); }
+
+/* ---------------------------------------------------------------------
+ * Build check: a program compiled with a sanitizer that the library was
+ * not built with (cogen.h runs this from a constructor in such programs)
+ * ------------------------------------------------------------------ */
+
+void cg__check_build(unsigned flags) {
+    static const struct {
+        unsigned flag, have;
+        const char *tool, *option;
+    } checks[] = {
+        {CG__BUILD_ASAN, CG_ASAN, "AddressSanitizer", "address"},
+        {CG__BUILD_TSAN, CG_TSAN, "ThreadSanitizer", "thread"},
+    };
+    static int warned;
+    for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
+        if (!(flags & checks[i].flag) || checks[i].have) continue;
+        if (__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED)) return; /* once per process */
+        fprintf(stderr,
+                "cogen: this program is built with %s but libcogen is not; rebuild cogen with "
+                "-DCOGEN_SANITIZE=%s (see docs/debugging.md)\n",
+                checks[i].tool, checks[i].option);
+        fflush(stderr);
+        const char *v = getenv("COGEN_BUILD_CHECK");
+        if (v && strcmp(v, "abort") == 0) abort();
+        return;
+    }
 }
