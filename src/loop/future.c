@@ -1,0 +1,210 @@
+/* future.c: asyncio.Future: a result or an exception some time later, and
+ * done callbacks scheduled with call_soon, in registration order. The
+ * messages are those of CPython's C Future (_asynciomodule.c). */
+#include "loop/loop.h"
+
+#include <errno.h>
+#include <string.h>
+
+const cg_exc_type cg_CancelledError = {"CancelledError", &cg_BaseException};
+const cg_exc_type cg_InvalidStateError = {"InvalidStateError", &cg_Exception};
+
+static cg_future *check(cg_future *f, const char *op) {
+    if (!f) CG_RAISEF(&cg_TypeError, "%s() argument must be a Future, not NULL", op);
+    return f;
+}
+
+cg_future *cg_future_new(cg_loop *loop) {
+    if (!loop) {
+        errno = EINVAL;
+        return NULL;
+    }
+    cg_future *f = cg__alloc(sizeof *f);
+    if (!f) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    memset(f, 0, sizeof *f);
+    f->refs = 1;
+    f->loop = loop;
+    return f;
+}
+
+cg_future *cg_future_ref(cg_future *f) {
+    if (f) f->refs++;
+    return f;
+}
+
+void cg__future_clear(cg_future *f) {
+    cg_exc_unref(f->exc);
+    f->exc = NULL;
+    cg_exc_unref(f->cancelled_exc);
+    f->cancelled_exc = NULL;
+    cg__dealloc(f->cancel_msg);
+    f->cancel_msg = NULL;
+    cg__dealloc(f->cbs);
+    f->cbs = NULL;
+    f->ncbs = f->cbs_cap = 0;
+}
+
+CG_HIDDEN void cg__task_free(cg_task *t);
+
+void cg_future_unref(cg_future *f) {
+    if (!f || --f->refs > 0) return;
+    if (f->is_task) {
+        cg__task_free((cg_task *)f);
+        return;
+    }
+    if (f->state == F_FINISHED && f->exc && f->log_tb)
+        cg__loop_report(f->loop, "Future exception was never retrieved", f->exc, f);
+    cg__future_clear(f);
+    cg__dealloc(f);
+}
+
+cg_loop *cg_future_loop(const cg_future *f) { return f ? f->loop : NULL; }
+int cg_future_done(const cg_future *f) { return f && f->state != F_PENDING; }
+int cg_future_cancelled(const cg_future *f) { return f && f->state == F_CANCELLED; }
+
+cg_exc *cg__future_cancelled_error(cg_future *f) {
+    if (f->cancelled_exc) {
+        cg_exc *e = f->cancelled_exc;
+        f->cancelled_exc = NULL;
+        return e;
+    }
+    return cg_exc_new(&cg_CancelledError, f->cancel_msg);
+}
+
+void *cg_future_result(cg_future *f) {
+    check(f, "cg_future_result");
+    if (f->state == F_CANCELLED) cg_raise(cg__future_cancelled_error(f));
+    if (f->state != F_FINISHED) CG_RAISE(&cg_InvalidStateError, "Result is not ready.");
+    f->log_tb = 0;
+    if (f->exc) cg_raise(cg_exc_ref(f->exc));
+    return f->result;
+}
+
+cg_exc *cg_future_exception(cg_future *f) {
+    check(f, "cg_future_exception");
+    if (f->state == F_CANCELLED) cg_raise(cg__future_cancelled_error(f));
+    if (f->state != F_FINISHED) CG_RAISE(&cg_InvalidStateError, "Exception is not set.");
+    f->log_tb = 0;
+    return f->exc;
+}
+
+/* Schedules every done callback with call_soon, in order, and forgets
+ * them. Out of memory for a handle is fatal: a lost wake-up would leave a
+ * task waiting forever. */
+void cg__future_schedule_callbacks(cg_future *f) {
+    done_cb *cbs = f->cbs;
+    size_t n = f->ncbs;
+    f->cbs = NULL;
+    f->ncbs = f->cbs_cap = 0;
+    for (size_t i = 0; i < n; i++) {
+        cg_handle *h = cg__handle_new();
+        CG_CHECK(h != NULL, "out of memory scheduling a done callback");
+        h->kind = H_DONE;
+        h->done_fn = cbs[i].fn;
+        h->arg = cbs[i].arg;
+        h->fut = cg_future_ref(f);
+        cg__loop_ready(f->loop, h);
+        cg_handle_unref(h);
+    }
+    cg__dealloc(cbs);
+}
+
+void cg__future_set_result_plain(cg_future *f, void *v) {
+    f->result = v;
+    f->state = F_FINISHED;
+    cg__future_schedule_callbacks(f);
+}
+
+void cg__future_set_exception_plain(cg_future *f, cg_exc *e) {
+    f->exc = e;
+    f->state = F_FINISHED;
+    f->log_tb = 1;
+    cg__future_schedule_callbacks(f);
+}
+
+void cg_future_set_result(cg_future *f, void *result) {
+    check(f, "cg_future_set_result");
+    if (f->state != F_PENDING) CG_RAISE(&cg_InvalidStateError, "invalid state");
+    cg__future_set_result_plain(f, result);
+}
+
+void cg_future_set_exception(cg_future *f, cg_exc *e) {
+    if (!f) {
+        cg_exc_unref(e);
+        check(f, "cg_future_set_exception");
+    }
+    if (f->state != F_PENDING) {
+        cg_exc_unref(e);
+        CG_RAISE(&cg_InvalidStateError, "invalid state");
+    }
+    if (!e) CG_RAISE(&cg_TypeError, "exception must be a BaseException, not None");
+    if (cg_exc_is(e, &cg_StopIteration)) {
+        cg_exc_unref(e);
+        CG_RAISE(&cg_TypeError, "StopIteration interacts badly with generators and cannot be raised into a Future");
+    }
+    cg__future_set_exception_plain(f, e);
+}
+
+int cg__future_cancel_plain(cg_future *f, const char *msg) {
+    f->log_tb = 0;
+    if (f->state != F_PENDING) return 0;
+    f->state = F_CANCELLED;
+    cg__dealloc(f->cancel_msg);
+    f->cancel_msg = cg__strdup(msg);
+    cg__future_schedule_callbacks(f);
+    return 1;
+}
+
+int cg_future_cancel(cg_future *f, const char *msg) {
+    check(f, "cg_future_cancel");
+    if (f->is_task) return cg_task_cancel((cg_task *)f, msg);
+    return cg__future_cancel_plain(f, msg);
+}
+
+int cg_future_add_done_callback(cg_future *f, cg_done_callback fn, void *arg) {
+    check(f, "cg_future_add_done_callback");
+    if (f->state != F_PENDING) {
+        cg_handle *h = cg__handle_new();
+        if (!h) {
+            errno = ENOMEM;
+            return -1;
+        }
+        h->kind = H_DONE;
+        h->done_fn = fn;
+        h->arg = arg;
+        h->fut = cg_future_ref(f);
+        cg__loop_ready(f->loop, h);
+        cg_handle_unref(h);
+        return 0;
+    }
+    if (f->ncbs == f->cbs_cap) {
+        size_t cap = f->cbs_cap ? f->cbs_cap * 2 : 2;
+        done_cb *n = cg__alloc(cap * sizeof *n);
+        if (!n) {
+            errno = ENOMEM;
+            return -1;
+        }
+        if (f->ncbs) memcpy(n, f->cbs, f->ncbs * sizeof *n);
+        cg__dealloc(f->cbs);
+        f->cbs = n;
+        f->cbs_cap = cap;
+    }
+    f->cbs[f->ncbs++] = (done_cb){fn, arg};
+    return 0;
+}
+
+int cg_future_remove_done_callback(cg_future *f, cg_done_callback fn, void *arg) {
+    check(f, "cg_future_remove_done_callback");
+    size_t j = 0, removed = 0;
+    for (size_t i = 0; i < f->ncbs; i++) {
+        if (f->cbs[i].fn == fn && f->cbs[i].arg == arg)
+            removed++;
+        else
+            f->cbs[j++] = f->cbs[i];
+    }
+    f->ncbs = j;
+    return (int)removed;
+}

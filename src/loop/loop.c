@@ -1,0 +1,571 @@
+/* loop.c: the event loop: one FIFO ready queue shared by callbacks and task
+ * steps, timers in a heap ordered by (deadline, scheduling order), a real or
+ * virtual clock, and asyncio's iteration (BaseEventLoop._run_once): due
+ * timers join the ready queue after the poll, and the callbacks ready at
+ * the start of an iteration run in it; those they schedule run in the next.
+ */
+#define _GNU_SOURCE
+#include "loop/loop.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+__thread cg_loop *cg__running_loop;
+
+char *cg__strdup(const char *s) {
+    if (!s) return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = cg__alloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+static cg_ns mono_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (cg_ns)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---------------------------------------------------------------------
+ * Handles
+ * ------------------------------------------------------------------ */
+
+cg_handle *cg__handle_new(void) {
+    cg_handle *h = cg__alloc(sizeof *h);
+    if (!h) return NULL;
+    memset(h, 0, sizeof *h);
+    h->refs = 1;
+    return h;
+}
+
+static void handle_drop_payload(cg_handle *h) {
+    if (h->fut) {
+        cg_future_unref(h->fut);
+        h->fut = NULL;
+    }
+    cg_exc_unref(h->exc);
+    h->exc = NULL;
+}
+
+void cg_handle_unref(cg_handle *h) {
+    if (!h || --h->refs > 0) return;
+    handle_drop_payload(h);
+    cg__dealloc(h);
+}
+
+static void heap_remove(cg_loop *loop, cg_handle *h);
+
+void cg_handle_cancel(cg_handle *h) {
+    if (!h || h->cancelled) return;
+    h->cancelled = 1;
+    handle_drop_payload(h);
+    /* A cancelled timer leaves the heap at once, so that arming and
+     * cancelling timers costs no memory (asyncio keeps it until it comes
+     * up or until half the heap is cancelled: nothing can tell). */
+    if (h->scheduled) {
+        heap_remove(h->loop, h);
+        cg_handle_unref(h); /* the heap's reference */
+    }
+}
+
+int cg_handle_cancelled(const cg_handle *h) { return h ? h->cancelled : 0; }
+cg_ns cg_handle_when(const cg_handle *h) { return h ? h->when : 0; }
+
+void cg__loop_ready(cg_loop *loop, cg_handle *h) {
+    h->refs++;
+    h->next = NULL;
+    if (loop->ready_tail)
+        loop->ready_tail->next = h;
+    else
+        loop->ready_head = h;
+    loop->ready_tail = h;
+    loop->nready++;
+}
+
+static cg_handle *ready_pop(cg_loop *loop) {
+    cg_handle *h = loop->ready_head;
+    if (!h) return NULL;
+    loop->ready_head = h->next;
+    if (!loop->ready_head) loop->ready_tail = NULL;
+    loop->nready--;
+    h->next = NULL;
+    return h;
+}
+
+/* ---------------------------------------------------------------------
+ * Timers: a binary heap on (when, seq)
+ * ------------------------------------------------------------------ */
+
+static int before(const cg_handle *a, const cg_handle *b) {
+    return a->when < b->when || (a->when == b->when && a->seq < b->seq);
+}
+
+static void heap_set(cg_loop *loop, size_t i, cg_handle *h) {
+    loop->heap[i] = h;
+    h->heap_at = i;
+}
+
+static void heap_up(cg_loop *loop, size_t i) {
+    cg_handle *h = loop->heap[i];
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!before(h, loop->heap[p])) break;
+        heap_set(loop, i, loop->heap[p]);
+        i = p;
+    }
+    heap_set(loop, i, h);
+}
+
+static void heap_down(cg_loop *loop, size_t i) {
+    cg_handle *h = loop->heap[i];
+    size_t n = loop->nheap;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && before(loop->heap[c + 1], loop->heap[c])) c++;
+        if (!before(loop->heap[c], h)) break;
+        heap_set(loop, i, loop->heap[c]);
+        i = c;
+    }
+    heap_set(loop, i, h);
+}
+
+static int heap_push(cg_loop *loop, cg_handle *h) {
+    if (loop->nheap == loop->heap_cap) {
+        size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
+        cg_handle **nh = cg__alloc(cap * sizeof *nh);
+        if (!nh) return -1;
+        if (loop->nheap) memcpy(nh, loop->heap, loop->nheap * sizeof *nh);
+        cg__dealloc(loop->heap);
+        loop->heap = nh;
+        loop->heap_cap = cap;
+    }
+    heap_set(loop, loop->nheap++, h);
+    heap_up(loop, loop->nheap - 1);
+    h->scheduled = 1;
+    return 0;
+}
+
+static void heap_remove(cg_loop *loop, cg_handle *h) {
+    size_t i = h->heap_at;
+    loop->nheap--;
+    h->scheduled = 0;
+    if (i == loop->nheap) return;
+    cg_handle *m = loop->heap[loop->nheap];
+    heap_set(loop, i, m);
+    heap_up(loop, i);
+    heap_down(loop, m->heap_at);
+}
+
+static cg_handle *heap_pop(cg_loop *loop) {
+    cg_handle *top = loop->heap[0];
+    loop->nheap--;
+    if (loop->nheap) {
+        heap_set(loop, 0, loop->heap[loop->nheap]);
+        heap_down(loop, 0);
+    }
+    top->scheduled = 0;
+    return top;
+}
+
+/* ---------------------------------------------------------------------
+ * The loop object
+ * ------------------------------------------------------------------ */
+
+cg_loop *cg_loop_new(const cg_loop_opts *opts) {
+    cg_loop *loop = cg__alloc(sizeof *loop);
+    if (!loop) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    memset(loop, 0, sizeof *loop);
+    loop->flags = opts ? opts->flags : 0;
+    loop->base = mono_now();
+    loop->wake_fd = -1;
+    pthread_mutex_init(&loop->ts_lock, NULL);
+    return loop;
+}
+
+cg_ns cg_loop_time(cg_loop *loop) {
+    if (loop->flags & CG_LOOP_VIRTUAL_CLOCK) return loop->now;
+    return mono_now() - loop->base;
+}
+
+int cg_loop_is_running(const cg_loop *loop) { return loop && loop->running; }
+cg_loop *cg_running_loop(void) { return cg__running_loop; }
+cg_task *cg_current_task(void) { return cg__running_loop ? cg__running_loop->current : NULL; }
+
+cg_loop *cg_get_running_loop(void) {
+    if (!cg__running_loop) CG_RAISE(&cg_RuntimeError, "no running event loop");
+    return cg__running_loop;
+}
+
+static cg_handle *plain_handle(cg_callback fn, void *arg) {
+    cg_handle *h = cg__handle_new();
+    if (!h) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    h->kind = H_PLAIN;
+    h->fn = fn;
+    h->arg = arg;
+    return h;
+}
+
+cg_handle *cg_loop_call_soon(cg_loop *loop, cg_callback fn, void *arg) {
+    if (!loop || !fn) {
+        errno = EINVAL;
+        return NULL;
+    }
+    cg_handle *h = plain_handle(fn, arg);
+    if (!h) return NULL;
+    cg__loop_ready(loop, h);
+    return h;
+}
+
+cg_handle *cg_loop_call_at(cg_loop *loop, cg_ns when, cg_callback fn, void *arg) {
+    if (!loop || !fn) {
+        errno = EINVAL;
+        return NULL;
+    }
+    cg_handle *h = plain_handle(fn, arg);
+    if (!h) return NULL;
+    h->timer = 1;
+    h->loop = loop;
+    h->when = when;
+    h->seq = loop->timer_seq++;
+    if (heap_push(loop, h) < 0) {
+        cg__dealloc(h);
+        errno = ENOMEM;
+        return NULL;
+    }
+    h->refs++; /* the heap's */
+    return h;
+}
+
+cg_handle *cg_loop_call_later(cg_loop *loop, cg_ns delay, cg_callback fn, void *arg) {
+    if (!loop) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return cg_loop_call_at(loop, cg_loop_time(loop) + delay, fn, arg);
+}
+
+/* ---------------------------------------------------------------------
+ * call_soon_threadsafe: a locked list the loop moves to its ready queue,
+ * and an eventfd that wakes a loop blocked in poll.
+ * ------------------------------------------------------------------ */
+
+int cg_loop_call_soon_threadsafe(cg_loop *loop, cg_callback fn, void *arg) {
+    if (!loop || !fn) {
+        errno = EINVAL;
+        return -1;
+    }
+    cg_handle *h = plain_handle(fn, arg);
+    if (!h) return -1;
+    pthread_mutex_lock(&loop->ts_lock);
+    h->next = NULL;
+    if (loop->ts_tail)
+        loop->ts_tail->next = h;
+    else
+        loop->ts_head = h;
+    loop->ts_tail = h;
+    int fd = loop->wake_fd;
+    pthread_mutex_unlock(&loop->ts_lock);
+    if (fd >= 0) {
+        uint64_t one = 1;
+        ssize_t r = write(fd, &one, sizeof one);
+        (void)r;
+    }
+    return 0;
+}
+
+static void take_threadsafe(cg_loop *loop) {
+    pthread_mutex_lock(&loop->ts_lock);
+    cg_handle *h = loop->ts_head;
+    loop->ts_head = loop->ts_tail = NULL;
+    pthread_mutex_unlock(&loop->ts_lock);
+    while (h) {
+        cg_handle *next = h->next;
+        cg__loop_ready(loop, h);
+        cg_handle_unref(h); /* the ready queue holds it now */
+        h = next;
+    }
+}
+
+static int ensure_wake_fd(cg_loop *loop) {
+    if (loop->wake_fd >= 0) return loop->wake_fd;
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd < 0) return -1;
+    pthread_mutex_lock(&loop->ts_lock);
+    loop->wake_fd = fd;
+    pthread_mutex_unlock(&loop->ts_lock);
+    return fd;
+}
+
+/* Waits until timeout (ns, -1: forever) or a threadsafe call arrives. */
+static void block(cg_loop *loop, cg_ns timeout) {
+    int fd = ensure_wake_fd(loop);
+    pthread_mutex_lock(&loop->ts_lock);
+    int pending = loop->ts_head != NULL;
+    pthread_mutex_unlock(&loop->ts_lock);
+    if (pending) return;
+    if (fd < 0) { /* no eventfd: sleep to the timer at least */
+        if (timeout > 0) {
+            struct timespec ts = {(time_t)(timeout / 1000000000), (long)(timeout % 1000000000)};
+            nanosleep(&ts, NULL);
+        }
+        return;
+    }
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int ms = timeout < 0 ? -1 : (int)((timeout + 999999) / 1000000);
+    if (poll(&p, 1, ms) > 0) {
+        uint64_t v;
+        ssize_t r = read(fd, &v, sizeof v);
+        (void)r;
+    }
+}
+
+/* ---------------------------------------------------------------------
+ * The exception handler
+ * ------------------------------------------------------------------ */
+
+static void default_handler(cg_loop *loop, const cg_loop_context *ctx, void *ud) {
+    (void)loop;
+    (void)ud;
+    fprintf(stderr, "%s\n", ctx->message ? ctx->message : "Unhandled error in event loop");
+    if (ctx->future) {
+        if (ctx->future->is_task)
+            fprintf(stderr, "task: <Task '%s'>\n", cg_task_name((cg_task *)ctx->future));
+        else
+            fprintf(stderr, "future: <Future %p>\n", (void *)ctx->future);
+    }
+    if (ctx->exception) cg_exc_print(ctx->exception, stderr);
+}
+
+void cg_loop_set_exception_handler(cg_loop *loop, cg_loop_exception_handler fn, void *ud) {
+    loop->handler = fn;
+    loop->handler_ud = fn ? ud : NULL;
+}
+
+/* A raising handler is reported by the default one, as asyncio does. */
+void cg_loop_call_exception_handler(cg_loop *loop, const cg_loop_context *ctx) {
+    if (!loop->handler) {
+        default_handler(loop, ctx, NULL);
+        return;
+    }
+    cg_loop_exception_handler fn = loop->handler;
+    void *ud = loop->handler_ud;
+    CG_TRY {
+        fn(loop, ctx, ud);
+    } CG_EXCEPT(&cg_BaseException, err) {
+        cg_loop_context c = {"Unhandled error in exception handler", err, NULL};
+        default_handler(loop, &c, NULL);
+    } CG_END;
+}
+
+void cg__loop_report(cg_loop *loop, const char *message, cg_exc *e, cg_future *f) {
+    cg_loop_context c = {message, e, f};
+    cg_loop_call_exception_handler(loop, &c);
+}
+
+/* ---------------------------------------------------------------------
+ * Running
+ * ------------------------------------------------------------------ */
+
+/* A plain callback runs inside a try: what it raises goes to the
+ * exception handler (asyncio's Handle._run). */
+typedef struct plain_call {
+    cg_callback fn;
+    void *arg;
+} plain_call;
+
+static void run_plain(void *p) {
+    plain_call *c = p;
+    c->fn(c->arg);
+}
+
+typedef struct done_call {
+    cg_done_callback fn;
+    cg_future *fut;
+    void *arg;
+} done_call;
+
+static void run_done(void *p) {
+    done_call *c = p;
+    c->fn(c->fut, c->arg);
+}
+
+static void run_handle(cg_loop *loop, cg_handle *h) {
+    switch (h->kind) {
+    case H_PLAIN: {
+        plain_call c = {h->fn, h->arg};
+        cg_exc *e = cg_try_catch(run_plain, &c, &cg_BaseException);
+        if (e) {
+            cg__loop_report(loop, "Exception in callback", e, NULL);
+            cg_exc_unref(e);
+        }
+        break;
+    }
+    case H_DONE: {
+        done_call c = {h->done_fn, h->fut, h->arg};
+        h->fut = NULL;
+        cg_exc *e = cg_try_catch(run_done, &c, &cg_BaseException);
+        if (e) {
+            cg__loop_report(loop, "Exception in callback", e, NULL);
+            cg_exc_unref(e);
+        }
+        cg_future_unref(c.fut);
+        break;
+    }
+    case H_STEP: {
+        cg_task *t = (cg_task *)h->fut;
+        cg_exc *e = h->exc;
+        h->fut = NULL;
+        h->exc = NULL;
+        cg__task_step(t, e);
+        cg_future_unref(&t->fut);
+        break;
+    }
+    }
+}
+
+/* One iteration (BaseEventLoop._run_once). Returns 0, or -1 when a virtual
+ * clock loop can make no progress at all. */
+static int run_once(cg_loop *loop) {
+    while (loop->nheap && loop->heap[0]->cancelled) cg_handle_unref(heap_pop(loop));
+    take_threadsafe(loop);
+    int virt = (loop->flags & CG_LOOP_VIRTUAL_CLOCK) != 0;
+    if (!loop->nready && !loop->stopping) {
+        if (loop->nheap) {
+            cg_ns when = loop->heap[0]->when;
+            if (virt) {
+                if (when > loop->now) loop->now = when;
+            } else {
+                cg_ns wait = when - cg_loop_time(loop);
+                if (wait > 0) block(loop, wait);
+            }
+        } else if (virt) {
+            return -1;
+        } else {
+            block(loop, -1);
+        }
+        take_threadsafe(loop);
+    }
+    cg_ns now = cg_loop_time(loop);
+    while (loop->nheap && loop->heap[0]->when <= now) {
+        cg_handle *h = heap_pop(loop);
+        if (!h->cancelled) cg__loop_ready(loop, h);
+        cg_handle_unref(h); /* the heap's reference */
+    }
+    size_t ntodo = loop->nready;
+    for (size_t i = 0; i < ntodo; i++) {
+        cg_handle *h = ready_pop(loop);
+        if (!h->cancelled) run_handle(loop, h);
+        cg_handle_unref(h);
+    }
+    return 0;
+}
+
+static void enter(cg_loop *loop) {
+    if (loop->closed) CG_RAISE(&cg_RuntimeError, "Event loop is closed");
+    if (loop->running) CG_RAISE(&cg_RuntimeError, "This event loop is already running");
+    if (cg__running_loop) CG_RAISE(&cg_RuntimeError, "Cannot run the event loop while another loop is running");
+    loop->running = 1;
+    loop->prev_running = cg__running_loop;
+    cg__running_loop = loop;
+}
+
+static void leave(cg_loop *loop) {
+    loop->stopping = 0;
+    loop->running = 0;
+    cg__running_loop = loop->prev_running;
+    loop->prev_running = NULL;
+}
+
+/* Runs until stopped; -1 on a virtual-clock deadlock. */
+static void leave_cb(void *loop) { leave(loop); }
+
+static int run_forever(cg_loop *loop) {
+    enter(loop);
+    CG_DEFER(leave_cb, loop); /* also when something raises out of an iteration */
+    int r = 0;
+    for (;;) {
+        if (run_once(loop) < 0) {
+            r = -1;
+            break;
+        }
+        if (loop->stopping) break;
+    }
+    return r;
+}
+
+void cg_loop_run_forever(cg_loop *loop) {
+    if (run_forever(loop) < 0)
+        CG_RAISE(&cg_RuntimeError, "deadlock: no callback is ready and no timer is pending");
+}
+
+void cg_loop_stop(cg_loop *loop) { loop->stopping = 1; }
+
+static void stop_cb(cg_future *f, void *arg) {
+    (void)arg;
+    cg_loop_stop(f->loop);
+}
+
+/* run_until_complete's work, run by cg_try_catch (no setjmp in the
+ * frame that keeps the state). */
+typedef struct ruc {
+    cg_loop *loop;
+    cg_future *fut;
+    int dead;
+    void *result;
+} ruc;
+
+static void ruc_run(void *p) {
+    ruc *r = p;
+    if (r->fut->loop != r->loop)
+        CG_RAISE(&cg_ValueError, "The future belongs to a different loop than the one specified as the loop argument");
+    if (cg_future_add_done_callback(r->fut, stop_cb, NULL) < 0) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
+    r->dead = run_forever(r->loop) < 0;
+    cg_future_remove_done_callback(r->fut, stop_cb, NULL);
+}
+
+static void ruc_result(void *p) {
+    ruc *r = p;
+    r->result = cg_future_result(r->fut);
+}
+
+cg_status cg_loop_run_until_complete(cg_loop *loop, cg_future *fut, void **out, cg_exc **exc) {
+    ruc r = {loop, fut, 0, NULL};
+    cg_exc *err = cg_try_catch(ruc_run, &r, &cg_BaseException);
+    if (!err && !cg_future_done(fut))
+        err = cg_exc_new(&cg_RuntimeError, r.dead ? "deadlock: no callback is ready and no timer is pending"
+                                                  : "Event loop stopped before Future completed.");
+    if (!err) err = cg_try_catch(ruc_result, &r, &cg_BaseException);
+    if (out) *out = err ? NULL : r.result;
+    if (exc)
+        *exc = err;
+    else
+        cg_exc_unref(err);
+    return err ? CG_RAISED : CG_RETURNED;
+}
+
+void cg_loop_free(cg_loop *loop) {
+    if (!loop) return;
+    if (loop->running) CG_RAISE(&cg_RuntimeError, "Cannot close a running event loop");
+    loop->closed = 1;
+    cg__task_finalize_all(loop);
+    take_threadsafe(loop);
+    for (cg_handle *h; (h = ready_pop(loop)) != NULL;) cg_handle_unref(h);
+    while (loop->nheap) cg_handle_unref(heap_pop(loop));
+    cg__dealloc(loop->heap);
+    if (loop->wake_fd >= 0) close(loop->wake_fd);
+    pthread_mutex_destroy(&loop->ts_lock);
+    cg__dealloc(loop);
+}

@@ -1,0 +1,446 @@
+/* task.c: asyncio.Task on cogen generators, and asyncio.run.
+ *
+ * A task's step (Task.__step) resumes its generator: with a send, or with a
+ * throw of the exception it is to see (a cancellation, or the exception of
+ * the future it awaited). The generator answers by returning (the task's
+ * result), raising (its exception; a CancelledError makes it cancelled), or
+ * yielding: the await token (cg_await has put the future it waits for in
+ * task->awaiting), NULL (a bare yield: step again next iteration), or
+ * anything else (a bad yield: RuntimeError thrown in at the next step).
+ */
+#include "loop/loop.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+char cg__await_token;
+
+static void wakeup(cg_future *f, void *arg);
+
+static char *task_cancel_msg_take(cg_task *t);
+
+/* The task's own cancel message (Task._cancel_message), kept apart from
+ * the future's (set when the future itself is cancelled). */
+typedef struct task_extra {
+    char *cancel_msg;
+} task_extra;
+
+/* ---------------------------------------------------------------------
+ * Creation and end
+ * ------------------------------------------------------------------ */
+
+static void loop_link(cg_loop *loop, cg_task *t) {
+    t->all_prev = loop->tasks_tail;
+    t->all_next = NULL;
+    if (loop->tasks_tail)
+        loop->tasks_tail->all_next = t;
+    else
+        loop->tasks_head = t;
+    loop->tasks_tail = t;
+}
+
+static void loop_unlink(cg_loop *loop, cg_task *t) {
+    if (t->all_prev)
+        t->all_prev->all_next = t->all_next;
+    else if (loop->tasks_head == t)
+        loop->tasks_head = t->all_next;
+    else
+        return; /* not linked */
+    if (t->all_next)
+        t->all_next->all_prev = t->all_prev;
+    else
+        loop->tasks_tail = t->all_prev;
+    t->all_next = t->all_prev = NULL;
+}
+
+void cg__task_schedule_step(cg_task *t, cg_exc *exc) {
+    cg_handle *h = cg__handle_new();
+    CG_CHECK(h != NULL, "out of memory scheduling a task step");
+    h->kind = H_STEP;
+    h->fut = cg_future_ref(&t->fut);
+    h->exc = exc;
+    cg__loop_ready(t->fut.loop, h);
+    cg_handle_unref(h);
+}
+
+cg_task *cg_task_new(cg_loop *loop, cg_fn body, void *arg, const cg_task_opts *opts) {
+    if (!loop || !body) {
+        errno = EINVAL;
+        return NULL;
+    }
+    cg_task *t = cg__alloc(sizeof *t + sizeof(task_extra));
+    if (!t) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    memset(t, 0, sizeof *t + sizeof(task_extra));
+    t->fut.refs = 1;
+    t->fut.loop = loop;
+    t->fut.is_task = 1;
+    if (opts && opts->name) {
+        t->name = cg__strdup(opts->name);
+    } else {
+        char buf[32];
+        snprintf(buf, sizeof buf, "Task-%lu", ++loop->unnamed);
+        t->name = cg__strdup(buf);
+    }
+    cg_opts go = {opts ? opts->stack_size : 0, t->name, opts ? opts->gen_flags : 0};
+    t->gen = t->name ? cg_new(body, arg, &go) : NULL;
+    if (!t->gen) {
+        int err = t->name ? errno : ENOMEM;
+        cg__dealloc(t->name);
+        cg__dealloc(t);
+        errno = err;
+        return NULL;
+    }
+    t->serial = ++loop->task_serial;
+    loop_link(loop, t);
+    cg_future_ref(&t->fut); /* the loop's, until the task is done */
+    cg__task_schedule_step(t, NULL);
+    return t;
+}
+
+cg_task *cg_create_task(cg_fn body, void *arg, const char *name) {
+    cg_loop *loop = cg_get_running_loop();
+    cg_task_opts o = {name, 0, 0};
+    cg_task *t = cg_task_new(loop, body, arg, &o);
+    if (!t) {
+        if (errno == ENOMEM) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
+        CG_RAISE(&cg_TypeError, "a coroutine was expected, got NULL");
+    }
+    return t;
+}
+
+const char *cg_task_name(const cg_task *t) { return t ? t->name : NULL; }
+cg_gen *cg_task_gen(const cg_task *t) { return t ? t->gen : NULL; }
+
+static task_extra *extra(cg_task *t) { return (task_extra *)(t + 1); }
+
+static char *task_cancel_msg_take(cg_task *t) {
+    char *m = extra(t)->cancel_msg;
+    extra(t)->cancel_msg = NULL;
+    return m;
+}
+
+/* The task is done: the loop lets go of it. */
+static void task_done(cg_task *t) {
+    if (t->gen) {
+        cg_free(t->gen);
+        t->gen = NULL;
+    }
+    loop_unlink(t->fut.loop, t);
+    cg_future_unref(&t->fut); /* the loop's reference */
+}
+
+void cg__task_free(cg_task *t) {
+    cg_loop *loop = t->fut.loop;
+    if (t->fut.state == F_FINISHED && t->fut.exc && t->fut.log_tb)
+        cg__loop_report(loop, "Task exception was never retrieved", t->fut.exc, &t->fut);
+    if (t->gen) {
+        cg_gen *g = t->gen;
+        t->gen = NULL;
+        cg_free(g);
+    }
+    if (t->fut_waiter) cg_future_unref(t->fut_waiter);
+    cg__dealloc(extra(t)->cancel_msg);
+    cg__future_clear(&t->fut);
+    cg__dealloc(t->name);
+    cg__dealloc(t);
+}
+
+/* Loop close: every task still pending is dropped, reported as asyncio
+ * reports a pending task that is destroyed. */
+void cg__task_finalize_all(cg_loop *loop) {
+    while (loop->tasks_head) {
+        cg_task *t = loop->tasks_head;
+        loop_unlink(loop, t);
+        cg_future_ref(&t->fut);
+        cg__loop_report(loop, "Task was destroyed but it is pending!", NULL, &t->fut);
+        if (t->fut_waiter && cg_future_remove_done_callback(t->fut_waiter, wakeup, t) > 0)
+            cg_future_unref(&t->fut); /* the wake-up's */
+        cg_gen *g = t->gen;
+        t->gen = NULL;
+        cg_free(g); /* closes it: its cleanups run, outside the loop */
+        cg_future_unref(&t->fut); /* the loop's */
+        cg_future_unref(&t->fut);
+    }
+}
+
+/* ---------------------------------------------------------------------
+ * The step
+ * ------------------------------------------------------------------ */
+
+static void set_cancelled(cg_task *t, const char *msg) {
+    cg__future_cancel_plain(&t->fut, msg);
+    task_done(t);
+}
+
+void cg__task_step(cg_task *t, cg_exc *exc) {
+    cg_loop *loop = t->fut.loop;
+    if (t->fut.state != F_PENDING) {
+        cg_exc_unref(exc);
+        char msg[200];
+        snprintf(msg, sizeof msg, "_step(): already done: <Task %s name='%s'>",
+                 t->fut.state == F_CANCELLED ? "cancelled" : "finished", t->name);
+        cg__loop_report(loop, "Exception in callback", cg_exc_new(&cg_InvalidStateError, msg), NULL);
+        return;
+    }
+    if (t->must_cancel) {
+        if (!cg_exc_is(exc, &cg_CancelledError)) {
+            cg_exc_unref(exc);
+            char *m = task_cancel_msg_take(t);
+            exc = cg_exc_new(&cg_CancelledError, m);
+            extra(t)->cancel_msg = m;
+        }
+        t->must_cancel = 0;
+    }
+    if (t->fut_waiter) {
+        cg_future_unref(t->fut_waiter);
+        t->fut_waiter = NULL;
+    }
+    loop->current = t;
+    t->started = 1;
+    void *r = NULL;
+    cg_exc *err = NULL;
+    cg_status st = exc ? cg_throw(t->gen, exc, &r, &err) : cg_send(t->gen, NULL, &r, &err);
+    loop->current = NULL;
+    switch (st) {
+    case CG_RETURNED:
+        if (t->must_cancel) {
+            t->must_cancel = 0;
+            set_cancelled(t, extra(t)->cancel_msg);
+        } else {
+            cg__future_set_result_plain(&t->fut, r);
+            task_done(t);
+        }
+        return;
+    case CG_RAISED:
+        if (cg_exc_is(err, &cg_CancelledError)) {
+            t->fut.cancelled_exc = err; /* handed to the first awaiter */
+            set_cancelled(t, NULL);
+        } else {
+            cg__future_set_exception_plain(&t->fut, err);
+            task_done(t);
+        }
+        return;
+    case CG_YIELDED:
+        break;
+    }
+    if (r == &cg__await_token) {
+        cg_future *f = t->awaiting;
+        t->awaiting = NULL;
+        if (f->loop != loop) {
+            cg__task_schedule_step(t, cg_exc_newf(&cg_RuntimeError, "Task <Task pending name='%s'> got Future <Future pending> attached to a different loop", t->name));
+        } else if (f == &t->fut) {
+            cg__task_schedule_step(t, cg_exc_newf(&cg_RuntimeError, "Task cannot await on itself: <Task pending name='%s'>", t->name));
+        } else {
+            cg_future_ref(&t->fut); /* the wake-up's */
+            if (cg_future_add_done_callback(f, wakeup, t) < 0) {
+                cg_future_unref(&t->fut);
+                cg__task_schedule_step(t, cg_exc_new(&cg_MemoryError, NULL));
+                return;
+            }
+            t->fut_waiter = cg_future_ref(f);
+            if (t->must_cancel && cg_future_cancel(f, extra(t)->cancel_msg)) t->must_cancel = 0;
+        }
+    } else if (r == NULL) {
+        cg__task_schedule_step(t, NULL); /* a bare yield: one turn */
+    } else {
+        cg__task_schedule_step(t, cg_exc_newf(&cg_RuntimeError, "Task got bad yield: %p", r));
+    }
+}
+
+static void wakeup(cg_future *f, void *arg) {
+    cg_task *t = arg;
+    cg_exc *e = NULL;
+    if (f->state == F_CANCELLED) {
+        e = cg__future_cancelled_error(f);
+    } else if (f->exc) {
+        f->log_tb = 0;
+        e = cg_exc_ref(f->exc);
+    }
+    cg__task_step(t, e);
+    cg_future_unref(&t->fut);
+}
+
+/* ---------------------------------------------------------------------
+ * Cancellation
+ * ------------------------------------------------------------------ */
+
+int cg_task_cancel(cg_task *t, const char *msg) {
+    if (!t) CG_RAISE(&cg_TypeError, "cg_task_cancel() argument must be a Task, not NULL");
+    t->fut.log_tb = 0;
+    if (t->fut.state != F_PENDING) return 0;
+    t->num_cancels++;
+    if (t->fut_waiter && cg_future_cancel(t->fut_waiter, msg)) return 1;
+    t->must_cancel = 1;
+    cg__dealloc(extra(t)->cancel_msg);
+    extra(t)->cancel_msg = cg__strdup(msg);
+    return 1;
+}
+
+int cg_task_cancelling(const cg_task *t) { return t ? t->num_cancels : 0; }
+
+int cg_task_uncancel(cg_task *t) {
+    if (!t) return 0;
+    if (t->num_cancels > 0) {
+        t->num_cancels--;
+        if (t->num_cancels == 0) t->must_cancel = 0;
+    }
+    return t->num_cancels;
+}
+
+/* ---------------------------------------------------------------------
+ * Awaiting, sleeping
+ * ------------------------------------------------------------------ */
+
+/* The task running now, and checks that the caller is on its stack: the
+ * task's generator or one it delegates to (yield from) must be the one
+ * running. */
+static cg_task *running_task(const char *op) {
+    cg_loop *loop = cg__running_loop;
+    cg_task *t = loop ? loop->current : NULL;
+    if (!t) CG_RAISEF(&cg_RuntimeError, "%s() called outside a task", op);
+    cg_gen *cur = cg_current(), *g = t->gen;
+    while (g && g != cur) g = cg_gen_yieldfrom(g);
+    if (!g) CG_RAISEF(&cg_RuntimeError, "%s() called in a generator the task does not delegate to", op);
+    return t;
+}
+
+void *cg_await(cg_future *f) {
+    cg_task *t = running_task("cg_await");
+    if (!f) CG_RAISE(&cg_TypeError, "object NoneType can't be used in 'await' expression");
+    if (f->state == F_PENDING) {
+        t->awaiting = f;
+        cg_yield(cg_current(), &cg__await_token);
+        if (f->state == F_PENDING) CG_RAISE(&cg_RuntimeError, "await wasn't used with future");
+    }
+    return cg_future_result(f);
+}
+
+static void set_result_unless_cancelled(void *arg) {
+    cg_future *f = arg;
+    if (f->state == F_CANCELLED) return;
+    cg_future_set_result(f, NULL);
+}
+
+typedef struct sleep_rec {
+    cg_future *f;
+    cg_handle *h;
+} sleep_rec;
+
+static void sleep_cleanup(void *p) {
+    sleep_rec *s = p;
+    cg_handle_cancel(s->h);
+    cg_handle_unref(s->h);
+    cg_future_unref(s->f);
+}
+
+void cg_sleep(cg_ns delay) {
+    cg_task *t = running_task("cg_sleep");
+    if (delay <= 0) {
+        cg_yield(cg_current(), NULL);
+        return;
+    }
+    sleep_rec s = {cg_future_new(t->fut.loop), NULL};
+    if (!s.f) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
+    s.h = cg_loop_call_later(t->fut.loop, delay, set_result_unless_cancelled, s.f);
+    if (!s.h) {
+        cg_future_unref(s.f);
+        cg_raise(cg_exc_new(&cg_MemoryError, NULL));
+    }
+    CG_DEFER(sleep_cleanup, &s);
+    cg_await(s.f);
+}
+
+cg_task **cg_all_tasks(cg_loop *loop, size_t *n) {
+    if (!loop) loop = cg_get_running_loop();
+    size_t k = 0;
+    for (cg_task *t = loop->tasks_head; t; t = t->all_next)
+        if (t->fut.state == F_PENDING) k++;
+    *n = 0;
+    if (!k) return NULL;
+    cg_task **v = malloc(k * sizeof *v);
+    if (!v) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
+    for (cg_task *t = loop->tasks_head; t; t = t->all_next)
+        if (t->fut.state == F_PENDING) v[(*n)++] = (cg_task *)cg_future_ref(&t->fut);
+    return v;
+}
+
+/* ---------------------------------------------------------------------
+ * asyncio.run
+ * ------------------------------------------------------------------ */
+
+/* gather(*tasks, return_exceptions=True) as Runner.close uses it: done
+ * when every task is, retrieving their exceptions on the way. */
+typedef struct gather_all {
+    cg_future *outer;
+    size_t left;
+} gather_all;
+
+static void gather_one(cg_future *f, void *arg) {
+    gather_all *g = arg;
+    if (f->state == F_FINISHED) f->log_tb = 0; /* fut.exception() */
+    if (--g->left == 0 && g->outer->state == F_PENDING) cg__future_set_result_plain(g->outer, NULL);
+}
+
+static void cancel_all(cg_loop *loop) {
+    size_t n = 0;
+    cg_task **v = cg_all_tasks(loop, &n);
+    if (!n) return;
+    for (size_t i = 0; i < n; i++) cg_task_cancel(v[i], NULL);
+    gather_all g = {cg_future_new(loop), n};
+    CG_CHECK(g.outer != NULL, "out of memory in asyncio.run() shutdown");
+    for (size_t i = 0; i < n; i++)
+        CG_CHECK(cg_future_add_done_callback(&v[i]->fut, gather_one, &g) == 0, "out of memory in asyncio.run() shutdown");
+    cg_loop_run_until_complete(loop, g.outer, NULL, NULL);
+    for (size_t i = 0; i < n; i++) {
+        cg_task *t = v[i];
+        if (t->fut.state == F_FINISHED && t->fut.exc) {
+            t->fut.log_tb = 0;
+            cg__loop_report(loop, "unhandled exception during asyncio.run() shutdown", t->fut.exc, &t->fut);
+        }
+    }
+    for (size_t i = 0; i < n; i++) cg_future_unref(&v[i]->fut);
+    free(v);
+    cg_future_unref(g.outer);
+}
+
+static void *nothing(cg_gen *g, void *arg) {
+    (void)g;
+    return arg;
+}
+
+/* A step of the shutdown that runs as a task of its own, as asyncio's
+ * shutdown_asyncgens and shutdown_default_executor do (they take Task-N
+ * names). */
+static void shutdown_task(cg_loop *loop) {
+    cg_task *t = cg_task_new(loop, nothing, NULL, NULL);
+    CG_CHECK(t != NULL, "out of memory in asyncio.run() shutdown");
+    cg_loop_run_until_complete(loop, &t->fut, NULL, NULL);
+    cg_future_unref(&t->fut);
+}
+
+cg_status cg_run(cg_fn body, void *arg, const cg_run_opts *opts, void **out, cg_exc **exc) {
+    if (cg__running_loop) CG_RAISE(&cg_RuntimeError, "asyncio.run() cannot be called from a running event loop");
+    if (!body) CG_RAISE(&cg_ValueError, "a coroutine was expected, got NULL");
+    cg_loop_opts lo = {opts ? opts->loop_flags : 0};
+    cg_loop *loop = cg_loop_new(&lo);
+    if (!loop) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
+    if (opts && opts->handler) cg_loop_set_exception_handler(loop, opts->handler, opts->handler_ud);
+    cg_task_opts to = {opts ? opts->name : NULL, 0, 0};
+    cg_task *main = cg_task_new(loop, body, arg, &to);
+    if (!main) {
+        cg_loop_free(loop);
+        cg_raise(cg_exc_new(&cg_MemoryError, NULL));
+    }
+    cg_status st = cg_loop_run_until_complete(loop, &main->fut, out, exc);
+    cancel_all(loop);
+    shutdown_task(loop); /* shutdown_asyncgens */
+    shutdown_task(loop); /* shutdown_default_executor */
+    cg_future_unref(&main->fut);
+    cg_loop_free(loop);
+    return st;
+}
