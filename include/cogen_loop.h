@@ -163,15 +163,16 @@ CG_API int cg_future_done(const cg_future *f);
 CG_API int cg_future_cancelled(const cg_future *f);
 /* Future.result(): the result; raises the future's exception, the
  * CancelledError of a cancelled one, or InvalidStateError('Result is not
- * ready.') while pending. Marks the exception as retrieved. */
+ * set.') while pending. Marks the exception as retrieved. */
 CG_API void *cg_future_result(cg_future *f);
 /* Future.exception(): borrowed, NULL when it has a result; CancelledError
  * raised when cancelled, InvalidStateError('Exception is not set.') while
  * pending. Marks the exception as retrieved. */
 CG_API cg_exc *cg_future_exception(cg_future *f);
 /* set_result / set_exception (e is consumed): InvalidStateError('invalid
- * state') when done. A StopIteration is refused with TypeError('StopIteration
- * interacts badly with generators and cannot be raised into a Future'). */
+ * state') when done. A StopIteration is replaced by RuntimeError('StopIteration
+ * interacts badly with generators and cannot be raised into a Future'),
+ * caused by it, as CPython's C Future does. */
 CG_API void cg_future_set_result(cg_future *f, void *result);
 CG_API void cg_future_set_exception(cg_future *f, cg_exc *e);
 /* Future.cancel(msg): 1 if it was pending (it is cancelled now), else 0.

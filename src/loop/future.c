@@ -77,7 +77,7 @@ cg_exc *cg__future_cancelled_error(cg_future *f) {
 void *cg_future_result(cg_future *f) {
     check(f, "cg_future_result");
     if (f->state == F_CANCELLED) cg_raise(cg__future_cancelled_error(f));
-    if (f->state != F_FINISHED) CG_RAISE(&cg_InvalidStateError, "Result is not ready.");
+    if (f->state != F_FINISHED) CG_RAISE(&cg_InvalidStateError, "Result is not set.");
     f->log_tb = 0;
     if (f->exc) cg_raise(cg_exc_ref(f->exc));
     return f->result;
@@ -141,9 +141,11 @@ void cg_future_set_exception(cg_future *f, cg_exc *e) {
         CG_RAISE(&cg_InvalidStateError, "invalid state");
     }
     if (!e) CG_RAISE(&cg_TypeError, "exception must be a BaseException, not None");
-    if (cg_exc_is(e, &cg_StopIteration)) {
+    if (cg_exc_is(e, &cg_StopIteration)) { /* as the C Future: replaced, not refused */
+        cg_exc *rt = cg_exc_new(&cg_RuntimeError, "StopIteration interacts badly with generators and cannot be raised into a Future");
+        cg_exc_set_cause(rt, e);
         cg_exc_unref(e);
-        CG_RAISE(&cg_TypeError, "StopIteration interacts badly with generators and cannot be raised into a Future");
+        e = rt;
     }
     cg__future_set_exception_plain(f, e);
 }

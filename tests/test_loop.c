@@ -1,0 +1,437 @@
+/* test_loop.c: the loop core against asyncio. Each case prints what its
+ * Python twin in tests/loop/CASE.py prints on CPython 3.13, and ctest
+ * compares the output with tests/loop/CASE.expected (recorded from the
+ * twin: tests/loop/regen.sh). */
+#include "check.h"
+#include "cogen_loop.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define I(x) ((void *)(intptr_t)(x))
+#define F(t) cg_task_future(t)
+
+static const char *repr(const cg_exc *e) {
+    static char buf[4][256];
+    static int k;
+    char *b = buf[k++ % 4];
+    if (!e) return "None";
+    cg_exc_repr(e, b, 256);
+    return b;
+}
+
+static const char *tf(int v) { return v ? "True" : "False"; }
+
+static cg_status run_main(cg_fn body, void **out, cg_exc **exc) {
+    cg_run_opts o = {CG_LOOP_VIRTUAL_CLOCK, "main", NULL, NULL};
+    return cg_run(body, NULL, &o, out, exc);
+}
+
+static long ms(void) { return (long)(cg_loop_time(cg_get_running_loop()) / 1000000); }
+
+/* =====================================================================
+ * fifo: A23, A24, A25
+ * ================================================================== */
+
+static void *w(cg_gen *g, void *arg) {
+    (void)g;
+    printf("start%d\n", (int)(intptr_t)arg);
+    cg_sleep(0);
+    printf("end%d\n", (int)(intptr_t)arg);
+    return NULL;
+}
+
+static void *t_print(cg_gen *g, void *arg) {
+    (void)g;
+    printf("%s\n", (const char *)arg);
+    return NULL;
+}
+
+static void print_cb(void *arg) { printf("%s\n", (const char *)arg); }
+
+static void *rr(cg_gen *g, void *arg) {
+    (void)g;
+    for (int i = 0; i < 3; i++) {
+        printf("%s%d\n", (const char *)arg, i);
+        cg_sleep(0);
+    }
+    return NULL;
+}
+
+static void await_and_drop(cg_task *t) {
+    cg_await(F(t));
+    cg_future_unref(F(t));
+}
+
+static void *fifo_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_task *t1 = cg_create_task(w, I(1), NULL);
+    cg_task *t2 = cg_create_task(w, I(2), NULL);
+    printf("created\n");
+    cg_sleep(0);
+    printf("main resumed\n");
+    await_and_drop(t1);
+    await_and_drop(t2);
+    cg_loop *loop = cg_get_running_loop();
+    cg_handle_unref(cg_loop_call_soon(loop, print_cb, "cb1"));
+    cg_future_unref(F(cg_create_task(t_print, "task", NULL)));
+    cg_handle_unref(cg_loop_call_soon(loop, print_cb, "cb2"));
+    printf("main before sleep0\n");
+    cg_sleep(0);
+    printf("main after sleep0\n");
+    cg_task *a = cg_create_task(rr, "a", NULL);
+    cg_task *b = cg_create_task(rr, "b", NULL);
+    await_and_drop(a);
+    await_and_drop(b);
+    return I(7);
+}
+
+TEST(fifo) {
+    void *out = NULL;
+    CHECK_EQ(run_main(fifo_main, &out, NULL), CG_RETURNED);
+    printf("run -> %d\n", (int)(intptr_t)out);
+}
+
+/* =====================================================================
+ * cancel: A26-A29, A53, A54
+ * ================================================================== */
+
+static void *worker(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    CG_TRY {
+        printf("start\n");
+        cg_sleep(CG_SEC(10));
+        printf("not reached\n");
+    } CG_EXCEPT(&cg_CancelledError, e) {
+        printf("caught %s\n", repr(e));
+        cg_reraise();
+    } CG_FINALLY {
+        printf("finally\n");
+    } CG_END;
+    return NULL;
+}
+
+static void *never(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    printf("body ran\n");
+    return NULL;
+}
+
+static void *stubborn(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    CG_TRY {
+        cg_sleep(CG_SEC(10));
+    } CG_EXCEPT(&cg_CancelledError, e) {
+        printf("ignored the cancel\n");
+    } CG_END;
+    return "done anyway";
+}
+
+static void *selfcancel(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    printf("cancel self -> %s\n", tf(cg_task_cancel(cg_current_task(), "me")));
+    printf("still running\n");
+    CG_TRY {
+        cg_sleep(0);
+    } CG_EXCEPT(&cg_CancelledError, e) {
+        printf("at the await %s\n", repr(e));
+        cg_reraise();
+    } CG_END;
+    return NULL;
+}
+
+static void *selfmade(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_sleep(0);
+    CG_RAISE(&cg_CancelledError, "self-made");
+}
+
+/* `await t` in a try whose except clause prints the CancelledError. */
+static void await_cancelled(cg_task *t, const char *what) {
+    CG_TRY {
+        cg_await(F(t));
+    } CG_EXCEPT(&cg_CancelledError, e) {
+        printf("%s %s", what, repr(e));
+    } CG_END;
+}
+
+static void *cancel_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_task *t = cg_create_task(worker, NULL, NULL);
+    cg_sleep(0);
+    int r = cg_task_cancel(t, "why");
+    printf("cancel -> %s cancelled %s done %s\n", tf(r), tf(cg_future_cancelled(F(t))), tf(cg_future_done(F(t))));
+    await_cancelled(t, "await t");
+    printf("\n");
+    CG_TRY {
+        cg_future_result(F(t));
+    } CG_EXCEPT(&cg_CancelledError, e) {
+        printf("result() %s\n", repr(e));
+    } CG_END;
+    printf("cancelled %s cancel again -> %s\n", tf(cg_future_cancelled(F(t))), tf(cg_task_cancel(t, NULL)));
+    cg_future_unref(F(t));
+
+    cg_task *n = cg_create_task(never, NULL, NULL);
+    printf("cancel before start -> %s\n", tf(cg_task_cancel(n, NULL)));
+    await_cancelled(n, "await n");
+    printf("\n");
+    cg_future_unref(F(n));
+
+    cg_task *s = cg_create_task(stubborn, NULL, NULL);
+    cg_sleep(0);
+    cg_task_cancel(s, NULL);
+    const char *v = cg_await(F(s));
+    printf("stubborn -> %s cancelled %s cancelling %d\n", v, tf(cg_future_cancelled(F(s))), cg_task_cancelling(s));
+    cg_future_unref(F(s));
+
+    cg_task *c = cg_create_task(selfcancel, NULL, NULL);
+    await_cancelled(c, "await c");
+    printf("\n");
+    cg_future_unref(F(c));
+
+    cg_task *m = cg_create_task(selfmade, NULL, NULL);
+    await_cancelled(m, "await m");
+    printf(" cancelled %s cancelling %d\n", tf(cg_future_cancelled(F(m))), cg_task_cancelling(m));
+    cg_future_unref(F(m));
+    return "ok";
+}
+
+TEST(cancel) {
+    void *out = NULL;
+    CHECK_EQ(run_main(cancel_main, &out, NULL), CG_RETURNED);
+    printf("run -> %s\n", (const char *)out);
+}
+
+/* =====================================================================
+ * counters: A30
+ * ================================================================== */
+
+static void *sleeper(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    CG_TRY {
+        cg_sleep(CG_SEC(5));
+        printf("sleeper woke\n");
+    } CG_EXCEPT(&cg_CancelledError, e) {
+        printf("sleeper cancelled %s\n", repr(e));
+        cg_reraise();
+    } CG_END;
+    return NULL;
+}
+
+static void *quick(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    printf("quick ran\n");
+    return I(1);
+}
+
+static void *counters_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_task *t = cg_create_task(sleeper, NULL, NULL);
+    cg_sleep(0);
+    int a = cg_task_cancel(t, NULL), b = cg_task_cancel(t, NULL);
+    printf("cancel %s %s cancelling %d\n", tf(a), tf(b), cg_task_cancelling(t));
+    a = cg_task_uncancel(t);
+    printf("uncancel %d cancelling %d\n", a, cg_task_cancelling(t));
+    await_cancelled(t, "await");
+    printf("\n");
+    a = cg_task_cancelling(t);
+    b = cg_task_uncancel(t);
+    int c = cg_task_uncancel(t);
+    printf("after: cancelling %d uncancel %d %d\n", a, b, c);
+    cg_future_unref(F(t));
+    cg_task *q = cg_create_task(quick, NULL, NULL);
+    a = cg_task_cancel(q, NULL);
+    b = cg_task_uncancel(q);
+    printf("cancel q %s uncancel q %d\n", tf(a), b);
+    void *v = cg_await(F(q));
+    printf("q -> %d cancelled %s\n", (int)(intptr_t)v, tf(cg_future_cancelled(F(q))));
+    cg_future_unref(F(q));
+    return NULL;
+}
+
+TEST(counters) {
+    void *out = I(1);
+    CHECK_EQ(run_main(counters_main, &out, NULL), CG_RETURNED);
+    printf("run -> %s\n", out ? "?" : "None");
+}
+
+/* =====================================================================
+ * future: A45, A49, A50
+ * ================================================================== */
+
+static void cb(cg_future *f, void *arg) { printf("callback %s done %s\n", (const char *)arg, tf(cg_future_done(f))); }
+
+/* X(f) of the twin: "-> value" or "raise Exc(...)" */
+typedef enum { OP_RESULT, OP_EXCEPTION, OP_SET_RESULT, OP_SET_EXC } fop;
+typedef struct xcall {
+    cg_future *f;
+    fop op;
+    cg_exc *arg;
+    char out[256];
+} xcall;
+
+static void xrun(void *p) {
+    xcall *x = p;
+    switch (x->op) {
+    case OP_RESULT: {
+        void *v = cg_future_result(x->f);
+        snprintf(x->out, sizeof x->out, "-> %d", (int)(intptr_t)v);
+        break;
+    }
+    case OP_EXCEPTION:
+        snprintf(x->out, sizeof x->out, "-> %s", repr(cg_future_exception(x->f)));
+        break;
+    case OP_SET_RESULT:
+        cg_future_set_result(x->f, I(6));
+        snprintf(x->out, sizeof x->out, "-> None");
+        break;
+    case OP_SET_EXC:
+        cg_future_set_exception(x->f, x->arg);
+        snprintf(x->out, sizeof x->out, "-> None");
+        break;
+    }
+}
+
+static const char *X(cg_future *f, fop op, cg_exc *arg) {
+    static xcall x[4];
+    static int k;
+    xcall *c = &x[k++ % 4];
+    c->f = f;
+    c->op = op;
+    c->arg = arg;
+    cg_exc *e = cg_try_catch(xrun, c, &cg_BaseException);
+    if (e) {
+        snprintf(c->out, sizeof c->out, "raise %s", repr(e));
+        cg_exc_unref(e);
+    }
+    return c->out;
+}
+
+static void *setter(cg_gen *g, void *arg) {
+    (void)g;
+    cg_sleep(0);
+    printf("setting\n");
+    cg_future_set_result(arg, I(9));
+    return NULL;
+}
+
+static void *future_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_loop *loop = cg_get_running_loop();
+    cg_future *f = cg_future_new(loop);
+    printf("result %s\n", X(f, OP_RESULT, NULL));
+    printf("exception %s\n", X(f, OP_EXCEPTION, NULL));
+    cg_future_add_done_callback(f, cb, "a");
+    cg_future_add_done_callback(f, cb, "b");
+    cg_future_add_done_callback(f, cb, "c");
+    printf("removed %d\n", cg_future_remove_done_callback(f, cb, "x"));
+    cg_future_set_result(f, I(5));
+    printf("set again %s\n", X(f, OP_SET_RESULT, NULL));
+    printf("set exc %s\n", X(f, OP_SET_EXC, cg_exc_new(&cg_ValueError, "v")));
+    printf("before the callbacks run\n");
+    cg_sleep(0);
+    printf("result %s", X(f, OP_RESULT, NULL));
+    printf(" exception %s\n", X(f, OP_EXCEPTION, NULL));
+    cg_future_add_done_callback(f, cb, "late");
+    cg_sleep(0);
+    cg_future_unref(f);
+
+    cg_future *gf = cg_future_new(loop);
+    cg_future_set_exception(gf, cg_exc_new(&cg_KeyError, "k"));
+    printf("g.exception %s", X(gf, OP_EXCEPTION, NULL));
+    printf(" g.result %s\n", X(gf, OP_RESULT, NULL));
+    cg_future_unref(gf);
+
+    cg_future *sf = cg_future_new(loop);
+    printf("stop iteration %s\n", X(sf, OP_SET_EXC, cg_exc_new(&cg_StopIteration, "s")));
+    cg_exc *became = cg_future_exception(sf);
+    printf("became %s cause %s\n", repr(became), repr(cg_exc_cause(became)));
+    cg_future_unref(sf);
+
+    cg_future *h = cg_future_new(loop);
+    int a = cg_future_cancel(h, "m"), b = cg_future_cancel(h, NULL);
+    printf("cancel %s %s cancelled %s\n", tf(a), tf(b), tf(cg_future_cancelled(h)));
+    printf("h.result %s", X(h, OP_RESULT, NULL));
+    printf(" h.exception %s\n", X(h, OP_EXCEPTION, NULL));
+    cg_future_unref(h);
+
+    cg_future *wf = cg_future_new(loop);
+    cg_future_unref(F(cg_create_task(setter, wf, NULL)));
+    void *v = cg_await(wf);
+    printf("awaited %d\n", (int)(intptr_t)v);
+    cg_future_unref(wf);
+    return NULL;
+}
+
+TEST(future) {
+    void *out = I(1);
+    CHECK_EQ(run_main(future_main, &out, NULL), CG_RETURNED);
+    printf("run -> %s\n", out ? "?" : "None");
+}
+
+/* =====================================================================
+ * timers: the virtual clock, call_later/call_at, equal deadlines, sleeps
+ * ================================================================== */
+
+static void say(void *what) { printf("%ld %s\n", ms(), (const char *)what); }
+
+typedef struct nap {
+    const char *name;
+    int ms;
+} nap;
+
+static void *napper(cg_gen *g, void *arg) {
+    (void)g;
+    nap *n = arg;
+    cg_sleep(CG_MS(n->ms));
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s woke", n->name);
+    say(buf);
+    return NULL;
+}
+
+static void *timers_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_loop *loop = cg_get_running_loop();
+    say("start");
+    cg_handle_unref(cg_loop_call_later(loop, CG_MS(30), say, "c30"));
+    cg_handle_unref(cg_loop_call_later(loop, CG_MS(10), say, "a10"));
+    cg_handle *h = cg_loop_call_later(loop, CG_MS(20), say, "cancelled");
+    cg_handle_unref(cg_loop_call_later(loop, CG_MS(10), say, "b10"));
+    cg_handle_unref(cg_loop_call_at(loop, cg_loop_time(loop) + CG_MS(20), say, "d20"));
+    cg_handle_cancel(h);
+    cg_handle_unref(h);
+    cg_handle_unref(cg_loop_call_soon(loop, say, "soon"));
+    static nap naps[] = {{"n25", 25}, {"n5", 5}, {"n25b", 25}};
+    cg_task *tasks[3];
+    for (int i = 0; i < 3; i++) tasks[i] = cg_create_task(napper, &naps[i], NULL);
+    cg_sleep(CG_MS(40));
+    say("main after 40");
+    for (int i = 0; i < 3; i++) await_and_drop(tasks[i]);
+    cg_sleep(CG_SEC(3600));
+    say("an hour later");
+    return NULL;
+}
+
+TEST(timers) {
+    CHECK_EQ(run_main(timers_main, NULL, NULL), CG_RETURNED);
+    printf("done\n");
+}
+
+static const check_case cases[] = {CASE(fifo), CASE(cancel), CASE(counters), CASE(future), CASE(timers)};
+CHECK_MAIN(cases)
