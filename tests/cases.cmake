@@ -3,7 +3,7 @@
 # place a case is listed.
 #
 #   cogen_test(NAME SOURCE [TIMEOUT seconds] [LIBS lib...])
-#     builds NAME from SOURCE. After every build of NAME, `NAME --list`
+#     builds NAME from SOURCE. After every link of NAME, `NAME --list`
 #     (through CMAKE_CROSSCOMPILING_EMULATOR, as ctest runs the tests:
 #     qemu-aarch64, valgrind) prints its cases; tests/cases_list.cmake keeps
 #     them in cases/NAME-list.cmake of the build directory, and ctest reads
@@ -15,18 +15,19 @@
 #   cogen_case_properties(NAME case... PROPERTIES prop value [prop value...])
 #     sets ctest properties on some cases of NAME, as set_tests_properties
 #     would (a value may be a list: ENVIRONMENT "A=1;B=2"). The case names
-#     must be in NAME's table: the build of NAME fails otherwise, and so
-#     does the test tests_registered_once. A case that cannot run in some
+#     must be in NAME's table: the build fails otherwise (the step that
+#     lists NAME's cases), and so does the test tests_registered_once. A case that cannot run in some
 #     build stays registered: it exits 77 there (SKIP_RETURN_CODE 77, shown
 #     as skipped), or gets DISABLED TRUE for that build.
 #
 #   cogen_cases_guard()
 #     writes down the cases cogen_case_properties() named, for the build's
-#     check, and adds the test tests_registered_once (tests/cases_guard.cmake): every
-#     case of every table is a ctest test exactly once, running that case;
-#     every test that runs a table binary names one of its cases; every
-#     tests/*.c with a case table (CHECK_MAIN) is built by cogen_test.
-#     Call it once, after every cogen_test.
+#     check, and adds the test tests_registered_once
+#     (tests/cases_guard.cmake): every case of every table is a ctest test
+#     exactly once, running that case; every test that runs a table binary
+#     names one of its cases; every tests/*.c with a case table
+#     (CHECK_MAIN) is built by cogen_test. Call it once, after every
+#     cogen_test and cogen_case_properties.
 
 set(_cogen_cases_dir ${CMAKE_CURRENT_BINARY_DIR}/cases)
 
@@ -40,6 +41,10 @@ function(_cogen_bracket out text)
 endfunction()
 
 function(cogen_test name source)
+  get_property(done GLOBAL PROPERTY COGEN_CASES_GUARD_DONE)
+  if(done)
+    message(FATAL_ERROR "cogen_test(${name}) after cogen_cases_guard()")
+  endif()
   cmake_parse_arguments(T "" "TIMEOUT" "LIBS" ${ARGN})
   if(T_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "cogen_test(${name}): unexpected arguments ${T_UNPARSED_ARGUMENTS}; "
@@ -110,6 +115,10 @@ endif()
 endfunction()
 
 function(cogen_case_properties name)
+  get_property(done GLOBAL PROPERTY COGEN_CASES_GUARD_DONE)
+  if(done)
+    message(FATAL_ERROR "cogen_case_properties(${name}) after cogen_cases_guard()")
+  endif()
   get_property(binaries GLOBAL PROPERTY COGEN_CASE_BINARIES)
   if(NOT name IN_LIST binaries)
     message(FATAL_ERROR "cogen_case_properties(${name}): no cogen_test(${name}) before it")
@@ -155,6 +164,7 @@ endforeach()
 endfunction()
 
 function(cogen_cases_guard)
+  set_property(GLOBAL PROPERTY COGEN_CASES_GUARD_DONE TRUE)
   get_property(binaries GLOBAL PROPERTY COGEN_CASE_BINARIES)
   # The cases given properties, for the list step of the build: rewritten
   # only when they change, since the step depends on the file.
