@@ -2,6 +2,8 @@
  * lists them in a CASES table; the binary runs the case named on its
  * command line (ctest runs each case as its own process, with a timeout,
  * so a crash fails one case only), or every case when run without one.
+ * `--list` prints the table's names, one a line: that is how CMake learns
+ * the cases (tests/cases.cmake), so the table is the only list of them.
  * Assertions print both operands and the location, then abort. */
 #ifndef COGEN_CHECK_H
 #define COGEN_CHECK_H

@@ -5,34 +5,22 @@
 # no working madvise guard pages under qemu-user,
 # no gdb) exit 77, which ctest reports as skipped.
 
-cogen_test(test_overflow test_overflow.c CASES
-  overflow_recursion overflow_big_frame overflow_subgenerator overflow_thread
-  guard_default_is_page overflow_required_guard overflow_canary
-  overflow_mprotect_guard overflow_none_when_shallow
-  TIMEOUT 30)
+cogen_test(test_overflow test_overflow.c TIMEOUT 30 LIBS Threads::Threads)
 # Frames bigger than a page must probe every page, as the library's do.
 target_compile_options(test_overflow PRIVATE ${COGEN_HARDENING})
-target_link_libraries(test_overflow Threads::Threads)
-set_tests_properties(overflow_recursion overflow_big_frame overflow_subgenerator
-  overflow_thread overflow_required_guard overflow_canary overflow_mprotect_guard
-  guard_default_is_page
+cogen_case_properties(test_overflow
+  overflow_recursion overflow_big_frame overflow_subgenerator overflow_thread
+  overflow_required_guard overflow_canary overflow_mprotect_guard guard_default_is_page
   PROPERTIES SKIP_RETURN_CODE 77)
 
-cogen_test(test_oom test_oom.c CASES
-  oom_fail_nth oom_fail_from_nth oom_hook_bites oom_thread_exit_frees_pool
-  oom_fresh_thread
-  TIMEOUT 30)
-target_link_libraries(test_oom Threads::Threads)
+cogen_test(test_oom test_oom.c TIMEOUT 30 LIBS Threads::Threads)
 
-cogen_test(test_threads test_threads.c CASES
-  threads_parallel threads_foreign_resume threads_foreign_while_running
-  threads_exception_moves threads_pool_handoff
-  TIMEOUT 60)
-target_link_libraries(test_threads Threads::Threads)
+cogen_test(test_threads test_threads.c TIMEOUT 60 LIBS Threads::Threads)
 
 # Ten million generator lifetimes with flat memory (~5 s; scale it down
-# with COGEN_TEST_SCALE under sanitizers, valgrind or qemu).
-cogen_test(test_endurance test_endurance.c CASES endurance TIMEOUT 120)
+# with COGEN_TEST_SCALE under sanitizers, valgrind or qemu), and one
+# million (endurance_quick).
+cogen_test(test_endurance test_endurance.c TIMEOUT 120)
 
 # tools/cogen-gdb.py on a live program. The script reads the library's
 # private structs, so the library needs debug info: the test is registered

@@ -13,7 +13,7 @@
  * blocks: at the end exactly as many are out as after the warm-up. The
  * stack statistics must show no live stack and no new mapping.
  *
- *   endurance        10,000,000 cycles (what ctest runs: ~5 s here)
+ *   endurance        10,000,000 cycles (~5 s here)
  *   endurance_quick   1,000,000 cycles
  * Both scale with COGEN_TEST_SCALE (e.g. 0.01 under valgrind); under a
  * sanitizer the count is divided by another 20 (see TSAN_DIVISOR). Under ASan,

@@ -39,16 +39,16 @@ if(NOT COGEN_SANITIZE AND NOT CMAKE_CROSSCOMPILING)
     target_compile_options(test_trysafe_asan PRIVATE ${COGEN_WARNINGS} -fsanitize=address -fno-omit-frame-pointer)
     target_link_options(test_trysafe_asan PRIVATE -fsanitize=address)
     set(_warn "cogen: this program is built with AddressSanitizer but libcogen is not; rebuild cogen with -DCOGEN_SANITIZE=address \\(see docs/debugging.md\\)")
-    add_test(NAME trysafe_asan_mismatch COMMAND test_trysafe_asan trysafe_asan_mismatch)
-    set_tests_properties(trysafe_asan_mismatch PROPERTIES TIMEOUT 60
+    add_test(NAME trysafe_asan_build_mismatch COMMAND test_trysafe_asan trysafe_asan_mismatch)
+    set_tests_properties(trysafe_asan_build_mismatch PROPERTIES TIMEOUT 60
       ENVIRONMENT "ASAN_OPTIONS=detect_leaks=0"
       PASS_REGULAR_EXPRESSION "${_warn}\n.*asan mismatch: the program ran"
       FAIL_REGULAR_EXPRESSION "check failed|ERROR: AddressSanitizer")
     # The abort, seen through sh: ctest counts a killed test as failed
     # whatever its output (128 + SIGABRT's 6 = 134).
-    add_test(NAME trysafe_asan_mismatch_abort COMMAND sh -c "\"$0\" trysafe_asan_mismatch; echo \"exit status $?\""
+    add_test(NAME trysafe_asan_build_mismatch_abort COMMAND sh -c "\"$0\" trysafe_asan_mismatch; echo \"exit status $?\""
       $<TARGET_FILE:test_trysafe_asan>)
-    set_tests_properties(trysafe_asan_mismatch_abort PROPERTIES TIMEOUT 60
+    set_tests_properties(trysafe_asan_build_mismatch_abort PROPERTIES TIMEOUT 60
       ENVIRONMENT "ASAN_OPTIONS=detect_leaks=0;COGEN_BUILD_CHECK=abort"
       PASS_REGULAR_EXPRESSION "${_warn}\n.*exit status 134"
       FAIL_REGULAR_EXPRESSION "the program ran")

@@ -79,7 +79,9 @@ message(STATUS "embedded, defaults: libraries only, no cogen tests; README examp
 configure(with-tests -DCOGEN_TESTS=ON)
 listed_tests(with-tests tests)
 list(LENGTH tests n)
-if(n LESS 100 OR NOT tests MATCHES "Test +#[0-9]+: G1;")
+# (Before a build, each case table shows as one NAME.not_listed test:
+# the cases come from the built binaries' own tables, tests/cases.cmake.)
+if(n LESS 50 OR NOT tests MATCHES "Test +#[0-9]+: test_rules\\.not_listed;")
   message(FATAL_ERROR "embedded with COGEN_TESTS=ON, ctest lists ${n} tests: ${tests}")
 endif()
 message(STATUS "embedded, COGEN_TESTS=ON: ${n} tests listed")
