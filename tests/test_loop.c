@@ -1,7 +1,8 @@
 /* test_loop.c: the loop core against asyncio. Each case prints what its
- * Python twin in tests/loop/CASE.py prints on CPython 3.13, and ctest
- * compares the output with tests/loop/CASE.expected (recorded from the
- * twin: tests/loop/regen.sh). */
+ * Python twin in tests/loop/CASE.py prints on CPython 3.13, and checks its
+ * output against tests/loop/CASE.expected, recorded from the twin
+ * (tests/loop/regen.sh). */
+#define _GNU_SOURCE
 #include "check.h"
 #include "cogen_loop.h"
 
@@ -10,6 +11,39 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* What a case prints goes to a buffer, compared at its end. */
+static FILE *out_file;
+static char *out_buf;
+static size_t out_len;
+static FILE *out_stream(void) {
+    if (!out_file) out_file = open_memstream(&out_buf, &out_len);
+    return out_file;
+}
+#define printf(...) fprintf(out_stream(), __VA_ARGS__)
+
+static void expect(const char *name) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s.expected", COGEN_LOOP_EXPECTED, name);
+    fflush(out_stream());
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "cannot read %s\n", path);
+        CHECK(0);
+    }
+    char *want = NULL;
+    size_t wlen = 0;
+    FILE *w = open_memstream(&want, &wlen);
+    int c;
+    while ((c = fgetc(f)) != EOF) fputc(c, w);
+    fclose(f);
+    fclose(w);
+    if (wlen != out_len || memcmp(want, out_buf, wlen) != 0) {
+        fprintf(stderr, "--- expected (%s)\n%s--- got\n%.*s", path, want, (int)out_len, out_buf);
+        CHECK(!"the trace differs from CPython's");
+    }
+    free(want);
+}
 
 #define I(x) ((void *)(intptr_t)(x))
 #define F(t) cg_task_future(t)
@@ -90,10 +124,11 @@ static void *fifo_main(cg_gen *g, void *arg) {
     return I(7);
 }
 
-TEST(fifo) {
+TEST(loop_fifo) {
     void *out = NULL;
     CHECK_EQ(run_main(fifo_main, &out, NULL), CG_RETURNED);
     printf("run -> %d\n", (int)(intptr_t)out);
+    expect("fifo");
 }
 
 /* =====================================================================
@@ -206,10 +241,11 @@ static void *cancel_main(cg_gen *g, void *arg) {
     return "ok";
 }
 
-TEST(cancel) {
+TEST(loop_cancel) {
     void *out = NULL;
     CHECK_EQ(run_main(cancel_main, &out, NULL), CG_RETURNED);
     printf("run -> %s\n", (const char *)out);
+    expect("cancel");
 }
 
 /* =====================================================================
@@ -262,10 +298,11 @@ static void *counters_main(cg_gen *g, void *arg) {
     return NULL;
 }
 
-TEST(counters) {
+TEST(loop_counters) {
     void *out = I(1);
     CHECK_EQ(run_main(counters_main, &out, NULL), CG_RETURNED);
     printf("run -> %s\n", out ? "?" : "None");
+    expect("counters");
 }
 
 /* =====================================================================
@@ -377,10 +414,11 @@ static void *future_main(cg_gen *g, void *arg) {
     return NULL;
 }
 
-TEST(future) {
+TEST(loop_future) {
     void *out = I(1);
     CHECK_EQ(run_main(future_main, &out, NULL), CG_RETURNED);
     printf("run -> %s\n", out ? "?" : "None");
+    expect("future");
 }
 
 /* =====================================================================
@@ -428,10 +466,11 @@ static void *timers_main(cg_gen *g, void *arg) {
     return NULL;
 }
 
-TEST(timers) {
+TEST(loop_timers) {
     CHECK_EQ(run_main(timers_main, NULL, NULL), CG_RETURNED);
     printf("done\n");
+    expect("timers");
 }
 
-static const check_case cases[] = {CASE(fifo), CASE(cancel), CASE(counters), CASE(future), CASE(timers)};
+static const check_case cases[] = {CASE(loop_fifo), CASE(loop_cancel), CASE(loop_counters), CASE(loop_future), CASE(loop_timers)};
 CHECK_MAIN(cases)

@@ -1,0 +1,15 @@
+#!/bin/sh
+# regen.sh: records the expected traces of the loop tests from their Python
+# twins, on CPython 3.13 (pyenv's 3.13.0 where python3 is another version).
+# The recorded .expected files are checked in, so the tests need no Python.
+set -eu
+cd "$(dirname "$0")"
+py=python3
+if ! $py -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; then
+    py="env PYENV_VERSION=3.13.0 python3"
+fi
+for f in *.py; do
+    [ "$f" = vloop.py ] && continue
+    $py "$f" > "${f%.py}.expected"
+    echo "recorded ${f%.py}.expected"
+done
