@@ -88,10 +88,12 @@ CG_API cg_ns cg_loop_time(cg_loop *loop);
 /* loop.run_until_complete(fut): runs until fut is done and returns its
  * outcome: CG_RETURNED with *out its result, or CG_RAISED with *exc a new
  * reference to its exception (CancelledError when it was cancelled). If the
- * loop stops first: RuntimeError('Event loop stopped before Future
- * completed.'). A running loop: RuntimeError('This event loop is already
- * running'); another loop running in this thread: RuntimeError('Cannot run
- * the event loop while another loop is running'). out and exc may be NULL. */
+ * loop stops first, the outcome is RuntimeError('Event loop stopped before
+ * Future completed.'). out and exc may be NULL. Raised, not returned: for a
+ * running loop RuntimeError('This event loop is already running'), with
+ * another loop running in this thread RuntimeError('Cannot run the event
+ * loop while another loop is running'), for a closed one
+ * RuntimeError('Event loop is closed'). */
 CG_API cg_status cg_loop_run_until_complete(cg_loop *loop, cg_future *fut, void **out, cg_exc **exc);
 /* loop.run_forever(): until cg_loop_stop. Same errors, raised. */
 CG_API void cg_loop_run_forever(cg_loop *loop);

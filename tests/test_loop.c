@@ -472,5 +472,118 @@ TEST(loop_timers) {
     expect("timers");
 }
 
-static const check_case cases[] = {CASE(loop_fifo), CASE(loop_cancel), CASE(loop_counters), CASE(loop_future), CASE(loop_timers)};
+/* =====================================================================
+ * run: asyncio.run's outcome and shutdown (A22, A48), the exception
+ * handler, misuse (A22, A51), awaiting through a generator (A14)
+ * ================================================================== */
+
+static void handler(cg_loop *loop, const cg_loop_context *ctx, void *ud) {
+    (void)loop;
+    (void)ud;
+    const char *name = "-";
+    if (ctx->future) name = cg_task_name((cg_task *)ctx->future); /* only tasks here */
+    printf("handler %s [%s] %s\n", ctx->message, name, repr(ctx->exception));
+}
+
+static cg_status run_with_handler(cg_fn body, void **out, cg_exc **exc) {
+    cg_run_opts o = {CG_LOOP_VIRTUAL_CLOCK, NULL, handler, NULL};
+    return cg_run(body, NULL, &o, out, exc);
+}
+
+static void *lingering(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    CG_TRY {
+        cg_sleep(CG_SEC(100));
+    } CG_FINALLY {
+        printf("lingering: finally\n");
+    } CG_END;
+    return NULL;
+}
+
+static void *failing_at_shutdown(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    CG_TRY {
+        cg_sleep(CG_SEC(100));
+    } CG_EXCEPT(&cg_CancelledError, e) {
+        CG_RAISE(&cg_ValueError, "at shutdown");
+    } CG_END;
+    return NULL;
+}
+
+static void *boom(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    CG_RAISE(&cg_KeyError, "boom");
+}
+
+/* A generator-based coroutine: awaits on the stack of the task that
+ * delegates to it. */
+static void *gen_await(cg_gen *g, void *arg) {
+    (void)g;
+    printf("generator: before\n");
+    intptr_t r = (intptr_t)cg_await(arg);
+    printf("generator: got %d\n", (int)r);
+    return I(r * 2);
+}
+
+static void set21(void *f) { cg_future_set_result(f, I(21)); }
+
+static void nested_run(void *p) {
+    (void)p;
+    cg_run(boom, NULL, NULL, NULL, NULL);
+}
+
+static void nested_ruc(void *f) { cg_loop_run_until_complete(cg_get_running_loop(), f, NULL, NULL); }
+
+static void *main1(cg_gen *g, void *arg) {
+    (void)arg;
+    cg_future_unref(F(cg_create_task(lingering, NULL, "lingering")));
+    cg_future_unref(F(cg_create_task(failing_at_shutdown, NULL, "failing")));
+    cg_sleep(0);
+    cg_loop *loop = cg_get_running_loop();
+    cg_future *f = cg_future_new(loop);
+    cg_handle_unref(cg_loop_call_later(loop, CG_MS(5), set21, f));
+    intptr_t r = (intptr_t)cg_yield_from_new(g, gen_await, f, NULL);
+    printf("through a generator -> %d\n", (int)r);
+    cg_exc *e = cg_try_catch(nested_run, NULL, &cg_RuntimeError);
+    printf("nested run: %s\n", repr(e));
+    cg_exc_unref(e);
+    e = cg_try_catch(nested_ruc, f, &cg_RuntimeError);
+    printf("run_until_complete: %s\n", repr(e));
+    cg_exc_unref(e);
+    cg_future_unref(f);
+    printf("current task: %s\n", cg_task_name(cg_current_task()));
+    return "main1 done";
+}
+
+static void *main2(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_sleep(0);
+    CG_RAISE(&cg_ValueError, "main2 failed");
+}
+
+static void outside(void *p) {
+    (void)p;
+    cg_get_running_loop();
+}
+
+TEST(loop_run) {
+    void *out = NULL;
+    cg_exc *e = NULL;
+    CHECK_EQ(run_with_handler(main1, &out, NULL), CG_RETURNED);
+    printf("run 1 -> %s\n", (const char *)out);
+    CHECK_EQ(run_with_handler(main2, NULL, &e), CG_RAISED);
+    printf("run 2 raised %s\n", repr(e));
+    cg_exc_unref(e);
+    e = cg_try_catch(outside, NULL, &cg_RuntimeError);
+    printf("outside: %s\n", repr(e));
+    cg_exc_unref(e);
+    CHECK(cg_current_task() == NULL && cg_running_loop() == NULL);
+    expect("run");
+}
+
+static const check_case cases[] = {CASE(loop_fifo), CASE(loop_cancel), CASE(loop_counters), CASE(loop_future), CASE(loop_timers), CASE(loop_run)};
 CHECK_MAIN(cases)

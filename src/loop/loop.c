@@ -542,6 +542,9 @@ static void ruc_result(void *p) {
 }
 
 cg_status cg_loop_run_until_complete(cg_loop *loop, cg_future *fut, void **out, cg_exc **exc) {
+    if (!loop || !fut) CG_RAISE(&cg_TypeError, "cg_loop_run_until_complete() needs a loop and a future");
+    enter(loop); /* the misuse answers are raised, as cg_run's are */
+    leave(loop);
     ruc r = {loop, fut, 0, NULL};
     cg_exc *err = cg_try_catch(ruc_run, &r, &cg_BaseException);
     if (!err && !cg_future_done(fut))
