@@ -585,5 +585,90 @@ TEST(loop_run) {
     expect("run");
 }
 
-static const check_case cases[] = {CASE(loop_fifo), CASE(loop_cancel), CASE(loop_counters), CASE(loop_future), CASE(loop_timers), CASE(loop_run)};
+/* =====================================================================
+ * misuse: a task awaiting itself, a future of another loop, a bad yield
+ * (A44), await and sleep outside a task
+ * ================================================================== */
+
+static const char *head(const cg_exc *e) {
+    static char buf[256];
+    const char *m = cg_exc_msg(e) ? cg_exc_msg(e) : "";
+    const char *colon = strchr(m, ':');
+    snprintf(buf, sizeof buf, "%s: %.*s", cg_exc_type_of(e)->name, colon ? (int)(colon - m) : (int)strlen(m), m);
+    return buf;
+}
+
+static void *self_await(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_await(F(cg_current_task()));
+    return NULL;
+}
+
+static void *other_loop(cg_gen *g, void *arg) {
+    (void)g;
+    cg_await(arg);
+    return NULL;
+}
+
+static void *yields_bad(cg_gen *g, void *arg) {
+    (void)arg;
+    cg_yield(g, I(42));
+    return NULL;
+}
+
+/* await t, printing what it raised as `what: head`. */
+static void await_print(cg_task *t, const char *what, int tail) {
+    CG_TRY {
+        cg_await(F(t));
+    } CG_EXCEPT(&cg_RuntimeError, e) {
+        const char *m = cg_exc_msg(e);
+        if (tail)
+            printf("%s: RuntimeError %s\n", what,
+                   tf(strlen(m) > 28 && strcmp(m + strlen(m) - 28, "attached to a different loop") == 0));
+        else
+            printf("%s: %s\n", what, head(e));
+    } CG_END;
+    cg_future_unref(F(t));
+}
+
+static void *misuse_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    await_print(cg_create_task(self_await, NULL, NULL), "self await", 0);
+    cg_loop_opts o = {CG_LOOP_VIRTUAL_CLOCK};
+    cg_loop *other = cg_loop_new(&o);
+    cg_future *f = cg_future_new(other);
+    await_print(cg_create_task(other_loop, f, NULL), "other loop", 1);
+    cg_future_unref(f);
+    cg_loop_free(other);
+    await_print(cg_create_task(yields_bad, NULL, NULL), "bad yield", 0);
+    return "ok";
+}
+
+static void await_outside(void *f) { cg_await(f); }
+static void sleep_outside(void *p) {
+    (void)p;
+    cg_sleep(0);
+}
+
+TEST(loop_misuse) {
+    void *out = NULL;
+    CHECK_EQ(run_main(misuse_main, &out, NULL), CG_RETURNED);
+    printf("%s\n", (const char *)out);
+    expect("misuse");
+    /* C only: outside a task, await and sleep refuse. */
+    cg_loop *loop = cg_loop_new(NULL);
+    cg_future *f = cg_future_new(loop);
+    cg_exc *e = cg_try_catch(await_outside, f, &cg_RuntimeError);
+    CHECK_STR(cg_exc_msg(e), "cg_await() called outside a task");
+    cg_exc_unref(e);
+    e = cg_try_catch(sleep_outside, NULL, &cg_RuntimeError);
+    CHECK_STR(cg_exc_msg(e), "cg_sleep() called outside a task");
+    cg_exc_unref(e);
+    cg_future_unref(f);
+    cg_loop_free(loop);
+}
+
+static const check_case cases[] = {CASE(loop_fifo), CASE(loop_cancel), CASE(loop_counters), CASE(loop_future), CASE(loop_timers), CASE(loop_run), CASE(loop_misuse)};
 CHECK_MAIN(cases)
