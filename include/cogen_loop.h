@@ -139,10 +139,15 @@ CG_API int cg_loop_call_soon_threadsafe(cg_loop *loop, cg_callback fn, void *arg
  * The exception handler (loop.call_exception_handler)
  * ------------------------------------------------------------------ */
 
+typedef struct cg_agen cg_agen;
+
 typedef struct cg_loop_context {
     const char *message;   /* 'Task exception was never retrieved', ... */
     cg_exc *exception;     /* borrowed, or NULL */
     cg_future *future;     /* the task or future concerned (borrowed), or NULL */
+    cg_agen *asyncgen;     /* the async generator concerned, or NULL ('an
+                              error occurred during closing of asynchronous
+                              generator': asyncio appends its repr) */
 } cg_loop_context;
 
 typedef void (*cg_loop_exception_handler)(cg_loop *loop, const cg_loop_context *ctx, void *ud);
@@ -234,6 +239,48 @@ CG_API void cg_sleep(cg_ns delay);
  * references in a malloc'd array of *n (free it and unref each); NULL and
  * *n 0 when there are none. loop NULL: the running loop. */
 CG_API cg_task **cg_all_tasks(cg_loop *loop, size_t *n);
+
+/* ======================================================================
+ * Async generators
+ * ====================================================================== */
+
+/* An async generator (calling an `async def` with `yield`: no code runs).
+ * Its body is a generator body: it yields values with cg_yield(g, value)
+ * (NULL is None) and awaits with cg_await / cg_sleep, on behalf of the task
+ * that iterates it. opts as for cg_new (opts->name names it). NULL with
+ * errno (EINVAL for a NULL body, ENOMEM). */
+CG_API cg_agen *cg_agen_new(cg_fn body, void *arg, const cg_opts *opts);
+/* Drops it. One whose iteration started and did not finish is closed the
+ * way cg_free closes a generator (its cleanups run, but cannot await);
+ * asyncio.run closes the ones still alive at its end with aclose first
+ * (shutdown_asyncgens). NULL is ignored. */
+CG_API void cg_agen_free(cg_agen *ag);
+CG_API cg_gen *cg_agen_gen(const cg_agen *ag);
+
+/* In a task (these await):
+ * - cg_anext: `await anext(ag)`: 1 and *out the next value, or 0 when it
+ *   is exhausted (StopAsyncIteration); cg_agen_anext raises
+ *   StopAsyncIteration instead.
+ * - cg_asend: `await ag.asend(value)`; TypeError("can't send non-None
+ *   value to a just-started async generator").
+ * - cg_athrow: `await ag.athrow(e)` (e consumed): the value the body yields
+ *   after catching it, or what it raises; on a finished one, NULL (3.13).
+ * - cg_aclose: `await ag.aclose()`: GeneratorExit at its yield; the body may
+ *   await while cleaning up; a body that yields instead gets
+ *   RuntimeError('async generator ignored GeneratorExit').
+ * A StopIteration or StopAsyncIteration leaving the body becomes
+ * RuntimeError('async generator raised StopIteration' / '...StopAsyncIteration').
+ * While one of them awaits inside the body, another raises
+ * RuntimeError('anext(): asynchronous generator is already running') (or
+ * asend/athrow/aclose). */
+CG_API int cg_anext(cg_agen *ag, void **out);
+CG_API void *cg_agen_anext(cg_agen *ag);
+CG_API void *cg_asend(cg_agen *ag, void *value);
+CG_API void *cg_athrow(cg_agen *ag, cg_exc *e);
+CG_API void cg_aclose(cg_agen *ag);
+
+/* async for v in ag: ... (in a task). */
+#define CG_ASYNC_FOR(v, ag) for (void *v = NULL; cg_anext((ag), &v);)
 
 /* ======================================================================
  * asyncio.run

@@ -670,5 +670,228 @@ TEST(loop_misuse) {
     cg_loop_free(loop);
 }
 
-static const check_case cases[] = {CASE(loop_fifo), CASE(loop_cancel), CASE(loop_counters), CASE(loop_future), CASE(loop_timers), CASE(loop_run), CASE(loop_misuse)};
+/* =====================================================================
+ * agen: async generators (A16-A21)
+ * ================================================================== */
+
+static cg_agen *kept[32];
+static int nkept;
+static cg_agen *k(cg_fn body) {
+    cg_agen *ag = cg_agen_new(body, NULL, NULL);
+    CHECK(ag != NULL);
+    kept[nkept++] = ag;
+    return ag;
+}
+
+static void *ag_two(cg_gen *g, void *arg) {
+    (void)arg;
+    void *got = cg_yield(g, I(1));
+    printf("two got '%s'\n", (const char *)got);
+    cg_yield(g, "second");
+    return NULL;
+}
+
+static void *ag_awaiting(cg_gen *g, void *arg) {
+    (void)arg;
+    CG_TRY {
+        cg_sleep(CG_MS(10));
+        cg_yield(g, I(1));
+        cg_sleep(0);
+        cg_yield(g, I(2));
+    } CG_FINALLY {
+        printf("awaiting: finally start\n");
+        cg_sleep(CG_MS(5));
+        printf("awaiting: finally end\n");
+    } CG_END;
+    return NULL;
+}
+
+static void *ag_stubborn(cg_gen *g, void *arg) {
+    (void)arg;
+    CG_TRY {
+        cg_yield(g, I(1));
+    } CG_EXCEPT(&cg_GeneratorExit, e) {
+        cg_yield(g, I(2));
+    } CG_END;
+    return NULL;
+}
+
+static void *ag_catcher(cg_gen *g, void *arg) {
+    (void)arg;
+    for (;;) {
+        CG_TRY {
+            cg_yield(g, "v");
+        } CG_EXCEPT(&cg_ValueError, e) {
+            static char buf[64];
+            snprintf(buf, sizeof buf, "handled %s", repr(e));
+            cg_yield(g, buf);
+        } CG_END;
+    }
+    return NULL;
+}
+
+static void *ag_si(cg_gen *g, void *arg) {
+    (void)arg;
+    cg_yield(g, I(1));
+    cg_raise(cg_exc_new(&cg_StopIteration, NULL));
+}
+
+static void *ag_sai(cg_gen *g, void *arg) {
+    (void)arg;
+    cg_yield(g, I(1));
+    cg_raise(cg_exc_new(&cg_StopAsyncIteration, NULL));
+}
+
+static void *ag_slow(cg_gen *g, void *arg) {
+    (void)arg;
+    cg_sleep(CG_MS(1));
+    cg_yield(g, I(1));
+    return NULL;
+}
+
+static void *ag_left_open(cg_gen *g, void *arg) {
+    (void)arg;
+    CG_TRY {
+        cg_yield(g, I(1));
+        cg_yield(g, I(2));
+    } CG_FINALLY {
+        printf("left_open: finally\n");
+    } CG_END;
+    return NULL;
+}
+
+static void *ag_bad_close(cg_gen *g, void *arg) {
+    (void)arg;
+    CG_TRY {
+        cg_yield(g, I(1));
+    } CG_FINALLY {
+        CG_RAISE(&cg_KeyError, "in finally");
+    } CG_END;
+    return NULL;
+}
+
+static void *consumer(cg_gen *g, void *arg) {
+    (void)g;
+    CG_TRY {
+        cg_agen_anext(arg);
+    } CG_EXCEPT(&cg_RuntimeError, e) {
+        printf("second consumer: %s\n", repr(e));
+    } CG_END;
+    return NULL;
+}
+
+static void *first_anext(cg_gen *g, void *arg) {
+    (void)g;
+    return cg_agen_anext(arg);
+}
+
+typedef struct agop {
+    cg_agen *ag;
+    int op;
+    void *v;
+    cg_exc *e;
+} agop;
+
+static void agop_run(void *p) {
+    agop *o = p;
+    switch (o->op) {
+    case 0: o->v = cg_agen_anext(o->ag); break;
+    case 1: o->v = cg_asend(o->ag, o->v); break;
+    case 2: o->v = cg_athrow(o->ag, o->e); break;
+    case 3: cg_aclose(o->ag); break;
+    }
+}
+
+/* Runs one operation; the exception it raised, or NULL (value in *v). */
+static cg_exc *agop_try(cg_agen *ag, int op, void **v, cg_exc *e) {
+    agop o = {ag, op, v ? *v : NULL, e};
+    cg_exc *err = cg_try_catch(agop_run, &o, &cg_BaseException);
+    if (v) *v = o.v;
+    return err;
+}
+
+static void *agen_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_agen *ag = k(ag_two);
+    void *v = I(5);
+    cg_exc *e = agop_try(ag, 1, &v, NULL);
+    printf("asend(5) fresh: %s\n", repr(e));
+    cg_exc_unref(e);
+    printf("anext -> %d\n", (int)(intptr_t)cg_agen_anext(ag));
+    printf("asend -> %s\n", (const char *)cg_asend(ag, "s"));
+    e = agop_try(ag, 0, NULL, NULL);
+    printf("at end: %s\n", repr(e));
+    cg_exc_unref(e);
+
+    cg_agen *a = k(ag_awaiting);
+    CG_ASYNC_FOR(x, a) printf("for %d %ld\n", (int)(intptr_t)x, ms());
+    cg_agen *b = k(ag_awaiting);
+    v = cg_agen_anext(b);
+    printf("b -> %d %ld\n", (int)(intptr_t)v, ms());
+    cg_aclose(b);
+    printf("closed b at %ld\n", ms());
+    cg_aclose(k(ag_stubborn));
+    printf("fresh aclose ok\n");
+    cg_agen *s = k(ag_stubborn);
+    cg_agen_anext(s);
+    e = agop_try(s, 3, NULL, NULL);
+    printf("stubborn aclose: %s\n", repr(e));
+    cg_exc_unref(e);
+
+    cg_agen *c = k(ag_catcher);
+    cg_agen_anext(c);
+    printf("athrow -> %s\n", (const char *)cg_athrow(c, cg_exc_new(&cg_ValueError, "x")));
+    e = agop_try(c, 2, NULL, cg_exc_new(&cg_KeyError, "k"));
+    printf("athrow uncaught: %s\n", repr(e));
+    cg_exc_unref(e);
+    e = agop_try(c, 0, NULL, NULL);
+    printf("then anext: %s\n", repr(e));
+    cg_exc_unref(e);
+    v = cg_athrow(c, cg_exc_new(&cg_ValueError, "late"));
+    printf("athrow finished -> %s\n", v ? "?" : "None");
+
+    cg_fn fs[] = {ag_si, ag_sai};
+    const char *names[] = {"si", "sai"};
+    for (int i = 0; i < 2; i++) {
+        cg_agen *x = k(fs[i]);
+        cg_agen_anext(x);
+        e = agop_try(x, 0, NULL, NULL);
+        printf("%s %s cause %s\n", names[i], repr(e), repr(cg_exc_cause(e)));
+        cg_exc_unref(e);
+    }
+
+    cg_agen *sl = k(ag_slow);
+    cg_task *first = cg_create_task(first_anext, sl, NULL);
+    cg_task *t = cg_create_task(consumer, sl, NULL);
+    cg_sleep(0);
+    await_and_drop(t);
+    printf("first -> %d\n", (int)(intptr_t)cg_await(F(first)));
+    cg_future_unref(F(first));
+
+    cg_agen *lo = k(ag_left_open), *bc = k(ag_bad_close);
+    k(ag_left_open);
+    cg_agen_anext(lo);
+    cg_agen_anext(bc);
+    printf("main returns\n");
+    return "done";
+}
+
+static void agen_handler(cg_loop *loop, const cg_loop_context *ctx, void *ud) {
+    (void)loop;
+    (void)ud;
+    printf("handler %s %s\n", ctx->message, repr(ctx->exception));
+}
+
+TEST(loop_agen) {
+    void *out = NULL;
+    cg_run_opts o = {CG_LOOP_VIRTUAL_CLOCK, NULL, agen_handler, NULL};
+    CHECK_EQ(cg_run(agen_main, NULL, &o, &out, NULL), CG_RETURNED);
+    printf("run -> %s\n", (const char *)out);
+    for (int i = 0; i < nkept; i++) cg_agen_free(kept[i]);
+    printf("after run\n");
+    expect("agen");
+}
+
+static const check_case cases[] = {CASE(loop_fifo), CASE(loop_cancel), CASE(loop_counters), CASE(loop_future), CASE(loop_timers), CASE(loop_run), CASE(loop_misuse), CASE(loop_agen)};
 CHECK_MAIN(cases)

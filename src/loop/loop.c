@@ -365,13 +365,13 @@ void cg_loop_call_exception_handler(cg_loop *loop, const cg_loop_context *ctx) {
     CG_TRY {
         fn(loop, ctx, ud);
     } CG_EXCEPT(&cg_BaseException, err) {
-        cg_loop_context c = {"Unhandled error in exception handler", err, NULL};
+        cg_loop_context c = {"Unhandled error in exception handler", err, NULL, NULL};
         default_handler(loop, &c, NULL);
     } CG_END;
 }
 
 void cg__loop_report(cg_loop *loop, const char *message, cg_exc *e, cg_future *f) {
-    cg_loop_context c = {message, e, f};
+    cg_loop_context c = {message, e, f, NULL};
     cg_loop_call_exception_handler(loop, &c);
 }
 
@@ -564,6 +564,7 @@ void cg_loop_free(cg_loop *loop) {
     if (loop->running) CG_RAISE(&cg_RuntimeError, "Cannot close a running event loop");
     loop->closed = 1;
     cg__task_finalize_all(loop);
+    cg__agen_forget_loop(loop);
     take_threadsafe(loop);
     for (cg_handle *h; (h = ready_pop(loop)) != NULL;) cg_handle_unref(h);
     while (loop->nheap) cg_handle_unref(heap_pop(loop));

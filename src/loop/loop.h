@@ -78,8 +78,24 @@ struct cg_task {
 
 /* The token a task yields to its driver when it awaits (cg_await): the
  * future is in task->awaiting. NULL is a bare yield; anything else is a
- * bad yield. */
+ * bad yield. In an async generator's body the same token goes to the
+ * generator's driver (agen.c), the future in its awaiting field, and a
+ * bare yield (cg_sleep(0)) is cg__bare_token, since NULL is a value there. */
 extern CG_HIDDEN char cg__await_token;
+extern CG_HIDDEN char cg__bare_token;
+/* The async generator whose body runs now, or NULL. */
+extern __thread struct cg_agen *cg__agen_running CG_HIDDEN;
+/* Where an await in the running code goes: 1 and *ag set for an async
+ * generator's body, else 0 (the task's own stack; checked by task.c). */
+CG_HIDDEN int cg__agen_context(struct cg_agen **ag);
+CG_HIDDEN void cg__agen_set_awaiting(struct cg_agen *ag, cg_future *f);
+/* Loop close: started async generators forget the loop. */
+CG_HIDDEN void cg__agen_forget_loop(cg_loop *loop);
+/* A future done when every task of v is (gather(*v, return_exceptions=
+ * True)), their exceptions retrieved. New reference. */
+CG_HIDDEN cg_future *cg__gather_all(cg_loop *loop, cg_task **v, size_t n);
+/* shutdown_asyncgens: aclose every started async generator. */
+CG_HIDDEN void cg__agen_shutdown(cg_loop *loop);
 
 /* ---------------------------------------------------------------------
  * The loop
@@ -101,6 +117,8 @@ struct cg_loop {
     unsigned long unnamed;    /* Task-N counter */
     cg_task *tasks_head, *tasks_tail; /* every task not yet finalized, in creation order */
     cg_task *current;         /* the task whose step runs */
+    struct cg_agen *agens_head, *agens_tail; /* async generators whose
+                                 iteration started, in that order (agen.c) */
     cg_loop *prev_running;    /* the thread's running loop before this one */
     cg_loop_exception_handler handler;
     void *handler_ud;

@@ -310,10 +310,15 @@ static cg_task *running_task(const char *op) {
 }
 
 void *cg_await(cg_future *f) {
-    cg_task *t = running_task("cg_await");
+    struct cg_agen *ag = NULL;
+    int in_agen = cg__agen_context(&ag);
+    cg_task *t = in_agen ? NULL : running_task("cg_await");
     if (!f) CG_RAISE(&cg_TypeError, "object NoneType can't be used in 'await' expression");
     if (f->state == F_PENDING) {
-        t->awaiting = f;
+        if (in_agen)
+            cg__agen_set_awaiting(ag, f);
+        else
+            t->awaiting = f;
         cg_yield(cg_current(), &cg__await_token);
         if (f->state == F_PENDING) CG_RAISE(&cg_RuntimeError, "await wasn't used with future");
     }
@@ -339,14 +344,17 @@ static void sleep_cleanup(void *p) {
 }
 
 void cg_sleep(cg_ns delay) {
-    cg_task *t = running_task("cg_sleep");
+    struct cg_agen *ag = NULL;
+    int in_agen = cg__agen_context(&ag);
+    if (!in_agen) running_task("cg_sleep");
+    cg_loop *loop = cg__running_loop;
     if (delay <= 0) {
-        cg_yield(cg_current(), NULL);
+        cg_yield(cg_current(), in_agen ? (void *)&cg__bare_token : NULL);
         return;
     }
-    sleep_rec s = {cg_future_new(t->fut.loop), NULL};
+    sleep_rec s = {cg_future_new(loop), NULL};
     if (!s.f) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
-    s.h = cg_loop_call_later(t->fut.loop, delay, set_result_unless_cancelled, s.f);
+    s.h = cg_loop_call_later(loop, delay, set_result_unless_cancelled, s.f);
     if (!s.h) {
         cg_future_unref(s.f);
         cg_raise(cg_exc_new(&cg_MemoryError, NULL));
@@ -373,8 +381,9 @@ cg_task **cg_all_tasks(cg_loop *loop, size_t *n) {
  * asyncio.run
  * ------------------------------------------------------------------ */
 
-/* gather(*tasks, return_exceptions=True) as Runner.close uses it: done
- * when every task is, retrieving their exceptions on the way. */
+/* gather(*tasks, return_exceptions=True) as Runner.close and
+ * shutdown_asyncgens use it: a future done when every task is, their
+ * exceptions retrieved on the way (fut.exception()). */
 typedef struct gather_all {
     cg_future *outer;
     size_t left;
@@ -383,7 +392,23 @@ typedef struct gather_all {
 static void gather_one(cg_future *f, void *arg) {
     gather_all *g = arg;
     if (f->state == F_FINISHED) f->log_tb = 0; /* fut.exception() */
-    if (--g->left == 0 && g->outer->state == F_PENDING) cg__future_set_result_plain(g->outer, NULL);
+    if (--g->left == 0) {
+        if (g->outer->state == F_PENDING) cg__future_set_result_plain(g->outer, NULL);
+        cg_future_unref(g->outer);
+        cg__dealloc(g);
+    }
+}
+
+cg_future *cg__gather_all(cg_loop *loop, cg_task **v, size_t n) {
+    gather_all *g = cg__alloc(sizeof *g);
+    CG_CHECK(g != NULL, "out of memory gathering tasks");
+    g->outer = cg_future_new(loop);
+    CG_CHECK(g->outer != NULL, "out of memory gathering tasks");
+    g->left = n;
+    cg_future *outer = cg_future_ref(g->outer);
+    for (size_t i = 0; i < n; i++)
+        CG_CHECK(cg_future_add_done_callback(&v[i]->fut, gather_one, g) == 0, "out of memory gathering tasks");
+    return outer;
 }
 
 static void cancel_all(cg_loop *loop) {
@@ -391,11 +416,8 @@ static void cancel_all(cg_loop *loop) {
     cg_task **v = cg_all_tasks(loop, &n);
     if (!n) return;
     for (size_t i = 0; i < n; i++) cg_task_cancel(v[i], NULL);
-    gather_all g = {cg_future_new(loop), n};
-    CG_CHECK(g.outer != NULL, "out of memory in asyncio.run() shutdown");
-    for (size_t i = 0; i < n; i++)
-        CG_CHECK(cg_future_add_done_callback(&v[i]->fut, gather_one, &g) == 0, "out of memory in asyncio.run() shutdown");
-    cg_loop_run_until_complete(loop, g.outer, NULL, NULL);
+    cg_future *outer = cg__gather_all(loop, v, n);
+    cg_loop_run_until_complete(loop, outer, NULL, NULL);
     for (size_t i = 0; i < n; i++) {
         cg_task *t = v[i];
         if (t->fut.state == F_FINISHED && t->fut.exc) {
@@ -405,7 +427,7 @@ static void cancel_all(cg_loop *loop) {
     }
     for (size_t i = 0; i < n; i++) cg_future_unref(&v[i]->fut);
     free(v);
-    cg_future_unref(g.outer);
+    cg_future_unref(outer);
 }
 
 static void *nothing(cg_gen *g, void *arg) {
@@ -416,8 +438,15 @@ static void *nothing(cg_gen *g, void *arg) {
 /* A step of the shutdown that runs as a task of its own, as asyncio's
  * shutdown_asyncgens and shutdown_default_executor do (they take Task-N
  * names). */
-static void shutdown_task(cg_loop *loop) {
-    cg_task *t = cg_task_new(loop, nothing, NULL, NULL);
+static void *shutdown_asyncgens(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg__agen_shutdown(cg_get_running_loop());
+    return NULL;
+}
+
+static void shutdown_task(cg_loop *loop, cg_fn body) {
+    cg_task *t = cg_task_new(loop, body, NULL, NULL);
     CG_CHECK(t != NULL, "out of memory in asyncio.run() shutdown");
     cg_loop_run_until_complete(loop, &t->fut, NULL, NULL);
     cg_future_unref(&t->fut);
@@ -438,8 +467,8 @@ cg_status cg_run(cg_fn body, void *arg, const cg_run_opts *opts, void **out, cg_
     }
     cg_status st = cg_loop_run_until_complete(loop, &main->fut, out, exc);
     cancel_all(loop);
-    shutdown_task(loop); /* shutdown_asyncgens */
-    shutdown_task(loop); /* shutdown_default_executor */
+    shutdown_task(loop, shutdown_asyncgens); /* loop.shutdown_asyncgens() */
+    shutdown_task(loop, nothing); /* loop.shutdown_default_executor() */
     cg_future_unref(&main->fut);
     cg_loop_free(loop);
     return st;

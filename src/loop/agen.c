@@ -1,0 +1,320 @@
+/* agen.c: async generators. An async generator is a generator whose body
+ * both yields values (to whoever iterates it) and awaits (on behalf of the
+ * task that iterates it). Its driver, the awaiting of anext/asend/athrow/
+ * aclose in a task, resumes its generator in a loop: a value yielded ends
+ * the step; the await token (cg_await in the body) makes the driver await
+ * that future on the task's own stack and resume the body with the outcome,
+ * throwing an exception in where the await raised (a cancellation too).
+ * Semantics are CPython 3.13's (A16-A21).
+ */
+#include "loop/loop.h"
+
+#include <errno.h>
+#include <string.h>
+
+struct cg_agen {
+    long refs;
+    cg_gen *gen;
+    cg_loop *loop;          /* set at the first start */
+    cg_future *awaiting;    /* what the body awaits now (cg_await) */
+    unsigned char running;  /* an anext/asend/athrow/aclose is in progress */
+    unsigned char started;  /* iteration started: closed at shutdown */
+    unsigned char ignored_exit; /* the body ignored GeneratorExit once */
+    cg_agen *next, *prev;   /* the loop's started async generators */
+};
+
+/* The async generator whose body runs now (its driver sets it around each
+ * resume), so that cg_await in the body knows to yield to the driver. */
+__thread cg_agen *cg__agen_running;
+char cg__bare_token;
+
+int cg__agen_context(cg_agen **out) {
+    cg_agen *ag = cg__agen_running;
+    if (!ag) return 0;
+    cg_gen *cur = cg_current(), *g = ag->gen;
+    while (g && g != cur) g = cg_gen_yieldfrom(g);
+    if (!g) return 0;
+    *out = ag;
+    return 1;
+}
+
+void cg__agen_set_awaiting(cg_agen *ag, cg_future *f) { ag->awaiting = f; }
+
+cg_agen *cg_agen_new(cg_fn body, void *arg, const cg_opts *opts) {
+    if (!body) {
+        errno = EINVAL;
+        return NULL;
+    }
+    cg_agen *ag = cg__alloc(sizeof *ag);
+    if (!ag) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    memset(ag, 0, sizeof *ag);
+    ag->refs = 1;
+    ag->gen = cg_new(body, arg, opts);
+    if (!ag->gen) {
+        int err = errno;
+        cg__dealloc(ag);
+        errno = err;
+        return NULL;
+    }
+    return ag;
+}
+
+cg_gen *cg_agen_gen(const cg_agen *ag) { return ag ? ag->gen : NULL; }
+int cg_agen_running(const cg_agen *ag) { return ag ? ag->running : 0; }
+
+static void unlink_started(cg_agen *ag) {
+    cg_loop *loop = ag->loop;
+    if (!loop || !ag->started) return;
+    if (ag->prev)
+        ag->prev->next = ag->next;
+    else
+        loop->agens_head = ag->next;
+    if (ag->next)
+        ag->next->prev = ag->prev;
+    else
+        loop->agens_tail = ag->prev;
+    ag->next = ag->prev = NULL;
+    ag->started = 0;
+}
+
+void cg__agen_forget_loop(cg_loop *loop) {
+    for (cg_agen *ag = loop->agens_head, *next; ag; ag = next) {
+        next = ag->next;
+        ag->next = ag->prev = NULL;
+        ag->started = 0;
+        ag->loop = NULL;
+    }
+    loop->agens_head = loop->agens_tail = NULL;
+}
+
+void cg_agen_free(cg_agen *ag) {
+    if (!ag || --ag->refs > 0) return;
+    unlink_started(ag);
+    cg_free(ag->gen); /* a suspended body is closed: GeneratorExit, cleanups */
+    cg__dealloc(ag);
+}
+
+static void mark_started(cg_agen *ag, cg_loop *loop) {
+    if (ag->started || ag->loop) return;
+    ag->loop = loop;
+    ag->started = 1;
+    ag->prev = loop->agens_tail;
+    if (loop->agens_tail)
+        loop->agens_tail->next = ag;
+    else
+        loop->agens_head = ag;
+    loop->agens_tail = ag;
+}
+
+/* A19: what leaves an async generator's body. PEP 479 has already turned a
+ * StopIteration into RuntimeError('generator raised StopIteration'). */
+static cg_exc *agen_error(cg_exc *e) {
+    const char *m = cg_exc_msg(e);
+    if (cg_exc_is(e, &cg_RuntimeError) && m && strcmp(m, "generator raised StopIteration") == 0 &&
+        cg_exc_is(cg_exc_cause(e), &cg_StopIteration)) {
+        cg_exc *rt = cg_exc_new(&cg_RuntimeError, "async generator raised StopIteration");
+        cg_exc_set_cause(rt, cg_exc_cause(e));
+        cg_exc_unref(e);
+        return rt;
+    }
+    if (cg_exc_is(e, &cg_StopAsyncIteration)) {
+        cg_exc *rt = cg_exc_new(&cg_RuntimeError, "async generator raised StopAsyncIteration");
+        cg_exc_set_cause(rt, e);
+        cg_exc_unref(e);
+        return rt;
+    }
+    return e;
+}
+
+enum { OP_SEND, OP_THROW, OP_CLOSE };
+
+typedef struct drive {
+    cg_agen *ag;
+    void *val;
+    cg_exc *exc; /* owned until thrown in */
+} drive_t;
+
+static void await_awaited(void *p) {
+    drive_t *d = p;
+    cg_future *f = d->ag->awaiting;
+    d->ag->awaiting = NULL;
+    d->val = cg_await(f);
+}
+
+static void sleep0(void *p) {
+    (void)p;
+    cg_sleep(0);
+}
+
+static void not_running(void *p) { ((cg_agen *)p)->running = 0; }
+
+/* Runs the body until it yields a value (returned, *yielded = 1) or ends
+ * (*yielded = 0: returned, or raised, which propagates). */
+static void *step(cg_agen *ag, int op, void *val, cg_exc *exc, int *yielded) {
+    cg_loop *loop = cg_get_running_loop();
+    mark_started(ag, loop);
+    ag->running = 1;
+    CG_DEFER(not_running, ag);
+    drive_t d = {ag, val, exc};
+    for (;;) {
+        cg_agen *prev = cg__agen_running;
+        cg__agen_running = ag;
+        void *r = NULL;
+        cg_exc *err = NULL;
+        cg_exc *e = d.exc;
+        d.exc = NULL;
+        cg_status st = e ? cg_throw(ag->gen, e, &r, &err) : cg_send(ag->gen, d.val, &r, &err);
+        cg__agen_running = prev;
+        if (st == CG_YIELDED && r == &cg__bare_token) {
+            /* cg_sleep(0) in the body: one turn of the loop, taken here. */
+            d.val = NULL;
+            d.exc = cg_try_catch(sleep0, NULL, &cg_BaseException);
+            continue;
+        }
+        if (st == CG_YIELDED && r == &cg__await_token) {
+            /* The body awaits: await here, on the task's stack, and resume
+             * it with what that gave (a value, or an exception thrown in). */
+            d.val = NULL;
+            d.exc = cg_try_catch(await_awaited, &d, &cg_BaseException);
+            continue;
+        }
+        if (st == CG_YIELDED) {
+            if (op == OP_CLOSE) {
+                ag->ignored_exit = 1;
+                CG_RAISE(&cg_RuntimeError, "async generator ignored GeneratorExit");
+            }
+            *yielded = 1;
+            return r;
+        }
+        *yielded = 0;
+        if (st == CG_RAISED) {
+            if (op == OP_CLOSE && (cg_exc_is(err, &cg_GeneratorExit) || cg_exc_is(err, &cg_StopAsyncIteration))) {
+                cg_exc_unref(err);
+                return NULL;
+            }
+            cg_raise(agen_error(err));
+        }
+        return NULL;
+    }
+}
+
+static cg_agen *check(cg_agen *ag, const char *op) {
+    if (!ag) CG_RAISEF(&cg_TypeError, "%s() argument must be an async generator, not NULL", op);
+    if (ag->running) CG_RAISEF(&cg_RuntimeError, "%s(): asynchronous generator is already running", op);
+    return ag;
+}
+
+int cg_anext(cg_agen *ag, void **out) {
+    check(ag, "anext");
+    int yielded = 0;
+    void *v = step(ag, OP_SEND, NULL, NULL, &yielded);
+    if (out) *out = yielded ? v : NULL;
+    return yielded;
+}
+
+void *cg_agen_anext(cg_agen *ag) {
+    void *v = NULL;
+    if (!cg_anext(ag, &v)) cg_raise(cg_exc_new(&cg_StopAsyncIteration, NULL));
+    return v;
+}
+
+void *cg_asend(cg_agen *ag, void *value) {
+    check(ag, "asend");
+    if (value && cg_gen_state(ag->gen) == CG_GEN_CREATED)
+        CG_RAISE(&cg_TypeError, "can't send non-None value to a just-started async generator");
+    int yielded = 0;
+    void *v = step(ag, OP_SEND, value, NULL, &yielded);
+    if (!yielded) cg_raise(cg_exc_new(&cg_StopAsyncIteration, NULL));
+    return v;
+}
+
+void *cg_athrow(cg_agen *ag, cg_exc *e) {
+    if (!ag || ag->running) {
+        cg_exc_unref(e);
+        check(ag, "athrow");
+    }
+    if (!e) CG_RAISE(&cg_TypeError, "exceptions must be classes or instances deriving from BaseException, not NoneType");
+    if (cg_gen_state(ag->gen) == CG_GEN_CLOSED) { /* 3.13: a finished one gives None */
+        cg_exc_unref(e);
+        return NULL;
+    }
+    if (ag->ignored_exit) { /* see cg_aclose */
+        cg_exc_unref(e);
+        cg_raise(cg_exc_new(&cg_StopAsyncIteration, NULL));
+    }
+    if (cg_gen_state(ag->gen) == CG_GEN_CREATED) { /* 3.13: raised as it is, the body never runs */
+        mark_started(ag, cg_get_running_loop());
+        cg_close(ag->gen, NULL, NULL);
+        cg_raise(e);
+    }
+    int yielded = 0;
+    void *v = step(ag, OP_THROW, NULL, e, &yielded);
+    if (!yielded) cg_raise(cg_exc_new(&cg_StopAsyncIteration, NULL));
+    return v;
+}
+
+void cg_aclose(cg_agen *ag) {
+    check(ag, "aclose");
+    cg_state s = cg_gen_state(ag->gen);
+    if (s == CG_GEN_CLOSED) return;
+    /* 3.13: once an aclose was ignored, the generator counts as closed for
+     * athrow and aclose (ag_closed), though anext still resumes it. */
+    if (ag->ignored_exit) cg_raise(cg_exc_new(&cg_StopAsyncIteration, NULL));
+    if (s == CG_GEN_CREATED) {
+        mark_started(ag, cg_get_running_loop());
+        cg_close(ag->gen, NULL, NULL);
+        return;
+    }
+    int yielded = 0;
+    step(ag, OP_CLOSE, NULL, cg_exc_new(&cg_GeneratorExit, NULL), &yielded);
+}
+
+/* ---------------------------------------------------------------------
+ * loop.shutdown_asyncgens(): every async generator whose iteration
+ * started, finished ones too, in the order of that start, gets aclose()
+ * awaited, each in a task of its own, gathered; an Exception out of one is
+ * reported.
+ * ------------------------------------------------------------------ */
+
+static void *aclose_body(cg_gen *g, void *arg) {
+    (void)g;
+    cg_aclose(arg);
+    return NULL;
+}
+
+void cg__agen_shutdown(cg_loop *loop) {
+    size_t n = 0;
+    for (cg_agen *ag = loop->agens_head; ag; ag = ag->next) n++;
+    if (!n) return;
+    cg_agen **ags = cg__alloc(n * sizeof *ags);
+    cg_task **tasks = cg__alloc(n * sizeof *tasks);
+    CG_CHECK(ags && tasks, "out of memory in shutdown_asyncgens");
+    size_t i = 0;
+    for (cg_agen *ag = loop->agens_head; ag; ag = ag->next) {
+        ag->refs++;
+        ags[i++] = ag;
+    }
+    for (i = 0; i < n; i++) unlink_started(ags[i]);
+    for (i = 0; i < n; i++) {
+        tasks[i] = cg_task_new(loop, aclose_body, ags[i], NULL);
+        CG_CHECK(tasks[i] != NULL, "out of memory in shutdown_asyncgens");
+    }
+    cg_future *outer = cg__gather_all(loop, tasks, n);
+    cg_await(outer);
+    cg_future_unref(outer);
+    for (i = 0; i < n; i++) {
+        cg_future *f = cg_task_future(tasks[i]);
+        cg_exc *e = f->state == F_FINISHED ? f->exc : NULL;
+        if (e && cg_exc_is(e, &cg_Exception)) {
+            cg_loop_context c = {"an error occurred during closing of asynchronous generator", e, NULL, ags[i]};
+            cg_loop_call_exception_handler(loop, &c);
+        }
+        cg_future_unref(f);
+        cg_agen_free(ags[i]);
+    }
+    cg__dealloc(ags);
+    cg__dealloc(tasks);
+}
