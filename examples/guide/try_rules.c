@@ -4,6 +4,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* Safest: the try is a function call. cg_try_catch runs fn(arg) in a try
+ * in the library's frame and returns what it caught: no setjmp here, so
+ * every local of this function keeps its value. */
+static void count_to_three(void *arg) {
+    int *done = arg;
+    for (;;) {
+        ++*done;
+        if (*done == 3)
+            CG_RAISE(&cg_ValueError, "third");
+    }
+}
+
+static void count_with_try_catch(void) {
+    int done = 0;
+    cg_exc *e = cg_try_catch(count_to_three, &done, &cg_ValueError);
+    if (e != NULL) {
+        printf("try_catch: %d done before '%s'\n", done, cg_exc_msg(e));
+        cg_exc_unref(e);
+    }
+}
+
 /* Safe: the state lives in a struct reached through a pointer. */
 struct progress { int done; };
 
@@ -67,6 +88,7 @@ static void *careful(cg_gen *g, void *arg) {
 }
 
 int main(void) {
+    count_with_try_catch();
     struct progress pr = {0};
     count_in_struct(&pr);
     count_in_volatile();

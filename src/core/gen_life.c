@@ -108,12 +108,14 @@ void cg__gen_freed_use(const cg_gen *g, const char *op) {
     cg__fatal(__FILE__, __LINE__, msg);
 }
 
+#if CG_ASAN || CG_TSAN
 /* The fields a closed generator leaves as a new one needs them. Checked in
  * the sanitizer builds, where make check runs every test. */
 static inline int recycled_ok(const cg_gen *g) {
     return !g->ctx.chain && g->ctx.gen == g && !g->yf && !g->yf_refs && !g->exc && !g->swap && !g->resident &&
            !g->in_inbox && !g->stack;
 }
+#endif
 
 /* A handle: from the cache (*fresh = 0), else new (*fresh = 1). */
 static inline cg_gen *gen_alloc(int *fresh) {
