@@ -1240,6 +1240,26 @@ static void tg_spawn_null_body(cg_taskgroup *tg, void *arg) {
     cg_exc_unref(e);
 }
 
+static void check_active_repr(cg_ns when, const char *want) {
+    cg_timeout *t = cg_timeout_at_new(when);
+    cg_timeout_enter(t);
+    char b[64];
+    cg_timeout_repr(t, b, sizeof b);
+    CHECK_STR(b, want);
+    cg_timeout_exit(t, NULL);
+    cg_timeout_free(t);
+}
+
+static void tg_repr_body(cg_taskgroup *tg, void *arg) {
+    (void)arg;
+    char b[64];
+    cg_taskgroup_repr(tg, b, sizeof b);
+    CHECK_STR(b, "<TaskGroup entered>");
+    cg_future_unref(F_(cg_taskgroup_spawn(tg, steps, S(1, NULL), NULL)));
+    cg_taskgroup_repr(tg, b, sizeof b);
+    CHECK_STR(b, "<TaskGroup tasks=1 entered>");
+}
+
 static void *misuse_c_main(cg_gen *g, void *arg) {
     (void)g;
     (void)arg;
@@ -1295,7 +1315,85 @@ static void *misuse_c_main(cg_gen *g, void *arg) {
     cg_timeout_free(NULL);
     cg_taskgroup_free(NULL);
     CHECK(cg_timeout_when(NULL) == CG_NEVER && !cg_timeout_expired(NULL));
+    /* repr of an active Timeout: round(when, 3) in seconds, as a float */
+    check_active_repr(CG_MS(10), "<Timeout [active] when=0.01>");
+    check_active_repr(CG_SEC(2), "<Timeout [active] when=2.0>");
+    check_active_repr(CG_MS(1500), "<Timeout [active] when=1.5>");
+    check_active_repr(CG_MS(-500), "<Timeout [active] when=-0.5>");
+    check_active_repr(CG_NEVER, "<Timeout [active] when=None>");
+    t = cg_timeout_new(CG_MS(1));
+    char b[64];
+    cg_timeout_repr(t, b, sizeof b);
+    CHECK_STR(b, "<Timeout [created]>");
+    cg_timeout_free(t);
+    cg_taskgroup *tg = cg_taskgroup_new();
+    cg_taskgroup_repr(tg, b, sizeof b);
+    CHECK_STR(b, "<TaskGroup>");
+    cg_taskgroup_run_in(tg, tg_repr_body, NULL);
+    cg_taskgroup_repr(tg, b, sizeof b);
+    CHECK_STR(b, "<TaskGroup entered>");
+    cg_taskgroup_free(tg);
     return "ok";
+}
+
+/* The enter/exit form, written as the header says: exit from the handler
+ * of what the block raised, or with NULL after it. Same outcomes as the
+ * function form (the twin's timeout and taskgroup cases). */
+static void enter_exit_timeout(void *arg) {
+    cg_timeout *t = arg;
+    cg_timeout_enter(t);
+    CG_TRY {
+        cg_sleep(CG_MS(100));
+    } CG_EXCEPT(&cg_BaseException, e) {
+        cg_timeout_exit(t, e);
+        cg_reraise();
+    } CG_END;
+    cg_timeout_exit(t, NULL);
+}
+
+static void enter_exit_tg(void *arg) {
+    cg_taskgroup *tg = arg;
+    cg_taskgroup_enter(tg);
+    CG_TRY {
+        cg_future_unref(F_(cg_taskgroup_spawn(tg, fail, F(1, &cg_ValueError, "bad"), NULL)));
+        cg_sleep(CG_MS(10));
+    } CG_EXCEPT(&cg_BaseException, e) {
+        cg_taskgroup_exit(tg, e);
+        cg_reraise();
+    } CG_END;
+    cg_taskgroup_exit(tg, NULL);
+}
+
+static void *enter_exit_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_timeout *t = cg_timeout_new(CG_MS(10));
+    cg_exc *e = catch_(enter_exit_timeout, t);
+    CHECK_EXC(e, "TimeoutError() <- CancelledError()");
+    CHECK(cg_exc_is(cg_exc_cause(e), &cg_CancelledError) && cg_timeout_expired(t));
+    CHECK_EQ(cg_loop_time(cg_get_running_loop()), CG_MS(10));
+    CHECK_EQ(cg_task_cancelling(cg_current_task()), 0);
+    cg_exc_unref(e);
+    cg_timeout_free(t);
+    t = cg_timeout_new(CG_MS(500));
+    cg_timeout_enter(t);
+    cg_sleep(CG_MS(1));
+    cg_timeout_exit(t, NULL);
+    CHECK(!cg_timeout_expired(t));
+    cg_timeout_free(t);
+    cg_taskgroup *tg = cg_taskgroup_new();
+    e = catch_(enter_exit_tg, tg);
+    CHECK_EXC(e, "ExceptionGroup('unhandled errors in a TaskGroup', [ValueError('bad')]) <- CancelledError()");
+    CHECK_EQ(cg_task_cancelling(cg_current_task()), 0);
+    cg_exc_unref(e);
+    cg_taskgroup_free(tg);
+    return "done";
+}
+
+TEST(loop_structured_enter_exit) {
+    run(enter_exit_main);
+    CHECK_STR(trace, "run -> done\n");
+    tlen = 0;
 }
 
 static void c_gather_empty_outside(void *p) {
@@ -1326,6 +1424,7 @@ static const check_case cases[] = {
     CASE(loop_structured_as_completed),
     CASE(loop_structured_misuse),
     CASE(loop_structured_misuse_c),
+    CASE(loop_structured_enter_exit),
 };
 
 CHECK_MAIN(cases)

@@ -245,18 +245,25 @@ static gathering *gathering_new(cg_loop *loop, size_t n, int return_exceptions) 
     return g;
 }
 
-/* The heart of gather() once every argument is a future: children[] holds
- * new references, n of them. */
+/* Out of memory half-way: undoes gather_futures (the caller keeps its
+ * references to the children) and raises MemoryError. */
+static CG_NORETURN void gather_undo(gathering *g, size_t registered) {
+    for (size_t i = 0; i < registered; i++)
+        if (cg_future_remove_done_callback(g->children[i], gather_done, g) > 0) g->fut.refs--;
+    g->n = 0;
+    cg_future_unref(&g->fut);
+    no_memory();
+}
+
+/* The heart of gather() once every argument is a future: the gathering
+ * future takes over the n references of children[] when it returns. */
 static cg_future *gather_futures(cg_loop *loop, cg_future **children, size_t n, int return_exceptions) {
     gathering *g = gathering_new(loop, n, return_exceptions);
     memcpy(g->children, children, n * sizeof *children);
     g->n = n;
     /* arg_to_fut: a future given twice is one child, counted once */
     cg_future **done = cg__alloc(n * sizeof *done + 1);
-    if (!done) {
-        cg_future_unref(&g->fut);
-        no_memory();
-    }
+    if (!done) gather_undo(g, 0);
     size_t ndone = 0;
     for (size_t i = 0; i < n; i++) {
         cg_future *c = children[i];
@@ -267,13 +274,11 @@ static cg_future *gather_futures(cg_loop *loop, cg_future **children, size_t n, 
         if (c->state != F_PENDING) {
             done[ndone++] = c;
         } else {
-            cg_future_ref(&g->fut);
+            cg_future_ref(&g->fut); /* the callback's */
             if (cg_future_add_done_callback(c, gather_done, g) < 0) {
-                cg_future_unref(&g->fut);
+                g->fut.refs--;
                 cg__dealloc(done);
-                gathering_cancel(&g->fut, NULL);
-                cg_future_unref(&g->fut);
-                no_memory();
+                gather_undo(g, i);
             }
         }
     }
@@ -310,17 +315,13 @@ cg_future *cg_gather(cg_future *const *futs, size_t n, int return_exceptions) {
     if (!futs) CG_RAISE(&cg_TypeError, "An asyncio.Future, a coroutine or an awaitable is required");
     cg_loop *loop = NULL;
     for (size_t i = 0; i < n; i++) loop = check_future(futs[i], loop);
-    cg_future **v = xalloc(n * sizeof *v);
-    for (size_t i = 0; i < n; i++) v[i] = cg_future_ref(futs[i]);
-    cg_future *g;
-    CG_TRY {
-        g = gather_futures(loop, v, n, return_exceptions);
-    } CG_EXCEPT(&cg_BaseException, e) {
-        for (size_t i = 0; i < n; i++) cg_future_unref(v[i]);
-        cg__dealloc(v);
-        cg_reraise();
-    } CG_END;
-    cg__dealloc(v);
+    child_list l = {NULL, 0};
+    CG_DEFER(child_list_drop, &l);
+    l.v = xalloc(n * sizeof *l.v);
+    for (l.n = 0; l.n < n; l.n++) l.v[l.n] = cg_future_ref(futs[l.n]);
+    cg_future *g = gather_futures(loop, l.v, n, return_exceptions);
+    cg__dealloc(l.v); /* the references are the gathering future's now */
+    l.v = NULL;
     return g;
 }
 
