@@ -80,6 +80,8 @@ struct cg_task {
     int num_cancels;          /* cancelling() */
     unsigned char must_cancel;
     unsigned char started;
+    unsigned char log_destroy_pending; /* reported if dropped pending (0: a
+                                          task gather made for a coroutine) */
     uint64_t serial;          /* creation order */
     struct cg_task *all_next, *all_prev; /* the loop's tasks, creation order */
 };
