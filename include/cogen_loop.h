@@ -329,10 +329,14 @@ typedef struct cg_gathered {
  * loop') outside one). A NULL future: TypeError('An asyncio.Future, a
  * coroutine or an awaitable is required'); futures of different loops:
  * ValueError('The future belongs to a different loop than the one
- * specified as the loop argument'). */
+ * specified as the loop argument'). Keep a reference to g until it is
+ * done: freeing it early detaches it from the children, which run on (and
+ * whose exceptions nobody retrieves then). */
 CG_API cg_future *cg_gather(cg_future *const *futs, size_t n, int return_exceptions);
 /* gather(body0(arg0), body1(arg1), ...): each body becomes a task of the
- * running loop (Task-N, in order), owned by the gather future. */
+ * running loop (Task-N, in order), owned by the gather future; as in
+ * asyncio, a loop closed while they are pending does not report them
+ * ('Task was destroyed but it is pending!'). */
 CG_API cg_future *cg_gather_bodies(const cg_body *bodies, size_t n, int return_exceptions);
 /* The children of a gather future in argument order, borrowed (with
  * cg_gather_bodies, the tasks it made: (cg_task *)cg_gather_child(g, i)).
@@ -348,7 +352,8 @@ CG_API cg_future *cg_gather_child(cg_future *g, size_t i);
  * but whose cancellation does not reach inner (inner itself, with a new
  * reference, when it is already done). Once the shield is cancelled,
  * nobody retrieves inner's exception any more (the loop reports it when
- * inner is freed). NULL: TypeError as for gather. */
+ * inner is freed). Freeing the shield future before inner is done
+ * detaches it from inner. NULL: TypeError as for gather. */
 CG_API cg_future *cg_shield(cg_future *inner);
 /* shield(body(arg)): the body becomes a task (Task-N). */
 CG_API cg_future *cg_shield_body(cg_fn body, void *arg);

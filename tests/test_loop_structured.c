@@ -1410,7 +1410,60 @@ TEST(loop_structured_misuse_c) {
     cg_exc_unref(e);
 }
 
+/* ---------------------------------------------------------------------
+ * destroy: a loop closed with helpers pending
+ * ------------------------------------------------------------------ */
+
+static void group_sleeper(cg_taskgroup *tg, void *arg) {
+    (void)arg;
+    cg_future_unref(F_(cg_taskgroup_spawn(tg, sleeper, S(100, NULL), NULL)));
+}
+
+static void *group_body(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_taskgroup_run(group_sleeper, NULL);
+    return NULL;
+}
+
+static void *destroy_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_body b[2] = {{sleeper, S(100, NULL)}, {sleeper, S(100, NULL)}};
+    cg_future *ga = cg_gather_bodies(b, 2, 0);
+    cg_task *t = spawn(sleeper, S(100, NULL));
+    cg_task *inner = spawn(sleeper, S(100, NULL));
+    cg_future *sh = cg_shield(F_(inner));
+    cg_future_unref(F_(inner));
+    cg_task *u = cg_create_task(group_body, NULL, NULL);
+    cg_sleep(CG_MS(1));
+    const char *tf[] = {"False", "True"};
+    LOG("pending: %s %s %s %s", tf[cg_future_done(ga)], tf[cg_future_done(F_(t))], tf[cg_future_done(sh)],
+        tf[cg_future_done(F_(u))]);
+    cg_future_unref(ga);
+    cg_future_unref(F_(t));
+    cg_future_unref(sh);
+    cg_future_unref(F_(u));
+    return "ok";
+}
+
+TEST(loop_structured_destroy) {
+    cg_loop_opts lo = {CG_LOOP_VIRTUAL_CLOCK};
+    cg_loop *loop = cg_loop_new(&lo);
+    CHECK(loop != NULL);
+    cg_loop_set_exception_handler(loop, handler, NULL);
+    cg_task *m = cg_task_new(loop, destroy_main, NULL, NULL);
+    void *out = NULL;
+    CHECK_EQ(cg_loop_run_until_complete(loop, F_(m), &out, NULL), CG_RETURNED);
+    emit("run -> %s", (const char *)out);
+    cg_future_unref(F_(m));
+    cg_loop_free(loop);
+    emit("closed");
+    compare("destroy");
+}
+
 static const check_case cases[] = {
+    CASE(loop_structured_destroy),
     CASE(loop_structured_groups),
     CASE(loop_structured_shield),
     CASE(loop_structured_gather),

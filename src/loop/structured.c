@@ -175,9 +175,16 @@ static int gathering_cancel(cg_future *f, const char *msg) {
     return ret;
 }
 
+static void gather_done(cg_future *fut, void *arg);
+
+/* The callbacks on the children hold no reference to the gathering
+ * future (a reference would make a cycle with its references to them,
+ * never freed when a child is dropped pending at loop close): once it is
+ * freed, they go. */
 static void gathering_fini(cg_future *f) {
     gathering *g = (gathering *)f;
     for (size_t i = 0; i < g->n; i++) {
+        if (g->children[i]->state == F_PENDING) cg_future_remove_done_callback(g->children[i], gather_done, g);
         cg_future_unref(g->children[i]);
         if (g->excs) cg_exc_unref(g->excs[i]);
     }
@@ -227,7 +234,6 @@ static void gather_done(cg_future *fut, void *arg) {
                 cg__future_set_result_plain(outer, &g->res);
         }
     }
-    cg_future_unref(outer); /* the callback's */
 }
 
 static gathering *gathering_new(cg_loop *loop, size_t n, int return_exceptions) {
@@ -249,7 +255,7 @@ static gathering *gathering_new(cg_loop *loop, size_t n, int return_exceptions) 
  * references to the children) and raises MemoryError. */
 static CG_NORETURN void gather_undo(gathering *g, size_t registered) {
     for (size_t i = 0; i < registered; i++)
-        if (cg_future_remove_done_callback(g->children[i], gather_done, g) > 0) g->fut.refs--;
+        cg_future_remove_done_callback(g->children[i], gather_done, g);
     g->n = 0;
     cg_future_unref(&g->fut);
     no_memory();
@@ -274,18 +280,13 @@ static cg_future *gather_futures(cg_loop *loop, cg_future **children, size_t n, 
         if (c->state != F_PENDING) {
             done[ndone++] = c;
         } else {
-            cg_future_ref(&g->fut); /* the callback's */
             if (cg_future_add_done_callback(c, gather_done, g) < 0) {
-                g->fut.refs--;
                 cg__dealloc(done);
                 gather_undo(g, i);
             }
         }
     }
-    for (size_t i = 0; i < ndone; i++) {
-        cg_future_ref(&g->fut);
-        gather_done(done[i], g);
-    }
+    for (size_t i = 0; i < ndone; i++) gather_done(done[i], g);
     cg__dealloc(done);
     return &g->fut;
 }
@@ -333,6 +334,7 @@ cg_future *cg_gather_bodies(const cg_body *bodies, size_t n, int return_exceptio
     l.v = xalloc(n * sizeof *l.v);
     for (size_t i = 0; i < n; i++) {
         l.v[i] = body_task(&bodies[i]);
+        ((cg_task *)l.v[i])->log_destroy_pending = 0; /* fut._log_destroy_pending = False */
         l.n++;
     }
     cg_future *g = gather_futures(l.v[0]->loop, l.v, n, return_exceptions);
@@ -358,21 +360,26 @@ cg_future *cg_gather_child(cg_future *g, size_t i) {
  * shield
  * ====================================================================== */
 
-typedef struct shield_rec {
-    cg_future *inner, *outer;
-    int live; /* callbacks still registered */
-} shield_rec;
+/* The outer future of shield(): it owns its inner future; the callback on
+ * inner holds no reference to it (the cycle would never be freed if inner
+ * were dropped pending at loop close): freeing it removes the callback. */
+typedef struct shielding {
+    cg_future fut;
+    cg_future *inner; /* owned */
+} shielding;
 
-static void shield_release(shield_rec *s) {
-    if (--s->live > 0) return;
+static void shield_inner_done(cg_future *inner, void *arg);
+
+static void shielding_fini(cg_future *f) {
+    shielding *s = (shielding *)f;
+    if (s->inner->state == F_PENDING) cg_future_remove_done_callback(s->inner, shield_inner_done, s);
     cg_future_unref(s->inner);
-    cg_future_unref(s->outer);
-    cg__dealloc(s);
 }
 
+static const cg__future_ops shielding_ops = {NULL, shielding_fini};
+
 static void shield_inner_done(cg_future *inner, void *arg) {
-    shield_rec *s = arg;
-    cg_future *outer = s->outer;
+    cg_future *outer = &((shielding *)arg)->fut;
     if (outer->state == F_CANCELLED) {
         if (inner->state != F_CANCELLED) exception_of(inner);
     } else if (inner->state == F_CANCELLED) {
@@ -382,36 +389,31 @@ static void shield_inner_done(cg_future *inner, void *arg) {
     } else {
         cg__future_set_result_plain(outer, inner->result);
     }
-    shield_release(s);
 }
 
 static void shield_outer_done(cg_future *outer, void *arg) {
-    (void)outer;
-    shield_rec *s = arg;
-    if (s->inner->state == F_PENDING && cg_future_remove_done_callback(s->inner, shield_inner_done, s) > 0) s->live--;
-    shield_release(s);
+    (void)arg;
+    shielding *s = (shielding *)outer;
+    if (s->inner->state == F_PENDING) cg_future_remove_done_callback(s->inner, shield_inner_done, s);
 }
 
 static cg_future *shield_future(cg_future *inner) {
     if (inner->state != F_PENDING) return cg_future_ref(inner);
-    shield_rec *s = xalloc(sizeof *s);
+    shielding *s = xalloc(sizeof *s);
+    memset(s, 0, sizeof *s);
+    s->fut.refs = 1;
+    s->fut.loop = inner->loop;
+    s->fut.ops = &shielding_ops;
     s->inner = cg_future_ref(inner);
-    s->outer = cg_future_new(inner->loop);
-    s->live = 2;
-    if (!s->outer || cg_future_add_done_callback(inner, shield_inner_done, s) < 0) {
-        cg_future_unref(s->outer);
-        cg_future_unref(s->inner);
-        cg__dealloc(s);
+    if (cg_future_add_done_callback(inner, shield_inner_done, s) < 0) {
+        cg_future_unref(&s->fut);
         no_memory();
     }
-    if (cg_future_add_done_callback(s->outer, shield_outer_done, s) < 0) {
-        cg_future_remove_done_callback(inner, shield_inner_done, s);
-        cg_future_unref(s->outer);
-        cg_future_unref(s->inner);
-        cg__dealloc(s);
+    if (cg_future_add_done_callback(&s->fut, shield_outer_done, NULL) < 0) {
+        cg_future_unref(&s->fut);
         no_memory();
     }
-    return cg_future_ref(s->outer);
+    return &s->fut;
 }
 
 cg_future *cg_shield(cg_future *inner) {
@@ -925,9 +927,18 @@ static void tg_clear_errors(cg_taskgroup *tg) {
     tg->nerrors = tg->ecap = 0;
 }
 
+static void tg_on_task_done(cg_future *f, void *arg);
+
+/* The callbacks on the tasks hold no reference to the group (that would
+ * be a cycle with the group's references to its tasks): a group freed
+ * with tasks still running (its task was dropped at loop close) lets go
+ * of them. */
 static void tg_unref(cg_taskgroup *tg) {
     if (!tg || --tg->refs > 0) return;
-    for (size_t i = 0; i < tg->ntasks; i++) cg_future_unref(&tg->tasks[i]->fut);
+    for (size_t i = 0; i < tg->ntasks; i++) {
+        cg_future_remove_done_callback(&tg->tasks[i]->fut, tg_on_task_done, tg);
+        cg_future_unref(&tg->tasks[i]->fut);
+    }
     cg__dealloc(tg->tasks);
     tg_clear_errors(tg);
     cg_exc_unref(tg->base_error);
@@ -1023,7 +1034,6 @@ static void tg_on_task_done(cg_future *f, void *arg) {
             cg_task_cancel(tg->parent, NULL);
         }
     }
-    tg_unref(tg); /* the callback's */
 }
 
 void cg_taskgroup_enter(cg_taskgroup *tg) {
@@ -1053,9 +1063,7 @@ cg_task *cg_taskgroup_spawn(cg_taskgroup *tg, cg_fn body, void *arg, const char 
     cg_task_opts o = {name, 0, 0};
     cg_task *t = cg_task_new(tg->loop, body, arg, &o);
     if (!t) no_memory();
-    tg->refs++;
     if (cg_future_add_done_callback(&t->fut, tg_on_task_done, tg) < 0) {
-        tg->refs--;
         cg_task_cancel(t, NULL);
         cg_future_unref(&t->fut);
         no_memory();

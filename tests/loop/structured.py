@@ -695,7 +695,32 @@ def misuse():
         print(f"timeout outside a loop -> raised {X(e)}")
 
 
-CASES = [groups, shield, gather, gather_cancel, wait, taskgroup, taskgroup_cancel, timeout, timeout_corners,
+def destroy():
+    # A loop closed while tasks are pending reports them, except the tasks
+    # gather made for its coroutines; a shield, a gather and a group left
+    # pending are freed with the loop
+    import gc
+    loop = VirtualLoop()
+
+    async def group_body():
+        async with TaskGroup() as tg:
+            tg.create_task(sleeper(100))
+
+    async def main():
+        g = asyncio.gather(sleeper(100), sleeper(100))
+        t = asyncio.create_task(sleeper(100))
+        s = asyncio.shield(asyncio.create_task(sleeper(100)))
+        u = asyncio.create_task(group_body())
+        await asyncio.sleep(1)
+        log(f"pending: {g.done()} {t.done()} {s.done()} {u.done()}")
+        return "ok"
+    print(f"run -> {loop.run_until_complete(main())}")
+    loop.close()
+    gc.collect()
+    print("closed")
+
+
+CASES = [destroy, groups, shield, gather, gather_cancel, wait, taskgroup, taskgroup_cancel, timeout, timeout_corners,
          wait_for, as_completed, misuse]
 
 if __name__ == "__main__":
