@@ -15,6 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Raises an exception that exists already (the body's, a task's, one
+ * thrown in by the loop) without making this file its raise site. */
+#define RERAISE(e) cg_raise_at((e), NULL, 0, NULL)
+
 static CG_NORETURN void no_memory(void) { cg_raise(cg_exc_new(&cg_MemoryError, NULL)); }
 
 static void *xalloc(size_t n) {
@@ -37,7 +41,7 @@ static CG_NORETURN void exit_handling(cg_exc *e, void (*fn)(void *, cg_exc *), v
     cg_exc *ctx = cg_exc_ref(cg_exc_context(e));
     CG_DEFER((void (*)(void *))cg_exc_unref, ctx);
     CG_TRY {
-        cg_raise(e);
+        RERAISE(e);
     } CG_EXCEPT(&cg_BaseException, h) {
         if (cg_exc_context(h) != ctx) cg_exc_set_context(h, ctx);
         fn(arg, h);
@@ -1114,7 +1118,7 @@ void cg_taskgroup_exit(cg_taskgroup *tg, cg_exc *exc) {
     CG_DEFER(propagate_drop, &w);
     if (exc && !tg->aborting) tg_abort(tg);
     tg_wait_all(&w);
-    if (tg->base_error) cg_raise(cg_exc_ref(tg->base_error));
+    if (tg->base_error) RERAISE(cg_exc_ref(tg->base_error));
     if (tg->parent_cancel_requested && cg_task_uncancel(tg->parent) == 0) {
         cg_exc_unref(w.propagate);
         w.propagate = NULL;
@@ -1122,7 +1126,7 @@ void cg_taskgroup_exit(cg_taskgroup *tg, cg_exc *exc) {
     if (w.propagate && !tg->nerrors) {
         cg_exc *p = w.propagate;
         w.propagate = NULL;
-        cg_raise(p);
+        RERAISE(p);
     }
     if (exc && !cg_exc_is(exc, &cg_CancelledError)) tg_add_error(tg, exc);
     if (tg->nerrors) {
