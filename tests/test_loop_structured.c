@@ -669,6 +669,87 @@ TEST(loop_structured_taskgroup) {
 }
 
 /* ---------------------------------------------------------------------
+ * taskgroup_more
+ * ------------------------------------------------------------------ */
+
+static void *tg_spawner(cg_gen *g, void *arg) {
+    (void)g;
+    cg_sleep(CG_MS(1));
+    cg_task *t = cg_taskgroup_spawn(arg, steps, S(1, "grandchild"), "gc");
+    LOG("spawned %s", cg_task_name(t));
+    cg_future_unref(F_(t));
+    return "spawner";
+}
+
+static void inner_group_body(cg_taskgroup *tg, void *arg) {
+    (void)arg;
+    cg_future_unref(F_(cg_taskgroup_spawn(tg, fail, F(1, &cg_ValueError, "deep"), NULL)));
+    cg_sleep(CG_MS(10));
+}
+
+static void *inner_group(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_taskgroup_run(inner_group_body, NULL);
+    return NULL;
+}
+
+static void tg_late_body(cg_taskgroup *tg, void *arg) {
+    (void)arg;
+    cg_future_unref(F_(cg_taskgroup_spawn(tg, fail, F(2, &cg_KeyError, "late"), NULL)));
+    cg_future_unref(F_(cg_taskgroup_spawn(tg, sleeper, S(10, NULL), NULL)));
+    LOG("body over");
+}
+
+static void tg_nested_body(cg_taskgroup *tg, void *arg) {
+    (void)arg;
+    cg_future_unref(F_(cg_taskgroup_spawn(tg, inner_group, NULL, NULL)));
+    cg_future_unref(F_(cg_taskgroup_spawn(tg, sleeper, S(10, NULL), NULL)));
+}
+
+static void tg_three_body(cg_taskgroup *tg, void *arg) {
+    (void)arg;
+    cg_future_unref(F_(cg_taskgroup_spawn(tg, fail, F(1, &cg_ValueError, "one"), NULL)));
+    cg_future_unref(F_(cg_taskgroup_spawn(tg, fail, F(1, &cg_TypeError, "two"), NULL)));
+    cg_future_unref(F_(cg_taskgroup_spawn(tg, fail, F(1, &cg_KeyError, "three"), NULL)));
+}
+
+static void tg_spawner_body(cg_taskgroup *tg, void *arg) {
+    cg_task **s = arg;
+    *s = cg_taskgroup_spawn(tg, tg_spawner, tg, NULL);
+}
+
+static void *taskgroup_more_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_exc *e = catch_(do_tg, &(tg_call){tg_late_body, NULL});
+    LOG("late child -> raised %s cancelling=%d", X(e), cg_task_cancelling(cg_current_task()));
+    cg_exc_unref(e);
+    e = catch_(do_tg, &(tg_call){tg_nested_body, NULL});
+    LOG("nested -> raised %s", X(e));
+    LOG("leaf: %s", X(cg_exc_group_at(cg_exc_group_at(e, 0), 0)));
+    cg_exc_unref(e);
+    e = catch_(do_tg, &(tg_call){tg_three_body, NULL});
+    cg_exc *m, *r;
+    cg_exc_group_split(e, &cg_ValueError, &m, &r); /* except* ValueError, then the rest */
+    LOG("except* ValueError: %s", X(m));
+    LOG("except* rest: %s", X(r));
+    cg_exc_unref(m);
+    cg_exc_unref(r);
+    cg_exc_unref(e);
+    cg_task *sp = NULL;
+    cg_taskgroup_run(tg_spawner_body, &sp);
+    LOG("spawner -> %s", (const char *)cg_future_result(F_(sp)));
+    cg_future_unref(F_(sp));
+    return "ok";
+}
+
+TEST(loop_structured_taskgroup_more) {
+    run(taskgroup_more_main);
+    compare("taskgroup_more");
+}
+
+/* ---------------------------------------------------------------------
  * taskgroup_cancel
  * ------------------------------------------------------------------ */
 
@@ -1470,6 +1551,7 @@ static const check_case cases[] = {
     CASE(loop_structured_gather_cancel),
     CASE(loop_structured_wait),
     CASE(loop_structured_taskgroup),
+    CASE(loop_structured_taskgroup_more),
     CASE(loop_structured_taskgroup_cancel),
     CASE(loop_structured_timeout),
     CASE(loop_structured_timeout_corners),

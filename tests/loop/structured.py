@@ -396,6 +396,51 @@ def taskgroup():
     run(main)
 
 
+def taskgroup_more():
+    # a child failing after the body is over; nested groups; several
+    # children failing in one iteration; a child spawning into its group
+    async def spawner(tg):
+        await asyncio.sleep(1)
+        t = tg.create_task(steps(1, "grandchild"), name="gc")
+        log(f"spawned {t.get_name()}")
+        return "spawner"
+
+    async def inner_group():
+        async with TaskGroup() as tg:
+            tg.create_task(fail(1, ValueError("deep")))
+            await asyncio.sleep(10)
+
+    async def main():
+        try:
+            async with TaskGroup() as tg:
+                tg.create_task(fail(2, KeyError("late")))
+                tg.create_task(sleeper(10))
+                log("body over")
+        except BaseException as e:
+            log(f"late child -> raised {X(e)} cancelling={asyncio.current_task().cancelling()}")
+        try:
+            async with TaskGroup() as tg:
+                tg.create_task(inner_group())
+                tg.create_task(sleeper(10))
+        except BaseException as e:
+            log(f"nested -> raised {X(e)}")
+            log(f"leaf: {X(e.exceptions[0].exceptions[0])}")
+        try:
+            async with TaskGroup() as tg:
+                tg.create_task(fail(1, ValueError("one")))
+                tg.create_task(fail(1, TypeError("two")))
+                tg.create_task(fail(1, KeyError("three")))
+        except* ValueError as eg:
+            log(f"except* ValueError: {X(eg)}")
+        except* (TypeError, KeyError) as eg:
+            log(f"except* rest: {X(eg)}")
+        async with TaskGroup() as tg:
+            s = tg.create_task(spawner(tg))
+        log(f"spawner -> {s.result()}")
+        return "ok"
+    run(main)
+
+
 def taskgroup_cancel():
     # The task running a group is cancelled from outside: the cancellation
     # goes through; with a child error at the same time, the group raises
@@ -720,7 +765,7 @@ def destroy():
     print("closed")
 
 
-CASES = [destroy, groups, shield, gather, gather_cancel, wait, taskgroup, taskgroup_cancel, timeout, timeout_corners,
+CASES = [destroy, groups, shield, gather, gather_cancel, wait, taskgroup, taskgroup_more, taskgroup_cancel, timeout, timeout_corners,
          wait_for, as_completed, misuse]
 
 if __name__ == "__main__":
