@@ -1158,6 +1158,63 @@ TEST(loop_structured_wait_for) {
 }
 
 /* ---------------------------------------------------------------------
+ * combos
+ * ------------------------------------------------------------------ */
+
+static void *waiter_for(cg_gen *g, void *arg) {
+    (void)g;
+    return cg_wait_for(arg, CG_MS(5));
+}
+
+static void *combos_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_task *t = spawn(sleeper, S(10, "inner"));
+    cg_task *w = cg_create_task(waiter_for, F_(t), NULL);
+    cg_sleep(CG_MS(1));
+    cg_task_cancel(w, NULL);
+    cg_exc *e = catch_(await_void, F_(w));
+    LOG("wait_for cancelled from outside -> raised %s inner cancelled=%s", X(e), cg_future_cancelled(F_(t)) ? "True" : "False");
+    cg_exc_unref(e);
+    cg_future_unref(F_(t));
+    cg_future_unref(F_(w));
+    t = spawn(sleeper, S(10, "shielded"));
+    cg_future *sh = cg_shield(F_(t));
+    wf_args wa = {sh, NULL, NULL, CG_MS(5), NULL};
+    e = catch_(do_wait_for, &wa);
+    LOG("wait_for(shield) -> raised %s inner done=%s", X(e), cg_future_done(F_(t)) ? "True" : "False");
+    cg_exc_unref(e);
+    cg_future_unref(sh);
+    LOG("shielded -> %s", (const char *)cg_await(F_(t)));
+    cg_future_unref(F_(t));
+    cg_future *f1 = cg_future_new(cg_get_running_loop());
+    cg_future_set_result(f1, "d1");
+    cg_task *t2 = spawn(sleeper, S(2, "t2"));
+    cg_future *fs[2] = {F_(t2), f1};
+    cg_as_completed *it = cg_as_completed_new(fs, 2, CG_NEVER);
+    for (cg_future *f; (f = cg_as_completed_next(it)) != NULL;) LOG("as_completed -> %s", (const char *)cg_future_result(f));
+    cg_as_completed_free(it);
+    size_t nd = 0, np = 0;
+    cg_wait(&f1, 1, CG_ALL_COMPLETED, CG_NEVER, NULL, &nd, NULL, &np);
+    LOG("wait on a done future -> %zu %zu", nd, np);
+    cg_task *t3 = spawn(steps, S(0, "s"));
+    cg_future *ga = cg_gather((cg_future *[]){f1, f1}, 2, 0);
+    const cg_gathered *r = cg_await(ga);
+    LOG("gather of done children -> %s without suspending: %s", G(r), cg_future_done(F_(t3)) ? "False" : "True");
+    cg_future_unref(ga);
+    cg_await(F_(t3));
+    cg_future_unref(F_(t3));
+    cg_future_unref(F_(t2));
+    cg_future_unref(f1);
+    return "ok";
+}
+
+TEST(loop_structured_combos) {
+    run(combos_main);
+    compare("combos");
+}
+
+/* ---------------------------------------------------------------------
  * as_completed
  * ------------------------------------------------------------------ */
 
@@ -1556,6 +1613,7 @@ static const check_case cases[] = {
     CASE(loop_structured_timeout),
     CASE(loop_structured_timeout_corners),
     CASE(loop_structured_wait_for),
+    CASE(loop_structured_combos),
     CASE(loop_structured_as_completed),
     CASE(loop_structured_misuse),
     CASE(loop_structured_misuse_c),

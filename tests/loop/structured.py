@@ -671,6 +671,42 @@ def wait_for():
     run(main)
 
 
+def combos():
+    # wait_for cancelled from outside; wait_for around shield; futures
+    # already done given to as_completed and wait
+    async def waiter_for(t, ms):
+        return await asyncio.wait_for(t, ms)
+
+    async def main():
+        t = asyncio.create_task(sleeper(10, "inner"))
+        w = asyncio.create_task(waiter_for(t, 5))
+        await asyncio.sleep(1)
+        w.cancel()
+        try:
+            await w
+        except asyncio.CancelledError as e:
+            log(f"wait_for cancelled from outside -> raised {X(e)} inner cancelled={t.cancelled()}")
+        t = asyncio.create_task(sleeper(10, "shielded"))
+        try:
+            await asyncio.wait_for(asyncio.shield(t), 5)
+        except TimeoutError as e:
+            log(f"wait_for(shield) -> raised {X(e)} inner done={t.done()}")
+        log(f"shielded -> {await t}")
+        f1 = asyncio.get_running_loop().create_future()
+        f1.set_result("d1")
+        t2 = asyncio.create_task(sleeper(2, "t2"))
+        async for f in asyncio.as_completed([t2, f1]):
+            log(f"as_completed -> {f.result()}")
+        done, pending = await asyncio.wait([f1])
+        log(f"wait on a done future -> {len(done)} {len(pending)}")
+        t3 = asyncio.create_task(steps(0, "s"))
+        r = await asyncio.gather(f1, f1)
+        log(f"gather of done children -> {r} without suspending: {not t3.done()}")
+        await t3
+        return "ok"
+    run(main)
+
+
 def as_completed():
     async def main():
         fs = {asyncio.create_task(sleeper(3, "c")): "c", asyncio.create_task(sleeper(1, "a")): "a",
@@ -766,7 +802,7 @@ def destroy():
 
 
 CASES = [destroy, groups, shield, gather, gather_cancel, wait, taskgroup, taskgroup_more, taskgroup_cancel, timeout, timeout_corners,
-         wait_for, as_completed, misuse]
+         wait_for, combos, as_completed, misuse]
 
 if __name__ == "__main__":
     if sys.version_info[:2] != (3, 13):
