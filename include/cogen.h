@@ -144,14 +144,18 @@ struct cg_exc_type {
     X(NotImplementedError, RuntimeError)     \
     X(RecursionError, RuntimeError)          \
     X(TypeError, Exception)                  \
-    X(ValueError, Exception)
+    X(ValueError, Exception)                 \
+    X(BaseExceptionGroup, BaseException)     \
+    X(ExceptionGroup, BaseExceptionGroup)
 
 extern CG_API const cg_exc_type cg_BaseException; /* the root */
 #define CG__DECLARE_TYPE(name, base) extern CG_API const cg_exc_type cg_##name;
 CG_BUILTIN_EXC_TYPES(CG__DECLARE_TYPE)
 #undef CG__DECLARE_TYPE
 
-/* issubclass(t, base). 0 if either is NULL. */
+/* issubclass(t, base). 0 if either is NULL. ExceptionGroup (and any type
+ * derived from it) is both a BaseExceptionGroup and an Exception, as in
+ * Python: `except Exception` catches it, BaseExceptionGroup does not. */
 CG_API int cg_type_is(const cg_exc_type *t, const cg_exc_type *base);
 
 /* A new exception: type(msg), or type() when msg is NULL. The message is
@@ -215,6 +219,29 @@ CG_API size_t cg_exc_repr(const cg_exc *e, char *buf, size_t size);
 /* Prints e, its raise site and its context chain, oldest first, the way
  * Python prints a traceback's exception lines. f NULL: stderr; e NULL: "None". */
 CG_API void cg_exc_print(const cg_exc *e, FILE *f);
+
+/* Exception groups (PEP 654): BaseExceptionGroup(msg, excs), an exception
+ * whose message is msg and which holds the exceptions excs[0..n-1] (the
+ * group takes references of its own; excs stays the caller's). type is
+ * &cg_BaseExceptionGroup (or NULL), &cg_ExceptionGroup, or a type derived
+ * from either; as in Python, BaseExceptionGroup makes an ExceptionGroup when
+ * every member is an Exception. Raises what Python's constructor raises:
+ * TypeError('BaseExceptionGroup.__new__() argument 1 must be str, not None')
+ * for a NULL msg, ValueError('second argument (exceptions) must be a
+ * non-empty sequence') for none, ValueError('Item 1 of second argument
+ * (exceptions) is not an exception') for a NULL member, TypeError('Cannot
+ * nest BaseExceptions in an ExceptionGroup') for a BaseException in an
+ * ExceptionGroup, TypeError when type is not a group type; MemoryError.
+ * Returns a new reference. The members are the group's payload: do not
+ * replace it (cg_exc_set_payload). A group made by cg_exc_new has no
+ * members. cg_exc_repr gives Python's repr,
+ * "ExceptionGroup('msg', [ValueError('a'), KeyError('b')])"; cg_exc_msg
+ * the message alone. */
+CG_API cg_exc *cg_exc_group_new(const cg_exc_type *type, const char *msg, cg_exc *const *excs, size_t n);
+/* len(eg.exceptions), 0 for anything that is not a group; eg.exceptions[i]
+ * borrowed, NULL when out of range. */
+CG_API size_t cg_exc_group_count(const cg_exc *e);
+CG_API cg_exc *cg_exc_group_at(const cg_exc *e, size_t i);
 
 /* Raising. These never return: control goes to the innermost enclosing
  * CG_EXCEPT that matches, running CG_FINALLY blocks and CG_DEFER records

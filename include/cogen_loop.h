@@ -302,6 +302,268 @@ typedef struct cg_run_opts {
  * a running event loop'). */
 CG_API cg_status cg_run(cg_fn body, void *arg, const cg_run_opts *opts, void **out, cg_exc **exc);
 
+/* ======================================================================
+ * Structured helpers: exception groups, gather, shield, wait, wait_for,
+ * as_completed, timeout scopes, TaskGroup (asyncio/tasks.py, timeouts.py,
+ * taskgroups.py of CPython 3.13.0, with their ordering and messages)
+ *
+ * Where asyncio iterates over a set (wait's futures, a TaskGroup's tasks),
+ * whose order is the objects' hashes, these helpers use the order the
+ * caller gave them (or creation order): the same choice as the reference
+ * runner of the async scenarios. Tests: tests/test_loop_structured.c, with
+ * the Python programs that give their expected output in tests/loop/.
+ * ====================================================================== */
+
+/* No timeout, no deadline: Python's None for a timeout or a `when`. */
+#define CG_NEVER ((cg_ns)INT64_MAX)
+
+/* ---------------------------------------------------------------------
+ * Exception groups (the type and constructor are the core's: cogen.h)
+ * ------------------------------------------------------------------ */
+
+/* eg.split(type): *match gets the part of eg whose leaves are instances of
+ * type (NULL if none), *rest the other part (NULL if none), as new
+ * references. Nested groups are split recursively; each part is a new
+ * group made like BaseExceptionGroup(eg's message, members) (so an
+ * ExceptionGroup when all members are Exceptions) with eg's __cause__ and
+ * __context__; a group that is itself an instance of type matches whole
+ * (*match is eg itself). A leaf (not a group) is its own match or rest.
+ * match or rest may be NULL (that part is dropped). eg NULL: both NULL.
+ * type NULL: TypeError. */
+CG_API void cg_exc_group_split(cg_exc *eg, const cg_exc_type *type, cg_exc **match, cg_exc **rest);
+/* eg.subgroup(type): the match part of the split, new reference or NULL. */
+CG_API cg_exc *cg_exc_group_subgroup(cg_exc *eg, const cg_exc_type *type);
+/* The only member of a group that holds exactly one, borrowed; else NULL
+ * (what code written for one error wants from a TaskGroup's group). */
+CG_API cg_exc *cg_exc_group_single(const cg_exc *eg);
+
+/* ---------------------------------------------------------------------
+ * Coroutines as bodies
+ * ------------------------------------------------------------------ */
+
+/* Where asyncio takes a coroutine, these helpers take a body and its
+ * argument; they wrap it in a task of the running loop (unnamed: Task-N,
+ * in argument order), as ensure_future does. NULL fn: TypeError('An
+ * asyncio.Future, a coroutine or an awaitable is required'). */
+typedef struct cg_body {
+    cg_fn fn;
+    void *arg;
+} cg_body;
+
+/* ---------------------------------------------------------------------
+ * gather
+ * ------------------------------------------------------------------ */
+
+/* What an awaited gather() returns: the children's outcomes in argument
+ * order. values[i] is child i's result; with return_exceptions, excs[i] is
+ * its exception (borrowed; NULL when it returned), and a cancelled child
+ * shows as a new CancelledError(its future's cancel message, or ''); without
+ * return_exceptions excs[i] is always NULL. The arrays belong to the gather
+ * future: valid while the caller holds a reference to it. */
+typedef struct cg_gathered {
+    size_t n;
+    void **values;
+    cg_exc **excs;
+} cg_gathered;
+
+/* asyncio.gather(*futs, return_exceptions=...): a new reference to the
+ * gather future (_GatheringFuture). Its result is a const cg_gathered *
+ * (cg_await(g) returns it). Without return_exceptions the first child to
+ * fail or be cancelled makes it fail at once with that exception (a
+ * cancelled child: its CancelledError), the others keep running. A future
+ * given twice is one child (it appears twice in the results).
+ * cg_future_cancel(g) is _GatheringFuture.cancel: it cancels every child
+ * and answers 1 if one of them was; g then fails with CancelledError once
+ * all children are done (not cancelled itself). n 0: a future already done
+ * with 0 results, in the running loop (RuntimeError('no running event
+ * loop') outside one). A NULL future: TypeError('An asyncio.Future, a
+ * coroutine or an awaitable is required'); futures of different loops:
+ * ValueError('The future belongs to a different loop than the one
+ * specified as the loop argument'). Keep a reference to g until it is
+ * done: freeing it early detaches it from the children, which run on (and
+ * whose exceptions nobody retrieves then). */
+CG_API cg_future *cg_gather(cg_future *const *futs, size_t n, int return_exceptions);
+/* gather(body0(arg0), body1(arg1), ...): each body becomes a task of the
+ * running loop (Task-N, in order), owned by the gather future; as in
+ * asyncio, a loop closed while they are pending does not report them
+ * ('Task was destroyed but it is pending!'). */
+CG_API cg_future *cg_gather_bodies(const cg_body *bodies, size_t n, int return_exceptions);
+/* The children of a gather future in argument order, borrowed (with
+ * cg_gather_bodies, the tasks it made: (cg_task *)cg_gather_child(g, i)).
+ * Not a gather future: TypeError; i out of range: IndexError. */
+CG_API size_t cg_gather_count(cg_future *g);
+CG_API cg_future *cg_gather_child(cg_future *g, size_t i);
+
+/* ---------------------------------------------------------------------
+ * shield
+ * ------------------------------------------------------------------ */
+
+/* asyncio.shield(inner): a new reference to a future that follows inner
+ * but whose cancellation does not reach inner (inner itself, with a new
+ * reference, when it is already done). Once the shield is cancelled,
+ * nobody retrieves inner's exception any more (the loop reports it when
+ * inner is freed). Freeing the shield future before inner is done
+ * detaches it from inner. NULL: TypeError as for gather. */
+CG_API cg_future *cg_shield(cg_future *inner);
+/* shield(body(arg)): the body becomes a task (Task-N). */
+CG_API cg_future *cg_shield_body(cg_fn body, void *arg);
+
+/* ---------------------------------------------------------------------
+ * wait
+ * ------------------------------------------------------------------ */
+
+typedef enum cg_return_when {
+    CG_FIRST_COMPLETED = 1,
+    CG_FIRST_EXCEPTION = 2,
+    CG_ALL_COMPLETED = 3
+} cg_return_when;
+
+/* done, pending = await asyncio.wait(fs, timeout=timeout,
+ * return_when=when), inside a task. Never raises the futures' exceptions;
+ * returns when `when` is met or timeout (CG_NEVER: none; 0 or less: after
+ * one turn of the loop) has passed. The futures are reported in the order
+ * of fs, a future given twice once: done[0..*ndone) and
+ * pending[0..*npending) (borrowed pointers, arrays of at least n the caller
+ * provides; any of the four may be NULL). Errors, in asyncio's order:
+ * fs NULL or n 0: ValueError('Set of Tasks/Futures is empty.'); a bad
+ * when: ValueError('Invalid return_when value: 7'); a NULL future:
+ * AttributeError("'NoneType' object has no attribute
+ * 'add_done_callback'"); then RuntimeError('no running event loop') or
+ * cg_await's outside a task. asyncio.wait refuses coroutines
+ * (TypeError('Passing coroutines is forbidden, use tasks explicitly.')):
+ * here only futures can be passed, there is no body form. */
+CG_API void cg_wait(cg_future *const *fs, size_t n, cg_return_when when, cg_ns timeout, cg_future **done,
+                    size_t *ndone, cg_future **pending, size_t *npending);
+
+/* ---------------------------------------------------------------------
+ * wait_for
+ * ------------------------------------------------------------------ */
+
+/* await asyncio.wait_for(fut, timeout), as 3.13 does it: timeout CG_NEVER
+ * waits for ever; 0 or less returns fut's outcome when it is done, else
+ * cancels it, waits until it is done and raises TimeoutError (__cause__ the
+ * CancelledError) unless it ended otherwise; a positive timeout awaits fut
+ * inside a timeout scope (cg_timeout_call): at the deadline the waiting
+ * task is cancelled, which cancels fut, and the scope turns that into
+ * TimeoutError. Returns fut's result or raises its exception. fut NULL:
+ * TypeError("object NoneType can't be used in 'await' expression") (with
+ * a timeout of 0 or less: TypeError as for gather), as asyncio says. */
+CG_API void *cg_wait_for(cg_future *fut, cg_ns timeout);
+/* wait_for(body(arg), timeout): with a positive timeout (or CG_NEVER) the
+ * body runs in the calling task, inside the scope (3.13 awaits the
+ * coroutine directly); with 0 or less it becomes a task (Task-N), which is
+ * cancelled before it starts. body's g is the calling generator. */
+CG_API void *cg_wait_for_body(cg_fn body, void *arg, cg_ns timeout);
+
+/* ---------------------------------------------------------------------
+ * as_completed
+ * ------------------------------------------------------------------ */
+
+/* `async for f in asyncio.as_completed(fs, timeout=timeout)`: the futures
+ * in the order they complete. cg_as_completed_new registers on fs (a
+ * future given twice counts once; with timeout CG_NEVER there is none) and
+ * returns the iterator (MemoryError raised when out of memory); each
+ * cg_as_completed_next, inside a task, awaits the next future to complete
+ * and returns it (borrowed, valid until the iterator is freed), NULL once
+ * every future has been returned (StopAsyncIteration), or raises
+ * TimeoutError when the timeout has passed first (once for each future not
+ * done then). Futures already done are returned first, in the order of fs.
+ * cg_as_completed_free may be called at any time (NULL is ignored). */
+typedef struct cg_as_completed cg_as_completed;
+CG_API cg_as_completed *cg_as_completed_new(cg_future *const *fs, size_t n, cg_ns timeout);
+CG_API cg_future *cg_as_completed_next(cg_as_completed *it);
+CG_API void cg_as_completed_free(cg_as_completed *it);
+
+/* ---------------------------------------------------------------------
+ * Timeout scopes (asyncio.timeout, asyncio.timeout_at, asyncio.Timeout)
+ * ------------------------------------------------------------------ */
+
+/* `async with asyncio.timeout(delay): fn(arg)`, inside a task: when the
+ * deadline passes, the task is cancelled (CancelledError at its await);
+ * when the scope ends, if the timeout fired and uncancel() brings the
+ * task's cancelling() count back to what it was at entry, a CancelledError
+ * that comes out of fn becomes TimeoutError (raised from it, its __cause__
+ * and __context__); another exception gets a TimeoutError inserted before
+ * the first CancelledError of its __context__ chain (and of each member's
+ * chain for an ExceptionGroup). A cancellation from elsewhere stays a
+ * CancelledError. delay CG_NEVER: no deadline. Errors of fn pass through. */
+CG_API void cg_timeout_call(cg_ns delay, void (*fn)(void *arg), void *arg);
+/* The same with a deadline on the loop's clock (timeout_at). */
+CG_API void cg_timeout_at_call(cg_ns when, void (*fn)(void *arg), void *arg);
+
+/* The Timeout object, to reschedule it or ask it whether it expired.
+ * cg_timeout_new(delay): deadline loop.time() + delay of the running loop
+ * (RuntimeError('no running event loop') outside one); cg_timeout_at_new:
+ * the deadline itself. NULL with errno ENOMEM. Free with cg_timeout_free
+ * (NULL is ignored), after the scope. */
+typedef struct cg_timeout cg_timeout;
+CG_API cg_timeout *cg_timeout_new(cg_ns delay);
+CG_API cg_timeout *cg_timeout_at_new(cg_ns when);
+CG_API void cg_timeout_free(cg_timeout *t);
+/* `async with t: fn(arg)`. */
+CG_API void cg_timeout_run(cg_timeout *t, void (*fn)(void *arg), void *arg);
+/* __aenter__ and __aexit__, for code that cannot put its block in a
+ * function. cg_timeout_exit is called once the block is over: with NULL
+ * after it completed, or from a CG_EXCEPT(&cg_BaseException, e) handler of
+ * what it raised, with e (then re-raise e with cg_reraise() if exit
+ * returns; it may raise TimeoutError instead, chained to e). Enter errors:
+ * RuntimeError('Timeout has already been entered'), RuntimeError('Timeout
+ * should be used inside a task'); exit without enter: AssertionError(). */
+CG_API void cg_timeout_enter(cg_timeout *t);
+CG_API void cg_timeout_exit(cg_timeout *t, cg_exc *exc);
+/* when(): the deadline (CG_NEVER: none). reschedule(when): a new deadline
+ * (at or before now: the timeout fires at the next iteration);
+ * RuntimeError('Timeout has not been entered') before the scope,
+ * RuntimeError('Cannot change state of expiring Timeout') (expired,
+ * finished) after it fired or ended. expired(): it fired. */
+CG_API cg_ns cg_timeout_when(const cg_timeout *t);
+CG_API void cg_timeout_reschedule(cg_timeout *t, cg_ns when);
+CG_API int cg_timeout_expired(const cg_timeout *t);
+/* repr(t): '<Timeout [active] when=1.5>', '<Timeout [expired]>', ...
+ * snprintf's contract. */
+CG_API size_t cg_timeout_repr(const cg_timeout *t, char *buf, size_t size);
+
+/* ---------------------------------------------------------------------
+ * TaskGroup
+ * ------------------------------------------------------------------ */
+
+/* `async with asyncio.TaskGroup() as tg: fn(tg, arg)`, inside a task: fn
+ * spawns tasks into tg (cg_taskgroup_spawn); when fn is over, the scope
+ * waits for all of them. The first task to fail (with an exception other
+ * than CancelledError) cancels the others and the task running the scope;
+ * when all are done, the scope raises
+ * BaseExceptionGroup('unhandled errors in a TaskGroup', errors) (an
+ * ExceptionGroup when all are Exceptions), whose __context__ is what fn
+ * raised, in the order the tasks failed, followed by fn's own exception if
+ * it was not a CancelledError. A SystemExit or KeyboardInterrupt is raised
+ * alone instead. The scope's own cancellation is undone (uncancel) when it
+ * was the group's doing, and kept (re-cancelled) when someone else also
+ * cancelled the task, as 3.13 does. The group is freed at the end. */
+typedef struct cg_taskgroup cg_taskgroup;
+CG_API void cg_taskgroup_run(void (*fn)(cg_taskgroup *tg, void *arg), void *arg);
+
+/* tg.create_task(body(arg), name=name): a new reference to the task.
+ * RuntimeError('TaskGroup <TaskGroup> has not been entered'), ('TaskGroup
+ * <TaskGroup> is finished') after the scope, ('TaskGroup <TaskGroup tasks=1
+ * errors=1 cancelling> is shutting down') once a task failed (the body
+ * never runs then). NULL body: TypeError. */
+CG_API cg_task *cg_taskgroup_spawn(cg_taskgroup *tg, cg_fn body, void *arg, const char *name);
+
+/* The group as an object, for scopes written without a function:
+ * cg_taskgroup_new (NULL with errno ENOMEM), cg_taskgroup_run_in (the
+ * scope with an existing group), or enter and exit around the block, exit
+ * called as cg_timeout_exit is (it waits for the tasks, so it suspends the
+ * task). Enter errors: RuntimeError('TaskGroup <TaskGroup entered> has
+ * already been entered'), ('TaskGroup <TaskGroup> cannot determine the
+ * parent task') outside a task. cg_taskgroup_free after the scope. */
+CG_API cg_taskgroup *cg_taskgroup_new(void);
+CG_API void cg_taskgroup_run_in(cg_taskgroup *tg, void (*fn)(cg_taskgroup *tg, void *arg), void *arg);
+CG_API void cg_taskgroup_enter(cg_taskgroup *tg);
+CG_API void cg_taskgroup_exit(cg_taskgroup *tg, cg_exc *exc);
+CG_API void cg_taskgroup_free(cg_taskgroup *tg);
+/* repr(tg): '<TaskGroup tasks=2 errors=1 cancelling>'. snprintf's contract. */
+CG_API size_t cg_taskgroup_repr(const cg_taskgroup *tg, char *buf, size_t size);
+
 #ifdef __cplusplus
 }
 #endif

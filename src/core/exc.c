@@ -25,14 +25,24 @@
  * Types
  * ------------------------------------------------------------------ */
 
+/* An exception group's members (new references), in order. */
+typedef struct exc_group {
+    size_t n;
+    cg_exc *excs[];
+} exc_group;
+
 const cg_exc_type cg_BaseException = {"BaseException", NULL};
 #define CG__DEFINE_TYPE(name, base) const cg_exc_type cg_##name = {#name, &cg_##base};
 CG_BUILTIN_EXC_TYPES(CG__DEFINE_TYPE)
 #undef CG__DEFINE_TYPE
 
+/* Single inheritance, with one exception: ExceptionGroup derives from both
+ * BaseExceptionGroup (its base) and Exception, as in Python. Exception's
+ * only ancestor is BaseException, which BaseExceptionGroup also reaches,
+ * so the second base needs only this one comparison. */
 int cg_type_is(const cg_exc_type *t, const cg_exc_type *base) {
     for (; t; t = t->base)
-        if (t == base) return 1;
+        if (t == base || (t == &cg_ExceptionGroup && base == &cg_Exception)) return 1;
     return 0;
 }
 
@@ -308,17 +318,37 @@ static void sb_repr_str(sbuf *b, const char *s) {
     sb_putc(b, q);
 }
 
+static const exc_group *group_of(const cg_exc *e);
+
+static void sb_repr(sbuf *b, const cg_exc *e, int depth) {
+    if (!e) {
+        sb_puts(b, "None");
+        return;
+    }
+    sb_puts(b, e->type->name);
+    sb_putc(b, '(');
+    if (e->msg) sb_repr_str(b, e->msg);
+    if (cg_type_is(e->type, &cg_BaseExceptionGroup)) {
+        /* BaseExceptionGroup(message, exceptions) */
+        const exc_group *g = group_of(e);
+        if (!e->msg) sb_repr_str(b, "");
+        sb_puts(b, ", [");
+        for (size_t i = 0; g && i < g->n; i++) {
+            if (i) sb_puts(b, ", ");
+            if (depth < 64)
+                sb_repr(b, g->excs[i], depth + 1);
+            else
+                sb_puts(b, "...");
+        }
+        sb_putc(b, ']');
+    }
+    sb_putc(b, ')');
+}
+
 size_t cg_exc_repr(const cg_exc *e, char *buf, size_t size) {
     if (!buf) size = 0; /* only measures, like snprintf(NULL, 0, ...) */
     sbuf b = {buf, size, 0};
-    if (!e) {
-        sb_puts(&b, "None");
-    } else {
-        sb_puts(&b, e->type->name);
-        sb_putc(&b, '(');
-        if (e->msg) sb_repr_str(&b, e->msg);
-        sb_putc(&b, ')');
-    }
+    sb_repr(&b, e, 0);
     if (size) buf[b.len < size ? b.len : size - 1] = '\0';
     return b.len;
 }
@@ -351,6 +381,61 @@ void cg_exc_print(const cg_exc *e, FILE *f) {
         return;
     }
     print_chain(e, f, 0);
+}
+
+/* ---------------------------------------------------------------------
+ * Exception groups: the members are the exception's payload, with a
+ * destructor of this file's that tells a group's payload from any other.
+ * ------------------------------------------------------------------ */
+
+static void group_free(void *p) {
+    exc_group *g = p;
+    for (size_t i = 0; i < g->n; i++) cg_exc_unref(g->excs[i]);
+    cg__dealloc(g);
+}
+
+static const exc_group *group_of(const cg_exc *e) {
+    return e && e->payload && e->payload_dtor == group_free ? e->payload : NULL;
+}
+
+cg_exc *cg_exc_group_new(const cg_exc_type *type, const char *msg, cg_exc *const *excs, size_t n) {
+    if (!type) type = &cg_BaseExceptionGroup;
+    if (!cg_type_is(type, &cg_BaseExceptionGroup))
+        CG_RAISEF(&cg_TypeError, "%s is not a subclass of BaseExceptionGroup", type->name);
+    if (!msg) CG_RAISE(&cg_TypeError, "BaseExceptionGroup.__new__() argument 1 must be str, not None");
+    if (!excs || !n) CG_RAISE(&cg_ValueError, "second argument (exceptions) must be a non-empty sequence");
+    int all_exceptions = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (!excs[i]) CG_RAISEF(&cg_ValueError, "Item %zu of second argument (exceptions) is not an exception", i);
+        if (!cg_exc_is(excs[i], &cg_Exception)) all_exceptions = 0;
+    }
+    if (type == &cg_BaseExceptionGroup && all_exceptions) {
+        type = &cg_ExceptionGroup;
+    } else if (cg_type_is(type, &cg_Exception) && !all_exceptions) {
+        if (type == &cg_ExceptionGroup) CG_RAISE(&cg_TypeError, "Cannot nest BaseExceptions in an ExceptionGroup");
+        CG_RAISEF(&cg_TypeError, "Cannot nest BaseExceptions in '%s'", type->name);
+    }
+    exc_group *g = cg__alloc(sizeof *g + n * sizeof(cg_exc *));
+    if (!g) cg_raise(&memory_error);
+    cg_exc *e = cg_exc_new(type, msg);
+    if (e == &memory_error) {
+        cg__dealloc(g);
+        cg_raise(e);
+    }
+    g->n = n;
+    for (size_t i = 0; i < n; i++) g->excs[i] = cg_exc_ref(excs[i]);
+    cg_exc_set_payload(e, g, group_free);
+    return e;
+}
+
+size_t cg_exc_group_count(const cg_exc *e) {
+    const exc_group *g = group_of(e);
+    return g ? g->n : 0;
+}
+
+cg_exc *cg_exc_group_at(const cg_exc *e, size_t i) {
+    const exc_group *g = group_of(e);
+    return g && i < g->n ? g->excs[i] : NULL;
 }
 
 /* ---------------------------------------------------------------------

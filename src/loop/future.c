@@ -57,6 +57,7 @@ void cg_future_unref(cg_future *f) {
     }
     if (f->state == F_FINISHED && f->exc && f->log_tb)
         cg__loop_report(f->loop, "Future exception was never retrieved", f->exc, f);
+    if (f->ops && f->ops->fini) f->ops->fini(f);
     cg__future_clear(f);
     cg__dealloc(f);
 }
@@ -163,6 +164,7 @@ int cg__future_cancel_plain(cg_future *f, const char *msg) {
 int cg_future_cancel(cg_future *f, const char *msg) {
     check(f, "cg_future_cancel");
     if (f->is_task) return cg_task_cancel((cg_task *)f, msg);
+    if (f->ops && f->ops->cancel) return f->ops->cancel(f, msg);
     return cg__future_cancel_plain(f, msg);
 }
 

@@ -48,8 +48,16 @@ typedef struct done_cb {
     void *arg;
 } done_cb;
 
+/* A future of a kind of its own (gather's _GatheringFuture): Future.cancel
+ * overridden, and what to free with the future. Either may be NULL. */
+typedef struct cg__future_ops {
+    int (*cancel)(cg_future *f, const char *msg);
+    void (*fini)(cg_future *f);
+} cg__future_ops;
+
 struct cg_future {
     long refs;
+    const cg__future_ops *ops; /* NULL for a plain future or a task */
     cg_loop *loop;
     unsigned char state;      /* F_* */
     unsigned char is_task;
@@ -72,6 +80,8 @@ struct cg_task {
     int num_cancels;          /* cancelling() */
     unsigned char must_cancel;
     unsigned char started;
+    unsigned char log_destroy_pending; /* reported if dropped pending (0: a
+                                          task gather made for a coroutine) */
     uint64_t serial;          /* creation order */
     struct cg_task *all_next, *all_prev; /* the loop's tasks, creation order */
 };

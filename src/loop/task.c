@@ -95,6 +95,7 @@ cg_task *cg_task_new(cg_loop *loop, cg_fn body, void *arg, const cg_task_opts *o
         errno = err;
         return NULL;
     }
+    t->log_destroy_pending = 1;
     t->serial = ++loop->task_serial;
     loop_link(loop, t);
     cg_future_ref(&t->fut); /* the loop's, until the task is done */
@@ -157,7 +158,7 @@ void cg__task_finalize_all(cg_loop *loop) {
         cg_task *t = loop->tasks_head;
         loop_unlink(loop, t);
         cg_future_ref(&t->fut);
-        cg__loop_report(loop, "Task was destroyed but it is pending!", NULL, &t->fut);
+        if (t->log_destroy_pending) cg__loop_report(loop, "Task was destroyed but it is pending!", NULL, &t->fut);
         if (t->fut_waiter && cg_future_remove_done_callback(t->fut_waiter, wakeup, t) > 0)
             cg_future_unref(&t->fut); /* the wake-up's */
         cg_gen *g = t->gen;
