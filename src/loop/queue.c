@@ -63,7 +63,7 @@ static cg_queue *queue_new(cg_loop *loop, long maxsize, int kind, cg_queue_cmp c
     }
     cg_event_set(q->finished);
     q->h.refs = 1;
-    q->h.loop = loop;
+    cg__sync_bind(&q->h, loop);
     q->kind = kind;
     q->maxsize = maxsize;
     q->cmp = cmp;

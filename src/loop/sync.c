@@ -71,8 +71,8 @@ void cg__wq_clear(cg__waiters *w) {
 cg_loop *cg__sync_get_loop(cg__sync *s, cg__sync_repr_fn repr, const void *obj) {
     cg_loop *loop = cg__running_loop;
     if (!loop) CG_RAISE(&cg_RuntimeError, "no running event loop");
-    if (!s->loop) s->loop = loop;
-    if (loop != s->loop) {
+    if (!s->loop) cg__sync_bind(s, loop);
+    if (loop != s->loop || loop->serial != s->serial) {
         char buf[512];
         repr(obj, buf, sizeof buf);
         CG_RAISEF(&cg_RuntimeError, "%s is bound to a different event loop", buf);
@@ -119,7 +119,7 @@ cg_lock *cg_lock_new(cg_loop *loop) {
     }
     memset(l, 0, sizeof *l);
     l->h.refs = 1;
-    l->h.loop = loop;
+    cg__sync_bind(&l->h, loop);
     return l;
 }
 
@@ -209,7 +209,7 @@ cg_event *cg_event_new(cg_loop *loop) {
     }
     memset(e, 0, sizeof *e);
     e->h.refs = 1;
-    e->h.loop = loop;
+    cg__sync_bind(&e->h, loop);
     return e;
 }
 
@@ -282,7 +282,7 @@ cg_condition *cg_condition_new(cg_loop *loop, cg_lock *lock) {
         return NULL;
     }
     c->h.refs = 1;
-    c->h.loop = loop;
+    cg__sync_bind(&c->h, loop);
     c->lock = lock;
     return c;
 }
@@ -414,7 +414,7 @@ static cg_semaphore *sem_new(cg_loop *loop, long value, int bounded) {
     }
     memset(s, 0, sizeof *s);
     s->h.refs = 1;
-    s->h.loop = loop;
+    cg__sync_bind(&s->h, loop);
     s->value = value;
     s->bound = value;
     s->bounded = (unsigned char)bounded;
@@ -534,7 +534,7 @@ cg_barrier *cg_barrier_new(cg_loop *loop, long parties) {
         return NULL;
     }
     b->h.refs = 1;
-    b->h.loop = loop;
+    cg__sync_bind(&b->h, loop);
     b->parties = parties;
     b->state = B_FILLING;
     return b;

@@ -16,8 +16,15 @@
  * and one held by an object built on it (a Condition's lock). */
 typedef struct cg__sync {
     long refs;
-    cg_loop *loop; /* bound loop, or NULL until first needed */
+    cg_loop *loop;   /* bound loop, or NULL until first needed */
+    uint64_t serial; /* the bound loop's (loop->serial) */
 } cg__sync;
+
+/* Binds s to loop (NULL: unbound), at creation. */
+static inline void cg__sync_bind(cg__sync *s, cg_loop *loop) {
+    s->loop = loop;
+    s->serial = loop ? loop->serial : 0;
+}
 
 /* collections.deque of futures, each holding a reference. */
 typedef struct cg__waiters {
