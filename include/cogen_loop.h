@@ -285,7 +285,8 @@ CG_API cg_status cg_run(cg_fn body, void *arg, const cg_run_opts *opts, void **o
  * undefined. The library never owns the void * items of a queue.
  *
  * NULL objects: operations raise TypeError('<function>() argument must be
- * a <Type>, not NULL'); queries (locked, is_set, qsize, ...) answer 0.
+ * a Lock, not NULL') (an Event, a Queue, ...); queries (locked, is_set,
+ * qsize, ...) answer 0, empty answers 1.
  * ====================================================================== */
 
 /* asyncio.QueueEmpty, QueueFull, QueueShutDown (Exception) and

@@ -12,6 +12,7 @@
 #include "cogen_loop.h"
 #include "check.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 
@@ -1375,6 +1376,287 @@ TEST(queue_kinds) {
     expect_twin("queue_kinds");
 }
 
+/* ---------------------------------------------------------------------
+ * Misuse and lifetimes (no twin: C-only answers, asserted directly)
+ * ------------------------------------------------------------------ */
+
+static void n_lock_acquire(void *p) { (void)p, cg_lock_acquire(NULL); }
+static void n_lock_release(void *p) { (void)p, cg_lock_release(NULL); }
+static void n_event_set(void *p) { (void)p, cg_event_set(NULL); }
+static void n_event_wait(void *p) { (void)p, cg_event_wait(NULL); }
+static void n_cond_wait(void *p) { (void)p, cg_condition_wait(NULL); }
+static void n_sem_release(void *p) { (void)p, cg_semaphore_release(NULL); }
+static void n_barrier_wait(void *p) { (void)p, cg_barrier_wait(NULL); }
+static void n_queue_put(void *p) { (void)p, cg_queue_put_nowait(NULL, NULL); }
+static void n_queue_get(void *p) { (void)p, cg_queue_get(NULL); }
+
+TEST(sync_misuse_null) {
+    CHECK_STR(raised(n_lock_acquire, NULL), "raise TypeError('cg_lock_acquire() argument must be a Lock, not NULL')");
+    CHECK_STR(raised(n_lock_release, NULL), "raise TypeError('cg_lock_release() argument must be a Lock, not NULL')");
+    CHECK_STR(raised(n_event_set, NULL), "raise TypeError('cg_event_set() argument must be an Event, not NULL')");
+    CHECK_STR(raised(n_event_wait, NULL), "raise TypeError('cg_event_wait() argument must be an Event, not NULL')");
+    CHECK_STR(raised(n_cond_wait, NULL),
+              "raise TypeError('cg_condition_wait() argument must be a Condition, not NULL')");
+    CHECK_STR(raised(n_sem_release, NULL),
+              "raise TypeError('cg_semaphore_release() argument must be a Semaphore, not NULL')");
+    CHECK_STR(raised(n_barrier_wait, NULL), "raise TypeError('cg_barrier_wait() argument must be a Barrier, not NULL')");
+    CHECK_STR(raised(n_queue_put, NULL), "raise TypeError('cg_queue_put_nowait() argument must be a Queue, not NULL')");
+    CHECK_STR(raised(n_queue_get, NULL), "raise TypeError('cg_queue_get() argument must be a Queue, not NULL')");
+    /* queries answer what an absent object has */
+    CHECK_EQ(cg_lock_locked(NULL), 0);
+    CHECK_EQ(cg_event_is_set(NULL), 0);
+    CHECK_EQ(cg_semaphore_locked(NULL), 0);
+    CHECK_EQ(cg_semaphore_value(NULL), 0);
+    CHECK_EQ(cg_barrier_parties(NULL), 0);
+    CHECK_EQ(cg_barrier_n_waiting(NULL), 0);
+    CHECK_EQ(cg_barrier_broken(NULL), 0);
+    CHECK_EQ(cg_queue_qsize(NULL), 0);
+    CHECK_EQ(cg_queue_empty(NULL), 1);
+    CHECK_EQ(cg_queue_full(NULL), 0);
+    CHECK_EQ(cg_queue_maxsize(NULL), 0);
+    CHECK(cg_condition_lock(NULL) == NULL);
+    /* freeing NULL does nothing */
+    cg_lock_free(NULL);
+    cg_event_free(NULL);
+    cg_condition_free(NULL);
+    cg_semaphore_free(NULL);
+    cg_barrier_free(NULL);
+    cg_queue_free(NULL);
+}
+
+/* Waiting outside a loop, and from a loop's callback (no task): errors,
+ * and nothing left behind (no waiter stays queued). */
+static void *sem_probe_main(cg_gen *g, void *s) {
+    (void)g;
+    /* a waiter left behind by the failed waits would make locked() true */
+    CHECK_EQ(cg_semaphore_locked(s), 0);
+    cg_semaphore_acquire(s);
+    cg_semaphore_release(s);
+    return NULL;
+}
+
+typedef struct cb_probe {
+    cg_lock *lock;
+    cg_queue *q;
+    const char *lock_err, *queue_err;
+} cb_probe;
+
+static void probe_cb(void *p) {
+    cb_probe *c = p;
+    static char a[256], b[256];
+    const char *r = raised(w_lock_acquire, c->lock);
+    snprintf(a, sizeof a, "%s", r ? r : "(none)");
+    c->lock_err = a;
+    r = raised(w_queue_get, c->q);
+    snprintf(b, sizeof b, "%s", r ? r : "(none)");
+    c->queue_err = b;
+}
+
+static void *callback_main(cg_gen *g, void *p) {
+    (void)g;
+    cb_probe *c = p;
+    cg_lock_acquire(c->lock);
+    cg_handle *h = cg_loop_call_soon(cg_get_running_loop(), probe_cb, c);
+    cg_handle_unref(h);
+    cg_sleep(0);
+    cg_sleep(0);
+    cg_lock_release(c->lock);
+    /* no waiter was left: the lock is free for an uncontended acquire */
+    CHECK_EQ(cg_lock_locked(c->lock), 0);
+    cg_lock_acquire(c->lock);
+    cg_lock_release(c->lock);
+    cg_queue_put_nowait(c->q, I2P(5));
+    CHECK_EQ(P2I(cg_queue_get(c->q)), 5);
+    return NULL;
+}
+
+static void w_lock_with_null(void *l) { cg_lock_with(l, NULL, NULL); }
+static void w_wait_for_null(void *c) { cg_condition_wait_for(c, NULL, NULL); }
+
+TEST(sync_misuse_context) {
+    cg_lock *lock = cg_lock_new(NULL);
+    cg_semaphore *s = cg_semaphore_new(NULL, 0);
+    cg_queue *q = cg_queue_new(NULL, 0);
+    cg_event *e = cg_event_new(NULL);
+    /* no loop: what does not wait works, what must wait raises */
+    cg_lock_acquire(lock);
+    CHECK_STR(raised(w_lock_acquire, lock), "raise RuntimeError('no running event loop')");
+    CHECK_EQ(cg_lock_locked(lock), 1);
+    CHECK_STR(raised(w_sem_acquire, s), "raise RuntimeError('no running event loop')");
+    CHECK_STR(raised(w_queue_get, q), "raise RuntimeError('no running event loop')");
+    CHECK_STR(raised(w_event_wait, e), "raise RuntimeError('no running event loop')");
+    cg_lock_release(lock);
+    cg_semaphore_release(s);
+    run_main(sem_probe_main, s);
+    /* from a callback: the loop runs, but no task can be suspended */
+    cb_probe c = {lock, q, NULL, NULL};
+    run_main(callback_main, &c);
+    CHECK_STR(c.lock_err, "raise RuntimeError('cg_await() called outside a task')");
+    CHECK_STR(c.queue_err, "raise RuntimeError('cg_await() called outside a task')");
+    /* async with a NULL body: TypeError, and the lock is released again */
+    cg_lock *l2 = cg_lock_new(NULL);
+    CHECK_STR(raised(w_lock_with_null, l2), "raise TypeError(\"'NoneType' object is not callable\")");
+    CHECK_EQ(cg_lock_locked(l2), 0);
+    cg_condition *cond = cg_condition_new(NULL, NULL);
+    CHECK_STR(raised(w_wait_for_null, cond), "raise TypeError(\"'NoneType' object is not callable\")");
+    cg_condition_free(cond);
+    cg_lock_free(l2);
+    cg_lock_free(lock);
+    cg_semaphore_free(s);
+    cg_queue_free(q);
+    cg_event_free(e);
+}
+
+/* *_free while tasks wait: the object lives until they leave. (Run under
+ * AddressSanitizer by the sanitizer checks, which would see a use after
+ * free.) */
+static int dropped;
+static void count_drop(void *item, void *ud) {
+    (void)item;
+    CHECK(ud == &dropped);
+    dropped++;
+}
+
+static void *free_getter(cg_gen *g, void *q) {
+    (void)g;
+    return cg_queue_get(q);
+}
+
+static void *free_locker(cg_gen *g, void *l) {
+    (void)g;
+    cg_lock_acquire(l); /* the last hold: the lock goes when this returns */
+    return NULL;
+}
+
+static void *free_main(cg_gen *g, void *arg) {
+    (void)g, (void)arg;
+    cg_queue *q = cg_queue_new(NULL, 0);
+    cg_task *t = cg_create_task(free_getter, q, NULL);
+    cg_sleep(0);
+    cg_queue_put_nowait(q, I2P(42));
+    cg_queue_free(q); /* the getter holds it */
+    CHECK_EQ(P2I(cg_await(cg_task_future(t))), 42);
+    cg_future_unref(cg_task_future(t));
+
+    cg_lock *l = cg_lock_new(NULL);
+    cg_lock_acquire(l);
+    t = cg_create_task(free_locker, l, NULL);
+    cg_sleep(0);
+    cg_lock_release(l);
+    cg_lock_free(l);
+    await_task(t);
+
+    cg_condition *c = cg_condition_new(NULL, NULL);
+    cg_lock *cl = cg_condition_lock(c);
+    t = cg_create_task(t_cwait, c, NULL);
+    cg_sleep(0);
+    cg_lock_acquire(cl);
+    cg_condition_notify(c, 1);
+    cg_lock_release(cl);
+    cg_condition_free(c); /* the waiter holds the condition, which holds its lock */
+    await_task(t);
+
+    /* the drop callback sees what shutdown(immediate) and free discard */
+    q = cg_queue_new(NULL, 0);
+    cg_queue_set_drop(q, count_drop, &dropped);
+    for (int i = 0; i < 3; i++) cg_queue_put_nowait(q, I2P(i));
+    cg_queue_shutdown(q, 1);
+    CHECK_EQ(dropped, 3);
+    cg_queue_free(q);
+    q = cg_lifo_queue_new(NULL, 0);
+    cg_queue_set_drop(q, count_drop, &dropped);
+    for (int i = 0; i < 2; i++) cg_queue_put_nowait(q, I2P(i));
+    cg_queue_free(q);
+    CHECK_EQ(dropped, 5);
+    return NULL;
+}
+
+TEST(sync_free_while_waiting) { run_main(free_main, NULL); }
+
+/* A loop freed while tasks wait in a semaphore, a lock and a queue: their
+ * generators are closed, and each wait takes its waiter away. */
+static int destroyed_pending;
+static void count_handler(cg_loop *loop, const cg_loop_context *ctx, void *ud) {
+    (void)loop, (void)ud;
+    if (strcmp(ctx->message, "Task was destroyed but it is pending!") == 0) destroyed_pending++;
+}
+
+static void *sleep_1ms(cg_gen *g, void *p) {
+    (void)g, (void)p;
+    cg_sleep(CG_MS(1));
+    return NULL;
+}
+
+TEST(sync_loop_freed_while_waiting) {
+    cg_loop_opts o = {CG_LOOP_VIRTUAL_CLOCK};
+    cg_loop *loop = cg_loop_new(&o);
+    cg_loop_set_exception_handler(loop, count_handler, NULL);
+    cg_semaphore *s = cg_semaphore_new(loop, 0);
+    cg_lock *l = cg_lock_new(loop);
+    cg_queue *q = cg_queue_new(loop, 0);
+    cg_lock_acquire(l);
+    cg_task *ts[5] = {
+        cg_task_new(loop, t_sem_acquire, s, NULL), cg_task_new(loop, t_sem_acquire, s, NULL),
+        cg_task_new(loop, t_lock_acquire, l, NULL), cg_task_new(loop, t_queue_get, q, NULL),
+        cg_task_new(loop, sleep_1ms, NULL, NULL),
+    };
+    CHECK_EQ(cg_loop_run_until_complete(loop, cg_task_future(ts[4]), NULL, NULL), CG_RETURNED);
+    CHECK_EQ(cg_semaphore_locked(s), 1);
+    for (int i = 0; i < 5; i++) cg_future_unref(cg_task_future(ts[i]));
+    cg_loop_free(loop);
+    CHECK_EQ(destroyed_pending, 4);
+    /* no waiter is left: the semaphore's new slot stays, the lock and the
+     * queue have nobody to wake */
+    cg_semaphore_release(s);
+    CHECK_EQ(cg_semaphore_value(s), 1);
+    CHECK_EQ(cg_semaphore_locked(s), 0);
+    cg_lock_release(l);
+    CHECK_EQ(cg_lock_locked(l), 0);
+    cg_queue_put_nowait(q, I2P(1));
+    CHECK_EQ(cg_queue_qsize(q), 1);
+    cg_semaphore_free(s);
+    cg_lock_free(l);
+    cg_queue_free(q);
+}
+
+/* Out of memory: constructors give NULL and ENOMEM; an operation that
+ * cannot grow raises MemoryError and changes nothing. */
+static int fail_allocs;
+static void *failing_alloc(size_t n, void *ud) {
+    (void)ud;
+    if (fail_allocs) return NULL;
+    return malloc(n);
+}
+static void plain_dealloc(void *p, void *ud) {
+    (void)ud;
+    free(p);
+}
+
+TEST(sync_out_of_memory) {
+    cg_set_allocator(failing_alloc, plain_dealloc, NULL);
+    cg_queue *q = cg_queue_new(NULL, 0);
+    CHECK(q != NULL);
+    for (int i = 0; i < 8; i++) cg_queue_put_nowait(q, I2P(i)); /* fills the first ring */
+    fail_allocs = 1;
+    errno = 0;
+    CHECK(cg_lock_new(NULL) == NULL);
+    CHECK_EQ(errno, ENOMEM);
+    CHECK(cg_queue_new(NULL, 0) == NULL);
+    CHECK(cg_semaphore_new(NULL, 1) == NULL);
+    CHECK(cg_barrier_new(NULL, 2) == NULL);
+    q_put_arg pa = {q, I2P(8)};
+    cg_exc *e = cg_try_call(w_put_nowait, &pa);
+    CHECK(cg_exc_is(e, &cg_MemoryError));
+    cg_exc_unref(e);
+    CHECK_EQ(cg_queue_qsize(q), 8);
+    fail_allocs = 0;
+    cg_queue_put_nowait(q, I2P(8));
+    CHECK_EQ(cg_queue_qsize(q), 9);
+    for (int i = 0; i < 9; i++) CHECK_EQ(P2I(cg_queue_get_nowait(q)), i);
+    cg_queue_free(q);
+    cg_set_allocator(NULL, NULL, NULL);
+}
+
 static const check_case cases[] = {
     CASE(sync_lock),
     CASE(sync_lock_cancel),
@@ -1387,6 +1669,11 @@ static const check_case cases[] = {
     CASE(queue_cancel),
     CASE(queue_shutdown),
     CASE(queue_kinds),
+    CASE(sync_misuse_null),
+    CASE(sync_misuse_context),
+    CASE(sync_free_while_waiting),
+    CASE(sync_loop_freed_while_waiting),
+    CASE(sync_out_of_memory),
 };
 
 CHECK_MAIN(cases)

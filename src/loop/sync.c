@@ -21,7 +21,7 @@ const cg_exc_type cg_BrokenBarrierError = {"BrokenBarrierError", &cg_RuntimeErro
 
 #define NEED(obj, fn, type) \
     do { \
-        if (!(obj)) CG_RAISE(&cg_TypeError, fn "() argument must be a " type ", not NULL"); \
+        if (!(obj)) CG_RAISE(&cg_TypeError, fn "() argument must be " type ", not NULL"); \
     } while (0)
 
 /* ---------------------------------------------------------------------
@@ -148,7 +148,7 @@ static void lock_wake_up_first(cg_lock *l) {
 }
 
 int cg_lock_acquire(cg_lock *l) {
-    NEED(l, "cg_lock_acquire", "Lock");
+    NEED(l, "cg_lock_acquire", "a Lock");
     int all_cancelled = 1;
     for (size_t i = 0; i < l->waiters.n && all_cancelled; i++)
         all_cancelled = cg_future_cancelled(l->waiters.v[i]);
@@ -175,7 +175,7 @@ int cg_lock_acquire(cg_lock *l) {
 }
 
 void cg_lock_release(cg_lock *l) {
-    NEED(l, "cg_lock_release", "Lock");
+    NEED(l, "cg_lock_release", "a Lock");
     if (!l->locked) CG_RAISE(&cg_RuntimeError, "Lock is not acquired.");
     l->locked = 0;
     lock_wake_up_first(l);
@@ -184,7 +184,7 @@ void cg_lock_release(cg_lock *l) {
 static void lock_release_cb(void *l) { cg_lock_release(l); }
 
 void cg_lock_with(cg_lock *l, void (*body)(void *arg), void *arg) {
-    NEED(l, "cg_lock_with", "Lock");
+    NEED(l, "cg_lock_with", "a Lock");
     cg_lock_acquire(l);
     CG_DEFER(lock_release_cb, l);
     if (!body) CG_RAISE(&cg_TypeError, "'NoneType' object is not callable");
@@ -231,7 +231,7 @@ static void event_repr(const void *obj, char *buf, size_t size) {
 int cg_event_is_set(const cg_event *e) { return e && e->value; }
 
 void cg_event_set(cg_event *e) {
-    NEED(e, "cg_event_set", "Event");
+    NEED(e, "cg_event_set", "an Event");
     if (e->value) return;
     e->value = 1;
     for (size_t i = 0; i < e->waiters.n; i++)
@@ -239,12 +239,12 @@ void cg_event_set(cg_event *e) {
 }
 
 void cg_event_clear(cg_event *e) {
-    NEED(e, "cg_event_clear", "Event");
+    NEED(e, "cg_event_clear", "an Event");
     e->value = 0;
 }
 
 int cg_event_wait(cg_event *e) {
-    NEED(e, "cg_event_wait", "Event");
+    NEED(e, "cg_event_wait", "an Event");
     if (e->value) return 1;
     cg_loop *loop = cg__sync_get_loop(&e->h, event_repr, e);
     cg_future *f = cg__sync_new_waiter(loop, &e->waiters);
@@ -321,7 +321,7 @@ static void cond_notify(cg_condition *c, long n) {
 static void lock_acquire_fn(void *l) { cg_lock_acquire(l); }
 
 int cg_condition_wait(cg_condition *c) {
-    NEED(c, "cg_condition_wait", "Condition");
+    NEED(c, "cg_condition_wait", "a Condition");
     if (!c->lock->locked) CG_RAISE(&cg_RuntimeError, "cannot wait on un-acquired lock");
     cg_loop *loop = cg__sync_get_loop(&c->h, cond_repr, c);
     cg_future *f = cg_future_new(loop);
@@ -372,7 +372,7 @@ int cg_condition_wait(cg_condition *c) {
 }
 
 int cg_condition_wait_for(cg_condition *c, int (*pred)(void *ud), void *ud) {
-    NEED(c, "cg_condition_wait_for", "Condition");
+    NEED(c, "cg_condition_wait_for", "a Condition");
     if (!pred) CG_RAISE(&cg_TypeError, "'NoneType' object is not callable");
     int r = pred(ud);
     while (!r) {
@@ -383,13 +383,13 @@ int cg_condition_wait_for(cg_condition *c, int (*pred)(void *ud), void *ud) {
 }
 
 void cg_condition_notify(cg_condition *c, long n) {
-    NEED(c, "cg_condition_notify", "Condition");
+    NEED(c, "cg_condition_notify", "a Condition");
     if (!c->lock->locked) CG_RAISE(&cg_RuntimeError, "cannot notify on un-acquired lock");
     cond_notify(c, n);
 }
 
 void cg_condition_notify_all(cg_condition *c) {
-    NEED(c, "cg_condition_notify_all", "Condition");
+    NEED(c, "cg_condition_notify_all", "a Condition");
     cg_condition_notify(c, (long)c->waiters.n);
 }
 
@@ -468,7 +468,7 @@ static int sem_wake_up_next(cg_semaphore *s) {
 }
 
 int cg_semaphore_acquire(cg_semaphore *s) {
-    NEED(s, "cg_semaphore_acquire", "Semaphore");
+    NEED(s, "cg_semaphore_acquire", "a Semaphore");
     if (!cg_semaphore_locked(s)) {
         s->value--;
         return 1;
@@ -490,7 +490,7 @@ int cg_semaphore_acquire(cg_semaphore *s) {
 }
 
 void cg_semaphore_release(cg_semaphore *s) {
-    NEED(s, "cg_semaphore_release", "Semaphore");
+    NEED(s, "cg_semaphore_release", "a Semaphore");
     if (s->bounded && s->value >= s->bound) CG_RAISE(&cg_ValueError, "BoundedSemaphore released too many times");
     s->value++;
     sem_wake_up_next(s);
@@ -499,7 +499,7 @@ void cg_semaphore_release(cg_semaphore *s) {
 static void sem_release_cb(void *s) { cg_semaphore_release(s); }
 
 void cg_semaphore_with(cg_semaphore *s, void (*body)(void *arg), void *arg) {
-    NEED(s, "cg_semaphore_with", "Semaphore");
+    NEED(s, "cg_semaphore_with", "a Semaphore");
     cg_semaphore_acquire(s);
     CG_DEFER(sem_release_cb, s);
     if (!body) CG_RAISE(&cg_TypeError, "'NoneType' object is not callable");
@@ -608,7 +608,7 @@ static void barrier_wait_body(void *p) {
 static void barrier_unref_cb(void *b) { barrier_unref(b); }
 
 long cg_barrier_wait(cg_barrier *b) {
-    NEED(b, "cg_barrier_wait", "Barrier");
+    NEED(b, "cg_barrier_wait", "a Barrier");
     barrier_call w = {b, 0};
     b->h.refs++;
     CG_DEFER(barrier_unref_cb, b);
@@ -633,14 +633,14 @@ static void barrier_abort_body(void *p) {
 }
 
 void cg_barrier_reset(cg_barrier *b) {
-    NEED(b, "cg_barrier_reset", "Barrier");
+    NEED(b, "cg_barrier_reset", "a Barrier");
     b->h.refs++;
     CG_DEFER(barrier_unref_cb, b);
     cg_lock_with(b->cond->lock, barrier_reset_body, b);
 }
 
 void cg_barrier_abort(cg_barrier *b) {
-    NEED(b, "cg_barrier_abort", "Barrier");
+    NEED(b, "cg_barrier_abort", "a Barrier");
     b->h.refs++;
     CG_DEFER(barrier_unref_cb, b);
     cg_lock_with(b->cond->lock, barrier_abort_body, b);
