@@ -279,9 +279,10 @@ CG_API cg_status cg_run(cg_fn body, void *arg, const cg_run_opts *opts, void **o
  * Memory. Constructors return NULL with errno ENOMEM when out of memory
  * (they raise only the ValueError of a bad argument, as asyncio does). An
  * operation that needs memory and finds none raises MemoryError and
- * changes nothing. *_free drops the creator's hold on the object: tasks
- * suspended in it keep it alive until they leave (a Condition keeps its
- * lock alive); NULL is ignored. Using an object after its *_free is
+ * changes nothing. *_free drops the creator's hold on the object: calls
+ * in progress on it (a task suspended in acquire, get, ..., or running the
+ * body of cg_lock_with) keep it alive until they return, and a Condition
+ * keeps its lock alive; NULL is ignored. Using an object after its *_free is
  * undefined. The library never owns the void * items of a queue.
  *
  * NULL objects: operations raise TypeError('<function>() argument must be

@@ -182,9 +182,12 @@ void cg_lock_release(cg_lock *l) {
 }
 
 static void lock_release_cb(void *l) { cg_lock_release(l); }
+static void lock_unref_cb(void *l) { lock_unref(l); }
 
 void cg_lock_with(cg_lock *l, void (*body)(void *arg), void *arg) {
     NEED(l, "cg_lock_with", "a Lock");
+    l->h.refs++; /* `async with` holds it until after the release */
+    CG_DEFER(lock_unref_cb, l);
     cg_lock_acquire(l);
     CG_DEFER(lock_release_cb, l);
     if (!body) CG_RAISE(&cg_TypeError, "'NoneType' object is not callable");
@@ -497,9 +500,12 @@ void cg_semaphore_release(cg_semaphore *s) {
 }
 
 static void sem_release_cb(void *s) { cg_semaphore_release(s); }
+static void sem_unref_cb(void *s) { sem_unref(s); }
 
 void cg_semaphore_with(cg_semaphore *s, void (*body)(void *arg), void *arg) {
     NEED(s, "cg_semaphore_with", "a Semaphore");
+    s->h.refs++;
+    CG_DEFER(sem_unref_cb, s);
     cg_semaphore_acquire(s);
     CG_DEFER(sem_release_cb, s);
     if (!body) CG_RAISE(&cg_TypeError, "'NoneType' object is not callable");
