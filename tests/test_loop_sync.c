@@ -783,6 +783,19 @@ static void *barrier_main(cg_gen *g, void *arg) {
     party(&as[12]);
     out("%ld broken=%s n_waiting=%ld", now(), TF(cg_barrier_broken(b)), cg_barrier_n_waiting(b));
     cg_barrier_free(b);
+
+    /* a waiter cancelled: it leaves the count, the barrier fills again */
+    cg_barrier *b2 = cg_barrier_new(NULL, 2);
+    party_arg bs[3] = {{b2, 13, 0}, {b2, 14, 1}, {b2, 15, 2}};
+    t = cg_create_task(party_task, &bs[0], NULL);
+    cg_sleep(CG_MS(1));
+    out("%ld n_waiting=%ld", now(), cg_barrier_n_waiting(b2));
+    cg_task_cancel(t, NULL);
+    gather(&t, 1);
+    out("%ld cancelled=%s n_waiting=%ld", now(), TF(cg_future_cancelled(cg_task_future(t))), cg_barrier_n_waiting(b2));
+    cg_future_unref(cg_task_future(t));
+    parties(bs + 1, 2);
+    cg_barrier_free(b2);
     return NULL;
 }
 

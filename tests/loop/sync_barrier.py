@@ -40,5 +40,15 @@ async def main():
     await party(b, 12, 0)
     out(f"{now()} broken={b.broken} n_waiting={b.n_waiting}")
 
+    # a waiter cancelled: it leaves the count, the barrier fills again
+    b2 = asyncio.Barrier(2)
+    t = asyncio.create_task(party(b2, 13, 0))
+    await asyncio.sleep(1)
+    out(f"{now()} n_waiting={b2.n_waiting}")
+    t.cancel()
+    await asyncio.gather(t, return_exceptions=True)
+    out(f"{now()} cancelled={t.cancelled()} n_waiting={b2.n_waiting}")
+    await asyncio.gather(party(b2, 14, 1), party(b2, 15, 2))
+
 
 run(main)
