@@ -1389,6 +1389,119 @@ TEST(queue_kinds) {
     expect_twin("queue_kinds");
 }
 
+/* Producers and consumers, a semaphore, a lock, timers cancelling. */
+
+static unsigned long mixed_seed;
+static long rnd(long n) {
+    mixed_seed = (mixed_seed * 1103515245UL + 12345UL) % 2147483648UL;
+    return (long)((mixed_seed >> 16) % (unsigned long)n);
+}
+
+typedef struct mixed {
+    cg_queue *q;
+    cg_lock *lock;
+    cg_semaphore *sem;
+} mixed;
+
+typedef struct mixed_actor {
+    mixed *m;
+    int n;
+    int i;
+} mixed_actor;
+
+static void mixed_put(void *p) {
+    mixed_actor *a = p;
+    cg_queue_put(a->m->q, I2P(a->n * 100 + a->i));
+}
+
+static void producer_loop(void *p) {
+    mixed_actor *a = p;
+    for (a->i = 0; a->i < 6; a->i++) {
+        cg_sleep(CG_MS(rnd(3)));
+        cg_semaphore_with(a->m->sem, mixed_put, a);
+        out("%ld P%d put %d qsize=%zu", now(), a->n, a->n * 100 + a->i, cg_queue_qsize(a->m->q));
+    }
+}
+
+static void *mixed_producer(cg_gen *g, void *p) {
+    (void)g;
+    mixed_actor *a = p;
+    a->i = 0;
+    cg_exc *e = cg_try_catch(producer_loop, a, &cg_CancelledError);
+    if (e) {
+        out("%ld P%d cancelled at %d qsize=%zu sem=%ld", now(), a->n, a->i, cg_queue_qsize(a->m->q),
+            cg_semaphore_value(a->m->sem));
+        cg_raise(e);
+    }
+    return NULL;
+}
+
+static void consumer_work(void *p) {
+    mixed_actor *a = p;
+    out("%ld C%d got %d", now(), a->n, a->i);
+    cg_sleep(CG_MS(rnd(2)));
+}
+
+static void consumer_loop(void *p) {
+    mixed_actor *a = p;
+    for (;;) {
+        a->i = (int)P2I(cg_queue_get(a->m->q));
+        cg_lock_with(a->m->lock, consumer_work, a);
+        cg_queue_task_done(a->m->q);
+    }
+}
+
+static void *mixed_consumer(cg_gen *g, void *p) {
+    (void)g;
+    mixed_actor *a = p;
+    cg_exc *e = cg_try_catch(consumer_loop, a, &cg_BaseException);
+    if (cg_exc_is(e, &cg_CancelledError)) {
+        out("%ld C%d cancelled qsize=%zu locked=%s", now(), a->n, cg_queue_qsize(a->m->q), TF(cg_lock_locked(a->m->lock)));
+        cg_raise(e);
+    }
+    if (!cg_exc_is(e, &cg_QueueShutDown)) cg_raise(e);
+    cg_exc_unref(e);
+    out("%ld C%d shut down", now(), a->n);
+    return NULL;
+}
+
+static void *mixed_main(cg_gen *g, void *arg) {
+    (void)g, (void)arg;
+    mixed_seed = 12345;
+    mixed m = {cg_queue_new(NULL, 3), cg_lock_new(NULL), cg_semaphore_new(NULL, 2)};
+    mixed_actor pa[4], ca[3];
+    cg_task *ps[4], *cs[3];
+    for (int n = 0; n < 4; n++) {
+        pa[n] = (mixed_actor){&m, n, 0};
+        ps[n] = cg_create_task(mixed_producer, &pa[n], NULL);
+    }
+    for (int n = 0; n < 3; n++) {
+        ca[n] = (mixed_actor){&m, n, 0};
+        cs[n] = cg_create_task(mixed_consumer, &ca[n], NULL);
+    }
+    call_later_cancel(7, cs[1]);
+    call_later_cancel(5, ps[2]);
+    call_later_cancel(8, ps[1]);
+    gather(ps, 4);
+    out("%ld producers done qsize=%zu", now(), cg_queue_qsize(m.q));
+    cg_queue_shutdown(m.q, 0);
+    gather(cs, 3);
+    out("%ld end qsize=%zu cancelled=[%s, %s, %s] sem=%ld", now(), cg_queue_qsize(m.q),
+        TF(cg_future_cancelled(cg_task_future(cs[0]))), TF(cg_future_cancelled(cg_task_future(cs[1]))),
+        TF(cg_future_cancelled(cg_task_future(cs[2]))), cg_semaphore_value(m.sem));
+    unref_tasks(ps, 4);
+    unref_tasks(cs, 3);
+    cg_queue_free(m.q);
+    cg_lock_free(m.lock);
+    cg_semaphore_free(m.sem);
+    return NULL;
+}
+
+TEST(queue_mixed) {
+    run_main(mixed_main, NULL);
+    expect_twin("queue_mixed");
+}
+
 /* ---------------------------------------------------------------------
  * Misuse and lifetimes (no twin: C-only answers, asserted directly)
  * ------------------------------------------------------------------ */
@@ -1682,6 +1795,7 @@ static const check_case cases[] = {
     CASE(queue_cancel),
     CASE(queue_shutdown),
     CASE(queue_kinds),
+    CASE(queue_mixed),
     CASE(sync_misuse_null),
     CASE(sync_misuse_context),
     CASE(sync_free_while_waiting),

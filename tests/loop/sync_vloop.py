@@ -2,11 +2,19 @@
 for the Python twins of tests/test_loop_sync.c: an asyncio event loop
 whose time() is virtual milliseconds (asyncio.sleep(150) takes 150 ms of
 it) and whose poll jumps the clock to the next timer instead of sleeping.
-Everything else is asyncio's own code. Run the twins on CPython 3.13.
+Timers with equal deadlines run in the order they were scheduled, as in
+the C loop: asyncio's heap orders timers by deadline only, so the k-th
+call_at adds k * 2**-28 ms to its deadline (exact in a float, far below a
+millisecond), the clock shows whole milliseconds, and a timer is due within
+half a millisecond of its deadline. Everything else is asyncio's own code.
+Run the twins on CPython 3.13.
 """
 import asyncio
+import math
 import re
 import sys
+
+TIE_EPS = 2.0 ** -28
 
 
 class _JumpSelector:
@@ -17,7 +25,7 @@ class _JumpSelector:
         if timeout is None:
             raise RuntimeError("deadlock: no callback is ready and no timer is pending")
         if timeout > 0:
-            self._loop._vnow += timeout
+            self._loop._vnow = math.floor(self._loop._vnow + timeout)
         return []
 
     def close(self):
@@ -29,9 +37,15 @@ class VirtualLoop(asyncio.BaseEventLoop):
         super().__init__()
         self._selector = _JumpSelector(self)
         self._vnow = 0
+        self._timer_calls = 0
+        self._clock_resolution = 0.5
 
     def time(self):
         return self._vnow
+
+    def call_at(self, when, callback, *args, context=None):
+        self._timer_calls += 1
+        return super().call_at(when + self._timer_calls * TIE_EPS, callback, *args, context=context)
 
     def _process_events(self, event_list):
         pass
