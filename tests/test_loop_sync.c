@@ -491,7 +491,7 @@ static void *cond_main(cg_gen *g, void *arg) {
     out("notify unlocked: %s", raised(w_cond_notify, c));
     out("notify_all unlocked: %s", raised(w_cond_notify_all, c));
 
-    cond_waiter ws[10];
+    cond_waiter ws[10], ws2[2] = {{c, 10}, {c, 11}};
     for (int i = 0; i < 10; i++) ws[i] = (cond_waiter){c, i};
     cg_task *ts[5];
     for (int i = 0; i < 5; i++) ts[i] = cg_create_task(cond_waiter_task, &ws[i], NULL);
@@ -559,6 +559,22 @@ static void *cond_main(cg_gen *g, void *arg) {
     cg_lock_release(cl);
     cg_await(cg_task_future(ts[2]));
     unref_tasks(ts, 3);
+
+    /* notified, then cancelled while re-acquiring the lock: it waits for
+     * the lock all the same, then raises and notifies the next waiter */
+    for (int i = 0; i < 2; i++) ts[i] = cg_create_task(cond_waiter_task, &ws2[i], NULL);
+    cg_sleep(0);
+    cg_lock_acquire(cl);
+    cg_condition_notify(c, 1);
+    cg_sleep(CG_MS(1));
+    cg_task_cancel(ts[0], NULL);
+    cg_sleep(CG_MS(1));
+    out("%ld releasing with w10 cancelled", now());
+    cg_lock_release(cl);
+    gather(ts, 2);
+    out("%ld w10 cancelled=%s w11 done=%s locked=%s", now(), TF(cg_future_cancelled(cg_task_future(ts[0]))),
+        TF(cg_future_done(cg_task_future(ts[1]))), TF(cg_lock_locked(cl)));
+    unref_tasks(ts, 2);
 
     /* a condition on a shared lock */
     cg_lock *lock = cg_lock_new(NULL);

@@ -81,6 +81,19 @@ async def main():
         c.notify_all()
     await ts[2]
 
+    # notified, then cancelled while re-acquiring the lock: it waits for
+    # the lock all the same, then raises and notifies the next waiter
+    ts = [asyncio.create_task(waiter(c, i)) for i in (10, 11)]
+    await asyncio.sleep(0)
+    async with c:
+        c.notify(1)
+        await asyncio.sleep(1)
+        ts[0].cancel()
+        await asyncio.sleep(1)
+        out(f"{now()} releasing with w10 cancelled")
+    await asyncio.gather(*ts, return_exceptions=True)
+    out(f"{now()} w10 cancelled={ts[0].cancelled()} w11 done={ts[1].done()} locked={c.locked()}")
+
     # a condition on a shared lock
     lock = asyncio.Lock()
     c2 = asyncio.Condition(lock)
