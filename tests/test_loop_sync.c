@@ -8,6 +8,10 @@
  * Addresses in reprs are masked (0x?) on both sides. Times are virtual
  * milliseconds (CG_LOOP_VIRTUAL_CLOCK). Cases without a twin (C-only
  * misuse, lifetimes) assert directly.
+ *
+ * What one task hands to another (task arguments) is static, never on the
+ * handing task's stack: under COGEN_COMPACT a suspended task's stack is
+ * swapped out, and pointers into it are not valid from elsewhere.
  */
 #include "cogen_loop.h"
 #include "check.h"
@@ -136,12 +140,17 @@ static void gather_cb(cg_future *f, void *arg) {
 }
 
 static void gather(cg_task **ts, size_t n) {
-    gather_st g = {cg_future_new(cg_get_running_loop()), n};
-    CHECK(g.outer != NULL);
-    if (n == 0) cg_future_set_result(g.outer, NULL);
-    for (size_t i = 0; i < n; i++) CHECK_EQ(cg_future_add_done_callback(cg_task_future(ts[i]), gather_cb, &g), 0);
-    cg_await(g.outer);
-    cg_future_unref(g.outer);
+    /* on the heap: the callbacks run while this task is suspended, and a
+     * compact task's stack is swapped out then (COGEN_COMPACT) */
+    gather_st *g = malloc(sizeof *g);
+    CHECK(g != NULL);
+    *g = (gather_st){cg_future_new(cg_get_running_loop()), n};
+    CHECK(g->outer != NULL);
+    if (n == 0) cg_future_set_result(g->outer, NULL);
+    for (size_t i = 0; i < n; i++) CHECK_EQ(cg_future_add_done_callback(cg_task_future(ts[i]), gather_cb, g), 0);
+    cg_await(g->outer);
+    cg_future_unref(g->outer);
+    free(g);
 }
 
 static void unref_tasks(cg_task **ts, size_t n) {
@@ -206,7 +215,7 @@ static void *lock_main(cg_gen *g, void *arg) {
     CHECK(lock != NULL);
     out("locked=%s", TF(cg_lock_locked(lock)));
     out("acquire -> %s", TF(cg_lock_acquire(lock)));
-    lock_user us[3];
+    static lock_user us[3];
     cg_task *ts[3];
     for (int i = 0; i < 3; i++) {
         us[i] = (lock_user){lock, i};
@@ -300,7 +309,7 @@ static void *lock_cancel_main(cg_gen *g, void *arg) {
     (void)g, (void)arg;
     cg_lock *lock = cg_lock_new(NULL);
     cg_lock_acquire(lock);
-    lock_user us[6];
+    static lock_user us[6];
     for (int i = 1; i <= 5; i++) us[i] = (lock_user){lock, i};
     cg_task *l[2] = {cg_create_task(locker_task, &us[1], NULL), cg_create_task(locker_task, &us[2], NULL)};
     cg_sleep(0);
@@ -340,7 +349,7 @@ static void *lock_cancel_main(cg_gen *g, void *arg) {
 
     /* waiters cancelled by a timer while another holds the lock */
     cg_lock_acquire(lock);
-    lock_user ps_u[3];
+    static lock_user ps_u[3];
     cg_task *ps[3];
     for (int i = 0; i < 3; i++) {
         ps_u[i] = (lock_user){lock, i};
@@ -392,7 +401,7 @@ static void *ev_waiter_task(cg_gen *g, void *p) {
 static void *event_main(cg_gen *g, void *arg) {
     (void)g, (void)arg;
     cg_event *e = cg_event_new(NULL);
-    ev_waiter ws[8];
+    static ev_waiter ws[8];
     for (int i = 0; i < 8; i++) ws[i] = (ev_waiter){e, i};
     out("is_set=%s", TF(cg_event_is_set(e)));
     cg_task *ts[3];
@@ -491,7 +500,9 @@ static void *cond_main(cg_gen *g, void *arg) {
     out("notify unlocked: %s", raised(w_cond_notify, c));
     out("notify_all unlocked: %s", raised(w_cond_notify_all, c));
 
-    cond_waiter ws[10], ws2[2] = {{c, 10}, {c, 11}};
+    static cond_waiter ws[10], ws2[2];
+    ws2[0] = (cond_waiter){c, 10};
+    ws2[1] = (cond_waiter){c, 11};
     for (int i = 0; i < 10; i++) ws[i] = (cond_waiter){c, i};
     cg_task *ts[5];
     for (int i = 0; i < 5; i++) ts[i] = cg_create_task(cond_waiter_task, &ws[i], NULL);
@@ -649,7 +660,7 @@ static void w_sem_release(void *s) { cg_semaphore_release(s); }
 static void *sem_main(cg_gen *g, void *arg) {
     (void)g, (void)arg;
     cg_semaphore *sem = cg_semaphore_new(NULL, 2);
-    sem_user us[3];
+    static sem_user us[3];
     cg_task *ts[3];
     for (int i = 0; i < 3; i++) {
         us[i] = (sem_user){sem, i};
@@ -669,7 +680,7 @@ static void *sem_main(cg_gen *g, void *arg) {
 
     /* handed a slot, cancelled before it runs: the next waiter gets it */
     cg_semaphore *s = cg_semaphore_new(NULL, 0);
-    sem_user ws[7];
+    static sem_user ws[7];
     for (int i = 0; i < 7; i++) ws[i] = (sem_user){s, i};
     for (int i = 0; i < 3; i++) ts[i] = cg_create_task(sem_taker_task, &ws[i], NULL);
     cg_sleep(0);
@@ -771,7 +782,7 @@ static void *barrier_main(cg_gen *g, void *arg) {
     out("parties 0: %s", raised(w_barrier_new_0, NULL));
     cg_barrier *b = cg_barrier_new(NULL, 3);
     out("parties=%ld n_waiting=%ld broken=%s", cg_barrier_parties(b), cg_barrier_n_waiting(b), TF(cg_barrier_broken(b)));
-    party_arg as[13];
+    static party_arg as[13];
     for (int i = 0; i < 13; i++) as[i] = (party_arg){b, i, 1};
     for (int i = 0; i < 3; i++) as[i].delay = i;
     for (int i = 3; i < 6; i++) as[i].delay = 3 - i;
@@ -802,7 +813,8 @@ static void *barrier_main(cg_gen *g, void *arg) {
 
     /* a waiter cancelled: it leaves the count, the barrier fills again */
     cg_barrier *b2 = cg_barrier_new(NULL, 2);
-    party_arg bs[3] = {{b2, 13, 0}, {b2, 14, 1}, {b2, 15, 2}};
+    static party_arg bs[3];
+    for (int i = 0; i < 3; i++) bs[i] = (party_arg){b2, 13 + i, i};
     t = cg_create_task(party_task, &bs[0], NULL);
     cg_sleep(CG_MS(1));
     out("%ld n_waiting=%ld", now(), cg_barrier_n_waiting(b2));
@@ -1010,7 +1022,7 @@ static void *queue_basic_main(cg_gen *g, void *arg) {
     out("nowait FIFO=[%ld, %ld]", a0, a1);
     out("get_nowait empty: %s", raised(w_get_nowait, q));
 
-    q_user us[6];
+    static q_user us[6];
     cg_task *ts[3];
     for (int i = 0; i < 3; i++) {
         us[i] = (q_user){q, i, NULL};
@@ -1114,7 +1126,7 @@ static void *q_putter_str(cg_gen *g, void *p) {
 static void *queue_cancel_main(cg_gen *g, void *arg) {
     (void)g, (void)arg;
     cg_queue *q = cg_queue_new(NULL, 0);
-    q_user us[9];
+    static q_user us[9];
     for (int i = 0; i < 9; i++) us[i] = (q_user){q, i, NULL};
     cg_task *gs[3] = {cg_create_task(q_getter_str, &us[1], NULL), cg_create_task(q_getter_str, &us[2], NULL)};
     cg_sleep(0);
@@ -1140,7 +1152,7 @@ static void *queue_cancel_main(cg_gen *g, void *arg) {
     cg_queue *f = cg_queue_new(NULL, 1);
     cg_queue_put_nowait(f, "a");
     static const char *bs[] = {"", "b1", "b2", "b3"};
-    q_user ps_u[4];
+    static q_user ps_u[4];
     cg_task *ps[3];
     for (int i = 1; i <= 3; i++) {
         ps_u[i] = (q_user){f, i, (void *)bs[i]};
@@ -1225,7 +1237,9 @@ static void *queue_shutdown_main(cg_gen *g, void *arg) {
     cg_queue *q = cg_queue_new(NULL, 2);
     cg_queue_put_nowait(q, "a");
     cg_queue_put_nowait(q, "b");
-    q_user us[4] = {{q, 0, "c0"}, {q, 1, "c1"}};
+    static q_user us[4];
+    us[0] = (q_user){q, 0, "c0"};
+    us[1] = (q_user){q, 1, "c1"};
     cg_task *ts[3] = {cg_create_task(q_putter_sd, &us[0], NULL), cg_create_task(q_putter_sd, &us[1], NULL)};
     cg_sleep(CG_MS(1));
     out("%ld shutdown", now());
@@ -1389,7 +1403,8 @@ static void *queue_kinds_main(cg_gen *g, void *arg) {
     cg_queue *bq = cg_priority_queue_new(NULL, 2, NULL, NULL);
     cg_queue_put_nowait(bq, I2P(30));
     cg_queue_put_nowait(bq, I2P(10));
-    q_user u = {bq, 0, I2P(20)};
+    static q_user u;
+    u = (q_user){bq, 0, I2P(20)};
     t = cg_create_task(bput, &u, NULL);
     cg_sleep(CG_MS(1));
     int full = cg_queue_full(bq);
@@ -1484,8 +1499,9 @@ static void *mixed_consumer(cg_gen *g, void *p) {
 static void *mixed_main(cg_gen *g, void *arg) {
     (void)g, (void)arg;
     mixed_seed = 12345;
-    mixed m = {cg_queue_new(NULL, 3), cg_lock_new(NULL), cg_semaphore_new(NULL, 2)};
-    mixed_actor pa[4], ca[3];
+    static mixed m;
+    m = (mixed){cg_queue_new(NULL, 3), cg_lock_new(NULL), cg_semaphore_new(NULL, 2)};
+    static mixed_actor pa[4], ca[3];
     cg_task *ps[4], *cs[3];
     for (int n = 0; n < 4; n++) {
         pa[n] = (mixed_actor){&m, n, 0};
