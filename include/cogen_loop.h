@@ -265,7 +265,10 @@ CG_API cg_status cg_run(cg_fn body, void *arg, const cg_run_opts *opts, void **o
  * and abort) must be called inside a task, at any depth of its stack, like
  * cg_await; they wait only when they must (an uncontended acquire does not
  * suspend), and a cancellation of the task raises CancelledError out of
- * them. The others may be called anywhere, also outside a loop.
+ * them. One that must wait in a loop's callback, outside any task, raises
+ * cg_await's RuntimeError('cg_await() called outside a task') and leaves
+ * no waiter behind. The others may be called anywhere, also outside a
+ * loop.
  *
  * Loops. An object belongs to one loop: the loop given to its constructor,
  * or, with NULL, the loop running when it first has to wait (asyncio's
