@@ -7,6 +7,11 @@
 # Needs CPython 3.13: -DCOGEN_PYTHON313=/path/to/python3.13, or a
 # python3.13 on PATH that runs. Without one (a user's clone), nothing is
 # registered: the C cases compare with the checked-in files anyway.
+# Where test_loop_sync finds the expectations.
+if(TARGET test_loop_sync)
+  target_compile_definitions(test_loop_sync PRIVATE COGEN_LOOP_TWINS="${CMAKE_CURRENT_LIST_DIR}")
+endif()
+
 if(NOT COGEN_PYTHON313)
   find_program(_cg_py313 NAMES python3.13)
   if(_cg_py313)
