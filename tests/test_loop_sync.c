@@ -2,7 +2,7 @@
  * cogen_loop.h against CPython 3.13's asyncio.
  *
  * A case with a Python twin (tests/loop/<case>.py, run on CPython 3.13 with
- * the virtual clock of tests/loop/sync_vloop.py) builds the same trace line
+ * the virtual clock of tests/loop/sync_twinlib/sync_vloop.py) builds the same trace line
  * by line and must equal the twin's output, checked in as
  * tests/loop/<case>.expected (tests/loop/sync_regen.sh remakes them).
  * Addresses in reprs are masked (0x?) on both sides. Times are virtual

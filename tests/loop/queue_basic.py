@@ -1,6 +1,10 @@
 # Twin of test_loop_sync.c case queue_basic: Queue FIFO, blocking get and
 # put, QueueFull/QueueEmpty, task_done/join (A40), sizes.
 import asyncio
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "sync_twinlib"))
 from sync_vloop import run, now, out, call
 
 

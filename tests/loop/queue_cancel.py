@@ -2,6 +2,10 @@
 # putters lose nothing (A52): cancelled while waiting, or after the item
 # or slot was handed to them (it passes to the next in line).
 import asyncio
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "sync_twinlib"))
 from sync_vloop import run, now, out
 
 

@@ -2,6 +2,10 @@
 # (integer priorities, and items that compare by a key only, whose ties come
 # out in heapq's order).
 import asyncio
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "sync_twinlib"))
 from sync_vloop import run, now, out
 
 

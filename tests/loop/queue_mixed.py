@@ -4,6 +4,10 @@
 # if the schedules agree), timers cancelling a consumer and a producer, and
 # a shutdown that drains the queue.
 import asyncio
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "sync_twinlib"))
 from sync_vloop import run, now, out
 
 seed = [12345]

@@ -2,6 +2,10 @@
 # blocked putters and getters raise QueueShutDown, items left can still be
 # got unless immediate, immediate counts them as done (join returns).
 import asyncio
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "sync_twinlib"))
 from sync_vloop import run, now, out, call, acall
 
 

@@ -3,6 +3,10 @@
 # from another loop raises RuntimeError with the object's repr. Uses that
 # need no wait never check the loop.
 import asyncio
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "sync_twinlib"))
 from sync_vloop import run, out, acall
 
 lock = asyncio.Lock()

@@ -3,6 +3,10 @@
 # again when the CancelledError comes out; a notified waiter cancelled
 # before it runs passes the notification on).
 import asyncio
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "sync_twinlib"))
 from sync_vloop import run, now, out, call, acall
 
 

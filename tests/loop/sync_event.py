@@ -1,6 +1,10 @@
 # Twin of test_loop_sync.c case sync_event: Event (A41), set then clear
 # before the waiters run, a cancelled waiter.
 import asyncio
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "sync_twinlib"))
 from sync_vloop import run, now, out
 
 

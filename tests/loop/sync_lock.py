@@ -1,6 +1,10 @@
 # Twin of test_loop_sync.c case sync_lock: Lock FIFO hand-off (A42),
 # release of an unlocked lock, async with, locked().
 import asyncio
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "sync_twinlib"))
 from sync_vloop import run, now, out, call
 
 

@@ -2,6 +2,10 @@
 # (A52): before the hand-off, after it (the lock passes to the next
 # waiter), and acquire when every waiter is cancelled.
 import asyncio
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "sync_twinlib"))
 from sync_vloop import run, now, out
 
 

@@ -3,6 +3,10 @@
 # after it was handed a slot gives it back to the next waiter, locked()
 # counts waiters that are not cancelled.
 import asyncio
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "sync_twinlib"))
 from sync_vloop import run, now, out, call
 
 

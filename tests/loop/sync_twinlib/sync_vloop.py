@@ -7,7 +7,8 @@ the C loop: asyncio's heap orders timers by deadline only, so the k-th
 call_at adds k * 2**-28 ms to its deadline (exact in a float, far below a
 millisecond), the clock shows whole milliseconds, and a timer is due within
 half a millisecond of its deadline. Everything else is asyncio's own code.
-Run the twins on CPython 3.13.
+Run the twins on CPython 3.13. (In a directory of its own so that
+scripts running every tests/loop/*.py as a twin do not take it for one.)
 """
 import asyncio
 import math
