@@ -564,6 +564,205 @@ CG_API void cg_taskgroup_free(cg_taskgroup *tg);
 /* repr(tg): '<TaskGroup tasks=2 errors=1 cancelling>'. snprintf's contract. */
 CG_API size_t cg_taskgroup_repr(const cg_taskgroup *tg, char *buf, size_t size);
 
+/* ======================================================================
+ * Synchronization primitives and queues
+ *
+ * asyncio's Lock, Event, Condition, Semaphore, BoundedSemaphore, Barrier
+ * (locks.py) and Queue, LifoQueue, PriorityQueue (queues.py), with CPython
+ * 3.13's semantics: FIFO hand-off to waiters, the 3.13 wake-up rules of
+ * Semaphore, Queue.shutdown, and waiters that are cancelled after the lock,
+ * slot or item was handed to them passing it on to the next waiter.
+ *
+ * Functions that wait (acquire, wait, put, get, join, Barrier's wait, reset
+ * and abort) must be called inside a task, at any depth of its stack, like
+ * cg_await; they wait only when they must (an uncontended acquire does not
+ * suspend), and a cancellation of the task raises CancelledError out of
+ * them. One that must wait in a loop's callback, outside any task, raises
+ * cg_await's RuntimeError('cg_await() called outside a task') and leaves
+ * no waiter behind. The others may be called anywhere, also outside a
+ * loop.
+ *
+ * Loops. An object belongs to one loop: the loop given to its constructor,
+ * or, with NULL, the loop running when it first has to wait (asyncio's
+ * _LoopBoundMixin). Waiting on it from a task of another loop raises
+ * RuntimeError('<repr> is bound to a different event loop'), repr being
+ * asyncio's ("<asyncio.locks.Lock object at 0x... [locked, waiters:1]>",
+ * "<Queue at 0x... maxsize=1 _queue=[0x2a] tasks=1>", queue items shown
+ * by their pointer value, None for NULL); having to wait outside any loop
+ * raises RuntimeError('no running event loop').
+ *
+ * Memory. Constructors return NULL with errno ENOMEM when out of memory
+ * (they raise only the ValueError of a bad argument, as asyncio does). An
+ * operation that needs memory and finds none raises MemoryError and
+ * changes nothing. *_free drops the creator's hold on the object: calls
+ * in progress on it (a task suspended in acquire, get, ..., or running the
+ * body of cg_lock_with) keep it alive until they return, and a Condition
+ * keeps its lock alive; NULL is ignored. Using an object after its *_free is
+ * undefined. The library never owns the void * items of a queue.
+ *
+ * NULL objects: operations raise TypeError('<function>() argument must be
+ * a Lock, not NULL') (an Event, a Queue, ...); queries (locked, is_set,
+ * qsize, ...) answer 0, empty answers 1.
+ * ====================================================================== */
+
+/* asyncio.QueueEmpty, QueueFull, QueueShutDown (Exception) and
+ * BrokenBarrierError (RuntimeError, as asyncio's). */
+extern CG_API const cg_exc_type cg_QueueEmpty;
+extern CG_API const cg_exc_type cg_QueueFull;
+extern CG_API const cg_exc_type cg_QueueShutDown;
+extern CG_API const cg_exc_type cg_BrokenBarrierError;
+
+typedef struct cg_lock cg_lock;
+typedef struct cg_event cg_event;
+typedef struct cg_condition cg_condition;
+typedef struct cg_semaphore cg_semaphore;
+typedef struct cg_barrier cg_barrier;
+typedef struct cg_queue cg_queue;
+
+/* ---------------------------------------------------------------------
+ * Lock
+ * ------------------------------------------------------------------ */
+
+CG_API cg_lock *cg_lock_new(cg_loop *loop);
+CG_API void cg_lock_free(cg_lock *l);
+/* await lock.acquire(): returns 1 (True) once the lock is this task's.
+ * Waiters get the lock in the order they asked; a cancelled waiter that had
+ * been handed the lock passes it on. */
+CG_API int cg_lock_acquire(cg_lock *l);
+/* lock.release(): RuntimeError('Lock is not acquired.') when unlocked. Any
+ * task may release it (an asyncio Lock has no owner). */
+CG_API void cg_lock_release(cg_lock *l);
+CG_API int cg_lock_locked(const cg_lock *l);
+/* async with lock: body(arg) between acquire and release; release runs
+ * also when body raises (an exception of release then replaces body's,
+ * chained to it, as in __aexit__). */
+CG_API void cg_lock_with(cg_lock *l, void (*body)(void *arg), void *arg);
+
+/* ---------------------------------------------------------------------
+ * Event
+ * ------------------------------------------------------------------ */
+
+CG_API cg_event *cg_event_new(cg_loop *loop);
+CG_API void cg_event_free(cg_event *e);
+/* set(): every task waiting now is released, even if clear() comes before
+ * they run. */
+CG_API void cg_event_set(cg_event *e);
+CG_API void cg_event_clear(cg_event *e);
+CG_API int cg_event_is_set(const cg_event *e);
+/* await event.wait(): 1 (True), at once when the event is set. */
+CG_API int cg_event_wait(cg_event *e);
+
+/* ---------------------------------------------------------------------
+ * Condition
+ * ------------------------------------------------------------------ */
+
+/* Condition(lock): lock NULL makes a new Lock of its own (on the same
+ * loop); a given lock is shared (the condition keeps it alive). */
+CG_API cg_condition *cg_condition_new(cg_loop *loop, cg_lock *lock);
+CG_API void cg_condition_free(cg_condition *c);
+/* The condition's lock (borrowed): acquire, release, locked and
+ * cg_lock_with on it are the condition's. */
+CG_API cg_lock *cg_condition_lock(const cg_condition *c);
+/* await cond.wait(): releases the lock, waits for a notify, re-acquires
+ * the lock (also when cancelled: the CancelledError is raised once the lock
+ * is held again), returns 1. RuntimeError('cannot wait on un-acquired
+ * lock') if the lock is not locked. */
+CG_API int cg_condition_wait(cg_condition *c);
+/* await cond.wait_for(predicate): waits until pred(ud) is non-zero and
+ * returns that value; pred is called with the lock held. */
+CG_API int cg_condition_wait_for(cg_condition *c, int (*pred)(void *ud), void *ud);
+/* notify(n), notify_all(): wake n (all) waiters; RuntimeError('cannot
+ * notify on un-acquired lock') if the lock is not locked. */
+CG_API void cg_condition_notify(cg_condition *c, long n);
+CG_API void cg_condition_notify_all(cg_condition *c);
+
+/* ---------------------------------------------------------------------
+ * Semaphore, BoundedSemaphore
+ * ------------------------------------------------------------------ */
+
+/* Semaphore(value), BoundedSemaphore(value): ValueError('Semaphore initial
+ * value must be >= 0') for a negative value. */
+CG_API cg_semaphore *cg_semaphore_new(cg_loop *loop, long value);
+CG_API cg_semaphore *cg_bounded_semaphore_new(cg_loop *loop, long value);
+CG_API void cg_semaphore_free(cg_semaphore *s);
+/* await sem.acquire(): 1 (True). */
+CG_API int cg_semaphore_acquire(cg_semaphore *s);
+/* release(): a BoundedSemaphore above its initial value raises
+ * ValueError('BoundedSemaphore released too many times'). */
+CG_API void cg_semaphore_release(cg_semaphore *s);
+/* locked(): acquire would wait (the value is 0, or a waiter that is not
+ * cancelled is ahead). */
+CG_API int cg_semaphore_locked(const cg_semaphore *s);
+/* The counter (Semaphore._value), for inspection. */
+CG_API long cg_semaphore_value(const cg_semaphore *s);
+/* async with sem, as cg_lock_with. */
+CG_API void cg_semaphore_with(cg_semaphore *s, void (*body)(void *arg), void *arg);
+
+/* ---------------------------------------------------------------------
+ * Barrier
+ * ------------------------------------------------------------------ */
+
+/* Barrier(parties): ValueError('parties must be > 0'). */
+CG_API cg_barrier *cg_barrier_new(cg_loop *loop, long parties);
+CG_API void cg_barrier_free(cg_barrier *b);
+/* await barrier.wait(): the caller's index, 0 to parties-1, once parties
+ * tasks wait. BrokenBarrierError('Barrier aborted') if the barrier is
+ * broken, BrokenBarrierError('Abort or reset of barrier') when it is reset
+ * or aborted during the wait. */
+CG_API long cg_barrier_wait(cg_barrier *b);
+/* await barrier.reset(), await barrier.abort(). */
+CG_API void cg_barrier_reset(cg_barrier *b);
+CG_API void cg_barrier_abort(cg_barrier *b);
+CG_API long cg_barrier_parties(const cg_barrier *b);
+CG_API long cg_barrier_n_waiting(const cg_barrier *b);
+CG_API int cg_barrier_broken(const cg_barrier *b);
+
+/* ---------------------------------------------------------------------
+ * Queues
+ * ------------------------------------------------------------------ */
+
+/* Queue(maxsize), LifoQueue(maxsize), PriorityQueue(maxsize); maxsize 0
+ * or less: unbounded. A PriorityQueue gives the smallest item first, by
+ * cmp(a, b, ud) < 0 meaning a < b (it uses heapq's algorithm, so items
+ * that compare equal come out in the order Python's heapq gives them);
+ * cmp NULL: the items are integer priorities (intptr_t cast to void *).
+ * cmp must not raise. */
+typedef int (*cg_queue_cmp)(const void *a, const void *b, void *ud);
+CG_API cg_queue *cg_queue_new(cg_loop *loop, long maxsize);
+CG_API cg_queue *cg_lifo_queue_new(cg_loop *loop, long maxsize);
+CG_API cg_queue *cg_priority_queue_new(cg_loop *loop, long maxsize, cg_queue_cmp cmp, void *ud);
+/* Frees the queue (once no task waits in it), dropping the items left. */
+CG_API void cg_queue_free(cg_queue *q);
+/* drop(item, ud) is called for every item the queue discards: those
+ * shutdown(immediate) removes and those left when it is freed. drop must
+ * not raise. NULL: none. */
+CG_API void cg_queue_set_drop(cg_queue *q, void (*drop)(void *item, void *ud), void *ud);
+
+/* await q.put(item): waits for a free slot. QueueShutDown() once shut
+ * down (also for a putter blocked when shutdown() comes). */
+CG_API void cg_queue_put(cg_queue *q, void *item);
+/* await q.get(): waits for an item. QueueShutDown() once shut down and
+ * empty (at once after shutdown(immediate=True)). */
+CG_API void *cg_queue_get(cg_queue *q);
+/* put_nowait: QueueShutDown() when shut down, QueueFull() when full. */
+CG_API void cg_queue_put_nowait(cg_queue *q, void *item);
+/* get_nowait: QueueShutDown() when shut down and empty, QueueEmpty() when
+ * empty. */
+CG_API void *cg_queue_get_nowait(cg_queue *q);
+/* task_done(): ValueError('task_done() called too many times'). */
+CG_API void cg_queue_task_done(cg_queue *q);
+/* await q.join(): until task_done() was called for every item put. */
+CG_API void cg_queue_join(cg_queue *q);
+/* shutdown(immediate): later puts raise QueueShutDown, gets once the queue
+ * is empty; blocked putters and getters are woken to see it. immediate:
+ * the items left are discarded (see cg_queue_set_drop), each counting as
+ * a task_done. */
+CG_API void cg_queue_shutdown(cg_queue *q, int immediate);
+CG_API size_t cg_queue_qsize(const cg_queue *q);
+CG_API int cg_queue_empty(const cg_queue *q);
+CG_API int cg_queue_full(const cg_queue *q);
+CG_API long cg_queue_maxsize(const cg_queue *q);
+
 #ifdef __cplusplus
 }
 #endif

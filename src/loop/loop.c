@@ -188,6 +188,8 @@ cg_loop *cg_loop_new(const cg_loop_opts *opts) {
     loop->flags = opts ? opts->flags : 0;
     loop->base = mono_now();
     loop->wake_fd = -1;
+    static uint64_t serials;
+    loop->serial = __atomic_add_fetch(&serials, 1, __ATOMIC_RELAXED);
     pthread_mutex_init(&loop->ts_lock, NULL);
     return loop;
 }

@@ -132,6 +132,9 @@ struct cg_loop {
     cg_loop *prev_running;    /* the thread's running loop before this one */
     cg_loop_exception_handler handler;
     void *handler_ud;
+    uint64_t serial;          /* distinct for every loop of the process, so
+                                 that what was bound to a freed loop is not
+                                 taken as bound to a new one at its address */
     /* call_soon_threadsafe */
     pthread_mutex_t ts_lock;
     cg_handle *ts_head, *ts_tail;
