@@ -802,10 +802,12 @@ TEST(misuse_stale_handle_debug) {
  * (it resumed the generator that frees it): refused the same way. */
 static void *free_my_resumer(cg_gen *g, void *arg) {
     cg_gen *resumer = arg;
+    static char msg[128]; /* the exception goes when the handler ends */
     CG_TRY {
         cg_free(resumer);
     } CG_EXCEPT(&cg_RuntimeError, e) {
-        cg_yield(g, (void *)cg_exc_msg(e));
+        snprintf(msg, sizeof msg, "%s", cg_exc_msg(e));
+        cg_yield(g, msg);
     } CG_END;
     return NULL;
 }
