@@ -22,6 +22,12 @@
  * the calling context (CG_TRY catches them); functions that allocate and
  * cannot raise return NULL with errno set.
  *
+ * Task stacks and compact mode: a task made with CG_OPT_COMPACT in its
+ * gen_flags (or every task, under COGEN_COMPACT) has its stack swapped out
+ * while it waits, so nothing that runs meanwhile (callbacks, other tasks)
+ * may use a pointer into its stack: state shared with them belongs on the
+ * heap. The library's own waiting (futures, waiters, sleep) keeps to that.
+ *
  * Ownership: the loop owns every task until it is done (dropping a handle
  * never loses a running task). Futures and tasks are reference counted:
  * functions that return one return a new reference, released with

@@ -469,6 +469,7 @@ static void wait_cleanup(void *p) {
     for (size_t i = 0; i < w->n; i++) cg_future_remove_done_callback(w->fs[i], wait_on_completion, w);
     cg_future_unref(w->waiter);
     cg__dealloc(w->fs);
+    cg__dealloc(w);
 }
 
 void cg_wait(cg_future *const *fs, size_t n, cg_return_when when, cg_ns timeout, cg_future **done, size_t *ndone,
@@ -481,34 +482,38 @@ void cg_wait(cg_future *const *fs, size_t n, cg_return_when when, cg_ns timeout,
     for (size_t i = 0; i < n; i++)
         if (!fs[i]) CG_RAISE(&cg_AttributeError, "'NoneType' object has no attribute 'add_done_callback'");
     cg_loop *loop = cg_get_running_loop();
-    wait_rec w = {NULL, 0, 0, when, NULL, NULL};
-    CG_DEFER(wait_cleanup, &w);
-    w.fs = xalloc(n * sizeof *w.fs);
+    /* On the heap, not on the task's stack: the done callbacks write to it
+     * while the task is suspended, and a compact task's stack is not in
+     * memory then. */
+    wait_rec *w = xalloc(sizeof *w);
+    *w = (wait_rec){NULL, 0, 0, when, NULL, NULL};
+    CG_DEFER(wait_cleanup, w);
+    w->fs = xalloc(n * sizeof *w->fs);
     for (size_t i = 0; i < n; i++) {
         size_t j = 0;
-        while (j < w.n && w.fs[j] != fs[i]) j++;
-        if (j == w.n) w.fs[w.n++] = fs[i];
+        while (j < w->n && w->fs[j] != fs[i]) j++;
+        if (j == w->n) w->fs[w->n++] = fs[i];
     }
-    w.counter = w.n;
-    w.waiter = new_future(loop);
+    w->counter = w->n;
+    w->waiter = new_future(loop);
     if (timeout != CG_NEVER) {
-        w.timer = cg_loop_call_later(loop, timeout, release_waiter, w.waiter);
-        if (!w.timer) no_memory();
+        w->timer = cg_loop_call_later(loop, timeout, release_waiter, w->waiter);
+        if (!w->timer) no_memory();
     }
-    for (size_t i = 0; i < w.n; i++) {
-        if (cg_future_add_done_callback(w.fs[i], wait_on_completion, &w) < 0) {
-            while (i-- > 0) cg_future_remove_done_callback(w.fs[i], wait_on_completion, &w);
-            w.n = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        if (cg_future_add_done_callback(w->fs[i], wait_on_completion, w) < 0) {
+            while (i-- > 0) cg_future_remove_done_callback(w->fs[i], wait_on_completion, w);
+            w->n = 0;
             no_memory();
         }
     }
-    cg_await(w.waiter);
-    for (size_t i = 0; i < w.n; i++) {
-        if (w.fs[i]->state != F_PENDING) {
-            if (done) done[*ndone] = w.fs[i];
+    cg_await(w->waiter);
+    for (size_t i = 0; i < w->n; i++) {
+        if (w->fs[i]->state != F_PENDING) {
+            if (done) done[*ndone] = w->fs[i];
             if (ndone) ++*ndone;
         } else {
-            if (pending) pending[*npending] = w.fs[i];
+            if (pending) pending[*npending] = w->fs[i];
             if (npending) ++*npending;
         }
     }
