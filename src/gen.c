@@ -11,6 +11,7 @@
  * _gen_throw does; that matters for which exception gets chained to what.
  */
 #include "internal.h"
+#include "arch/fpenv.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -89,6 +90,8 @@ struct cg_gen {
                                 but for an orphan that is adopted */
     cg_gen *inbox_next;
     cg__san san;             /* sanitizer state of this stack */
+    unsigned char fpenv;     /* CG_OPT_FPENV: 1, then 2 once fp is saved */
+    cg__fpenv fp;            /* CG_OPT_FPENV: the body's own environment */
 };
 
 #if CG_ASAN || CG_TSAN
@@ -123,6 +126,7 @@ CG_HIDDEN cg_status cg__throw_slow(cg_gen *g, cg_exc *e, void **out, cg_exc **ex
 CG_HIDDEN cg_status cg__send_event(cg_gen *g, void *r, void **out, cg_exc **exc);
 CG_HIDDEN void *cg__yield_slow(cg_gen *g, void *value);
 CG_NORETURN CG_HIDDEN void cg__yield_thrown(cg_gen *g);
+CG_HIDDEN void *cg__park_thrown(void *sp);
 #else
 #define CG_SEND_C cg_send
 #define CG_THROW_C cg_throw
@@ -370,6 +374,38 @@ unsigned cg_compact_resident(unsigned limit) {
     return old;
 }
 
+/* ---- switch: ev and the private floating-point environment ----
+ * Before the resumer switches into n: ev back to its resting value (a
+ * delegator keeps EV_DELEGATE until then, so that the assembly cg_send,
+ * which sends only to a generator whose ev is 0, never sends to it); and a
+ * body parked in the assembly cg_yield, about to get an exception, is
+ * made to raise it there (src/arch/x86_64-fast.S). */
+static inline unsigned char resting(const cg_gen *g);
+static inline void before_resume(cg_gen *n, unsigned in) {
+    n->ev = resting(n);
+#if CG_FASTPATH
+    if (in != IN_SEND) n->sp = cg__park_thrown(n->sp); /* never for a fresh one */
+#else
+    (void)in;
+#endif
+}
+
+/* switch_in for a CG_OPT_FPENV generator: the body runs in its own
+ * floating-point environment, the resumer gets its own back. Loaded only
+ * when it differs; the first run starts in the resumer's, as a called
+ * function would. Nested resumes nest: each resumer saves its own. */
+CG_NOINLINE static void *switch_in_fpenv(cg_gen *g, cg__ctx *from, void *value) {
+    cg__fpenv mine;
+    cg__fpenv_get(&mine);
+    if (g->fpenv == 2 && !cg__fpenv_eq(&g->fp, &mine)) cg__fpenv_set(&g->fp);
+    void *r = switch_in(g, from, value);
+    cg__fpenv_get(&g->fp);
+    g->fpenv = 2;
+    if (!cg__fpenv_eq(&g->fp, &mine)) cg__fpenv_set(&mine);
+    return r;
+}
+/* ---- end switch ---- */
+
 /* Resumer side: resume n once with (in, value, e). */
 static inline void *resume(cg_gen *n, cg__ctx *caller, unsigned in, void *value, cg_exc *e) {
     if (CG_UNLIKELY(n->owner & 1)) make_resident(n);
@@ -377,7 +413,8 @@ static inline void *resume(cg_gen *n, cg__ctx *caller, unsigned in, void *value,
     n->exc = e;
     n->resumer = caller;
     cg__t.cur = &n->ctx;
-    void *r = switch_in(n, caller, value);
+    before_resume(n, in);
+    void *r = CG_UNLIKELY(n->fpenv) ? switch_in_fpenv(n, caller, value) : switch_in(n, caller, value);
     cg__t.cur = caller;
     return r;
 }
@@ -554,7 +591,7 @@ void cg__gen_thread_exit(void) {
 }
 
 static inline unsigned char resting(const cg_gen *g) {
-    return (g->canary || g->free_pending) ? EV_YIELD_SLOW : EV_YIELD;
+    return (g->canary || g->free_pending || g->fpenv) ? EV_YIELD_SLOW : EV_YIELD;
 }
 
 cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
@@ -599,12 +636,13 @@ cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
     g->owner = cg__self();
     g->yf = NULL;
     g->state = CG_GEN_CREATED;
-    g->ev = canary ? EV_YIELD_SLOW : EV_YIELD;
     g->in = IN_SEND;
     g->canary = canary;
     g->catching = 0;
     g->yf_owned = 0;
     g->free_pending = 0;
+    g->fpenv = (opts->flags & CG_OPT_FPENV) ? 1 : 0;
+    g->ev = resting(g);
     g->forwarding = 0;
     g->yf_refs = 0;
     g->exc = NULL;
@@ -837,7 +875,7 @@ static cg_status on_event(cg_gen *top, cg_gen *node, void *r, void **out, cg_exc
         }
         if (node->ev == EV_DELEGATE) {
             cg_gen *sub = node->yf;
-            node->ev = resting(node);
+            /* node->ev stays EV_DELEGATE until node is resumed (resume()) */
             sub->up = node;
             sub->state = CG_GEN_RUNNING;
             node = sub;
@@ -1256,6 +1294,7 @@ cg_gen *cg_gen_yieldfrom(const cg_gen *g) { return g ? g->yf : NULL; }
 size_t cg_gen_stack_size(const cg_gen *g) { return g ? g->stack_size : 0; }
 void *cg_gen_arg(const cg_gen *g) { return g ? g->arg : NULL; }
 int cg_gen_compact(const cg_gen *g) { return g ? g->compact : 0; }
+int cg_gen_fpenv(const cg_gen *g) { return g ? g->fpenv != 0 : 0; }
 cg_guard cg_gen_guard(const cg_gen *g) {
     if (!g || !g->stack) return CG_GUARD_NONE;
     return g->canary ? CG_GUARD_CANARY : CG_GUARD_PAGE;
