@@ -69,6 +69,8 @@ struct cg_gen {
     unsigned char forwarding;   /* a throw or close is being forwarded to yf */
     unsigned yf_refs;        /* generators delegating to this one */
     cg_exc *exc;             /* exception crossing the switch (owned) */
+    cg_exc **send_exc;       /* cg_send's exc while its fast path waits
+                                (src/arch/x86_64-fast.S) */
     void *val;               /* the body's return value */
     cg_gen *up;              /* delegator that resumed this one */
     cg_fn fn;
@@ -110,6 +112,7 @@ _Static_assert(offsetof(cg_gen, state) == CG_G_STATE, "layout.h");
 _Static_assert(offsetof(cg_gen, ev) == CG_G_EV, "layout.h");
 _Static_assert(offsetof(cg_gen, in) == CG_G_IN, "layout.h");
 _Static_assert(offsetof(cg_gen, exc) == CG_G_EXC, "layout.h");
+_Static_assert(offsetof(cg_gen, send_exc) == CG_G_SEND_EXC, "layout.h");
 _Static_assert(IN_THROW == CG_IN_THROW, "layout.h");
 _Static_assert(offsetof(cg__thread, cur) == CG_T_CUR, "layout.h");
 #if CG_FASTPATH

@@ -20,7 +20,8 @@
  *   cg_yield  checks g (running here, ev 0: nothing for the resumer to do
  *             after a yield), does the resumer's bookkeeping (current
  *             context back to the resumer, g suspended), and switches to
- *             the resumer with ZF set;
+ *             the resumer with ZF set and the value in rsi (a C resumer
+ *             gets it in rax from cg__switch_ret);
  *   cg_send   back with ZF set: stores *out, returns CG_YIELDED. Back with
  *             ZF clear, the body came through the C cg__switch (a yield
  *             that is not plain, a delegation, the end of the body): rdi is
@@ -38,7 +39,8 @@
  *
  * Frames (see x86_64-sysv.S): [sp+0] r15 r14 r13 r12 rbx rbp, [sp+48] where
  * to continue. The resumer's frame saved by cg_send continues in cg_send
- * (label 1 of RESUME_FAST) with out and exc pushed above it.
+ * (right after the call in RESUME_FAST) with out pushed above it; exc
+ * waits in g (CG_G_SEND_EXC) for the C code.
  */
 #include "layout.h"
 #include "x86_64-switch.h"
@@ -54,26 +56,24 @@
         movb    $CG_STATE_RUNNING, CG_G_STATE(%rdi)
         movq    %r9, CG_G_PARENT(%rdi)
         movq    %rdi, %fs:CG_T_CUR(%r8)
-        pushq   %rcx
-        .cfi_adjust_cfa_offset 8
+        movq    %rcx, CG_G_SEND_EXC(%rdi)
         pushq   %rdx
         .cfi_adjust_cfa_offset 8
         call    2f
-        /* The body switched back; %rax is what it passed. */
+        /* The body switched back: with ZF set from cg_yield, the value in
+         * %rsi; with ZF clear through cg__switch, in %rax. */
         jne     8f
         popq    %rdx
         .cfi_adjust_cfa_offset -8
         testq   %rdx, %rdx
         je      1f
-        movq    %rax, (%rdx)
+        movq    %rsi, (%rdx)
 1:      xorl    %eax, %eax
-        popq    %rcx                    /* exc: already NULL */
-        .cfi_adjust_cfa_offset -8
         popq    %rcx
         .cfi_adjust_cfa_offset -8
         .cfi_register rip, rcx
         jmpq    *%rcx
-        .cfi_adjust_cfa_offset 24
+        .cfi_adjust_cfa_offset 16
         .cfi_offset rip, -8
 8:      /* Through cg__switch: %rdi = &g->sp. The C code's caller context
          * is the one the body started from. */
@@ -82,13 +82,12 @@
         movq    CG_G_PARENT(%rdi), %r9
         movq    %r9, %fs:CG_T_CUR(%r8)
         movq    %rax, %rsi
+        movq    CG_G_SEND_EXC(%rdi), %rcx
         popq    %rdx
-        .cfi_adjust_cfa_offset -8
-        popq    %rcx
         .cfi_adjust_cfa_offset -8
         jmp     cg__send_event
 2:      .cfi_remember_state
-        .cfi_adjust_cfa_offset 24       /* the two pushes and the call */
+        .cfi_adjust_cfa_offset 16       /* the push and the call */
         CG_SWITCH CG_G_RETSP(%rdi), CG_G_SP(%rdi)
         .cfi_restore_state
 .endm
@@ -180,6 +179,7 @@ cg_throw:
         PARK_THROWN
         movq    %r10, CG_G_SP(%rdi)
         xorl    %eax, %eax
+        xorl    %esi, %esi
         RESUME_FAST
 9:      jmp     cg__throw_slow
         .cfi_endproc
@@ -232,7 +232,6 @@ cg_yield:
         movq    CG_G_PARENT(%rdi), %r9
         movq    %r9, %fs:CG_T_CUR(%r8)
         movb    $CG_STATE_SUSPENDED, CG_G_STATE(%rdi)
-        movq    %rsi, %rax
         .cfi_remember_state
         CG_SWITCH CG_G_SP(%rdi), CG_G_RETSP(%rdi)
         .cfi_restore_state

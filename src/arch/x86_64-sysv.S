@@ -39,7 +39,9 @@
  * What the other side finds besides the value in rax: ZF clear and rdi =
  * save (&g->sp when a body switches back to its resumer). cg_send's fast
  * path reads both when a body comes back through here instead of the
- * assembly cg_yield (x86_64-fast.S).
+ * assembly cg_yield (x86_64-fast.S). The other way round, the assembly
+ * paths arrive at cg__switch_ret with ZF set and the value in rsi (rax too,
+ * except from cg_yield, which leaves rax alone).
  */
 #include "layout.h"
 #include "x86_64-switch.h"
@@ -58,6 +60,7 @@ cg__switch:
         movq    %rdx, %rax
         call    1f
 cg__switch_ret:
+        cmovzq  %rsi, %rax              /* from the assembly cg_yield: value in rsi */
         popq    %rcx
         .cfi_adjust_cfa_offset -8
         .cfi_register rip, rcx
