@@ -231,7 +231,9 @@ cg_yield:
         jne     9f
         movq    CG_G_PARENT(%rdi), %r9
         movq    %r9, %fs:CG_T_CUR(%r8)
-        movb    $CG_STATE_SUSPENDED, CG_G_STATE(%rdi)
+        /* state and ev (0, checked above) in one 16-bit store: cg_send reads
+         * them with one 16-bit load, which the store can then forward to */
+        movw    $CG_STATE_SUSPENDED, CG_G_STATE(%rdi)
         .cfi_remember_state
         CG_SWITCH CG_G_SP(%rdi), CG_G_RETSP(%rdi)
         .cfi_restore_state
