@@ -58,17 +58,18 @@ cg__switch:
         .cfi_startproc
         testq   %rdi, %rdi              /* ZF = 0: not the assembly cg_yield */
         movq    %rdx, %rax
-        call    1f
+        .cfi_remember_state
+        leaq    cg__switch_ret(%rip), %rcx /* not `call`: see x86_64-fast.S */
+        pushq   %rcx
+        .cfi_adjust_cfa_offset 8
+        CG_SWITCH (%rdi), %rsi
+        .cfi_restore_state
 cg__switch_ret:
         cmovzq  %rsi, %rax              /* from the assembly cg_yield: value in rsi */
         popq    %rcx
         .cfi_adjust_cfa_offset -8
         .cfi_register rip, rcx
         jmpq    *%rcx
-        .cfi_adjust_cfa_offset 8
-        .cfi_offset rip, -8
-1:      .cfi_adjust_cfa_offset 8
-        CG_SWITCH (%rdi), %rsi
         .cfi_endproc
         .size   cg__switch, .-cg__switch
 
