@@ -13,7 +13,10 @@
  * mode() reads the rounding mode with fegetround() and checks that double
  * arithmetic rounds that way too: on x86-64 fegetround() reads the x87
  * control word while doubles are computed with SSE (MXCSR), so a switch
- * that kept one and not the other would show. */
+ * that kept one and not the other would show. On x86-64 it also compares
+ * MXCSR's rounding field with it directly, which is what remains checked
+ * where arithmetic ignores the rounding mode (valgrind's SSE emulation
+ * rounds to nearest whatever MXCSR says). */
 #include "check.h"
 
 #include <fenv.h>
@@ -33,6 +36,7 @@ static sig compute(void) {
 }
 
 static sig expected[4];
+static int arith_ok; /* arithmetic here honours the rounding mode */
 
 /* Each mode's results, computed on the thread's own stack before any test. */
 static void learn(void) {
@@ -42,20 +46,29 @@ static void learn(void) {
         expected[i] = compute();
     }
     fesetround(saved);
+    arith_ok = 1;
     for (int i = 0; i < 4; i++)
         for (int j = i + 1; j < 4; j++) {
             sig x = expected[i], y = expected[j];
-            CHECK(x.a != y.a || x.b != y.b || x.c != y.c);
+            if (x.a == y.a && x.b == y.b && x.c == y.c) arith_ok = 0;
         }
+    if (!arith_ok) fprintf(stderr, "note: arithmetic ignores the rounding mode here (valgrind?): control registers only\n");
 }
 
 static int mode(void) {
     int m = fegetround();
-    sig s = compute();
-    int found = -1;
-    for (int i = 0; i < 4; i++)
-        if (s.a == expected[i].a && s.b == expected[i].b && s.c == expected[i].c) found = modes[i];
-    CHECK_EQ(found, m); /* arithmetic rounds as fegetround says */
+#if defined(__x86_64__)
+    unsigned mxcsr;
+    __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
+    CHECK_EQ((mxcsr >> 3) & 0xc00u, (unsigned)m); /* MXCSR.RC agrees with the x87 control word */
+#endif
+    if (arith_ok) {
+        sig s = compute();
+        int found = -1;
+        for (int i = 0; i < 4; i++)
+            if (s.a == expected[i].a && s.b == expected[i].b && s.c == expected[i].c) found = modes[i];
+        CHECK_EQ(found, m); /* arithmetic rounds as fegetround says */
+    }
     return m;
 }
 
@@ -109,6 +122,12 @@ static void *flags_body(cg_gen *g, void *arg) {
 
 /* Exception flags are the thread's too. */
 TEST(fpenv_shared_flags) {
+    feclearexcept(FE_ALL_EXCEPT);
+    if (feraiseexcept(FE_INVALID) != 0 || !fetestexcept(FE_INVALID)) {
+        /* valgrind does not track the exception flags */
+        fprintf(stderr, "note: exception flags are not kept here (valgrind?): nothing to test\n");
+        return;
+    }
     feclearexcept(FE_ALL_EXCEPT);
     cg_gen *g = cg_new(flags_body, NULL, NULL);
     CHECK(feraiseexcept(FE_INVALID) == 0);
