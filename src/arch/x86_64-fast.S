@@ -31,10 +31,13 @@
  * caller: a send resumes it with the value in rax and nothing else to do.
  * A throw (cg_throw here, or the C code) into a body parked that way first
  * makes its frame continue in cg__yield_thrown_entry instead, which raises
- * the exception at the cg_yield (cg__park_thrown). ev 0 on a suspended
- * generator means "parked here or fresh, plain, not delegating": src/gen.c
- * keeps it so (resume() resets ev before every resume; a delegation keeps
- * EV_DELEGATE until the delegator is resumed), so the send checks state
+ * the exception at the cg_yield (cg__park_thrown; a frame saved by the C
+ * cg__switch, in cg_yield_catch say, is left alone: the C code there checks
+ * for a throw itself). ev 0 on a suspended generator means "plain, not
+ * delegating, no work for the resumer after a yield": src/gen.c keeps it
+ * so (resume() resets ev before every resume; a delegation keeps
+ * EV_DELEGATE until the delegator is resumed; a canary, a pending free or
+ * CG_OPT_FPENV make the resting value nonzero), so the send checks state
  * and ev with one 16-bit compare.
  *
  * Frames (see x86_64-sysv.S): [sp+0] r15 r14 r13 r12 rbx rbp, [sp+48] where
