@@ -33,6 +33,12 @@
  *     cg_exc_unref(); "borrowed" means it must not.
  *   - Everything is per thread: a generator belongs to the thread that
  *     created it (see cg_new).
+ *   - A switch between a body and its resumer (cg_send, cg_yield, ...)
+ *     keeps what a function call keeps: the callee-saved registers and each
+ *     side's stack. The rest is the thread's and shared, as Python
+ *     generators share their thread's state: errno, thread-locals, and the
+ *     floating-point environment (rounding mode, flush-to-zero, exception
+ *     masks and flags; a generator can keep its own with CG_OPT_FPENV).
  *   - Getters (cg_gen_*, cg_exc_* accessors) accept NULL and answer what an
  *     absent object has: NULL, 0, "generator", CG_GEN_CLOSED, CG_GUARD_NONE.
  *   - A body must leave only by returning, raising, or being closed: a body
@@ -434,6 +440,27 @@ typedef struct cg_opts {
  * page fault. Its stack defaults to 32 KiB and keeps its guard page.
  * Ignored by the ucontext fallback build. */
 #define CG_OPT_COMPACT 2u
+/* A private floating-point environment. By default a generator shares its
+ * thread's, as a Python generator runs in its thread's state: a switch
+ * neither saves nor loads the floating-point control state, so a body that
+ * changes the rounding mode (fesetround), flush-to-zero or the exception
+ * masks changes them for the thread, as any function it called would, and
+ * sees the changes its resumer makes; exception flags raised on either side
+ * are seen by both. With this flag the generator keeps its own control
+ * state: x86-64, MXCSR (with its exception flags) and the x87 control word;
+ * AArch64, FPCR; other architectures, the whole fenv_t. It is saved when
+ * the body switches back to whoever resumed it, and loaded (only if it
+ * differs from the resumer's) when the generator is resumed, around its own
+ * switches only; the resumer gets its own back. Its first run starts with
+ * its first resumer's environment, as a called function would. A
+ * subgenerator it delegates to (cg_yield_from) is resumed by the chain's
+ * resumer, not by it: without the flag, a subgenerator runs in that
+ * resumer's environment. The cost: two reads of the control state per
+ * resume (slow instructions on some CPUs) and the C path instead of the
+ * assembly fast paths. The ucontext fallback build behaves the same in
+ * both modes (its swapcontext would restore each side's environment, so its
+ * switch copies the switching side's across, to share it). */
+#define CG_OPT_FPENV 4u
 
 /* How many compact generators of the calling thread keep their stack pages
  * (64 by default, or COGEN_COMPACT's N). A swap costs a page fault and a
@@ -530,6 +557,7 @@ CG_API size_t cg_gen_stack_size(const cg_gen *g);      /* usable bytes (as made,
                                                            also once closed) */
 CG_API cg_guard cg_gen_guard(const cg_gen *g);
 CG_API int cg_gen_compact(const cg_gen *g);           /* made with CG_OPT_COMPACT */
+CG_API int cg_gen_fpenv(const cg_gen *g);             /* made with CG_OPT_FPENV */
 CG_API void *cg_gen_arg(const cg_gen *g);
 
 /* ======================================================================

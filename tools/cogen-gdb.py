@@ -196,6 +196,24 @@ def _find(spec, threads):
     raise gdb.GdbError("cogen: no live generator named '%s' (see cogen-list)" % spec)
 
 
+def _resumer(g):
+    """The context a running generator switches back to: its exception
+    context parent, which is its resumer, except for a subgenerator run
+    for a delegation chain, whose parent is its delegator: then the top of
+    the chain's parent. (The assembly fast path does not keep `resumer`.)"""
+    n = g if g.type.strip_typedefs().code == gdb.TYPE_CODE_PTR else g.address
+    for _ in range(100000):
+        p = n["ctx"]["parent"]
+        if _ptr(p) == 0:
+            return 0
+        pg = p.dereference()["gen"]
+        if _ptr(pg) and _ptr(pg["yf"]) == _ptr(n) and int(pg["state"]) == RUNNING:
+            n = pg
+            continue
+        return _ptr(p)
+    return 0
+
+
 def _parked_frame(tg, ctx):
     """Where the registers of context ctx (a generator's, or the thread's
     own) are saved while a generator it resumed runs: that generator's
@@ -203,7 +221,7 @@ def _parked_frame(tg, ctx):
     subgenerator (the resumer of the whole chain is), so generators parked
     that way are passed over. Returns None when ctx resumed nothing."""
     for g in tg.gens:
-        if int(g["state"]) != RUNNING or _ptr(g["resumer"]) != ctx:
+        if int(g["state"]) != RUNNING or _resumer(g) != ctx:
             continue
         if _ptr(g["yf"]) and int(g["ev"]) == EV_DELEGATE:
             continue
@@ -224,6 +242,17 @@ def _uses_ucontext():
         return True
 
 
+def _function_at(addr):
+    """Name of the symbol whose code holds addr ("cg__switch"), or None."""
+    try:
+        out = gdb.execute("info symbol %#x" % addr, to_string=True)
+    except gdb.error:
+        return None
+    m = re.match(r"(\S+)( \+ \d+)? in section", out)
+    # gdb may print a name with "__" as "cg.entry"
+    return m.group(1).replace(".", "__") if m else None
+
+
 def _saved_registers(sp):
     """{register: value} that resume the context saved at sp, as the
     context switch would."""
@@ -236,11 +265,18 @@ def _saved_registers(sp):
             greg = lambda i: _read_u64(sp + 40 + 8 * i)
             return {"r12": greg(4), "r13": greg(5), "r14": greg(6), "r15": greg(7),
                     "rbp": greg(10), "rbx": greg(11), "rsp": greg(15), "rip": greg(16)}
-        # [sp+0] MXCSR/x87 CW, [sp+8] r15 r14 r13 r12 rbx rbp, [sp+56] return
-        # address; the switch returns with rsp = sp + 64.
-        return {"r15": _read_u64(sp + 8), "r14": _read_u64(sp + 16), "r13": _read_u64(sp + 24),
-                "r12": _read_u64(sp + 32), "rbx": _read_u64(sp + 40), "rbp": _read_u64(sp + 48),
-                "rip": _read_u64(sp + 56), "rsp": sp + 64}
+        # [sp+0] r15 r14 r13 r12 rbx rbp, [sp+48] where the switch continues,
+        # with rsp = sp + 56: cg__switch_ret (returns to cg__switch's
+        # caller), cg__entry (a fresh stack), or, for a body parked by the
+        # assembly cg_yield, the return address into cg_yield's caller:
+        # that one is shown as a frame of cg_yield, as if just called.
+        regs = {"r15": _read_u64(sp), "r14": _read_u64(sp + 8), "r13": _read_u64(sp + 16),
+                "r12": _read_u64(sp + 24), "rbx": _read_u64(sp + 32), "rbp": _read_u64(sp + 40),
+                "rip": _read_u64(sp + 48), "rsp": sp + 56}
+        if _function_at(regs["rip"]) not in ("cg__switch", "cg__switch_ret", "cg__entry", "cg_send", "cg_throw"):
+            regs["rip"] = int(gdb.parse_and_eval("(unsigned long)&cg_yield"))
+            regs["rsp"] = sp + 48
+        return regs
     if "aarch64" in arch:
         if _uses_ucontext():
             # glibc's ucontext_t on AArch64: uc_mcontext at byte 176 holds
@@ -251,10 +287,10 @@ def _saved_registers(sp):
             regs["pc"] = _read_u64(base + 8 * 32)
             return regs
         # x19..x28 at sp+0..72, x29 at +80, x30 (return address) at +88;
-        # the switch returns to x30 with sp = saved + 176.
+        # the switch returns to x30 with sp = saved + 160.
         regs = {"x%d" % (19 + i): _read_u64(sp + 8 * i) for i in range(12)}
         regs["pc"] = regs["x30"]
-        regs["sp"] = sp + 176
+        regs["sp"] = sp + 160
         return regs
     raise gdb.GdbError("cogen-bt: no support for architecture %s" % arch)
 

@@ -28,7 +28,7 @@ LAYERS = [
     ("base", 0, [r"base\.h"]),
     ("mem", 1, [r"core/mem\.[ch]"]),
     ("thread", 2, [r"core/thread\.[ch]"]),
-    ("arch", 3, [r"arch/(switch|x86_64-sysv|x86_64-switch|x86_64-setjmp|aarch64-aapcs64|aarch64-setjmp|ucontext)\.[chS]"]),
+    ("arch", 3, [r"arch/(switch|fpenv|x86_64-sysv|x86_64-switch|x86_64-setjmp|aarch64-aapcs64|aarch64-setjmp|ucontext)\.[chS]"]),
     ("stack", 4, [r"core/stack\.[ch]"]),
     ("exc", 5, [r"core/exc\.[ch]"]),
     ("upcalls", 5, [r"core/upcalls\.h"]),

@@ -4,16 +4,25 @@
  * section 6.1.1 "General-purpose registers": x19-x28, the frame pointer x29,
  * the link register x30 and sp are preserved across calls; section 6.1.2
  * "SIMD and Floating-Point registers": the low 64 bits of v8-v15 (d8-d15)
- * are. The FPCR (rounding mode, flush-to-zero) is saved as well, so that a
- * body that changes it keeps it to itself, as on x86-64 with MXCSR.
+ * are.
+ *
+ * FPCR (rounding mode, flush-to-zero) is not switched. AAPCS64 makes its
+ * mode fields preserved across *calls* (public interfaces), but
+ * a generator switch is not treated as a call boundary for them: cg_send
+ * and cg_yield hand the thread to another frame of the same computation, as
+ * a Python generator's send() does, and generators run in their thread's
+ * floating-point environment. A body that changes the rounding mode changes
+ * it for the thread, as any function it called would. A generator made with
+ * CG_OPT_FPENV gets a private FPCR instead, saved and loaded by src/core/gen_life.c
+ * on the resumer's side of that generator's switches only (see
+ * x86_64-sysv.S for the same choice there and what it saves).
  *
  *   void *cg__switch(void **save, void *new_sp, void *value)
  *       x0 = save, x1 = new_sp, x2 = value; returns value on the other side
  *
- * Saved frame, 176 bytes from the saved stack pointer upward:
- *   x19..x28, x29, x30 (return address), d8..d15, FPCR
+ * Saved frame, 160 bytes from the saved stack pointer upward:
+ *   x19..x28, x29, x30 (return address), d8..d15
  */
-#include "layout.h"
 
         .text
 
@@ -23,8 +32,8 @@
         .p2align 4
 cg__switch:
         .cfi_startproc
-        sub     sp, sp, #176
-        .cfi_def_cfa_offset 176
+        sub     sp, sp, #160
+        .cfi_def_cfa_offset 160
         stp     x19, x20, [sp, #0]
         stp     x21, x22, [sp, #16]
         stp     x23, x24, [sp, #32]
@@ -35,13 +44,9 @@ cg__switch:
         stp     d10, d11, [sp, #112]
         stp     d12, d13, [sp, #128]
         stp     d14, d15, [sp, #144]
-        mrs     x9, fpcr
-        str     x9, [sp, #160]
         mov     x9, sp
         str     x9, [x0]
         mov     sp, x1
-        ldr     x9, [sp, #160]
-        msr     fpcr, x9
         ldp     x19, x20, [sp, #0]
         ldp     x21, x22, [sp, #16]
         ldp     x23, x24, [sp, #32]
@@ -52,7 +57,7 @@ cg__switch:
         ldp     d10, d11, [sp, #112]
         ldp     d12, d13, [sp, #128]
         ldp     d14, d15, [sp, #144]
-        add     sp, sp, #176
+        add     sp, sp, #160
         .cfi_def_cfa_offset 0
         mov     x0, x2
         ret
@@ -61,9 +66,8 @@ cg__switch:
 
 /* First code of every generator: cg__frame_ready leaves the generator in
  * x19. The return address is marked undefined, so debuggers and unwinders
- * end the generator's backtrace here. A generator starts with the FPCR of
- * whoever resumes it first, as a called function would: it is in the frame
- * that side just saved. */
+ * end the generator's backtrace here. The body starts in the thread's FPCR
+ * as it is, as a called function would. */
         .globl  cg__entry
         .hidden cg__entry
         .type   cg__entry, %function
@@ -71,9 +75,6 @@ cg__switch:
 cg__entry:
         .cfi_startproc
         .cfi_undefined x30
-        ldr     x9, [x19, #CG_G_RETSP]
-        ldr     x10, [x9, #160]
-        msr     fpcr, x10
         mov     x0, x19
         bl      cg__gen_main
         brk     #0

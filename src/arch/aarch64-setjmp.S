@@ -5,7 +5,9 @@
         .text
 
 /* setjmp and longjmp for CG_TRY (see x86_64-setjmp.S for why): the
- * callee-saved registers x19-x30, sp and d8-d15. Under sanitizers, libc's.
+ * callee-saved registers x19-x30, sp and d8-d15; not FPCR, as glibc's
+ * setjmp does not save it either (x86_64-setjmp.S says why that is right
+ * for CG_TRY). Under sanitizers, libc's.
  *   buf: x19..x28, x29, x30, sp, d8..d15 */
         .globl  cg__setjmp
         .type   cg__setjmp, %function

@@ -1,5 +1,5 @@
 /* layout.h: what the assembly fast paths (x86_64-fast.S and its siblings)
- * know about struct cg_gen and the thread state. src/gen.c checks every
+ * know about struct cg_gen and the thread state. src/core/gen_life.c checks every
  * offset against offsetof() at compile time, so the two cannot drift. */
 #ifndef COGEN_LAYOUT_H
 #define COGEN_LAYOUT_H
@@ -14,6 +14,7 @@
 #define CG_G_EV 65     /* 0 when the body switched back with a plain yield */
 #define CG_G_IN 66     /* 0 when the body is resumed with a plain send */
 #define CG_G_EXC 80    /* the exception crossing the switch */
+#define CG_G_SEND_EXC 88 /* cg_send's exc pointer while its fast path waits */
 #define CG_IN_THROW 1  /* CG_G_IN: raise CG_G_EXC, chained to what the body handles */
 
 #define CG_T_CUR 0     /* cg__t.cur: the context executing now */

@@ -5,7 +5,17 @@
  *
  * Here a saved "stack pointer" is the address of a ucontext_t that lives in
  * the suspended side's own cg__switch frame (or, for a fresh stack, at its
- * top). */
+ * top).
+ *
+ * Floating-point environment: glibc's swapcontext saves the whole
+ * environment with the registers and restores it on the other side, so
+ * each context would keep its own. Generators share their thread's
+ * environment in every build (see x86_64-sysv.S), so the switching side's
+ * environment (fenv_t: control modes and exception flags) is carried
+ * across and installed on the other side after swapcontext returns: the
+ * side that resumes finds the environment the other left, as with the
+ * assembly switches. A CG_OPT_FPENV generator's private one is handled
+ * above this, in src/core/gen_life.c, as in the other builds. */
 #define _GNU_SOURCE
 #include "arch/switch.h"
 #include "core/upcalls.h"
@@ -16,7 +26,7 @@
 
 static __thread void *passed;     /* the value crossing the switch */
 static __thread fenv_t passed_env; /* the switching side's floating-point
-                                      environment, for a fresh context */
+                                      environment */
 
 void *cg__switch(void **save, void *new_sp, void *value) {
     ucontext_t self;
@@ -24,12 +34,12 @@ void *cg__switch(void **save, void *new_sp, void *value) {
     passed = value;
     fegetenv(&passed_env);
     CG_CHECK(swapcontext(&self, (ucontext_t *)new_sp) == 0, "swapcontext failed");
+    fesetenv(&passed_env); /* swapcontext restored ours: take the other side's */
     return passed;
 }
 
-/* A generator starts with the floating-point environment of whoever first
- * resumes it, as a called function would (the assembly switches do the same
- * in cg__entry); getcontext captured its creator's. */
+/* A generator starts in the environment of whoever first resumes it, as a
+ * called function would (getcontext captured its creator's). */
 static void entry(unsigned lo, unsigned hi) {
     fesetenv(&passed_env);
     cg__gen_main((cg_gen *)(((uintptr_t)hi << 16 << 16) | (uintptr_t)lo));

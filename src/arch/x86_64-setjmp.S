@@ -7,8 +7,13 @@
 /* setjmp and longjmp for CG_TRY. glibc's longjmp walks the thread's
  * cancellation handlers and checks the signal mask on every jump: most of
  * a caught throw's cost. Only the callee-saved registers, the stack pointer
- * and where to continue are needed (as glibc's, these leave MXCSR and the
- * x87 control word alone). Under sanitizers, libc's, which they intercept.
+ * and where to continue are needed. MXCSR and the x87 control word are not
+ * saved, as glibc's setjmp does not save them: a longjmp never leaves its
+ * stack, so it never crosses a switch, and a rounding mode that the code
+ * between the CG_TRY and the raise changed stays changed, as C's longjmp
+ * leaves the floating-point environment as it is at the jump (a generator's
+ * private CG_OPT_FPENV environment is saved at its switches, not here).
+ * Under sanitizers, libc's, which they intercept.
  *   buf: rbx rbp r12 r13 r14 r15 rsp rip */
         .globl  cg__setjmp
         .type   cg__setjmp, @function

@@ -106,7 +106,7 @@ static cg__res run_from(cg_gen *top, cg_gen *node, delivery d, int resumed, void
         }
         if (node->ev == EV_DELEGATE) {
             cg_gen *sub = node->yf;
-            node->ev = resting(node);
+            /* node->ev stays EV_DELEGATE until node is resumed (resume()) */
             sub->up = node;
             sub->state = CG_GEN_RUNNING;
             node = sub;

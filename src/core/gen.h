@@ -8,6 +8,7 @@
 #ifndef COGEN_GEN_H
 #define COGEN_GEN_H
 
+#include "arch/fpenv.h"
 #include "arch/switch.h"
 #include "core/exc.h"
 #include "core/stack.h"
@@ -63,6 +64,8 @@ struct cg_gen {
     unsigned char forwarding;   /* a throw or close is being forwarded to yf */
     unsigned yf_refs;        /* generators delegating to this one */
     cg_exc *exc;             /* exception crossing the switch (owned) */
+    cg_exc **send_exc;       /* cg_send's exc while its fast path waits
+                                (src/arch/x86_64-fast.S) */
     void *val;               /* the body's return value */
     cg_gen *up;              /* delegator that resumed this one; in the
                                 thread's handle cache, the next spare handle
@@ -86,6 +89,8 @@ struct cg_gen {
                                 but for an orphan that is adopted */
     cg_gen *inbox_next;
     cg__san san;             /* sanitizer state of this stack */
+    unsigned char fpenv;     /* CG_OPT_FPENV: 1, then 2 once fp is saved */
+    cg__fpenv fp;            /* CG_OPT_FPENV: the body's own environment */
 };
 
 /* The generator layer's per-thread state. */
@@ -115,6 +120,7 @@ CG_HIDDEN cg_status cg__throw_slow(cg_gen *g, cg_exc *e, void **out, cg_exc **ex
 CG_HIDDEN cg_status cg__send_event(cg_gen *g, void *r, void **out, cg_exc **exc);
 CG_HIDDEN void *cg__yield_slow(cg_gen *g, void *value);
 CG_NORETURN CG_HIDDEN void cg__yield_thrown(cg_gen *g);
+CG_HIDDEN void *cg__park_thrown(void *sp);
 #else
 #define CG_SEND_C cg_send
 #define CG_THROW_C cg_throw
@@ -242,6 +248,31 @@ CG_HIDDEN void cg__compact_swap_in(cg_gen *g);
 /* The stack goes: the generator leaves the resident list and its buffer. */
 CG_HIDDEN void cg__compact_release(cg_gen *g);
 
+/* What ev rests at while g is suspended (see EV_YIELD_SLOW). */
+static inline unsigned char resting(const cg_gen *g) {
+    return (g->canary || g->free_pending || g->fpenv) ? EV_YIELD_SLOW : EV_YIELD;
+}
+
+/* Before the resumer switches into n: ev back to its resting value (a
+ * delegator keeps EV_DELEGATE until then, so that the assembly cg_send,
+ * which sends only to a generator whose ev is 0, never sends to it); and a
+ * body parked in the assembly cg_yield, about to get an exception, is
+ * made to raise it there (src/arch/x86_64-fast.S). */
+static inline void before_resume(cg_gen *n, unsigned in) {
+    n->ev = resting(n);
+#if CG_FASTPATH
+    if (in != IN_SEND) n->sp = cg__park_thrown(n->sp); /* never for a fresh one */
+#else
+    (void)in;
+#endif
+}
+
+/* switch_in for a CG_OPT_FPENV generator: the body runs in its own
+ * floating-point environment, the resumer gets its own back. Loaded only
+ * when it differs; the first run starts in the resumer's, as a called
+ * function would. Nested resumes nest: each resumer saves its own. */
+CG_HIDDEN void *cg__switch_in_fpenv(cg_gen *g, cg__ctx *from, void *value);
+
 /* Resumer side: resume n once with (in, value, e). */
 static inline void *resume(cg_gen *n, cg__ctx *caller, unsigned in, void *value, cg_exc *e) {
     if (CG_UNLIKELY(owner_word(n) & OWNER_SWAPPED)) cg__compact_make_resident(n);
@@ -249,7 +280,8 @@ static inline void *resume(cg_gen *n, cg__ctx *caller, unsigned in, void *value,
     n->exc = e;
     n->resumer = caller;
     cg__t.cur = &n->ctx;
-    void *r = switch_in(n, caller, value);
+    before_resume(n, in);
+    void *r = CG_UNLIKELY(n->fpenv) ? cg__switch_in_fpenv(n, caller, value) : switch_in(n, caller, value);
     cg__t.cur = caller;
     return r;
 }
@@ -337,11 +369,6 @@ static inline void cg__gen_abandon(cg_gen *g) {
     resume(g, cg__t.cur, IN_DIE, NULL, NULL);
 #endif
     cg__gen_release_stack(g);
-}
-
-/* What ev rests at while g is suspended (see EV_YIELD_SLOW). */
-static inline unsigned char resting(const cg_gen *g) {
-    return (g->canary || g->free_pending) ? EV_YIELD_SLOW : EV_YIELD;
 }
 
 /* cg_free without its checks: a running or delegated-to generator is

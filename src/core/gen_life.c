@@ -24,6 +24,7 @@ _Static_assert(offsetof(cg_gen, state) == CG_G_STATE, "layout.h");
 _Static_assert(offsetof(cg_gen, ev) == CG_G_EV, "layout.h");
 _Static_assert(offsetof(cg_gen, in) == CG_G_IN, "layout.h");
 _Static_assert(offsetof(cg_gen, exc) == CG_G_EXC, "layout.h");
+_Static_assert(offsetof(cg_gen, send_exc) == CG_G_SEND_EXC, "layout.h");
 _Static_assert(IN_THROW == CG_IN_THROW, "layout.h");
 _Static_assert(offsetof(cg__thread, cur) == CG_T_CUR, "layout.h");
 #if CG_FASTPATH
@@ -50,6 +51,17 @@ void cg__gen_finish(cg_gen *g, cg_exc *e) {
     g->exc = e;
     g->ev = EV_RAISE;
     switch_final(g);
+}
+
+void *cg__switch_in_fpenv(cg_gen *g, cg__ctx *from, void *value) {
+    cg__fpenv mine;
+    cg__fpenv_get(&mine);
+    if (g->fpenv == 2 && !cg__fpenv_eq(&g->fp, &mine)) cg__fpenv_set(&g->fp);
+    void *r = switch_in(g, from, value);
+    cg__fpenv_get(&g->fp);
+    g->fpenv = 2;
+    if (!cg__fpenv_eq(&g->fp, &mine)) cg__fpenv_set(&mine);
+    return r;
 }
 
 void cg__gen_canary_dead(cg_gen *g) {
@@ -312,13 +324,14 @@ CG_NOINLINE static cg_gen *new_slow(cg_fn fn, void *arg, const cg_opts *opts) {
     g->ctx.parent = NULL;
     g->owner = cg__self();
     g->state = CG_GEN_CREATED;
-    g->ev = canary ? EV_YIELD_SLOW : EV_YIELD;
     g->in = IN_SEND;
     g->canary = canary;
     g->catching = 0;
     g->yf_owned = 0;
     g->free_pending = 0;
     g->forwarding = 0;
+    g->fpenv = (opts->flags & CG_OPT_FPENV) ? 1 : 0;
+    g->ev = resting(g);
     g->fn = fn;
     g->arg = arg;
     g->stack = st;
@@ -410,6 +423,7 @@ cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
     g->yf_owned = 0;
     g->free_pending = 0;
     g->forwarding = 0;
+    g->fpenv = 0;
     g->fn = fn;
     g->arg = arg;
     g->stack = st;
@@ -515,6 +529,7 @@ cg_gen *cg_gen_yieldfrom(const cg_gen *g) { return live(g, "cg_gen_yieldfrom") ?
 size_t cg_gen_stack_size(const cg_gen *g) { return live(g, "cg_gen_stack_size") ? g->stack_size : 0; }
 void *cg_gen_arg(const cg_gen *g) { return live(g, "cg_gen_arg") ? g->arg : NULL; }
 int cg_gen_compact(const cg_gen *g) { return live(g, "cg_gen_compact") ? g->compact : 0; }
+int cg_gen_fpenv(const cg_gen *g) { return live(g, "cg_gen_fpenv") ? g->fpenv != 0 : 0; }
 cg_guard cg_gen_guard(const cg_gen *g) {
     if (!live(g, "cg_gen_guard") || !g->stack) return CG_GUARD_NONE;
     return g->canary ? CG_GUARD_CANARY : CG_GUARD_PAGE;
