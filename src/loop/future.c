@@ -100,7 +100,7 @@ void cg__future_schedule_callbacks(cg_future *f) {
     f->cbs = NULL;
     f->ncbs = f->cbs_cap = 0;
     for (size_t i = 0; i < n; i++) {
-        cg_handle *h = cg__handle_new();
+        cg_handle *h = cg__loop_handle_new(f->loop);
         CG_CHECK(h != NULL, "out of memory scheduling a done callback");
         h->kind = H_DONE;
         h->done_fn = cbs[i].fn;
@@ -169,7 +169,7 @@ int cg_future_cancel(cg_future *f, const char *msg) {
 int cg_future_add_done_callback(cg_future *f, cg_done_callback fn, void *arg) {
     check(f, "cg_future_add_done_callback");
     if (f->state != F_PENDING) {
-        cg_handle *h = cg__handle_new();
+        cg_handle *h = cg__loop_handle_new(f->loop);
         if (!h) {
             errno = ENOMEM;
             return -1;

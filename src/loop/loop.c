@@ -53,6 +53,54 @@ static void handle_drop_payload(cg_handle *h) {
     h->exc = NULL;
 }
 
+/* The handle cache: a loop keeps up to HANDLE_CACHE handles that it ran
+ * and held the last reference to, and hands them out again instead of
+ * allocating (a task step or a done callback is a handle each). If
+ * cg_set_allocator has changed the allocator since the first was cached,
+ * they go back to the allocator they came from and are not reused. */
+#define HANDLE_CACHE 64
+
+static void handle_cache_clear(cg_loop *loop) {
+    while (loop->handle_cache) {
+        cg_handle *h = loop->handle_cache;
+        loop->handle_cache = h->next;
+        cg__dealloc_with(loop->handle_cache_alloc, h);
+    }
+    loop->nhandle_cache = 0;
+}
+
+cg_handle *cg__loop_handle_new(cg_loop *loop) {
+    cg_handle *h = loop->handle_cache;
+    if (!h) return cg__handle_new();
+    if (loop->handle_cache_gen != cg__alloc_generation()) {
+        handle_cache_clear(loop);
+        return cg__handle_new();
+    }
+    loop->handle_cache = h->next;
+    loop->nhandle_cache--;
+    memset(h, 0, sizeof *h);
+    h->refs = 1;
+    return h;
+}
+
+/* Drops the loop's reference to a handle it has run: into the cache when
+ * it was the last one. */
+static void handle_release(cg_loop *loop, cg_handle *h) {
+    if (h->refs != 1 || loop->nhandle_cache >= HANDLE_CACHE) {
+        cg_handle_unref(h);
+        return;
+    }
+    h->refs = 0;
+    handle_drop_payload(h);
+    if (!loop->handle_cache) {
+        loop->handle_cache_gen = cg__alloc_generation();
+        loop->handle_cache_alloc = cg__allocator_now();
+    }
+    h->next = loop->handle_cache;
+    loop->handle_cache = h;
+    loop->nhandle_cache++;
+}
+
 void cg_handle_unref(cg_handle *h) {
     if (!h || --h->refs > 0) return;
     handle_drop_payload(h);
@@ -206,8 +254,8 @@ cg_loop *cg_get_running_loop(void) {
     return cg__running_loop;
 }
 
-static cg_handle *plain_handle(cg_callback fn, void *arg) {
-    cg_handle *h = cg__handle_new();
+static cg_handle *plain_handle(cg_loop *loop, cg_callback fn, void *arg) {
+    cg_handle *h = loop ? cg__loop_handle_new(loop) : cg__handle_new();
     if (!h) {
         errno = ENOMEM;
         return NULL;
@@ -223,7 +271,7 @@ cg_handle *cg_loop_call_soon(cg_loop *loop, cg_callback fn, void *arg) {
         errno = EINVAL;
         return NULL;
     }
-    cg_handle *h = plain_handle(fn, arg);
+    cg_handle *h = plain_handle(loop, fn, arg);
     if (!h) return NULL;
     cg__loop_ready(loop, h);
     return h;
@@ -234,7 +282,7 @@ cg_handle *cg_loop_call_at(cg_loop *loop, cg_ns when, cg_callback fn, void *arg)
         errno = EINVAL;
         return NULL;
     }
-    cg_handle *h = plain_handle(fn, arg);
+    cg_handle *h = plain_handle(loop, fn, arg);
     if (!h) return NULL;
     h->timer = 1;
     h->loop = loop;
@@ -267,7 +315,7 @@ int cg_loop_call_soon_threadsafe(cg_loop *loop, cg_callback fn, void *arg) {
         errno = EINVAL;
         return -1;
     }
-    cg_handle *h = plain_handle(fn, arg);
+    cg_handle *h = plain_handle(NULL, fn, arg); /* not the loop's cache: another thread */
     if (!h) return -1;
     pthread_mutex_lock(&loop->ts_lock);
     h->next = NULL;
@@ -468,7 +516,7 @@ static int run_once(cg_loop *loop) {
     for (size_t i = 0; i < ntodo; i++) {
         cg_handle *h = ready_pop(loop);
         if (!h->cancelled) run_handle(loop, h);
-        cg_handle_unref(h);
+        handle_release(loop, h);
     }
     return 0;
 }
@@ -567,6 +615,7 @@ void cg_loop_free(cg_loop *loop) {
     take_threadsafe(loop);
     for (cg_handle *h; (h = ready_pop(loop)) != NULL;) cg_handle_unref(h);
     while (loop->nheap) cg_handle_unref(heap_pop(loop));
+    handle_cache_clear(loop);
     cg__dealloc(loop->heap);
     if (loop->wake_fd >= 0) close(loop->wake_fd);
     pthread_mutex_destroy(&loop->ts_lock);

@@ -108,12 +108,20 @@ struct cg_loop {
     pthread_mutex_t ts_lock;
     cg_handle *ts_head, *ts_tail;
     int wake_fd;              /* eventfd, -1 until first needed */
+    /* Handles the loop ran and was the last to hold, kept for reuse
+     * (linked by next), and the allocator generation they came from. */
+    cg_handle *handle_cache;
+    unsigned nhandle_cache;
+    unsigned handle_cache_gen;
+    cg__allocator handle_cache_alloc;
 };
 
 /* Schedules a handle at the end of the ready queue (takes a reference). */
 CG_HIDDEN void cg__loop_ready(cg_loop *loop, cg_handle *h);
-/* Handles for the internal kinds; NULL when out of memory. */
+/* Handles for the internal kinds; NULL when out of memory. The loop's
+ * variant reuses a handle the loop has run, when it has one. */
 CG_HIDDEN cg_handle *cg__handle_new(void);
+CG_HIDDEN cg_handle *cg__loop_handle_new(cg_loop *loop);
 /* Schedules task's step with exc (owned) to be thrown in, via call_soon.
  * Out of memory: fatal (a task must never be lost). */
 CG_HIDDEN void cg__task_schedule_step(cg_task *t, cg_exc *exc);

@@ -56,7 +56,7 @@ static void loop_unlink(cg_loop *loop, cg_task *t) {
 }
 
 void cg__task_schedule_step(cg_task *t, cg_exc *exc) {
-    cg_handle *h = cg__handle_new();
+    cg_handle *h = cg__loop_handle_new(t->fut.loop);
     CG_CHECK(h != NULL, "out of memory scheduling a task step");
     h->kind = H_STEP;
     h->fut = cg_future_ref(&t->fut);
