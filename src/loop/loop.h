@@ -59,8 +59,11 @@ struct cg_future {
     char *cancel_msg;         /* Future.cancel(msg) (owned), or NULL */
     cg_exc *cancelled_exc;    /* the CancelledError a task ended with,
                                  handed out once (owned) */
-    done_cb *cbs;             /* done callbacks, in registration order */
+    done_cb *cbs;             /* done callbacks, in registration order:
+                                 &cb0 while there is room for one only */
     size_t ncbs, cbs_cap;
+    done_cb cb0;              /* the first, without an allocation (as
+                                 CPython's fut_callback0) */
 };
 
 struct cg_task {
