@@ -322,7 +322,7 @@ int cg_loop_call_soon_threadsafe(cg_loop *loop, cg_callback fn, void *arg) {
     if (loop->ts_tail)
         loop->ts_tail->next = h;
     else
-        loop->ts_head = h;
+        __atomic_store_n(&loop->ts_head, h, __ATOMIC_RELEASE); /* read unlocked by take_threadsafe */
     loop->ts_tail = h;
     int fd = loop->wake_fd;
     pthread_mutex_unlock(&loop->ts_lock);
@@ -335,9 +335,14 @@ int cg_loop_call_soon_threadsafe(cg_loop *loop, cg_callback fn, void *arg) {
 }
 
 static void take_threadsafe(cg_loop *loop) {
+    /* Nothing queued (the common case): no lock. A call that arrives just
+     * after this look is taken at the next iteration; block() looks again
+     * under the lock before it waits. */
+    if (!__atomic_load_n(&loop->ts_head, __ATOMIC_ACQUIRE)) return;
     pthread_mutex_lock(&loop->ts_lock);
     cg_handle *h = loop->ts_head;
-    loop->ts_head = loop->ts_tail = NULL;
+    __atomic_store_n(&loop->ts_head, NULL, __ATOMIC_RELEASE);
+    loop->ts_tail = NULL;
     pthread_mutex_unlock(&loop->ts_lock);
     while (h) {
         cg_handle *next = h->next;
@@ -464,6 +469,11 @@ static void run_handle(cg_loop *loop, cg_handle *h) {
     case H_DONE: {
         done_call c = {h->done_fn, h->fut, h->arg};
         h->fut = NULL;
+        if (c.fn == cg__task_wakeup) { /* a task's wake-up: a step, which raises nothing (as H_STEP) */
+            cg__task_wakeup(c.fut, c.arg);
+            cg_future_unref(c.fut);
+            break;
+        }
         cg_exc *e = cg_try_catch(run_done, &c, &cg_BaseException);
         if (e) {
             cg__loop_report(loop, "Exception in callback", e, NULL);
@@ -506,11 +516,13 @@ static int run_once(cg_loop *loop) {
         }
         take_threadsafe(loop);
     }
-    cg_ns now = cg_loop_time(loop);
-    while (loop->nheap && loop->heap[0]->when <= now) {
-        cg_handle *h = heap_pop(loop);
-        if (!h->cancelled) cg__loop_ready(loop, h);
-        cg_handle_unref(h); /* the heap's reference */
+    if (loop->nheap) { /* (no timers: no need to read the clock) */
+        cg_ns now = cg_loop_time(loop);
+        while (loop->nheap && loop->heap[0]->when <= now) {
+            cg_handle *h = heap_pop(loop);
+            if (!h->cancelled) cg__loop_ready(loop, h);
+            cg_handle_unref(h); /* the heap's reference */
+        }
     }
     size_t ntodo = loop->nready;
     for (size_t i = 0; i < ntodo; i++) {

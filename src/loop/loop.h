@@ -130,6 +130,9 @@ CG_HIDDEN cg_handle *cg__loop_handle_new(cg_loop *loop);
 CG_HIDDEN void cg__task_schedule_step(cg_task *t, cg_exc *exc);
 /* Runs a handle (the loop's iteration). */
 CG_HIDDEN void cg__task_step(cg_task *t, cg_exc *exc);
+/* The done callback that wakes a task awaiting a future (Task.__wakeup):
+ * a step, which raises nothing. */
+CG_HIDDEN void cg__task_wakeup(cg_future *f, void *arg);
 CG_HIDDEN void cg__future_schedule_callbacks(cg_future *f);
 /* The task a loop runs now, as asyncio's _enter_task/_leave_task. */
 CG_HIDDEN void cg__loop_report(cg_loop *loop, const char *message, cg_exc *e, cg_future *f);

@@ -17,7 +17,6 @@
 
 char cg__await_token;
 
-static void wakeup(cg_future *f, void *arg);
 
 static char *task_cancel_msg_take(cg_task *t);
 
@@ -158,7 +157,7 @@ void cg__task_finalize_all(cg_loop *loop) {
         loop_unlink(loop, t);
         cg_future_ref(&t->fut);
         cg__loop_report(loop, "Task was destroyed but it is pending!", NULL, &t->fut);
-        if (t->fut_waiter && cg_future_remove_done_callback(t->fut_waiter, wakeup, t) > 0)
+        if (t->fut_waiter && cg_future_remove_done_callback(t->fut_waiter, cg__task_wakeup, t) > 0)
             cg_future_unref(&t->fut); /* the wake-up's */
         cg_gen *g = t->gen;
         t->gen = NULL;
@@ -237,7 +236,7 @@ void cg__task_step(cg_task *t, cg_exc *exc) {
             cg__task_schedule_step(t, cg_exc_newf(&cg_RuntimeError, "Task cannot await on itself: <Task pending name='%s'>", t->name));
         } else {
             cg_future_ref(&t->fut); /* the wake-up's */
-            if (cg_future_add_done_callback(f, wakeup, t) < 0) {
+            if (cg_future_add_done_callback(f, cg__task_wakeup, t) < 0) {
                 cg_future_unref(&t->fut);
                 cg__task_schedule_step(t, cg_exc_new(&cg_MemoryError, NULL));
                 return;
@@ -252,7 +251,7 @@ void cg__task_step(cg_task *t, cg_exc *exc) {
     }
 }
 
-static void wakeup(cg_future *f, void *arg) {
+void cg__task_wakeup(cg_future *f, void *arg) {
     cg_task *t = arg;
     cg_exc *e = NULL;
     if (f->state == F_CANCELLED) {
