@@ -24,6 +24,7 @@ static char *task_cancel_msg_take(cg_task *t);
  * the future's (set when the future itself is cancelled). */
 typedef struct task_extra {
     char *cancel_msg;
+    char name_buf[16]; /* the name when it is a default 'Task-N' that fits */
 } task_extra;
 
 /* ---------------------------------------------------------------------
@@ -64,14 +65,15 @@ void cg__task_schedule_step(cg_task *t, cg_exc *exc) {
     cg_handle_unref(h);
 }
 
-/* 'Task-N', allocated (NULL when out of memory). By hand: snprintf cost
- * a quarter of a task's creation. */
-static char *task_default_name(unsigned long n) {
+/* 'Task-N', in buf when it fits (16 bytes: N up to 10 digits), else
+ * allocated (NULL when out of memory). By hand: snprintf cost a quarter of
+ * a task's creation. */
+static char *task_default_name(unsigned long n, char *buf) {
     char digits[24], *d = digits + sizeof digits;
     do *--d = (char)('0' + n % 10);
     while ((n /= 10) != 0);
     size_t nd = (size_t)(digits + sizeof digits - d);
-    char *name = cg__alloc(5 + nd + 1);
+    char *name = 5 + nd + 1 <= sizeof ((task_extra *)0)->name_buf ? buf : cg__alloc(5 + nd + 1);
     if (!name) return NULL;
     memcpy(name, "Task-", 5);
     memcpy(name + 5, d, nd);
@@ -96,13 +98,13 @@ cg_task *cg_task_new(cg_loop *loop, cg_fn body, void *arg, const cg_task_opts *o
     if (opts && opts->name) {
         t->name = cg__strdup(opts->name);
     } else {
-        t->name = task_default_name(++loop->unnamed);
+        t->name = task_default_name(++loop->unnamed, ((task_extra *)(t + 1))->name_buf);
     }
     cg_opts go = {opts ? opts->stack_size : 0, t->name, opts ? opts->gen_flags : 0};
     t->gen = t->name ? cg_new(body, arg, &go) : NULL;
     if (!t->gen) {
         int err = t->name ? errno : ENOMEM;
-        cg__dealloc(t->name);
+        if (t->name != ((task_extra *)(t + 1))->name_buf) cg__dealloc(t->name);
         cg__dealloc(t);
         errno = err;
         return NULL;
@@ -158,7 +160,7 @@ void cg__task_free(cg_task *t) {
     if (t->fut_waiter) cg_future_unref(t->fut_waiter);
     cg__dealloc(extra(t)->cancel_msg);
     cg__future_clear(&t->fut);
-    cg__dealloc(t->name);
+    if (t->name != extra(t)->name_buf) cg__dealloc(t->name);
     cg__dealloc(t);
 }
 
