@@ -18,7 +18,7 @@ import os
 import sys
 from xml.sax.saxutils import escape
 
-IMPLS = ["cogen", "boost-fcontext", "ucontext", "pthread", "cpython"]
+IMPLS = ["cogen", "boost-fcontext", "ucontext", "pthread", "cpython", "asyncio", "uvloop", "libuv"]
 UNIT_KEY = {"ns": "ns", "kib": "kib", "count": "count"}
 
 
@@ -80,7 +80,9 @@ def to_json(rows):
             d["count"] = d["median_count"]
         if r["guard"]:
             d["guard"] = r["guard"]
-        if r["fallback"]:
+        if r["fallback"] and r["bench"].startswith("compact_rss_tasks"):
+            d["note"] = "compact mode not active (cg_gen_compact() == 0): tasks with normal stacks measured"
+        elif r["fallback"]:
             d["note"] = ("compact mode not active (cg_gen_compact() == 0): measured %d "
                          "generators with normal stacks instead of 10,000,000" % r["n"])
         res.append(d)
@@ -124,14 +126,20 @@ RATIO_TARGETS = {
     ("roundtrip", "boost-fcontext"): 1.0, ("roundtrip", "cpython"): 0.5,
     ("throw_catch", "cpython"): 0.2,
     ("lifecycle", "boost-fcontext"): 1.0, ("lifecycle", "cpython"): 0.15,
+    ("task_spawn_join", "asyncio"): 0.03, ("sleep0_switch", "asyncio"): 0.03,
+    ("future_wakeup", "asyncio"): 0.03,
+    ("timer_arm_fire", "libuv"): 1.0, ("timer_arm_cancel", "libuv"): 1.0,
 }
 ABS_TARGETS = [  # (label, bench, limit, unit)
     ("instructions per roundtrip", "instructions_roundtrip", 65, "instr."),
     ("rss_1m per generator", "rss_1m", 4.5, "KiB"),
     ("compact_rss_10m per generator", "compact_rss_10m", 0.5, "KiB"),
+    ("rss_tasks_1m per task", "rss_tasks_1m", 4.6, "KiB"),
+    ("compact_rss_tasks_1m per task", "compact_rss_tasks_1m", 0.6, "KiB"),
 ]
 RATIO_BENCHES = ["roundtrip", "instructions_roundtrip", "next_loop", "throw_catch", "lifecycle",
-                 "rss_100k", "rss_1m"]
+                 "rss_100k", "rss_1m", "task_spawn_join", "sleep0_switch", "future_wakeup",
+                 "timer_arm_fire", "timer_arm_cancel", "rss_tasks_1m"]
 
 
 def results_svg(rows, machine, runs):

@@ -1,7 +1,7 @@
 #!/bin/sh
 # run.sh [BUILD_DIR]: `make bench`. Runs cogen's benchmarks beside its peers
 # (Boost.Context fcontext, ucontext, a pthread condvar ping-pong, CPython
-# generators), prints a table with the ratios and the targets, and writes
+# generators; for the event loop asyncio, uvloop and libuv), prints a table with the ratios and the targets, and writes
 # BUILD_DIR/bench/results.json and results.svg (scaling.svg too).
 #
 # Method: every figure is the median of RUNS separate process runs (min and
@@ -39,6 +39,8 @@ if [ ! -x "$BIN/bench_cogen" ]; then
     exit 1
 fi
 BENCH_HAVE_BOOST=OFF
+BENCH_HAVE_LIBUV=OFF
+BENCH_LIBUV_VERSION=
 BENCH_BUILD_TYPE='?'
 BENCH_CC='?'
 BENCH_SWITCH='?'
@@ -76,6 +78,10 @@ have_ucontext=0
 have_pthread=0
 have_cpython=0
 have_valgrind=0
+have_loop=0
+have_libuv=0
+have_asyncio=0
+have_uvloop=0
 if [ -x "$BIN/bench_boost" ]; then
     have_boost=1
 elif [ "$BENCH_HAVE_BOOST" = ON ]; then
@@ -91,6 +97,33 @@ if [ -n "$PYTHON" ]; then
 else
     note "cpython: skipped: python3 not found; install it with 'apt-get install python3' (it also writes results.json and results.svg)"
 fi
+# The event loop: bench_loop, libuv (configure time), asyncio in python3,
+# uvloop in whichever python3 has it (Debian's python3-uvloop is for the
+# system interpreter, /usr/bin/python3, which may not be the python3 on PATH).
+if [ -x "$BIN/bench_loop" ]; then have_loop=1; else note "event loop: skipped: $BIN/bench_loop was not built"; fi
+if [ -x "$BIN/bench_libuv" ]; then
+    have_libuv=1
+elif [ "$BENCH_HAVE_LIBUV" = ON ]; then
+    note "libuv: skipped: $BIN/bench_libuv was not built"
+else
+    note "libuv: skipped: libuv (pkg-config libuv) was not found when $BUILD was configured; install it with 'apt-get install libuv1-dev', then re-configure (cmake -S . -B $BUILD) and run make bench again"
+fi
+if [ $have_cpython = 1 ]; then
+    have_asyncio=1
+    ASYNCIO_PY=$PYTHON
+    note "asyncio: $ASYNCIO_PY ($("$ASYNCIO_PY" -c 'import platform; print(platform.python_implementation(), platform.python_version())' 2>/dev/null)), asyncio.run with its default event loop"
+fi
+UVLOOP_PY=
+for py in "$PYTHON" /usr/bin/python3; do
+    if [ -n "$py" ] && [ -x "$py" ] && "$py" -c 'import uvloop' >/dev/null 2>&1; then UVLOOP_PY=$py; break; fi
+done
+if [ -n "$UVLOOP_PY" ]; then
+    have_uvloop=1
+    note "uvloop: $UVLOOP_PY ($("$UVLOOP_PY" -c 'import platform, uvloop; print(platform.python_implementation(), platform.python_version() + ", uvloop " + uvloop.__version__)' 2>/dev/null)), asyncio.Runner(loop_factory=uvloop.new_event_loop)"
+else
+    note "uvloop: skipped: 'import uvloop' fails in python3 and /usr/bin/python3; install it with 'apt-get install python3-uvloop' (Debian's package is for /usr/bin/python3)"
+fi
+if [ $have_libuv = 1 ] && [ -n "$BENCH_LIBUV_VERSION" ]; then note "libuv: $BENCH_LIBUV_VERSION (pkg-config), bench/bench_libuv.c"; fi
 if [ -n "$BENCH_SANITIZE" ]; then
     note "instructions_roundtrip: skipped: valgrind cannot run a sanitizer build ($BENCH_SANITIZE)"
 elif command -v valgrind >/dev/null 2>&1; then
@@ -108,6 +141,10 @@ boost_fcontext() { "$BIN/bench_boost" "$@"; }
 ucontext() { "$BIN/bench_ucontext" "$@"; }
 pthread() { "$BIN/bench_pthread" "$@"; }
 cpython() { "$PYTHON" "$SRC/cpython_bench.py" "$@"; }
+loop() { "$BIN/bench_loop" "$@"; }
+libuv() { "$BIN/bench_libuv" "$@"; }
+asyncio() { "$ASYNCIO_PY" "$SRC/asyncio_bench.py" "$@"; }
+uvloop() { "$UVLOOP_PY" "$SRC/asyncio_bench.py" --uvloop "$@"; }
 
 available() {
     case $1 in
@@ -116,6 +153,10 @@ available() {
     ucontext) [ $have_ucontext = 1 ] ;;
     pthread) [ $have_pthread = 1 ] ;;
     cpython) [ $have_cpython = 1 ] ;;
+    loop) [ $have_loop = 1 ] ;;
+    libuv) [ $have_libuv = 1 ] ;;
+    asyncio) [ $have_asyncio = 1 ] ;;
+    uvloop) [ $have_uvloop = 1 ] ;;
     *) return 1 ;;
     esac
 }
@@ -163,16 +204,18 @@ group() {
     rm -f "$g_specs"
 }
 
-# instructions IMPL BENCH_ARGS...: callgrind instruction count per
-# roundtrip, from two runs with N1 and N2 iterations.
+# instructions NAME RUNNER BENCH_ARGS...: callgrind instruction count per
+# operation (RESULT bench=NAME), from two runs with N1 and N2 operations.
 instructions() {
-    impl=$1
-    shift
+    name=$1
+    impl=$2
+    shift 2
     n1=$(sz 100000 1000)
     n2=$(sz 1100000 11000)
     case $impl in
     cogen) exe=$BIN/bench_cogen ;;
     boost-fcontext) exe=$BIN/bench_boost ;;
+    loop) exe=$BIN/bench_loop impl=cogen ;;
     *) return 1 ;;
     esac
     # Valgrind 3.19 cannot read clang 14's default DWARF 5 and gives up on
@@ -199,8 +242,8 @@ instructions() {
     rm -f "$OUT/.callgrind-$impl"
     # shellcheck disable=SC2086
     set -- $counts
-    awk -v a="$1" -v b="$2" -v n1="$n1" -v n2="$n2" -v impl="$impl" 'BEGIN {
-        printf "RESULT bench=instructions_roundtrip impl=%s value=%.4f unit=count n=%d\n", impl, (b - a) / (n2 - n1), n2 - n1
+    awk -v a="$1" -v b="$2" -v n1="$n1" -v n2="$n2" -v impl="$impl" -v name="$name" 'BEGIN {
+        printf "RESULT bench=%s impl=%s value=%.4f unit=count n=%d\n", name, impl, (b - a) / (n2 - n1), n2 - n1
     }' >>"$RAW"
 }
 
@@ -234,12 +277,47 @@ group lifecycle "$RUNS" \
 if [ $have_valgrind = 1 ]; then
     printf 'bench: %-30s x1 (exact):' instructions_roundtrip
     printf ' cogen'
-    instructions cogen roundtrip
+    instructions instructions_roundtrip cogen roundtrip
     if [ $have_boost = 1 ]; then
         printf ' boost-fcontext'
-        instructions boost-fcontext roundtrip
+        instructions instructions_roundtrip boost-fcontext roundtrip
     fi
     printf '\n'
+fi
+
+# --- The event loop -----------------------------------------------------------
+# asyncio and uvloop steps cost microseconds: they run fewer operations, in
+# the same 100 batches.
+group task_spawn_join "$RUNS" \
+    "loop task_spawn_join $(sz 1000000 1000)" \
+    "asyncio task_spawn_join $(sz 100000 1000)" \
+    "uvloop task_spawn_join $(sz 100000 1000)"
+group sleep0_switch "$RUNS" \
+    "loop sleep0_switch $(sz 10000000 2000)" \
+    "asyncio sleep0_switch $(sz 1000000 2000)" \
+    "uvloop sleep0_switch $(sz 1000000 2000)"
+group future_wakeup "$RUNS" \
+    "loop future_wakeup $(sz 2000000 1000)" \
+    "asyncio future_wakeup $(sz 200000 1000)" \
+    "uvloop future_wakeup $(sz 200000 1000)"
+group timer_arm_fire "$RUNS" \
+    "loop timer_arm_fire $(sz 1000000 1000)" \
+    "libuv timer_arm_fire $(sz 1000000 1000)"
+group timer_arm_cancel "$RUNS" \
+    "loop timer_arm_cancel $(sz 10000000 1000)" \
+    "libuv timer_arm_cancel $(sz 10000000 1000)"
+# timer_arm_cancel_timeout (a timeout scope left before its deadline): to be
+# added here with the timeout API; bench_loop.c marks the place.
+group rss_tasks_1m "$RUNS" \
+    "loop rss_tasks $(sz 1000000 1000)" \
+    "asyncio rss_tasks $(sz 1000000 1000)"
+group compact_rss_tasks_1m "$RUNS" \
+    "loop compact_rss_tasks $(sz 1000000 1000)"
+if [ $have_valgrind = 1 ] && [ $have_loop = 1 ]; then
+    printf 'bench: %-30s x1 (exact): cogen\n' "instructions_sleep0_step"
+    instructions instructions_sleep0_step loop sleep0_switch
+    printf 'bench: %-30s x1 (exact): cogen\n' "instructions_future_wakeup"
+    instructions instructions_future_wakeup loop future_wakeup
 fi
 
 # --- Memory -----------------------------------------------------------------
@@ -360,6 +438,15 @@ END {
     absolute("compact_rss_10m KiB per generator (cogen)", "compact_rss_10m", "cogen", 0.5, "kib",
              (k in fb && fb[k] != "-") ? "compact mode not active: measured " n[k] " generators with normal stacks" : "")
     ratio("compact_roundtrip cogen / cpython roundtrip", "compact_roundtrip", "cogen", "roundtrip", "cpython", 0.5)
+    ratio("task_spawn_join cogen/asyncio", "task_spawn_join", "cogen", "task_spawn_join", "asyncio", 0.03)
+    ratio("sleep0_switch cogen/asyncio", "sleep0_switch", "cogen", "sleep0_switch", "asyncio", 0.03)
+    ratio("future_wakeup cogen/asyncio", "future_wakeup", "cogen", "future_wakeup", "asyncio", 0.03)
+    ratio("timer_arm_fire cogen/libuv", "timer_arm_fire", "cogen", "timer_arm_fire", "libuv", 1.0)
+    ratio("timer_arm_cancel cogen/libuv", "timer_arm_cancel", "cogen", "timer_arm_cancel", "libuv", 1.0)
+    absolute("rss_tasks_1m KiB per task (cogen)", "rss_tasks_1m", "cogen", 4.6, "kib", "")
+    k = "compact_rss_tasks_1m" SUBSEP "cogen"
+    absolute("compact_rss_tasks_1m KiB per task (cogen)", "compact_rss_tasks_1m", "cogen", 0.6, "kib",
+             (k in fb && fb[k] != "-") ? "compact mode not active: normal stacks measured" : "")
 }' "$SUMMARY" >"$TARGETS"
 
 # Table order: the headline benchmarks first, then the scaling series.
@@ -382,9 +469,9 @@ function numkey(name,   parts, k, m, p, out, v) {
     return out
 }
 BEGIN {
-    split("roundtrip compact_roundtrip instructions_roundtrip next_loop throw_catch lifecycle rss_100k rss_100k_pte rss_1m rss_1m_pte compact_rss_10m compact_rss_10m_pte", order, " ")
+    split("roundtrip compact_roundtrip instructions_roundtrip next_loop throw_catch lifecycle rss_100k rss_100k_pte rss_1m rss_1m_pte compact_rss_10m compact_rss_10m_pte task_spawn_join sleep0_switch instructions_sleep0_step future_wakeup instructions_future_wakeup timer_arm_fire timer_arm_cancel rss_tasks_1m rss_tasks_1m_pte compact_rss_tasks_1m compact_rss_tasks_1m_pte", order, " ")
     for (k in order) rank[order[k]] = k
-    split("cogen boost-fcontext ucontext pthread cpython", io, " ")
+    split("cogen boost-fcontext ucontext pthread cpython asyncio uvloop libuv", io, " ")
     for (k in io) irank[io[k]] = k
 }
 { rows[NR] = $0 }
@@ -398,6 +485,7 @@ END {
         else if (f[1] ~ /^roundtrip_rotate_/) br = 105
         else if (f[1] ~ /^compact_roundtrip_rotate_[0-9]/) br = 106
         else if (f[1] ~ /^compact_roundtrip_rotate_resident_/) br = 107
+        else if (f[1] ~ /^(compact_)?rss_tasks_/) br = 108
         else if (f[1] ~ /^rss_/) br = 103
         else if (f[1] ~ /^compact_rss_/) br = 104
         else br = 200

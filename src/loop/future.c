@@ -42,7 +42,7 @@ void cg__future_clear(cg_future *f) {
     f->cancelled_exc = NULL;
     cg__dealloc(f->cancel_msg);
     f->cancel_msg = NULL;
-    cg__dealloc(f->cbs);
+    if (f->cbs != &f->cb0) cg__dealloc(f->cbs);
     f->cbs = NULL;
     f->ncbs = f->cbs_cap = 0;
 }
@@ -101,7 +101,7 @@ void cg__future_schedule_callbacks(cg_future *f) {
     f->cbs = NULL;
     f->ncbs = f->cbs_cap = 0;
     for (size_t i = 0; i < n; i++) {
-        cg_handle *h = cg__handle_new();
+        cg_handle *h = cg__loop_handle_new(f->loop);
         CG_CHECK(h != NULL, "out of memory scheduling a done callback");
         h->kind = H_DONE;
         h->done_fn = cbs[i].fn;
@@ -110,7 +110,7 @@ void cg__future_schedule_callbacks(cg_future *f) {
         cg__loop_ready(f->loop, h);
         cg_handle_unref(h);
     }
-    cg__dealloc(cbs);
+    if (cbs != &f->cb0) cg__dealloc(cbs);
 }
 
 void cg__future_set_result_plain(cg_future *f, void *v) {
@@ -171,7 +171,7 @@ int cg_future_cancel(cg_future *f, const char *msg) {
 int cg_future_add_done_callback(cg_future *f, cg_done_callback fn, void *arg) {
     check(f, "cg_future_add_done_callback");
     if (f->state != F_PENDING) {
-        cg_handle *h = cg__handle_new();
+        cg_handle *h = cg__loop_handle_new(f->loop);
         if (!h) {
             errno = ENOMEM;
             return -1;
@@ -184,15 +184,18 @@ int cg_future_add_done_callback(cg_future *f, cg_done_callback fn, void *arg) {
         cg_handle_unref(h);
         return 0;
     }
-    if (f->ncbs == f->cbs_cap) {
-        size_t cap = f->cbs_cap ? f->cbs_cap * 2 : 2;
+    if (f->cbs_cap == 0) { /* the first: in the future itself */
+        f->cbs = &f->cb0;
+        f->cbs_cap = 1;
+    } else if (f->ncbs == f->cbs_cap) {
+        size_t cap = f->cbs_cap * 2;
         done_cb *n = cg__alloc(cap * sizeof *n);
         if (!n) {
             errno = ENOMEM;
             return -1;
         }
         if (f->ncbs) memcpy(n, f->cbs, f->ncbs * sizeof *n);
-        cg__dealloc(f->cbs);
+        if (f->cbs != &f->cb0) cg__dealloc(f->cbs);
         f->cbs = n;
         f->cbs_cap = cap;
     }

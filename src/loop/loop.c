@@ -53,6 +53,54 @@ static void handle_drop_payload(cg_handle *h) {
     h->exc = NULL;
 }
 
+/* The handle cache: a loop keeps up to HANDLE_CACHE handles that it ran
+ * and held the last reference to, and hands them out again instead of
+ * allocating (a task step or a done callback is a handle each). If
+ * cg_set_allocator has changed the allocator since the first was cached,
+ * they go back to the allocator they came from and are not reused. */
+#define HANDLE_CACHE 64
+
+static void handle_cache_clear(cg_loop *loop) {
+    while (loop->handle_cache) {
+        cg_handle *h = loop->handle_cache;
+        loop->handle_cache = h->next;
+        cg__dealloc_with(loop->handle_cache_alloc, h);
+    }
+    loop->nhandle_cache = 0;
+}
+
+cg_handle *cg__loop_handle_new(cg_loop *loop) {
+    cg_handle *h = loop->handle_cache;
+    if (!h) return cg__handle_new();
+    if (loop->handle_cache_gen != cg__alloc_generation()) {
+        handle_cache_clear(loop);
+        return cg__handle_new();
+    }
+    loop->handle_cache = h->next;
+    loop->nhandle_cache--;
+    memset(h, 0, sizeof *h);
+    h->refs = 1;
+    return h;
+}
+
+/* Drops the loop's reference to a handle it has run: into the cache when
+ * it was the last one. */
+static void handle_release(cg_loop *loop, cg_handle *h) {
+    if (h->refs != 1 || loop->nhandle_cache >= HANDLE_CACHE) {
+        cg_handle_unref(h);
+        return;
+    }
+    h->refs = 0;
+    handle_drop_payload(h);
+    if (!loop->handle_cache) {
+        loop->handle_cache_gen = cg__alloc_generation();
+        loop->handle_cache_alloc = cg__allocator_now();
+    }
+    h->next = loop->handle_cache;
+    loop->handle_cache = h;
+    loop->nhandle_cache++;
+}
+
 void cg_handle_unref(cg_handle *h) {
     if (!h || --h->refs > 0) return;
     handle_drop_payload(h);
@@ -208,8 +256,8 @@ cg_loop *cg_get_running_loop(void) {
     return cg__running_loop;
 }
 
-static cg_handle *plain_handle(cg_callback fn, void *arg) {
-    cg_handle *h = cg__handle_new();
+static cg_handle *plain_handle(cg_loop *loop, cg_callback fn, void *arg) {
+    cg_handle *h = loop ? cg__loop_handle_new(loop) : cg__handle_new();
     if (!h) {
         errno = ENOMEM;
         return NULL;
@@ -225,7 +273,7 @@ cg_handle *cg_loop_call_soon(cg_loop *loop, cg_callback fn, void *arg) {
         errno = EINVAL;
         return NULL;
     }
-    cg_handle *h = plain_handle(fn, arg);
+    cg_handle *h = plain_handle(loop, fn, arg);
     if (!h) return NULL;
     cg__loop_ready(loop, h);
     return h;
@@ -236,7 +284,7 @@ cg_handle *cg_loop_call_at(cg_loop *loop, cg_ns when, cg_callback fn, void *arg)
         errno = EINVAL;
         return NULL;
     }
-    cg_handle *h = plain_handle(fn, arg);
+    cg_handle *h = plain_handle(loop, fn, arg);
     if (!h) return NULL;
     h->timer = 1;
     h->loop = loop;
@@ -269,14 +317,14 @@ int cg_loop_call_soon_threadsafe(cg_loop *loop, cg_callback fn, void *arg) {
         errno = EINVAL;
         return -1;
     }
-    cg_handle *h = plain_handle(fn, arg);
+    cg_handle *h = plain_handle(NULL, fn, arg); /* not the loop's cache: another thread */
     if (!h) return -1;
     pthread_mutex_lock(&loop->ts_lock);
     h->next = NULL;
     if (loop->ts_tail)
         loop->ts_tail->next = h;
     else
-        loop->ts_head = h;
+        __atomic_store_n(&loop->ts_head, h, __ATOMIC_RELEASE); /* read unlocked by take_threadsafe */
     loop->ts_tail = h;
     int fd = loop->wake_fd;
     pthread_mutex_unlock(&loop->ts_lock);
@@ -289,9 +337,14 @@ int cg_loop_call_soon_threadsafe(cg_loop *loop, cg_callback fn, void *arg) {
 }
 
 static void take_threadsafe(cg_loop *loop) {
+    /* Nothing queued (the common case): no lock. A call that arrives just
+     * after this look is taken at the next iteration; block() looks again
+     * under the lock before it waits. */
+    if (!__atomic_load_n(&loop->ts_head, __ATOMIC_ACQUIRE)) return;
     pthread_mutex_lock(&loop->ts_lock);
     cg_handle *h = loop->ts_head;
-    loop->ts_head = loop->ts_tail = NULL;
+    __atomic_store_n(&loop->ts_head, NULL, __ATOMIC_RELEASE);
+    loop->ts_tail = NULL;
     pthread_mutex_unlock(&loop->ts_lock);
     while (h) {
         cg_handle *next = h->next;
@@ -418,6 +471,11 @@ static void run_handle(cg_loop *loop, cg_handle *h) {
     case H_DONE: {
         done_call c = {h->done_fn, h->fut, h->arg};
         h->fut = NULL;
+        if (c.fn == cg__task_wakeup) { /* a task's wake-up: a step, which raises nothing (as H_STEP) */
+            cg__task_wakeup(c.fut, c.arg);
+            cg_future_unref(c.fut);
+            break;
+        }
         cg_exc *e = cg_try_catch(run_done, &c, &cg_BaseException);
         if (e) {
             cg__loop_report(loop, "Exception in callback", e, NULL);
@@ -460,17 +518,19 @@ static int run_once(cg_loop *loop) {
         }
         take_threadsafe(loop);
     }
-    cg_ns now = cg_loop_time(loop);
-    while (loop->nheap && loop->heap[0]->when <= now) {
-        cg_handle *h = heap_pop(loop);
-        if (!h->cancelled) cg__loop_ready(loop, h);
-        cg_handle_unref(h); /* the heap's reference */
+    if (loop->nheap) { /* (no timers: no need to read the clock) */
+        cg_ns now = cg_loop_time(loop);
+        while (loop->nheap && loop->heap[0]->when <= now) {
+            cg_handle *h = heap_pop(loop);
+            if (!h->cancelled) cg__loop_ready(loop, h);
+            cg_handle_unref(h); /* the heap's reference */
+        }
     }
     size_t ntodo = loop->nready;
     for (size_t i = 0; i < ntodo; i++) {
         cg_handle *h = ready_pop(loop);
         if (!h->cancelled) run_handle(loop, h);
-        cg_handle_unref(h);
+        handle_release(loop, h);
     }
     return 0;
 }
@@ -570,6 +630,7 @@ void cg_loop_free(cg_loop *loop) {
     take_threadsafe(loop);
     for (cg_handle *h; (h = ready_pop(loop)) != NULL;) cg_handle_unref(h);
     while (loop->nheap) cg_handle_unref(heap_pop(loop));
+    handle_cache_clear(loop);
     cg__dealloc(loop->heap);
     if (loop->wake_fd >= 0) close(loop->wake_fd);
     pthread_mutex_destroy(&loop->ts_lock);

@@ -67,8 +67,11 @@ struct cg_future {
     char *cancel_msg;         /* Future.cancel(msg) (owned), or NULL */
     cg_exc *cancelled_exc;    /* the CancelledError a task ended with,
                                  handed out once (owned) */
-    done_cb *cbs;             /* done callbacks, in registration order */
+    done_cb *cbs;             /* done callbacks, in registration order:
+                                 &cb0 while there is room for one only */
     size_t ncbs, cbs_cap;
+    done_cb cb0;              /* the first, without an allocation (as
+                                 CPython's fut_callback0) */
 };
 
 struct cg_task {
@@ -139,17 +142,28 @@ struct cg_loop {
     pthread_mutex_t ts_lock;
     cg_handle *ts_head, *ts_tail;
     int wake_fd;              /* eventfd, -1 until first needed */
+    /* Handles the loop ran and was the last to hold, kept for reuse
+     * (linked by next), and the allocator generation they came from. */
+    cg_handle *handle_cache;
+    unsigned nhandle_cache;
+    unsigned handle_cache_gen;
+    cg__allocator handle_cache_alloc;
 };
 
 /* Schedules a handle at the end of the ready queue (takes a reference). */
 CG_HIDDEN void cg__loop_ready(cg_loop *loop, cg_handle *h);
-/* Handles for the internal kinds; NULL when out of memory. */
+/* Handles for the internal kinds; NULL when out of memory. The loop's
+ * variant reuses a handle the loop has run, when it has one. */
 CG_HIDDEN cg_handle *cg__handle_new(void);
+CG_HIDDEN cg_handle *cg__loop_handle_new(cg_loop *loop);
 /* Schedules task's step with exc (owned) to be thrown in, via call_soon.
  * Out of memory: fatal (a task must never be lost). */
 CG_HIDDEN void cg__task_schedule_step(cg_task *t, cg_exc *exc);
 /* Runs a handle (the loop's iteration). */
 CG_HIDDEN void cg__task_step(cg_task *t, cg_exc *exc);
+/* The done callback that wakes a task awaiting a future (Task.__wakeup):
+ * a step, which raises nothing. */
+CG_HIDDEN void cg__task_wakeup(cg_future *f, void *arg);
 CG_HIDDEN void cg__future_schedule_callbacks(cg_future *f);
 /* The task a loop runs now, as asyncio's _enter_task/_leave_task. */
 CG_HIDDEN void cg__loop_report(cg_loop *loop, const char *message, cg_exc *e, cg_future *f);

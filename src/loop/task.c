@@ -17,7 +17,6 @@
 
 char cg__await_token;
 
-static void wakeup(cg_future *f, void *arg);
 
 static char *task_cancel_msg_take(cg_task *t);
 
@@ -25,6 +24,7 @@ static char *task_cancel_msg_take(cg_task *t);
  * the future's (set when the future itself is cancelled). */
 typedef struct task_extra {
     char *cancel_msg;
+    char name_buf[16]; /* the name when it is a default 'Task-N' that fits */
 } task_extra;
 
 /* ---------------------------------------------------------------------
@@ -56,13 +56,29 @@ static void loop_unlink(cg_loop *loop, cg_task *t) {
 }
 
 void cg__task_schedule_step(cg_task *t, cg_exc *exc) {
-    cg_handle *h = cg__handle_new();
+    cg_handle *h = cg__loop_handle_new(t->fut.loop);
     CG_CHECK(h != NULL, "out of memory scheduling a task step");
     h->kind = H_STEP;
     h->fut = cg_future_ref(&t->fut);
     h->exc = exc;
     cg__loop_ready(t->fut.loop, h);
     cg_handle_unref(h);
+}
+
+/* 'Task-N', in buf when it fits (16 bytes: N up to 10 digits), else
+ * allocated (NULL when out of memory). By hand: snprintf cost a quarter of
+ * a task's creation. */
+static char *task_default_name(unsigned long n, char *buf) {
+    char digits[24], *d = digits + sizeof digits;
+    do *--d = (char)('0' + n % 10);
+    while ((n /= 10) != 0);
+    size_t nd = (size_t)(digits + sizeof digits - d);
+    char *name = 5 + nd + 1 <= sizeof ((task_extra *)0)->name_buf ? buf : cg__alloc(5 + nd + 1);
+    if (!name) return NULL;
+    memcpy(name, "Task-", 5);
+    memcpy(name + 5, d, nd);
+    name[5 + nd] = 0;
+    return name;
 }
 
 cg_task *cg_task_new(cg_loop *loop, cg_fn body, void *arg, const cg_task_opts *opts) {
@@ -82,15 +98,13 @@ cg_task *cg_task_new(cg_loop *loop, cg_fn body, void *arg, const cg_task_opts *o
     if (opts && opts->name) {
         t->name = cg__strdup(opts->name);
     } else {
-        char buf[32];
-        snprintf(buf, sizeof buf, "Task-%lu", ++loop->unnamed);
-        t->name = cg__strdup(buf);
+        t->name = task_default_name(++loop->unnamed, ((task_extra *)(t + 1))->name_buf);
     }
     cg_opts go = {opts ? opts->stack_size : 0, t->name, opts ? opts->gen_flags : 0};
     t->gen = t->name ? cg_new(body, arg, &go) : NULL;
     if (!t->gen) {
         int err = t->name ? errno : ENOMEM;
-        cg__dealloc(t->name);
+        if (t->name != ((task_extra *)(t + 1))->name_buf) cg__dealloc(t->name);
         cg__dealloc(t);
         errno = err;
         return NULL;
@@ -147,7 +161,7 @@ void cg__task_free(cg_task *t) {
     if (t->fut_waiter) cg_future_unref(t->fut_waiter);
     cg__dealloc(extra(t)->cancel_msg);
     cg__future_clear(&t->fut);
-    cg__dealloc(t->name);
+    if (t->name != extra(t)->name_buf) cg__dealloc(t->name);
     cg__dealloc(t);
 }
 
@@ -159,7 +173,7 @@ void cg__task_finalize_all(cg_loop *loop) {
         loop_unlink(loop, t);
         cg_future_ref(&t->fut);
         if (t->log_destroy_pending) cg__loop_report(loop, "Task was destroyed but it is pending!", NULL, &t->fut);
-        if (t->fut_waiter && cg_future_remove_done_callback(t->fut_waiter, wakeup, t) > 0)
+        if (t->fut_waiter && cg_future_remove_done_callback(t->fut_waiter, cg__task_wakeup, t) > 0)
             cg_future_unref(&t->fut); /* the wake-up's */
         cg_gen *g = t->gen;
         t->gen = NULL;
@@ -238,7 +252,7 @@ void cg__task_step(cg_task *t, cg_exc *exc) {
             cg__task_schedule_step(t, cg_exc_newf(&cg_RuntimeError, "Task cannot await on itself: <Task pending name='%s'>", t->name));
         } else {
             cg_future_ref(&t->fut); /* the wake-up's */
-            if (cg_future_add_done_callback(f, wakeup, t) < 0) {
+            if (cg_future_add_done_callback(f, cg__task_wakeup, t) < 0) {
                 cg_future_unref(&t->fut);
                 cg__task_schedule_step(t, cg_exc_new(&cg_MemoryError, NULL));
                 return;
@@ -253,7 +267,7 @@ void cg__task_step(cg_task *t, cg_exc *exc) {
     }
 }
 
-static void wakeup(cg_future *f, void *arg) {
+void cg__task_wakeup(cg_future *f, void *arg) {
     cg_task *t = arg;
     cg_exc *e = NULL;
     if (f->state == F_CANCELLED) {
