@@ -77,7 +77,7 @@ cg_exc *cg__future_cancelled_error(cg_future *f) {
 void *cg_future_result(cg_future *f) {
     check(f, "cg_future_result");
     if (f->state == F_CANCELLED) cg_raise(cg__future_cancelled_error(f));
-    if (f->state != F_FINISHED) CG_RAISE(&cg_InvalidStateError, "Result is not ready.");
+    if (f->state != F_FINISHED) CG_RAISE(&cg_InvalidStateError, "Result is not set.");
     f->log_tb = 0;
     if (f->exc) cg_raise(cg_exc_ref(f->exc));
     return f->result;
