@@ -1201,6 +1201,7 @@ typedef struct runner {
     size_t ntasks, captasks;
     binding *binds;   /* ID -> its task now */
     size_t nbinds, capbinds;
+    struct gather_all *stuck; /* a shutdown that deadlocked (cancel_all) */
 } runner;
 
 static runner R;
@@ -1379,27 +1380,19 @@ static trec *task_arg(const op *o, opres *r) {
 
 /* -- tasks ---------------------------------------------------------- */
 
-typedef struct launch {
-    const def *d;
-} launch;
-
+/* A task's body: the coroutine of its async def (arg). */
 static void *task_body(cg_gen *g, void *arg) {
     (void)g;
-    const launch *l = arg;
-    return (void *)run_def(l->d, 0);
+    return (void *)run_def(arg, 0);
 }
 
 static cg_task *new_task(const def *d, const char *name) {
-    launch *l = xmalloc(sizeof *l); /* freed with the run (kept by ldefs) */
-    l->d = d;
     cg_task_opts to = {name, TASK_STACK, 0};
-    cg_task *t = cg_task_new(R.loop, task_body, l, &to);
+    cg_task *t = cg_task_new(R.loop, task_body, (void *)d, &to);
     if (!t) {
         fputs("cogen-async-scenario: cannot make a task\n", stderr);
         exit(1);
     }
-    /* The launch record lives as long as the process: tasks are few and
-     * the runner exits after one run. */
     return t;
 }
 
@@ -1698,7 +1691,12 @@ static int cancel_all(void) {
     }
     for (size_t i = 0; i < n; i++) cg_future_unref(cg_task_future(v[i]));
     free(v);
-    if (dead) return -1;
+    if (dead) {
+        /* Its callbacks stay registered on tasks that will never finish:
+         * freed after the loop. */
+        R.stuck = g;
+        return -1;
+    }
     cg_future_unref(g->outer);
     free(g);
     return 0;
@@ -1767,8 +1765,10 @@ static void run_main(void) {
         r->t = NULL;
     }
     R.closing = 1;
+    if (R.stuck) cg_future_unref(R.stuck->outer);
     cg_loop_free(R.loop);
     R.loop = NULL;
+    free(R.stuck);
 }
 
 /* ---------------------------------------------------------------------
@@ -1842,9 +1842,11 @@ int main(int argc, char **argv) {
     parser ps = {0};
     ps.A = &A;
     ps.prog = &prog;
+    int rc = 0;
     if (parse(&ps, text, size)) {
         fprintf(stderr, "scenario error: %s\n", s_text(&ps.err));
-        return 2;
+        rc = 2;
+        goto done;
     }
     unsup u = {0, NULL};
     for (size_t i = 0; i < prog.ndefs; i++) {
@@ -1854,13 +1856,15 @@ int main(int argc, char **argv) {
     if (u.line) {
         fprintf(stderr, "cogen-async-scenario: line %d: unsupported statement '%s' (the loop does not offer it yet)\n",
                 u.line, u.what);
-        return 3;
+        rc = 3;
+        goto done;
     }
     R.prog = &prog;
     run_main();
     /* The reference prints its lines joined by newlines. */
     fwrite(R.out.p, 1, R.out.len, stdout);
     fflush(stdout);
+done:
     for (size_t i = 0; i < R.ntasks; i++) free(R.tasks[i]);
     free(R.tasks);
     free(R.binds);
@@ -1868,5 +1872,5 @@ int main(int argc, char **argv) {
     free(ps.err.p);
     a_free(&A);
     free(text);
-    return 0;
+    return rc;
 }

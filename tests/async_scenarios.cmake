@@ -19,11 +19,13 @@ if(NOT COGEN_ASYNC_SCENARIO_REF)
 endif()
 
 file(GLOB _ascn_files CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/async_scenarios/*.scn)
+# A cross build (or valgrind) runs the runner through its emulator.
+string(REPLACE ";" " " _ascn_emu "${CMAKE_CROSSCOMPILING_EMULATOR}")
 foreach(_ascn ${_ascn_files})
   get_filename_component(_name ${_ascn} NAME_WE)
   add_test(NAME ascn.${_name}
     COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/async_scenarios/compare.sh
-      $<TARGET_FILE:cogen-async-scenario> ${_ascn} ${CMAKE_CURRENT_BINARY_DIR}/async-scenario-diffs)
+      $<TARGET_FILE:cogen-async-scenario> ${_ascn} ${CMAKE_CURRENT_BINARY_DIR}/async-scenario-diffs "${_ascn_emu}")
   set_tests_properties(ascn.${_name} PROPERTIES TIMEOUT 60 LABELS async-scenario SKIP_RETURN_CODE 3)
 endforeach()
 

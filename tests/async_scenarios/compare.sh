@@ -1,17 +1,20 @@
 #!/bin/sh
-# compare.sh RUNNER SCENARIO [DIFFDIR]: runs cogen-async-scenario on one
+# compare.sh RUNNER SCENARIO [DIFFDIR [EMULATOR]]: runs cogen-async-scenario on one
 # scenario and compares what it prints with the recorded reference:
 #   NAME.expected  a valid scenario: stdout, byte for byte, and status 0;
 #   NAME.err       an invalid one: stderr, byte for byte, and status 2.
 # Exit status 3 (the runner's "unsupported statement") is passed on, so
-# that ctest reports the test as skipped (SKIP_RETURN_CODE 3).
+# that ctest reports the test as skipped (SKIP_RETURN_CODE 3). EMULATOR
+# (words split at blanks: qemu, valgrind with its options) runs the runner.
 runner=$1
 scn=$2
 out=${3:-.}
+emu=${4:-}
 dir=$(dirname "$scn")
 name=$(basename "$scn" .scn)
 mkdir -p "$out"
-"$runner" "$scn" >"$out/$name.got" 2>"$out/$name.stderr"
+# shellcheck disable=SC2086
+$emu "$runner" "$scn" >"$out/$name.got" 2>"$out/$name.stderr"
 rc=$?
 if [ $rc -eq 3 ]; then
   cat "$out/$name.stderr"
