@@ -160,6 +160,10 @@ void cg__task_finalize_all(cg_loop *loop) {
         cg__loop_report(loop, "Task was destroyed but it is pending!", NULL, &t->fut);
         if (t->fut_waiter && cg_future_remove_done_callback(t->fut_waiter, wakeup, t) > 0)
             cg_future_unref(&t->fut); /* the wake-up's */
+        if (t->fut_waiter) { /* tasks awaiting each other hold each other */
+            cg_future_unref(t->fut_waiter);
+            t->fut_waiter = NULL;
+        }
         cg_gen *g = t->gen;
         t->gen = NULL;
         cg_free(g); /* closes it: its cleanups run, outside the loop */
