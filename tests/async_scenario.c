@@ -508,6 +508,7 @@ typedef struct def {
     int kind; /* KIND_* */
     int line;
     block body;
+    size_t stack; /* the stack size its coroutines run with (set_stacks) */
 } def;
 
 enum { OBJ_QUEUE = 1, OBJ_EVENT, OBJ_LOCK, OBJ_SEMAPHORE, OBJ_BOUNDED };
@@ -1133,7 +1134,7 @@ static int parse(parser *ps, const char *text, size_t size) {
             const char *name = w[2];
             if (!is_word(name) || find_def(p, name) || find_obj(p, name))
                 return perr(ps, "line %d: async %s takes one new name", no, w[1]);
-            def d = {name, w[1][0] == 'd' ? KIND_DEF : KIND_GEN, no, {0}};
+            def d = {name, w[1][0] == 'd' ? KIND_DEF : KIND_GEN, no, {0}, 0};
             const char *cl = NULL;
             i++;
             if (parse_block(ps, &i, 0, END_ONLY, d.kind, 0, &d.body, &cl)) return -1;
@@ -1172,10 +1173,10 @@ static int parse(parser *ps, const char *text, size_t size) {
 #define MAX_TIME 10000000ll /* virtual ms */
 #define MAX_EVENTS 20000    /* trace lines */
 #define MAX_TICKS 200000    /* repeat iterations, all bodies together */
-/* Tasks run the interpreter recursively (`await NAME`); this stack is
- * ample for the deepest chain of awaits the parser accepts below. */
-#define TASK_STACK (1024u * 1024u)
-#define MAX_AWAIT_DEPTH 200
+/* A coroutine's stack: STACK_BASE, plus STACK_PER_LEVEL for each block its
+ * body nests (set_stacks). */
+#define STACK_BASE (64u * 1024u)
+#define STACK_PER_LEVEL (2u * 1024u)
 
 /* A task of the run, kept (with a reference) from its creation until the
  * end-of-run reports, in creation order. */
@@ -1183,6 +1184,7 @@ typedef struct trec {
     cg_task *t;
     struct trec *joining; /* the task it awaits in a `join` now, or NULL */
     int no_pending_report; /* asyncio exempts it from 'destroyed but pending' */
+    int must_cancel;      /* mirrors Task._must_cancel while the task runs */
 } trec;
 
 typedef struct binding {
@@ -1339,10 +1341,9 @@ static int cancel_would_cycle(trec *r) {
 
 enum { NORMAL = 0, RETURN = 1 };
 
-/* One running body: which def, on which task, how deep in awaits. */
+/* One running body: which def. */
 struct frame {
     const def *d;
-    int depth;
 };
 
 /* What an operation gives back: its RESULT text, or `missing`. */
@@ -1352,7 +1353,7 @@ struct opres {
 };
 
 static int exec_block(frame *f, const block *b, value *ret);
-static value run_def(const def *d, int depth);
+static value run_def(const def *d);
 
 /* An operation: performed by its function; one event when it ends. */
 static void run_op(frame *f, const op *o) {
@@ -1383,11 +1384,11 @@ static trec *task_arg(const op *o, opres *r) {
 /* A task's body: the coroutine of its async def (arg). */
 static void *task_body(cg_gen *g, void *arg) {
     (void)g;
-    return (void *)run_def(arg, 0);
+    return (void *)run_def(arg);
 }
 
 static cg_task *new_task(const def *d, const char *name) {
-    cg_task_opts to = {name, TASK_STACK, 0};
+    cg_task_opts to = {name, d->stack, 0};
     cg_task *t = cg_task_new(R.loop, task_body, (void *)d, &to);
     if (!t) {
         fputs("cogen-async-scenario: cannot make a task\n", stderr);
@@ -1404,6 +1405,10 @@ static void op_spawn(frame *f, const op *o, opres *r) {
 }
 
 static void clear_joining(void *p) { ((trec *)p)->joining = NULL; }
+static void resumed(void *p) { ((trec *)p)->must_cancel = 0; }
+
+static const char CYCLE[] =
+    "Python's recursion limit was hit (tasks wait for each other in a cycle and one is cancelled)";
 
 static void op_join(frame *f, const op *o, opres *r) {
     (void)f;
@@ -1416,8 +1421,18 @@ static void op_join(frame *f, const op *o, opres *r) {
                  o->line);
         scenario_abort(why);
     }
+    /* A task with a cancel request pending that starts waiting forwards the
+     * request to what it awaits (Task.__step): around a cycle, for ever. */
+    if (me->must_cancel) {
+        me->joining = t;
+        int cycle = cancel_would_cycle(t);
+        me->joining = NULL;
+        if (cycle) scenario_abort(CYCLE);
+    }
+    int suspends = !cg_future_done(cg_task_future(t->t));
     me->joining = t;
     CG_DEFER(clear_joining, me);
+    CG_DEFER(suspends ? resumed : NULL, me);
     value v = cg_await(cg_task_future(t->t));
     value_text(&r->s, v);
 }
@@ -1426,8 +1441,14 @@ static void op_cancel(frame *f, const op *o, opres *r) {
     (void)f;
     trec *t = task_arg(o, r);
     if (!t) return;
-    if (cancel_would_cycle(t))
-        scenario_abort("Python's recursion limit was hit (tasks wait for each other in a cycle and one is cancelled)");
+    if (cancel_would_cycle(t)) scenario_abort(CYCLE);
+    /* Where the request lands: down the chain of joins, at the first task
+     * that does not wait for a pending task; if that is the running task,
+     * it keeps the request for its next suspension (_must_cancel). */
+    trec *me = current_rec(), *x = t;
+    while (!cg_future_done(cg_task_future(x->t)) && x->joining && !cg_future_done(cg_task_future(x->joining->t)))
+        x = x->joining;
+    if (x == me && !x->joining) me->must_cancel = 1;
     s_puts(&r->s, cg_task_cancel(t->t, o->word) ? "True" : "False");
 }
 
@@ -1445,7 +1466,9 @@ static void op_uncancel(frame *f, const op *o, opres *r) {
     trec *t = task_arg(o, r);
     if (!t) return;
     char buf[32];
-    snprintf(buf, sizeof buf, "%d", cg_task_uncancel(t->t));
+    int n = cg_task_uncancel(t->t);
+    if (n == 0) t->must_cancel = 0; /* Task.uncancel withdraws the request */
+    snprintf(buf, sizeof buf, "%d", n);
     s_puts(&r->s, buf);
 }
 
@@ -1470,12 +1493,28 @@ static void op_sleep(frame *f, const op *o, opres *r) {
     (void)f;
     /* Durations past the virtual time limit only need to be beyond it. */
     unsigned long long ms = o->ms > (unsigned long long)MAX_TIME * 2 ? (unsigned long long)MAX_TIME * 2 : o->ms;
+    CG_DEFER(resumed, current_rec());
     cg_sleep(CG_MS(ms));
     s_puts(&r->s, "None");
 }
 
+/* The coroutine of an `await`, delegated to (yield from): it has its own
+ * frame, as in Python, so an exception thrown into the task (a
+ * cancellation, the exception of what it awaits) is chained, at each
+ * coroutine it passes through, to the exception that coroutine itself is
+ * handling (CPython's _PyErr_ChainStackItem), not to what an outer one
+ * handles. A plain C call would chain it to the innermost exception being
+ * handled anywhere on the task's stack. */
+static void *await_body(cg_gen *g, void *arg) {
+    (void)g;
+    return (void *)run_def(arg);
+}
+
 static void op_await(frame *f, const op *o, opres *r) {
-    value v = run_def(find_def(R.prog, o->name), f->depth + 1);
+    (void)f;
+    const def *d = find_def(R.prog, o->name);
+    cg_opts go = {d->stack, d->name, 0};
+    value v = cg_yield_from_new(cg_current(), await_body, (void *)d, &go);
     value_text(&r->s, v);
 }
 
@@ -1625,9 +1664,8 @@ static void defcall_run(void *p) {
 /* Runs one coroutine of an async def to its end on the current task's
  * stack: its return value, or its exception, a StopIteration turned into
  * RuntimeError('coroutine raised StopIteration') (A11). */
-static value run_def(const def *d, int depth) {
-    if (depth > MAX_AWAIT_DEPTH) scenario_abort("Python's recursion limit was hit");
-    defcall c = {{d, depth}, NULL};
+static value run_def(const def *d) {
+    defcall c = {{d}, NULL};
     CG_TRY {
         defcall_run(&c);
     } CG_EXCEPT(&cg_StopIteration, e) {
@@ -1772,6 +1810,37 @@ static void run_main(void) {
 }
 
 /* ---------------------------------------------------------------------
+ * Stack sizes
+ * ------------------------------------------------------------------ */
+
+/* Blocks nested in a block (repeat, try, the context blocks). */
+static size_t block_levels(const block *b) {
+    size_t best = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        const stmt *s = &b->v[i];
+        size_t k = 0;
+        if (s->kind == S_REPEAT || s->kind == S_BLOCK) {
+            k = 1 + block_levels(&s->body);
+        } else if (s->kind == S_TRY) {
+            k = block_levels(&s->body);
+            for (size_t h = 0; h < s->nhandlers; h++)
+                if (block_levels(&s->handlers[h].body) > k) k = block_levels(&s->handlers[h].body);
+            if (block_levels(&s->final) > k) k = block_levels(&s->final);
+            k++;
+        }
+        if (k > best) best = k;
+    }
+    return best;
+}
+
+/* Each coroutine has a stack of its own (a task's, or the generator of an
+ * `await`), sized for the blocks its body nests. */
+static void set_stacks(program *p) {
+    for (size_t i = 0; i < p->ndefs; i++)
+        p->defs[i].stack = STACK_BASE + (1 + block_levels(&p->defs[i].body)) * STACK_PER_LEVEL;
+}
+
+/* ---------------------------------------------------------------------
  * What the loop cannot run yet
  * ------------------------------------------------------------------ */
 
@@ -1860,6 +1929,7 @@ int main(int argc, char **argv) {
         goto done;
     }
     R.prog = &prog;
+    set_stacks(&prog);
     run_main();
     /* The reference prints its lines joined by newlines. */
     fwrite(R.out.p, 1, R.out.len, stdout);
