@@ -15,13 +15,15 @@
  * before anything runs), so that tests can tell "not yet" from "wrong".
  *
  * How it runs. Every `async def` body is interpreted by one C function
- * (run_def) on the stack of the task that runs it: `spawn` makes a task
- * (cg_task_new) whose body (task_body) interprets the def; `await NAME`
- * calls the interpreter recursively on the same stack (tasks are stackful);
- * awaiting operations call cg_await / cg_sleep at whatever depth they are.
- * `try` is CG_TRY, `raise` cg_raise, `reraise` cg_reraise, as in the
- * generator scenario runner (tests/scenario.c), whose lexer and utilities
- * this file copies.
+ * (run_def): `spawn` makes a task (cg_task_new) whose body (task_body)
+ * interprets the def on the task's stack; `await NAME` interprets NAME in a
+ * generator the task delegates to (cg_yield_from_new), so that each
+ * coroutine has an exception frame of its own as in Python (a plain call on
+ * the same stack chains thrown-in exceptions to the wrong handled
+ * exception, see op_await); awaiting operations call cg_await / cg_sleep
+ * from whichever generator runs them (tasks are stackful). `try` is CG_TRY,
+ * `raise` cg_raise, `reraise` cg_reraise, as in the generator scenario
+ * runner (tests/scenario.c), whose lexer and utilities this file copies.
  *
  * Statements are a table (OPDEFS below, and BLOCKDEFS for the blocks):
  * each has a C function that performs it, or NULL while the loop lacks
@@ -35,6 +37,14 @@
  * referenced until after the outcome line, where the end-of-run reports
  * are made in creation order; and the loop's clock is read after the
  * shutdown, before the loop is freed.
+ *
+ * Where it cannot be exact (tests/async_scenarios/README.md lists these):
+ * the reference's limit of 100,000 loop iterations is not counted (the
+ * limit of 20,000 trace lines always comes first: every iteration but a
+ * few leads to an event); a scenario that Python refuses to compile (more
+ * than 20 statically nested blocks, counting the ones the reference
+ * generates around each operation) makes the reference fail with a
+ * SyntaxError, while this runner runs it.
  */
 #include <cogen.h>
 #include <cogen_loop.h>
