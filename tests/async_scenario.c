@@ -393,6 +393,9 @@ static void lex(arena *A, const char *text, size_t size, lines *out) {
 
 CG_EXC_TYPE(AppError, cg_Exception);
 CG_EXC_TYPE(SubAppError, AppError);
+/* Unwinds a task once the run is rejected (scenario_abort): no handler of
+ * the scenario catches it and no finally block runs. */
+CG_EXC_TYPE(ScenarioAbort, cg_BaseException);
 /* asyncio's queue exceptions and the exception groups, until the loop
  * defines them (branches `syncprim` and `structured`): no statement that
  * could raise them runs yet, they only have to exist for `raise` and
@@ -1209,6 +1212,8 @@ typedef struct runner {
     size_t nout;
     unsigned long ticks;
     int closing;      /* the loop is being freed: print nothing, run nothing */
+    int aborted;      /* the run is rejected (abort_msg): unwind everything */
+    str abort_msg;
     trec **tasks;     /* every task of the run, in creation order */
     size_t ntasks, captasks;
     binding *binds;   /* ID -> its task now */
@@ -1220,14 +1225,44 @@ static runner R;
 
 static void *xmalloc(size_t n) { return xrealloc(NULL, n); }
 
-/* Stops the run: the scenario is rejected as async_ref.py rejects it. */
-static void scenario_abort(const char *why) {
-    if (strncmp(why, "line ", 5) == 0)
-        fprintf(stderr, "scenario error: %s\n", why);
-    else
-        fprintf(stderr, "scenario error: line %d: %s\n", R.prog->main_line, why);
+static void s_vprintf_simple(str *s, int line, const char *why) {
+    char head[32];
+    snprintf(head, sizeof head, "line %d: ", line);
+    s_puts(s, head);
+    s_puts(s, why);
+}
+
+/* Rejects the scenario, as async_ref.py rejects it (status 2, the message
+ * naming a line). On the thread's own stack, at once. In a task, the loop
+ * is stopped and the task unwinds (ScenarioAbort; every task that runs
+ * after it too); run_main then frees the loop and reports: exiting from a
+ * task's stack would leave what main's frame holds unreachable for leak
+ * checkers. */
+static void abort_report(void) {
+    fprintf(stderr, "scenario error: %s\n", s_text(&R.abort_msg));
     fflush(stderr);
-    exit(2);
+}
+
+/* The rejection without the unwinding: for ev(), whose callers go on to
+ * their next statement, where ScenarioAbort is raised (exec_block). */
+static void reject(const char *why) {
+    if (!R.aborted) {
+        R.aborted = 1;
+        if (strncmp(why, "line ", 5) == 0)
+            s_puts(&R.abort_msg, why);
+        else
+            s_vprintf_simple(&R.abort_msg, R.prog->main_line, why);
+    }
+    if (!cg_current()) {
+        abort_report();
+        exit(2);
+    }
+    if (R.loop) cg_loop_stop(R.loop);
+}
+
+static void scenario_abort(const char *why) {
+    reject(why);
+    CG_RAISE(&ScenarioAbort, NULL);
 }
 
 static long long now_ms(void) { return (long long)(cg_loop_time(R.loop) / 1000000); }
@@ -1253,9 +1288,12 @@ static void value_text(str *s, value v) { s_puts(s, v ? v : "None"); }
 __attribute__((format(printf, 1, 2)))
 #endif
 static void ev(const char *fmt, ...) {
-    if (R.closing) return;
+    if (R.closing || R.aborted) return;
     long long t = now_ms();
-    if (t > MAX_TIME) scenario_abort("the run goes past 10000000 ms of virtual time");
+    if (t > MAX_TIME) {
+        reject("the run goes past 10000000 ms of virtual time");
+        return;
+    }
     cg_task *cur = cg_current_task();
     char head[64];
     snprintf(head, sizeof head, "%4lld ", t);
@@ -1267,7 +1305,7 @@ static void ev(const char *fmt, ...) {
     s_vprintf(&R.out, fmt, ap);
     va_end(ap);
     s_putc(&R.out, '\n');
-    if (++R.nout > MAX_EVENTS) scenario_abort("the run exceeds 20000 trace lines");
+    if (++R.nout > MAX_EVENTS) reject("the run exceeds 20000 trace lines");
 }
 
 static trec *rec_of(const cg_future *f) {
@@ -1317,7 +1355,7 @@ static trec *lookup(const char *id) {
 static void on_exception(cg_loop *loop, const cg_loop_context *ctx, void *ud) {
     (void)loop;
     (void)ud;
-    if (R.closing) return;
+    if (R.closing || R.aborted) return;
     str s = {0};
     s_puts(&s, ctx->message ? ctx->message : "");
     if (ctx->future) {
@@ -1596,13 +1634,13 @@ static int exec_try(frame *f, const stmt *s, value *ret) {
         res = exec_block(f, &s->body, &v);
         rv = v;
     } CG_EXCEPT(&cg_BaseException, e) {
-        const handler *h = R.closing ? NULL : match_handler(s, e);
+        const handler *h = R.closing || R.aborted ? NULL : match_handler(s, e);
         if (!h) cg_reraise();
         value v = NULL;
         res = exec_block(f, &h->body, &v);
         rv = v;
     } CG_FINALLY {
-        if (s->has_final && !R.closing) {
+        if (s->has_final && !R.closing && !R.aborted) {
             value v = NULL;
             if (exec_block(f, &s->final, &v) == RETURN) {
                 /* `return` in finally wins over everything, a pending
@@ -1620,6 +1658,7 @@ static int exec_block(frame *f, const block *b, value *ret) {
     const char *name = f->d->name;
     for (size_t i = 0; i < b->n; i++) {
         const stmt *s = &b->v[i];
+        if (R.aborted) CG_RAISE(&ScenarioAbort, NULL);
         if (R.closing) CG_RAISE(&cg_GeneratorExit, NULL);
         switch (s->kind) {
         case S_RETURN:
@@ -1728,7 +1767,7 @@ static int cancel_all(void) {
     for (size_t i = 0; i < n; i++)
         if (cg_future_add_done_callback(cg_task_future(v[i]), gather_one, g) < 0) abort();
     cg_loop_run_until_complete(R.loop, g->outer, NULL, NULL);
-    int dead = !cg_future_done(g->outer);
+    int dead = !cg_future_done(g->outer) || R.aborted;
     for (size_t i = 0; i < n && !dead; i++) {
         cg_future *f = cg_task_future(v[i]);
         cg_exc *e = cg_future_cancelled(f) ? NULL : cg_future_exception(f);
@@ -1761,7 +1800,24 @@ static void shutdown_step(void) {
     cg_loop_run_until_complete(R.loop, cg_task_future(t), NULL, NULL);
 }
 
-static void run_main(void) {
+/* Frees the loop after a rejection in a task; returns the exit status. */
+static int run_aborted(void) {
+    R.closing = 1;
+    for (size_t i = 0; i < R.ntasks; i++) {
+        if (R.tasks[i]->t) cg_future_unref(cg_task_future(R.tasks[i]->t));
+        R.tasks[i]->t = NULL;
+    }
+    if (R.stuck) cg_future_unref(R.stuck->outer);
+    cg_loop_free(R.loop);
+    R.loop = NULL;
+    free(R.stuck);
+    R.stuck = NULL;
+    abort_report();
+    return 2;
+}
+
+/* Runs the scenario; the exit status (0, or 2 when it is rejected). */
+static int run_main(void) {
     cg_loop_opts lo = {CG_LOOP_VIRTUAL_CLOCK};
     R.loop = cg_loop_new(&lo);
     if (!R.loop) abort();
@@ -1771,6 +1827,10 @@ static void run_main(void) {
     void *out = NULL;
     cg_exc *exc = NULL;
     cg_status st = cg_loop_run_until_complete(R.loop, cg_task_future(main_task), &out, &exc);
+    if (R.aborted) {
+        cg_exc_unref(exc);
+        return run_aborted();
+    }
     int dead = !cg_future_done(cg_task_future(main_task));
     str outcome = {0};
     if (dead) {
@@ -1784,9 +1844,13 @@ static void run_main(void) {
         cg_exc_unref(exc);
     }
     if (!dead) dead = cancel_all() < 0;
-    if (!dead) {
+    if (!dead && !R.aborted) {
         shutdown_step();
         shutdown_step();
+    }
+    if (R.aborted) {
+        free(outcome.p);
+        return run_aborted();
     }
     long long t = now_ms();
     if (t > MAX_TIME) scenario_abort("the run goes past 10000000 ms of virtual time");
@@ -1817,6 +1881,7 @@ static void run_main(void) {
     cg_loop_free(R.loop);
     R.loop = NULL;
     free(R.stuck);
+    return 0;
 }
 
 /* ---------------------------------------------------------------------
@@ -1940,15 +2005,16 @@ int main(int argc, char **argv) {
     }
     R.prog = &prog;
     set_stacks(&prog);
-    run_main();
+    rc = run_main();
     /* The reference prints its lines joined by newlines. */
-    fwrite(R.out.p, 1, R.out.len, stdout);
+    if (rc == 0) fwrite(R.out.p, 1, R.out.len, stdout);
     fflush(stdout);
 done:
     for (size_t i = 0; i < R.ntasks; i++) free(R.tasks[i]);
     free(R.tasks);
     free(R.binds);
     free(R.out.p);
+    free(R.abort_msg.p);
     free(ps.err.p);
     a_free(&A);
     free(text);
