@@ -153,6 +153,15 @@ void cg__task_free(cg_task *t) {
 /* Loop close: every task still pending is dropped, reported as asyncio
  * reports a pending task that is destroyed. */
 void cg__task_finalize_all(cg_loop *loop) {
+    /* Wake-ups already scheduled will never run: the reference each holds
+     * on its task goes now (dropping the handle would not release it). */
+    for (cg_handle *h = loop->ready_head; h; h = h->next) {
+        if (h->kind == H_DONE && h->done_fn == wakeup && !h->cancelled) {
+            cg_task *t = h->arg;
+            cg_handle_cancel(h);
+            cg_future_unref(&t->fut);
+        }
+    }
     while (loop->tasks_head) {
         cg_task *t = loop->tasks_head;
         loop_unlink(loop, t);
