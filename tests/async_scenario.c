@@ -1188,8 +1188,8 @@ static int parse(parser *ps, const char *text, size_t size) {
 #define MAX_TICKS 200000    /* repeat iterations, all bodies together */
 /* A coroutine's stack: STACK_BASE, plus STACK_PER_LEVEL for each block its
  * body nests (set_stacks). */
-#define STACK_BASE (64u * 1024u)
-#define STACK_PER_LEVEL (2u * 1024u)
+#define STACK_BASE (128u * 1024u)
+#define STACK_PER_LEVEL (4u * 1024u)
 
 /* A task of the run, kept (with a reference) from its creation until the
  * end-of-run reports, in creation order. */
