@@ -176,7 +176,8 @@ CG_API int cg_future_done(const cg_future *f);
 CG_API int cg_future_cancelled(const cg_future *f);
 /* Future.result(): the result; raises the future's exception, the
  * CancelledError of a cancelled one, or InvalidStateError('Result is not
- * set.') while pending. Marks the exception as retrieved. */
+ * set.') while pending (the C Future's message). Marks the exception as
+ * retrieved. */
 CG_API void *cg_future_result(cg_future *f);
 /* Future.exception(): borrowed, NULL when it has a result; CancelledError
  * raised when cancelled, InvalidStateError('Exception is not set.') while

@@ -168,6 +168,15 @@ void cg__task_free(cg_task *t) {
 /* Loop close: every task still pending is dropped, reported as asyncio
  * reports a pending task that is destroyed. */
 void cg__task_finalize_all(cg_loop *loop) {
+    /* Wake-ups already scheduled will never run: the reference each holds
+     * on its task goes now (dropping the handle would not release it). */
+    for (cg_handle *h = loop->ready_head; h; h = h->next) {
+        if (h->kind == H_DONE && h->done_fn == cg__task_wakeup && !h->cancelled) {
+            cg_task *t = h->arg;
+            cg_handle_cancel(h);
+            cg_future_unref(&t->fut);
+        }
+    }
     while (loop->tasks_head) {
         cg_task *t = loop->tasks_head;
         loop_unlink(loop, t);
@@ -175,6 +184,10 @@ void cg__task_finalize_all(cg_loop *loop) {
         if (t->log_destroy_pending) cg__loop_report(loop, "Task was destroyed but it is pending!", NULL, &t->fut);
         if (t->fut_waiter && cg_future_remove_done_callback(t->fut_waiter, cg__task_wakeup, t) > 0)
             cg_future_unref(&t->fut); /* the wake-up's */
+        if (t->fut_waiter) { /* tasks awaiting each other hold each other */
+            cg_future_unref(t->fut_waiter);
+            t->fut_waiter = NULL;
+        }
         cg_gen *g = t->gen;
         t->gen = NULL;
         cg_free(g); /* closes it: its cleanups run, outside the loop */

@@ -1,0 +1,2022 @@
+/* async_scenario.c: cogen-async-scenario, the async scenario runner.
+ *
+ * Runs an async scenario (the language of ../shared/semantics/ASYNC-SCENARIO.md,
+ * outside the repository; its reference runner is async_ref.py on CPython
+ * 3.13.0, whose traces are checked in under tests/async_scenarios/) on
+ * cogen's event loop, through the public API only (cogen.h, cogen_loop.h),
+ * and prints the same trace: one line per event, `T TASK: EVENT`.
+ *
+ *     cogen-async-scenario FILE
+ *
+ * Exit status: 0 after the trace; 2 for an invalid scenario (the reference
+ * runner's message on stderr, naming its line; nothing on stdout, as the
+ * reference prints nothing then); 3 when the scenario uses a statement that
+ * the loop does not offer yet ("unsupported statement", on stderr, found
+ * before anything runs), so that tests can tell "not yet" from "wrong".
+ *
+ * How it runs. Every `async def` body is interpreted by one C function
+ * (run_def): `spawn` makes a task (cg_task_new) whose body (task_body)
+ * interprets the def on the task's stack; `await NAME` interprets NAME in a
+ * generator the task delegates to (cg_yield_from_new), so that each
+ * coroutine has an exception frame of its own as in Python (a plain call on
+ * the same stack chains thrown-in exceptions to the wrong handled
+ * exception, see op_await); awaiting operations call cg_await / cg_sleep
+ * from whichever generator runs them (tasks are stackful). `try` is CG_TRY,
+ * `raise` cg_raise, `reraise` cg_reraise, as in the generator scenario
+ * runner (tests/scenario.c), whose lexer and utilities this file copies.
+ *
+ * Statements are a table (OPDEFS below, and BLOCKDEFS for the blocks):
+ * each has a C function that performs it, or NULL while the loop lacks
+ * what it needs; a scenario using a NULL entry exits with status 3.
+ *
+ * The run (`main NAME`) follows asyncio.run as the reference drives it
+ * (Runner.run, then Runner.close): it is written here with the loop's
+ * public calls rather than with cg_run, because the reference needs three
+ * things cg_run does not give (see run_main): a virtual-clock deadlock
+ * ends the run at once, without shutdown; every task of the run stays
+ * referenced until after the outcome line, where the end-of-run reports
+ * are made in creation order; and the loop's clock is read after the
+ * shutdown, before the loop is freed.
+ *
+ * Where it cannot be exact (tests/async_scenarios/README.md lists these):
+ * the reference's limit of 100,000 loop iterations is not counted (the
+ * limit of 20,000 trace lines always comes first: every iteration but a
+ * few leads to an event); a scenario that Python refuses to compile (more
+ * than 20 statically nested blocks, counting the ones the reference
+ * generates around each operation) makes the reference fail with a
+ * SyntaxError, while this runner runs it.
+ */
+#include <cogen.h>
+#include <cogen_loop.h>
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Out of memory is the one failure that ends the process: every size here
+ * is proportional to the input or to what the scenario runs. */
+static void *xrealloc(void *p, size_t n) {
+    p = realloc(p, n ? n : 1);
+    if (!p) {
+        fputs("cogen-async-scenario: out of memory\n", stderr);
+        abort();
+    }
+    return p;
+}
+
+/* A growable string; {0} is the empty string. */
+typedef struct str {
+    char *p;    /* NUL-terminated once anything was added */
+    size_t len; /* bytes before the NUL */
+    size_t cap; /* bytes allocated */
+} str;
+
+static void s_putn(str *s, const char *t, size_t n) {
+    if (s->len + n + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        while (cap < s->len + n + 1) cap *= 2;
+        s->p = xrealloc(s->p, cap);
+        s->cap = cap;
+    }
+    memcpy(s->p + s->len, t, n);
+    s->len += n;
+    s->p[s->len] = '\0';
+}
+static void s_puts(str *s, const char *t) { s_putn(s, t, strlen(t)); }
+static void s_putc(str *s, char c) { s_putn(s, &c, 1); }
+static void s_clear(str *s) {
+    s->len = 0;
+    if (s->p) s->p[0] = '\0';
+}
+static const char *s_text(const str *s) { return s->p ? s->p : ""; }
+
+static void s_vprintf(str *s, const char *fmt, va_list ap) {
+    char small[256];
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    if (n < 0) {
+        va_end(ap2);
+        return;
+    }
+    if ((size_t)n < sizeof small) {
+        s_putn(s, small, (size_t)n);
+    } else {
+        char *big = xrealloc(NULL, (size_t)n + 1);
+        vsnprintf(big, (size_t)n + 1, fmt, ap2);
+        s_putn(s, big, (size_t)n);
+        free(big);
+    }
+    va_end(ap2);
+}
+
+/* A NUL byte is an ordinary character to the reference (a word "a\0b" is
+ * one word, and not a valid name or value). Words here are C strings, so
+ * a NUL in a word is kept as the byte 0xFF, which valid UTF-8 never holds
+ * (the text is checked first): it fails every check a NUL fails, and turns
+ * back into NUL on output (emit_stdout) and into \x00 in messages
+ * (s_repr). */
+#define NUL_STANDIN 0xff
+
+/* The assigned code points above ASCII that Python's str.isprintable()
+ * rejects (Unicode 14, CPython 3.11: other controls, format characters,
+ * separators other than the space, private use), which repr() escapes.
+ * Unassigned code points are escaped by Python too; they are not listed. */
+static const struct {
+    uint32_t lo, hi;
+} unprintable[] = {
+    {0x80, 0xa0}, {0xad, 0xad}, {0x600, 0x605}, {0x61c, 0x61c}, {0x6dd, 0x6dd}, {0x70f, 0x70f},
+    {0x890, 0x891}, {0x8e2, 0x8e2}, {0x1680, 0x1680}, {0x180e, 0x180e}, {0x2000, 0x200f},
+    {0x2028, 0x202f}, {0x205f, 0x2064}, {0x2066, 0x206f}, {0x3000, 0x3000}, {0xe000, 0xf8ff},
+    {0xfeff, 0xfeff}, {0xfff9, 0xfffb}, {0x110bd, 0x110bd}, {0x110cd, 0x110cd}, {0x13430, 0x13438},
+    {0x1bca0, 0x1bca3}, {0x1d173, 0x1d17a}, {0xe0001, 0xe0001}, {0xe0020, 0xe007f}, {0xf0000, 0xffffd},
+    {0x100000, 0x10fffd},
+};
+
+static int is_unprintable(uint32_t cp) {
+    for (size_t i = 0; i < sizeof unprintable / sizeof unprintable[0]; i++)
+        if (cp >= unprintable[i].lo && cp <= unprintable[i].hi) return 1;
+    return 0;
+}
+
+/* The code point of the UTF-8 sequence at c and its length, or length 0
+ * if it is not one (the text was checked, but be safe). */
+static size_t utf8_decode(const unsigned char *c, uint32_t *cp) {
+    size_t n = c[0] >= 0xf0 ? 4 : c[0] >= 0xe0 ? 3 : c[0] >= 0xc0 ? 2 : 0;
+    if (!n) return 0;
+    uint32_t v = c[0] & (0x7f >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((c[i] & 0xc0) != 0x80) return 0;
+        v = (v << 6) | (c[i] & 0x3f);
+    }
+    *cp = v;
+    return n;
+}
+
+/* Python's repr() of a str: escapes for ASCII controls and for what
+ * str.isprintable() rejects; other characters pass through. */
+static void s_repr(str *s, const char *t) {
+    char q = (strchr(t, '\'') && !strchr(t, '"')) ? '"' : '\'';
+    s_putc(s, q);
+    for (const unsigned char *c = (const unsigned char *)t; *c; c++) {
+        char buf[16];
+        uint32_t cp;
+        size_t n;
+        if (*c >= 0x80 && *c != NUL_STANDIN && (n = utf8_decode(c, &cp)) != 0) {
+            if (is_unprintable(cp)) {
+                snprintf(buf, sizeof buf, cp < 0x100 ? "\\x%02x" : cp < 0x10000 ? "\\u%04x" : "\\U%08x",
+                         (unsigned)cp);
+                s_puts(s, buf);
+            } else {
+                s_putn(s, (const char *)c, n);
+            }
+            c += n - 1;
+            continue;
+        }
+        if (*c == q || *c == '\\') {
+            s_putc(s, '\\');
+            s_putc(s, (char)*c);
+        } else if (*c == '\n') {
+            s_puts(s, "\\n");
+        } else if (*c == '\r') {
+            s_puts(s, "\\r");
+        } else if (*c == '\t') {
+            s_puts(s, "\\t");
+        } else if (*c == NUL_STANDIN) {
+            s_puts(s, "\\x00");
+        } else if (*c < 0x20 || *c == 0x7f) {
+            snprintf(buf, sizeof buf, "\\x%02x", *c);
+            s_puts(s, buf);
+        } else {
+            s_putc(s, (char)*c);
+        }
+    }
+    s_putc(s, q);
+}
+
+/* An arena: everything the parser makes lives until the run ends and is
+ * freed at once, which keeps error paths free of cleanup code. */
+typedef struct chunk {
+    struct chunk *next;
+    size_t used, cap;
+    max_align_t data[];
+} chunk;
+
+typedef struct arena {
+    chunk *head;
+} arena;
+
+static void *a_alloc(arena *a, size_t n) {
+    n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+    if (!n) n = sizeof(max_align_t);
+    chunk *c = a->head;
+    if (!c || c->cap - c->used < n) {
+        size_t cap = n > 65536 ? n : 65536;
+        c = xrealloc(NULL, sizeof *c + cap);
+        c->next = a->head;
+        c->used = 0;
+        c->cap = cap;
+        a->head = c;
+    }
+    void *p = (char *)c->data + c->used;
+    c->used += n;
+    memset(p, 0, n);
+    return p;
+}
+
+/* Grows an array of the arena from old_n to new_n bytes (the old copy stays
+ * in the arena until it is freed: at most as much again). */
+static void *a_grow(arena *a, void *old, size_t old_n, size_t new_n) {
+    void *p = a_alloc(a, new_n);
+    if (old_n) memcpy(p, old, old_n);
+    return p;
+}
+
+static char *a_strndup(arena *a, const char *s, size_t n) {
+    char *p = a_alloc(a, n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+static char *a_strdup(arena *a, const char *s) { return a_strndup(a, s, strlen(s)); }
+
+static void a_free(arena *a) {
+    while (a->head) {
+        chunk *c = a->head;
+        a->head = c->next;
+        free(c);
+    }
+}
+
+/* ---------------------------------------------------------------------
+ * Lexing, as Python's str.splitlines / str.split / str.strip do it
+ * ------------------------------------------------------------------ */
+
+/* Length of a line break at p (0 if none): \n \r \r\n \v \f \x1c-\x1e and
+ * UTF-8 NEL, LINE SEPARATOR, PARAGRAPH SEPARATOR. */
+static size_t linebreak_len(const unsigned char *p, const unsigned char *end) {
+    if (p >= end) return 0;
+    switch (*p) {
+    case '\r':
+        return (p + 1 < end && p[1] == '\n') ? 2 : 1;
+    case '\n': case '\v': case '\f': case 0x1c: case 0x1d: case 0x1e:
+        return 1;
+    case 0xc2:
+        return (p + 1 < end && p[1] == 0x85) ? 2 : 0;
+    case 0xe2:
+        return (p + 2 < end && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9)) ? 3 : 0;
+    }
+    return 0;
+}
+
+/* Length of a whitespace character at p (0 if none), as str.isspace(). */
+static size_t space_len(const unsigned char *p, const unsigned char *end) {
+    if (p >= end) return 0;
+    if (*p == ' ' || (*p >= '\t' && *p <= '\r') || (*p >= 0x1c && *p <= 0x1f)) return 1;
+    if (*p == 0xc2 && p + 1 < end && (p[1] == 0x85 || p[1] == 0xa0)) return 2;
+    if (p + 2 < end) {
+        if (p[0] == 0xe1 && p[1] == 0x9a && p[2] == 0x80) return 3;
+        if (p[0] == 0xe2 && p[1] == 0x80 && ((p[2] >= 0x80 && p[2] <= 0x8a) || p[2] == 0xa8 || p[2] == 0xa9 || p[2] == 0xaf))
+            return 3;
+        if (p[0] == 0xe2 && p[1] == 0x81 && p[2] == 0x9f) return 3;
+        if (p[0] == 0xe3 && p[1] == 0x80 && p[2] == 0x80) return 3;
+    }
+    return 0;
+}
+
+typedef struct line {
+    int no;   /* 1-based line number */
+    char **w; /* its words */
+    size_t n; /* at least 1: blank lines are dropped */
+} line;
+
+typedef struct lines {
+    line *v;
+    size_t n, cap;
+} lines;
+
+/* Returns the length of the longest valid UTF-8 prefix of [p, end), as
+ * Python's strict decoder accepts it: no overlong forms, no surrogates,
+ * nothing above U+10FFFF. */
+static size_t utf8_valid_len(const unsigned char *p, const unsigned char *end) {
+    const unsigned char *s = p;
+    while (p < end) {
+        unsigned c = *p;
+        size_t n;
+        unsigned lo = 0x80, hi = 0xbf;
+        if (c < 0x80) {
+            p++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            if (c == 0xe0) lo = 0xa0;
+            if (c == 0xed) hi = 0x9f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            if (c == 0xf0) lo = 0x90;
+            if (c == 0xf4) hi = 0x8f;
+        } else {
+            break;
+        }
+        if ((size_t)(end - p) <= n || p[1] < lo || p[1] > hi) break;
+        size_t k = 2;
+        while (k <= n && p[k] >= 0x80 && p[k] <= 0xbf) k++;
+        if (k <= n) break;
+        p += n + 1;
+    }
+    return (size_t)(p - s);
+}
+
+/* Splits one line's text (comment already cut) into words. */
+static void split_words(arena *A, const unsigned char *p, const unsigned char *end, line *ln) {
+    size_t cap = 0;
+    ln->w = NULL;
+    ln->n = 0;
+    while (p < end) {
+        size_t k;
+        while (p < end && (k = space_len(p, end)) != 0) p += k;
+        if (p >= end) break;
+        const unsigned char *start = p;
+        while (p < end && space_len(p, end) == 0) p++;
+        if (ln->n == cap) {
+            size_t ncap = cap ? cap * 2 : 4;
+            ln->w = a_grow(A, ln->w, cap * sizeof *ln->w, ncap * sizeof *ln->w);
+            cap = ncap;
+        }
+        char *w = a_strndup(A, (const char *)start, (size_t)(p - start));
+        for (size_t i = 0; i < (size_t)(p - start); i++)
+            if (!start[i]) w[i] = (char)NUL_STANDIN;
+        ln->w[ln->n++] = w;
+    }
+}
+
+static void lex(arena *A, const char *text, size_t size, lines *out) {
+    const unsigned char *p = (const unsigned char *)text, *end = p + size;
+    int no = 0;
+    while (p < end) {
+        const unsigned char *start = p;
+        size_t br = 0;
+        while (p < end && (br = linebreak_len(p, end)) == 0) p++;
+        const unsigned char *stop = p;
+        p += br;
+        if (no < INT32_MAX) no++;
+        const unsigned char *hash = memchr(start, '#', (size_t)(stop - start));
+        if (hash) stop = hash;
+        line ln = {no, NULL, 0};
+        split_words(A, start, stop, &ln);
+        if (ln.n == 0) continue;
+        if (out->n == out->cap) {
+            size_t ncap = out->cap ? out->cap * 2 : 64;
+            out->v = a_grow(A, out->v, out->cap * sizeof *out->v, ncap * sizeof *out->v);
+            out->cap = ncap;
+        }
+        out->v[out->n++] = ln;
+    }
+}
+
+/* ---------------------------------------------------------------------
+ * Parsing, mirroring scenario_ref.py's parse(). Every function that can
+ * reject the scenario returns -1 after storing the message (perr).
+ * ------------------------------------------------------------------ */
+
+
+/* ---------------------------------------------------------------------
+ * Exception types
+ * ------------------------------------------------------------------ */
+
+CG_EXC_TYPE(AppError, cg_Exception);
+CG_EXC_TYPE(SubAppError, AppError);
+/* Unwinds a task once the run is rejected (scenario_abort): no handler of
+ * the scenario catches it and no finally block runs. */
+CG_EXC_TYPE(ScenarioAbort, cg_BaseException);
+/* asyncio's queue exceptions and the exception groups, until the loop
+ * defines them (branches `syncprim` and `structured`): no statement that
+ * could raise them runs yet, they only have to exist for `raise` and
+ * `except`. ExceptionGroup derives from both BaseExceptionGroup and
+ * Exception in Python; a cogen type has one base, so it derives from
+ * Exception here (to be replaced by the loop's own types). */
+CG_EXC_TYPE(QueueEmpty, cg_Exception);
+CG_EXC_TYPE(QueueFull, cg_Exception);
+CG_EXC_TYPE(QueueShutDown, cg_Exception);
+CG_EXC_TYPE(BaseExceptionGroup, cg_BaseException);
+CG_EXC_TYPE(ExceptionGroup, cg_Exception);
+
+static const struct {
+    const char *name;
+    const cg_exc_type *type;
+    int raisable;
+} TYPES[] = {
+    {"BaseException", &cg_BaseException, 1},
+    {"Exception", &cg_Exception, 1},
+    {"GeneratorExit", &cg_GeneratorExit, 1},
+    {"StopIteration", &cg_StopIteration, 1},
+    {"StopAsyncIteration", &cg_StopAsyncIteration, 1},
+    {"RuntimeError", &cg_RuntimeError, 1},
+    {"ValueError", &cg_ValueError, 1},
+    {"TypeError", &cg_TypeError, 1},
+    {"LookupError", &cg_LookupError, 1},
+    {"KeyError", &cg_KeyError, 1},
+    {"OSError", &cg_OSError, 1},
+    {"TimeoutError", &cg_TimeoutError, 1},
+    {"CancelledError", &cg_CancelledError, 1},
+    {"InvalidStateError", &cg_InvalidStateError, 1},
+    {"QueueEmpty", &QueueEmpty, 1},
+    {"QueueFull", &QueueFull, 1},
+    {"QueueShutDown", &QueueShutDown, 1},
+    {"AppError", &AppError, 1},
+    {"SubAppError", &SubAppError, 1},
+    {"ExceptionGroup", &ExceptionGroup, 0},
+    {"BaseExceptionGroup", &BaseExceptionGroup, 0},
+};
+#define NTYPES (sizeof TYPES / sizeof TYPES[0])
+
+static const cg_exc_type *find_type(const char *name, int raisable) {
+    for (size_t i = 0; i < NTYPES; i++)
+        if (strcmp(TYPES[i].name, name) == 0 && (TYPES[i].raisable || !raisable)) return TYPES[i].type;
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------
+ * The program
+ * ------------------------------------------------------------------ */
+
+/* A value is NULL (None) or a canonical decimal string: values only travel
+ * through tasks and get printed, so no arithmetic. */
+typedef const char *value;
+
+/* Operation keywords, in the order of OPDEFS, then the blocks. */
+enum kw {
+    K_SPAWN, K_TG_SPAWN, K_JOIN, K_CANCEL, K_CANCELLING, K_UNCANCEL, K_STATE, K_RESULT,
+    K_SLEEP, K_AWAIT, K_GATHER, K_WAIT, K_WAIT_FOR, K_SHIELD,
+    K_PUT, K_GET, K_PUT_NOWAIT, K_GET_NOWAIT, K_TASK_DONE, K_QJOIN, K_QSIZE, K_QSHUTDOWN,
+    K_SET, K_CLEAR, K_IS_SET, K_WAIT_EVENT, K_ACQUIRE, K_RELEASE, K_LOCKED,
+    K_AGEN, K_ANEXT, K_ASEND, K_ATHROW, K_ACLOSE,
+    K_NOPS,
+    K_TIMEOUT = K_NOPS, K_TASKGROUP, K_ASYNC_WITH, K_ASYNC_FOR
+};
+
+enum { MODE_ALL = 0, MODE_FIRST_COMPLETED, MODE_FIRST_EXCEPTION };
+
+typedef struct op {
+    enum kw kw;
+    int line;
+    const char *text;        /* the statement's words joined by blanks */
+    const char *id;          /* N, M, T, A: a task or agen ID */
+    const char *name;        /* D, G, Q, E, L: a body or object name */
+    const char *x;           /* X of wait_for / shield */
+    const char **xs;         /* X+ of gather / wait */
+    size_t nxs;
+    unsigned long long ms;   /* S (saturated, see parse_num) */
+    int has_timeout;         /* wait ... timeout MS */
+    unsigned long long timeout;
+    int mode;                /* wait: MODE_* */
+    int return_exceptions;   /* gather */
+    int immediate;           /* qshutdown */
+    value val;               /* V */
+    const cg_exc_type *type; /* athrow TYPE */
+    const char *word;        /* W (may be NULL) */
+    int tg;                  /* tg_spawn: depth of its taskgroup block */
+} op;
+
+enum stmt_kind { S_YIELD, S_RETURN, S_RAISE, S_RERAISE, S_LOG, S_LOGEXC, S_REPEAT, S_TRY, S_OP, S_BLOCK };
+
+typedef struct stmt stmt;
+typedef struct block {
+    stmt *v;
+    size_t n, cap;
+} block;
+
+typedef struct handler {
+    const cg_exc_type *type;
+    block body;
+} handler;
+
+struct stmt {
+    enum stmt_kind kind;
+    int line;
+    value val;                /* S_YIELD, S_RETURN */
+    const cg_exc_type *type;  /* S_RAISE */
+    const char *word;         /* S_RAISE (may be NULL), S_LOG */
+    unsigned long long count; /* S_REPEAT */
+    block body;               /* S_REPEAT, S_TRY, S_BLOCK */
+    handler *handlers;        /* S_TRY */
+    size_t nhandlers;
+    block final;              /* S_TRY */
+    int has_final;
+    op *op;                   /* S_OP, S_BLOCK */
+    int depth;                /* S_BLOCK taskgroup: its depth */
+};
+
+enum { KIND_DEF = 1, KIND_GEN = 2 };
+
+typedef struct def {
+    const char *name;
+    int kind; /* KIND_* */
+    int line;
+    block body;
+    size_t stack; /* the stack size its coroutines run with (set_stacks) */
+} def;
+
+enum { OBJ_QUEUE = 1, OBJ_EVENT, OBJ_LOCK, OBJ_SEMAPHORE, OBJ_BOUNDED };
+static const char *const DECL_WORDS[] = {NULL, "queue", "event", "lock", "semaphore", "bounded"};
+
+typedef struct obj {
+    const char *name;
+    int decl;  /* OBJ_* */
+    unsigned long long param;
+    int line;
+} obj;
+
+/* A name as the checks see it: task IDs and agen IDs with the line of
+ * their first binding, references to be checked after parsing. */
+typedef struct idrec {
+    const char *id;
+    int line;
+    const char **gens; /* agen IDs: the gens bound to it */
+    size_t ngens;
+} idrec;
+
+typedef struct ref {
+    int line;
+    char cat; /* the argument pattern letter */
+    const char *name;
+} ref;
+
+typedef struct program {
+    def *defs;
+    size_t ndefs;
+    obj *objs;
+    size_t nobjs;
+    const char *main_name;
+    int main_line;
+    idrec *tids, *aids;
+    size_t ntids, naids;
+    ref *refs;
+    size_t nrefs;
+} program;
+
+#define VEC_PUSH(A, v, n, item)                                                 \
+    do {                                                                        \
+        if (((n) & ((n) - 1)) == 0) {                                           \
+            size_t cap_ = (n) ? (n) * 2 : 4;                                    \
+            (v) = a_grow((A), (v), (n) * sizeof *(v), cap_ * sizeof *(v));      \
+        }                                                                       \
+        (v)[(n)++] = (item);                                                    \
+    } while (0)
+
+static def *find_def(const program *p, const char *name) {
+    for (size_t i = 0; i < p->ndefs; i++)
+        if (strcmp(p->defs[i].name, name) == 0) return &p->defs[i];
+    return NULL;
+}
+
+static obj *find_obj(const program *p, const char *name) {
+    for (size_t i = 0; i < p->nobjs; i++)
+        if (strcmp(p->objs[i].name, name) == 0) return &p->objs[i];
+    return NULL;
+}
+
+static idrec *find_id(idrec *v, size_t n, const char *id) {
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i].id, id) == 0) return &v[i];
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------
+ * Parsing, mirroring async_ref.py's parse() and check() step by step, so
+ * that an invalid scenario gets the same message. Every function that can
+ * reject the scenario returns -1 after storing the message (perr).
+ * ------------------------------------------------------------------ */
+
+typedef struct parser {
+    arena *A;
+    lines L;
+    program *prog;
+    str err; /* the message, without "scenario error: " */
+} parser;
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static int perr(parser *ps, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    s_clear(&ps->err);
+    s_vprintf(&ps->err, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static const char *repr_a(parser *ps, const char *t) {
+    str s = {0};
+    s_repr(&s, t);
+    const char *r = a_strdup(ps->A, s.p);
+    free(s.p);
+    return r;
+}
+
+/* WORD: [A-Za-z0-9_]+ (ASCII only, as Python's re reads that class). */
+static int is_word(const char *w) {
+    if (!*w) return 0;
+    for (const char *c = w; *c; c++)
+        if (!((unsigned char)*c < 128 && (isalnum((unsigned char)*c) || *c == '_'))) return 0;
+    return 1;
+}
+
+static int all_digits(const char *s) {
+    if (!*s) return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9') return 0;
+    return 1;
+}
+
+/* Past this, a duration or count only has to be "too large": the limits
+ * (virtual time, repeat iterations) stop the run long before. */
+#define BIG 1000000000000ull
+
+/* MS or N: 0 or [1-9][0-9]*. */
+static int parse_num(parser *ps, const char *tok, int no, const char *what, unsigned long long *out) {
+    if (!all_digits(tok) || (tok[0] == '0' && tok[1]))
+        return perr(ps, "line %d: expected %s, got %s", no, what, repr_a(ps, tok));
+    unsigned long long v = 0;
+    for (const char *c = tok; *c; c++) v = v > BIG ? v : v * 10 + (unsigned)(*c - '0');
+    *out = v > BIG ? BIG + 1 : v;
+    return 0;
+}
+
+/* VALUE: None, 0 or -?[1-9][0-9]*, kept as its text (the repr). */
+static int parse_value(parser *ps, const char *tok, int no, value *out) {
+    if (strcmp(tok, "None") == 0) {
+        *out = NULL;
+        return 0;
+    }
+    const char *d = tok + (*tok == '-');
+    if (!all_digits(d) || (d[0] == '0' && (d[1] || d != tok)))
+        return perr(ps, "line %d: bad value %s", no, repr_a(ps, tok));
+    *out = tok;
+    return 0;
+}
+
+static const char *join_words(parser *ps, char **w, size_t n) {
+    str s = {0};
+    for (size_t i = 0; i < n; i++) {
+        if (i) s_putc(&s, ' ');
+        s_puts(&s, w[i]);
+    }
+    const char *r = a_strdup(ps->A, s_text(&s));
+    free(s.p);
+    return r;
+}
+
+/* The operations: keyword, argument pattern and usage (async_ref.py's OPS
+ * and USAGE), whether they await, and what performs them. */
+typedef struct frame frame;
+typedef struct opres opres;
+typedef void (*op_fn)(frame *f, const op *o, opres *r);
+
+typedef struct opdef {
+    const char *kw;
+    const char *pat;
+    const char *usage;
+    int awaiting;
+    op_fn run; /* NULL: not supported by the loop yet */
+} opdef;
+
+static const opdef OPDEFS[K_NOPS];
+
+static void add_ref(parser *ps, int no, char cat, const char *name) {
+    program *p = ps->prog;
+    VEC_PUSH(ps->A, p->refs, p->nrefs, ((ref){no, cat, name}));
+}
+
+static int is_mode(const char *t) {
+    return strcmp(t, "first_completed") == 0 || strcmp(t, "first_exception") == 0 ||
+           strcmp(t, "all_completed") == 0;
+}
+
+static int op_args(parser *ps, enum kw kw, char **w, size_t n, int no, op *o) {
+    program *p = ps->prog;
+    const opdef *d = &OPDEFS[kw];
+    char **words = w + 1;
+    size_t nw = n - 1, j = 0;
+#define BAD() perr(ps, "line %d: usage: %s %s", no, d->kw, d->usage)
+    for (const char *pc = d->pat; *pc;) {
+        size_t len = strcspn(pc, " ");
+        int opt = pc[0] == '[';
+        char pp[32];
+        snprintf(pp, sizeof pp, "%.*s", (int)(len - 2 * (size_t)opt), pc + opt);
+        pc += len;
+        while (*pc == ' ') pc++;
+        if (strcmp(pp, "X+") == 0) {
+            size_t start = j;
+            while (j < nw && strcmp(words[j], "return_exceptions") != 0 && strcmp(words[j], "timeout") != 0 &&
+                   !is_mode(words[j]))
+                j++;
+            if (j == start) return BAD();
+            o->xs = (const char **)(words + start);
+            o->nxs = j - start;
+            for (size_t k = start; k < j; k++) add_ref(ps, no, 'X', words[k]);
+            continue;
+        }
+        if (j >= nw) {
+            if (opt) continue;
+            return BAD();
+        }
+        const char *tok = words[j];
+        if (strcmp(pp, "return_exceptions") == 0) {
+            if (strcmp(tok, pp) != 0) continue;
+            o->return_exceptions = 1;
+        } else if (strcmp(pp, "mode") == 0) {
+            if (!is_mode(tok)) continue;
+            o->mode = strcmp(tok, "first_completed") == 0   ? MODE_FIRST_COMPLETED
+                      : strcmp(tok, "first_exception") == 0 ? MODE_FIRST_EXCEPTION
+                                                            : MODE_ALL;
+        } else if (strcmp(pp, "timeout") == 0) {
+            if (strcmp(tok, "timeout") != 0 || j + 1 >= nw) return BAD();
+            j++;
+            if (parse_num(ps, words[j], no, "milliseconds", &o->timeout)) return -1;
+            o->has_timeout = 1;
+        } else if (strcmp(pp, "immediate") == 0) {
+            if (strcmp(tok, pp) != 0) return BAD();
+            o->immediate = 1;
+        } else if (strcmp(pp, "S") == 0) {
+            if (parse_num(ps, tok, no, "milliseconds", &o->ms)) return -1;
+        } else if (strcmp(pp, "V") == 0) {
+            if (parse_value(ps, tok, no, &o->val)) return -1;
+        } else if (strcmp(pp, "W") == 0) {
+            if (!is_word(tok)) return BAD();
+            o->word = tok;
+        } else if (strcmp(pp, "TYPE") == 0) {
+            if (!(o->type = find_type(tok, 1)))
+                return perr(ps, "line %d: %s is not a raisable type", no, repr_a(ps, tok));
+        } else {
+            if (!is_word(tok)) return BAD();
+            char c = pp[0];
+            if (c == 'N') {
+                if (strcmp(tok, "main") == 0) return perr(ps, "line %d: the task ID 'main' is reserved", no);
+                if (!find_id(p->tids, p->ntids, tok)) VEC_PUSH(ps->A, p->tids, p->ntids, ((idrec){tok, no, NULL, 0}));
+                o->id = tok;
+            } else if (c == 'M' || c == 'T' || c == 'A') {
+                o->id = tok;
+            } else if (c == 'X') {
+                o->x = tok;
+            } else {
+                o->name = tok;
+            }
+            add_ref(ps, no, c, tok);
+        }
+        j++;
+    }
+    if (j != nw) return BAD();
+#undef BAD
+    if (kw == K_AGEN) {
+        idrec *r = find_id(p->aids, p->naids, o->id);
+        if (!r) {
+            VEC_PUSH(ps->A, p->aids, p->naids, ((idrec){o->id, no, NULL, 0}));
+            r = &p->aids[p->naids - 1];
+        }
+        int have = 0;
+        for (size_t k = 0; k < r->ngens; k++) have |= strcmp(r->gens[k], o->name) == 0;
+        if (!have) VEC_PUSH(ps->A, r->gens, r->ngens, o->name);
+    }
+    return 0;
+}
+
+enum { CTX_EXCEPT = 1, CTX_SCOPE = 2, CTX_TG = 4 };
+
+static const char *const END_ONLY[] = {"end", NULL};
+static const char *const TRY_CLOSERS[] = {"except", "finally", "end", NULL};
+
+static int parse_block(parser *ps, size_t *i, int ctx, const char *const *closers, int kind, int depth, block *out,
+                       const char **closer);
+
+static stmt *block_add(parser *ps, block *b, enum stmt_kind kind, int no) {
+    if (b->n == b->cap) {
+        size_t ncap = b->cap ? b->cap * 2 : 4;
+        b->v = a_grow(ps->A, b->v, b->cap * sizeof *b->v, ncap * sizeof *b->v);
+        b->cap = ncap;
+    }
+    stmt *s = &b->v[b->n++];
+    memset(s, 0, sizeof *s);
+    s->kind = kind;
+    s->line = no;
+    return s;
+}
+
+static op *new_op(parser *ps, enum kw kw, char **w, size_t n, int no) {
+    op *o = a_alloc(ps->A, sizeof *o);
+    o->kw = kw;
+    o->line = no;
+    o->text = join_words(ps, w, n);
+    return o;
+}
+
+/* A block that ends with `end` (async_ref.py's sub()). */
+static int parse_sub(parser *ps, size_t *i, int ctx, int kind, int depth, int no, block *out) {
+    const char *cl = NULL;
+    if (parse_block(ps, i, ctx, END_ONLY, kind, depth, out, &cl)) return -1;
+    if (!cl) return perr(ps, "line %d: block without end", no);
+    ++*i; /* the reference steps over its `end` without looking */
+    return 0;
+}
+
+static int parse_try(parser *ps, size_t *i, int ctx, int kind, int depth, int no, block *out) {
+    lines *L = &ps->L;
+    block body = {0}, final = {0};
+    handler *hs = NULL;
+    size_t nh = 0;
+    int has_final = 0;
+    const char *kw2 = NULL;
+    if (parse_block(ps, i, ctx, TRY_CLOSERS, kind, depth, &body, &kw2)) return -1;
+    while (kw2 && strcmp(kw2, "except") == 0) {
+        line *l2 = &L->v[*i];
+        const cg_exc_type *t = l2->n == 2 ? find_type(l2->w[1], 0) : NULL;
+        if (!t) return perr(ps, "line %d: except takes one known type", l2->no);
+        ++*i;
+        handler h = {t, {0}};
+        kw2 = NULL;
+        if (parse_block(ps, i, ctx | CTX_EXCEPT, TRY_CLOSERS, kind, depth, &h.body, &kw2)) return -1;
+        VEC_PUSH(ps->A, hs, nh, h);
+    }
+    if (kw2 && strcmp(kw2, "finally") == 0) {
+        ++*i;
+        has_final = 1;
+        kw2 = NULL;
+        if (parse_block(ps, i, ctx, END_ONLY, kind, depth, &final, &kw2)) return -1;
+    }
+    if (!kw2 || strcmp(kw2, "end") != 0) return perr(ps, "line %d: try without end", no);
+    if (!nh && !has_final) return perr(ps, "line %d: try needs an except or a finally", no);
+    ++*i;
+    stmt *s = block_add(ps, out, S_TRY, no);
+    s->body = body;
+    s->handlers = hs;
+    s->nhandlers = nh;
+    s->final = final;
+    s->has_final = has_final;
+    return 0;
+}
+
+static int parse_block(parser *ps, size_t *i, int ctx, const char *const *closers, int kind, int depth, block *out,
+                       const char **closer) {
+    lines *L = &ps->L;
+    *closer = NULL;
+    while (*i < L->n) {
+        line *ln = &L->v[*i];
+        char **w = ln->w;
+        size_t n = ln->n;
+        int no = ln->no;
+        const char *kw = w[0];
+        for (const char *const *c = closers; *c; c++)
+            if (strcmp(kw, *c) == 0) {
+                *closer = *c;
+                return 0;
+            }
+        ++*i;
+        if (strcmp(kw, "yield") == 0) {
+            if (kind != KIND_GEN) return perr(ps, "line %d: yield outside an async gen", no);
+            if (ctx & CTX_SCOPE) return perr(ps, "line %d: yield inside a timeout or taskgroup block", no);
+            if (n != 2) return perr(ps, "line %d: yield takes one value", no);
+            value v;
+            if (parse_value(ps, w[1], no, &v)) return -1;
+            block_add(ps, out, S_YIELD, no)->val = v;
+        } else if (strcmp(kw, "return") == 0) {
+            if (n > 2) return perr(ps, "line %d: return takes at most one value", no);
+            if (n == 2 && kind == KIND_GEN) return perr(ps, "line %d: return with a value in an async gen", no);
+            value v = NULL;
+            if (n == 2 && parse_value(ps, w[1], no, &v)) return -1;
+            block_add(ps, out, S_RETURN, no)->val = v;
+        } else if (strcmp(kw, "raise") == 0) {
+            const cg_exc_type *t = (n == 2 || n == 3) ? find_type(w[1], 1) : NULL;
+            if (!t || (n == 3 && !is_word(w[2])))
+                return perr(ps, "line %d: raise takes a raisable type and an optional word", no);
+            stmt *s = block_add(ps, out, S_RAISE, no);
+            s->type = t;
+            s->word = n == 3 ? w[2] : NULL;
+        } else if (strcmp(kw, "reraise") == 0) {
+            if (n != 1 || !(ctx & CTX_EXCEPT)) return perr(ps, "line %d: reraise outside an except block", no);
+            block_add(ps, out, S_RERAISE, no);
+        } else if (strcmp(kw, "log") == 0) {
+            if (n != 2 || !is_word(w[1])) return perr(ps, "line %d: log takes one word", no);
+            block_add(ps, out, S_LOG, no)->word = w[1];
+        } else if (strcmp(kw, "logexc") == 0) {
+            if (n != 1 || !(ctx & CTX_EXCEPT)) return perr(ps, "line %d: logexc outside an except block", no);
+            block_add(ps, out, S_LOGEXC, no);
+        } else if (strcmp(kw, "repeat") == 0) {
+            if (n != 2) return perr(ps, "line %d: repeat takes a count", no);
+            unsigned long long count;
+            if (parse_num(ps, w[1], no, "a count", &count)) return -1;
+            block body = {0};
+            if (parse_sub(ps, i, ctx, kind, depth, no, &body)) return -1;
+            stmt *s = block_add(ps, out, S_REPEAT, no);
+            s->count = count;
+            s->body = body;
+        } else if (strcmp(kw, "try") == 0) {
+            if (n != 1) return perr(ps, "line %d: try takes no argument", no);
+            if (parse_try(ps, i, ctx, kind, depth, no, out)) return -1;
+        } else if (strcmp(kw, "timeout") == 0) {
+            if (n != 2) return perr(ps, "line %d: timeout takes a duration", no);
+            unsigned long long ms;
+            if (parse_num(ps, w[1], no, "milliseconds", &ms)) return -1;
+            op *o = new_op(ps, K_TIMEOUT, w, n, no);
+            o->ms = ms;
+            block body = {0};
+            if (parse_sub(ps, i, ctx | CTX_SCOPE, kind, depth, no, &body)) return -1;
+            stmt *s = block_add(ps, out, S_BLOCK, no);
+            s->op = o;
+            s->body = body;
+        } else if (strcmp(kw, "taskgroup") == 0) {
+            if (n != 1) return perr(ps, "line %d: taskgroup takes no argument", no);
+            op *o = new_op(ps, K_TASKGROUP, w, n, no);
+            block body = {0};
+            if (parse_sub(ps, i, ctx | CTX_SCOPE | CTX_TG, kind, depth + 1, no, &body)) return -1;
+            stmt *s = block_add(ps, out, S_BLOCK, no);
+            s->op = o;
+            s->body = body;
+            s->depth = depth + 1;
+        } else if (strcmp(kw, "async_with") == 0 || strcmp(kw, "async_for") == 0) {
+            int with = kw[6] == 'w';
+            if (n != 2)
+                return perr(ps, with ? "line %d: async_with takes a lock or semaphore"
+                                     : "line %d: async_for takes an async generator ID", no);
+            add_ref(ps, no, with ? 'L' : 'A', w[1]);
+            op *o = new_op(ps, with ? K_ASYNC_WITH : K_ASYNC_FOR, w, n, no);
+            if (with) o->name = w[1];
+            else o->id = w[1];
+            block body = {0};
+            if (parse_sub(ps, i, ctx, kind, depth, no, &body)) return -1;
+            stmt *s = block_add(ps, out, S_BLOCK, no);
+            s->op = o;
+            s->body = body;
+        } else {
+            enum kw k = K_NOPS;
+            for (int q = 0; q < K_NOPS; q++)
+                if (strcmp(kw, OPDEFS[q].kw) == 0) k = (enum kw)q;
+            if (k == K_NOPS) return perr(ps, "line %d: unknown statement %s", no, repr_a(ps, kw));
+            op *o = new_op(ps, k, w, n, no);
+            if (op_args(ps, k, w, n, no, o)) return -1;
+            if (k == K_TG_SPAWN) {
+                if (!(ctx & CTX_TG)) return perr(ps, "line %d: tg_spawn outside a taskgroup block", no);
+                o->tg = depth;
+            }
+            block_add(ps, out, S_OP, no)->op = o;
+        }
+    }
+    return 0;
+}
+
+/* The operations of a body, blocks included (async_ref.py's ops_of). */
+typedef void (*op_visit)(const op *o, void *ud);
+static void ops_of(const block *b, op_visit fn, void *ud) {
+    for (size_t i = 0; i < b->n; i++) {
+        const stmt *s = &b->v[i];
+        switch (s->kind) {
+        case S_OP: fn(s->op, ud); break;
+        case S_REPEAT: ops_of(&s->body, fn, ud); break;
+        case S_TRY:
+            ops_of(&s->body, fn, ud);
+            for (size_t k = 0; k < s->nhandlers; k++) ops_of(&s->handlers[k].body, fn, ud);
+            ops_of(&s->final, fn, ud);
+            break;
+        case S_BLOCK:
+            fn(s->op, ud);
+            ops_of(&s->body, fn, ud);
+            break;
+        default: break;
+        }
+    }
+}
+
+/* The call graph: an edge from a body to every async def it awaits (await,
+ * wait_for) and every async gen it may iterate. */
+typedef struct graph {
+    const program *p;
+    const char **out; /* the targets of the body being visited */
+    size_t nout;
+    arena *A;
+} graph;
+
+static void edge_add(graph *g, const char *to) {
+    for (size_t i = 0; i < g->nout; i++)
+        if (strcmp(g->out[i], to) == 0) return;
+    VEC_PUSH(g->A, g->out, g->nout, to);
+}
+
+static void edges_of(const op *o, void *ud) {
+    graph *g = ud;
+    if (o->kw == K_AWAIT) {
+        edge_add(g, o->name);
+    } else if (o->kw == K_WAIT_FOR) {
+        const def *d = find_def(g->p, o->x);
+        if (d && d->kind == KIND_DEF) edge_add(g, o->x);
+    } else if (o->kw == K_ANEXT || o->kw == K_ASEND || o->kw == K_ATHROW || o->kw == K_ACLOSE ||
+               o->kw == K_ASYNC_FOR) {
+        idrec *r = find_id(g->p->aids, g->p->naids, o->id);
+        for (size_t k = 0; r && k < r->ngens; k++) edge_add(g, r->gens[k]);
+    }
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+typedef struct dfs {
+    parser *ps;
+    const char ***edges; /* per def, sorted */
+    size_t *nedges;
+    int *state;
+    const char **path;
+    size_t npath;
+} dfs;
+
+static int visit(dfs *d, size_t v) {
+    const program *p = d->ps->prog;
+    d->state[v] = 1;
+    for (size_t k = 0; k < d->nedges[v]; k++) {
+        const char *u = d->edges[v][k];
+        const def *ud = find_def(p, u);
+        if (!ud) continue;
+        size_t ui = (size_t)(ud - p->defs);
+        d->path[d->npath++] = u;
+        if (d->state[ui] == 1) {
+            str s = {0};
+            for (size_t q = 0; q < d->npath; q++) {
+                if (q) s_puts(&s, " -> ");
+                s_puts(&s, d->path[q]);
+            }
+            perr(d->ps, "line %d: %s can run inside itself (%s)", ud->line, repr_a(d->ps, u), s_text(&s));
+            free(s.p);
+            return -1;
+        }
+        if (d->state[ui] == 0 && visit(d, ui)) return -1;
+        d->npath--;
+    }
+    d->state[v] = 2;
+    return 0;
+}
+
+static int check(parser *ps) {
+    program *p = ps->prog;
+    if (!p->main_name) return perr(ps, "line 1: no 'main NAME'");
+    const def *md = find_def(p, p->main_name);
+    if (!md || md->kind != KIND_DEF) return perr(ps, "line %d: main needs an async def", p->main_line);
+    for (size_t i = 0; i < p->ntids; i++) {
+        const char *t = p->tids[i].id;
+        if (find_def(p, t) || find_obj(p, t))
+            return perr(ps, "line %d: task ID %s is already a name", p->tids[i].line, repr_a(ps, t));
+    }
+    for (size_t i = 0; i < p->naids; i++) {
+        const char *a = p->aids[i].id;
+        if (find_def(p, a) || find_obj(p, a) || find_id(p->tids, p->ntids, a) || strcmp(a, "main") == 0)
+            return perr(ps, "agen ID %s is already a name", repr_a(ps, a));
+    }
+    for (size_t i = 0; i < p->nrefs; i++) {
+        const ref *r = &p->refs[i];
+        const def *d = find_def(p, r->name);
+        int kind = d ? d->kind : 0;
+        const char *nm = repr_a(ps, r->name);
+        if (r->cat == 'D' && kind != KIND_DEF) return perr(ps, "line %d: %s is not an async def", r->line, nm);
+        if (r->cat == 'G' && kind != KIND_GEN) return perr(ps, "line %d: %s is not an async gen", r->line, nm);
+        if ((r->cat == 'T' || r->cat == 'X') &&
+            !(find_id(p->tids, p->ntids, r->name) || strcmp(r->name, "main") == 0 ||
+              (r->cat == 'X' && kind == KIND_DEF)))
+            return perr(ps, "line %d: %s is not a task ID%s", r->line, nm, r->cat == 'X' ? " or an async def" : "");
+        if (r->cat == 'A' && !find_id(p->aids, p->naids, r->name))
+            return perr(ps, "line %d: %s is not an async generator ID", r->line, nm);
+        if (r->cat == 'Q' || r->cat == 'E' || r->cat == 'L') {
+            const obj *o = find_obj(p, r->name);
+            char have = !o ? 0 : o->decl == OBJ_QUEUE ? 'Q' : o->decl == OBJ_EVENT ? 'E' : 'L';
+            if (have != r->cat)
+                return perr(ps, "line %d: %s is not a declared %s", r->line, nm,
+                            r->cat == 'Q' ? "queue" : r->cat == 'E' ? "event" : "lock or semaphore");
+        }
+    }
+    /* No body may run inside itself. */
+    size_t nd = p->ndefs;
+    dfs d = {ps, a_alloc(ps->A, (nd + 1) * sizeof(const char **)), a_alloc(ps->A, (nd + 1) * sizeof(size_t)),
+             a_alloc(ps->A, (nd + 1) * sizeof(int)), a_alloc(ps->A, (nd + 2) * sizeof(const char *)), 0};
+    for (size_t i = 0; i < nd; i++) {
+        graph g = {p, NULL, 0, ps->A};
+        ops_of(&p->defs[i].body, edges_of, &g);
+        if (g.nout) qsort(g.out, g.nout, sizeof *g.out, cmp_str);
+        d.edges[i] = g.out;
+        d.nedges[i] = g.nout;
+    }
+    const def **order = a_alloc(ps->A, (nd + 1) * sizeof *order);
+    for (size_t i = 0; i < nd; i++) order[i] = &p->defs[i];
+    const char **names = a_alloc(ps->A, (nd + 1) * sizeof *names);
+    for (size_t i = 0; i < nd; i++) names[i] = p->defs[i].name;
+    qsort(names, nd, sizeof *names, cmp_str);
+    for (size_t i = 0; i < nd; i++) {
+        size_t v = (size_t)(find_def(p, names[i]) - p->defs);
+        if (d.state[v]) continue;
+        d.npath = 0;
+        d.path[d.npath++] = names[i];
+        if (visit(&d, v)) return -1;
+    }
+    (void)order;
+    return 0;
+}
+
+static int parse(parser *ps, const char *text, size_t size) {
+    program *p = ps->prog;
+    const unsigned char *u = (const unsigned char *)text;
+    size_t ok = utf8_valid_len(u, u + size);
+    if (ok < size) { /* the reference cannot even read such a file */
+        int no = 1;
+        for (const unsigned char *q = u; q < u + ok;) {
+            size_t br = linebreak_len(q, u + ok);
+            if (br && no < INT32_MAX) no++;
+            q += br ? br : 1;
+        }
+        return perr(ps, "line %d: not UTF-8 (byte 0x%02x)", no, u[ok]);
+    }
+    lex(ps->A, text, size, &ps->L);
+    lines *L = &ps->L;
+    size_t i = 0;
+    while (i < L->n) {
+        line *ln = &L->v[i];
+        char **w = ln->w;
+        size_t n = ln->n;
+        int no = ln->no;
+        if (strcmp(w[0], "async") == 0 && n == 3 && (strcmp(w[1], "def") == 0 || strcmp(w[1], "gen") == 0)) {
+            const char *name = w[2];
+            if (!is_word(name) || find_def(p, name) || find_obj(p, name))
+                return perr(ps, "line %d: async %s takes one new name", no, w[1]);
+            def d = {name, w[1][0] == 'd' ? KIND_DEF : KIND_GEN, no, {0}, 0};
+            const char *cl = NULL;
+            i++;
+            if (parse_block(ps, &i, 0, END_ONLY, d.kind, 0, &d.body, &cl)) return -1;
+            if (!cl) return perr(ps, "line %d: async %s without end", no, w[1]);
+            VEC_PUSH(ps->A, p->defs, p->ndefs, d);
+            i++;
+            continue;
+        }
+        int decl = 0;
+        for (int k = 1; k <= OBJ_BOUNDED; k++)
+            if (strcmp(w[0], DECL_WORDS[k]) == 0) decl = k;
+        if (decl) {
+            int nok = decl == OBJ_QUEUE ? (n == 2 || n == 3) : decl == OBJ_EVENT || decl == OBJ_LOCK ? n == 2 : n == 3;
+            if (!nok || !is_word(w[1]) || find_obj(p, w[1]) || find_def(p, w[1]))
+                return perr(ps, "line %d: bad declaration", no);
+            unsigned long long param = 0;
+            if (n == 3 && parse_num(ps, w[2], no, "a number", &param)) return -1;
+            VEC_PUSH(ps->A, p->objs, p->nobjs, ((obj){w[1], decl, param, no}));
+        } else if (strcmp(w[0], "main") == 0) {
+            if (n != 2 || p->main_name) return perr(ps, "line %d: exactly one 'main NAME' is needed", no);
+            p->main_name = w[1];
+            p->main_line = no;
+        } else {
+            return perr(ps, "line %d: unknown top-level item %s", no, repr_a(ps, w[0]));
+        }
+        i++;
+    }
+    return check(ps);
+}
+
+/* ---------------------------------------------------------------------
+ * The run's state
+ * ------------------------------------------------------------------ */
+
+/* async_ref.py's limits. */
+#define MAX_TIME 10000000ll /* virtual ms */
+#define MAX_EVENTS 20000    /* trace lines */
+#define MAX_TICKS 200000    /* repeat iterations, all bodies together */
+/* A coroutine's stack: STACK_BASE, plus STACK_PER_LEVEL for each block its
+ * body nests (set_stacks). */
+#define STACK_BASE (128u * 1024u)
+#define STACK_PER_LEVEL (4u * 1024u)
+
+/* A task of the run, kept (with a reference) from its creation until the
+ * end-of-run reports, in creation order. */
+typedef struct trec {
+    cg_task *t;
+    struct trec *joining; /* the task it awaits in a `join` now, or NULL */
+    int no_pending_report; /* asyncio exempts it from 'destroyed but pending' */
+    int must_cancel;      /* mirrors Task._must_cancel while the task runs */
+} trec;
+
+typedef struct binding {
+    const char *id;
+    trec *rec;
+} binding;
+
+typedef struct runner {
+    program *prog;
+    cg_loop *loop;
+    str out;          /* the trace, printed at the end (nothing on an error) */
+    size_t nout;
+    unsigned long ticks;
+    int closing;      /* the loop is being freed: print nothing, run nothing */
+    int aborted;      /* the run is rejected (abort_msg): unwind everything */
+    str abort_msg;
+    trec **tasks;     /* every task of the run, in creation order */
+    size_t ntasks, captasks;
+    binding *binds;   /* ID -> its task now */
+    size_t nbinds, capbinds;
+    struct gather_all *stuck; /* a shutdown that deadlocked (cancel_all) */
+} runner;
+
+static runner R;
+
+static void *xmalloc(size_t n) { return xrealloc(NULL, n); }
+
+static void s_vprintf_simple(str *s, int line, const char *why) {
+    char head[32];
+    snprintf(head, sizeof head, "line %d: ", line);
+    s_puts(s, head);
+    s_puts(s, why);
+}
+
+/* Rejects the scenario, as async_ref.py rejects it (status 2, the message
+ * naming a line). On the thread's own stack, at once. In a task, the loop
+ * is stopped and the task unwinds (ScenarioAbort; every task that runs
+ * after it too); run_main then frees the loop and reports: exiting from a
+ * task's stack would leave what main's frame holds unreachable for leak
+ * checkers. */
+static void abort_report(void) {
+    fprintf(stderr, "scenario error: %s\n", s_text(&R.abort_msg));
+    fflush(stderr);
+}
+
+/* The rejection without the unwinding: for ev(), whose callers go on to
+ * their next statement, where ScenarioAbort is raised (exec_block). */
+static void reject(const char *why) {
+    if (!R.aborted) {
+        R.aborted = 1;
+        if (strncmp(why, "line ", 5) == 0)
+            s_puts(&R.abort_msg, why);
+        else
+            s_vprintf_simple(&R.abort_msg, R.prog->main_line, why);
+    }
+    if (!cg_current()) {
+        abort_report();
+        exit(2);
+    }
+    if (R.loop) cg_loop_stop(R.loop);
+}
+
+static void scenario_abort(const char *why) {
+    reject(why);
+    CG_RAISE(&ScenarioAbort, NULL);
+}
+
+static long long now_ms(void) { return (long long)(cg_loop_time(R.loop) / 1000000); }
+
+/* fmt_exc(): Type('word') <- context, at most 9 deep. */
+static void fmt_exc(str *s, const cg_exc *e) {
+    for (int depth = 0; e; depth++) {
+        s_puts(s, cg_exc_type_of(e)->name);
+        s_putc(s, '(');
+        if (cg_exc_msg(e)) s_repr(s, cg_exc_msg(e));
+        s_putc(s, ')');
+        e = cg_exc_context(e);
+        if (!e || depth >= 8) break;
+        s_puts(s, " <- ");
+    }
+}
+
+static void value_text(str *s, value v) { s_puts(s, v ? v : "None"); }
+
+/* One trace line, `T TASK: EVENT`, at the loop's time, named after the
+ * task running now. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+static void ev(const char *fmt, ...) {
+    if (R.closing || R.aborted) return;
+    long long t = now_ms();
+    if (t > MAX_TIME) {
+        reject("the run goes past 10000000 ms of virtual time");
+        return;
+    }
+    cg_task *cur = cg_current_task();
+    char head[64];
+    snprintf(head, sizeof head, "%4lld ", t);
+    s_puts(&R.out, head);
+    s_puts(&R.out, cur ? cg_task_name(cur) : "-");
+    s_puts(&R.out, ": ");
+    va_list ap;
+    va_start(ap, fmt);
+    s_vprintf(&R.out, fmt, ap);
+    va_end(ap);
+    s_putc(&R.out, '\n');
+    if (++R.nout > MAX_EVENTS) reject("the run exceeds 20000 trace lines");
+}
+
+static trec *rec_of(const cg_future *f) {
+    for (size_t i = 0; i < R.ntasks; i++)
+        if (cg_task_future(R.tasks[i]->t) == f) return R.tasks[i];
+    return NULL;
+}
+
+static trec *current_rec(void) {
+    cg_task *t = cg_current_task();
+    return t ? rec_of(cg_task_future(t)) : NULL;
+}
+
+static trec *track(cg_task *t) {
+    trec *r = xmalloc(sizeof *r);
+    memset(r, 0, sizeof *r);
+    r->t = t;
+    if (R.ntasks == R.captasks) {
+        R.captasks = R.captasks ? R.captasks * 2 : 16;
+        R.tasks = xrealloc(R.tasks, R.captasks * sizeof *R.tasks);
+    }
+    R.tasks[R.ntasks++] = r;
+    return r;
+}
+
+static void bind(const char *id, trec *rec) {
+    for (size_t i = 0; i < R.nbinds; i++)
+        if (strcmp(R.binds[i].id, id) == 0) {
+            R.binds[i].rec = rec;
+            return;
+        }
+    if (R.nbinds == R.capbinds) {
+        R.capbinds = R.capbinds ? R.capbinds * 2 : 16;
+        R.binds = xrealloc(R.binds, R.capbinds * sizeof *R.binds);
+    }
+    R.binds[R.nbinds++] = (binding){id, rec};
+}
+
+/* The task an ID (or `main`) names now, or NULL before its first spawn. */
+static trec *lookup(const char *id) {
+    for (size_t i = 0; i < R.nbinds; i++)
+        if (strcmp(R.binds[i].id, id) == 0) return R.binds[i].rec;
+    return NULL;
+}
+
+/* The exception handler: `handler MESSAGE [NAME] EXC`. */
+static void on_exception(cg_loop *loop, const cg_loop_context *ctx, void *ud) {
+    (void)loop;
+    (void)ud;
+    if (R.closing || R.aborted) return;
+    str s = {0};
+    s_puts(&s, ctx->message ? ctx->message : "");
+    if (ctx->future) {
+        trec *r = rec_of(ctx->future);
+        s_puts(&s, " [");
+        s_puts(&s, r ? cg_task_name(r->t) : "Future");
+        s_putc(&s, ']');
+    }
+    if (ctx->exception) {
+        s_putc(&s, ' ');
+        fmt_exc(&s, ctx->exception);
+    }
+    ev("handler %s", s_text(&s));
+    free(s.p);
+}
+
+/* Task.cancel() forwards the request to the task it awaits, which forwards
+ * it on: with tasks joining each other in a cycle, asyncio recurses until
+ * Python's recursion limit (the reference rejects the scenario), cogen until
+ * its stack ends. Found before it happens. */
+static int cancel_would_cycle(trec *r) {
+    size_t steps = 0;
+    for (; r && !cg_future_done(cg_task_future(r->t)); r = r->joining)
+        if (++steps > R.ntasks) return 1;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * The interpreter
+ * ------------------------------------------------------------------ */
+
+enum { NORMAL = 0, RETURN = 1 };
+
+/* One running body: which def. */
+struct frame {
+    const def *d;
+};
+
+/* What an operation gives back: its RESULT text, or `missing`. */
+struct opres {
+    str s;
+    int missing;
+};
+
+static int exec_block(frame *f, const block *b, value *ret);
+static value run_def(const def *d);
+
+/* An operation: performed by its function; one event when it ends. */
+static void run_op(frame *f, const op *o) {
+    opres r = {{0}, 0};
+    CG_TRY {
+        OPDEFS[o->kw].run(f, o, &r);
+    } CG_EXCEPT(&cg_BaseException, e) {
+        free(r.s.p);
+        r.s.p = NULL;
+        str t = {0};
+        fmt_exc(&t, e);
+        ev("%s -> raised %s", o->text, s_text(&t));
+        free(t.p);
+        cg_reraise();
+    } CG_END;
+    ev("%s -> %s", o->text, r.missing ? "missing" : s_text(&r.s));
+    free(r.s.p);
+}
+
+static trec *task_arg(const op *o, opres *r) {
+    trec *t = lookup(o->id);
+    if (!t) r->missing = 1;
+    return t;
+}
+
+/* -- tasks ---------------------------------------------------------- */
+
+/* A task's body: the coroutine of its async def (arg). */
+static void *task_body(cg_gen *g, void *arg) {
+    (void)g;
+    return (void *)run_def(arg);
+}
+
+static cg_task *new_task(const def *d, const char *name) {
+    cg_task_opts to = {name, d->stack, 0};
+    cg_task *t = cg_task_new(R.loop, task_body, (void *)d, &to);
+    if (!t) {
+        fputs("cogen-async-scenario: cannot make a task\n", stderr);
+        exit(1);
+    }
+    return t;
+}
+
+static void op_spawn(frame *f, const op *o, opres *r) {
+    (void)f;
+    cg_task *t = new_task(find_def(R.prog, o->name), o->id);
+    bind(o->id, track(t));
+    s_puts(&r->s, cg_task_name(t));
+}
+
+static void clear_joining(void *p) { ((trec *)p)->joining = NULL; }
+static void resumed(void *p) { ((trec *)p)->must_cancel = 0; }
+
+static const char CYCLE[] =
+    "Python's recursion limit was hit (tasks wait for each other in a cycle and one is cancelled)";
+
+static void op_join(frame *f, const op *o, opres *r) {
+    (void)f;
+    trec *t = task_arg(o, r);
+    if (!t) return;
+    trec *me = current_rec();
+    if (t == me) {
+        char why[128];
+        snprintf(why, sizeof why, "line %d: a task awaits itself (asyncio's message would contain a source location)",
+                 o->line);
+        scenario_abort(why);
+    }
+    /* A task with a cancel request pending that starts waiting forwards the
+     * request to what it awaits (Task.__step): around a cycle, for ever. */
+    if (me->must_cancel) {
+        me->joining = t;
+        int cycle = cancel_would_cycle(t);
+        me->joining = NULL;
+        if (cycle) scenario_abort(CYCLE);
+    }
+    int suspends = !cg_future_done(cg_task_future(t->t));
+    me->joining = t;
+    CG_DEFER(clear_joining, me);
+    CG_DEFER(suspends ? resumed : NULL, me);
+    value v = cg_await(cg_task_future(t->t));
+    value_text(&r->s, v);
+}
+
+static void op_cancel(frame *f, const op *o, opres *r) {
+    (void)f;
+    trec *t = task_arg(o, r);
+    if (!t) return;
+    if (cancel_would_cycle(t)) scenario_abort(CYCLE);
+    /* Where the request lands: down the chain of joins, at the first task
+     * that does not wait for a pending task; if that is the running task,
+     * it keeps the request for its next suspension (_must_cancel). */
+    trec *me = current_rec(), *x = t;
+    while (!cg_future_done(cg_task_future(x->t)) && x->joining && !cg_future_done(cg_task_future(x->joining->t)))
+        x = x->joining;
+    if (x == me && !x->joining) me->must_cancel = 1;
+    s_puts(&r->s, cg_task_cancel(t->t, o->word) ? "True" : "False");
+}
+
+static void op_cancelling(frame *f, const op *o, opres *r) {
+    (void)f;
+    trec *t = task_arg(o, r);
+    if (!t) return;
+    char buf[32];
+    snprintf(buf, sizeof buf, "%d", cg_task_cancelling(t->t));
+    s_puts(&r->s, buf);
+}
+
+static void op_uncancel(frame *f, const op *o, opres *r) {
+    (void)f;
+    trec *t = task_arg(o, r);
+    if (!t) return;
+    char buf[32];
+    int n = cg_task_uncancel(t->t);
+    if (n == 0) t->must_cancel = 0; /* Task.uncancel withdraws the request */
+    snprintf(buf, sizeof buf, "%d", n);
+    s_puts(&r->s, buf);
+}
+
+static void op_state(frame *f, const op *o, opres *r) {
+    (void)f;
+    trec *t = task_arg(o, r);
+    if (!t) return;
+    cg_future *fu = cg_task_future(t->t);
+    s_puts(&r->s, cg_future_cancelled(fu) ? "cancelled" : cg_future_done(fu) ? "done" : "pending");
+}
+
+static void op_result(frame *f, const op *o, opres *r) {
+    (void)f;
+    trec *t = task_arg(o, r);
+    if (!t) return;
+    value_text(&r->s, cg_future_result(cg_task_future(t->t)));
+}
+
+/* -- waiting -------------------------------------------------------- */
+
+static void op_sleep(frame *f, const op *o, opres *r) {
+    (void)f;
+    /* Durations past the virtual time limit only need to be beyond it. */
+    unsigned long long ms = o->ms > (unsigned long long)MAX_TIME * 2 ? (unsigned long long)MAX_TIME * 2 : o->ms;
+    CG_DEFER(resumed, current_rec());
+    cg_sleep(CG_MS(ms));
+    s_puts(&r->s, "None");
+}
+
+/* The coroutine of an `await`, delegated to (yield from): it has its own
+ * frame, as in Python, so an exception thrown into the task (a
+ * cancellation, the exception of what it awaits) is chained, at each
+ * coroutine it passes through, to the exception that coroutine itself is
+ * handling (CPython's _PyErr_ChainStackItem), not to what an outer one
+ * handles. A plain C call would chain it to the innermost exception being
+ * handled anywhere on the task's stack. */
+static void *await_body(cg_gen *g, void *arg) {
+    (void)g;
+    return (void *)run_def(arg);
+}
+
+static void op_await(frame *f, const op *o, opres *r) {
+    (void)f;
+    const def *d = find_def(R.prog, o->name);
+    cg_opts go = {d->stack, d->name, 0};
+    value v = cg_yield_from_new(cg_current(), await_body, (void *)d, &go);
+    value_text(&r->s, v);
+}
+
+/* The table of operations (async_ref.py's OPS and USAGE). A NULL function:
+ * the loop does not offer what the operation needs yet; see the report in
+ * tests/async_scenarios/README.md for the calls each one will make. */
+static const opdef OPDEFS[K_NOPS] = {
+    [K_SPAWN] = {"spawn", "N D", "ID NAME", 0, op_spawn},
+    [K_TG_SPAWN] = {"tg_spawn", "N D", "ID NAME", 0, NULL},
+    [K_JOIN] = {"join", "T", "ID", 1, op_join},
+    [K_CANCEL] = {"cancel", "T [W]", "ID [WORD]", 0, op_cancel},
+    [K_CANCELLING] = {"cancelling", "T", "ID", 0, op_cancelling},
+    [K_UNCANCEL] = {"uncancel", "T", "ID", 0, op_uncancel},
+    [K_STATE] = {"state", "T", "ID", 0, op_state},
+    [K_RESULT] = {"result", "T", "ID", 0, op_result},
+    [K_SLEEP] = {"sleep", "S", "MS", 1, op_sleep},
+    [K_AWAIT] = {"await", "D", "NAME", 1, op_await},
+    [K_GATHER] = {"gather", "X+ [return_exceptions]", "ARG... [return_exceptions]", 1, NULL},
+    [K_WAIT] = {"wait", "X+ [mode] [timeout]", "ARG... [first_completed|first_exception|all_completed] [timeout MS]", 1,
+                NULL},
+    [K_WAIT_FOR] = {"wait_for", "X S", "ARG MS", 1, NULL},
+    [K_SHIELD] = {"shield", "X", "ARG", 1, NULL},
+    [K_PUT] = {"put", "Q V", "Q VALUE", 1, NULL},
+    [K_GET] = {"get", "Q", "Q", 1, NULL},
+    [K_PUT_NOWAIT] = {"put_nowait", "Q V", "Q VALUE", 0, NULL},
+    [K_GET_NOWAIT] = {"get_nowait", "Q", "Q", 0, NULL},
+    [K_TASK_DONE] = {"task_done", "Q", "Q", 0, NULL},
+    [K_QJOIN] = {"qjoin", "Q", "Q", 1, NULL},
+    [K_QSIZE] = {"qsize", "Q", "Q", 0, NULL},
+    [K_QSHUTDOWN] = {"qshutdown", "Q [immediate]", "Q [immediate]", 0, NULL},
+    [K_SET] = {"set", "E", "E", 0, NULL},
+    [K_CLEAR] = {"clear", "E", "E", 0, NULL},
+    [K_IS_SET] = {"is_set", "E", "E", 0, NULL},
+    [K_WAIT_EVENT] = {"wait_event", "E", "E", 1, NULL},
+    [K_ACQUIRE] = {"acquire", "L", "L", 1, NULL},
+    [K_RELEASE] = {"release", "L", "L", 0, NULL},
+    [K_LOCKED] = {"locked", "L", "L", 0, NULL},
+    [K_AGEN] = {"agen", "M G", "ID NAME", 0, NULL},
+    [K_ANEXT] = {"anext", "A", "ID", 1, NULL},
+    [K_ASEND] = {"asend", "A V", "ID VALUE", 1, NULL},
+    [K_ATHROW] = {"athrow", "A TYPE [W]", "ID TYPE [WORD]", 1, NULL},
+    [K_ACLOSE] = {"aclose", "A", "ID", 1, NULL},
+};
+
+/* The blocks: `timeout`, `taskgroup`, `async_with`, `async_for`. Each will
+ * be a function (frame, statement, ret) -> NORMAL/RETURN that enters the
+ * context, runs the body with exec_block and logs `TEXT -> ok` or
+ * `TEXT -> raised EXC` when it is left (nothing when a return leaves it).
+ * None is supported by the loop yet. */
+typedef int (*block_fn)(frame *f, const stmt *s, value *ret);
+static const block_fn BLOCKDEFS[4] = {NULL, NULL, NULL, NULL};
+static const char *const BLOCK_WORDS[4] = {"timeout", "taskgroup", "async_with", "async_for"};
+
+static const handler *match_handler(const stmt *s, const cg_exc *e) {
+    for (size_t i = 0; i < s->nhandlers; i++)
+        if (cg_exc_is(e, s->handlers[i].type)) return &s->handlers[i];
+    return NULL;
+}
+
+/* try/except/finally. While the loop is being freed (R.closing), the
+ * tasks' generators are closed: no handler and no finally block runs, the
+ * GeneratorExit goes straight through, and nothing is printed, as in the
+ * reference, which is done with its trace by then. */
+static int exec_try(frame *f, const stmt *s, value *ret) {
+    volatile int res = NORMAL;
+    value volatile rv = NULL;
+    CG_TRY {
+        value v = NULL;
+        res = exec_block(f, &s->body, &v);
+        rv = v;
+    } CG_EXCEPT(&cg_BaseException, e) {
+        const handler *h = R.closing || R.aborted ? NULL : match_handler(s, e);
+        if (!h) cg_reraise();
+        value v = NULL;
+        res = exec_block(f, &h->body, &v);
+        rv = v;
+    } CG_FINALLY {
+        if (s->has_final && !R.closing && !R.aborted) {
+            value v = NULL;
+            if (exec_block(f, &s->final, &v) == RETURN) {
+                /* `return` in finally wins over everything, a pending
+                 * exception included: leaving the block drops it. */
+                *ret = v;
+                return RETURN;
+            }
+        }
+    } CG_END;
+    if (res == RETURN) *ret = rv;
+    return res;
+}
+
+static int exec_block(frame *f, const block *b, value *ret) {
+    const char *name = f->d->name;
+    for (size_t i = 0; i < b->n; i++) {
+        const stmt *s = &b->v[i];
+        if (R.aborted) CG_RAISE(&ScenarioAbort, NULL);
+        if (R.closing) CG_RAISE(&cg_GeneratorExit, NULL);
+        switch (s->kind) {
+        case S_RETURN:
+            *ret = s->val;
+            return RETURN;
+        case S_RAISE:
+            CG_RAISE(s->type, s->word);
+        case S_RERAISE:
+            cg_reraise();
+        case S_LOG:
+            ev("%s:%s", name, s->word);
+            break;
+        case S_LOGEXC: {
+            str t = {0};
+            fmt_exc(&t, cg_exc_current());
+            ev("%s:exc %s", name, s_text(&t));
+            free(t.p);
+            break;
+        }
+        case S_REPEAT:
+            for (unsigned long long k = 0; k < s->count; k++) {
+                if (++R.ticks > MAX_TICKS) scenario_abort("the run exceeds 200000 repeat iterations");
+                if (exec_block(f, &s->body, ret) == RETURN) return RETURN;
+            }
+            break;
+        case S_TRY:
+            if (exec_try(f, s, ret) == RETURN) return RETURN;
+            break;
+        case S_OP:
+            run_op(f, s->op);
+            break;
+        case S_BLOCK:
+            if (BLOCKDEFS[s->op->kw - K_TIMEOUT](f, s, ret) == RETURN) return RETURN;
+            break;
+        case S_YIELD: /* async gens are not run yet (refused before the run) */
+            CG_RAISE(&cg_RuntimeError, "yield is not supported yet");
+        }
+    }
+    return NORMAL;
+}
+
+typedef struct defcall {
+    frame f;
+    value ret;
+} defcall;
+
+static void defcall_run(void *p) {
+    defcall *c = p;
+    exec_block(&c->f, &c->f.d->body, &c->ret);
+}
+
+/* Runs one coroutine of an async def to its end on the current task's
+ * stack: its return value, or its exception, a StopIteration turned into
+ * RuntimeError('coroutine raised StopIteration') (A11). */
+static value run_def(const def *d) {
+    defcall c = {{d}, NULL};
+    CG_TRY {
+        defcall_run(&c);
+    } CG_EXCEPT(&cg_StopIteration, e) {
+        /* Raised here, while e is handled: its context is e. */
+        cg_exc *rt = cg_exc_new(&cg_RuntimeError, "coroutine raised StopIteration");
+        cg_exc_set_cause(rt, e);
+        cg_raise(rt);
+    } CG_END;
+    return c.ret;
+}
+
+/* ---------------------------------------------------------------------
+ * The run: asyncio.run(MAIN()) as Runner.run and Runner.close do it
+ * ------------------------------------------------------------------ */
+
+static void *nothing(cg_gen *g, void *arg) {
+    (void)g;
+    return arg;
+}
+
+/* gather(*tasks, return_exceptions=True) as _cancel_all_tasks uses it:
+ * done when every task is, each one's exception retrieved. */
+typedef struct gather_all {
+    cg_future *outer;
+    size_t left;
+} gather_all;
+
+static void gather_one(cg_future *f, void *arg) {
+    gather_all *g = arg;
+    if (!cg_future_cancelled(f)) (void)cg_future_exception(f);
+    if (--g->left == 0 && !cg_future_done(g->outer)) cg_future_set_result(g->outer, NULL);
+}
+
+/* Runner.close, step 1 (asyncio.runners._cancel_all_tasks, which the
+ * reference runs in creation order): -1 when the loop deadlocks on it. */
+static int cancel_all(void) {
+    size_t n = 0;
+    cg_task **v = cg_all_tasks(R.loop, &n);
+    if (!n) return 0;
+    for (size_t i = 0; i < n; i++) {
+        trec *r = rec_of(cg_task_future(v[i]));
+        if (r && cancel_would_cycle(r)) scenario_abort("Python's recursion limit was hit");
+    }
+    for (size_t i = 0; i < n; i++) cg_task_cancel(v[i], NULL);
+    /* On the heap: after a deadlock the callbacks stay registered. */
+    gather_all *g = xmalloc(sizeof *g);
+    g->outer = cg_future_new(R.loop);
+    g->left = n;
+    if (!g->outer) abort();
+    for (size_t i = 0; i < n; i++)
+        if (cg_future_add_done_callback(cg_task_future(v[i]), gather_one, g) < 0) abort();
+    cg_loop_run_until_complete(R.loop, g->outer, NULL, NULL);
+    int dead = !cg_future_done(g->outer) || R.aborted;
+    for (size_t i = 0; i < n && !dead; i++) {
+        cg_future *f = cg_task_future(v[i]);
+        cg_exc *e = cg_future_cancelled(f) ? NULL : cg_future_exception(f);
+        if (e) {
+            cg_loop_context c = {"unhandled exception during asyncio.run() shutdown", e, f, NULL};
+            cg_loop_call_exception_handler(R.loop, &c);
+        }
+    }
+    for (size_t i = 0; i < n; i++) cg_future_unref(cg_task_future(v[i]));
+    free(v);
+    if (dead) {
+        /* Its callbacks stay registered on tasks that will never finish:
+         * freed after the loop. */
+        R.stuck = g;
+        return -1;
+    }
+    cg_future_unref(g->outer);
+    free(g);
+    return 0;
+}
+
+/* Runner.close, steps 2 and 3: loop.shutdown_asyncgens() and
+ * loop.shutdown_default_executor(), each run in a task of its own (they
+ * take Task-N names). No async generator runs yet, no executor exists: the
+ * tasks return at once. */
+static void shutdown_step(void) {
+    cg_task *t = cg_task_new(R.loop, nothing, NULL, NULL);
+    if (!t) abort();
+    track(t);
+    cg_loop_run_until_complete(R.loop, cg_task_future(t), NULL, NULL);
+}
+
+/* Frees the loop after a rejection in a task; returns the exit status. */
+static int run_aborted(void) {
+    R.closing = 1;
+    for (size_t i = 0; i < R.ntasks; i++) {
+        if (R.tasks[i]->t) cg_future_unref(cg_task_future(R.tasks[i]->t));
+        R.tasks[i]->t = NULL;
+    }
+    if (R.stuck) cg_future_unref(R.stuck->outer);
+    cg_loop_free(R.loop);
+    R.loop = NULL;
+    free(R.stuck);
+    R.stuck = NULL;
+    abort_report();
+    return 2;
+}
+
+/* Runs the scenario; the exit status (0, or 2 when it is rejected). */
+static int run_main(void) {
+    cg_loop_opts lo = {CG_LOOP_VIRTUAL_CLOCK};
+    R.loop = cg_loop_new(&lo);
+    if (!R.loop) abort();
+    cg_loop_set_exception_handler(R.loop, on_exception, NULL);
+    cg_task *main_task = new_task(find_def(R.prog, R.prog->main_name), "main");
+    bind("main", track(main_task));
+    void *out = NULL;
+    cg_exc *exc = NULL;
+    cg_status st = cg_loop_run_until_complete(R.loop, cg_task_future(main_task), &out, &exc);
+    if (R.aborted) {
+        cg_exc_unref(exc);
+        return run_aborted();
+    }
+    int dead = !cg_future_done(cg_task_future(main_task));
+    str outcome = {0};
+    if (dead) {
+        cg_exc_unref(exc);
+    } else if (st == CG_RETURNED) {
+        s_puts(&outcome, "returned ");
+        value_text(&outcome, out);
+    } else {
+        s_puts(&outcome, "raised ");
+        fmt_exc(&outcome, exc);
+        cg_exc_unref(exc);
+    }
+    if (!dead) dead = cancel_all() < 0;
+    if (!dead && !R.aborted) {
+        shutdown_step();
+        shutdown_step();
+    }
+    if (R.aborted) {
+        free(outcome.p);
+        return run_aborted();
+    }
+    long long t = now_ms();
+    if (t > MAX_TIME) scenario_abort("the run goes past 10000000 ms of virtual time");
+    char head[64];
+    snprintf(head, sizeof head, "%4lld -: run -> ", t);
+    s_puts(&R.out, head);
+    s_puts(&R.out, dead ? "deadlock" : s_text(&outcome));
+    s_putc(&R.out, '\n');
+    free(outcome.p);
+    /* The end-of-run reports, in creation order: a task still pending is
+     * reported here (the loop would report it again when it is freed, with
+     * the others, in the wrong place); a finished one with an exception
+     * nobody retrieved is reported by the loop when its last reference
+     * goes, which is this one. */
+    if (dead) R.closing = 1;
+    for (size_t i = 0; i < R.ntasks; i++) {
+        trec *r = R.tasks[i];
+        cg_future *f = cg_task_future(r->t);
+        if (!cg_future_done(f) && !r->no_pending_report && !R.closing) {
+            cg_loop_context c = {"Task was destroyed but it is pending!", NULL, f, NULL};
+            cg_loop_call_exception_handler(R.loop, &c);
+        }
+        cg_future_unref(f);
+        r->t = NULL;
+    }
+    R.closing = 1;
+    if (R.stuck) cg_future_unref(R.stuck->outer);
+    cg_loop_free(R.loop);
+    R.loop = NULL;
+    free(R.stuck);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Stack sizes
+ * ------------------------------------------------------------------ */
+
+/* Blocks nested in a block (repeat, try, the context blocks). */
+static size_t block_levels(const block *b) {
+    size_t best = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        const stmt *s = &b->v[i];
+        size_t k = 0;
+        if (s->kind == S_REPEAT || s->kind == S_BLOCK) {
+            k = 1 + block_levels(&s->body);
+        } else if (s->kind == S_TRY) {
+            k = block_levels(&s->body);
+            for (size_t h = 0; h < s->nhandlers; h++)
+                if (block_levels(&s->handlers[h].body) > k) k = block_levels(&s->handlers[h].body);
+            if (block_levels(&s->final) > k) k = block_levels(&s->final);
+            k++;
+        }
+        if (k > best) best = k;
+    }
+    return best;
+}
+
+/* Each coroutine has a stack of its own (a task's, or the generator of an
+ * `await`), sized for the blocks its body nests. */
+static void set_stacks(program *p) {
+    for (size_t i = 0; i < p->ndefs; i++)
+        p->defs[i].stack = STACK_BASE + (1 + block_levels(&p->defs[i].body)) * STACK_PER_LEVEL;
+}
+
+/* ---------------------------------------------------------------------
+ * What the loop cannot run yet
+ * ------------------------------------------------------------------ */
+
+typedef struct unsup {
+    int line;
+    const char *what;
+} unsup;
+
+static void note_unsup(unsup *u, int line, const char *what) {
+    if (!u->line || line < u->line) {
+        u->line = line;
+        u->what = what;
+    }
+}
+
+static void find_unsupported(const block *b, unsup *u) {
+    for (size_t i = 0; i < b->n; i++) {
+        const stmt *s = &b->v[i];
+        switch (s->kind) {
+        case S_YIELD: note_unsup(u, s->line, "yield"); break;
+        case S_OP:
+            if (!OPDEFS[s->op->kw].run) note_unsup(u, s->line, OPDEFS[s->op->kw].kw);
+            break;
+        case S_BLOCK:
+            if (!BLOCKDEFS[s->op->kw - K_TIMEOUT]) note_unsup(u, s->line, BLOCK_WORDS[s->op->kw - K_TIMEOUT]);
+            find_unsupported(&s->body, u);
+            break;
+        case S_REPEAT: find_unsupported(&s->body, u); break;
+        case S_TRY:
+            find_unsupported(&s->body, u);
+            for (size_t k = 0; k < s->nhandlers; k++) find_unsupported(&s->handlers[k].body, u);
+            find_unsupported(&s->final, u);
+            break;
+        default: break;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------
+ * main
+ * ------------------------------------------------------------------ */
+
+static char *read_file(const char *path, size_t *size) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return NULL;
+    str s = {0};
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, fp)) > 0) s_putn(&s, buf, n);
+    fclose(fp);
+    *size = s.len;
+    return s.p ? s.p : xrealloc(NULL, 1);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fputs("usage: cogen-async-scenario FILE\n", stderr);
+        return 2;
+    }
+    size_t size = 0;
+    char *text = read_file(argv[1], &size);
+    if (!text) {
+        fprintf(stderr, "cogen-async-scenario: cannot open %s\n", argv[1]);
+        return 2;
+    }
+    arena A = {0};
+    program prog = {0};
+    parser ps = {0};
+    ps.A = &A;
+    ps.prog = &prog;
+    int rc = 0;
+    if (parse(&ps, text, size)) {
+        fprintf(stderr, "scenario error: %s\n", s_text(&ps.err));
+        rc = 2;
+        goto done;
+    }
+    unsup u = {0, NULL};
+    for (size_t i = 0; i < prog.ndefs; i++) {
+        if (prog.defs[i].kind == KIND_GEN) note_unsup(&u, prog.defs[i].line, "async gen");
+        find_unsupported(&prog.defs[i].body, &u);
+    }
+    if (u.line) {
+        fprintf(stderr, "cogen-async-scenario: line %d: unsupported statement '%s' (the loop does not offer it yet)\n",
+                u.line, u.what);
+        rc = 3;
+        goto done;
+    }
+    R.prog = &prog;
+    set_stacks(&prog);
+    rc = run_main();
+    /* The reference prints its lines joined by newlines. */
+    if (rc == 0) fwrite(R.out.p, 1, R.out.len, stdout);
+    fflush(stdout);
+done:
+    for (size_t i = 0; i < R.ntasks; i++) free(R.tasks[i]);
+    free(R.tasks);
+    free(R.binds);
+    free(R.out.p);
+    free(R.abort_msg.p);
+    free(ps.err.p);
+    a_free(&A);
+    free(text);
+    return rc;
+}
