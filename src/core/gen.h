@@ -45,7 +45,9 @@ enum {
 };
 
 /* The first fields are read by the assembly fast paths: see
- * src/arch/layout.h for their offsets (checked in gen_life.c). */
+ * src/arch/layout.h for their offsets (checked in gen_life.c). The byte
+ * fields sit in what would be padding: a handle is 232 bytes, and a
+ * million suspended generators cost their handles too. */
 struct cg_gen {
     cg__ctx ctx;             /* the body's records; first, so that the
                                 current context pointer is the generator */
@@ -63,6 +65,10 @@ struct cg_gen {
     unsigned char free_pending; /* cg_free arrived while running/delegated */
     unsigned char forwarding;   /* a throw or close is being forwarded to yf */
     unsigned yf_refs;        /* generators delegating to this one */
+    unsigned char compact;   /* CG_OPT_COMPACT */
+    unsigned char resident;  /* compact: in the resident list */
+    unsigned char in_inbox;  /* freed by another thread, waiting in home */
+    unsigned char fpenv;     /* CG_OPT_FPENV: 1, then 2 once fp is saved */
     cg_exc *exc;             /* exception crossing the switch (owned) */
     cg_exc **send_exc;       /* cg_send's exc while its fast path waits
                                 (src/arch/x86_64-fast.S) */
@@ -82,15 +88,11 @@ struct cg_gen {
     size_t swap_len;
     cg_gen *res_next;        /* compact: place in the thread's resident list */
     cg_gen *res_prev;
-    unsigned char compact;   /* CG_OPT_COMPACT */
-    unsigned char resident;  /* compact: in the resident list */
-    unsigned char in_inbox;  /* freed by another thread, waiting in home */
     struct cg__home *home;   /* the owner thread's inbox; never changes
                                 but for an orphan that is adopted */
     cg_gen *inbox_next;
-    cg__san san;             /* sanitizer state of this stack */
-    unsigned char fpenv;     /* CG_OPT_FPENV: 1, then 2 once fp is saved */
     cg__fpenv fp;            /* CG_OPT_FPENV: the body's own environment */
+    cg__san san;             /* sanitizer state of this stack */
 };
 
 /* The generator layer's per-thread state. */

@@ -26,6 +26,9 @@ _Static_assert(offsetof(cg_gen, in) == CG_G_IN, "layout.h");
 _Static_assert(offsetof(cg_gen, exc) == CG_G_EXC, "layout.h");
 _Static_assert(offsetof(cg_gen, send_exc) == CG_G_SEND_EXC, "layout.h");
 _Static_assert(IN_THROW == CG_IN_THROW, "layout.h");
+#if defined(__x86_64__) && !CG_ASAN && !CG_TSAN
+_Static_assert(sizeof(cg_gen) <= 232, "a generator handle grew: memory per generator is a target");
+#endif
 _Static_assert(offsetof(cg__thread, cur) == CG_T_CUR, "layout.h");
 #if CG_FASTPATH
 _Static_assert(CG_GEN_CREATED == CG_STATE_CREATED && CG_GEN_SUSPENDED == CG_STATE_SUSPENDED &&
