@@ -10,9 +10,13 @@ target_compile_options(test_trysafe PRIVATE -O2)
 
 # cogen.h from C++: test_trysafe.c compiled as C++, with -Wshadow (an error
 # by the file's pragma), every case in one run.
+# Not in cross builds: the toolchain file names a C cross compiler only,
+# and check_language would find the host's C++ compiler.
 include(CheckLanguage)
-check_language(CXX)
-if(CMAKE_CXX_COMPILER)
+if(NOT CMAKE_CROSSCOMPILING)
+  check_language(CXX)
+endif()
+if(CMAKE_CXX_COMPILER AND NOT CMAKE_CROSSCOMPILING)
   enable_language(CXX)
   add_executable(test_trysafe_cxx test_trysafe_cxx.cpp)
   target_link_libraries(test_trysafe_cxx cogen::cogen)
