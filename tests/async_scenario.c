@@ -402,11 +402,6 @@ CG_EXC_TYPE(ScenarioAbort, cg_BaseException);
  * `except`. ExceptionGroup derives from both BaseExceptionGroup and
  * Exception in Python; a cogen type has one base, so it derives from
  * Exception here (to be replaced by the loop's own types). */
-CG_EXC_TYPE(QueueEmpty, cg_Exception);
-CG_EXC_TYPE(QueueFull, cg_Exception);
-CG_EXC_TYPE(QueueShutDown, cg_Exception);
-CG_EXC_TYPE(BaseExceptionGroup, cg_BaseException);
-CG_EXC_TYPE(ExceptionGroup, cg_Exception);
 
 static const struct {
     const char *name;
@@ -427,13 +422,13 @@ static const struct {
     {"TimeoutError", &cg_TimeoutError, 1},
     {"CancelledError", &cg_CancelledError, 1},
     {"InvalidStateError", &cg_InvalidStateError, 1},
-    {"QueueEmpty", &QueueEmpty, 1},
-    {"QueueFull", &QueueFull, 1},
-    {"QueueShutDown", &QueueShutDown, 1},
+    {"QueueEmpty", &cg_QueueEmpty, 1},
+    {"QueueFull", &cg_QueueFull, 1},
+    {"QueueShutDown", &cg_QueueShutDown, 1},
     {"AppError", &AppError, 1},
     {"SubAppError", &SubAppError, 1},
-    {"ExceptionGroup", &ExceptionGroup, 0},
-    {"BaseExceptionGroup", &BaseExceptionGroup, 0},
+    {"ExceptionGroup", &cg_ExceptionGroup, 0},
+    {"BaseExceptionGroup", &cg_BaseExceptionGroup, 0},
 };
 #define NTYPES (sizeof TYPES / sizeof TYPES[0])
 
@@ -532,6 +527,7 @@ typedef struct obj {
     int decl;  /* OBJ_* */
     unsigned long long param;
     int line;
+    void *rt;  /* the loop's object during the run */
 } obj;
 
 /* A name as the checks see it: task IDs and agen IDs with the line of
@@ -1165,7 +1161,7 @@ static int parse(parser *ps, const char *text, size_t size) {
                 return perr(ps, "line %d: bad declaration", no);
             unsigned long long param = 0;
             if (n == 3 && parse_num(ps, w[2], no, "a number", &param)) return -1;
-            VEC_PUSH(ps->A, p->objs, p->nobjs, ((obj){w[1], decl, param, no}));
+            VEC_PUSH(ps->A, p->objs, p->nobjs, ((obj){w[1], decl, param, no, NULL}));
         } else if (strcmp(w[0], "main") == 0) {
             if (n != 2 || p->main_name) return perr(ps, "line %d: exactly one 'main NAME' is needed", no);
             p->main_name = w[1];
@@ -1566,6 +1562,108 @@ static void op_await(frame *f, const op *o, opres *r) {
     value_text(&r->s, v);
 }
 
+/* -- queues, events, locks and semaphores ---------------------------- */
+
+static obj *obj_arg(const op *o) { return find_obj(R.prog, o->name); }
+
+static void op_put(frame *f, const op *o, opres *r) {
+    (void)f;
+    CG_DEFER(resumed, current_rec());
+    cg_queue_put(obj_arg(o)->rt, (void *)o->val);
+    s_puts(&r->s, "None");
+}
+
+static void op_get(frame *f, const op *o, opres *r) {
+    (void)f;
+    CG_DEFER(resumed, current_rec());
+    value_text(&r->s, cg_queue_get(obj_arg(o)->rt));
+}
+
+static void op_put_nowait(frame *f, const op *o, opres *r) {
+    (void)f;
+    cg_queue_put_nowait(obj_arg(o)->rt, (void *)o->val);
+    s_puts(&r->s, "None");
+}
+
+static void op_get_nowait(frame *f, const op *o, opres *r) {
+    (void)f;
+    value_text(&r->s, cg_queue_get_nowait(obj_arg(o)->rt));
+}
+
+static void op_task_done(frame *f, const op *o, opres *r) {
+    (void)f;
+    cg_queue_task_done(obj_arg(o)->rt);
+    s_puts(&r->s, "None");
+}
+
+static void op_qjoin(frame *f, const op *o, opres *r) {
+    (void)f;
+    CG_DEFER(resumed, current_rec());
+    cg_queue_join(obj_arg(o)->rt);
+    s_puts(&r->s, "None");
+}
+
+static void op_qsize(frame *f, const op *o, opres *r) {
+    (void)f;
+    char buf[32];
+    snprintf(buf, sizeof buf, "%zu", cg_queue_qsize(obj_arg(o)->rt));
+    s_puts(&r->s, buf);
+}
+
+static void op_qshutdown(frame *f, const op *o, opres *r) {
+    (void)f;
+    cg_queue_shutdown(obj_arg(o)->rt, o->immediate);
+    s_puts(&r->s, "None");
+}
+
+static void op_set(frame *f, const op *o, opres *r) {
+    (void)f;
+    cg_event_set(obj_arg(o)->rt);
+    s_puts(&r->s, "None");
+}
+
+static void op_clear(frame *f, const op *o, opres *r) {
+    (void)f;
+    cg_event_clear(obj_arg(o)->rt);
+    s_puts(&r->s, "None");
+}
+
+static void op_is_set(frame *f, const op *o, opres *r) {
+    (void)f;
+    s_puts(&r->s, cg_event_is_set(obj_arg(o)->rt) ? "True" : "False");
+}
+
+static void op_wait_event(frame *f, const op *o, opres *r) {
+    (void)f;
+    CG_DEFER(resumed, current_rec());
+    s_puts(&r->s, cg_event_wait(obj_arg(o)->rt) ? "True" : "False");
+}
+
+static void op_acquire(frame *f, const op *o, opres *r) {
+    (void)f;
+    obj *b = obj_arg(o);
+    CG_DEFER(resumed, current_rec());
+    int v = b->decl == OBJ_LOCK ? cg_lock_acquire(b->rt) : cg_semaphore_acquire(b->rt);
+    s_puts(&r->s, v ? "True" : "False");
+}
+
+static void op_release(frame *f, const op *o, opres *r) {
+    (void)f;
+    obj *b = obj_arg(o);
+    if (b->decl == OBJ_LOCK)
+        cg_lock_release(b->rt);
+    else
+        cg_semaphore_release(b->rt);
+    s_puts(&r->s, "None");
+}
+
+static void op_locked(frame *f, const op *o, opres *r) {
+    (void)f;
+    obj *b = obj_arg(o);
+    int v = b->decl == OBJ_LOCK ? cg_lock_locked(b->rt) : cg_semaphore_locked(b->rt);
+    s_puts(&r->s, v ? "True" : "False");
+}
+
 /* The table of operations (async_ref.py's OPS and USAGE). A NULL function:
  * the loop does not offer what the operation needs yet; see the report in
  * tests/async_scenarios/README.md for the calls each one will make. */
@@ -1585,21 +1683,21 @@ static const opdef OPDEFS[K_NOPS] = {
                 NULL},
     [K_WAIT_FOR] = {"wait_for", "X S", "ARG MS", 1, NULL},
     [K_SHIELD] = {"shield", "X", "ARG", 1, NULL},
-    [K_PUT] = {"put", "Q V", "Q VALUE", 1, NULL},
-    [K_GET] = {"get", "Q", "Q", 1, NULL},
-    [K_PUT_NOWAIT] = {"put_nowait", "Q V", "Q VALUE", 0, NULL},
-    [K_GET_NOWAIT] = {"get_nowait", "Q", "Q", 0, NULL},
-    [K_TASK_DONE] = {"task_done", "Q", "Q", 0, NULL},
-    [K_QJOIN] = {"qjoin", "Q", "Q", 1, NULL},
-    [K_QSIZE] = {"qsize", "Q", "Q", 0, NULL},
-    [K_QSHUTDOWN] = {"qshutdown", "Q [immediate]", "Q [immediate]", 0, NULL},
-    [K_SET] = {"set", "E", "E", 0, NULL},
-    [K_CLEAR] = {"clear", "E", "E", 0, NULL},
-    [K_IS_SET] = {"is_set", "E", "E", 0, NULL},
-    [K_WAIT_EVENT] = {"wait_event", "E", "E", 1, NULL},
-    [K_ACQUIRE] = {"acquire", "L", "L", 1, NULL},
-    [K_RELEASE] = {"release", "L", "L", 0, NULL},
-    [K_LOCKED] = {"locked", "L", "L", 0, NULL},
+    [K_PUT] = {"put", "Q V", "Q VALUE", 1, op_put},
+    [K_GET] = {"get", "Q", "Q", 1, op_get},
+    [K_PUT_NOWAIT] = {"put_nowait", "Q V", "Q VALUE", 0, op_put_nowait},
+    [K_GET_NOWAIT] = {"get_nowait", "Q", "Q", 0, op_get_nowait},
+    [K_TASK_DONE] = {"task_done", "Q", "Q", 0, op_task_done},
+    [K_QJOIN] = {"qjoin", "Q", "Q", 1, op_qjoin},
+    [K_QSIZE] = {"qsize", "Q", "Q", 0, op_qsize},
+    [K_QSHUTDOWN] = {"qshutdown", "Q [immediate]", "Q [immediate]", 0, op_qshutdown},
+    [K_SET] = {"set", "E", "E", 0, op_set},
+    [K_CLEAR] = {"clear", "E", "E", 0, op_clear},
+    [K_IS_SET] = {"is_set", "E", "E", 0, op_is_set},
+    [K_WAIT_EVENT] = {"wait_event", "E", "E", 1, op_wait_event},
+    [K_ACQUIRE] = {"acquire", "L", "L", 1, op_acquire},
+    [K_RELEASE] = {"release", "L", "L", 0, op_release},
+    [K_LOCKED] = {"locked", "L", "L", 0, op_locked},
     [K_AGEN] = {"agen", "M G", "ID NAME", 0, NULL},
     [K_ANEXT] = {"anext", "A", "ID", 1, NULL},
     [K_ASEND] = {"asend", "A V", "ID VALUE", 1, NULL},
@@ -1800,6 +1898,36 @@ static void shutdown_step(void) {
     cg_loop_run_until_complete(R.loop, cg_task_future(t), NULL, NULL);
 }
 
+/* The declared queues, events, locks and semaphores, made before the run
+ * in declaration order, and freed with the loop. */
+static void make_objects(void) {
+    for (size_t i = 0; i < R.prog->nobjs; i++) {
+        obj *b = &R.prog->objs[i];
+        long n = b->param > 1000000000ull ? 1000000000L : (long)b->param;
+        switch (b->decl) {
+        case OBJ_QUEUE: b->rt = cg_queue_new(R.loop, n); break;
+        case OBJ_EVENT: b->rt = cg_event_new(R.loop); break;
+        case OBJ_LOCK: b->rt = cg_lock_new(R.loop); break;
+        case OBJ_SEMAPHORE: b->rt = cg_semaphore_new(R.loop, n); break;
+        case OBJ_BOUNDED: b->rt = cg_bounded_semaphore_new(R.loop, n); break;
+        }
+        if (!b->rt) abort();
+    }
+}
+
+static void free_objects(void) {
+    for (size_t i = 0; R.prog && i < R.prog->nobjs; i++) {
+        obj *b = &R.prog->objs[i];
+        switch (b->decl) {
+        case OBJ_QUEUE: cg_queue_free(b->rt); break;
+        case OBJ_EVENT: cg_event_free(b->rt); break;
+        case OBJ_LOCK: cg_lock_free(b->rt); break;
+        default: cg_semaphore_free(b->rt); break;
+        }
+        b->rt = NULL;
+    }
+}
+
 /* Frees the loop after a rejection in a task; returns the exit status. */
 static int run_aborted(void) {
     R.closing = 1;
@@ -1808,6 +1936,7 @@ static int run_aborted(void) {
         R.tasks[i]->t = NULL;
     }
     if (R.stuck) cg_future_unref(R.stuck->outer);
+    free_objects();
     cg_loop_free(R.loop);
     R.loop = NULL;
     free(R.stuck);
@@ -1822,6 +1951,7 @@ static int run_main(void) {
     R.loop = cg_loop_new(&lo);
     if (!R.loop) abort();
     cg_loop_set_exception_handler(R.loop, on_exception, NULL);
+    make_objects();
     cg_task *main_task = new_task(find_def(R.prog, R.prog->main_name), "main");
     bind("main", track(main_task));
     void *out = NULL;
@@ -1878,6 +2008,7 @@ static int run_main(void) {
     }
     R.closing = 1;
     if (R.stuck) cg_future_unref(R.stuck->outer);
+    free_objects();
     cg_loop_free(R.loop);
     R.loop = NULL;
     free(R.stuck);
