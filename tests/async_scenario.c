@@ -1711,7 +1711,58 @@ static const opdef OPDEFS[K_NOPS] = {
  * `TEXT -> raised EXC` when it is left (nothing when a return leaves it).
  * None is supported by the loop yet. */
 typedef int (*block_fn)(frame *f, const stmt *s, value *ret);
-static const block_fn BLOCKDEFS[4] = {NULL, NULL, NULL, NULL};
+
+/* async_with L: `async with L:` on a lock or a semaphore: acquire (it
+ * awaits), the body, release on the way out however it is left; then
+ * `TEXT -> ok`, or `TEXT -> raised EXC` and the exception goes on (after
+ * the release, as after __aexit__), or nothing when a return leaves it. */
+typedef struct awith {
+    frame *f;
+    const stmt *s;
+    value *ret;
+    obj *b;
+    int result;
+} awith;
+
+static void release_obj(void *p) {
+    obj *b = p;
+    if (b->decl == OBJ_LOCK)
+        cg_lock_release(b->rt);
+    else
+        cg_semaphore_release(b->rt);
+}
+
+static void acquire_obj(obj *b) {
+    CG_DEFER(resumed, current_rec());
+    if (b->decl == OBJ_LOCK)
+        cg_lock_acquire(b->rt);
+    else
+        cg_semaphore_acquire(b->rt);
+}
+
+static void awith_run(void *p) {
+    awith *a = p;
+    acquire_obj(a->b);
+    CG_DEFER(release_obj, a->b);
+    a->result = exec_block(a->f, &a->s->body, a->ret);
+}
+
+static int blk_async_with(frame *f, const stmt *s, value *ret) {
+    awith a = {f, s, ret, find_obj(R.prog, s->op->name), NORMAL};
+    cg_exc *e = cg_try_catch(awith_run, &a, &cg_BaseException);
+    if (e) {
+        str t = {0};
+        fmt_exc(&t, e);
+        ev("%s -> raised %s", s->op->text, s_text(&t));
+        free(t.p);
+        cg_raise(e);
+    }
+    if (a.result == RETURN) return RETURN;
+    ev("%s -> ok", s->op->text);
+    return NORMAL;
+}
+
+static const block_fn BLOCKDEFS[4] = {NULL, NULL, blk_async_with, NULL};
 static const char *const BLOCK_WORDS[4] = {"timeout", "taskgroup", "async_with", "async_for"};
 
 static const handler *match_handler(const stmt *s, const cg_exc *e) {
