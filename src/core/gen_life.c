@@ -281,6 +281,29 @@ CG_COLD static struct cg__home *first_use(void) {
  * Creating and freeing
  * ------------------------------------------------------------------ */
 
+/* A new generator joins the thread's list of live generators (which
+ * debuggers and thread exit walk); under TSan it gets a fiber of its own:
+ * one kept with its stack would keep the shadow frames of every generator
+ * that ended on that stack. */
+static inline void live_link(cg_gen *g) {
+#if CG_TSAN
+    g->san.tsan_fiber = __tsan_create_fiber(0);
+#endif
+    g->live_next = cg__gt.live;
+    g->live_prev = &cg__gt.live;
+    if (g->live_next) g->live_next->live_prev = &g->live_next;
+    cg__gt.live = g;
+}
+
+/* Off the thread's list of live generators (an orphan is on none). */
+static inline void live_unlink(cg_gen *g) {
+    if (g->live_prev) {
+        *g->live_prev = g->live_next;
+        if (g->live_next) g->live_next->live_prev = g->live_prev;
+    }
+    g->live_prev = NULL;
+}
+
 CG_NOINLINE static cg_gen *new_slow(cg_fn fn, void *arg, const cg_opts *opts) {
     static const cg_opts defaults = {0, NULL, 0};
     if (!opts) opts = &defaults;
@@ -351,15 +374,7 @@ CG_NOINLINE static cg_gen *new_slow(cg_fn fn, void *arg, const cg_opts *opts) {
         errno = ENOMEM;
         return NULL;
     }
-#if CG_TSAN
-    /* A fiber per generator: one kept with its stack would keep the shadow
-     * frames of every generator that ended on that stack. */
-    g->san.tsan_fiber = __tsan_create_fiber(0);
-#endif
-    g->live_next = cg__gt.live;
-    g->live_prev = &cg__gt.live;
-    if (g->live_next) g->live_next->live_prev = &g->live_next;
-    cg__gt.live = g;
+    live_link(g);
     return g;
 }
 
@@ -435,23 +450,8 @@ cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
     g->compact = 0;
     g->home = home;
     g->sp = cg__frame_ready(st->lo, st->hi, g);
-#if CG_TSAN
-    g->san.tsan_fiber = __tsan_create_fiber(0);
-#endif
-    g->live_next = cg__gt.live;
-    g->live_prev = &cg__gt.live;
-    if (g->live_next) g->live_next->live_prev = &g->live_next;
-    cg__gt.live = g;
+    live_link(g);
     return g;
-}
-
-/* Off the thread's list of live generators (an orphan is on none). */
-static inline void live_unlink(cg_gen *g) {
-    if (g->live_prev) {
-        *g->live_prev = g->live_next;
-        if (g->live_next) g->live_next->live_prev = g->live_prev;
-    }
-    g->live_prev = NULL;
 }
 
 void cg__gen_free(cg_gen *g) {
