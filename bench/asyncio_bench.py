@@ -24,31 +24,15 @@ import os
 import sys
 import time
 
+# The command-line sizes (10k, 2m) as the generator benchmarks read them.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cpython_bench import arg, count_name  # noqa: E402
+
 WARMUP = 10000
 BATCHES = 100
 TASKS = 1000
 
 IMPL = "asyncio"
-
-
-def arg(i, default):
-    if len(sys.argv) <= i:
-        return default
-    s = sys.argv[i].lower()
-    mult = 1
-    if s.endswith("k"):
-        mult, s = 1000, s[:-1]
-    elif s.endswith("m"):
-        mult, s = 1000000, s[:-1]
-    return int(float(s) * mult)
-
-
-def count_name(n):
-    if n >= 1000000 and n % 1000000 == 0:
-        return "%dm" % (n // 1000000)
-    if n >= 1000 and n % 1000 == 0:
-        return "%dk" % (n // 1000)
-    return str(n)
 
 
 def result(bench, value, unit, n, extra=""):

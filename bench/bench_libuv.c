@@ -19,15 +19,7 @@
 
 #define IMPL "libuv"
 #define WARMUP 10000
-#define SEED 42u
-#define TIMER_SPAN_MS 10
-
-/* The same deadlines as bench_loop.c. */
-static uint32_t rng_state = SEED;
-static unsigned next_deadline_ms(void) {
-    rng_state = rng_state * 1103515245u + 12345u;
-    return (rng_state >> 16) % (TIMER_SPAN_MS + 1);
-}
+#define TIMER_SPAN_MS BENCH_TIMER_SPAN_MS /* the deadlines: next_deadline_ms, common.h */
 
 static long fired;
 static void on_fire(uv_timer_t *t) {

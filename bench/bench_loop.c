@@ -27,17 +27,7 @@
 
 #define IMPL "cogen"
 #define WARMUP 10000
-#define SEED 42u
-
-/* The deadlines of timer_arm_fire and timer_arm_cancel, in whole
- * milliseconds from 0 to TIMER_SPAN_MS: the same generator (seed and
- * formula) as bench_libuv.c and asyncio_bench.py. */
-#define TIMER_SPAN_MS 10
-static uint32_t rng_state = SEED;
-static unsigned next_deadline_ms(void) {
-    rng_state = rng_state * 1103515245u + 12345u;
-    return (rng_state >> 16) % (TIMER_SPAN_MS + 1);
-}
+#define TIMER_SPAN_MS BENCH_TIMER_SPAN_MS /* the deadlines: next_deadline_ms, common.h */
 
 /* A body's outcome that is not CG_RETURNED ends the benchmark. */
 static void run(cg_fn body, void *arg) {

@@ -203,4 +203,15 @@ BENCH_UNUSED static void **bench_ptr_array(long n) {
     return a;
 }
 
+/* The deadlines of timer_arm_fire and timer_arm_cancel, in whole
+ * milliseconds from 0 to BENCH_TIMER_SPAN_MS: one generator (seed and
+ * formula) for bench_loop.c and bench_libuv.c, and asyncio_bench.py uses
+ * the same. */
+#define BENCH_TIMER_SPAN_MS 10
+static uint32_t bench_rng_state = 42u;
+static inline unsigned next_deadline_ms(void) {
+    bench_rng_state = bench_rng_state * 1103515245u + 12345u;
+    return (bench_rng_state >> 16) % (BENCH_TIMER_SPAN_MS + 1);
+}
+
 #endif
