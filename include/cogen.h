@@ -691,7 +691,7 @@ enum { CG__REC_TRY = 1, CG__REC_DEFER = 2, CG__REC_HANDLED = 3 };
 
 typedef struct cg__try {
     cg__rec rec;
-    int phase;   /* where control is in the try statement (src/exc.c) */
+    int phase;   /* where control is in the try statement (src/core/exc.c) */
     cg_exc *exc; /* caught, handled or pending exception (owned) */
     jmp_buf jb;  /* where a raise lands */
 } cg__try;

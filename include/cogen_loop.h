@@ -21,6 +21,10 @@
  * errors are cogen exceptions with asyncio's types and messages, raised in
  * the calling context (CG_TRY catches them); functions that allocate and
  * cannot raise return NULL with errno set.
+ * Out of memory: still incomplete here. Creating objects, waiting and
+ * arming timers answer MemoryError or NULL/ENOMEM, but running out of
+ * memory while the loop schedules a task step or a done callback it must
+ * not lose is a fatal error (the message says so) for now.
  *
  * Task stacks and compact mode: a task made with CG_OPT_COMPACT in its
  * gen_flags (or every task, under COGEN_COMPACT) has its stack swapped out

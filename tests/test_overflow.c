@@ -445,7 +445,7 @@ TEST(overflow_required_guard) {
 #endif
 
 /* deny_mprotect 0: only the madvise guards are refused (level 2 of
- * src/stack.c, what a kernel before 6.13 gives); 1: mprotect guards too
+ * src/core/stack.c, what a kernel before 6.13 gives); 1: mprotect guards too
  * (level 3). Returns 0 once the filter is in place and seen to work. */
 static int deny_guard_pages(int deny_mprotect) {
 #ifdef AUDIT_ARCH_HERE

@@ -1,7 +1,7 @@
 /* test_stack_sizes.c: any number of distinct stack sizes costs bounded
  * memory, address space and mappings.
  *
- * Freed stacks are pooled by size in a few buckets (src/stack.c); a stack
+ * Freed stacks are pooled by size in a few buckets (src/core/stack.c); a stack
  * whose size finds no bucket must go back to the system, not stay reserved
  * with its descriptor lost. Each case makes generators with 60 distinct
  * stack sizes, round after round, and checks after every round (all freed,
@@ -166,7 +166,7 @@ static void one_round(int shift, int expect, sample *out) {
 /* The checks every case makes on its samples, round by round.
  *
  * What must hold whatever the order of events: nothing live, and (see
- * "Slabs" in src/stack.c) each mapping cogen counts holds a stack that is
+ * "Slabs" in src/core/stack.c) each mapping cogen counts holds a stack that is
  * pooled (two for a stack with a mapping of its own) or the unused end of
  * the slab of a thread that is still running, here only the main one.
  * What the rounds of one thread repeat exactly: after the first rounds,
