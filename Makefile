@@ -34,6 +34,7 @@ fuzz: all
 
 fuzz-long: all
 	sh tests/fuzz/long.sh $(BUILD)
+	sh tests/async_fuzz/long.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) build-*

@@ -17,6 +17,11 @@ asyncio) prints, byte for byte.
     afuzz.py ref --runner R --start S --count N [--jobs 2] [--save DIR]
         the scenarios against async_ref.py itself, run in worker processes
         (make fuzz-long; the ctest async_fuzz.reference on a sample).
+    afuzz.py selftest --runner R
+        the checks above can fail (a bundle with a trace and a hash changed).
+    afuzz.py valid --features all --count N
+        the generator alone: every scenario, with the families the runner
+        lacks turned on, must be accepted and run by async_ref.py.
 
 record and ref need the reference runner (--ref, default
 ../shared/semantics/async_ref.py beside the repository) and CPython 3.13.0:
@@ -60,8 +65,10 @@ def scenario_hash(text):
 # -- the bundle ------------------------------------------------------------
 #
 # gzip of a text file: a header line "# features: F1 F2 ...", then per
-# seed "@@ SEED HASH STATUS NLINES" and the NLINES lines the reference
-# printed: the trace (status 0, stdout) or the message (status 2, stderr).
+# seed "@@ SEED HASH STATUS NSCN NOUT", the NSCN lines of the scenario and
+# the NOUT lines the reference printed: the trace (status 0, stdout) or the
+# message (status 2, stderr). The scenarios are there for check.sh, which
+# runs them where there is no python3 to generate them.
 
 def read_bundle(path):
     with gzip.open(path, "rt", encoding="utf-8", newline="\n") as f:
@@ -71,20 +78,22 @@ def read_bundle(path):
     feats = lines[0].split(":", 1)[1].split()
     recs, i = {}, 1
     while i < len(lines) and lines[i]:
-        _, seed, h, status, n = lines[i].split()
-        n = int(n)
-        recs[int(seed)] = (h, int(status), "".join(ln + "\n" for ln in lines[i + 1:i + 1 + n]))
-        i += 1 + n
+        _, seed, h, status, ns, no = lines[i].split()
+        ns, no = int(ns), int(no)
+        text = lambda a, b: "".join(ln + "\n" for ln in lines[a:b])  # noqa: E731
+        recs[int(seed)] = (h, int(status), text(i + 1 + ns, i + 1 + ns + no), text(i + 1, i + 1 + ns))
+        i += 1 + ns + no
     return feats, recs
 
 
 def write_bundle(path, feats, recs):
     out = ["# features: " + " ".join(feats)]
     for seed in sorted(recs):
-        h, status, text = recs[seed]
+        h, status, text, scn = recs[seed]
         body = text.split("\n")[:-1] if text else []
-        out.append(f"@@ {seed} {h} {status} {len(body)}")
-        out += body
+        lines = scn.split("\n")[:-1]
+        out.append(f"@@ {seed} {h} {status} {len(lines)} {len(body)}")
+        out += lines + body
     data = ("\n".join(out) + "\n").encode()
     with open(path, "wb") as raw:  # mtime 0: the same bundle gives the same bytes
         with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as f:
@@ -183,7 +192,7 @@ def cmd_check(a):
     mism = 0
     for seed in seeds:
         text = async_gen.Gen(seed, feats).scenario()
-        _, status, want = recs[seed]
+        _, status, want, _ = recs[seed]
         got = run_runner(a.runner, text)
         if not same(status, want, got):
             mism += 1
@@ -192,6 +201,40 @@ def cmd_check(a):
     print(f"afuzz check: seeds {seeds.start}..{seeds.stop - 1}, {len(seeds)} scenarios, "
           f"{time.time() - t0:.1f} s, {mism} mismatches")
     return 1 if mism else 0
+
+
+def cmd_selftest(a):
+    """The checks can fail: a bundle with one trace line changed (seed 0)
+    and one scenario hash changed (seed 1) must fail afuzz.py check and
+    check.sh on seed 0, check and stale on seed 1."""
+    import contextlib
+    import io
+    import tempfile
+    feats, recs = read_bundle(a.bundle)
+    h, st, out, scn = recs[0]
+    recs[0] = (h, st, out.replace(" -> ", " -> not ", 1) if " -> " in out else out + "extra\n", scn)
+    recs[1] = ("0" * 16,) + recs[1][1:]
+    bad = 0
+    with tempfile.TemporaryDirectory() as d:
+        b = os.path.join(d, "b.gz")
+        write_bundle(b, feats, recs)
+        for what, args in (("check on a changed trace", ["check", "--runner", a.runner, "--bundle", b,
+                                                          "--start", "0", "--count", "1"]),
+                           ("check on a changed hash", ["check", "--runner", a.runner, "--bundle", b,
+                                                        "--start", "1", "--count", "1"]),
+                           ("stale on a changed hash", ["stale", "--bundle", b])):
+            with contextlib.redirect_stdout(io.StringIO()) as o:
+                rc = main(["afuzz.py"] + args)
+            want = "MISMATCH seed 0" if "trace" in what else "STALE"
+            ok = rc == 1 and want in o.getvalue()
+            print(f"afuzz selftest: {what}: {'fails as it should' if ok else 'DID NOT FAIL'}")
+            bad += not ok
+        p = subprocess.run(["sh", os.path.join(HERE, "check.sh"), a.runner, b, "0", "1"], capture_output=True,
+                           text=True)
+        ok = p.returncode == 1 and "MISMATCH seed 0" in p.stdout
+        print(f"afuzz selftest: check.sh on a changed trace: {'fails as it should' if ok else 'DID NOT FAIL'}")
+        bad += not ok
+    return 1 if bad else 0
 
 
 # -- record and ref: against async_ref.py ---------------------------------
@@ -264,7 +307,7 @@ def job_record(args):
     seed, feats = args
     text = async_gen.Gen(seed, feats).scenario()
     status, out = ref_run(text)
-    return seed, scenario_hash(text), status, out
+    return seed, scenario_hash(text), status, out, text
 
 
 def job_ref(args):
@@ -275,6 +318,32 @@ def job_ref(args):
         return seed, "failed", text, status, want, None
     got = run_runner(runner, text)
     return seed, ("ok" if same(status, want, got) else "mismatch"), text, status, want, got
+
+
+def job_valid(args):
+    seed, feats = args
+    text = async_gen.Gen(seed, feats).scenario()
+    return (seed, text) + ref_run(text)
+
+
+def cmd_valid(a):
+    rc = reexec_on_reference(a)
+    if rc is not None:
+        return rc
+    feats = async_gen.features_from(a.features)
+    t0 = time.time()
+    bad = 0
+    with pool(a) as p:
+        for seed, text, status, out in p.imap_unordered(job_valid, [(s, feats) for s in
+                                                                    range(a.start, a.start + a.count)], 10):
+            if status != 0:
+                bad += 1
+                if bad <= 5:
+                    print(f"=== seed {seed} (async_gen.py {seed} --features '{a.features}'): "
+                          f"not a valid scenario for async_ref.py ===\n{text}{out}", end="")
+    print(f"afuzz valid: seeds {a.start}..{a.start + a.count - 1}, features {' '.join(feats)}: "
+          f"{a.count} scenarios, {time.time() - t0:.1f} s, {bad} rejected or failed")
+    return 1 if bad else 0
 
 
 def pool(a):
@@ -288,12 +357,12 @@ def cmd_record(a):
     feats = async_gen.features_from(a.features)
     recs, failed = {}, 0
     with pool(a) as p:
-        for seed, h, status, out in p.imap_unordered(job_record, [(s, feats) for s in
+        for seed, h, status, out, text in p.imap_unordered(job_record, [(s, feats) for s in
                                                                   range(a.start, a.start + a.count)], 20):
             if status == "failed":
                 print(f"afuzz record: seed {seed}: {out}", end="")
                 failed += 1
-            recs[seed] = (h, status, out)
+            recs[seed] = (h, status, out, text)
     if failed:
         print(f"afuzz record: {failed} seeds the reference could not run; nothing written")
         return 1
@@ -319,6 +388,10 @@ def cmd_ref(a):
                                                                     10):
             counts[kind] += 1
             rejected += status == 2
+            done = sum(counts.values())
+            if a.progress and done % a.progress == 0:
+                print(f"afuzz ref: {done} scenarios, {time.time() - t0:.0f} s, {counts['mismatch']} mismatches, "
+                      f"{counts['failed']} the reference failed on", flush=True)
             if kind == "mismatch" and counts[kind] <= a.max_report:
                 report(seed, text, status, want, got, a.save)
             elif kind == "failed":
@@ -332,27 +405,29 @@ def cmd_ref(a):
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("check", "stale", "record", "ref"):
+    for name in ("check", "stale", "record", "ref", "valid", "selftest"):
         s = sub.add_parser(name)
-        if name in ("check", "ref"):
+        if name in ("check", "ref", "selftest"):
             s.add_argument("--runner", required=True, help="cogen-async-scenario")
             s.add_argument("--save", help="directory for mismatching scenarios")
             s.add_argument("--max-report", type=int, default=10, help="mismatches printed in full")
-        if name in ("check", "stale"):
+        if name in ("check", "stale", "selftest"):
             s.add_argument("--bundle", default=DEFAULT_BUNDLE)
-        if name in ("record", "ref"):
+        if name in ("record", "ref", "valid"):
             s.add_argument("--ref", default=DEFAULT_REF, help="async_ref.py")
             s.add_argument("--features", default="default", help="families: 'default', 'all', '+gather,-queue'")
             s.add_argument("--jobs", type=int, default=2)
         if name == "record":
             s.add_argument("--out", default=DEFAULT_BUNDLE)
-        if name != "stale":
+        if name not in ("stale", "selftest"):
             s.add_argument("--start", type=int, default=0)
             s.add_argument("--count", type=int, default=2000)
         if name == "ref":
             s.add_argument("--step", type=int, default=1, help="every STEP-th seed (a sample)")
+            s.add_argument("--progress", type=int, default=0, help="a line every PROGRESS scenarios")
     a = ap.parse_args(argv[1:])
-    return {"check": cmd_check, "stale": cmd_stale, "record": cmd_record, "ref": cmd_ref}[a.cmd](a)
+    return {"check": cmd_check, "stale": cmd_stale, "record": cmd_record, "ref": cmd_ref,
+            "valid": cmd_valid, "selftest": cmd_selftest}[a.cmd](a)
 
 
 if __name__ == "__main__":

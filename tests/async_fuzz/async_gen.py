@@ -294,12 +294,19 @@ class Gen:
 
     # cancellation
 
-    def cancel_line(self):
-        t = self.any_task()
+    def self_task(self, ctx):
+        """An ID that names the task running this body, most likely."""
+        if ctx.body == 0:
+            return "main"
+        own = [t for t, b in self.tasks.items() if b == ctx.body and t in self.bound]
+        return self.r.choice(own) if own else self.any_task()
+
+    def cancel_line(self, ctx):
+        t = self.self_task(ctx) if self.r.chance(25) else self.any_task()
         return f"cancel {t} {self.r.choice(WORDS)}" if self.r.chance(40) else f"cancel {t}"
 
     def s_cancel(self, ctx):
-        return [self.cancel_line()]
+        return [self.cancel_line(ctx)]
 
     def s_cancelling(self, ctx):
         return [f"cancelling {self.any_task()}"]
@@ -314,11 +321,11 @@ class Gen:
         for _ in range(r.between(2, 6)):
             k = r.below(10)
             if k < 6:
-                out.append(self.cancel_line())
+                out.append(self.cancel_line(ctx))
             elif k < 7:
                 out.append("sleep 0")
             elif k < 8:
-                out.append(f"uncancel {self.any_task()}")
+                out.append(f"uncancel {self.self_task(ctx) if self.r.chance(50) else self.any_task()}")
             elif k < 9:
                 out.append(f"cancelling {self.any_task()}")
             else:
