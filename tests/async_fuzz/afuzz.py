@@ -327,42 +327,36 @@ def job_valid(args):
 
 
 def cmd_valid(a):
-    rc = reexec_on_reference(a)
-    if rc is not None:
-        return rc
     feats = async_gen.features_from(a.features)
     t0 = time.time()
     bad = 0
-    with pool(a) as p:
-        for seed, text, status, out in p.imap_unordered(job_valid, [(s, feats) for s in
-                                                                    range(a.start, a.start + a.count)], 10):
-            if status != 0:
-                bad += 1
-                if bad <= 5:
-                    print(f"=== seed {seed} (async_gen.py {seed} --features '{a.features}'): "
-                          f"not a valid scenario for async_ref.py ===\n{text}{out}", end="")
+    for seed, text, status, out in on_reference(a, job_valid, range(a.start, a.start + a.count)):
+        if status != 0:
+            bad += 1
+            if bad <= 5:
+                print(f"=== seed {seed} (async_gen.py {seed} --features '{a.features}'): "
+                      f"not a valid scenario for async_ref.py ===\n{text}{out}", end="")
     print(f"afuzz valid: seeds {a.start}..{a.start + a.count - 1}, features {' '.join(feats)}: "
           f"{a.count} scenarios, {time.time() - t0:.1f} s, {bad} rejected or failed")
     return 1 if bad else 0
 
 
-def pool(a):
-    return multiprocessing.get_context("fork").Pool(max(1, a.jobs), ref_init, (a.ref,))
+def on_reference(a, job, seeds, *extra):
+    """job((seed, features, *extra)) for every seed, in a.jobs worker
+    processes that have async_ref.py loaded; results in any order."""
+    feats = async_gen.features_from(a.features)
+    with multiprocessing.get_context("fork").Pool(max(1, a.jobs), ref_init, (a.ref,)) as p:
+        yield from p.imap_unordered(job, [(s, feats) + extra for s in seeds], 10)
 
 
 def cmd_record(a):
-    rc = reexec_on_reference(a)
-    if rc is not None:
-        return rc
     feats = async_gen.features_from(a.features)
     recs, failed = {}, 0
-    with pool(a) as p:
-        for seed, h, status, out, text in p.imap_unordered(job_record, [(s, feats) for s in
-                                                                  range(a.start, a.start + a.count)], 20):
-            if status == "failed":
-                print(f"afuzz record: seed {seed}: {out}", end="")
-                failed += 1
-            recs[seed] = (h, status, out, text)
+    for seed, h, status, out, text in on_reference(a, job_record, range(a.start, a.start + a.count)):
+        if status == "failed":
+            print(f"afuzz record: seed {seed}: {out}", end="")
+            failed += 1
+        recs[seed] = (h, status, out, text)
     if failed:
         print(f"afuzz record: {failed} seeds the reference could not run; nothing written")
         return 1
@@ -374,28 +368,23 @@ def cmd_record(a):
 
 
 def cmd_ref(a):
-    rc = reexec_on_reference(a)
-    if rc is not None:
-        return rc
     feats = async_gen.features_from(a.features)
     t0 = time.time()
     step = max(1, a.step)
     seeds = range(a.start, a.start + a.count * step, step)
     counts = {"ok": 0, "mismatch": 0, "failed": 0}
     rejected = 0
-    with pool(a) as p:
-        for seed, kind, text, status, want, got in p.imap_unordered(job_ref, [(s, feats, a.runner) for s in seeds],
-                                                                    10):
-            counts[kind] += 1
-            rejected += status == 2
-            done = sum(counts.values())
-            if a.progress and done % a.progress == 0:
-                print(f"afuzz ref: {done} scenarios, {time.time() - t0:.0f} s, {counts['mismatch']} mismatches, "
-                      f"{counts['failed']} the reference failed on", flush=True)
-            if kind == "mismatch" and counts[kind] <= a.max_report:
-                report(seed, text, status, want, got, a.save)
-            elif kind == "failed":
-                print(f"afuzz: seed {seed}: {want}", end="")
+    for seed, kind, text, status, want, got in on_reference(a, job_ref, seeds, a.runner):
+        counts[kind] += 1
+        rejected += status == 2
+        done = sum(counts.values())
+        if a.progress and done % a.progress == 0:
+            print(f"afuzz ref: {done} scenarios, {time.time() - t0:.0f} s, {counts['mismatch']} mismatches, "
+                  f"{counts['failed']} the reference failed on", flush=True)
+        if kind == "mismatch" and counts[kind] <= a.max_report:
+            report(seed, text, status, want, got, a.save)
+        elif kind == "failed":
+            print(f"afuzz: seed {seed}: {want}", end="")
     print(f"afuzz ref: seeds {seeds.start}..{seeds[-1]} step {step}, features {' '.join(feats)}: "
           f"{sum(counts.values())} scenarios, {time.time() - t0:.1f} s, {counts['mismatch']} mismatches, "
           f"{counts['failed']} the reference failed on, {rejected} rejected by both (status 2)")
@@ -426,6 +415,10 @@ def main(argv):
             s.add_argument("--step", type=int, default=1, help="every STEP-th seed (a sample)")
             s.add_argument("--progress", type=int, default=0, help="a line every PROGRESS scenarios")
     a = ap.parse_args(argv[1:])
+    if a.cmd in ("record", "ref", "valid"):
+        rc = reexec_on_reference(a)
+        if rc is not None:
+            return rc
     return {"check": cmd_check, "stale": cmd_stale, "record": cmd_record, "ref": cmd_ref,
             "valid": cmd_valid, "selftest": cmd_selftest}[a.cmd](a)
 

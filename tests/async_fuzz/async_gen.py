@@ -54,6 +54,14 @@ CAUGHT = ["ValueError", "ValueError", "KeyError", "LookupError", "AppError", "Su
           "Exception", "Exception", "BaseException", "CancelledError", "CancelledError", "CancelledError",
           "TimeoutError", "OSError", "InvalidStateError", "QueueEmpty", "QueueFull", "QueueShutDown"]
 GROUP_CAUGHT = ["ExceptionGroup", "BaseExceptionGroup"]
+# Operations on one object: OP -> (the objects, what follows the object).
+OBJ_OPS = {
+    "put": ("queues", "value"), "put_nowait": ("queues", "value"), "get": ("queues", ""),
+    "get_nowait": ("queues", ""), "task_done": ("queues", ""), "qjoin": ("queues", ""), "qsize": ("queues", ""),
+    "set": ("events", ""), "clear": ("events", ""), "is_set": ("events", ""), "wait_event": ("events", ""),
+    "acquire": ("locks", ""), "release": ("locks", ""), "locked": ("locks", ""),
+    "anext": ("agens", ""), "asend": ("agens", "value"), "athrow": ("agens", "exc"), "aclose": ("agens", ""),
+}
 
 
 class Rng:
@@ -228,7 +236,7 @@ class Gen:
                 if k in w:
                     w[k] = (w[k] + 2) // 3
         k = r.pick(w)
-        out = getattr(self, "s_" + k)(ctx)
+        out = self.obj_op(ctx, k) if k in OBJ_OPS else getattr(self, "s_" + k)(ctx)
         if out is None:  # nothing to name: a plain statement instead
             return [f"sleep {self.ms()}"]
         return out
@@ -332,53 +340,23 @@ class Gen:
                 out.append(f"sleep {self.ms()}")
         return out
 
-    # queues, events, locks
+    # queues, events, locks, async generators: OP OBJECT [VALUE or EXC]
 
-    def s_put(self, ctx):
-        return [f"put {self.r.choice(self.queues)} {self.r.choice(VALUES)}"]
-
-    def s_put_nowait(self, ctx):
-        return [f"put_nowait {self.r.choice(self.queues)} {self.r.choice(VALUES)}"]
-
-    def s_get(self, ctx):
-        return [f"get {self.r.choice(self.queues)}"]
-
-    def s_get_nowait(self, ctx):
-        return [f"get_nowait {self.r.choice(self.queues)}"]
-
-    def s_task_done(self, ctx):
-        return [f"task_done {self.r.choice(self.queues)}"]
-
-    def s_qjoin(self, ctx):
-        return [f"qjoin {self.r.choice(self.queues)}"]
-
-    def s_qsize(self, ctx):
-        return [f"qsize {self.r.choice(self.queues)}"]
+    def obj_op(self, ctx, op):
+        kind, extra = OBJ_OPS[op]
+        objs = self.later_agens(ctx) if kind == "agens" else list(getattr(self, kind))
+        if not objs:
+            return None
+        line = f"{op} {self.r.choice(objs)}"
+        if extra == "value":
+            line += " " + self.r.choice(VALUES)
+        elif extra == "exc":
+            line += " " + self.exc(RAISED)
+        return [line]
 
     def s_qshutdown(self, ctx):
         q = self.r.choice(self.queues)
         return [f"qshutdown {q} immediate" if self.r.chance(40) else f"qshutdown {q}"]
-
-    def s_set(self, ctx):
-        return [f"set {self.r.choice(self.events)}"]
-
-    def s_clear(self, ctx):
-        return [f"clear {self.r.choice(self.events)}"]
-
-    def s_is_set(self, ctx):
-        return [f"is_set {self.r.choice(self.events)}"]
-
-    def s_wait_event(self, ctx):
-        return [f"wait_event {self.r.choice(self.events)}"]
-
-    def s_acquire(self, ctx):
-        return [f"acquire {self.r.choice(list(self.locks))}"]
-
-    def s_release(self, ctx):
-        return [f"release {self.r.choice(list(self.locks))}"]
-
-    def s_locked(self, ctx):
-        return [f"locked {self.r.choice(list(self.locks))}"]
 
     def s_async_with(self, ctx):
         return self.nested(ctx, f"async_with {self.r.choice(list(self.locks))}", 1, 3)
@@ -439,22 +417,6 @@ class Gen:
         a = self.r.choice(ids) if ids else None
         self.bound.add(a)
         return [f"agen {a} {self.names[self.agens[a]]}"] if a else None
-
-    def s_anext(self, ctx):
-        a = self.agen_id(ctx)
-        return [f"anext {a}"] if a else None
-
-    def s_asend(self, ctx):
-        a = self.agen_id(ctx)
-        return [f"asend {a} {self.r.choice(VALUES)}"] if a else None
-
-    def s_athrow(self, ctx):
-        a = self.agen_id(ctx)
-        return [f"athrow {a} {self.exc(RAISED)}"] if a else None
-
-    def s_aclose(self, ctx):
-        a = self.agen_id(ctx)
-        return [f"aclose {a}"] if a else None
 
     def s_async_for(self, ctx):
         a = self.agen_id(ctx)
