@@ -371,7 +371,7 @@ def cmd_ref(a):
     feats = async_gen.features_from(a.features)
     t0 = time.time()
     step = max(1, a.step)
-    seeds = range(a.start, a.start + a.count * step, step)
+    seeds = range(a.start, a.start + scaled(a.count) * step, step)
     counts = {"ok": 0, "mismatch": 0, "failed": 0}
     rejected = 0
     for seed, kind, text, status, want, got in on_reference(a, job_ref, seeds, a.runner):
