@@ -1418,14 +1418,18 @@ static void awith_run(void *p) {
 
 static int blk_async_with(frame *f, const stmt *s, value *ret) {
     awith a = {f, s, ret, find_obj(R.prog, s->op->name), NORMAL};
-    cg_exc *e = cg_try_catch(awith_run, &a, &cg_BaseException);
-    if (e) {
+    CG_TRY {
+        awith_run(&a);
+    } CG_EXCEPT(&cg_BaseException, e) {
         str t = {0};
         fmt_exc(&t, e);
         ev("%s -> raised %s", s->op->text, s_text(&t));
         free(t.p);
-        cg_raise(e);
-    }
+        /* A bare `raise`, as the reference's: raising e anew (cg_raise)
+         * inside a finally or an except block would make the exception
+         * handled there e's __context__, losing the one e had. */
+        cg_reraise();
+    } CG_END;
     if (a.result == RETURN) return RETURN;
     ev("%s -> ok", s->op->text);
     return NORMAL;
