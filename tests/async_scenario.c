@@ -1378,7 +1378,9 @@ static const opdef OPDEFS[K_NOPS] = {
  * be a function (frame, statement, ret) -> NORMAL/RETURN that enters the
  * context, runs the body with exec_block and logs `TEXT -> ok` or
  * `TEXT -> raised EXC` when it is left (nothing when a return leaves it).
- * None is supported by the loop yet. */
+ * The exception goes on with cg_reraise() from the handler that logged it
+ * (the reference's bare `raise`), not cg_raise(), which would reset its
+ * __context__ inside a finally or except block (run_awith_reraise). */
 typedef int (*block_fn)(frame *f, const stmt *s, value *ret);
 
 /* async_with L: `async with L:` on a lock or a semaphore: acquire (it
