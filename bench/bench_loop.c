@@ -10,6 +10,10 @@
  *   bench_loop timer_arm_fire [N]    N tasks sleep for random deadlines (real
  *                                    clock), ns per timer from arming to firing
  *   bench_loop timer_arm_cancel [N]  call_later + Handle.cancel, never fired
+ *   bench_loop timer_arm_cancel_timeout [N]  a timeout scope entered and left
+ *                                    before its deadline (ns per scope)
+ *   bench_loop queue_handoff [N]     a producer and a consumer task through a
+ *                                    Queue(1) (ns per item)
  *   bench_loop rss_tasks [N]         memory per task suspended in cg_sleep, N alive
  *   bench_loop compact_rss_tasks [N] the same with CG_OPT_COMPACT task stacks
  *
@@ -264,11 +268,64 @@ static void *arm_cancel_main(cg_gen *g, void *arg) {
     return NULL;
 }
 
-/* timer_arm_cancel_timeout: the same through a timeout scope (asyncio's
- * `async with asyncio.timeout(d):` left before the deadline) belongs here,
- * once the timeout API (another branch) has landed: arm the scope around
- * an empty body, leave it, per scope; RESULT bench=timer_arm_cancel_timeout.
- * TODO(timeout): not measured yet. */
+/* ---------------------------------------------------------------------
+ * timer_arm_cancel_timeout: the other way a timer is armed and cancelled,
+ * a timeout scope (`async with asyncio.timeout(d): pass`) entered and left
+ * before its deadline, d 1 to 10 ms as above; per scope.
+ * ------------------------------------------------------------------ */
+
+static void empty_block(void *arg) { (void)arg; }
+
+static inline void timeout_scope_once(void) {
+    cg_timeout_call(CG_MS(1 + next_deadline_ms() % TIMER_SPAN_MS), empty_block, NULL);
+}
+
+static void *timeout_scope_main(cg_gen *g, void *arg) {
+    (void)g;
+    long n = *(long *)arg;
+    for (long i = 0; i < WARMUP; i++) timeout_scope_once();
+    double best;
+    BENCH_TIME_BATCHES(best, n, len, {
+        for (long i = 0; i < len; i++) timeout_scope_once();
+    });
+    bench_result("timer_arm_cancel_timeout", IMPL, best, "ns", n, "api=cg_timeout_call");
+    cg_sleep(CG_MS(TIMER_SPAN_MS + 1)); /* a scope's timer that outlived it would fire now */
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------
+ * queue_handoff: a producer (the main task, which times) and a consumer
+ * task hand items over through a Queue(1); per item. The consumer stops
+ * at the NULL item.
+ * ------------------------------------------------------------------ */
+
+static void *consumer(cg_gen *g, void *arg) {
+    (void)g;
+    cg_queue *q = arg;
+    while (cg_queue_get(q) != NULL) {
+    }
+    return NULL;
+}
+
+static void *queue_main(cg_gen *g, void *arg) {
+    (void)g;
+    long n = *(long *)arg;
+    static int item;
+    cg_queue *q = cg_queue_new(cg_get_running_loop(), 1);
+    if (!q) bench_die("out of memory");
+    cg_task *c = cg_create_task(consumer, q, NULL);
+    for (long i = 0; i < WARMUP; i++) cg_queue_put(q, &item);
+    double best;
+    BENCH_TIME_BATCHES(best, n, len, {
+        for (long i = 0; i < len; i++) cg_queue_put(q, &item);
+    });
+    cg_queue_put(q, NULL);
+    cg_await(cg_task_future(c));
+    cg_future_unref(cg_task_future(c));
+    cg_queue_free(q);
+    bench_result("queue_handoff", IMPL, best, "ns", n, "maxsize=1");
+    return NULL;
+}
 
 /* ---------------------------------------------------------------------
  * rss_tasks, compact_rss_tasks: N tasks suspended in cg_sleep(1 hour)
@@ -342,7 +399,8 @@ static void *rss_main(cg_gen *g, void *arg) {
  * ------------------------------------------------------------------ */
 
 static void usage(void) {
-    fprintf(stderr, "usage: bench_loop task_spawn_join|sleep0_switch|future_wakeup|timer_arm_fire|timer_arm_cancel [N]\n"
+    fprintf(stderr, "usage: bench_loop task_spawn_join|sleep0_switch|future_wakeup|queue_handoff [N]\n"
+                    "       bench_loop timer_arm_fire|timer_arm_cancel|timer_arm_cancel_timeout [N]\n"
                     "       bench_loop rss_tasks|compact_rss_tasks [N]\n");
     exit(2);
 }
@@ -366,6 +424,12 @@ int main(int argc, char **argv) {
     } else if (!strcmp(b, "timer_arm_cancel")) {
         n = bench_arg(argc, argv, 2, 10000000);
         run(arm_cancel_main, &n);
+    } else if (!strcmp(b, "timer_arm_cancel_timeout")) {
+        n = bench_arg(argc, argv, 2, 10000000);
+        run(timeout_scope_main, &n);
+    } else if (!strcmp(b, "queue_handoff")) {
+        n = bench_arg(argc, argv, 2, 2000000);
+        run(queue_main, &n);
     } else if (!strcmp(b, "rss_tasks") || !strcmp(b, "compact_rss_tasks")) {
         int compact = b[0] == 'c';
         rss_args a = {compact ? "compact_rss_tasks" : "rss_tasks", bench_arg(argc, argv, 2, 100000),
