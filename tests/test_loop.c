@@ -671,6 +671,47 @@ TEST(loop_misuse) {
 }
 
 /* =====================================================================
+ * timer_heap: many timers with few distinct deadlines (ties first in,
+ * first out), some cancelled in the middle of the heap, some armed by the
+ * callbacks that fire, with call_at on whole ms as the twin does (A:
+ * timers ordered by deadline, then scheduling).
+ * ================================================================== */
+
+static uint32_t heap_rng = 7;
+static int heap_rnd(int n) {
+    heap_rng = heap_rng * 1103515245u + 12345u;
+    return (int)((heap_rng >> 16) % (uint32_t)n);
+}
+
+static void heap_fire(void *arg) {
+    intptr_t i = (intptr_t)arg;
+    printf("%ld %ld\n", ms(), (long)i);
+    if (i % 11 == 0) {
+        cg_loop *loop = cg_get_running_loop();
+        cg_handle_unref(cg_loop_call_at(loop, CG_MS(ms() + heap_rnd(9)), heap_fire, I(1000 + i)));
+    }
+}
+
+static void *timer_heap_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_loop *loop = cg_get_running_loop();
+    static cg_handle *hs[600];
+    for (int i = 0; i < 600; i++) hs[i] = cg_loop_call_later(loop, CG_MS(heap_rnd(25)), heap_fire, I(i));
+    for (int i = 3; i < 600; i += 5) cg_handle_cancel(hs[i]);
+    for (int i = 0; i < 600; i++) cg_handle_unref(hs[i]);
+    cg_sleep(CG_MS(40));
+    printf("%ld main\n", ms());
+    return NULL;
+}
+
+TEST(loop_timer_heap) {
+    CHECK_EQ(run_main(timer_heap_main, NULL, NULL), CG_RETURNED);
+    printf("done\n");
+    expect("timer_heap");
+}
+
+/* =====================================================================
  * agen: async generators (A16-A21)
  * ================================================================== */
 
@@ -893,5 +934,6 @@ TEST(loop_agen) {
     expect("agen");
 }
 
-static const check_case cases[] = {CASE(loop_fifo), CASE(loop_cancel), CASE(loop_counters), CASE(loop_future), CASE(loop_timers), CASE(loop_run), CASE(loop_misuse), CASE(loop_agen)};
+static const check_case cases[] = {CASE(loop_fifo), CASE(loop_cancel), CASE(loop_counters), CASE(loop_future), CASE(loop_timers), CASE(loop_run), CASE(loop_misuse), CASE(loop_agen),
+                                   CASE(loop_timer_heap)};
 CHECK_MAIN(cases)

@@ -147,54 +147,65 @@ static cg_handle *ready_pop(cg_loop *loop) {
 }
 
 /* ---------------------------------------------------------------------
- * Timers: a binary heap on (when, seq)
+ * Timers: a 4-ary min-heap of slots ordered by (when, seq). The keys live
+ * in the slots, so sifting reads only the array (one or two cache lines
+ * per level, the four children side by side) and never the handles; only
+ * a moved handle's heap_at is written. With a million timers, keys read
+ * through the handles made sift-down a cache miss per comparison. Any
+ * heap pops in the same order: (when, seq) is a total order.
  * ------------------------------------------------------------------ */
 
-static int before(const cg_handle *a, const cg_handle *b) {
+#define HEAP_ARITY 4
+
+static inline int slot_before(const cg__timer_slot *a, const cg__timer_slot *b) {
     return a->when < b->when || (a->when == b->when && a->seq < b->seq);
 }
 
-static void heap_set(cg_loop *loop, size_t i, cg_handle *h) {
-    loop->heap[i] = h;
-    h->heap_at = i;
+static inline void heap_set(cg_loop *loop, size_t i, cg__timer_slot s) {
+    loop->heap[i] = s;
+    s.h->heap_at = i;
 }
 
 static void heap_up(cg_loop *loop, size_t i) {
-    cg_handle *h = loop->heap[i];
+    cg__timer_slot s = loop->heap[i];
     while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!before(h, loop->heap[p])) break;
+        size_t p = (i - 1) / HEAP_ARITY;
+        if (!slot_before(&s, &loop->heap[p])) break;
         heap_set(loop, i, loop->heap[p]);
         i = p;
     }
-    heap_set(loop, i, h);
+    heap_set(loop, i, s);
 }
 
 static void heap_down(cg_loop *loop, size_t i) {
-    cg_handle *h = loop->heap[i];
+    cg__timer_slot s = loop->heap[i];
     size_t n = loop->nheap;
     for (;;) {
-        size_t c = 2 * i + 1;
+        size_t c = HEAP_ARITY * i + 1, end = c + HEAP_ARITY;
         if (c >= n) break;
-        if (c + 1 < n && before(loop->heap[c + 1], loop->heap[c])) c++;
-        if (!before(loop->heap[c], h)) break;
-        heap_set(loop, i, loop->heap[c]);
-        i = c;
+        if (end > n) end = n;
+        size_t m = c;
+        for (size_t k = c + 1; k < end; k++)
+            if (slot_before(&loop->heap[k], &loop->heap[m])) m = k;
+        if (!slot_before(&loop->heap[m], &s)) break;
+        heap_set(loop, i, loop->heap[m]);
+        i = m;
     }
-    heap_set(loop, i, h);
+    heap_set(loop, i, s);
 }
 
-static int heap_push(cg_loop *loop, cg_handle *h) {
+static int heap_push(cg_loop *loop, cg_handle *h, cg_ns when) {
     if (loop->nheap == loop->heap_cap) {
         size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
-        cg_handle **nh = cg__alloc(cap * sizeof *nh);
+        cg__timer_slot *nh = cg__alloc(cap * sizeof *nh);
         if (!nh) return -1;
         if (loop->nheap) memcpy(nh, loop->heap, loop->nheap * sizeof *nh);
         cg__dealloc(loop->heap);
         loop->heap = nh;
         loop->heap_cap = cap;
     }
-    heap_set(loop, loop->nheap++, h);
+    h->when = when;
+    heap_set(loop, loop->nheap++, (cg__timer_slot){when, loop->timer_seq++, h});
     heap_up(loop, loop->nheap - 1);
     h->scheduled = 1;
     return 0;
@@ -205,14 +216,14 @@ static void heap_remove(cg_loop *loop, cg_handle *h) {
     loop->nheap--;
     h->scheduled = 0;
     if (i == loop->nheap) return;
-    cg_handle *m = loop->heap[loop->nheap];
+    cg__timer_slot m = loop->heap[loop->nheap];
     heap_set(loop, i, m);
     heap_up(loop, i);
-    heap_down(loop, m->heap_at);
+    heap_down(loop, m.h->heap_at);
 }
 
 static cg_handle *heap_pop(cg_loop *loop) {
-    cg_handle *top = loop->heap[0];
+    cg_handle *top = loop->heap[0].h;
     loop->nheap--;
     if (loop->nheap) {
         heap_set(loop, 0, loop->heap[loop->nheap]);
@@ -288,9 +299,7 @@ cg_handle *cg_loop_call_at(cg_loop *loop, cg_ns when, cg_callback fn, void *arg)
     if (!h) return NULL;
     h->timer = 1;
     h->loop = loop;
-    h->when = when;
-    h->seq = loop->timer_seq++;
-    if (heap_push(loop, h) < 0) {
+    if (heap_push(loop, h, when) < 0) {
         cg__dealloc(h);
         errno = ENOMEM;
         return NULL;
@@ -499,12 +508,12 @@ static void run_handle(cg_loop *loop, cg_handle *h) {
 /* One iteration (BaseEventLoop._run_once). Returns 0, or -1 when a virtual
  * clock loop can make no progress at all. */
 static int run_once(cg_loop *loop) {
-    while (loop->nheap && loop->heap[0]->cancelled) cg_handle_unref(heap_pop(loop));
+    while (loop->nheap && loop->heap[0].h->cancelled) cg_handle_unref(heap_pop(loop));
     take_threadsafe(loop);
     int virt = (loop->flags & CG_LOOP_VIRTUAL_CLOCK) != 0;
     if (!loop->nready && !loop->stopping) {
         if (loop->nheap) {
-            cg_ns when = loop->heap[0]->when;
+            cg_ns when = loop->heap[0].when;
             if (virt) {
                 if (when > loop->now) loop->now = when;
             } else {
@@ -520,7 +529,7 @@ static int run_once(cg_loop *loop) {
     }
     if (loop->nheap) { /* (no timers: no need to read the clock) */
         cg_ns now = cg_loop_time(loop);
-        while (loop->nheap && loop->heap[0]->when <= now) {
+        while (loop->nheap && loop->heap[0].when <= now) {
             cg_handle *h = heap_pop(loop);
             if (!h->cancelled) cg__loop_ready(loop, h);
             cg_handle_unref(h); /* the heap's reference */

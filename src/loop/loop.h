@@ -32,10 +32,18 @@ struct cg_handle {
     cg_exc *exc;             /* H_STEP: thrown in (owned) */
     cg_loop *loop;           /* timers: whose heap */
     cg_ns when;              /* timers: deadline */
-    uint64_t seq;            /* timers: order among equal deadlines */
     size_t heap_at;          /* timers: index in the heap */
     struct cg_handle *next;  /* ready queue link */
 };
+
+/* A timer in the loop's heap: its key (deadline, then the order it was
+ * scheduled in, so that equal deadlines fire first in, first out) beside
+ * the handle, so that sifting never reads the handles (loop.c). */
+typedef struct cg__timer_slot {
+    cg_ns when;
+    uint64_t seq;
+    cg_handle *h;
+} cg__timer_slot;
 
 /* ---------------------------------------------------------------------
  * Futures and tasks
@@ -123,7 +131,7 @@ struct cg_loop {
     cg_ns base;               /* real clock: monotonic time at creation */
     cg_handle *ready_head, *ready_tail;
     size_t nready;
-    cg_handle **heap;         /* timers, by (when, seq) */
+    cg__timer_slot *heap;     /* timers, by (when, seq) */
     size_t nheap, heap_cap;
     uint64_t timer_seq;
     uint64_t task_serial;
