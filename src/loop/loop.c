@@ -92,7 +92,10 @@ static void handle_release(cg_loop *loop, cg_handle *h) {
     }
     h->refs = 0;
     handle_drop_payload(h);
-    if (!loop->handle_cache) {
+    /* (An empty cache takes the allocator in force; the allocator is read
+     * only when it has changed: a task's step empties the cache of one and
+     * refills it at every turn.) */
+    if (!loop->handle_cache && loop->handle_cache_gen != cg__alloc_generation()) {
         loop->handle_cache_gen = cg__alloc_generation();
         loop->handle_cache_alloc = cg__allocator_now();
     }
@@ -247,6 +250,8 @@ cg_loop *cg_loop_new(const cg_loop_opts *opts) {
     loop->flags = opts ? opts->flags : 0;
     loop->base = mono_now();
     loop->wake_fd = -1;
+    loop->handle_cache_gen = cg__alloc_generation();
+    loop->handle_cache_alloc = cg__allocator_now();
     static uint64_t serials;
     loop->serial = __atomic_add_fetch(&serials, 1, __ATOMIC_RELAXED);
     pthread_mutex_init(&loop->ts_lock, NULL);

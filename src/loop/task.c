@@ -337,17 +337,30 @@ static cg_task *running_task(const char *op) {
     return t;
 }
 
+/* The running task, when the code that awaits is its own body: no async
+ * generator's body runs and the running generator is the task's (not one
+ * it delegates to). The common case, which running_task and
+ * cg__agen_context would answer alike, in three loads instead of their
+ * calls (a fifth of a sleep(0) step's instructions); NULL: ask them. */
+static inline cg_task *task_body_running(cg_gen *cur) {
+    cg_loop *loop = cg__running_loop;
+    cg_task *t = loop ? loop->current : NULL;
+    return t && t->gen == cur && !cg__agen_running ? t : NULL;
+}
+
 void *cg_await(cg_future *f) {
+    cg_gen *cur = cg_current();
     struct cg_agen *ag = NULL;
-    int in_agen = cg__agen_context(&ag);
-    cg_task *t = in_agen ? NULL : running_task("cg_await");
+    cg_task *t = task_body_running(cur);
+    int in_agen = t ? 0 : cg__agen_context(&ag);
+    if (!t && !in_agen) t = running_task("cg_await");
     if (!f) CG_RAISE(&cg_TypeError, "object NoneType can't be used in 'await' expression");
     if (f->state == F_PENDING) {
         if (in_agen)
             cg__agen_set_awaiting(ag, f);
         else
             t->awaiting = f;
-        cg_yield(cg_current(), &cg__await_token);
+        cg_yield(cur, &cg__await_token);
         if (f->state == F_PENDING) CG_RAISE(&cg_RuntimeError, "await wasn't used with future");
     }
     return cg_future_result(f);
@@ -372,12 +385,14 @@ static void sleep_cleanup(void *p) {
 }
 
 void cg_sleep(cg_ns delay) {
+    cg_gen *cur = cg_current();
     struct cg_agen *ag = NULL;
-    int in_agen = cg__agen_context(&ag);
-    if (!in_agen) running_task("cg_sleep");
+    int direct = task_body_running(cur) != NULL;
+    int in_agen = direct ? 0 : cg__agen_context(&ag);
+    if (!direct && !in_agen) running_task("cg_sleep");
     cg_loop *loop = cg__running_loop;
     if (delay <= 0) {
-        cg_yield(cg_current(), in_agen ? (void *)&cg__bare_token : NULL);
+        cg_yield(cur, in_agen ? (void *)&cg__bare_token : NULL);
         return;
     }
     sleep_rec s = {cg_future_new(loop), NULL};
