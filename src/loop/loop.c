@@ -37,10 +37,12 @@ static cg_ns mono_now(void) {
  * ------------------------------------------------------------------ */
 
 cg_handle *cg__handle_new(void) {
+    unsigned gen = cg__alloc_generation();
     cg_handle *h = cg__alloc(sizeof *h);
     if (!h) return NULL;
     memset(h, 0, sizeof *h);
     h->refs = 1;
+    h->alloc_gen = gen;
     return h;
 }
 
@@ -53,11 +55,13 @@ static void handle_drop_payload(cg_handle *h) {
     h->exc = NULL;
 }
 
-/* The handle cache: a loop keeps up to HANDLE_CACHE handles that it ran
- * and held the last reference to, and hands them out again instead of
- * allocating (a task step or a done callback is a handle each). If
- * cg_set_allocator has changed the allocator since the first was cached,
- * they go back to the allocator they came from and are not reused. */
+/* The handle cache: a loop keeps up to HANDLE_CACHE handles that nobody
+ * holds any more (those it ran and held the last reference to, and those
+ * whose last reference was dropped while it ran: a cancelled timer) and
+ * hands them out again instead of allocating (a task step, a done
+ * callback or a timer is a handle each). Every cached handle came from
+ * the allocator of one generation; if cg_set_allocator has changed it
+ * since, they go back to it and are not reused. */
 #define HANDLE_CACHE 64
 
 static void handle_cache_clear(cg_loop *loop) {
@@ -80,34 +84,47 @@ cg_handle *cg__loop_handle_new(cg_loop *loop) {
     loop->nhandle_cache--;
     memset(h, 0, sizeof *h);
     h->refs = 1;
+    h->alloc_gen = loop->handle_cache_gen;
     return h;
 }
 
-/* Drops the loop's reference to a handle it has run: into the cache when
- * it was the last one. */
-static void handle_release(cg_loop *loop, cg_handle *h) {
-    if (h->refs != 1 || loop->nhandle_cache >= HANDLE_CACHE) {
-        cg_handle_unref(h);
-        return;
-    }
-    h->refs = 0;
-    handle_drop_payload(h);
-    /* (An empty cache takes the allocator in force; the allocator is read
-     * only when it has changed: a task's step empties the cache of one and
-     * refills it at every turn.) */
-    if (!loop->handle_cache && loop->handle_cache_gen != cg__alloc_generation()) {
-        loop->handle_cache_gen = cg__alloc_generation();
+/* Takes a handle nobody holds (its payload dropped) into loop's cache;
+ * 0 when it cannot: no loop, the cache full, or the handle from another
+ * allocator than the cached ones. An empty cache takes the allocator of
+ * the handle's generation when that is the one in force (read only when
+ * the generation changes: a task's step empties the cache of one handle
+ * and refills it at every turn). */
+static int handle_cache_put(cg_loop *loop, cg_handle *h) {
+    if (!loop || loop->nhandle_cache >= HANDLE_CACHE) return 0;
+    if (loop->handle_cache_gen != h->alloc_gen) {
+        if (loop->handle_cache || h->alloc_gen != cg__alloc_generation()) return 0;
+        loop->handle_cache_gen = h->alloc_gen;
         loop->handle_cache_alloc = cg__allocator_now();
     }
     h->next = loop->handle_cache;
     loop->handle_cache = h;
     loop->nhandle_cache++;
+    return 1;
 }
 
+/* Drops the loop's reference to a handle it has run. */
+static void handle_release(cg_loop *loop, cg_handle *h) {
+    if (h->refs != 1) {
+        h->refs--;
+        return;
+    }
+    h->refs = 0;
+    handle_drop_payload(h);
+    if (!handle_cache_put(loop, h)) cg__dealloc(h);
+}
+
+/* The last reference dropped while a loop runs on this thread (a timer
+ * cancelled and let go, as call_later + cancel does) puts the handle in
+ * that loop's cache. */
 void cg_handle_unref(cg_handle *h) {
     if (!h || --h->refs > 0) return;
     handle_drop_payload(h);
-    cg__dealloc(h);
+    if (!handle_cache_put(cg__running_loop, h)) cg__dealloc(h);
 }
 
 static void heap_remove(cg_loop *loop, cg_handle *h);

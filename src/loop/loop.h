@@ -25,6 +25,7 @@ struct cg_handle {
     unsigned char cancelled;
     unsigned char timer;     /* made by call_later/call_at */
     unsigned char scheduled; /* in the timer heap */
+    unsigned alloc_gen;      /* cg__alloc_generation() it was allocated in */
     cg_callback fn;          /* H_PLAIN */
     void *arg;
     cg_done_callback done_fn; /* H_DONE: done_fn(fut, arg) */
