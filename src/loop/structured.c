@@ -598,31 +598,42 @@ static void on_timeout(void *arg) {
     t->handler = NULL;
 }
 
+/* Timeout.reschedule's work, now being loop.time() (read by the caller:
+ * a scope made and entered at once reads the clock once, as if it had not
+ * moved between timeout() and __aenter__). */
+static void reschedule_at(cg_timeout *t, cg_loop *loop, cg_ns when, cg_ns now) {
+    t->when = when;
+    drop_handler(t);
+    if (when == CG_NEVER) return;
+    t->handler = when <= now ? cg_loop_call_soon(loop, on_timeout, t) : cg_loop_call_at(loop, when, on_timeout, t);
+    if (!t->handler) no_memory();
+}
+
 void cg_timeout_reschedule(cg_timeout *t, cg_ns when) {
     if (!t) CG_RAISE(&cg_TypeError, "cg_timeout_reschedule() argument must be a Timeout, not NULL");
     if (t->state != TO_ENTERED) {
         if (t->state == TO_CREATED) CG_RAISE(&cg_RuntimeError, "Timeout has not been entered");
         CG_RAISEF(&cg_RuntimeError, "Cannot change state of %s Timeout", to_state_names[t->state]);
     }
-    t->when = when;
-    drop_handler(t);
-    if (when == CG_NEVER) return;
     cg_loop *loop = cg_get_running_loop();
-    t->handler = when <= cg_loop_time(loop) ? cg_loop_call_soon(loop, on_timeout, t) : cg_loop_call_at(loop, when, on_timeout, t);
-    if (!t->handler) no_memory();
+    reschedule_at(t, loop, when, when == CG_NEVER ? 0 : cg_loop_time(loop));
 }
 
-void cg_timeout_enter(cg_timeout *t) {
+/* __aenter__, now being loop.time() or -1 (not read yet). */
+static void timeout_enter_at(cg_timeout *t, cg_ns now) {
     if (!t) CG_RAISE(&cg_TypeError, "cg_timeout_enter() argument must be a Timeout, not NULL");
     if (t->state != TO_CREATED) CG_RAISE(&cg_RuntimeError, "Timeout has already been entered");
-    cg_get_running_loop();
+    cg_loop *loop = cg_get_running_loop();
     cg_task *task = cg_current_task();
     if (!task) CG_RAISE(&cg_RuntimeError, "Timeout should be used inside a task");
     t->state = TO_ENTERED;
     t->task = (cg_task *)cg_future_ref(&task->fut);
     t->cancelling = cg_task_cancelling(task);
-    cg_timeout_reschedule(t, t->when);
+    if (now < 0 && t->when != CG_NEVER) now = cg_loop_time(loop);
+    reschedule_at(t, loop, t->when, now);
 }
+
+void cg_timeout_enter(cg_timeout *t) { timeout_enter_at(t, -1); }
 
 /* Timeout._insert_timeout_error: a TimeoutError between exc and the first
  * CancelledError of its context chain. */
@@ -660,8 +671,9 @@ void cg_timeout_exit(cg_timeout *t, cg_exc *exc) {
 
 static void timeout_exit_cb(void *arg, cg_exc *e) { cg_timeout_exit(arg, e); }
 
-void cg_timeout_run(cg_timeout *t, void (*fn)(void *), void *arg) {
-    cg_timeout_enter(t);
+/* `async with t: fn(arg)`, now as timeout_enter_at takes it. */
+static void timeout_run_at(cg_timeout *t, cg_ns now, void (*fn)(void *), void *arg) {
+    timeout_enter_at(t, now);
     cg_exc *e = fn ? cg_try_catch(fn, arg, &cg_BaseException) : cg_exc_new(&cg_TypeError, "'NoneType' object is not callable");
     if (!e) {
         cg_timeout_exit(t, NULL);
@@ -670,20 +682,23 @@ void cg_timeout_run(cg_timeout *t, void (*fn)(void *), void *arg) {
     exit_handling(e, timeout_exit_cb, t);
 }
 
+void cg_timeout_run(cg_timeout *t, void (*fn)(void *), void *arg) { timeout_run_at(t, -1, fn, arg); }
+
 static void timeout_free_cb(void *p) { cg_timeout_free(p); }
 
 void cg_timeout_call(cg_ns delay, void (*fn)(void *), void *arg) {
-    cg_timeout *t = cg_timeout_new(delay);
+    cg_ns now = cg_loop_time(cg_get_running_loop());
+    cg_timeout *t = cg_timeout_at_new(delay == CG_NEVER ? CG_NEVER : add_sat(now, delay));
     if (!t) no_memory();
     CG_DEFER(timeout_free_cb, t);
-    cg_timeout_run(t, fn, arg);
+    timeout_run_at(t, now, fn, arg);
 }
 
 void cg_timeout_at_call(cg_ns when, void (*fn)(void *), void *arg) {
     cg_timeout *t = cg_timeout_at_new(when);
     if (!t) no_memory();
     CG_DEFER(timeout_free_cb, t);
-    cg_timeout_run(t, fn, arg);
+    timeout_run_at(t, -1, fn, arg);
 }
 
 /* ======================================================================
