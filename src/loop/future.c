@@ -19,7 +19,12 @@ cg_future *cg_future_new(cg_loop *loop) {
         errno = EINVAL;
         return NULL;
     }
-    cg_future *f = cg__alloc(sizeof *f);
+    unsigned gen = loop->future_cache.gen;
+    cg_future *f = cg__freelist_take(&loop->future_cache);
+    if (!f) {
+        gen = cg__alloc_generation();
+        f = cg__alloc(sizeof *f);
+    }
     if (!f) {
         errno = ENOMEM;
         return NULL;
@@ -27,6 +32,7 @@ cg_future *cg_future_new(cg_loop *loop) {
     memset(f, 0, sizeof *f);
     f->refs = 1;
     f->loop = loop;
+    f->alloc_gen = gen;
     return f;
 }
 
@@ -49,8 +55,9 @@ void cg__future_clear(cg_future *f) {
 
 CG_HIDDEN void cg__task_free(cg_task *t);
 
-void cg_future_unref(cg_future *f) {
-    if (!f || --f->refs > 0) return;
+/* The last reference gone (apart, so that dropping one of several costs
+ * only the test). */
+static CG_NOINLINE void future_free(cg_future *f) {
     if (f->is_task) {
         cg__task_free((cg_task *)f);
         return;
@@ -59,7 +66,14 @@ void cg_future_unref(cg_future *f) {
         cg__loop_report(f->loop, "Future exception was never retrieved", f->exc, f);
     if (f->ops && f->ops->fini) f->ops->fini(f);
     cg__future_clear(f);
-    cg__dealloc(f);
+    /* A plain future (cg_future_new's size) goes to the cache of the loop
+     * running on this thread, if any (loop.c). */
+    cg_loop *running = cg__running_loop;
+    if (f->ops || !running || !cg__freelist_put(&running->future_cache, f, f->alloc_gen)) cg__dealloc(f);
+}
+
+void cg_future_unref(cg_future *f) {
+    if (f && --f->refs == 0) future_free(f);
 }
 
 cg_loop *cg_future_loop(const cg_future *f) { return f ? f->loop : NULL; }

@@ -55,56 +55,40 @@ static void handle_drop_payload(cg_handle *h) {
     h->exc = NULL;
 }
 
-/* The handle cache: a loop keeps up to HANDLE_CACHE handles that nobody
- * holds any more (those it ran and held the last reference to, and those
- * whose last reference was dropped while it ran: a cancelled timer) and
+/* The caches: a loop keeps up to CG__FREELIST_MAX handles and as many
+ * plain futures that nobody holds any more (handles it ran and held the
+ * last reference to; handles and futures whose last reference was dropped
+ * while it ran on this thread: a cancelled timer, a waiter's future) and
  * hands them out again instead of allocating (a task step, a done
- * callback or a timer is a handle each). Every cached handle came from
- * the allocator of one generation; if cg_set_allocator has changed it
- * since, they go back to it and are not reused. */
-#define HANDLE_CACHE 64
+ * callback, a timer or a sleep each make one). Every cached block came
+ * from the allocator of one generation; if cg_set_allocator has changed
+ * it since, they go back to it and are not reused. */
 
-static void handle_cache_clear(cg_loop *loop) {
-    while (loop->handle_cache) {
-        cg_handle *h = loop->handle_cache;
-        loop->handle_cache = h->next;
-        cg__dealloc_with(loop->handle_cache_alloc, h);
+void cg__freelist_clear(cg__freelist *fl) {
+    while (fl->head) {
+        void *p = fl->head;
+        fl->head = *(void **)p;
+        cg__dealloc_with(fl->alloc, p);
     }
-    loop->nhandle_cache = 0;
+    fl->n = 0;
+}
+
+static void freelist_init(cg__freelist *fl) {
+    fl->gen = cg__alloc_generation();
+    fl->alloc = cg__allocator_now();
 }
 
 cg_handle *cg__loop_handle_new(cg_loop *loop) {
-    cg_handle *h = loop->handle_cache;
+    cg_handle *h = cg__freelist_take(&loop->handle_cache);
     if (!h) return cg__handle_new();
-    if (loop->handle_cache_gen != cg__alloc_generation()) {
-        handle_cache_clear(loop);
-        return cg__handle_new();
-    }
-    loop->handle_cache = h->next;
-    loop->nhandle_cache--;
     memset(h, 0, sizeof *h);
     h->refs = 1;
-    h->alloc_gen = loop->handle_cache_gen;
+    h->alloc_gen = loop->handle_cache.gen;
     return h;
 }
 
-/* Takes a handle nobody holds (its payload dropped) into loop's cache;
- * 0 when it cannot: no loop, the cache full, or the handle from another
- * allocator than the cached ones. An empty cache takes the allocator of
- * the handle's generation when that is the one in force (read only when
- * the generation changes: a task's step empties the cache of one handle
- * and refills it at every turn). */
 static int handle_cache_put(cg_loop *loop, cg_handle *h) {
-    if (!loop || loop->nhandle_cache >= HANDLE_CACHE) return 0;
-    if (loop->handle_cache_gen != h->alloc_gen) {
-        if (loop->handle_cache || h->alloc_gen != cg__alloc_generation()) return 0;
-        loop->handle_cache_gen = h->alloc_gen;
-        loop->handle_cache_alloc = cg__allocator_now();
-    }
-    h->next = loop->handle_cache;
-    loop->handle_cache = h;
-    loop->nhandle_cache++;
-    return 1;
+    return loop && cg__freelist_put(&loop->handle_cache, h, h->alloc_gen);
 }
 
 /* Drops the loop's reference to a handle it has run. */
@@ -121,10 +105,13 @@ static void handle_release(cg_loop *loop, cg_handle *h) {
 /* The last reference dropped while a loop runs on this thread (a timer
  * cancelled and let go, as call_later + cancel does) puts the handle in
  * that loop's cache. */
-void cg_handle_unref(cg_handle *h) {
-    if (!h || --h->refs > 0) return;
+static CG_NOINLINE void handle_free(cg_handle *h) {
     handle_drop_payload(h);
     if (!handle_cache_put(cg__running_loop, h)) cg__dealloc(h);
+}
+
+void cg_handle_unref(cg_handle *h) {
+    if (h && --h->refs == 0) handle_free(h);
 }
 
 static void heap_remove(cg_loop *loop, cg_handle *h);
@@ -267,8 +254,8 @@ cg_loop *cg_loop_new(const cg_loop_opts *opts) {
     loop->flags = opts ? opts->flags : 0;
     loop->base = mono_now();
     loop->wake_fd = -1;
-    loop->handle_cache_gen = cg__alloc_generation();
-    loop->handle_cache_alloc = cg__allocator_now();
+    freelist_init(&loop->handle_cache);
+    freelist_init(&loop->future_cache);
     static uint64_t serials;
     loop->serial = __atomic_add_fetch(&serials, 1, __ATOMIC_RELAXED);
     pthread_mutex_init(&loop->ts_lock, NULL);
@@ -661,7 +648,8 @@ void cg_loop_free(cg_loop *loop) {
     take_threadsafe(loop);
     for (cg_handle *h; (h = ready_pop(loop)) != NULL;) cg_handle_unref(h);
     while (loop->nheap) cg_handle_unref(heap_pop(loop));
-    handle_cache_clear(loop);
+    cg__freelist_clear(&loop->handle_cache);
+    cg__freelist_clear(&loop->future_cache);
     cg__dealloc(loop->heap);
     if (loop->wake_fd >= 0) close(loop->wake_fd);
     pthread_mutex_destroy(&loop->ts_lock);

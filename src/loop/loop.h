@@ -71,6 +71,8 @@ struct cg_future {
     unsigned char state;      /* F_* */
     unsigned char is_task;
     unsigned char log_tb;     /* an exception nobody has retrieved */
+    unsigned alloc_gen;       /* plain futures: cg__alloc_generation() it
+                                 was allocated in (the loop's cache) */
     void *result;
     cg_exc *exc;              /* FINISHED with an exception (owned) */
     char *cancel_msg;         /* Future.cancel(msg) (owned), or NULL */
@@ -123,6 +125,16 @@ CG_HIDDEN void cg__agen_shutdown(cg_loop *loop);
  * The loop
  * ------------------------------------------------------------------ */
 
+/* Up to CG__FREELIST_MAX dead objects of one kind and size, linked through
+ * their first word, all from the allocator of generation gen (alloc). */
+#define CG__FREELIST_MAX 64
+typedef struct cg__freelist {
+    void *head;
+    unsigned n;
+    unsigned gen;
+    cg__allocator alloc;
+} cg__freelist;
+
 struct cg_loop {
     unsigned flags;           /* CG_LOOP_* */
     unsigned char running;
@@ -151,13 +163,45 @@ struct cg_loop {
     pthread_mutex_t ts_lock;
     cg_handle *ts_head, *ts_tail;
     int wake_fd;              /* eventfd, -1 until first needed */
-    /* Handles the loop ran and was the last to hold, kept for reuse
-     * (linked by next), and the allocator generation they came from. */
-    cg_handle *handle_cache;
-    unsigned nhandle_cache;
-    unsigned handle_cache_gen;
-    cg__allocator handle_cache_alloc;
+    /* Handles and plain futures nobody holds any more, kept for reuse
+     * (loop.c, future.c). */
+    cg__freelist handle_cache;
+    cg__freelist future_cache;
 };
+
+/* Free lists: take a block (NULL when empty, or when the allocator has
+ * changed since the cached ones were made: they are then given back to
+ * theirs) and put one back (0 when it cannot be kept: the list full, or
+ * the block from another allocator generation than the cached ones). */
+CG_HIDDEN void cg__freelist_clear(cg__freelist *fl);
+
+static inline void *cg__freelist_take(cg__freelist *fl) {
+    void *p = fl->head;
+    if (!p) return NULL;
+    if (fl->gen != cg__alloc_generation()) {
+        cg__freelist_clear(fl);
+        return NULL;
+    }
+    fl->head = *(void **)p;
+    fl->n--;
+    return p;
+}
+
+/* An empty list takes the allocator of the block's generation when that
+ * is the one in force (read only when the generation changes: a task's
+ * step empties the handle cache of one and refills it at every turn). */
+static inline int cg__freelist_put(cg__freelist *fl, void *p, unsigned gen) {
+    if (fl->n >= CG__FREELIST_MAX) return 0;
+    if (fl->gen != gen) {
+        if (fl->head || gen != cg__alloc_generation()) return 0;
+        fl->gen = gen;
+        fl->alloc = cg__allocator_now();
+    }
+    *(void **)p = fl->head;
+    fl->head = p;
+    fl->n++;
+    return 1;
+}
 
 /* Schedules a handle at the end of the ready queue (takes a reference). */
 CG_HIDDEN void cg__loop_ready(cg_loop *loop, cg_handle *h);
@@ -168,6 +212,9 @@ CG_HIDDEN cg_handle *cg__loop_handle_new(cg_loop *loop);
 /* Schedules task's step with exc (owned) to be thrown in, via call_soon.
  * Out of memory: fatal (a task must never be lost). */
 CG_HIDDEN void cg__task_schedule_step(cg_task *t, cg_exc *exc);
+/* await f, returning what it would raise (a new reference) instead of
+ * raising it; NULL when f has a result. */
+CG_HIDDEN cg_exc *cg__await_catch(cg_future *f);
 /* Runs a handle (the loop's iteration). */
 CG_HIDDEN void cg__task_step(cg_task *t, cg_exc *exc);
 /* The done callback that wakes a task awaiting a future (Task.__wakeup):

@@ -366,6 +366,29 @@ void *cg_await(cg_future *f) {
     return cg_future_result(f);
 }
 
+static void await_fn(void *f) { cg_await(f); }
+
+/* cg_await for the loop's own primitives (sync.c, queue.c), which must
+ * clean up after any outcome: the exception the await would raise is
+ * returned instead (NULL: f has a result), so that they need no try block
+ * (a setjmp and its records were a quarter of a queue hand-off). The
+ * task's own body yields with cg_yield_catch; anything else is cg_await
+ * inside a try, as before. */
+cg_exc *cg__await_catch(cg_future *f) {
+    cg_gen *cur = cg_current();
+    cg_task *t = task_body_running(cur);
+    if (!t || !f) return cg_try_catch(await_fn, f, &cg_BaseException);
+    if (f->state == F_PENDING) {
+        t->awaiting = f;
+        cg_exc *e = cg_yield_catch(cur, &cg__await_token, NULL);
+        if (e) return e;
+        if (f->state == F_PENDING) return cg_exc_new(&cg_RuntimeError, "await wasn't used with future");
+    }
+    if (f->state == F_CANCELLED) return cg__future_cancelled_error(f);
+    f->log_tb = 0;
+    return f->exc ? cg_exc_ref(f->exc) : NULL;
+}
+
 static void set_result_unless_cancelled(void *arg) {
     cg_future *f = arg;
     if (f->state == F_CANCELLED) return;
