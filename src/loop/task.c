@@ -69,9 +69,21 @@ void cg__task_schedule_step(cg_task *t, cg_exc *exc) {
  * allocated (NULL when out of memory). By hand: snprintf cost a quarter of
  * a task's creation. */
 static char *task_default_name(unsigned long n, char *buf) {
+    /* Two digits per division, from a table of "00".."99". */
+    static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                   "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                   "8081828384858687888990919293949596979899";
     char digits[24], *d = digits + sizeof digits;
-    do *--d = (char)('0' + n % 10);
-    while ((n /= 10) != 0);
+    for (; n >= 100; n /= 100) {
+        d -= 2;
+        memcpy(d, pairs + 2 * (n % 100), 2);
+    }
+    if (n >= 10) {
+        d -= 2;
+        memcpy(d, pairs + 2 * n, 2);
+    } else {
+        *--d = (char)('0' + n);
+    }
     size_t nd = (size_t)(digits + sizeof digits - d);
     char *name = 5 + nd + 1 <= sizeof ((task_extra *)0)->name_buf ? buf : cg__alloc(5 + nd + 1);
     if (!name) return NULL;
