@@ -54,6 +54,19 @@ def batches(n):
             yield m
 
 
+async def fastest_batch(n, run):
+    """Seconds per operation of the fastest batch: run(m) awaits m
+    operations, for each batch of batches(n) (0.0 when n is 0)."""
+    clock = time.perf_counter
+    best = None
+    for m in batches(n):
+        t0 = clock()
+        await run(m)
+        t = (clock() - t0) / m
+        best = t if best is None or t < best else best
+    return best or 0.0
+
+
 async def returns_at_once():
     return 1
 
@@ -143,19 +156,16 @@ async def queue_handoff(n):
 
     c = asyncio.create_task(consumer())
     put = q.put
-    for _ in range(WARMUP):
-        await put(1)
-    clock = time.perf_counter
-    best = None
-    for m in batches(n):
-        t0 = clock()
+
+    async def puts(m):
         for _ in range(m):
             await put(1)
-        t = (clock() - t0) / m
-        best = t if best is None or t < best else best
+
+    await puts(WARMUP)
+    best = await fastest_batch(n, puts)
     await put(None)
     await c
-    result("queue_handoff", (best or 0.0) * 1e9, "ns", n, "maxsize=1")
+    result("queue_handoff", best * 1e9, "ns", n, "maxsize=1")
 
 
 # bench/common.h's next_deadline_ms: the same seed and formula, so that
@@ -172,19 +182,15 @@ def next_deadline_ms():
 
 async def timer_arm_cancel_timeout(n):
     timeout = asyncio.timeout
-    for _ in range(WARMUP):
-        async with timeout((1 + next_deadline_ms() % TIMER_SPAN_MS) / 1000):
-            pass
-    clock = time.perf_counter
-    best = None
-    for m in batches(n):
-        t0 = clock()
+
+    async def scopes(m):
         for _ in range(m):
             async with timeout((1 + next_deadline_ms() % TIMER_SPAN_MS) / 1000):
                 pass
-        t = (clock() - t0) / m
-        best = t if best is None or t < best else best
-    result("timer_arm_cancel_timeout", (best or 0.0) * 1e9, "ns", n, "api=asyncio.timeout")
+
+    await scopes(WARMUP)
+    best = await fastest_batch(n, scopes)
+    result("timer_arm_cancel_timeout", best * 1e9, "ns", n, "api=asyncio.timeout")
     await asyncio.sleep((TIMER_SPAN_MS + 1) / 1000)
 
 

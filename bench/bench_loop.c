@@ -33,6 +33,16 @@
 #define WARMUP 10000
 #define TIMER_SPAN_MS BENCH_TIMER_SPAN_MS /* the deadlines: next_deadline_ms, common.h */
 
+/* WARMUP runs of the statement op, then n timed in batches: the fastest
+ * batch's ns per op in best. */
+#define TIME_OPS(best, n, op)                                       \
+    do {                                                            \
+        for (long w_ = 0; w_ < WARMUP; w_++) op;                    \
+        BENCH_TIME_BATCHES(best, n, len_, {                         \
+            for (long i_ = 0; i_ < len_; i_++) op;                  \
+        });                                                         \
+    } while (0)
+
 /* A body's outcome that is not CG_RETURNED ends the benchmark. */
 static void run(cg_fn body, void *arg) {
     cg_exc *e = NULL;
@@ -62,11 +72,8 @@ static void spawn_join_once(void) {
 static void *spawn_join_main(cg_gen *g, void *arg) {
     (void)g;
     long n = *(long *)arg;
-    for (long i = 0; i < WARMUP; i++) spawn_join_once();
     double best;
-    BENCH_TIME_BATCHES(best, n, len, {
-        for (long i = 0; i < len; i++) spawn_join_once();
-    });
+    TIME_OPS(best, n, spawn_join_once());
     bench_result("task_spawn_join", IMPL, best, "ns", n, NULL);
     return NULL;
 }
@@ -258,11 +265,8 @@ static void *arm_cancel_main(cg_gen *g, void *arg) {
     (void)g;
     long n = *(long *)arg;
     cg_loop *loop = cg_get_running_loop();
-    for (long i = 0; i < WARMUP; i++) arm_cancel_once(loop);
     double best;
-    BENCH_TIME_BATCHES(best, n, len, {
-        for (long i = 0; i < len; i++) arm_cancel_once(loop);
-    });
+    TIME_OPS(best, n, arm_cancel_once(loop));
     bench_result("timer_arm_cancel", IMPL, best, "ns", n, "api=call_later");
     cg_sleep(CG_MS(TIMER_SPAN_MS + 1)); /* had one not been cancelled, it would fire now */
     return NULL;
@@ -283,11 +287,8 @@ static inline void timeout_scope_once(void) {
 static void *timeout_scope_main(cg_gen *g, void *arg) {
     (void)g;
     long n = *(long *)arg;
-    for (long i = 0; i < WARMUP; i++) timeout_scope_once();
     double best;
-    BENCH_TIME_BATCHES(best, n, len, {
-        for (long i = 0; i < len; i++) timeout_scope_once();
-    });
+    TIME_OPS(best, n, timeout_scope_once());
     bench_result("timer_arm_cancel_timeout", IMPL, best, "ns", n, "api=cg_timeout_call");
     cg_sleep(CG_MS(TIMER_SPAN_MS + 1)); /* a scope's timer that outlived it would fire now */
     return NULL;
@@ -314,11 +315,8 @@ static void *queue_main(cg_gen *g, void *arg) {
     cg_queue *q = cg_queue_new(cg_get_running_loop(), 1);
     if (!q) bench_die("out of memory");
     cg_task *c = cg_create_task(consumer, q, NULL);
-    for (long i = 0; i < WARMUP; i++) cg_queue_put(q, &item);
     double best;
-    BENCH_TIME_BATCHES(best, n, len, {
-        for (long i = 0; i < len; i++) cg_queue_put(q, &item);
-    });
+    TIME_OPS(best, n, cg_queue_put(q, &item));
     cg_queue_put(q, NULL);
     cg_await(cg_task_future(c));
     cg_future_unref(cg_task_future(c));
