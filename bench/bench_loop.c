@@ -403,32 +403,31 @@ static void usage(void) {
     exit(2);
 }
 
+/* The benchmarks that take a count N: name, body, default N. */
+static const struct {
+    const char *name;
+    cg_fn body;
+    long n;
+} counted[] = {
+    {"task_spawn_join", spawn_join_main, 1000000},
+    {"sleep0_switch", sleep0_main, 10000000},
+    {"future_wakeup", pingpong_main, 2000000},
+    {"queue_handoff", queue_main, 2000000},
+    {"timer_arm_fire", timer_fire_main, 1000000},
+    {"timer_arm_cancel", arm_cancel_main, 10000000},
+    {"timer_arm_cancel_timeout", timeout_scope_main, 10000000},
+};
+
 int main(int argc, char **argv) {
     if (argc < 2) usage();
     const char *b = argv[1];
-    long n;
-    if (!strcmp(b, "task_spawn_join")) {
-        n = bench_arg(argc, argv, 2, 1000000);
-        run(spawn_join_main, &n);
-    } else if (!strcmp(b, "sleep0_switch")) {
-        n = bench_arg(argc, argv, 2, 10000000);
-        run(sleep0_main, &n);
-    } else if (!strcmp(b, "future_wakeup")) {
-        n = bench_arg(argc, argv, 2, 2000000);
-        run(pingpong_main, &n);
-    } else if (!strcmp(b, "timer_arm_fire")) {
-        n = bench_arg(argc, argv, 2, 1000000);
-        run(timer_fire_main, &n);
-    } else if (!strcmp(b, "timer_arm_cancel")) {
-        n = bench_arg(argc, argv, 2, 10000000);
-        run(arm_cancel_main, &n);
-    } else if (!strcmp(b, "timer_arm_cancel_timeout")) {
-        n = bench_arg(argc, argv, 2, 10000000);
-        run(timeout_scope_main, &n);
-    } else if (!strcmp(b, "queue_handoff")) {
-        n = bench_arg(argc, argv, 2, 2000000);
-        run(queue_main, &n);
-    } else if (!strcmp(b, "rss_tasks") || !strcmp(b, "compact_rss_tasks")) {
+    for (size_t i = 0; i < sizeof counted / sizeof counted[0]; i++) {
+        if (strcmp(b, counted[i].name) != 0) continue;
+        long n = bench_arg(argc, argv, 2, counted[i].n);
+        run(counted[i].body, &n);
+        return 0;
+    }
+    if (!strcmp(b, "rss_tasks") || !strcmp(b, "compact_rss_tasks")) {
         int compact = b[0] == 'c';
         rss_args a = {compact ? "compact_rss_tasks" : "rss_tasks", bench_arg(argc, argv, 2, 100000),
                       compact ? CG_OPT_COMPACT : 0};
