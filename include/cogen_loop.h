@@ -178,6 +178,12 @@ CG_API cg_loop *cg_future_loop(const cg_future *f);
 
 CG_API int cg_future_done(const cg_future *f);
 CG_API int cg_future_cancelled(const cg_future *f);
+/* Future._log_traceback: 1 when f is done with an exception that nobody
+ * has retrieved yet (no result(), exception(), awaiter, or cancel() of the
+ * finished task since it was set): what the loop reports, as 'Future (Task)
+ * exception was never retrieved', when the last reference goes. Only reads:
+ * it does not count as retrieving. 0 for NULL. */
+CG_API int cg_future_unretrieved(const cg_future *f);
 /* Future.result(): the result; raises the future's exception, the
  * CancelledError of a cancelled one, or InvalidStateError('Result is not
  * set.') while pending (the C Future's message). Marks the exception as
@@ -559,6 +565,9 @@ CG_API void cg_taskgroup_run(void (*fn)(cg_taskgroup *tg, void *arg), void *arg)
  * errors=1 cancelling> is shutting down') once a task failed (the body
  * never runs then). NULL body: TypeError. */
 CG_API cg_task *cg_taskgroup_spawn(cg_taskgroup *tg, cg_fn body, void *arg, const char *name);
+/* The same with the task's options (name, stack size, generator flags), as
+ * cg_task_new takes them; opts NULL: an unnamed task with the defaults. */
+CG_API cg_task *cg_taskgroup_spawn_opts(cg_taskgroup *tg, cg_fn body, void *arg, const cg_task_opts *opts);
 
 /* The group as an object, for scopes written without a function:
  * cg_taskgroup_new (NULL with errno ENOMEM), cg_taskgroup_run_in (the

@@ -1600,6 +1600,62 @@ TEST(loop_structured_destroy) {
     compare("destroy");
 }
 
+/* ---------------------------------------------------------------------
+ * cg_future_unretrieved (Future._log_traceback) and cg_taskgroup_spawn_opts:
+ * plain checks, no twin (the flag is what asyncio's Future.__del__ reads).
+ * ------------------------------------------------------------------ */
+
+static void tg_opts_body(cg_taskgroup *tg, void *arg) {
+    (void)arg;
+    cg_task_opts o = {"big", 256 * 1024, 0};
+    cg_task *t = cg_taskgroup_spawn_opts(tg, steps, S(1, "x"), &o);
+    CHECK(strcmp(cg_task_name(t), "big") == 0);
+    CHECK(cg_gen_stack_size(cg_task_gen(t)) >= 256 * 1024);
+    cg_task *u = cg_taskgroup_spawn_opts(tg, steps, S(0, NULL), NULL);
+    CHECK(strncmp(cg_task_name(u), "Task-", 5) == 0);
+    cg_future_unref(F_(t));
+    cg_future_unref(F_(u));
+}
+
+static void *unretrieved_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_loop *lp = cg_get_running_loop();
+    cg_future *f = cg_future_new(lp);
+    CHECK_EQ(cg_future_unretrieved(f), 0); /* pending */
+    cg_future_set_exception(f, cg_exc_new(&cg_ValueError, "v"));
+    CHECK_EQ(cg_future_unretrieved(f), 1);
+    CHECK_EQ(cg_future_unretrieved(f), 1); /* asking does not retrieve */
+    CHECK(cg_future_exception(f) != NULL);
+    CHECK_EQ(cg_future_unretrieved(f), 0);
+    cg_future_unref(f);
+    f = cg_future_new(lp);
+    cg_future_set_result(f, NULL);
+    CHECK_EQ(cg_future_unretrieved(f), 0);
+    cg_future_unref(f);
+    f = cg_future_new(lp);
+    CHECK_EQ(cg_future_cancel(f, NULL), 1);
+    CHECK_EQ(cg_future_unretrieved(f), 0);
+    cg_future_unref(f);
+    cg_task *t = spawn(fail, F(0, &cg_KeyError, "k"));
+    cg_sleep(CG_MS(1));
+    CHECK(cg_future_done(F_(t)));
+    CHECK_EQ(cg_future_unretrieved(F_(t)), 1);
+    CHECK_EQ(cg_task_cancel(t, NULL), 0); /* Task.cancel() of a finished task retrieves */
+    CHECK_EQ(cg_future_unretrieved(F_(t)), 0);
+    cg_future_unref(F_(t));
+    CHECK_EQ(cg_future_unretrieved(NULL), 0);
+    cg_taskgroup_run(tg_opts_body, NULL);
+    return "done";
+}
+
+TEST(loop_structured_unretrieved_opts) {
+    cg_run_opts o = {CG_LOOP_VIRTUAL_CLOCK, NULL, NULL, NULL};
+    void *out = NULL;
+    CHECK_EQ(cg_run(unretrieved_main, NULL, &o, &out, NULL), CG_RETURNED);
+    CHECK(out && strcmp(out, "done") == 0);
+}
+
 static const check_case cases[] = {
     CASE(loop_structured_destroy),
     CASE(loop_structured_groups),
@@ -1618,6 +1674,7 @@ static const check_case cases[] = {
     CASE(loop_structured_misuse),
     CASE(loop_structured_misuse_c),
     CASE(loop_structured_enter_exit),
+    CASE(loop_structured_unretrieved_opts),
 };
 
 CHECK_MAIN(cases)

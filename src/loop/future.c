@@ -65,6 +65,8 @@ void cg_future_unref(cg_future *f) {
 cg_loop *cg_future_loop(const cg_future *f) { return f ? f->loop : NULL; }
 int cg_future_done(const cg_future *f) { return f && f->state != F_PENDING; }
 int cg_future_cancelled(const cg_future *f) { return f && f->state == F_CANCELLED; }
+/* Future._log_traceback, read without clearing it. */
+int cg_future_unretrieved(const cg_future *f) { return f && f->state == F_FINISHED && f->exc && f->log_tb; }
 
 cg_exc *cg__future_cancelled_error(cg_future *f) {
     if (f->cancelled_exc) {

@@ -1056,6 +1056,11 @@ void cg_taskgroup_enter(cg_taskgroup *tg) {
 }
 
 cg_task *cg_taskgroup_spawn(cg_taskgroup *tg, cg_fn body, void *arg, const char *name) {
+    cg_task_opts o = {name, 0, 0};
+    return cg_taskgroup_spawn_opts(tg, body, arg, &o);
+}
+
+cg_task *cg_taskgroup_spawn_opts(cg_taskgroup *tg, cg_fn body, void *arg, const cg_task_opts *opts) {
     if (!tg) CG_RAISE(&cg_TypeError, "cg_taskgroup_spawn() argument must be a TaskGroup, not NULL");
     if (!tg->entered) tg_raise(tg, "TaskGroup %s has not been entered");
     if (tg->exiting && !tg->ntasks) tg_raise(tg, "TaskGroup %s is finished");
@@ -1069,8 +1074,7 @@ cg_task *cg_taskgroup_spawn(cg_taskgroup *tg, cg_fn body, void *arg, const char 
         tg->tasks = v;
         tg->tcap = cap;
     }
-    cg_task_opts o = {name, 0, 0};
-    cg_task *t = cg_task_new(tg->loop, body, arg, &o);
+    cg_task *t = cg_task_new(tg->loop, body, arg, opts);
     if (!t) no_memory();
     if (cg_future_add_done_callback(&t->fut, tg_on_task_done, tg) < 0) {
         cg_task_cancel(t, NULL);
