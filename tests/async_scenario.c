@@ -932,18 +932,29 @@ static void scenario_abort(const char *why) {
 
 static long long now_ms(void) { return (long long)(cg_loop_time(R.loop) / 1000000); }
 
-/* fmt_exc(): Type('word') <- context, at most 9 deep. */
-static void fmt_exc(str *s, const cg_exc *e) {
-    for (int depth = 0; e; depth++) {
-        s_puts(s, cg_exc_type_of(e)->name);
-        s_putc(s, '(');
-        if (cg_exc_msg(e)) s_repr(s, cg_exc_msg(e));
-        s_putc(s, ')');
-        e = cg_exc_context(e);
-        if (!e || depth >= 8) break;
+/* fmt_exc(): Type('word') <- context, at most 9 deep; a group lists its
+ * members, `ExceptionGroup('msg', [EXC, EXC])`, entering one counting as a
+ * link, as async_ref.py's fmt_exc. */
+static void fmt_exc_at(str *s, const cg_exc *e, int depth) {
+    s_puts(s, cg_exc_type_of(e)->name);
+    s_putc(s, '(');
+    if (cg_exc_msg(e)) s_repr(s, cg_exc_msg(e));
+    if (cg_exc_is(e, &cg_BaseExceptionGroup)) {
+        s_puts(s, ", [");
+        for (size_t i = 0; i < cg_exc_group_count(e); i++) {
+            if (i) s_puts(s, ", ");
+            fmt_exc_at(s, cg_exc_group_at(e, i), depth + 1);
+        }
+        s_putc(s, ']');
+    }
+    s_putc(s, ')');
+    if (cg_exc_context(e) && depth < 8) {
         s_puts(s, " <- ");
+        fmt_exc_at(s, cg_exc_context(e), depth + 1);
     }
 }
+
+static void fmt_exc(str *s, const cg_exc *e) { fmt_exc_at(s, e, 0); }
 
 static void value_text(str *s, value v) { s_puts(s, v ? v : "None"); }
 
@@ -1333,12 +1344,333 @@ static void op_locked(frame *f, const op *o, opres *r) {
     s_puts(&r->s, v ? "True" : "False");
 }
 
+/* -- structured concurrency: gather, wait, wait_for, shield, timeout,
+ *    taskgroup ------------------------------------------------------- */
+
+/* The futures that gather and shield return, kept until the end of the run
+ * as the reference keeps every object alive: a gather future that went
+ * away early would stop retrieving its children's exceptions. Released
+ * before the end-of-run reports (release_kept), so that the runner's own
+ * reference to each task is the last one then. */
+static cg_future **kept;
+static size_t nkept, capkept;
+
+static cg_future *keep(cg_future *f) {
+    if (nkept == capkept) {
+        capkept = capkept ? capkept * 2 : 16;
+        kept = xrealloc(kept, capkept * sizeof *kept);
+    }
+    kept[nkept++] = f;
+    return f;
+}
+
+static void release_kept(void) {
+    int closing = R.closing;
+    R.closing = 1; /* no 'Future exception was never retrieved' now */
+    for (size_t i = 0; i < nkept; i++) cg_future_unref(kept[i]);
+    R.closing = closing;
+    free(kept);
+    kept = NULL;
+    nkept = capkept = 0;
+}
+
+/* A task asyncio makes itself for a coroutine argument (ensure_future):
+ * unnamed, so the loop names it Task-N. gather exempts its tasks from
+ * 'Task was destroyed but it is pending!'; shield and wait_for do not. */
+static trec *coro_task(const def *d, int exempt) {
+    trec *r = track(new_task(d, NULL));
+    r->no_pending_report = exempt;
+    return r;
+}
+
+/* The ARGs of gather and wait: each a task now bound to an ID, or a
+ * coroutine (its def) not made into a task yet. 0 when an ID is missing. */
+typedef struct xarg {
+    trec *t;
+    const def *d;
+} xarg;
+
+static int xargs_of(const op *o, xarg *xs) {
+    for (size_t i = 0; i < o->nxs; i++) {
+        const def *d = find_def(R.prog, o->xs[i]);
+        xs[i] = (xarg){d && d->kind == KIND_DEF ? NULL : lookup(o->xs[i]), d && d->kind == KIND_DEF ? d : NULL};
+        if (!xs[i].t && !xs[i].d) return 0;
+    }
+    return 1;
+}
+
+static void xargs_free(void *p) { free(p); }
+
+/* cg_await(f), resetting the must_cancel mirror when it suspends. */
+static void *await_kept(cg_future *f) {
+    int suspends = !cg_future_done(f);
+    CG_DEFER(suspends ? resumed : NULL, current_rec());
+    return cg_await(f);
+}
+
+static void op_gather(frame *f, const op *o, opres *r) {
+    (void)f;
+    xarg *xs = xmalloc(o->nxs * sizeof *xs);
+    CG_DEFER(xargs_free, xs);
+    if (!xargs_of(o, xs)) {
+        r->missing = 1;
+        return;
+    }
+    cg_future **fs = xmalloc(o->nxs * sizeof *fs);
+    CG_DEFER(xargs_free, fs);
+    for (size_t i = 0; i < o->nxs; i++) fs[i] = cg_task_future((xs[i].t ? xs[i].t : coro_task(xs[i].d, 1))->t);
+    cg_future *g = keep(cg_gather(fs, o->nxs, o->return_exceptions));
+    const cg_gathered *res = await_kept(g);
+    s_putc(&r->s, '[');
+    for (size_t i = 0; i < res->n; i++) {
+        if (i) s_puts(&r->s, ", ");
+        if (res->excs[i])
+            fmt_exc(&r->s, res->excs[i]);
+        else
+            value_text(&r->s, res->values[i]);
+    }
+    s_putc(&r->s, ']');
+}
+
+static int cmp_task_name(const void *a, const void *b) {
+    return strcmp(cg_task_name(*(cg_task *const *)a), cg_task_name(*(cg_task *const *)b));
+}
+
+static void put_names(str *s, cg_future **v, size_t n) {
+    qsort(v, n, sizeof *v, cmp_task_name);
+    s_putc(s, '[');
+    for (size_t i = 0; i < n; i++) {
+        if (i) s_puts(s, ", ");
+        s_puts(s, cg_task_name((cg_task *)v[i]));
+    }
+    s_putc(s, ']');
+}
+
+static unsigned long long clamp_ms(unsigned long long ms) {
+    return ms > (unsigned long long)MAX_TIME * 2 ? (unsigned long long)MAX_TIME * 2 : ms;
+}
+
+/* wait ... first_exception on tasks all done already, two or more, one
+ * with an exception nobody retrieved: which one asyncio.wait retrieves
+ * depends on the order of a set, so the reference rejects the scenario. */
+static void check_wait_order(const op *o, cg_future **fs, size_t n) {
+    size_t distinct = 0;
+    int all_done = 1, unretrieved = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t j = 0;
+        while (j < i && fs[j] != fs[i]) j++;
+        if (j < i) continue;
+        distinct++;
+        all_done &= cg_future_done(fs[i]);
+        unretrieved |= cg_future_unretrieved(fs[i]);
+    }
+    if (o->mode == MODE_FIRST_EXCEPTION && distinct > 1 && all_done && unretrieved) {
+        char why[256];
+        snprintf(why, sizeof why,
+                 "line %d: wait first_exception on tasks that are all done, one with an unretrieved exception: "
+                 "which exception asyncio.wait marks retrieved depends on set order",
+                 o->line);
+        scenario_abort(why);
+    }
+}
+
+static void op_wait(frame *f, const op *o, opres *r) {
+    (void)f;
+    xarg *xs = xmalloc(o->nxs * sizeof *xs);
+    CG_DEFER(xargs_free, xs);
+    if (!xargs_of(o, xs)) {
+        r->missing = 1;
+        return;
+    }
+    cg_future **fs = xmalloc(3 * o->nxs * sizeof *fs);
+    CG_DEFER(xargs_free, fs);
+    int coros = 0;
+    for (size_t i = 0; i < o->nxs; i++) {
+        coros |= xs[i].d != NULL;
+        fs[i] = xs[i].t ? cg_task_future(xs[i].t->t) : NULL;
+    }
+    if (!coros) check_wait_order(o, fs, o->nxs);
+    if (coros) CG_RAISE(&cg_TypeError, "Passing coroutines is forbidden, use tasks explicitly.");
+    static const cg_return_when WHEN[] = {CG_ALL_COMPLETED, CG_FIRST_COMPLETED, CG_FIRST_EXCEPTION};
+    cg_future **done = fs + o->nxs, **pending = fs + 2 * o->nxs;
+    size_t nd = 0, np = 0;
+    CG_DEFER(resumed, current_rec());
+    cg_wait(fs, o->nxs, WHEN[o->mode], o->has_timeout ? CG_MS(clamp_ms(o->timeout)) : CG_NEVER, done, &nd, pending,
+            &np);
+    s_puts(&r->s, "done=");
+    put_names(&r->s, done, nd);
+    s_puts(&r->s, " pending=");
+    put_names(&r->s, pending, np);
+}
+
+/* `await NAME()` inside wait_for's timeout scope: a coroutine of its own,
+ * delegated to as op_await does. */
+static void *wait_for_coro(cg_gen *g, void *arg) {
+    const def *d = arg;
+    cg_opts go = {d->stack, d->name, 0};
+    return cg_yield_from_new(g, await_body, (void *)d, &go);
+}
+
+/* join's checks for a task the running task is about to await: not
+ * itself, and no cancellation that would go round a cycle of joins. */
+static trec *await_task_checks(const op *o, trec *t) {
+    trec *me = current_rec();
+    if (t == me) {
+        char why[128];
+        snprintf(why, sizeof why, "line %d: a task awaits itself (asyncio's message would contain a source location)",
+                 o->line);
+        scenario_abort(why);
+    }
+    if (me->must_cancel) {
+        me->joining = t;
+        int cycle = cancel_would_cycle(t);
+        me->joining = NULL;
+        if (cycle) scenario_abort(CYCLE);
+    }
+    return me;
+}
+
+static void op_wait_for(frame *f, const op *o, opres *r) {
+    (void)f;
+    const def *d = find_def(R.prog, o->x);
+    trec *t = d && d->kind == KIND_DEF ? NULL : task_arg(&(op){.id = o->x}, r);
+    if (!d && !t) return;
+    cg_ns delay = CG_MS(clamp_ms(o->ms));
+    value v;
+    if (t) {
+        trec *me = await_task_checks(o, t);
+        if (o->ms) me->joining = t; /* Task.cancel reaches t through the await */
+        CG_DEFER(clear_joining, me);
+        CG_DEFER(resumed, me);
+        v = cg_wait_for(cg_task_future(t->t), delay);
+    } else if (o->ms == 0) {
+        cg_future *fu = cg_task_future(coro_task(d, 0)->t);
+        CG_DEFER(resumed, current_rec());
+        v = cg_wait_for(fu, 0);
+    } else {
+        CG_DEFER(resumed, current_rec());
+        v = cg_wait_for_body(wait_for_coro, (void *)d, delay);
+    }
+    value_text(&r->s, v);
+}
+
+static void op_shield(frame *f, const op *o, opres *r) {
+    (void)f;
+    const def *d = find_def(R.prog, o->x);
+    trec *t = d && d->kind == KIND_DEF ? coro_task(d, 0) : task_arg(&(op){.id = o->x}, r);
+    if (!t) return;
+    value_text(&r->s, await_kept(keep(cg_shield(cg_task_future(t->t)))));
+}
+
+/* The taskgroup blocks being run, innermost first: tg_spawn finds its
+ * group by its body's frame and the block's nesting depth (op.tg). The
+ * nodes live on the stacks of the tasks running the blocks. */
+typedef struct tgscope {
+    const frame *f;
+    int depth;
+    cg_taskgroup *tg;
+    struct tgscope *next;
+} tgscope;
+
+static tgscope *tgscopes;
+
+static void tgscope_pop(void *p) {
+    tgscope **pp = &tgscopes;
+    while (*pp != p) pp = &(*pp)->next;
+    *pp = ((tgscope *)p)->next;
+}
+
+static void op_tg_spawn(frame *f, const op *o, opres *r) {
+    tgscope *sc = tgscopes;
+    while (sc->f != f || sc->depth != o->tg) sc = sc->next;
+    const def *d = find_def(R.prog, o->name);
+    cg_task_opts to = {o->id, d->stack, 0};
+    cg_task *t = cg_taskgroup_spawn_opts(sc->tg, task_body, (void *)d, &to);
+    bind(o->id, track(t));
+    s_puts(&r->s, cg_task_name(t));
+}
+
+/* A timeout or taskgroup block: the scope is entered, the body runs, and
+ * the scope's exit gets the exception leaving the body (called inside the
+ * handler of that exception, as `async with` calls __aexit__) or none.
+ * While the loop closes the tasks or the run is rejected, the exits are
+ * skipped: nothing may suspend then and nothing is printed. */
+typedef struct scope {
+    frame *f;
+    const stmt *s;
+    value *ret;
+    int result;
+    void *obj; /* the cg_timeout or cg_taskgroup */
+} scope;
+
+static void scope_body(scope *c, void (*exit)(void *obj, cg_exc *e)) {
+    CG_TRY {
+        c->result = exec_block(c->f, &c->s->body, c->ret);
+    } CG_EXCEPT(&cg_BaseException, e) {
+        if (!R.closing && !R.aborted) exit(c->obj, e);
+        cg_reraise();
+    } CG_END;
+    exit(c->obj, NULL);
+}
+
+static void timeout_exit(void *obj, cg_exc *e) { cg_timeout_exit(obj, e); }
+static void taskgroup_exit(void *obj, cg_exc *e) { cg_taskgroup_exit(obj, e); }
+static void timeout_drop(void *obj) { cg_timeout_free(obj); }
+static void taskgroup_drop(void *obj) { cg_taskgroup_free(obj); }
+
+static void timeout_scope(void *p) {
+    scope *c = p;
+    cg_timeout_enter(c->obj);
+    scope_body(c, timeout_exit);
+}
+
+static void taskgroup_scope(void *p) {
+    scope *c = p;
+    tgscope node = {c->f, c->s->depth, c->obj, tgscopes};
+    cg_taskgroup_enter(c->obj);
+    tgscopes = &node;
+    CG_DEFER(tgscope_pop, &node);
+    scope_body(c, taskgroup_exit);
+}
+
+/* Runs a block's scope and logs how it was left: `TEXT -> ok`,
+ * `TEXT -> raised EXC` (the exception goes on), nothing for a return. */
+static int logged_scope(scope *c, void (*run)(void *)) {
+    cg_exc *e = cg_try_catch(run, c, &cg_BaseException);
+    if (e) {
+        str t = {0};
+        fmt_exc(&t, e);
+        ev("%s -> raised %s", c->s->op->text, s_text(&t));
+        free(t.p);
+        cg_raise(e);
+    }
+    if (c->result == RETURN) return RETURN;
+    ev("%s -> ok", c->s->op->text);
+    return NORMAL;
+}
+
+static int blk_timeout(frame *f, const stmt *s, value *ret) {
+    cg_timeout *to = cg_timeout_new(CG_MS(clamp_ms(s->op->ms)));
+    if (!to) abort();
+    CG_DEFER(timeout_drop, to);
+    scope c = {f, s, ret, NORMAL, to};
+    return logged_scope(&c, timeout_scope);
+}
+
+static int blk_taskgroup(frame *f, const stmt *s, value *ret) {
+    cg_taskgroup *tg = cg_taskgroup_new();
+    if (!tg) abort();
+    CG_DEFER(taskgroup_drop, tg);
+    scope c = {f, s, ret, NORMAL, tg};
+    return logged_scope(&c, taskgroup_scope);
+}
+
 /* The table of operations (async_ref.py's OPS and USAGE). A NULL function:
  * the loop does not offer what the operation needs yet; see the report in
  * tests/async_scenarios/README.md for the calls each one will make. */
 static const opdef OPDEFS[K_NOPS] = {
     [K_SPAWN] = {"spawn", "N D", "ID NAME", 0, op_spawn},
-    [K_TG_SPAWN] = {"tg_spawn", "N D", "ID NAME", 0, NULL},
+    [K_TG_SPAWN] = {"tg_spawn", "N D", "ID NAME", 0, op_tg_spawn},
     [K_JOIN] = {"join", "T", "ID", 1, op_join},
     [K_CANCEL] = {"cancel", "T [W]", "ID [WORD]", 0, op_cancel},
     [K_CANCELLING] = {"cancelling", "T", "ID", 0, op_cancelling},
@@ -1347,11 +1679,11 @@ static const opdef OPDEFS[K_NOPS] = {
     [K_RESULT] = {"result", "T", "ID", 0, op_result},
     [K_SLEEP] = {"sleep", "S", "MS", 1, op_sleep},
     [K_AWAIT] = {"await", "D", "NAME", 1, op_await},
-    [K_GATHER] = {"gather", "X+ [return_exceptions]", "ARG... [return_exceptions]", 1, NULL},
+    [K_GATHER] = {"gather", "X+ [return_exceptions]", "ARG... [return_exceptions]", 1, op_gather},
     [K_WAIT] = {"wait", "X+ [mode] [timeout]", "ARG... [first_completed|first_exception|all_completed] [timeout MS]", 1,
-                NULL},
-    [K_WAIT_FOR] = {"wait_for", "X S", "ARG MS", 1, NULL},
-    [K_SHIELD] = {"shield", "X", "ARG", 1, NULL},
+                op_wait},
+    [K_WAIT_FOR] = {"wait_for", "X S", "ARG MS", 1, op_wait_for},
+    [K_SHIELD] = {"shield", "X", "ARG", 1, op_shield},
     [K_PUT] = {"put", "Q V", "Q VALUE", 1, op_put},
     [K_GET] = {"get", "Q", "Q", 1, op_get},
     [K_PUT_NOWAIT] = {"put_nowait", "Q V", "Q VALUE", 0, op_put_nowait},
@@ -1374,11 +1706,11 @@ static const opdef OPDEFS[K_NOPS] = {
     [K_ACLOSE] = {"aclose", "A", "ID", 1, NULL},
 };
 
-/* The blocks: `timeout`, `taskgroup`, `async_with`, `async_for`. Each will
- * be a function (frame, statement, ret) -> NORMAL/RETURN that enters the
+/* The blocks: `timeout`, `taskgroup`, `async_with`, `async_for`. Each is
+ * a function (frame, statement, ret) -> NORMAL/RETURN that enters the
  * context, runs the body with exec_block and logs `TEXT -> ok` or
- * `TEXT -> raised EXC` when it is left (nothing when a return leaves it).
- * None is supported by the loop yet. */
+ * `TEXT -> raised EXC` when it is left (nothing when a return leaves it);
+ * a NULL entry is a block the runner does not run yet. */
 typedef int (*block_fn)(frame *f, const stmt *s, value *ret);
 
 /* async_with L: `async with L:` on a lock or a semaphore: acquire (it
@@ -1431,7 +1763,7 @@ static int blk_async_with(frame *f, const stmt *s, value *ret) {
     return NORMAL;
 }
 
-static const block_fn BLOCKDEFS[4] = {NULL, NULL, blk_async_with, NULL};
+static const block_fn BLOCKDEFS[4] = {blk_timeout, blk_taskgroup, blk_async_with, NULL};
 static const char *const BLOCK_WORDS[4] = {"timeout", "taskgroup", "async_with", "async_for"};
 
 static const handler *match_handler(const stmt *s, const cg_exc *e) {
@@ -1651,6 +1983,7 @@ static void free_objects(void) {
 /* Frees the loop after a rejection in a task; returns the exit status. */
 static int run_aborted(void) {
     R.closing = 1;
+    release_kept();
     for (size_t i = 0; i < R.ntasks; i++) {
         if (R.tasks[i]->t) cg_future_unref(cg_task_future(R.tasks[i]->t));
         R.tasks[i]->t = NULL;
@@ -1716,6 +2049,7 @@ static int run_main(void) {
      * nobody retrieved is reported by the loop when its last reference
      * goes, which is this one. */
     if (dead) R.closing = 1;
+    release_kept();
     for (size_t i = 0; i < R.ntasks; i++) {
         trec *r = R.tasks[i];
         cg_future *f = cg_task_future(r->t);
