@@ -242,7 +242,11 @@ CG_API cg_gen *cg_task_gen(const cg_task *t);
 
 /* Task.cancel(msg): 0 if the task is done; else 1, and a CancelledError(msg)
  * will be raised in it at its next suspension (or the future it awaits is
- * cancelled). */
+ * cancelled, which passes the request on: to the task it is, to a gather's
+ * children). When tasks awaiting each other make that go round a cycle,
+ * RecursionError('maximum recursion depth exceeded') is raised, as CPython
+ * stops at its recursion limit (the counters changed on the way stay
+ * changed, as there). */
 CG_API int cg_task_cancel(cg_task *t, const char *msg);
 /* Task.cancelling(), Task.uncancel(). */
 CG_API int cg_task_cancelling(const cg_task *t);

@@ -1656,6 +1656,95 @@ TEST(loop_structured_unretrieved_opts) {
     CHECK(out && strcmp(out, "done") == 0);
 }
 
+/* ---------------------------------------------------------------------
+ * Task.cancel() around a cycle of tasks awaiting each other: CPython's
+ * Task.cancel recurses (a gather passes the request to its children) until
+ * its recursion limit, RecursionError; so does the loop, without
+ * overflowing its stack. A long chain without a cycle is cancelled whole.
+ * ------------------------------------------------------------------ */
+
+static cg_task *cyc_a, *cyc_b;
+
+static void *cyc_gatherer(cg_gen *g, void *arg) { /* a: await gather(b) */
+    (void)g;
+    (void)arg;
+    cg_future *kid = F_(cyc_b);
+    cg_future *gf = cg_gather(&kid, 1, 0);
+    cg_exc *e = catch_(await_void, gf);
+    cg_future_unref(gf);
+    if (e) cg_raise(e);
+    return NULL;
+}
+
+static void *cyc_joiner(cg_gen *g, void *arg) { /* b: await a */
+    (void)g;
+    (void)arg;
+    return cg_await(F_(cyc_a));
+}
+
+static void *chain_link(cg_gen *g, void *arg) { /* await the next one */
+    (void)g;
+    return arg ? cg_await(arg) : (cg_sleep(CG_SEC(100)), NULL);
+}
+
+static void cancel_a(void *p) { cg_task_cancel(p, NULL); }
+
+static void *cycle_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cyc_a = cg_create_task(cyc_gatherer, NULL, "a");
+    cyc_b = cg_create_task(cyc_joiner, NULL, "b");
+    cg_sleep(0);
+    cg_sleep(0);
+    cg_exc *e = catch_(cancel_a, cyc_a);
+    CHECK(e != NULL);
+    CHECK(cg_exc_is(e, &cg_RecursionError));
+    CHECK(strcmp(cg_exc_msg(e), "maximum recursion depth exceeded") == 0);
+    cg_exc_unref(e);
+    /* a chain of 300 tasks, each awaiting the next: one cancel reaches the
+     * last, and every one ends cancelled */
+    enum { N = 300 };
+    static cg_task *chain[N];
+    for (int i = N - 1; i >= 0; i--) chain[i] = cg_create_task(chain_link, i == N - 1 ? NULL : F_(chain[i + 1]), NULL);
+    cg_sleep(0);
+    CHECK_EQ(cg_task_cancel(chain[0], NULL), 1);
+    CHECK_EQ(cg_task_cancelling(chain[N - 1]), 1);
+    cg_future *last = F_(chain[0]);
+    cg_exc *w = catch_(await_void, last);
+    CHECK(w && cg_exc_is(w, &cg_CancelledError));
+    cg_exc_unref(w);
+    for (int i = 0; i < N; i++) {
+        CHECK(cg_future_cancelled(F_(chain[i])));
+        cg_future_unref(F_(chain[i]));
+    }
+    return "done";
+}
+
+static int dropped;
+static void count_drops(cg_loop *lp, const cg_loop_context *ctx, void *ud) {
+    (void)lp;
+    (void)ud;
+    dropped += strcmp(ctx->message, "Task was destroyed but it is pending!") == 0;
+}
+
+/* Not cg_run: its shutdown would cancel a and b, round the cycle again.
+ * The loop is freed with them pending instead. */
+TEST(loop_structured_cancel_cycle) {
+    cg_loop_opts lo = {CG_LOOP_VIRTUAL_CLOCK};
+    cg_loop *lp = cg_loop_new(&lo);
+    cg_loop_set_exception_handler(lp, count_drops, NULL);
+    cg_task_opts big = {NULL, 2u << 20, 0}; /* 500 nested cancels, sanitizer frames included */
+    cg_task *m = cg_task_new(lp, cycle_main, NULL, &big);
+    void *out = NULL;
+    CHECK_EQ(cg_loop_run_until_complete(lp, F_(m), &out, NULL), CG_RETURNED);
+    CHECK(out && strcmp(out, "done") == 0);
+    cg_future_unref(F_(m));
+    cg_future_unref(F_(cyc_a));
+    cg_future_unref(F_(cyc_b));
+    cg_loop_free(lp);
+    CHECK_EQ(dropped, 2);
+}
+
 static const check_case cases[] = {
     CASE(loop_structured_destroy),
     CASE(loop_structured_groups),
@@ -1675,6 +1764,7 @@ static const check_case cases[] = {
     CASE(loop_structured_misuse_c),
     CASE(loop_structured_enter_exit),
     CASE(loop_structured_unretrieved_opts),
+    CASE(loop_structured_cancel_cycle),
 };
 
 CHECK_MAIN(cases)

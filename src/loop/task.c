@@ -297,12 +297,31 @@ void cg__task_wakeup(cg_future *f, void *arg) {
  * Cancellation
  * ------------------------------------------------------------------ */
 
+/* Task.cancel() passes the request on to the future the task awaits: a
+ * task it joins, which passes it on, or a gather, which passes it to each
+ * child. Around a cycle of tasks awaiting each other that never ends:
+ * CPython stops at its recursion limit with RecursionError, and so does
+ * this, CANCEL_DEPTH_MAX requests deep, instead of overflowing the stack.
+ * Nothing between the nested calls catches, so the exception always
+ * unwinds past the outermost one: the count starts again from 0. */
+#define CANCEL_DEPTH_MAX 500
+static __thread int cancel_depth;
+
 int cg_task_cancel(cg_task *t, const char *msg) {
     if (!t) CG_RAISE(&cg_TypeError, "cg_task_cancel() argument must be a Task, not NULL");
     t->fut.log_tb = 0;
     if (t->fut.state != F_PENDING) return 0;
     t->num_cancels++;
-    if (t->fut_waiter && cg_future_cancel(t->fut_waiter, msg)) return 1;
+    if (t->fut_waiter) {
+        if (cancel_depth >= CANCEL_DEPTH_MAX) {
+            cancel_depth = 0;
+            CG_RAISE(&cg_RecursionError, "maximum recursion depth exceeded");
+        }
+        cancel_depth++;
+        int passed = cg_future_cancel(t->fut_waiter, msg);
+        cancel_depth--;
+        if (passed) return 1;
+    }
     t->must_cancel = 1;
     cg__dealloc(extra(t)->cancel_msg);
     extra(t)->cancel_msg = cg__strdup(msg);
