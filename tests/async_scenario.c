@@ -1172,10 +1172,9 @@ static void resumed(void *p) { ((trec *)p)->must_cancel = 0; }
 static const char CYCLE[] =
     "Python's recursion limit was hit (tasks wait for each other in a cycle and one is cancelled)";
 
-static void op_join(frame *f, const op *o, opres *r) {
-    (void)f;
-    trec *t = task_arg(o, r);
-    if (!t) return;
+/* join's checks for a task the running task is about to await: not
+ * itself, and no cancellation that would go round a cycle of joins. */
+static trec *await_task_checks(const op *o, trec *t) {
     trec *me = current_rec();
     if (t == me) {
         char why[128];
@@ -1191,6 +1190,14 @@ static void op_join(frame *f, const op *o, opres *r) {
         me->joining = NULL;
         if (cycle) scenario_abort(CYCLE);
     }
+    return me;
+}
+
+static void op_join(frame *f, const op *o, opres *r) {
+    (void)f;
+    trec *t = task_arg(o, r);
+    if (!t) return;
+    trec *me = await_task_checks(o, t);
     int suspends = !cg_future_done(cg_task_future(t->t));
     me->joining = t;
     CG_DEFER(clear_joining, me);
@@ -1422,19 +1429,25 @@ static trec *coro_task(const def *d, int exempt) {
 }
 
 /* The ARGs of gather and wait: each a task now bound to an ID, or a
- * coroutine (its def) not made into a task yet. 0 when an ID is missing. */
+ * coroutine (its def) not made into a task yet; malloc'd. NULL, and the
+ * op's result `missing`, when an ID is not bound yet. */
 typedef struct xarg {
     trec *t;
     const def *d;
 } xarg;
 
-static int xargs_of(const op *o, xarg *xs) {
+static xarg *xargs_of(const op *o, opres *r) {
+    xarg *xs = xmalloc(o->nxs * sizeof *xs);
     for (size_t i = 0; i < o->nxs; i++) {
         const def *d = find_def(R.prog, o->xs[i]);
         xs[i] = (xarg){d && d->kind == KIND_DEF ? NULL : lookup(o->xs[i]), d && d->kind == KIND_DEF ? d : NULL};
-        if (!xs[i].t && !xs[i].d) return 0;
+        if (!xs[i].t && !xs[i].d) {
+            free(xs);
+            r->missing = 1;
+            return NULL;
+        }
     }
-    return 1;
+    return xs;
 }
 
 static void xargs_free(void *p) { free(p); }
@@ -1476,12 +1489,9 @@ static void gwait_pop(void *p) {
 
 static void op_gather(frame *f, const op *o, opres *r) {
     (void)f;
-    xarg *xs = xmalloc(o->nxs * sizeof *xs);
+    xarg *xs = xargs_of(o, r);
+    if (!xs) return;
     CG_DEFER(xargs_free, xs);
-    if (!xargs_of(o, xs)) {
-        r->missing = 1;
-        return;
-    }
     cg_future **fs = xmalloc(o->nxs * sizeof *fs);
     CG_DEFER(xargs_free, fs);
     trec **kids = xmalloc(o->nxs * sizeof *kids);
@@ -1554,12 +1564,9 @@ static void check_wait_order(const op *o, cg_future **fs, size_t n) {
 
 static void op_wait(frame *f, const op *o, opres *r) {
     (void)f;
-    xarg *xs = xmalloc(o->nxs * sizeof *xs);
+    xarg *xs = xargs_of(o, r);
+    if (!xs) return;
     CG_DEFER(xargs_free, xs);
-    if (!xargs_of(o, xs)) {
-        r->missing = 1;
-        return;
-    }
     cg_future **fs = xmalloc(3 * o->nxs * sizeof *fs);
     CG_DEFER(xargs_free, fs);
     int coros = 0;
@@ -1587,25 +1594,6 @@ static void *wait_for_coro(cg_gen *g, void *arg) {
     const def *d = arg;
     cg_opts go = {d->stack, d->name, 0};
     return cg_yield_from_new(g, await_body, (void *)d, &go);
-}
-
-/* join's checks for a task the running task is about to await: not
- * itself, and no cancellation that would go round a cycle of joins. */
-static trec *await_task_checks(const op *o, trec *t) {
-    trec *me = current_rec();
-    if (t == me) {
-        char why[128];
-        snprintf(why, sizeof why, "line %d: a task awaits itself (asyncio's message would contain a source location)",
-                 o->line);
-        scenario_abort(why);
-    }
-    if (me->must_cancel) {
-        me->joining = t;
-        int cycle = cancel_would_cycle(t);
-        me->joining = NULL;
-        if (cycle) scenario_abort(CYCLE);
-    }
-    return me;
 }
 
 static void op_wait_for(frame *f, const op *o, opres *r) {
