@@ -1459,32 +1459,48 @@ static void *await_kept(cg_future *f) {
     return cg_await(f);
 }
 
+/* A list of the scopes being run (gathers awaited, taskgroup blocks),
+ * newest first, its nodes on the stacks of the tasks running them;
+ * thousands may be open at once, so a node leaves in O(1), whatever its
+ * place. */
+typedef struct scope_link {
+    struct scope_link *next, **pprev; /* pprev: the pointer to this node */
+} scope_link;
+
+static void link_push(scope_link **head, scope_link *n) {
+    n->next = *head;
+    n->pprev = head;
+    if (*head) (*head)->pprev = &n->next;
+    *head = n;
+}
+
+static void link_pop(void *p) {
+    scope_link *n = p;
+    *n->pprev = n->next;
+    if (n->next) n->next->pprev = n->pprev;
+}
+
 /* The gathers being awaited: who awaits, the gather future, its children
- * that are tasks (for cancel_would_cycle). Nodes on the awaiting tasks'
- * stacks. */
+ * that are tasks (for cancel_would_cycle). */
 typedef struct gwait {
+    scope_link link; /* first */
     const trec *who;
     cg_future *outer;
     trec **kids;
     size_t n;
-    struct gwait *next;
 } gwait;
 
-static gwait *gwaits;
+static scope_link *gwaits;
 
 static size_t gather_kids(const trec *r, trec *const **kids) {
-    for (gwait *w = gwaits; w; w = w->next)
+    for (scope_link *l = gwaits; l; l = l->next) {
+        gwait *w = (gwait *)l;
         if (w->who == r && !cg_future_done(w->outer)) {
             *kids = w->kids;
             return w->n;
         }
+    }
     return 0;
-}
-
-static void gwait_pop(void *p) {
-    gwait **pp = &gwaits;
-    while (*pp != p) pp = &(*pp)->next;
-    *pp = ((gwait *)p)->next;
 }
 
 static void op_gather(frame *f, const op *o, opres *r) {
@@ -1502,9 +1518,9 @@ static void op_gather(frame *f, const op *o, opres *r) {
     }
     cg_future *g = keep(cg_gather(fs, o->nxs, o->return_exceptions));
     trec *me = current_rec();
-    gwait w = {me, g, kids, o->nxs, gwaits};
-    gwaits = &w;
-    CG_DEFER(gwait_pop, &w);
+    gwait w = {{NULL, NULL}, me, g, kids, o->nxs};
+    link_push(&gwaits, &w.link);
+    CG_DEFER(link_pop, &w.link);
     /* A cancel request pending when the task starts waiting goes on to the
      * gather's children at once (Task.__step). */
     if (me->must_cancel && !cg_future_done(g) && cancel_would_cycle(me)) scenario_abort(CYCLE);
@@ -1628,27 +1644,20 @@ static void op_shield(frame *f, const op *o, opres *r) {
     value_text(&r->s, await_kept(keep(cg_shield(cg_task_future(t->t)))));
 }
 
-/* The taskgroup blocks being run, innermost first: tg_spawn finds its
- * group by its body's frame and the block's nesting depth (op.tg). The
- * nodes live on the stacks of the tasks running the blocks. */
+/* The taskgroup blocks being run: tg_spawn finds its group by its body's
+ * frame and the block's nesting depth (op.tg). */
 typedef struct tgscope {
+    scope_link link; /* first */
     const frame *f;
     int depth;
     cg_taskgroup *tg;
-    struct tgscope *next;
 } tgscope;
 
-static tgscope *tgscopes;
-
-static void tgscope_pop(void *p) {
-    tgscope **pp = &tgscopes;
-    while (*pp != p) pp = &(*pp)->next;
-    *pp = ((tgscope *)p)->next;
-}
+static scope_link *tgscopes;
 
 static void op_tg_spawn(frame *f, const op *o, opres *r) {
-    tgscope *sc = tgscopes;
-    while (sc->f != f || sc->depth != o->tg) sc = sc->next;
+    tgscope *sc = (tgscope *)tgscopes;
+    while (sc->f != f || sc->depth != o->tg) sc = (tgscope *)sc->link.next;
     const def *d = find_def(R.prog, o->name);
     cg_task_opts to = {o->id, d->stack, 0};
     cg_task *t = cg_taskgroup_spawn_opts(sc->tg, task_body, (void *)d, &to);
@@ -1692,10 +1701,10 @@ static void timeout_scope(void *p) {
 
 static void taskgroup_scope(void *p) {
     scope *c = p;
-    tgscope node = {c->f, c->s->depth, c->obj, tgscopes};
+    tgscope node = {{NULL, NULL}, c->f, c->s->depth, c->obj};
     cg_taskgroup_enter(c->obj);
-    tgscopes = &node;
-    CG_DEFER(tgscope_pop, &node);
+    link_push(&tgscopes, &node.link);
+    CG_DEFER(link_pop, &node.link);
     scope_body(c, taskgroup_exit);
 }
 
