@@ -910,7 +910,10 @@ static void abort_report(void) {
 
 /* The rejection without the unwinding: for ev(), whose callers go on to
  * their next statement, where ScenarioAbort is raised (exec_block). */
-static void reject(const char *why) {
+/* The rejection without exiting, also on the thread's own stack: the
+ * loop stops after this iteration and run_main frees what the tasks hold
+ * (run_aborted), so that nothing leaks. */
+static void reject_soon(const char *why) {
     if (!R.aborted) {
         R.aborted = 1;
         if (strncmp(why, "line ", 5) == 0)
@@ -918,11 +921,15 @@ static void reject(const char *why) {
         else
             s_vprintf_simple(&R.abort_msg, R.prog->main_line, why);
     }
+    if (R.loop) cg_loop_stop(R.loop);
+}
+
+static void reject(const char *why) {
+    reject_soon(why);
     if (!cg_current()) {
         abort_report();
         exit(2);
     }
-    if (R.loop) cg_loop_stop(R.loop);
 }
 
 static void scenario_abort(const char *why) {
@@ -987,7 +994,7 @@ static void ev(const char *fmt, ...) {
          * reference rejects the run at the first event that shows it. */
         R.out.len = start;
         R.out.p[start] = '\0';
-        reject("Python's recursion limit was hit (tasks wait for each other in a cycle and one is cancelled)");
+        reject_soon("Python's recursion limit was hit (tasks wait for each other in a cycle and one is cancelled)");
         return;
     }
     s_putc(&R.out, '\n');
@@ -1981,7 +1988,12 @@ static int cancel_all(void) {
     if (!n) return 0;
     for (size_t i = 0; i < n; i++) {
         trec *r = rec_of(cg_task_future(v[i]));
-        if (r && cancel_would_cycle(r)) scenario_abort("Python's recursion limit was hit");
+        if (r && cancel_would_cycle(r)) {
+            reject_soon("Python's recursion limit was hit");
+            for (size_t k = 0; k < n; k++) cg_future_unref(cg_task_future(v[k]));
+            free(v);
+            return -1;
+        }
     }
     for (size_t i = 0; i < n; i++) cg_task_cancel(v[i], NULL);
     /* On the heap: after a deadlock the callbacks stay registered. */
