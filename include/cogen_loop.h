@@ -445,7 +445,9 @@ typedef enum cg_return_when {
  * one turn of the loop) has passed. The futures are reported in the order
  * of fs, a future given twice once: done[0..*ndone) and
  * pending[0..*npending) (borrowed pointers, arrays of at least n the caller
- * provides; any of the four may be NULL). Errors, in asyncio's order:
+ * provides; any of the four may be NULL). While it waits, it holds a
+ * reference to each future (as asyncio's set does): the caller may drop
+ * its own meanwhile. Errors, in asyncio's order:
  * fs NULL or n 0: ValueError('Set of Tasks/Futures is empty.'); a bad
  * when: ValueError('Invalid return_when value: 7'); a NULL future:
  * AttributeError("'NoneType' object has no attribute

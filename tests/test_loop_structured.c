@@ -1745,6 +1745,42 @@ TEST(loop_structured_cancel_cycle) {
     CHECK_EQ(dropped, 2);
 }
 
+/* ---------------------------------------------------------------------
+ * asyncio.wait keeps what it waits on alive (the set in _wait's frame):
+ * the caller may let go of its reference while the task waits; the wait
+ * then ends (here by a cancel) without touching freed memory (this case
+ * fails under the sanitizers and valgrind of make check without it).
+ * ------------------------------------------------------------------ */
+
+static void *waits_on(cg_gen *g, void *arg) {
+    (void)g;
+    cg_future *f = arg;
+    cg_wait(&f, 1, CG_ALL_COMPLETED, CG_NEVER, NULL, NULL, NULL, NULL);
+    return "not reached";
+}
+
+static void *wait_holds_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_future *f = cg_future_new(cg_get_running_loop());
+    cg_task *w = cg_create_task(waits_on, f, "w");
+    cg_sleep(0); /* w waits on f */
+    cg_future_unref(f);
+    CHECK_EQ(cg_task_cancel(w, NULL), 1);
+    cg_exc *e = catch_(await_void, F_(w));
+    CHECK(e && cg_exc_is(e, &cg_CancelledError));
+    cg_exc_unref(e);
+    cg_future_unref(F_(w));
+    return "done";
+}
+
+TEST(loop_structured_wait_holds) {
+    cg_run_opts o = {CG_LOOP_VIRTUAL_CLOCK, NULL, NULL, NULL};
+    void *out = NULL;
+    CHECK_EQ(cg_run(wait_holds_main, NULL, &o, &out, NULL), CG_RETURNED);
+    CHECK(out && strcmp(out, "done") == 0);
+}
+
 static const check_case cases[] = {
     CASE(loop_structured_destroy),
     CASE(loop_structured_groups),
@@ -1765,6 +1801,7 @@ static const check_case cases[] = {
     CASE(loop_structured_enter_exit),
     CASE(loop_structured_unretrieved_opts),
     CASE(loop_structured_cancel_cycle),
+    CASE(loop_structured_wait_holds),
 };
 
 CHECK_MAIN(cases)

@@ -438,7 +438,9 @@ cg_future *cg_shield_body(cg_fn body, void *arg) {
  * ====================================================================== */
 
 typedef struct wait_rec {
-    cg_future **fs; /* distinct, in input order (borrowed) */
+    cg_future **fs; /* distinct, in input order (owned references: as the
+                       set in asyncio's _wait, they keep the futures alive
+                       while the task waits, whoever else lets go) */
     size_t n, counter;
     cg_return_when when;
     cg_future *waiter;
@@ -466,7 +468,10 @@ static void wait_cleanup(void *p) {
         cg_handle_cancel(w->timer);
         cg_handle_unref(w->timer);
     }
-    for (size_t i = 0; i < w->n; i++) cg_future_remove_done_callback(w->fs[i], wait_on_completion, w);
+    for (size_t i = 0; i < w->n; i++) {
+        cg_future_remove_done_callback(w->fs[i], wait_on_completion, w);
+        cg_future_unref(w->fs[i]);
+    }
     cg_future_unref(w->waiter);
     cg__dealloc(w->fs);
     cg__dealloc(w);
@@ -492,7 +497,7 @@ void cg_wait(cg_future *const *fs, size_t n, cg_return_when when, cg_ns timeout,
     for (size_t i = 0; i < n; i++) {
         size_t j = 0;
         while (j < w->n && w->fs[j] != fs[i]) j++;
-        if (j == w->n) w->fs[w->n++] = fs[i];
+        if (j == w->n) w->fs[w->n++] = cg_future_ref(fs[i]);
     }
     w->counter = w->n;
     w->waiter = new_future(loop);
@@ -503,6 +508,7 @@ void cg_wait(cg_future *const *fs, size_t n, cg_return_when when, cg_ns timeout,
     for (size_t i = 0; i < w->n; i++) {
         if (cg_future_add_done_callback(w->fs[i], wait_on_completion, w) < 0) {
             while (i-- > 0) cg_future_remove_done_callback(w->fs[i], wait_on_completion, w);
+            for (size_t k = 0; k < w->n; k++) cg_future_unref(w->fs[k]);
             w->n = 0;
             no_memory();
         }
