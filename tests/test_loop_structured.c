@@ -1781,6 +1781,67 @@ TEST(loop_structured_wait_holds) {
     CHECK(out && strcmp(out, "done") == 0);
 }
 
+/* ---------------------------------------------------------------------
+ * A waiting task that gives up (cancelled) after the future it waits on
+ * completed but before that future's done callback ran: the callback is
+ * already scheduled, so removing it does nothing, and it runs later, on
+ * what wait and wait_for(..., 0) made for the wait (asyncio's closures
+ * keep those alive). Fails under the sanitizers and valgrind without it.
+ * ------------------------------------------------------------------ */
+
+static void *sleeps_long(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_sleep(CG_SEC(1));
+    return NULL;
+}
+
+static void *waits_first(cg_gen *g, void *arg) {
+    (void)g;
+    cg_future *f = arg;
+    cg_wait(&f, 1, CG_FIRST_COMPLETED, CG_NEVER, NULL, NULL, NULL, NULL);
+    return "not reached";
+}
+
+static void *waits_for_now(cg_gen *g, void *arg) {
+    (void)g;
+    return cg_wait_for(arg, 0); /* cancels arg, then waits for it */
+}
+
+/* t sleeps; w waits on it (and, with wait_for 0, cancels it); then t is
+ * cancelled and w too, in this order: in the next iteration t ends (its
+ * callbacks are scheduled) and then w gives up; the callback comes after. */
+static void late_callback(cg_fn waiter) {
+    cg_task *t = cg_create_task(sleeps_long, NULL, "t");
+    cg_task *w = cg_create_task(waiter, F_(t), "w");
+    cg_sleep(0);
+    cg_task_cancel(t, NULL);
+    CHECK_EQ(cg_task_cancel(w, NULL), 1);
+    cg_exc *e = catch_(await_void, F_(w));
+    CHECK(e && cg_exc_is(e, &cg_CancelledError));
+    cg_exc_unref(e);
+    cg_sleep(0);
+    cg_sleep(0);
+    CHECK(cg_future_cancelled(F_(t)));
+    cg_future_unref(F_(t));
+    cg_future_unref(F_(w));
+}
+
+static void *late_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    late_callback(waits_first);
+    late_callback(waits_for_now);
+    return "done";
+}
+
+TEST(loop_structured_late_callbacks) {
+    cg_run_opts o = {CG_LOOP_VIRTUAL_CLOCK, NULL, NULL, NULL};
+    void *out = NULL;
+    CHECK_EQ(cg_run(late_main, NULL, &o, &out, NULL), CG_RETURNED);
+    CHECK(out && strcmp(out, "done") == 0);
+}
+
 static const check_case cases[] = {
     CASE(loop_structured_destroy),
     CASE(loop_structured_groups),
@@ -1802,6 +1863,7 @@ static const check_case cases[] = {
     CASE(loop_structured_unretrieved_opts),
     CASE(loop_structured_cancel_cycle),
     CASE(loop_structured_wait_holds),
+    CASE(loop_structured_late_callbacks),
 };
 
 CHECK_MAIN(cases)

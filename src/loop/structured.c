@@ -438,6 +438,8 @@ cg_future *cg_shield_body(cg_fn body, void *arg) {
  * ====================================================================== */
 
 typedef struct wait_rec {
+    long refs; /* the waiting task's, and one per done callback registered */
+    unsigned char over; /* the task stopped waiting (wait_cleanup) */
     cg_future **fs; /* distinct, in input order (owned references: as the
                        set in asyncio's _wait, they keep the futures alive
                        while the task waits, whoever else lets go) */
@@ -452,29 +454,40 @@ static void release_waiter(void *arg) {
     if (w->state == F_PENDING) cg__future_set_result_plain(w, NULL);
 }
 
+static void wait_rec_unref(wait_rec *w) {
+    if (--w->refs > 0) return;
+    cg__dealloc(w->fs);
+    cg__dealloc(w);
+}
+
+/* _wait's _on_completion. A callback already scheduled when the task stops
+ * waiting still runs, as asyncio's does: it only counts then, and retrieves
+ * the exception as the condition below does (FIRST_EXCEPTION). */
 static void wait_on_completion(cg_future *f, void *arg) {
     wait_rec *w = arg;
     w->counter--;
-    if (w->counter == 0 || w->when == CG_FIRST_COMPLETED ||
-        (w->when == CG_FIRST_EXCEPTION && f->state != F_CANCELLED && exception_of(f))) {
+    if ((w->counter == 0 || w->when == CG_FIRST_COMPLETED ||
+         (w->when == CG_FIRST_EXCEPTION && f->state != F_CANCELLED && exception_of(f))) &&
+        !w->over) {
         if (w->timer) cg_handle_cancel(w->timer);
         release_waiter(w->waiter);
     }
+    wait_rec_unref(w);
 }
 
 static void wait_cleanup(void *p) {
     wait_rec *w = p;
+    w->over = 1;
     if (w->timer) {
         cg_handle_cancel(w->timer);
         cg_handle_unref(w->timer);
     }
     for (size_t i = 0; i < w->n; i++) {
-        cg_future_remove_done_callback(w->fs[i], wait_on_completion, w);
+        w->refs -= cg_future_remove_done_callback(w->fs[i], wait_on_completion, w);
         cg_future_unref(w->fs[i]);
     }
     cg_future_unref(w->waiter);
-    cg__dealloc(w->fs);
-    cg__dealloc(w);
+    wait_rec_unref(w);
 }
 
 void cg_wait(cg_future *const *fs, size_t n, cg_return_when when, cg_ns timeout, cg_future **done, size_t *ndone,
@@ -491,7 +504,7 @@ void cg_wait(cg_future *const *fs, size_t n, cg_return_when when, cg_ns timeout,
      * while the task is suspended, and a compact task's stack is not in
      * memory then. */
     wait_rec *w = xalloc(sizeof *w);
-    *w = (wait_rec){NULL, 0, 0, when, NULL, NULL};
+    *w = (wait_rec){1, 0, NULL, 0, 0, when, NULL, NULL};
     CG_DEFER(wait_cleanup, w);
     w->fs = xalloc(n * sizeof *w->fs);
     for (size_t i = 0; i < n; i++) {
@@ -506,12 +519,8 @@ void cg_wait(cg_future *const *fs, size_t n, cg_return_when when, cg_ns timeout,
         if (!w->timer) no_memory();
     }
     for (size_t i = 0; i < w->n; i++) {
-        if (cg_future_add_done_callback(w->fs[i], wait_on_completion, w) < 0) {
-            while (i-- > 0) cg_future_remove_done_callback(w->fs[i], wait_on_completion, w);
-            for (size_t k = 0; k < w->n; k++) cg_future_unref(w->fs[k]);
-            w->n = 0;
-            no_memory();
-        }
+        if (cg_future_add_done_callback(w->fs[i], wait_on_completion, w) < 0) no_memory(); /* wait_cleanup undoes */
+        w->refs++;
     }
     cg_await(w->waiter);
     for (size_t i = 0; i < w->n; i++) {
@@ -700,14 +709,17 @@ typedef struct cancel_wait {
     cg_future *fut, *waiter;
 } cancel_wait;
 
+/* The callback holds a reference to the waiter (asyncio's partial does):
+ * it may have been scheduled already when the waiting task gives up. */
 static void release_waiter_cb(cg_future *f, void *arg) {
     (void)f;
     release_waiter(arg);
+    cg_future_unref(arg);
 }
 
 static void cancel_wait_cleanup(void *p) {
     cancel_wait *c = p;
-    cg_future_remove_done_callback(c->fut, release_waiter_cb, c->waiter);
+    if (cg_future_remove_done_callback(c->fut, release_waiter_cb, c->waiter) > 0) cg_future_unref(c->waiter);
     cg_future_unref(c->waiter);
 }
 
@@ -715,7 +727,8 @@ static void cancel_wait_cleanup(void *p) {
  * a waiter of its own so that this wait stays cancellable. */
 static void cancel_and_wait(cg_future *fut) {
     cancel_wait c = {fut, new_future(fut->loop)};
-    if (cg_future_add_done_callback(fut, release_waiter_cb, c.waiter) < 0) {
+    if (cg_future_add_done_callback(fut, release_waiter_cb, cg_future_ref(c.waiter)) < 0) {
+        cg_future_unref(c.waiter);
         cg_future_unref(c.waiter);
         no_memory();
     }
