@@ -1842,6 +1842,40 @@ TEST(loop_structured_late_callbacks) {
     CHECK(out && strcmp(out, "done") == 0);
 }
 
+/* The same callbacks still scheduled when the loop is freed: they never
+ * run, and what they hold goes with them (LeakSanitizer and valgrind
+ * report it otherwise). */
+static cg_task *drop_w;
+
+static void *drop_main(cg_gen *g, void *arg) {
+    (void)g;
+    cg_task *t = cg_create_task(sleeps_long, NULL, "t");
+    drop_w = cg_create_task((cg_fn)arg, F_(t), "w");
+    cg_sleep(0);
+    cg_task_cancel(t, NULL); /* t ends in the next iteration, the loop stops after it */
+    cg_future_unref(F_(t));
+    return NULL;
+}
+
+static void dropped_callback(cg_fn waiter) {
+    cg_loop_opts lo = {CG_LOOP_VIRTUAL_CLOCK};
+    cg_loop *lp = cg_loop_new(&lo);
+    cg_loop_set_exception_handler(lp, count_drops, NULL);
+    cg_task *m = cg_task_new(lp, drop_main, (void *)waiter, NULL);
+    CHECK_EQ(cg_loop_run_until_complete(lp, F_(m), NULL, NULL), CG_RETURNED);
+    CHECK(!cg_future_done(F_(drop_w)));
+    cg_future_unref(F_(m));
+    cg_future_unref(F_(drop_w));
+    cg_loop_free(lp);
+}
+
+TEST(loop_structured_dropped_callbacks) {
+    dropped = 0;
+    dropped_callback(waits_first);
+    dropped_callback(waits_for_now);
+    CHECK_EQ(dropped, 2); /* w, each time */
+}
+
 static const check_case cases[] = {
     CASE(loop_structured_destroy),
     CASE(loop_structured_groups),
@@ -1864,6 +1898,7 @@ static const check_case cases[] = {
     CASE(loop_structured_cancel_cycle),
     CASE(loop_structured_wait_holds),
     CASE(loop_structured_late_callbacks),
+    CASE(loop_structured_dropped_callbacks),
 };
 
 CHECK_MAIN(cases)

@@ -45,6 +45,7 @@ cg_handle *cg__handle_new(void) {
 }
 
 static void handle_drop_payload(cg_handle *h) {
+    if (h->kind == H_DONE && h->fut) cg__done_callback_dropped(h->done_fn, h->arg); /* never ran */
     if (h->fut) {
         cg_future_unref(h->fut);
         h->fut = NULL;

@@ -164,6 +164,10 @@ CG_HIDDEN void cg__task_step(cg_task *t, cg_exc *exc);
 /* The done callback that wakes a task awaiting a future (Task.__wakeup):
  * a step, which raises nothing. */
 CG_HIDDEN void cg__task_wakeup(cg_future *f, void *arg);
+/* A scheduled done callback dropped without having run (its loop is being
+ * freed): structured.c releases what its argument holds for it (wait's
+ * and wait_for's callbacks own a share of their records). */
+CG_HIDDEN void cg__done_callback_dropped(cg_done_callback fn, void *arg);
 CG_HIDDEN void cg__future_schedule_callbacks(cg_future *f);
 /* The task a loop runs now, as asyncio's _enter_task/_leave_task. */
 CG_HIDDEN void cg__loop_report(cg_loop *loop, const char *message, cg_exc *e, cg_future *f);

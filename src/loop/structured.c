@@ -717,6 +717,13 @@ static void release_waiter_cb(cg_future *f, void *arg) {
     cg_future_unref(arg);
 }
 
+void cg__done_callback_dropped(cg_done_callback fn, void *arg) {
+    if (fn == wait_on_completion)
+        wait_rec_unref(arg);
+    else if (fn == release_waiter_cb)
+        cg_future_unref(arg);
+}
+
 static void cancel_wait_cleanup(void *p) {
     cancel_wait *c = p;
     if (cg_future_remove_done_callback(c->fut, release_waiter_cb, c->waiter) > 0) cg_future_unref(c->waiter);
