@@ -285,36 +285,54 @@ static void *aclose_body(cg_gen *g, void *arg) {
     return NULL;
 }
 
+typedef struct agen_shutdown {
+    cg_agen **ags;   /* the generators, each with a reference */
+    cg_task **tasks; /* their aclose() tasks */
+    size_t n, ntasks;
+    cg_future *outer;
+} agen_shutdown;
+
+/* Also when the shutdown stops half-way (MemoryError, or cancelled): a
+ * task that has not run yet is cancelled, so that it never runs aclose()
+ * on a generator whose reference has gone. */
+static void shutdown_drop(void *p) {
+    agen_shutdown *s = p;
+    for (size_t i = 0; i < s->ntasks; i++) {
+        if (!cg_future_done(cg_task_future(s->tasks[i]))) cg_task_cancel(s->tasks[i], NULL);
+        cg_future_unref(cg_task_future(s->tasks[i]));
+    }
+    for (size_t i = 0; i < s->n; i++) cg_agen_free(s->ags[i]);
+    cg_future_unref(s->outer);
+    cg__dealloc(s->ags);
+    cg__dealloc(s->tasks);
+}
+
 void cg__agen_shutdown(cg_loop *loop) {
     size_t n = 0;
     for (cg_agen *ag = loop->agens_head; ag; ag = ag->next) n++;
     if (!n) return;
-    cg_agen **ags = cg__alloc(n * sizeof *ags);
-    cg_task **tasks = cg__alloc(n * sizeof *tasks);
-    CG_CHECK(ags && tasks, "out of memory in shutdown_asyncgens");
-    size_t i = 0;
+    agen_shutdown s = {cg__alloc(n * sizeof *s.ags), cg__alloc(n * sizeof *s.tasks), 0, 0, NULL};
+    CG_DEFER(shutdown_drop, &s);
+    if (!s.ags || !s.tasks) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
     for (cg_agen *ag = loop->agens_head; ag; ag = ag->next) {
         ag->refs++;
-        ags[i++] = ag;
+        s.ags[s.n++] = ag;
     }
-    for (i = 0; i < n; i++) unlink_started(ags[i]);
-    for (i = 0; i < n; i++) {
-        tasks[i] = cg_task_new(loop, aclose_body, ags[i], NULL);
-        CG_CHECK(tasks[i] != NULL, "out of memory in shutdown_asyncgens");
+    for (size_t i = 0; i < n; i++) unlink_started(s.ags[i]);
+    for (size_t i = 0; i < n; i++) {
+        cg_task *t = cg_task_new(loop, aclose_body, s.ags[i], NULL);
+        if (!t) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
+        t->log_destroy_pending = 0; /* a coroutine gather() wrapped */
+        s.tasks[s.ntasks++] = t;
     }
-    cg_future *outer = cg__gather_all(loop, tasks, n);
-    cg_await(outer);
-    cg_future_unref(outer);
-    for (i = 0; i < n; i++) {
-        cg_future *f = cg_task_future(tasks[i]);
+    s.outer = cg__gather_all(loop, s.tasks, n);
+    cg_await(s.outer);
+    for (size_t i = 0; i < n; i++) {
+        cg_future *f = cg_task_future(s.tasks[i]);
         cg_exc *e = f->state == F_FINISHED ? f->exc : NULL;
         if (e && cg_exc_is(e, &cg_Exception)) {
-            cg_loop_context c = {"an error occurred during closing of asynchronous generator", e, NULL, ags[i]};
+            cg_loop_context c = {"an error occurred during closing of asynchronous generator", e, NULL, s.ags[i]};
             cg_loop_call_exception_handler(loop, &c);
         }
-        cg_future_unref(f);
-        cg_agen_free(ags[i]);
     }
-    cg__dealloc(ags);
-    cg__dealloc(tasks);
 }

@@ -169,12 +169,12 @@ typedef struct gathering {
     cg_gathered res;
 } gathering;
 
-static int gathering_cancel(cg_future *f, const char *msg) {
+static int gathering_cancel(cg_future *f, char *msg) {
     gathering *g = (gathering *)f;
     if (f->state != F_PENDING) return 0;
     int ret = 0;
     for (size_t i = 0; i < g->n; i++)
-        if (cg_future_cancel(g->children[i], msg)) ret = 1;
+        if (cg__future_cancel(g->children[i], msg)) ret = 1;
     if (ret) g->cancel_requested = 1;
     return ret;
 }
