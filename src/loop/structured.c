@@ -985,18 +985,22 @@ static void tg_abort(cg_taskgroup *tg) {
         if (tg->tasks[i]->fut.state == F_PENDING) cg_task_cancel(tg->tasks[i], NULL);
 }
 
-static void tg_add_error(cg_taskgroup *tg, cg_exc *e) {
-    if (tg->nerrors == tg->ecap) {
-        size_t cap = tg->ecap ? tg->ecap * 2 : 4;
-        cg_exc **v = cg__alloc(cap * sizeof *v);
-        CG_CHECK(v != NULL, "out of memory recording a TaskGroup error");
-        if (tg->nerrors) memcpy(v, tg->errors, tg->nerrors * sizeof *v);
-        cg__dealloc(tg->errors);
-        tg->errors = v;
-        tg->ecap = cap;
-    }
-    tg->errors[tg->nerrors++] = cg_exc_ref(e);
+/* Room for n more errors, or MemoryError (nothing changed). The room for
+ * the error each unfinished task may add is made when it is spawned, so
+ * that recording it, in a done callback, never needs memory. */
+static void tg_reserve_errors(cg_taskgroup *tg, size_t n) {
+    if (tg->nerrors + n <= tg->ecap) return;
+    size_t cap = tg->ecap ? tg->ecap * 2 : 4;
+    while (cap < tg->nerrors + n) cap *= 2;
+    cg_exc **v = xalloc(cap * sizeof *v);
+    if (tg->nerrors) memcpy(v, tg->errors, tg->nerrors * sizeof *v);
+    cg__dealloc(tg->errors);
+    tg->errors = v;
+    tg->ecap = cap;
 }
+
+/* self._errors.append(e), in room reserved. */
+static void tg_add_error(cg_taskgroup *tg, cg_exc *e) { tg->errors[tg->nerrors++] = cg_exc_ref(e); }
 
 /* A task's repr for the exception handler, without the coroutine. */
 static void task_repr(cg_task *t, char *buf, size_t size) {
@@ -1061,6 +1065,7 @@ cg_task *cg_taskgroup_spawn(cg_taskgroup *tg, cg_fn body, void *arg, const char 
     if (tg->exiting && !tg->ntasks) tg_raise(tg, "TaskGroup %s is finished");
     if (tg->aborting) tg_raise(tg, "TaskGroup %s is shutting down");
     if (!body) CG_RAISE(&cg_TypeError, "a coroutine was expected, got NULL");
+    tg_reserve_errors(tg, tg->ntasks + 1);
     if (tg->ntasks == tg->tcap) {
         size_t cap = tg->tcap ? tg->tcap * 2 : 4;
         cg_task **v = xalloc(cap * sizeof *v);
@@ -1133,7 +1138,10 @@ void cg_taskgroup_exit(cg_taskgroup *tg, cg_exc *exc) {
         w.propagate = NULL;
         RERAISE(p);
     }
-    if (exc && !cg_exc_is(exc, &cg_CancelledError)) tg_add_error(tg, exc);
+    if (exc && !cg_exc_is(exc, &cg_CancelledError)) {
+        tg_reserve_errors(tg, 1);
+        tg_add_error(tg, exc);
+    }
     if (tg->nerrors) {
         if (cg_task_cancelling(tg->parent)) {
             cg_task_uncancel(tg->parent);
