@@ -14,6 +14,8 @@ cogen_case_properties(test_overflow
   PROPERTIES SKIP_RETURN_CODE 77)
 
 cogen_test(test_oom test_oom.c TIMEOUT 30 LIBS Threads::Threads)
+# The event loop's operations with every allocation failing in turn.
+cogen_test(test_loop_oom test_loop_oom.c TIMEOUT 60)
 
 cogen_test(test_threads test_threads.c TIMEOUT 60 LIBS Threads::Threads)
 

@@ -289,6 +289,25 @@ int cg_future_add_done_callback(cg_future *f, cg_done_callback fn, void *arg) {
     return 0;
 }
 
+size_t cg__future_forget_callback(cg_future *f, cg_done_callback fn, void *arg) {
+    if (f->state == F_PENDING) return (size_t)cg_future_remove_done_callback(f, fn, arg);
+    size_t n = 0;
+    if (f->ready.queued && f->ready.kind == R_CALLBACKS) {
+        for (size_t i = 0; i < f->ncbs; i++) {
+            if (f->cbs[i].fn != fn || f->cbs[i].arg != arg) continue;
+            f->cbs[i].fn = NULL; /* skipped when the others run */
+            n++;
+        }
+    }
+    for (cg__ready *r = f->loop->ready_head; r; r = r->next) { /* added once f was done */
+        cg_handle *h = (cg_handle *)r;
+        if (r->kind != R_DONE || h->cancelled || h->fut != f || h->done_fn != fn || h->arg != arg) continue;
+        cg_handle_cancel(h);
+        n++;
+    }
+    return n;
+}
+
 int cg_future_remove_done_callback(cg_future *f, cg_done_callback fn, void *arg) {
     check(f, "cg_future_remove_done_callback");
     if (f->state != F_PENDING) return 0; /* scheduled already: too late */

@@ -189,6 +189,11 @@ CG_HIDDEN void cg__ready_drop(cg__ready *r);
  * a step, which raises nothing. */
 CG_HIDDEN void cg__task_wakeup(cg_future *f, void *arg);
 CG_HIDDEN void cg__future_schedule_callbacks(cg_future *f);
+/* Removes the done callback fn(arg) of f, also once it is scheduled and
+ * has not run yet (where Future.remove_done_callback is too late): for the
+ * library's own callbacks, whose arg is about to be freed. Returns how many
+ * there were. */
+CG_HIDDEN size_t cg__future_forget_callback(cg_future *f, cg_done_callback fn, void *arg);
 /* Runs fn(f, arg) as a scheduled done callback (Handle._run): what it
  * raises goes to the exception handler. */
 CG_HIDDEN void cg__loop_run_done_callback(cg_loop *loop, cg_done_callback fn, cg_future *f, void *arg);

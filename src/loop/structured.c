@@ -188,7 +188,7 @@ static void gather_done(cg_future *fut, void *arg);
 static void gathering_fini(cg_future *f) {
     gathering *g = (gathering *)f;
     for (size_t i = 0; i < g->n; i++) {
-        if (g->children[i]->state == F_PENDING) cg_future_remove_done_callback(g->children[i], gather_done, g);
+        cg__future_forget_callback(g->children[i], gather_done, g);
         cg_future_unref(g->children[i]);
         if (g->excs) cg_exc_unref(g->excs[i]);
     }
@@ -259,7 +259,7 @@ static gathering *gathering_new(cg_loop *loop, size_t n, int return_exceptions) 
  * references to the children) and raises MemoryError. */
 static CG_NORETURN void gather_undo(gathering *g, size_t registered) {
     for (size_t i = 0; i < registered; i++)
-        cg_future_remove_done_callback(g->children[i], gather_done, g);
+        cg__future_forget_callback(g->children[i], gather_done, g);
     g->n = 0;
     cg_future_unref(&g->fut);
     no_memory();
@@ -306,12 +306,19 @@ static cg_future *gather_empty(void) {
 typedef struct child_list {
     cg_future **v;
     size_t n;
+    int cancel; /* the tasks made for bodies: cancelled when the call fails */
 } child_list;
 
+/* A call that made tasks for bodies and then runs out of memory cancels
+ * them before they start: the call has no effect (where asyncio's tasks
+ * would run on unobserved). */
 static void child_list_drop(void *p) {
     child_list *l = p;
     if (!l->v) return;
-    for (size_t i = 0; i < l->n; i++) cg_future_unref(l->v[i]);
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->cancel) cg__future_cancel(l->v[i], NULL);
+        cg_future_unref(l->v[i]);
+    }
     cg__dealloc(l->v);
 }
 
@@ -320,7 +327,7 @@ cg_future *cg_gather(cg_future *const *futs, size_t n, int return_exceptions) {
     if (!futs) CG_RAISE(&cg_TypeError, "An asyncio.Future, a coroutine or an awaitable is required");
     cg_loop *loop = NULL;
     for (size_t i = 0; i < n; i++) loop = check_future(futs[i], loop);
-    child_list l = {NULL, 0};
+    child_list l = {NULL, 0, 0};
     CG_DEFER(child_list_drop, &l);
     l.v = xalloc(n * sizeof *l.v);
     for (l.n = 0; l.n < n; l.n++) l.v[l.n] = cg_future_ref(futs[l.n]);
@@ -333,10 +340,11 @@ cg_future *cg_gather(cg_future *const *futs, size_t n, int return_exceptions) {
 cg_future *cg_gather_bodies(const cg_body *bodies, size_t n, int return_exceptions) {
     if (!n) return gather_empty();
     if (!bodies) CG_RAISE(&cg_TypeError, "An asyncio.Future, a coroutine or an awaitable is required");
-    child_list l = {NULL, 0};
+    child_list l = {NULL, 0, 1};
     CG_DEFER(child_list_drop, &l);
     l.v = xalloc(n * sizeof *l.v);
     for (size_t i = 0; i < n; i++) {
+        if (!bodies[i].fn) l.cancel = 0; /* asyncio's TypeError leaves the tasks made before it running */
         l.v[i] = body_task(&bodies[i]);
         ((cg_task *)l.v[i])->log_destroy_pending = 0; /* fut._log_destroy_pending = False */
         l.n++;
@@ -376,7 +384,7 @@ static void shield_inner_done(cg_future *inner, void *arg);
 
 static void shielding_fini(cg_future *f) {
     shielding *s = (shielding *)f;
-    if (s->inner->state == F_PENDING) cg_future_remove_done_callback(s->inner, shield_inner_done, s);
+    cg__future_forget_callback(s->inner, shield_inner_done, s);
     cg_future_unref(s->inner);
 }
 
@@ -398,7 +406,7 @@ static void shield_inner_done(cg_future *inner, void *arg) {
 static void shield_outer_done(cg_future *outer, void *arg) {
     (void)arg;
     shielding *s = (shielding *)outer;
-    if (s->inner->state == F_PENDING) cg_future_remove_done_callback(s->inner, shield_inner_done, s);
+    cg__future_forget_callback(s->inner, shield_inner_done, s);
 }
 
 static cg_future *shield_future(cg_future *inner) {
@@ -425,11 +433,23 @@ cg_future *cg_shield(cg_future *inner) {
     return shield_future(inner);
 }
 
+typedef struct made_task {
+    cg_future *t;
+    int cancel;
+} made_task;
+
+static void made_task_drop(void *p) {
+    made_task *m = p;
+    if (m->cancel) cg__future_cancel(m->t, NULL); /* as child_list_drop */
+    cg_future_unref(m->t);
+}
+
 cg_future *cg_shield_body(cg_fn body, void *arg) {
     cg_body b = {body, arg};
-    cg_future *t = body_task(&b);
-    cg_future *r = shield_future(t);
-    cg_future_unref(t);
+    made_task m = {body_task(&b), 1};
+    CG_DEFER(made_task_drop, &m);
+    cg_future *r = shield_future(m.t);
+    m.cancel = 0;
     return r;
 }
 
@@ -466,7 +486,7 @@ static void wait_cleanup(void *p) {
         cg_handle_cancel(w->timer);
         cg_handle_unref(w->timer);
     }
-    for (size_t i = 0; i < w->n; i++) cg_future_remove_done_callback(w->fs[i], wait_on_completion, w);
+    for (size_t i = 0; i < w->n; i++) cg__future_forget_callback(w->fs[i], wait_on_completion, w);
     cg_future_unref(w->waiter);
     cg__dealloc(w->fs);
     cg__dealloc(w);
@@ -502,7 +522,7 @@ void cg_wait(cg_future *const *fs, size_t n, cg_return_when when, cg_ns timeout,
     }
     for (size_t i = 0; i < w->n; i++) {
         if (cg_future_add_done_callback(w->fs[i], wait_on_completion, w) < 0) {
-            while (i-- > 0) cg_future_remove_done_callback(w->fs[i], wait_on_completion, w);
+            while (i-- > 0) cg__future_forget_callback(w->fs[i], wait_on_completion, w);
             w->n = 0;
             no_memory();
         }
@@ -701,7 +721,7 @@ static void release_waiter_cb(cg_future *f, void *arg) {
 
 static void cancel_wait_cleanup(void *p) {
     cancel_wait *c = p;
-    cg_future_remove_done_callback(c->fut, release_waiter_cb, c->waiter);
+    cg__future_forget_callback(c->fut, release_waiter_cb, c->waiter);
     cg_future_unref(c->waiter);
 }
 
@@ -815,7 +835,7 @@ static void ac_completion(cg_future *f, void *arg) {
 static void ac_timeout(void *arg) {
     cg_as_completed *it = arg;
     for (size_t i = 0; i < it->ntodo; i++) {
-        cg_future_remove_done_callback(it->todo[i], ac_completion, it);
+        cg__future_forget_callback(it->todo[i], ac_completion, it);
         cg_future_unref(it->todo[i]);
         ac_put(it, NULL);
     }
@@ -890,7 +910,7 @@ void cg_as_completed_free(cg_as_completed *it) {
         cg_handle_unref(it->timer);
     }
     for (size_t i = 0; i < it->ntodo; i++) {
-        cg_future_remove_done_callback(it->todo[i], ac_completion, it);
+        cg__future_forget_callback(it->todo[i], ac_completion, it);
         cg_future_unref(it->todo[i]);
     }
     for (size_t i = 0; i < it->dtail; i++) cg_future_unref(it->done[i]);
@@ -945,7 +965,7 @@ static void tg_on_task_done(cg_future *f, void *arg);
 static void tg_unref(cg_taskgroup *tg) {
     if (!tg || --tg->refs > 0) return;
     for (size_t i = 0; i < tg->ntasks; i++) {
-        cg_future_remove_done_callback(&tg->tasks[i]->fut, tg_on_task_done, tg);
+        cg__future_forget_callback(&tg->tasks[i]->fut, tg_on_task_done, tg);
         cg_future_unref(&tg->tasks[i]->fut);
     }
     cg__dealloc(tg->tasks);
