@@ -21,10 +21,22 @@
  * errors are cogen exceptions with asyncio's types and messages, raised in
  * the calling context (CG_TRY catches them); functions that allocate and
  * cannot raise return NULL with errno set.
- * Out of memory: still incomplete here. Creating objects, waiting and
- * arming timers answer MemoryError or NULL/ENOMEM, but running out of
- * memory while the loop schedules a task step or a done callback it must
- * not lose is a fatal error (the message says so) for now.
+ * Out of memory. A call that needs memory and finds none answers the way
+ * asyncio answers a failed allocation, and changes nothing: constructors
+ * (*_new) return NULL with errno ENOMEM, call_soon/call_later/call_at
+ * NULL with ENOMEM, call_soon_threadsafe and add_done_callback -1 with
+ * ENOMEM, and everything that raises (await, sleep, create_task, cancel
+ * with a message, gather, shield, wait, wait_for, as_completed, timeout
+ * scopes, TaskGroup, the primitives' waits, queue puts, async generator
+ * steps) raises MemoryError; cg_run returns it as its outcome. What the
+ * loop does on its own never allocates, so it never fails: scheduling a
+ * task's step or wake-up, running the done callbacks of a future that
+ * completes (set_result, set_exception, cancel, a task's end), recording
+ * a TaskGroup task's error (its room is made by cg_taskgroup_spawn), and
+ * passing a cancellation on (to the future a task awaits, to a gather's
+ * children). A task is never lost: it is done, or reported through the
+ * exception handler when its loop is freed (tests/test_loop_oom.c runs
+ * every operation with each allocation failing in turn).
  *
  * Task stacks and compact mode: a task made with CG_OPT_COMPACT in its
  * gen_flags (or every task, under COGEN_COMPACT) has its stack swapped out
@@ -188,18 +200,22 @@ CG_API void *cg_future_result(cg_future *f);
  * pending. Marks the exception as retrieved. */
 CG_API cg_exc *cg_future_exception(cg_future *f);
 /* set_result / set_exception (e is consumed): InvalidStateError('invalid
- * state') when done. A StopIteration is replaced by RuntimeError('StopIteration
+ * state') when done; on a task, RuntimeError('Task does not support
+ * set_result operation') ('... set_exception operation'). A StopIteration is replaced by RuntimeError('StopIteration
  * interacts badly with generators and cannot be raised into a Future'),
  * caused by it, as CPython's C Future does. */
 CG_API void cg_future_set_result(cg_future *f, void *result);
 CG_API void cg_future_set_exception(cg_future *f, cg_exc *e);
 /* Future.cancel(msg): 1 if it was pending (it is cancelled now), else 0.
- * msg may be NULL; it is copied. */
+ * msg may be NULL; it is copied (MemoryError, the future unchanged, when
+ * that copy cannot be made). */
 CG_API int cg_future_cancel(cg_future *f, const char *msg);
 
 /* add_done_callback: fn(f, arg) is scheduled with call_soon when f is done
  * (at once if it is), callbacks in registration order. -1 with errno
- * ENOMEM. remove_done_callback: how many were removed. */
+ * ENOMEM (the first callback of a pending future never needs memory, and
+ * completing a future never does). remove_done_callback: how many were
+ * removed (none once f is done: they are scheduled already). */
 typedef void (*cg_done_callback)(cg_future *f, void *arg);
 CG_API int cg_future_add_done_callback(cg_future *f, cg_done_callback fn, void *arg);
 CG_API int cg_future_remove_done_callback(cg_future *f, cg_done_callback fn, void *arg);
@@ -236,7 +252,8 @@ CG_API cg_gen *cg_task_gen(const cg_task *t);
 
 /* Task.cancel(msg): 0 if the task is done; else 1, and a CancelledError(msg)
  * will be raised in it at its next suspension (or the future it awaits is
- * cancelled). */
+ * cancelled). msg is copied once (MemoryError, the task unchanged, when it
+ * cannot be) and shared from then on: passing it on never allocates. */
 CG_API int cg_task_cancel(cg_task *t, const char *msg);
 /* Task.cancelling(), Task.uncancel(). */
 CG_API int cg_task_cancelling(const cg_task *t);
@@ -308,8 +325,12 @@ typedef struct cg_run_opts {
  * it is done; then every task still pending is cancelled and the loop runs
  * until they are done (an exception other than a cancellation is reported
  * as 'unhandled exception during asyncio.run() shutdown'), and the loop is
- * closed. The outcome is the main task's, as for cg_loop_run_until_complete.
- * Inside a running loop: RuntimeError('asyncio.run() cannot be called from
+ * closed. The outcome is the main task's, as for cg_loop_run_until_complete,
+ * or MemoryError when there was no memory for the loop or the main task
+ * (the body never ran), or when the shutdown ran out of memory (raised by
+ * Runner.close in asyncio, with the main task's exception as its context;
+ * the shutdown stops there and the tasks still pending are reported as
+ * destroyed when the loop is freed). Inside a running loop: RuntimeError('asyncio.run() cannot be called from
  * a running event loop'). */
 CG_API cg_status cg_run(cg_fn body, void *arg, const cg_run_opts *opts, void **out, cg_exc **exc);
 
@@ -390,7 +411,9 @@ typedef struct cg_gathered {
  * loop') outside one). A NULL future: TypeError('An asyncio.Future, a
  * coroutine or an awaitable is required'); futures of different loops:
  * ValueError('The future belongs to a different loop than the one
- * specified as the loop argument'). Keep a reference to g until it is
+ * specified as the loop argument'). Out of memory: MemoryError (and
+ * cg_gather_bodies cancels the tasks it made before they start). Keep a
+ * reference to g until it is
  * done: freeing it early detaches it from the children, which run on (and
  * whose exceptions nobody retrieves then). */
 CG_API cg_future *cg_gather(cg_future *const *futs, size_t n, int return_exceptions);
@@ -416,7 +439,8 @@ CG_API cg_future *cg_gather_child(cg_future *g, size_t i);
  * inner is freed). Freeing the shield future before inner is done
  * detaches it from inner. NULL: TypeError as for gather. */
 CG_API cg_future *cg_shield(cg_future *inner);
-/* shield(body(arg)): the body becomes a task (Task-N). */
+/* shield(body(arg)): the body becomes a task (Task-N), cancelled before it
+ * starts if the shield then runs out of memory (MemoryError). */
 CG_API cg_future *cg_shield_body(cg_fn body, void *arg);
 
 /* ---------------------------------------------------------------------
@@ -557,7 +581,9 @@ CG_API void cg_taskgroup_run(void (*fn)(cg_taskgroup *tg, void *arg), void *arg)
  * RuntimeError('TaskGroup <TaskGroup> has not been entered'), ('TaskGroup
  * <TaskGroup> is finished') after the scope, ('TaskGroup <TaskGroup tasks=1
  * errors=1 cancelling> is shutting down') once a task failed (the body
- * never runs then). NULL body: TypeError. */
+ * never runs then). NULL body: TypeError. MemoryError before the task is
+ * made when out of memory (spawning makes the room for the error the task
+ * may add). */
 CG_API cg_task *cg_taskgroup_spawn(cg_taskgroup *tg, cg_fn body, void *arg, const char *name);
 
 /* The group as an object, for scopes written without a function:

@@ -643,6 +643,16 @@ static void *misuse_main(cg_gen *g, void *arg) {
     cg_future_unref(f);
     cg_loop_free(other);
     await_print(cg_create_task(yields_bad, NULL, NULL), "bad yield", 0);
+    CG_TRY {
+        cg_future_set_result(F(cg_current_task()), I(1));
+    } CG_EXCEPT(&cg_RuntimeError, e) {
+        printf("task set_result: %s\n", head(e));
+    } CG_END;
+    CG_TRY {
+        cg_future_set_exception(F(cg_current_task()), cg_exc_new(&cg_ValueError, NULL));
+    } CG_EXCEPT(&cg_RuntimeError, e) {
+        printf("task set_exception: %s\n", head(e));
+    } CG_END;
     return "ok";
 }
 
