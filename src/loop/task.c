@@ -311,19 +311,10 @@ int cg__task_cancel(cg_task *t, char *msg) {
     return 1;
 }
 
-/* The message is made before anything changes: MemoryError leaves the
- * task as it was. */
+/* cg_future_cancel makes the message and comes back to cg__task_cancel. */
 int cg_task_cancel(cg_task *t, const char *msg) {
     if (!t) CG_RAISE(&cg_TypeError, "cg_task_cancel() argument must be a Task, not NULL");
-    if (t->fut.state != F_PENDING) {
-        t->fut.log_tb = 0;
-        return 0;
-    }
-    char *m = cg__msg_new(msg);
-    if (msg && !m) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
-    int r = cg__task_cancel(t, m);
-    cg__msg_unref(m);
-    return r;
+    return cg_future_cancel(&t->fut, msg);
 }
 
 int cg_task_cancelling(const cg_task *t) { return t ? t->num_cancels : 0; }
