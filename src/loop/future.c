@@ -266,6 +266,7 @@ int cg_future_add_done_callback(cg_future *f, cg_done_callback fn, void *arg) {
         h->done_fn = fn;
         h->arg = arg;
         h->fut = cg_future_ref(f);
+        f->nlate++;
         cg__loop_ready(f->loop, h);
         cg_handle_unref(h);
         return 0;
@@ -299,7 +300,9 @@ size_t cg__future_forget_callback(cg_future *f, cg_done_callback fn, void *arg) 
             n++;
         }
     }
-    for (cg__ready *r = f->loop->ready_head; r; r = r->next) { /* added once f was done */
+    /* Added once f was done: only while there are some is the loop sure
+     * to be alive (f may outlive it). */
+    for (cg__ready *r = f->nlate ? f->loop->ready_head : NULL; r; r = r->next) {
         cg_handle *h = (cg_handle *)r;
         if (r->kind != R_DONE || h->cancelled || h->fut != f || h->done_fn != fn || h->arg != arg) continue;
         cg_handle_cancel(h);

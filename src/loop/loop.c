@@ -46,7 +46,9 @@ cg_handle *cg__handle_new(void) {
 
 static void handle_drop_payload(cg_handle *h) {
     cg_future *f = h->fut;
+    if (!f) return;
     h->fut = NULL;
+    if (h->ready.kind == R_DONE) f->nlate--;
     cg_future_unref(f);
 }
 
@@ -493,6 +495,7 @@ static void run_handle(cg_loop *loop, cg_handle *h) {
     case R_DONE: {
         cg_future *f = h->fut;
         h->fut = NULL;
+        f->nlate--;
         cg__loop_run_done_callback(loop, h->done_fn, f, h->arg);
         cg_future_unref(f);
         break;

@@ -73,6 +73,9 @@ struct cg_future {
     unsigned char state;      /* F_* */
     unsigned char is_task;
     unsigned char log_tb;     /* an exception nobody has retrieved */
+    unsigned nlate;           /* R_DONE handles queued for callbacks added
+                                 once it was done (the loop lives while
+                                 there are some) */
     void *result;
     cg_exc *exc;              /* FINISHED with an exception (owned) */
     char *cancel_msg;         /* Future.cancel(msg): a shared message
