@@ -70,6 +70,11 @@ struct cg_future {
     long refs;
     const cg__future_ops *ops; /* NULL for a plain future or a task */
     cg_loop *loop;
+    cg__ready ready;          /* queued with R_CALLBACKS once it is done
+                                 and has callbacks (they stay in cbs until
+                                 they run), holding a reference; a task's
+                                 steps use it too (R_STEP). Beside refs
+                                 and state: a completion touches them all */
     unsigned char state;      /* F_* */
     unsigned char is_task;
     unsigned char log_tb;     /* an exception nobody has retrieved */
@@ -78,19 +83,15 @@ struct cg_future {
                                  there are some) */
     void *result;
     cg_exc *exc;              /* FINISHED with an exception (owned) */
+    done_cb *cbs;             /* done callbacks, in registration order:
+                                 &cb0 while there is room for one only */
+    uint32_t ncbs, cbs_cap;
+    done_cb cb0;              /* the first, without an allocation (as
+                                 CPython's fut_callback0) */
     char *cancel_msg;         /* Future.cancel(msg): a shared message
                                  (cg__msg_new, one reference), or NULL */
     cg_exc *cancelled_exc;    /* the CancelledError a task ended with,
                                  handed out once (owned) */
-    done_cb *cbs;             /* done callbacks, in registration order:
-                                 &cb0 while there is room for one only */
-    size_t ncbs, cbs_cap;
-    done_cb cb0;              /* the first, without an allocation (as
-                                 CPython's fut_callback0) */
-    cg__ready ready;          /* queued with R_CALLBACKS once it is done
-                                 and has callbacks (they stay in cbs until
-                                 they run), holding a reference; a task's
-                                 steps use it too (R_STEP) */
 };
 
 struct cg_task {
