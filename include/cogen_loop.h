@@ -34,9 +34,16 @@
  * completes (set_result, set_exception, cancel, a task's end), recording
  * a TaskGroup task's error (its room is made by cg_taskgroup_spawn), and
  * passing a cancellation on (to the future a task awaits, to a gather's
- * children). A task is never lost: it is done, or reported through the
- * exception handler when its loop is freed (tests/test_loop_oom.c runs
- * every operation with each allocation failing in turn).
+ * children). So these calls never allocate and cannot fail for want of
+ * memory: set_result, set_exception, cancel and cg_task_cancel without a
+ * message, the first add_done_callback of a pending future,
+ * remove_done_callback, cg_handle_cancel, cg_loop_stop, uncancel,
+ * cg_event_set/clear, cg_lock_release, cg_semaphore_release,
+ * cg_condition_notify(_all), cg_queue_get_nowait, cg_queue_task_done,
+ * cg_queue_shutdown, the *_free calls and every query. A task is never
+ * lost: it is done, or reported through the exception handler when its
+ * loop is freed (tests/test_loop_oom.c runs every operation with each
+ * allocation failing in turn).
  *
  * Task stacks and compact mode: a task made with CG_OPT_COMPACT in its
  * gen_flags (or every task, under COGEN_COMPACT) has its stack swapped out
