@@ -34,7 +34,9 @@
  * completes (set_result, set_exception, cancel, a task's end), recording
  * a TaskGroup task's error (its room is made by cg_taskgroup_spawn), and
  * passing a cancellation on (to the future a task awaits, to a gather's
- * children). So these calls never allocate and cannot fail for want of
+ * children). (Only the CancelledError a cancelled task gets is made when
+ * it is thrown in, as asyncio makes it: without memory for it, the task
+ * gets MemoryError instead.) So these calls never allocate and cannot fail for want of
  * memory: set_result, set_exception, cancel and cg_task_cancel without a
  * message, the first add_done_callback of a pending future,
  * remove_done_callback, cg_handle_cancel, cg_loop_stop, uncancel,

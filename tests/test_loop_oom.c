@@ -947,11 +947,141 @@ static void sweep_all(int persistent) {
     printf("%ld runs, %ld allocations\n", runs, hk.allocs);
 }
 
+/* ---------------------------------------------------------------------
+ * What never allocates (cogen_loop.h, "Out of memory"): with every
+ * allocation failing, these calls and the steps and wake-ups they cause
+ * try none.
+ * ------------------------------------------------------------------ */
+
+static void *lock_waiter(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_lock_acquire(lock);
+    return NULL;
+}
+static void *event_waiter(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_event_wait(event);
+    return NULL;
+}
+static void *sem_waiter(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_semaphore_acquire(sem);
+    return NULL;
+}
+static void *cond_waiter(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_lock_with(cg_condition_lock(cond), cond_wait_block, NULL);
+    return NULL;
+}
+static void *queue_getter(cg_gen *g, void *arg) {
+    (void)g;
+    return cg_queue_get(arg);
+}
+static void *future_waiter(cg_gen *g, void *f) {
+    (void)g;
+    return cg_await(f);
+}
+
+static void *p_never(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_loop *loop = cg_get_running_loop();
+    flag = 0;
+    CHECK((lock = cg_lock_new(NULL)) && (event = cg_event_new(NULL)) && (cond = cg_condition_new(NULL, NULL)) &&
+          (sem = cg_semaphore_new(NULL, 0)) && (queue = cg_queue_new(NULL, 0)));
+    cg_queue *items = cg_queue_new(NULL, 0);
+    cg_future *f[4] = {cg_future_new(loop), cg_future_new(loop), cg_future_new(loop), cg_future_new(loop)};
+    cg_exc *e = cg_exc_new(&cg_ValueError, "made before");
+    cg_handle *h = cg_loop_call_later(loop, CG_SEC(1), count_call, &calls);
+    CHECK(items && f[0] && f[1] && f[2] && f[3] && h);
+    cg_lock_acquire(lock);
+    cg_queue_put_nowait(items, I(1));
+    cg_task *t[8] = {
+        cg_create_task(lock_waiter, NULL, NULL),    cg_create_task(event_waiter, NULL, NULL),
+        cg_create_task(sem_waiter, NULL, NULL),     cg_create_task(cond_waiter, NULL, NULL),
+        cg_create_task(queue_getter, queue, NULL),  cg_create_task(future_waiter, f[0], NULL),
+        cg_create_task(future_waiter, f[1], NULL),  cg_create_task(future_waiter, f[2], NULL),
+    };
+    cg_sleep(0); /* they wait now */
+    cg_sleep(0);
+    arm(1, 1);
+    cg_future_set_result(f[0], I(1));
+    cg_future_set_exception(f[1], e);
+    cg_future_cancel(f[2], NULL);
+    cg_task_cancel(t[4], NULL);
+    CHECK_EQ(cg_future_add_done_callback(f[3], count_done, &dones), 0);
+    CHECK_EQ(cg_future_remove_done_callback(f[3], count_done, &dones), 1);
+    cg_handle_cancel(h);
+    cg_lock_release(lock);
+    cg_event_set(event);
+    cg_event_clear(event);
+    cg_semaphore_release(sem);
+    cg_lock_acquire(cg_condition_lock(cond)); /* free now: no wait */
+    flag = 1;
+    cg_condition_notify_all(cond);
+    cg_lock_release(cg_condition_lock(cond));
+    CHECK(cg_queue_get_nowait(items) == I(1));
+    cg_queue_task_done(items);
+    cg_queue_shutdown(items, 1);
+    cg_task_uncancel(t[4]);
+    cg_sleep(0); /* the wake-ups and the steps they cause */
+    cg_sleep(0);
+    cg_sleep(0);
+    long tried = hk.count;
+    disarm();
+    /* Only the CancelledErrors thrown into the two cancelled waiters were
+     * to be made (as asyncio makes them when it throws them in): they got
+     * MemoryError instead. */
+    CHECK_EQ(tried, 2);
+    for (int i = 0; i < 8; i++) {
+        cg_future *tf = cg_task_future(t[i]);
+        CHECK(cg_future_done(tf));
+        CHECK(!cg_future_cancelled(tf));
+        cg_exc *x = cg_future_exception(tf);
+        if (i == 4 || i == 7)
+            CHECK(cg_exc_is(x, &cg_MemoryError));
+        else if (i == 6)
+            CHECK(cg_exc_is(x, &cg_ValueError));
+        else
+            CHECK(x == NULL);
+        cg_future_unref(tf);
+    }
+    for (int i = 0; i < 4; i++) cg_future_unref(f[i]);
+    cg_handle_unref(h);
+    cg_queue_free(items);
+    cg_lock_free(lock);
+    cg_event_free(event);
+    cg_condition_free(cond);
+    cg_semaphore_free(sem);
+    cg_queue_free(queue);
+    return DONE;
+}
+
+TEST(loop_oom_never_allocates) {
+    cg_set_allocator(hook_alloc, hook_free, &hk);
+    memset(&seen, 0, sizeof seen);
+    cg_run_opts o = {CG_LOOP_VIRTUAL_CLOCK, "main", handler, NULL};
+    void *out = NULL;
+    cg_exc *e = NULL;
+    cg_status st = cg_run(p_never, NULL, &o, &out, &e);
+    if (e) fprintf(stderr, "%s\n", check_exc(e));
+    CHECK_EQ(st, CG_RETURNED);
+    CHECK_PTR(out, DONE);
+    CHECK_EQ(seen.unexpected, 0);
+    cg_trim();
+    CHECK_EQ(hk.live, 0);
+}
+
 TEST(loop_oom_fail_nth) { sweep_all(0); }
 TEST(loop_oom_fail_from_nth) { sweep_all(1); }
 
 static const check_case cases[] = {
     CASE(loop_oom_fail_nth),
     CASE(loop_oom_fail_from_nth),
+    CASE(loop_oom_never_allocates),
 };
 CHECK_MAIN(cases)
