@@ -4,7 +4,6 @@
 #include "loop/loop.h"
 
 #include <errno.h>
-#include <stddef.h>
 #include <string.h>
 
 const cg_exc_type cg_CancelledError = {"CancelledError", &cg_BaseException};
@@ -108,51 +107,6 @@ void cg__future_schedule_callbacks(cg_future *f) {
     f->ready.kind = R_CALLBACKS;
     cg_future_ref(f);
     cg__loop_ready_entry(f->loop, &f->ready);
-}
-
-/* Takes the scheduled callbacks out of f: *n of them, in an array to give
- * to callbacks_free. */
-static done_cb *callbacks_take(cg_future *f, size_t *n) {
-    done_cb *cbs = f->cbs;
-    *n = f->ncbs;
-    f->cbs = NULL;
-    f->ncbs = f->cbs_cap = 0;
-    return cbs;
-}
-
-static void callbacks_free(cg_future *f, done_cb *cbs) {
-    if (cbs != &f->cb0) cg__dealloc(cbs);
-}
-
-static cg_future *ready_future(cg__ready *r) { return (cg_future *)((char *)r - offsetof(cg_future, ready)); }
-
-void cg__ready_run(cg_loop *loop, cg__ready *r) {
-    cg_future *f = ready_future(r);
-    if (r->kind == R_STEP) {
-        cg_task *t = (cg_task *)f;
-        cg_exc *e = t->step_exc;
-        t->step_exc = NULL;
-        cg__task_step(t, e);
-    } else {
-        size_t n;
-        done_cb *cbs = callbacks_take(f, &n);
-        for (size_t i = 0; i < n; i++)
-            if (cbs[i].fn) cg__loop_run_done_callback(loop, cbs[i].fn, f, cbs[i].arg);
-        callbacks_free(f, cbs);
-    }
-    cg_future_unref(f); /* the entry's reference, last: it may free f */
-}
-
-void cg__ready_drop(cg__ready *r) {
-    cg_future *f = ready_future(r);
-    if (r->kind == R_STEP) {
-        cg_exc_unref(((cg_task *)f)->step_exc);
-        ((cg_task *)f)->step_exc = NULL;
-    } else {
-        size_t n;
-        callbacks_free(f, callbacks_take(f, &n));
-    }
-    cg_future_unref(f);
 }
 
 void cg__future_set_result_plain(cg_future *f, void *v) {
@@ -266,7 +220,7 @@ int cg_future_add_done_callback(cg_future *f, cg_done_callback fn, void *arg) {
         h->done_fn = fn;
         h->arg = arg;
         h->fut = cg_future_ref(f);
-        f->nlate++;
+        f->ready.nlate++;
         cg__loop_ready(f->loop, h);
         cg_handle_unref(h);
         return 0;
@@ -302,7 +256,7 @@ size_t cg__future_forget_callback(cg_future *f, cg_done_callback fn, void *arg) 
     }
     /* Added once f was done: only while there are some is the loop sure
      * to be alive (f may outlive it). */
-    for (cg__ready *r = f->nlate ? f->loop->ready_head : NULL; r; r = r->next) {
+    for (cg__ready *r = f->ready.nlate ? f->loop->ready_head : NULL; r; r = r->next) {
         cg_handle *h = (cg_handle *)r;
         if (r->kind != R_DONE || h->cancelled || h->fut != f || h->done_fn != fn || h->arg != arg) continue;
         cg_handle_cancel(h);

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,7 @@ static void handle_drop_payload(cg_handle *h) {
     cg_future *f = h->fut;
     if (!f) return;
     h->fut = NULL;
-    if (h->ready.kind == R_DONE) f->nlate--;
+    if (h->ready.kind == R_DONE) f->ready.nlate--;
     cg_future_unref(f);
 }
 
@@ -468,7 +469,7 @@ static void run_done(void *p) {
 /* A done callback of a future: run as asyncio's Handle._run runs it, what
  * it raises going to the exception handler. A task's wake-up is a step,
  * which raises nothing. */
-void cg__loop_run_done_callback(cg_loop *loop, cg_done_callback fn, cg_future *f, void *arg) {
+static void run_done_callback(cg_loop *loop, cg_done_callback fn, cg_future *f, void *arg) {
     if (fn == cg__task_wakeup) {
         cg__task_wakeup(f, arg);
         return;
@@ -495,12 +496,66 @@ static void run_handle(cg_loop *loop, cg_handle *h) {
     case R_DONE: {
         cg_future *f = h->fut;
         h->fut = NULL;
-        f->nlate--;
-        cg__loop_run_done_callback(loop, h->done_fn, f, h->arg);
+        f->ready.nlate--;
+        run_done_callback(loop, h->done_fn, f, h->arg);
         cg_future_unref(f);
         break;
     }
     }
+}
+
+/* Takes the scheduled callbacks out of f: *n of them, in an array to give
+ * to callbacks_free. */
+static done_cb *callbacks_take(cg_future *f, size_t *n) {
+    done_cb *cbs = f->cbs;
+    *n = f->ncbs;
+    f->cbs = NULL;
+    f->ncbs = f->cbs_cap = 0;
+    return cbs;
+}
+
+static void callbacks_free(cg_future *f, done_cb *cbs) {
+    if (cbs != &f->cb0) cg__dealloc(cbs);
+}
+
+static cg_future *ready_future(cg__ready *r) { return (cg_future *)((char *)r - offsetof(cg_future, ready)); }
+
+/* Runs an entry embedded in a future (loop.h): a task step, or the done
+ * callbacks of a future that completed. Here, beside run_once, so that
+ * it is inlined there. */
+static void ready_run(cg_loop *loop, cg__ready *r) {
+    cg_future *f = ready_future(r);
+    if (r->kind == R_STEP) {
+        cg_task *t = (cg_task *)f;
+        cg_exc *e = t->step_exc;
+        t->step_exc = NULL;
+        cg__task_step(t, e);
+    } else {
+        size_t n;
+        done_cb *cbs = callbacks_take(f, &n);
+        for (size_t i = 0; i < n; i++) {
+            if (cbs[i].fn == cg__task_wakeup) /* the common case, without a call more */
+                cg__task_wakeup(f, cbs[i].arg);
+            else if (cbs[i].fn)
+                run_done_callback(loop, cbs[i].fn, f, cbs[i].arg);
+        }
+        callbacks_free(f, cbs);
+    }
+    cg_future_unref(f); /* the entry's reference, last: it may free f */
+}
+
+/* Drops an embedded entry without running it (loop close): it lets go of
+ * what it held. */
+static void ready_drop(cg__ready *r) {
+    cg_future *f = ready_future(r);
+    if (r->kind == R_STEP) {
+        cg_exc_unref(((cg_task *)f)->step_exc);
+        ((cg_task *)f)->step_exc = NULL;
+    } else {
+        size_t n;
+        callbacks_free(f, callbacks_take(f, &n));
+    }
+    cg_future_unref(f);
 }
 
 /* One iteration (BaseEventLoop._run_once). Returns 0, or -1 when a virtual
@@ -537,7 +592,7 @@ static int run_once(cg_loop *loop) {
     for (size_t i = 0; i < ntodo; i++) {
         cg__ready *r = ready_pop(loop);
         if (r->kind > R_DONE) { /* embedded in a future or a task */
-            cg__ready_run(loop, r);
+            ready_run(loop, r);
             continue;
         }
         cg_handle *h = (cg_handle *)r;
@@ -642,7 +697,7 @@ void cg_loop_free(cg_loop *loop) {
     take_threadsafe(loop);
     for (cg__ready *r; (r = ready_pop(loop)) != NULL;) {
         if (r->kind > R_DONE)
-            cg__ready_drop(r);
+            ready_drop(r);
         else
             cg_handle_unref((cg_handle *)r);
     }

@@ -30,6 +30,9 @@ typedef struct cg__ready {
     struct cg__ready *next;
     unsigned char kind;   /* R_* */
     unsigned char queued; /* in the ready queue (an embedded entry is at most once) */
+    uint32_t nlate;       /* a future's entry: R_DONE handles queued for
+                             callbacks added once it was done (its loop
+                             lives while there are some); in the padding */
 } cg__ready;
 
 struct cg_handle {
@@ -67,7 +70,10 @@ typedef struct cg__future_ops {
 } cg__future_ops;
 
 struct cg_future {
-    long refs;
+    int32_t refs;
+    unsigned char state;      /* F_* */
+    unsigned char is_task;
+    unsigned char log_tb;     /* an exception nobody has retrieved */
     const cg__future_ops *ops; /* NULL for a plain future or a task */
     cg_loop *loop;
     cg__ready ready;          /* queued with R_CALLBACKS once it is done
@@ -75,12 +81,6 @@ struct cg_future {
                                  they run), holding a reference; a task's
                                  steps use it too (R_STEP). Beside refs
                                  and state: a completion touches them all */
-    unsigned char state;      /* F_* */
-    unsigned char is_task;
-    unsigned char log_tb;     /* an exception nobody has retrieved */
-    unsigned nlate;           /* R_DONE handles queued for callbacks added
-                                 once it was done (the loop lives while
-                                 there are some) */
     void *result;
     cg_exc *exc;              /* FINISHED with an exception (owned) */
     done_cb *cbs;             /* done callbacks, in registration order:
@@ -99,8 +99,11 @@ struct cg_task {
     cg_gen *gen;
     char *name;               /* owned */
     cg_future *fut_waiter;    /* what it awaits (owned), or NULL */
-    cg_future *awaiting;      /* set by cg_await just before it yields */
-    cg_exc *step_exc;         /* thrown in by the step scheduled (owned) */
+    union { /* never both: one lives while the step runs, the other while
+               it is scheduled (a union keeps the task at 200 bytes) */
+        cg_future *awaiting;  /* set by cg_await just before it yields */
+        cg_exc *step_exc;     /* thrown in by the step scheduled (owned) */
+    };
     int num_cancels;          /* cancelling() */
     unsigned char must_cancel;
     unsigned char started;
@@ -185,10 +188,7 @@ CG_HIDDEN cg_handle *cg__loop_handle_new(cg_loop *loop);
 CG_HIDDEN void cg__task_schedule_step(cg_task *t, cg_exc *exc);
 /* Task.__step: resumes the task's generator once. */
 CG_HIDDEN void cg__task_step(cg_task *t, cg_exc *exc);
-/* The ready queue's embedded entries: run one (the loop's iteration), or
- * drop it without running (loop close). Each lets go of what it held. */
-CG_HIDDEN void cg__ready_run(cg_loop *loop, cg__ready *r);
-CG_HIDDEN void cg__ready_drop(cg__ready *r);
+
 /* The done callback that wakes a task awaiting a future (Task.__wakeup):
  * a step, which raises nothing. */
 CG_HIDDEN void cg__task_wakeup(cg_future *f, void *arg);
@@ -198,9 +198,6 @@ CG_HIDDEN void cg__future_schedule_callbacks(cg_future *f);
  * library's own callbacks, whose arg is about to be freed. Returns how many
  * there were. */
 CG_HIDDEN size_t cg__future_forget_callback(cg_future *f, cg_done_callback fn, void *arg);
-/* Runs fn(f, arg) as a scheduled done callback (Handle._run): what it
- * raises goes to the exception handler. */
-CG_HIDDEN void cg__loop_run_done_callback(cg_loop *loop, cg_done_callback fn, cg_future *f, void *arg);
 /* The task a loop runs now, as asyncio's _enter_task/_leave_task. */
 CG_HIDDEN void cg__loop_report(cg_loop *loop, const char *message, cg_exc *e, cg_future *f);
 /* A task leaves the loop's list (finalized). */
