@@ -38,3 +38,16 @@ if((CMAKE_BUILD_TYPE MATCHES "^(Debug|RelWithDebInfo)$" OR CMAKE_C_FLAGS MATCHES
             ${PROJECT_SOURCE_DIR}/tools/cogen-gdb.py ${COGEN_SWITCH})
   set_tests_properties(gdb_commands PROPERTIES TIMEOUT 60 SKIP_RETURN_CODE 77)
 endif()
+
+# cogen-tasks on a program stopped while its tasks wait on different things
+# (tests/test_gdb_tasks.c); registered as gdb_commands is.
+add_executable(test_gdb_tasks test_gdb_tasks.c)
+target_link_libraries(test_gdb_tasks cogen::cogen)
+target_compile_options(test_gdb_tasks PRIVATE ${COGEN_WARNINGS} -g)
+if((CMAKE_BUILD_TYPE MATCHES "^(Debug|RelWithDebInfo)$" OR CMAKE_C_FLAGS MATCHES "(^| )-g")
+   AND NOT CMAKE_CROSSCOMPILING)
+  add_test(NAME gdb_tasks
+    COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/test_gdb_tasks.sh $<TARGET_FILE:test_gdb_tasks>
+            ${PROJECT_SOURCE_DIR}/tools/cogen-gdb.py)
+  set_tests_properties(gdb_tasks PROPERTIES TIMEOUT 60 SKIP_RETURN_CODE 77)
+endif()
