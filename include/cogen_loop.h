@@ -309,7 +309,13 @@ typedef struct cg_run_opts {
  * until they are done (an exception other than a cancellation is reported
  * as 'unhandled exception during asyncio.run() shutdown'), and the loop is
  * closed. The outcome is the main task's, as for cg_loop_run_until_complete.
- * Inside a running loop: RuntimeError('asyncio.run() cannot be called from
+ * A task that never finishes (it survives its cancellation and waits for
+ * what cannot come) keeps the shutdown waiting, as asyncio.run waits; on a
+ * virtual clock that is a deadlock, and the outcome is then its
+ * RuntimeError('deadlock: ...'), whose __context__ is the main task's
+ * exception if it raised (what asyncio.run raises when Runner.close does):
+ * the rest of the shutdown is skipped, and closing the loop reports the
+ * task ('Task was destroyed but it is pending!'). Inside a running loop: RuntimeError('asyncio.run() cannot be called from
  * a running event loop'). */
 CG_API cg_status cg_run(cg_fn body, void *arg, const cg_run_opts *opts, void **out, cg_exc **exc);
 

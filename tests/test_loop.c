@@ -586,6 +586,73 @@ TEST(loop_run) {
 }
 
 /* =====================================================================
+ * run_stuck: a task that never finishes, at asyncio.run's shutdown
+ * ================================================================== */
+
+/* What the handler got, printed after the run's outcome: asyncio reports a
+ * task destroyed while pending when it is collected, after asyncio.run;
+ * cogen when the loop is freed, inside cg_run. */
+static char stuck_reports[512];
+
+static void stuck_handler(cg_loop *loop, const cg_loop_context *ctx, void *ud) {
+    (void)loop, (void)ud;
+    size_t n = strlen(stuck_reports);
+    snprintf(stuck_reports + n, sizeof stuck_reports - n, "handler %s [%s] %s\n", ctx->message,
+             ctx->future ? cg_task_name((cg_task *)ctx->future) : "-", repr(ctx->exception));
+}
+
+static void nap_a_second(void *arg) {
+    (void)arg;
+    cg_sleep(CG_SEC(1));
+}
+
+static void free_event(void *ev) { cg_event_free(ev); }
+
+static void *never_finishing(cg_gen *g, void *arg) {
+    (void)g;
+    cg_event *ev = cg_event_new(NULL);
+    CHECK(ev != NULL);
+    CG_DEFER(free_event, ev); /* when the loop's close closes the task */
+    cg_exc *e = cg_try_catch(nap_a_second, NULL, &cg_CancelledError);
+    if (e) printf("%ld ms %s: cancelled, waits on\n", ms(), (const char *)arg);
+    cg_exc_unref(e);
+    cg_event_wait(ev); /* nobody sets it */
+    printf("%s: never printed\n", (const char *)arg);
+    return NULL;
+}
+
+static void *stuck_main(cg_gen *g, void *arg) {
+    (void)g;
+    const char *name = *(const char *)arg ? "stuck2" : "stuck";
+    cg_future_unref(cg_task_future(cg_create_task(never_finishing, (void *)name, name)));
+    cg_sleep(CG_MS(10));
+    printf("%ld ms main ends\n", ms());
+    if (*(const char *)arg) CG_RAISE(&cg_ValueError, "main failed");
+    return "main result";
+}
+
+static const char *head(const cg_exc *e);
+
+TEST(loop_run_stuck) {
+    const char *fails[] = {"", "2"};
+    for (int i = 0; i < 2; i++) {
+        cg_run_opts o = {CG_LOOP_VIRTUAL_CLOCK, NULL, stuck_handler, NULL};
+        void *out = NULL;
+        cg_exc *e = NULL;
+        stuck_reports[0] = '\0';
+        if (cg_run(stuck_main, (void *)fails[i], &o, &out, &e) == CG_RETURNED) {
+            printf("run -> %s\n", (const char *)out);
+        } else {
+            printf("run raised %s, __context__ %s\n", head(e), repr(cg_exc_context(e)));
+            CHECK_STR(cg_exc_msg(e), "deadlock: no callback is ready and no timer is pending");
+        }
+        cg_exc_unref(e);
+        printf("%s", stuck_reports);
+    }
+    expect("run_stuck");
+}
+
+/* =====================================================================
  * misuse: a task awaiting itself, a future of another loop, a bad yield
  * (A44), await and sleep outside a task
  * ================================================================== */
@@ -893,5 +960,5 @@ TEST(loop_agen) {
     expect("agen");
 }
 
-static const check_case cases[] = {CASE(loop_fifo), CASE(loop_cancel), CASE(loop_counters), CASE(loop_future), CASE(loop_timers), CASE(loop_run), CASE(loop_misuse), CASE(loop_agen)};
+static const check_case cases[] = {CASE(loop_fifo), CASE(loop_cancel), CASE(loop_counters), CASE(loop_future), CASE(loop_timers), CASE(loop_run), CASE(loop_run_stuck), CASE(loop_misuse), CASE(loop_agen)};
 CHECK_MAIN(cases)

@@ -439,14 +439,35 @@ cg_future *cg__gather_all(cg_loop *loop, cg_task **v, size_t n) {
     return outer;
 }
 
-static void cancel_all(cg_loop *loop) {
+/* The gather of cancel_all gives up on tasks that will never be done:
+ * its callbacks leave them, and its record goes. */
+static void gather_abandon(cg_task **v, size_t n) {
+    gather_all *g = NULL;
+    for (size_t i = 0; i < n; i++) {
+        cg_future *f = &v[i]->fut;
+        for (size_t k = 0; !g && f->state == F_PENDING && k < f->ncbs; k++)
+            if (f->cbs[k].fn == gather_one) g = f->cbs[k].arg;
+        if (g) cg_future_remove_done_callback(f, gather_one, g);
+    }
+    if (!g) return;
+    cg_future_unref(g->outer);
+    cg__dealloc(g);
+}
+
+/* Runner.close's _cancel_all_tasks. NULL, or what stopped the loop before
+ * every task was done (a virtual clock's deadlock: a task that never
+ * finishes), a new reference: asyncio.run raises it instead of the main
+ * task's outcome, and the rest of Runner.close is skipped. */
+static cg_exc *cancel_all(cg_loop *loop) {
     size_t n = 0;
     cg_task **v = cg_all_tasks(loop, &n);
-    if (!n) return;
+    if (!n) return NULL;
     for (size_t i = 0; i < n; i++) cg_task_cancel(v[i], NULL);
     cg_future *outer = cg__gather_all(loop, v, n);
-    cg_loop_run_until_complete(loop, outer, NULL, NULL);
-    for (size_t i = 0; i < n; i++) {
+    cg_exc *stuck = NULL;
+    if (cg_loop_run_until_complete(loop, outer, NULL, &stuck) == CG_RAISED) gather_abandon(v, n);
+    /* When stuck, no report: asyncio's loop over the tasks is not reached. */
+    for (size_t i = 0; i < n && !stuck; i++) {
         cg_task *t = v[i];
         if (t->fut.state == F_FINISHED && t->fut.exc) {
             t->fut.log_tb = 0;
@@ -456,6 +477,7 @@ static void cancel_all(cg_loop *loop) {
     for (size_t i = 0; i < n; i++) cg_future_unref(&v[i]->fut);
     free(v);
     cg_future_unref(outer);
+    return stuck;
 }
 
 static void *nothing(cg_gen *g, void *arg) {
@@ -493,11 +515,25 @@ cg_status cg_run(cg_fn body, void *arg, const cg_run_opts *opts, void **out, cg_
         cg_loop_free(loop);
         cg_raise(cg_exc_new(&cg_MemoryError, NULL));
     }
-    cg_status st = cg_loop_run_until_complete(loop, &main->fut, out, exc);
-    cancel_all(loop);
-    shutdown_task(loop, shutdown_asyncgens); /* loop.shutdown_asyncgens() */
-    shutdown_task(loop, nothing); /* loop.shutdown_default_executor() */
+    cg_exc *main_exc = NULL;
+    cg_status st = cg_loop_run_until_complete(loop, &main->fut, out, &main_exc);
+    cg_exc *stuck = cancel_all(loop);
+    if (!stuck) {
+        shutdown_task(loop, shutdown_asyncgens); /* loop.shutdown_asyncgens() */
+        shutdown_task(loop, nothing); /* loop.shutdown_default_executor() */
+    }
     cg_future_unref(&main->fut);
-    cg_loop_free(loop);
+    cg_loop_free(loop); /* reports the tasks still pending */
+    if (stuck) { /* raised by Runner.close in __exit__: chained to main's */
+        cg_exc_set_context(stuck, main_exc);
+        cg_exc_unref(main_exc);
+        main_exc = stuck;
+        st = CG_RAISED;
+        if (out) *out = NULL;
+    }
+    if (exc)
+        *exc = main_exc;
+    else
+        cg_exc_unref(main_exc);
     return st;
 }
