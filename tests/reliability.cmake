@@ -19,7 +19,9 @@ cogen_test(test_threads test_threads.c TIMEOUT 60 LIBS Threads::Threads)
 
 # Ten million generator lifetimes with flat memory (~5 s; scale it down
 # with COGEN_TEST_SCALE under sanitizers, valgrind or qemu), and one
-# million (endurance_quick).
+# million (endurance_quick). The loop's: 100,000 task lifetimes and a
+# million timers armed and cancelled (a tenth of the full sizes:
+# COGEN_TEST_SCALE=10 runs those; docs/loop.md, "Endurance").
 cogen_test(test_endurance test_endurance.c TIMEOUT 120)
 
 # tools/cogen-gdb.py on a live program. The script reads the library's
