@@ -23,6 +23,7 @@ cogen_test(test_threads test_threads.c TIMEOUT 60 LIBS Threads::Threads)
 # million timers armed and cancelled (a tenth of the full sizes:
 # COGEN_TEST_SCALE=10 runs those; docs/loop.md, "Endurance").
 cogen_test(test_endurance test_endurance.c TIMEOUT 120)
+cogen_case_properties(test_endurance loop_endurance_tasks loop_endurance_timers PROPERTIES LABELS loop)
 
 # tools/cogen-gdb.py on a live program. The script reads the library's
 # private structs, so the library needs debug info: the test is registered
@@ -51,5 +52,5 @@ if((CMAKE_BUILD_TYPE MATCHES "^(Debug|RelWithDebInfo)$" OR CMAKE_C_FLAGS MATCHES
   add_test(NAME gdb_tasks
     COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/test_gdb_tasks.sh $<TARGET_FILE:test_gdb_tasks>
             ${PROJECT_SOURCE_DIR}/tools/cogen-gdb.py)
-  set_tests_properties(gdb_tasks PROPERTIES TIMEOUT 60 SKIP_RETURN_CODE 77)
+  set_tests_properties(gdb_tasks PROPERTIES TIMEOUT 60 SKIP_RETURN_CODE 77 LABELS loop)
 endif()
