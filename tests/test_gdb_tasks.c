@@ -55,11 +55,15 @@ NOINLINE static void sem_wait(void) { cg_semaphore_acquire(sem); sink++; }
 NOINLINE static void getter_wait(void) { sink += (intptr_t)cg_queue_get(empty_q); }
 NOINLINE static void putter_wait(void) { cg_queue_put(full_q, (void *)2); sink++; }
 /* Queue.join waits in the queue's own Event, and cg_queue_join's call to
- * it is a tail call: the queue is found in this frame, which still needs
- * it after the wait (as code that awaits an object and then uses it). */
+ * it is a tail call: the queue is found in this frame. It keeps the queue
+ * in memory (volatile), where gdb reads it right: a copy in a register may
+ * read wrong in a caller's frame of an optimized build (clang's location
+ * lists end at the return address), and cogen-tasks then names only the
+ * Event it can check. */
 NOINLINE static void qjoin_on(cg_queue *q) {
-    cg_queue_join(q);
-    sink += (intptr_t)cg_queue_qsize(q);
+    cg_queue *volatile kept = q;
+    cg_queue_join(kept);
+    sink += (intptr_t)cg_queue_qsize(kept);
 }
 NOINLINE static void qjoin_wait(void) { qjoin_on(join_q); }
 NOINLINE static void barrier_wait(void) { sink += cg_barrier_wait(barrier); }
