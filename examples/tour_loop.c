@@ -102,7 +102,10 @@ static void *worker(cg_gen *g, void *arg) { /* async def worker(...) */
     return w->result;
 }
 
-/* Starts a task per spec, awaits each in turn, prints the interleaving. */
+/* Starts a task per spec, awaits each in turn, prints the interleaving.
+ * The specs are static, not locals of main's stack: what other tasks read
+ * while main waits must not live on its stack (a compact task's stack is
+ * swapped out while it waits: cogen_loop.h). */
 static void turns(worker_spec *spec, int n, const char *want) {
     cg_task *tasks[2];
     trace[0] = '\0';
@@ -123,14 +126,14 @@ static void concurrency(void) {
     section("Concurrency: two tasks on one loop");
     printf("  Two tasks, one thread, one loop. After each step a task awaits\n"
            "  sleep(0): its turn ends and the loop runs the other.\n");
-    worker_spec spec[2] = {{"task1", 3, 1, 0, 0, ""}, {"task2", 3, 1, 0, 0, ""}};
+    static worker_spec spec[2] = {{"task1", 3, 1, 0, 0, ""}, {"task2", 3, 1, 0, 0, ""}};
     turns(spec, 2, "task1 --> task2 --> task1 --> task2 --> task1 --> task2");
 }
 
 static void cooperative(void) {
     section("Cooperative: a task keeps the loop until it awaits");
     printf("  task2 now does three steps between awaits; nothing can interrupt it.\n");
-    worker_spec spec[2] = {{"task1", 3, 1, 0, 0, ""}, {"task2", 3, 3, 0, 0, ""}};
+    static worker_spec spec[2] = {{"task1", 3, 1, 0, 0, ""}, {"task2", 3, 3, 0, 0, ""}};
     turns(spec, 2, "task1 --> task2 task2 task2 --> task1 --> task1");
 }
 
@@ -138,7 +141,7 @@ static void sleeping(void) {
     section("Sleep: the clock decides the order");
     printf("  task1 sleeps 10 ms after each step, task2 25 ms. The clock is\n"
            "  virtual: it jumps to the next timer, so this takes no real time.\n");
-    worker_spec spec[2] = {{"task1", 3, 1, CG_MS(10), 1, ""}, {"task2", 3, 1, CG_MS(25), 1, ""}};
+    static worker_spec spec[2] = {{"task1", 3, 1, CG_MS(10), 1, ""}, {"task2", 3, 1, CG_MS(25), 1, ""}};
     turns(spec, 2, "task1 --> task2 --> task1 --> task1 --> task2 --> task2");
 }
 

@@ -587,16 +587,21 @@ def _visit_frames(g, visit):
     innermost first, down to its entry. g's registers are set in the
     selected thread meanwhile (as cogen-bt does), and put back after: the
     frames are valid during the visit only."""
-    regs = _saved_registers(_ptr(g["sp"]))
-    with _swapped_in(g), _registers_set(regs):
-        f = gdb.newest_frame()
-        for _ in range(64):
-            visit(f)
-            if (f.name() or "") in ("cg__gen_main", "cg__entry", "cg.entry"):
-                break
-            f = f.older()
-            if f is None:
-                break
+    with _swapped_in(g):  # first: the saved registers are on its stack
+        with _registers_set(_saved_registers(_ptr(g["sp"]))):
+            _visit_from(gdb.newest_frame(), visit)
+
+
+def _visit_from(f, visit):
+    """visit(frame) for f and the frames it was called from, down to a
+    generator's entry."""
+    for _ in range(64):
+        visit(f)
+        if (f.name() or "") in ("cg__gen_main", "cg__entry", "cg.entry"):
+            break
+        f = f.older()
+        if f is None:
+            break
 
 
 def _task_site(task, fut):
