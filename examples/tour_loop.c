@@ -21,32 +21,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tour.h" /* expect, repr, section */
+
 /* ---------------------------------------------------------------------
  * Printing and checking
  * ------------------------------------------------------------------ */
 
-static int failures;
-
-static void expect(int ok, const char *claim) {
-    if (!ok) {
-        printf("    !! UNEXPECTED: %s\n", claim);
-        failures++;
-    }
-}
-
-/* Python's repr() of an exception; four rotating buffers. */
-static const char *repr(const cg_exc *e) {
-    static char bufs[4][192];
-    static int next;
-    char *b = bufs[next++ % 4];
-    if (!e) return "None";
-    cg_exc_repr(e, b, sizeof bufs[0]);
-    return b;
-}
-
 static long ms(void) { return (long)(cg_loop_time(cg_get_running_loop()) / 1000000); }
-
-static void section(const char *title) { printf("\n== %s ==\n", title); }
 
 static const char *state(cg_task *t) {
     cg_future *f = cg_task_future(t);

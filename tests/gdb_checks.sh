@@ -5,7 +5,11 @@
 #
 #   gdb_check_tools         exit 77 unless gdb with Python is here; set
 #                           ASAN_OPTIONS so that LeakSanitizer stays off
-#   gdb_check_traced FILE   exit 77 if gdb was not allowed to trace
+#   gdb_batch SCRIPT PROG -ex CMD...
+#                           runs PROG under gdb in batch mode, SCRIPT
+#                           loaded, then the commands; the output is in
+#                           the file $out (removed at exit), and exit 77
+#                           if gdb was not allowed to trace
 #   section NAME            the lines of one section of $out
 #   expect NAME REGEX       some line of the section matches
 #   reject NAME REGEX       no line of the section matches
@@ -27,10 +31,20 @@ gdb_check_tools() {
     export ASAN_OPTIONS
 }
 
-gdb_check_traced() {
-    if grep -q 'ptrace: Operation not permitted\|Could not trace the inferior\|ptrace: Permission denied' "$1"; then
+gdb_batch() {
+    gb_script=$1
+    gb_prog=$2
+    shift 2
+    out=$(mktemp)
+    trap 'rm -f "$out"' EXIT
+    gdb -batch -nx \
+        -iex 'set debuginfod enabled off' \
+        -ex 'set pagination off' \
+        -ex 'set confirm off' \
+        -x "$gb_script" "$@" "$gb_prog" >"$out" 2>&1
+    if grep -q 'ptrace: Operation not permitted\|Could not trace the inferior\|ptrace: Permission denied' "$out"; then
         echo "skipped: gdb may not trace programs here"
-        cat "$1"
+        cat "$out"
         exit 77
     fi
 }

@@ -23,14 +23,7 @@ script=$2
 . "$(dirname "$0")/gdb_checks.sh"
 gdb_check_tools
 
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
-
-gdb -batch -nx \
-    -iex 'set debuginfod enabled off' \
-    -ex 'set pagination off' \
-    -ex 'set confirm off' \
-    -x "$script" \
+gdb_batch "$script" "$prog" \
     -ex 'break test_gdb_tasks_stop' \
     -ex 'run' \
     -ex 'echo @@ tasks\n' -ex 'cogen-tasks' \
@@ -38,10 +31,8 @@ gdb -batch -nx \
     -ex 'echo @@ bt\n' -ex 'bt' \
     -ex 'echo @@ cont\n' -ex 'continue' \
     -ex 'echo @@ after\n' -ex 'cogen-tasks' \
-    -ex 'echo @@ end\n' \
-    "$prog" >"$out" 2>&1
+    -ex 'echo @@ end\n'
 
-gdb_check_traced "$out"
 cat "$out"
 echo "=== checks ==="
 

@@ -100,21 +100,25 @@ def _select_level(level):
     f.select()
 
 
-def _all_threads():
-    """[ThreadGens] for every thread, in thread order."""
+def _each_thread(read):
+    """[read(thread)] for every thread of the live program, in thread
+    order, each read with its thread selected; the selected thread and
+    frame are put back after."""
     inferior = gdb.selected_inferior()
     if inferior.pid == 0:
         raise gdb.GdbError("cogen: the program is not running")
     orig_thread = gdb.selected_thread()
     orig_level = gdb.selected_frame().level()
-    out = []
     try:
-        for thread in sorted(inferior.threads(), key=lambda t: t.num):
-            out.append(ThreadGens(thread))
+        return [read(thread) for thread in sorted(inferior.threads(), key=lambda t: t.num)]
     finally:
         orig_thread.switch()
         _select_level(orig_level)
-    return out
+
+
+def _all_threads():
+    """[ThreadGens] for every thread, in thread order."""
+    return _each_thread(ThreadGens)
 
 
 def _describe(g):
@@ -696,25 +700,16 @@ def _awaits(loop, task, now):
 
 def _running_loops():
     """(thread, loop) for each thread that runs a loop now."""
-    inferior = gdb.selected_inferior()
-    if inferior.pid == 0:
-        raise gdb.GdbError("cogen: the program is not running")
-    orig_thread = gdb.selected_thread()
-    orig_level = gdb.selected_frame().level()
-    out = []
-    try:
-        for thread in sorted(inferior.threads(), key=lambda t: t.num):
-            thread.switch()
-            try:
-                loop = gdb.parse_and_eval("cg__running_loop")
-            except gdb.error:
-                continue  # no loop layer, or its thread-locals cannot be read
-            if _ptr(loop):
-                out.append((thread, loop))
-    finally:
-        orig_thread.switch()
-        _select_level(orig_level)
-    return out
+
+    def read(thread):
+        thread.switch()
+        try:
+            loop = gdb.parse_and_eval("cg__running_loop")
+        except gdb.error:
+            return None  # no loop layer, or its thread-locals cannot be read
+        return (thread, loop) if _ptr(loop) else None
+
+    return [r for r in _each_thread(read) if r is not None]
 
 
 class CogenTasks(gdb.Command):

@@ -19,15 +19,6 @@ def handler(loop, ctx):
     t = ctx.get("task") or ctx.get("future")
     reports.append(f"handler {ctx['message']} [{t.get_name()}] {ctx.get('exception')!r}")
 
-class Loop(vloop.VirtualLoop):
-    def __init__(self):
-        super().__init__()
-        self.set_exception_handler(handler)
-
-def run(coro):
-    with asyncio.Runner(loop_factory=Loop) as r:
-        return r.run(coro)
-
 async def stubborn(name):
     ev = asyncio.Event()
     try:
@@ -50,7 +41,7 @@ def head(e):
 
 for fail in ("", "2"):
     try:
-        print("run ->", run(main(fail)))
+        print("run ->", vloop.run(main(fail), handler))
     except RuntimeError as e:
         print(f"run raised {head(e)}, __context__ {e.__context__!r}")
     gc.collect()
