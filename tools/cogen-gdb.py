@@ -27,6 +27,7 @@
 # See docs/debugging.md.
 
 import re
+import time
 
 import gdb
 
@@ -492,7 +493,6 @@ def _loop_now(loop):
     base."""
     if int(loop["flags"]) & CG_LOOP_VIRTUAL_CLOCK:
         return int(loop["now"])
-    import time
     return time.monotonic_ns() - int(loop["base"])
 
 
