@@ -267,6 +267,10 @@ CG_API cg_agen *cg_agen_new(cg_fn body, void *arg, const cg_opts *opts);
  * (shutdown_asyncgens). NULL is ignored. */
 CG_API void cg_agen_free(cg_agen *ag);
 CG_API cg_gen *cg_agen_gen(const cg_agen *ag);
+/* ag.ag_running: 1 while a cg_anext, cg_asend, cg_athrow or cg_aclose of it
+ * is in progress (its body runs or awaits on a task's behalf), else 0 (NULL
+ * too). Such a generator must not be freed: its task drives it. */
+CG_API int cg_agen_running(const cg_agen *ag);
 
 /* In a task (these await):
  * - cg_anext: `await anext(ag)`: 1 and *out the next value, or 0 when it
@@ -292,6 +296,20 @@ CG_API void cg_aclose(cg_agen *ag);
 
 /* async for v in ag: ... (in a task). */
 #define CG_ASYNC_FOR(v, ag) for (void *v = NULL; cg_anext((ag), &v);)
+
+/* await loop.shutdown_asyncgens(), in a task of the running loop: every
+ * async generator whose iteration was started in this loop (its first
+ * cg_anext, cg_asend, cg_athrow or cg_aclose, as asyncio's firstiter hook
+ * sees it; finished ones too) and not closed by an earlier call gets
+ * cg_aclose, in the order of those first starts, each in a task of its own
+ * (Task-N names, exempt from 'Task was destroyed but it is pending!'),
+ * awaited together as gather(..., return_exceptions=True) does; then each
+ * Exception (not a BaseException such as CancelledError) that came out of
+ * one goes to the exception handler as 'an error occurred during closing
+ * of asynchronous generator', with the generator as the context's asyncgen.
+ * cg_run does this after cancelling the leftover tasks; a program that runs
+ * asyncio.run's steps itself calls it. Outside a task: RuntimeError. */
+CG_API void cg_shutdown_asyncgens(void);
 
 /* ======================================================================
  * asyncio.run

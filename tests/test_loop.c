@@ -893,5 +893,122 @@ TEST(loop_agen) {
     expect("agen");
 }
 
-static const check_case cases[] = {CASE(loop_fifo), CASE(loop_cancel), CASE(loop_counters), CASE(loop_future), CASE(loop_timers), CASE(loop_run), CASE(loop_misuse), CASE(loop_agen)};
+/* =====================================================================
+ * agen_shutdown: cg_shutdown_asyncgens awaited by hand, after the main
+ * task ran (A21): the order of first starts (asend refused included),
+ * aclose tasks named Task-N, the handler's asyncgen
+ * ================================================================== */
+
+static cg_agen *sd_kept[8];
+static const char *sd_names[8];
+static int sd_n;
+
+static cg_agen *sd_k(cg_fn body, const char *name) {
+    cg_agen *ag = cg_agen_new(body, (void *)name, NULL);
+    CHECK(ag != NULL);
+    sd_kept[sd_n] = ag;
+    sd_names[sd_n++] = name;
+    return ag;
+}
+
+static void *sd_closing(cg_gen *g, void *arg) {
+    const char *name = arg;
+    CG_TRY {
+        cg_yield(g, I(1));
+        cg_yield(g, I(2));
+    } CG_FINALLY {
+        printf("%s closing at %ld in %s\n", name, ms(), cg_task_name(cg_current_task()));
+        cg_sleep(CG_MS(3));
+        printf("%s closed at %ld\n", name, ms());
+    } CG_END;
+    return NULL;
+}
+
+static void *sd_fails(cg_gen *g, void *arg) {
+    (void)arg;
+    CG_TRY {
+        cg_yield(g, I(1));
+    } CG_FINALLY {
+        CG_RAISE(&cg_KeyError, "k");
+    } CG_END;
+    return NULL;
+}
+
+static void *sd_cancels(cg_gen *g, void *arg) {
+    (void)arg;
+    CG_TRY {
+        cg_yield(g, I(1));
+    } CG_FINALLY {
+        cg_raise(cg_exc_new(&cg_CancelledError, NULL));
+    } CG_END;
+    return NULL;
+}
+
+static void *sd_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_agen *a = sd_k(sd_closing, "a");
+    sd_k(sd_closing, "fresh"); /* never started: not closed */
+    cg_agen *s = sd_k(sd_closing, "sent");
+    void *v = I(5);
+    cg_exc *e = agop_try(s, 1, &v, NULL); /* refused, but the iteration started */
+    printf("asend(5): %s\n", repr(e));
+    cg_exc_unref(e);
+    cg_agen_anext(sd_k(sd_fails, "fails"));
+    cg_agen_anext(sd_k(sd_cancels, "cancels"));
+    cg_agen *done = sd_k(sd_closing, "done");
+    CG_ASYNC_FOR(x, done) printf("done -> %d\n", (int)(intptr_t)x);
+    cg_agen_anext(a);
+    return "main";
+}
+
+static void *sd_shutdown(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_shutdown_asyncgens();
+    printf("shutdown done at %ld\n", ms());
+    cg_shutdown_asyncgens();
+    printf("again: nothing left to close\n");
+    return NULL;
+}
+
+static void sd_handler(cg_loop *loop, const cg_loop_context *ctx, void *ud) {
+    (void)loop;
+    (void)ud;
+    const char *name = "None";
+    for (int i = 0; i < sd_n; i++)
+        if (sd_kept[i] == ctx->asyncgen) name = sd_names[i];
+    printf("handler %s %s %s\n", ctx->message, name, repr(ctx->exception));
+}
+
+static void sd_outside(void *arg) {
+    (void)arg;
+    cg_shutdown_asyncgens();
+}
+
+TEST(loop_agen_shutdown) {
+    cg_loop_opts lo = {CG_LOOP_VIRTUAL_CLOCK};
+    cg_loop *loop = cg_loop_new(&lo);
+    CHECK(loop != NULL);
+    cg_loop_set_exception_handler(loop, sd_handler, NULL);
+    cg_task_opts to = {"main", 0, 0};
+    cg_task *m = cg_task_new(loop, sd_main, NULL, &to);
+    void *out = NULL;
+    CHECK_EQ(cg_loop_run_until_complete(loop, F(m), &out, NULL), CG_RETURNED);
+    printf("main -> %s\n", (const char *)out);
+    cg_task *t = cg_task_new(loop, sd_shutdown, NULL, NULL);
+    CHECK_EQ(cg_loop_run_until_complete(loop, F(t), NULL, NULL), CG_RETURNED);
+    printf("shutdown task %s\n", cg_task_name(t));
+    cg_future_unref(F(m));
+    cg_future_unref(F(t));
+    cg_loop_free(loop);
+    for (int i = 0; i < sd_n; i++) cg_agen_free(sd_kept[i]);
+    expect("agen_shutdown");
+    /* Outside a task (no running loop): the running-loop RuntimeError. */
+    cg_exc *e = cg_try_catch(sd_outside, NULL, &cg_RuntimeError);
+    CHECK(e != NULL);
+    cg_exc_unref(e);
+}
+
+static const check_case cases[] = {CASE(loop_fifo), CASE(loop_cancel), CASE(loop_counters), CASE(loop_future), CASE(loop_timers), CASE(loop_run), CASE(loop_misuse), CASE(loop_agen), CASE(loop_agen_shutdown)};
 CHECK_MAIN(cases)

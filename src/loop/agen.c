@@ -223,6 +223,8 @@ void *cg_agen_anext(cg_agen *ag) {
 
 void *cg_asend(cg_agen *ag, void *value) {
     check(ag, "asend");
+    /* ag.asend(v) calls the firstiter hook before the TypeError comes. */
+    mark_started(ag, cg_get_running_loop());
     if (value && cg_gen_state(ag->gen) == CG_GEN_CREATED)
         CG_RAISE(&cg_TypeError, "can't send non-None value to a just-started async generator");
     int yielded = 0;
@@ -279,42 +281,69 @@ void cg_aclose(cg_agen *ag) {
  * reported.
  * ------------------------------------------------------------------ */
 
+/* One aclose() task: it holds a reference of its own, dropped however the
+ * task ends (also when a loop freed while it is pending closes it). */
+static void agen_drop(void *p) { cg_agen_free(p); }
+
 static void *aclose_body(cg_gen *g, void *arg) {
     (void)g;
+    CG_DEFER(agen_drop, arg);
     cg_aclose(arg);
     return NULL;
+}
+
+/* What the shutdown holds while it awaits the aclose() tasks: released
+ * when it is done, or when its task is closed before (a loop freed after
+ * a deadlock in an aclose()). */
+typedef struct closing {
+    cg_agen **ags;
+    cg_task **tasks;
+    size_t n, made;
+    cg_future *outer;
+} closing;
+
+static void closing_release(void *p) {
+    closing *c = p;
+    if (c->outer) cg_future_unref(c->outer);
+    for (size_t i = 0; i < c->made; i++) cg_future_unref(cg_task_future(c->tasks[i]));
+    for (size_t i = 0; i < c->n; i++) cg_agen_free(c->ags[i]);
+    cg__dealloc(c->ags);
+    cg__dealloc(c->tasks);
 }
 
 void cg__agen_shutdown(cg_loop *loop) {
     size_t n = 0;
     for (cg_agen *ag = loop->agens_head; ag; ag = ag->next) n++;
     if (!n) return;
-    cg_agen **ags = cg__alloc(n * sizeof *ags);
-    cg_task **tasks = cg__alloc(n * sizeof *tasks);
-    CG_CHECK(ags && tasks, "out of memory in shutdown_asyncgens");
-    size_t i = 0;
+    closing c = {cg__alloc(n * sizeof *c.ags), cg__alloc(n * sizeof *c.tasks), 0, 0, NULL};
+    CG_CHECK(c.ags && c.tasks, "out of memory in shutdown_asyncgens");
     for (cg_agen *ag = loop->agens_head; ag; ag = ag->next) {
         ag->refs++;
-        ags[i++] = ag;
+        c.ags[c.n++] = ag;
     }
-    for (i = 0; i < n; i++) unlink_started(ags[i]);
-    for (i = 0; i < n; i++) {
-        tasks[i] = cg_task_new(loop, aclose_body, ags[i], NULL);
-        CG_CHECK(tasks[i] != NULL, "out of memory in shutdown_asyncgens");
+    CG_DEFER(closing_release, &c);
+    for (size_t i = 0; i < n; i++) unlink_started(c.ags[i]);
+    for (size_t i = 0; i < n; i++) {
+        c.ags[i]->refs++; /* the task's own (aclose_body) */
+        c.tasks[i] = cg_task_new(loop, aclose_body, c.ags[i], NULL);
+        CG_CHECK(c.tasks[i] != NULL, "out of memory in shutdown_asyncgens");
+        c.tasks[i]->log_destroy_pending = 0; /* gather's own tasks are exempt */
+        c.made++;
     }
-    cg_future *outer = cg__gather_all(loop, tasks, n);
-    cg_await(outer);
-    cg_future_unref(outer);
-    for (i = 0; i < n; i++) {
-        cg_future *f = cg_task_future(tasks[i]);
+    c.outer = cg__gather_all(loop, c.tasks, n);
+    cg_await(c.outer);
+    for (size_t i = 0; i < n; i++) {
+        cg_future *f = cg_task_future(c.tasks[i]);
         cg_exc *e = f->state == F_FINISHED ? f->exc : NULL;
         if (e && cg_exc_is(e, &cg_Exception)) {
-            cg_loop_context c = {"an error occurred during closing of asynchronous generator", e, NULL, ags[i]};
-            cg_loop_call_exception_handler(loop, &c);
+            cg_loop_context ctx = {"an error occurred during closing of asynchronous generator", e, NULL, c.ags[i]};
+            cg_loop_call_exception_handler(loop, &ctx);
         }
-        cg_future_unref(f);
-        cg_agen_free(ags[i]);
     }
-    cg__dealloc(ags);
-    cg__dealloc(tasks);
+}
+
+void cg_shutdown_asyncgens(void) {
+    cg_loop *loop = cg_get_running_loop();
+    if (!cg_current_task()) CG_RAISE(&cg_RuntimeError, "cg_shutdown_asyncgens() called outside a task");
+    cg__agen_shutdown(loop);
 }
