@@ -899,8 +899,8 @@ TEST(loop_agen) {
  * aclose tasks named Task-N, the handler's asyncgen
  * ================================================================== */
 
-static cg_agen *sd_kept[8];
-static const char *sd_names[8];
+static cg_agen *sd_kept[16];
+static const char *sd_names[16];
 static int sd_n;
 
 static cg_agen *sd_k(cg_fn body, const char *name) {
@@ -944,6 +944,16 @@ static void *sd_cancels(cg_gen *g, void *arg) {
     return NULL;
 }
 
+static void *sd_sai(cg_gen *g, void *arg) {
+    (void)arg;
+    CG_TRY {
+        cg_yield(g, I(1));
+    } CG_FINALLY {
+        cg_raise(cg_exc_new(&cg_StopAsyncIteration, NULL));
+    } CG_END;
+    return NULL;
+}
+
 static void *sd_main(cg_gen *g, void *arg) {
     (void)g;
     (void)arg;
@@ -958,6 +968,11 @@ static void *sd_main(cg_gen *g, void *arg) {
     cg_agen_anext(sd_k(sd_cancels, "cancels"));
     cg_agen *done = sd_k(sd_closing, "done");
     CG_ASYNC_FOR(x, done) printf("done -> %d\n", (int)(intptr_t)x);
+    cg_agen *q = sd_k(sd_sai, "sai");
+    cg_agen_anext(q);
+    e = agop_try(q, 3, NULL, NULL); /* A19 before aclose() looks at it */
+    printf("aclose sai: %s <- %s\n", repr(e), repr(cg_exc_context(e)));
+    cg_exc_unref(e);
     cg_agen_anext(a);
     return "main";
 }

@@ -191,11 +191,14 @@ static void *step(cg_agen *ag, int op, void *val, cg_exc *exc, int *yielded) {
         }
         *yielded = 0;
         if (st == CG_RAISED) {
-            if (op == OP_CLOSE && (cg_exc_is(err, &cg_GeneratorExit) || cg_exc_is(err, &cg_StopAsyncIteration))) {
+            /* A19 first: a StopAsyncIteration out of the body is a
+             * RuntimeError by the time aclose() looks at it. */
+            err = agen_error(err);
+            if (op == OP_CLOSE && cg_exc_is(err, &cg_GeneratorExit)) {
                 cg_exc_unref(err);
                 return NULL;
             }
-            cg_raise(agen_error(err));
+            cg_raise(err);
         }
         return NULL;
     }

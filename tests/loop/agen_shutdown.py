@@ -33,6 +33,12 @@ async def cancels():
     finally:
         raise asyncio.CancelledError()
 
+async def sai():
+    try:
+        yield 1
+    finally:
+        raise StopAsyncIteration
+
 async def main():
     a = k(closing("a"), "a")
     k(closing("fresh"), "fresh")  # never started: not closed
@@ -48,6 +54,12 @@ async def main():
     done = k(closing("done"), "done")
     async for v in done:
         print("done ->", v)
+    q = k(sai(), "sai")
+    await q.__anext__()
+    try:
+        await q.aclose()  # A19 before aclose() looks at it
+    except RuntimeError as e:
+        print("aclose sai:", X(e), "<-", X(e.__context__))
     await a.__anext__()
     return "main"
 
