@@ -1025,5 +1025,64 @@ TEST(loop_agen_shutdown) {
     cg_exc_unref(e);
 }
 
-static const check_case cases[] = {CASE(loop_fifo), CASE(loop_cancel), CASE(loop_counters), CASE(loop_future), CASE(loop_timers), CASE(loop_run), CASE(loop_misuse), CASE(loop_agen), CASE(loop_agen_shutdown)};
+/* =====================================================================
+ * agen_context: what comes out of an async generator is not chained again
+ * to the exception its caller handles; what the awaitable makes itself is
+ * ================================================================== */
+
+static const char *chain(const cg_exc *e) {
+    static char buf[512];
+    size_t n = 0;
+    buf[0] = 0;
+    for (; e && n < sizeof buf - 64; e = cg_exc_context(e))
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s", n ? " <- " : "", repr(e));
+    return buf;
+}
+
+static void *cx_in_handler(cg_gen *g, void *arg) {
+    (void)arg;
+    CG_TRY {
+        CG_RAISE(&cg_ValueError, "own");
+    } CG_EXCEPT(&cg_ValueError, e) {
+        cg_yield(g, I(1));
+        CG_RAISE(&cg_KeyError, "in_handler");
+    } CG_END;
+    return NULL;
+}
+
+static void *cx_plain(cg_gen *g, void *arg) {
+    (void)arg;
+    cg_yield(g, I(1));
+    return NULL;
+}
+
+static void *cx_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_agen *h = cg_agen_new(cx_in_handler, NULL, NULL), *p = cg_agen_new(cx_plain, NULL, NULL);
+    cg_agen_anext(h);
+    CG_TRY {
+        CG_RAISE(&cg_TypeError, "outer");
+    } CG_EXCEPT(&cg_TypeError, t) {
+        cg_exc *e = agop_try(h, 0, NULL, NULL);
+        printf("raised in the body: %s\n", chain(e));
+        cg_exc_unref(e);
+        e = agop_try(p, 2, NULL, cg_exc_new(&cg_KeyError, "fresh"));
+        printf("athrow into a fresh one: %s\n", chain(e));
+        cg_exc_unref(e);
+        e = agop_try(p, 0, NULL, NULL);
+        printf("anext at the end: %s\n", chain(e));
+        cg_exc_unref(e);
+    } CG_END;
+    cg_agen_free(h);
+    cg_agen_free(p);
+    return NULL;
+}
+
+TEST(loop_agen_context) {
+    CHECK_EQ(run_main(cx_main, NULL, NULL), CG_RETURNED);
+    expect("agen_context");
+}
+
+static const check_case cases[] = {CASE(loop_fifo), CASE(loop_cancel), CASE(loop_counters), CASE(loop_future), CASE(loop_timers), CASE(loop_run), CASE(loop_misuse), CASE(loop_agen), CASE(loop_agen_shutdown), CASE(loop_agen_context)};
 CHECK_MAIN(cases)

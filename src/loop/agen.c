@@ -198,7 +198,7 @@ static void *step(cg_agen *ag, int op, void *val, cg_exc *exc, int *yielded) {
                 cg_exc_unref(err);
                 return NULL;
             }
-            cg_raise(err);
+            cg_propagate(err); /* out of the body as it is (its context stays the body's) */
         }
         return NULL;
     }
@@ -253,7 +253,7 @@ void *cg_athrow(cg_agen *ag, cg_exc *e) {
     if (cg_gen_state(ag->gen) == CG_GEN_CREATED) { /* 3.13: raised as it is, the body never runs */
         mark_started(ag, cg_get_running_loop());
         cg_close(ag->gen, NULL, NULL);
-        cg_raise(e);
+        cg_propagate(e); /* not chained to what the caller handles */
     }
     int yielded = 0;
     void *v = step(ag, OP_THROW, NULL, e, &yielded);
