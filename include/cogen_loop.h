@@ -286,8 +286,8 @@ CG_API int cg_agen_running(const cg_agen *ag);
  * A StopIteration or StopAsyncIteration leaving the body becomes
  * RuntimeError('async generator raised StopIteration' / '...StopAsyncIteration').
  * While one of them awaits inside the body, another raises
- * RuntimeError('anext(): asynchronous generator is already running') (or
- * asend/athrow/aclose). */
+ * RuntimeError('anext(): asynchronous generator is already running') (the
+ * same for asend, as in CPython; athrow and aclose name themselves). */
 CG_API int cg_anext(cg_agen *ag, void **out);
 CG_API void *cg_agen_anext(cg_agen *ag);
 CG_API void *cg_asend(cg_agen *ag, void *value);

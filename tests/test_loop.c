@@ -1084,5 +1084,40 @@ TEST(loop_agen_context) {
     expect("agen_context");
 }
 
-static const check_case cases[] = {CASE(loop_fifo), CASE(loop_cancel), CASE(loop_counters), CASE(loop_future), CASE(loop_timers), CASE(loop_run), CASE(loop_misuse), CASE(loop_agen), CASE(loop_agen_shutdown), CASE(loop_agen_context)};
+/* =====================================================================
+ * agen_running: A20's messages; asend's is anext's
+ * ================================================================== */
+
+static void *rn_slow(cg_gen *g, void *arg) {
+    (void)arg;
+    cg_sleep(CG_MS(10));
+    cg_yield(g, I(1));
+    return NULL;
+}
+
+static void *rn_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_agen *ag = cg_agen_new(rn_slow, NULL, NULL);
+    cg_task *first = cg_create_task(first_anext, ag, NULL);
+    cg_sleep(0);
+    static const char *const names[] = {"asend", "athrow", "aclose"};
+    static const int ops[] = {1, 2, 3};
+    for (int i = 0; i < 3; i++) {
+        cg_exc *e = agop_try(ag, ops[i], NULL, ops[i] == 2 ? cg_exc_new(&cg_ValueError, "v") : NULL);
+        printf("%s: %s\n", names[i], repr(e));
+        cg_exc_unref(e);
+    }
+    printf("first -> %d\n", (int)(intptr_t)cg_await(F(first)));
+    cg_future_unref(F(first));
+    cg_agen_free(ag);
+    return NULL;
+}
+
+TEST(loop_agen_running) {
+    CHECK_EQ(run_main(rn_main, NULL, NULL), CG_RETURNED);
+    expect("agen_running");
+}
+
+static const check_case cases[] = {CASE(loop_fifo), CASE(loop_cancel), CASE(loop_counters), CASE(loop_future), CASE(loop_timers), CASE(loop_run), CASE(loop_misuse), CASE(loop_agen), CASE(loop_agen_shutdown), CASE(loop_agen_context), CASE(loop_agen_running)};
 CHECK_MAIN(cases)

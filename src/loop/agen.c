@@ -225,7 +225,7 @@ void *cg_agen_anext(cg_agen *ag) {
 }
 
 void *cg_asend(cg_agen *ag, void *value) {
-    check(ag, "asend");
+    check(ag, "anext"); /* CPython's asend and __anext__ share one awaitable type, and its message */
     /* ag.asend(v) calls the firstiter hook before the TypeError comes. */
     mark_started(ag, cg_get_running_loop());
     if (value && cg_gen_state(ag->gen) == CG_GEN_CREATED)
