@@ -307,7 +307,10 @@ typedef struct closing {
 
 static void closing_release(void *p) {
     closing *c = p;
-    if (c->outer) cg_future_unref(c->outer);
+    if (c->outer) {
+        cg__gather_all_abandon(c->outer, c->tasks, c->made);
+        cg_future_unref(c->outer);
+    }
     for (size_t i = 0; i < c->made; i++) cg_future_unref(cg_task_future(c->tasks[i]));
     for (size_t i = 0; i < c->n; i++) cg_agen_free(c->ags[i]);
     cg__dealloc(c->ags);

@@ -439,6 +439,23 @@ cg_future *cg__gather_all(cg_loop *loop, cg_task **v, size_t n) {
     return outer;
 }
 
+void cg__gather_all_abandon(cg_future *outer, cg_task **v, size_t n) {
+    if (outer->state != F_PENDING) return; /* done: gather_one freed its state */
+    gather_all *g = NULL;
+    for (size_t i = 0; i < n && !g; i++)
+        for (size_t k = 0; k < v[i]->fut.ncbs && !g; k++)
+            if (v[i]->fut.cbs[k].fn == gather_one) g = v[i]->fut.cbs[k].arg;
+    if (!g) return;
+    size_t removed = 0;
+    for (size_t i = 0; i < n; i++) removed += (size_t)cg_future_remove_done_callback(&v[i]->fut, gather_one, g);
+    if (removed != g->left) { /* some are scheduled: they still use g (and will free it) */
+        g->left -= removed;
+        return;
+    }
+    cg_future_unref(g->outer);
+    cg__dealloc(g);
+}
+
 static void cancel_all(cg_loop *loop) {
     size_t n = 0;
     cg_task **v = cg_all_tasks(loop, &n);
