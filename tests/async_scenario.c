@@ -1487,7 +1487,7 @@ static int blk_async_for(frame *f, const stmt *s, value *ret) {
         fmt_exc(&t, e);
         ev("%s -> raised %s", s->op->text, s_text(&t));
         free(t.p);
-        cg_raise(e);
+        cg_propagate(e); /* as it came out, its context untouched */
     }
     if (a.result == RETURN) return RETURN;
     ev("%s -> ok", s->op->text);
@@ -1593,7 +1593,7 @@ static int blk_async_with(frame *f, const stmt *s, value *ret) {
         fmt_exc(&t, e);
         ev("%s -> raised %s", s->op->text, s_text(&t));
         free(t.p);
-        cg_raise(e);
+        cg_propagate(e); /* as it came out, its context untouched */
     }
     if (a.result == RETURN) return RETURN;
     ev("%s -> ok", s->op->text);
