@@ -14,7 +14,9 @@
 
 struct cg_agen {
     long refs;
-    cg_gen *gen;
+    cg_gen *gen;            /* runs agen_edge(g, this) */
+    cg_fn body;             /* the async generator's body and its argument */
+    void *arg;
     cg_loop *loop;          /* set at the first start */
     cg_future *awaiting;    /* what the body awaits now (cg_await) */
     unsigned char running;  /* an anext/asend/athrow/aclose is in progress */
@@ -40,6 +42,30 @@ int cg__agen_context(cg_agen **out) {
 
 void cg__agen_set_awaiting(cg_agen *ag, cg_future *f) { ag->awaiting = f; }
 
+/* A19 at the edge of the body, where CPython's generator send applies it
+ * to an async generator: a StopIteration or StopAsyncIteration leaving the
+ * body becomes RuntimeError('async generator raised ...'), caused by it
+ * (and with it as context, as raise ... from sets both). The core's PEP
+ * 479 never sees a StopIteration from an async generator's body. */
+CG_NORETURN static void raise_from(cg_exc *cause, const char *msg) {
+    cg_exc *rt = cg_exc_new(&cg_RuntimeError, msg);
+    cg_exc_set_cause(rt, cause);
+    cg_propagate(rt);
+}
+
+static void *agen_edge(cg_gen *g, void *arg) {
+    cg_agen *ag = arg;
+    void *volatile ret = NULL;
+    CG_TRY {
+        ret = ag->body(g, ag->arg);
+    } CG_EXCEPT(&cg_StopIteration, e) {
+        raise_from(e, "async generator raised StopIteration");
+    } CG_EXCEPT(&cg_StopAsyncIteration, e) {
+        raise_from(e, "async generator raised StopAsyncIteration");
+    } CG_END;
+    return ret;
+}
+
 cg_agen *cg_agen_new(cg_fn body, void *arg, const cg_opts *opts) {
     if (!body) {
         errno = EINVAL;
@@ -52,7 +78,9 @@ cg_agen *cg_agen_new(cg_fn body, void *arg, const cg_opts *opts) {
     }
     memset(ag, 0, sizeof *ag);
     ag->refs = 1;
-    ag->gen = cg_new(body, arg, opts);
+    ag->body = body;
+    ag->arg = arg;
+    ag->gen = cg_new(agen_edge, ag, opts);
     if (!ag->gen) {
         int err = errno;
         cg__dealloc(ag);
@@ -107,26 +135,6 @@ static void mark_started(cg_agen *ag, cg_loop *loop) {
     else
         loop->agens_head = ag;
     loop->agens_tail = ag;
-}
-
-/* A19: what leaves an async generator's body. PEP 479 has already turned a
- * StopIteration into RuntimeError('generator raised StopIteration'). */
-static cg_exc *agen_error(cg_exc *e) {
-    const char *m = cg_exc_msg(e);
-    if (cg_exc_is(e, &cg_RuntimeError) && m && strcmp(m, "generator raised StopIteration") == 0 &&
-        cg_exc_is(cg_exc_cause(e), &cg_StopIteration)) {
-        cg_exc *rt = cg_exc_new(&cg_RuntimeError, "async generator raised StopIteration");
-        cg_exc_set_cause(rt, cg_exc_cause(e));
-        cg_exc_unref(e);
-        return rt;
-    }
-    if (cg_exc_is(e, &cg_StopAsyncIteration)) {
-        cg_exc *rt = cg_exc_new(&cg_RuntimeError, "async generator raised StopAsyncIteration");
-        cg_exc_set_cause(rt, e);
-        cg_exc_unref(e);
-        return rt;
-    }
-    return e;
 }
 
 enum { OP_SEND, OP_THROW, OP_CLOSE };
@@ -191,9 +199,8 @@ static void *step(cg_agen *ag, int op, void *val, cg_exc *exc, int *yielded) {
         }
         *yielded = 0;
         if (st == CG_RAISED) {
-            /* A19 first: a StopAsyncIteration out of the body is a
-             * RuntimeError by the time aclose() looks at it. */
-            err = agen_error(err);
+            /* A StopAsyncIteration out of the body is a RuntimeError by
+             * the time aclose() looks at it (agen_edge). */
             if (op == OP_CLOSE && cg_exc_is(err, &cg_GeneratorExit)) {
                 cg_exc_unref(err);
                 return NULL;
