@@ -280,6 +280,9 @@ CG_API int cg_agen_running(const cg_agen *ag);
  *   value to a just-started async generator").
  * - cg_athrow: `await ag.athrow(e)` (e consumed): the value the body yields
  *   after catching it, or what it raises; on a finished one, NULL (3.13).
+ *   Into one that has not started, e comes out as it is and the generator
+ *   is closed (3.13); a StopIteration coming out so is the awaitable's
+ *   return in Python: NULL here (Python gives its value).
  * - cg_aclose: `await ag.aclose()`: GeneratorExit at its yield; the body may
  *   await while cleaning up; a body that yields instead gets
  *   RuntimeError('async generator ignored GeneratorExit').

@@ -1070,6 +1070,12 @@ static void *cx_main(cg_gen *g, void *arg) {
         e = agop_try(p, 2, NULL, cg_exc_new(&cg_KeyError, "fresh"));
         printf("athrow into a fresh one: %s\n", chain(e));
         cg_exc_unref(e);
+        cg_agen *q = cg_agen_new(cx_plain, NULL, NULL);
+        void *v = I(1);
+        e = agop_try(q, 2, &v, cg_exc_new(&cg_StopIteration, NULL));
+        CHECK(e == NULL);
+        printf("athrow(StopIteration) into a fresh one: %s\n", v ? "?" : "None");
+        cg_agen_free(q);
         e = agop_try(p, 0, NULL, NULL);
         printf("anext at the end: %s\n", chain(e));
         cg_exc_unref(e);

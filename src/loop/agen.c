@@ -260,6 +260,13 @@ void *cg_athrow(cg_agen *ag, cg_exc *e) {
     if (cg_gen_state(ag->gen) == CG_GEN_CREATED) { /* 3.13: raised as it is, the body never runs */
         mark_started(ag, cg_get_running_loop());
         cg_close(ag->gen, NULL, NULL);
+        if (cg_exc_is(e, &cg_StopIteration)) {
+            /* Out of the awaitable as it is, a StopIteration is its return:
+             * Python's await gives the exception's value, which a cogen
+             * exception does not carry (NULL). */
+            cg_exc_unref(e);
+            return NULL;
+        }
         cg_propagate(e); /* not chained to what the caller handles */
     }
     int yielded = 0;

@@ -35,6 +35,8 @@ async def main():
             await p.athrow(KeyError("fresh"))
         except KeyError as e:
             print("athrow into a fresh one:", chain(e))
+        q = plain()
+        print("athrow(StopIteration) into a fresh one:", await q.athrow(StopIteration()))
         try:
             await p.__anext__()
         except StopAsyncIteration as e:
