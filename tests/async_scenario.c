@@ -1444,7 +1444,16 @@ static void op_asend(frame *f, const op *o, opres *r) {
 static void op_athrow(frame *f, const op *o, opres *r) {
     (void)f;
     cg_agen *ag = agen_arg(o, r);
-    if (ag) value_text(&r->s, cg_athrow(ag, cg_exc_new(o->type, o->word)));
+    if (!ag) return;
+    /* A StopIteration thrown into a fresh one comes out of the awaitable as
+     * its return (the loop gives NULL): Python's await gives its value, the
+     * word (a str, printed with its repr). */
+    int fresh_stop = o->type == &cg_StopIteration && cg_gen_state(cg_agen_gen(ag)) == CG_GEN_CREATED;
+    value v = cg_athrow(ag, cg_exc_new(o->type, o->word));
+    if (fresh_stop && o->word)
+        s_repr(&r->s, o->word);
+    else
+        value_text(&r->s, v);
 }
 
 static void op_aclose(frame *f, const op *o, opres *r) {
