@@ -1464,6 +1464,24 @@ static void op_aclose(frame *f, const op *o, opres *r) {
     s_puts(&r->s, "None");
 }
 
+/* A context block: fn(arg) enters it, runs the body (storing exec_block's
+ * NORMAL/RETURN in *result) and leaves it; then `TEXT -> ok`, or
+ * `TEXT -> raised EXC` and the exception goes on as it came out (its
+ * context untouched), or nothing when a return left it. */
+static int run_block(const stmt *s, void (*fn)(void *), void *arg, const int *result) {
+    cg_exc *e = cg_try_catch(fn, arg, &cg_BaseException);
+    if (e) {
+        str t = {0};
+        fmt_exc(&t, e);
+        ev("%s -> raised %s", s->op->text, s_text(&t));
+        free(t.p);
+        cg_propagate(e);
+    }
+    if (*result == RETURN) return RETURN;
+    ev("%s -> ok", s->op->text);
+    return NORMAL;
+}
+
 /* async_for ID: `async for v in ID:`, each item logged before the body
  * runs; the block's outcome as for the other blocks. */
 typedef struct afor {
@@ -1490,17 +1508,7 @@ static int blk_async_for(frame *f, const stmt *s, value *ret) {
         ev("%s -> missing", s->op->text);
         return NORMAL;
     }
-    cg_exc *e = cg_try_catch(afor_run, &a, &cg_BaseException);
-    if (e) {
-        str t = {0};
-        fmt_exc(&t, e);
-        ev("%s -> raised %s", s->op->text, s_text(&t));
-        free(t.p);
-        cg_propagate(e); /* as it came out, its context untouched */
-    }
-    if (a.result == RETURN) return RETURN;
-    ev("%s -> ok", s->op->text);
-    return NORMAL;
+    return run_block(s, afor_run, &a, &a.result);
 }
 
 /* Runner.close, step 2: loop.shutdown_asyncgens() in a task of its own. */
@@ -1596,17 +1604,7 @@ static void awith_run(void *p) {
 
 static int blk_async_with(frame *f, const stmt *s, value *ret) {
     awith a = {f, s, ret, find_obj(R.prog, s->op->name), NORMAL};
-    cg_exc *e = cg_try_catch(awith_run, &a, &cg_BaseException);
-    if (e) {
-        str t = {0};
-        fmt_exc(&t, e);
-        ev("%s -> raised %s", s->op->text, s_text(&t));
-        free(t.p);
-        cg_propagate(e); /* as it came out, its context untouched */
-    }
-    if (a.result == RETURN) return RETURN;
-    ev("%s -> ok", s->op->text);
-    return NORMAL;
+    return run_block(s, awith_run, &a, &a.result);
 }
 
 static const block_fn BLOCKDEFS[4] = {NULL, NULL, blk_async_with, blk_async_for};

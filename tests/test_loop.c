@@ -903,8 +903,8 @@ static cg_agen *sd_kept[16];
 static const char *sd_names[16];
 static int sd_n;
 
-static cg_agen *sd_k(cg_fn body, const char *name) {
-    cg_agen *ag = cg_agen_new(body, (void *)name, NULL);
+static cg_agen *sd_k(cg_fn body, const void *arg, const char *name) {
+    cg_agen *ag = cg_agen_new(body, (void *)arg, NULL);
     CHECK(ag != NULL);
     sd_kept[sd_n] = ag;
     sd_names[sd_n++] = name;
@@ -924,32 +924,14 @@ static void *sd_closing(cg_gen *g, void *arg) {
     return NULL;
 }
 
-static void *sd_fails(cg_gen *g, void *arg) {
-    (void)arg;
+/* Raises an exception of the type arg when closed: KeyError('k') for
+ * shutdown's report, CancelledError (not reported), StopAsyncIteration (A19). */
+static void *sd_raises(cg_gen *g, void *arg) {
+    const cg_exc_type *type = arg;
     CG_TRY {
         cg_yield(g, I(1));
     } CG_FINALLY {
-        CG_RAISE(&cg_KeyError, "k");
-    } CG_END;
-    return NULL;
-}
-
-static void *sd_cancels(cg_gen *g, void *arg) {
-    (void)arg;
-    CG_TRY {
-        cg_yield(g, I(1));
-    } CG_FINALLY {
-        cg_raise(cg_exc_new(&cg_CancelledError, NULL));
-    } CG_END;
-    return NULL;
-}
-
-static void *sd_sai(cg_gen *g, void *arg) {
-    (void)arg;
-    CG_TRY {
-        cg_yield(g, I(1));
-    } CG_FINALLY {
-        cg_raise(cg_exc_new(&cg_StopAsyncIteration, NULL));
+        cg_raise(cg_exc_new(type, type == &cg_KeyError ? "k" : NULL));
     } CG_END;
     return NULL;
 }
@@ -957,18 +939,18 @@ static void *sd_sai(cg_gen *g, void *arg) {
 static void *sd_main(cg_gen *g, void *arg) {
     (void)g;
     (void)arg;
-    cg_agen *a = sd_k(sd_closing, "a");
-    sd_k(sd_closing, "fresh"); /* never started: not closed */
-    cg_agen *s = sd_k(sd_closing, "sent");
+    cg_agen *a = sd_k(sd_closing, "a", "a");
+    sd_k(sd_closing, "fresh", "fresh"); /* never started: not closed */
+    cg_agen *s = sd_k(sd_closing, "sent", "sent");
     void *v = I(5);
     cg_exc *e = agop_try(s, 1, &v, NULL); /* refused, but the iteration started */
     printf("asend(5): %s\n", repr(e));
     cg_exc_unref(e);
-    cg_agen_anext(sd_k(sd_fails, "fails"));
-    cg_agen_anext(sd_k(sd_cancels, "cancels"));
-    cg_agen *done = sd_k(sd_closing, "done");
+    cg_agen_anext(sd_k(sd_raises, &cg_KeyError, "fails"));
+    cg_agen_anext(sd_k(sd_raises, &cg_CancelledError, "cancels"));
+    cg_agen *done = sd_k(sd_closing, "done", "done");
     CG_ASYNC_FOR(x, done) printf("done -> %d\n", (int)(intptr_t)x);
-    cg_agen *q = sd_k(sd_sai, "sai");
+    cg_agen *q = sd_k(sd_raises, &cg_StopAsyncIteration, "sai");
     cg_agen_anext(q);
     e = agop_try(q, 3, NULL, NULL); /* A19 before aclose() looks at it */
     printf("aclose sai: %s <- %s\n", repr(e), repr(cg_exc_context(e)));
@@ -1094,17 +1076,10 @@ TEST(loop_agen_context) {
  * agen_running: A20's messages; asend's is anext's
  * ================================================================== */
 
-static void *rn_slow(cg_gen *g, void *arg) {
-    (void)arg;
-    cg_sleep(CG_MS(10));
-    cg_yield(g, I(1));
-    return NULL;
-}
-
 static void *rn_main(cg_gen *g, void *arg) {
     (void)g;
     (void)arg;
-    cg_agen *ag = cg_agen_new(rn_slow, NULL, NULL);
+    cg_agen *ag = cg_agen_new(ag_slow, NULL, NULL);
     cg_task *first = cg_create_task(first_anext, ag, NULL);
     cg_sleep(0);
     static const char *const names[] = {"asend", "athrow", "aclose"};

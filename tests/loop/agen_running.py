@@ -5,7 +5,7 @@
 import asyncio, vloop
 
 async def slow():
-    await asyncio.sleep(0.010)
+    await asyncio.sleep(0.001)
     yield 1
 
 async def main():
