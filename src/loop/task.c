@@ -439,17 +439,19 @@ cg_future *cg__gather_all(cg_loop *loop, cg_task **v, size_t n) {
     return outer;
 }
 
-/* The gather of cancel_all gives up on tasks that will never be done:
- * its callbacks leave them, and its record goes. */
-static void gather_abandon(cg_task **v, size_t n) {
+void cg__gather_all_abandon(cg_future *outer, cg_task **v, size_t n) {
+    if (outer->state != F_PENDING) return; /* done: gather_one freed its state */
     gather_all *g = NULL;
-    for (size_t i = 0; i < n; i++) {
-        cg_future *f = &v[i]->fut;
-        for (size_t k = 0; !g && f->state == F_PENDING && k < f->ncbs; k++)
-            if (f->cbs[k].fn == gather_one) g = f->cbs[k].arg;
-        if (g) cg_future_remove_done_callback(f, gather_one, g);
-    }
+    for (size_t i = 0; i < n && !g; i++)
+        for (size_t k = 0; k < v[i]->fut.ncbs && !g; k++)
+            if (v[i]->fut.cbs[k].fn == gather_one) g = v[i]->fut.cbs[k].arg;
     if (!g) return;
+    size_t removed = 0;
+    for (size_t i = 0; i < n; i++) removed += (size_t)cg_future_remove_done_callback(&v[i]->fut, gather_one, g);
+    if (removed != g->left) { /* some are scheduled: they still use g (and will free it) */
+        g->left -= removed;
+        return;
+    }
     cg_future_unref(g->outer);
     cg__dealloc(g);
 }
@@ -465,7 +467,7 @@ static cg_exc *cancel_all(cg_loop *loop) {
     for (size_t i = 0; i < n; i++) cg_task_cancel(v[i], NULL);
     cg_future *outer = cg__gather_all(loop, v, n);
     cg_exc *stuck = NULL;
-    if (cg_loop_run_until_complete(loop, outer, NULL, &stuck) == CG_RAISED) gather_abandon(v, n);
+    if (cg_loop_run_until_complete(loop, outer, NULL, &stuck) == CG_RAISED) cg__gather_all_abandon(outer, v, n);
     /* When stuck, no report: asyncio's loop over the tasks is not reached. */
     for (size_t i = 0; i < n && !stuck; i++) {
         cg_task *t = v[i];
