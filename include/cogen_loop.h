@@ -293,6 +293,10 @@ CG_API cg_agen *cg_agen_new(cg_fn body, void *arg, const cg_opts *opts);
  * (shutdown_asyncgens). NULL is ignored. */
 CG_API void cg_agen_free(cg_agen *ag);
 CG_API cg_gen *cg_agen_gen(const cg_agen *ag);
+/* ag.ag_running: 1 while a cg_anext, cg_asend, cg_athrow or cg_aclose of it
+ * is in progress (its body runs or awaits on a task's behalf), else 0 (NULL
+ * too). Such a generator must not be freed: its task drives it. */
+CG_API int cg_agen_running(const cg_agen *ag);
 
 /* In a task (these await):
  * - cg_anext: `await anext(ag)`: 1 and *out the next value, or 0 when it
@@ -302,14 +306,17 @@ CG_API cg_gen *cg_agen_gen(const cg_agen *ag);
  *   value to a just-started async generator").
  * - cg_athrow: `await ag.athrow(e)` (e consumed): the value the body yields
  *   after catching it, or what it raises; on a finished one, NULL (3.13).
+ *   Into one that has not started, e comes out as it is and the generator
+ *   is closed (3.13); a StopIteration coming out so is the awaitable's
+ *   return in Python: NULL here (Python gives its value).
  * - cg_aclose: `await ag.aclose()`: GeneratorExit at its yield; the body may
  *   await while cleaning up; a body that yields instead gets
  *   RuntimeError('async generator ignored GeneratorExit').
  * A StopIteration or StopAsyncIteration leaving the body becomes
  * RuntimeError('async generator raised StopIteration' / '...StopAsyncIteration').
  * While one of them awaits inside the body, another raises
- * RuntimeError('anext(): asynchronous generator is already running') (or
- * asend/athrow/aclose). */
+ * RuntimeError('anext(): asynchronous generator is already running') (the
+ * same for asend, as in CPython; athrow and aclose name themselves). */
 CG_API int cg_anext(cg_agen *ag, void **out);
 CG_API void *cg_agen_anext(cg_agen *ag);
 CG_API void *cg_asend(cg_agen *ag, void *value);
@@ -318,6 +325,20 @@ CG_API void cg_aclose(cg_agen *ag);
 
 /* async for v in ag: ... (in a task). */
 #define CG_ASYNC_FOR(v, ag) for (void *v = NULL; cg_anext((ag), &v);)
+
+/* await loop.shutdown_asyncgens(), in a task of the running loop: every
+ * async generator whose iteration was started in this loop (its first
+ * cg_anext, cg_asend, cg_athrow or cg_aclose, as asyncio's firstiter hook
+ * sees it; finished ones too) and not closed by an earlier call gets
+ * cg_aclose, in the order of those first starts, each in a task of its own
+ * (Task-N names, exempt from 'Task was destroyed but it is pending!'),
+ * awaited together as gather(..., return_exceptions=True) does; then each
+ * Exception (not a BaseException such as CancelledError) that came out of
+ * one goes to the exception handler as 'an error occurred during closing
+ * of asynchronous generator', with the generator as the context's asyncgen.
+ * cg_run does this after cancelling the leftover tasks; a program that runs
+ * asyncio.run's steps itself calls it. Outside a task: RuntimeError. */
+CG_API void cg_shutdown_asyncgens(void);
 
 /* ======================================================================
  * asyncio.run
@@ -335,12 +356,18 @@ typedef struct cg_run_opts {
  * until they are done (an exception other than a cancellation is reported
  * as 'unhandled exception during asyncio.run() shutdown'), and the loop is
  * closed. The outcome is the main task's, as for cg_loop_run_until_complete,
- * or MemoryError when there was no memory for the loop or the main task
- * (the body never ran), or when the shutdown ran out of memory (raised by
- * Runner.close in asyncio, with the main task's exception as its context;
- * the shutdown stops there and the tasks still pending are reported as
- * destroyed when the loop is freed). Inside a running loop: RuntimeError('asyncio.run() cannot be called from
- * a running event loop'). */
+ * unless the shutdown stops (what asyncio.run raises when Runner.close
+ * does, with the main task's exception as its __context__): a task that
+ * never finishes (it survives its cancellation and waits for what cannot
+ * come) keeps the shutdown waiting, as asyncio.run waits, which on a
+ * virtual clock is a deadlock, and the outcome is its RuntimeError
+ * ('deadlock: ...'); running out of memory in the shutdown makes it
+ * MemoryError. The rest of the shutdown is skipped then, and closing the
+ * loop reports the tasks still pending ('Task was destroyed but it is
+ * pending!'). MemoryError is also the outcome when there was no memory for
+ * the loop or the main task (the body never ran). Inside a running loop:
+ * RuntimeError('asyncio.run() cannot be called from a running event
+ * loop'). */
 CG_API cg_status cg_run(cg_fn body, void *arg, const cg_run_opts *opts, void **out, cg_exc **exc);
 
 /* ======================================================================

@@ -132,6 +132,9 @@ CG_HIDDEN void cg__agen_forget_loop(cg_loop *loop);
  * True)), their exceptions retrieved. New reference; MemoryError raised
  * (nothing changed) when out of memory. */
 CG_HIDDEN cg_future *cg__gather_all(cg_loop *loop, cg_task **v, size_t n);
+/* Its waiter gives up before the future is done (its task is closed): the
+ * callbacks still on the tasks of v go, with what they would have freed. */
+CG_HIDDEN void cg__gather_all_abandon(cg_future *outer, cg_task **v, size_t n);
 /* shutdown_asyncgens: aclose every started async generator. */
 CG_HIDDEN void cg__agen_shutdown(cg_loop *loop);
 

@@ -465,6 +465,20 @@ cg_future *cg__gather_all(cg_loop *loop, cg_task **v, size_t n) {
     return outer;
 }
 
+/* Its waiter gives up before the future is done: the callbacks still on
+ * the tasks of v go, scheduled ones too, and with them the state. */
+void cg__gather_all_abandon(cg_future *outer, cg_task **v, size_t n) {
+    if (outer->state != F_PENDING) return; /* done: gather_one freed its state */
+    gather_all *g = NULL;
+    for (size_t i = 0; i < n && !g; i++)
+        for (size_t k = 0; k < v[i]->fut.ncbs && !g; k++)
+            if (v[i]->fut.cbs[k].fn == gather_one) g = v[i]->fut.cbs[k].arg;
+    if (!g) return;
+    for (size_t i = 0; i < n; i++) cg__future_forget_callback(&v[i]->fut, gather_one, g);
+    cg_future_unref(g->outer);
+    cg__dealloc(g);
+}
+
 typedef struct cancel_rec {
     cg_task **v;
     size_t n;
@@ -478,22 +492,30 @@ static void cancel_rec_drop(void *p) {
     cg_future_unref(c->outer);
 }
 
-/* Runner.close's _cancel_all_tasks. */
-static void cancel_all(cg_loop *loop) {
+/* Runner.close's _cancel_all_tasks. NULL, or what stopped the loop before
+ * every task was done (a virtual clock's deadlock: a task that never
+ * finishes), a new reference: asyncio.run raises it instead of the main
+ * task's outcome, and the rest of Runner.close is skipped. MemoryError is
+ * raised. */
+static cg_exc *cancel_all(cg_loop *loop) {
     cancel_rec c = {NULL, 0, NULL};
     c.v = cg_all_tasks(loop, &c.n);
-    if (!c.n) return;
+    if (!c.n) return NULL;
     CG_DEFER(cancel_rec_drop, &c);
     for (size_t i = 0; i < c.n; i++) cg_task_cancel(c.v[i], NULL);
     c.outer = cg__gather_all(loop, c.v, c.n);
-    cg_loop_run_until_complete(loop, c.outer, NULL, NULL);
-    for (size_t i = 0; i < c.n; i++) {
+    cg_exc *stuck = NULL;
+    if (cg_loop_run_until_complete(loop, c.outer, NULL, &stuck) == CG_RAISED)
+        cg__gather_all_abandon(c.outer, c.v, c.n);
+    /* When stuck, no report: asyncio's loop over the tasks is not reached. */
+    for (size_t i = 0; i < c.n && !stuck; i++) {
         cg_task *t = c.v[i];
         if (t->fut.state == F_FINISHED && t->fut.exc) {
             t->fut.log_tb = 0;
             cg__loop_report(loop, "unhandled exception during asyncio.run() shutdown", t->fut.exc, &t->fut);
         }
     }
+    return stuck;
 }
 
 static void *nothing(cg_gen *g, void *arg) {
@@ -523,12 +545,20 @@ static void shutdown_task(cg_loop *loop, cg_fn body) {
     cg_exc_unref(e);
 }
 
-/* Runner.close before loop.close(): what it raises (MemoryError) ends the
- * shutdown there, as in asyncio. */
-static void run_shutdown(void *loop) {
-    cancel_all(loop);
-    shutdown_task(loop, shutdown_asyncgens); /* loop.shutdown_asyncgens() */
-    shutdown_task(loop, nothing); /* loop.shutdown_default_executor() */
+/* Runner.close before loop.close(): what stops it (MemoryError raised, or
+ * the deadlock of a task that never finishes, in *stuck) ends the shutdown
+ * there, as in asyncio. */
+typedef struct shutdown_rec {
+    cg_loop *loop;
+    cg_exc *stuck;
+} shutdown_rec;
+
+static void run_shutdown(void *p) {
+    shutdown_rec *r = p;
+    r->stuck = cancel_all(r->loop);
+    if (r->stuck) return;
+    shutdown_task(r->loop, shutdown_asyncgens); /* loop.shutdown_asyncgens() */
+    shutdown_task(r->loop, nothing); /* loop.shutdown_default_executor() */
 }
 
 /* asyncio.run's outcome: *out and *exc (either may be NULL) from st, v, e
@@ -558,14 +588,16 @@ cg_status cg_run(cg_fn body, void *arg, const cg_run_opts *opts, void **out, cg_
     void *v = NULL;
     cg_exc *e = NULL;
     cg_status st = cg_loop_run_until_complete(loop, &main->fut, &v, &e);
-    cg_exc *err = cg_try_catch(run_shutdown, loop, &cg_BaseException);
-    if (err) { /* raised by Runner.__exit__, while main's exception is handled */
+    shutdown_rec r = {loop, NULL};
+    cg_exc *err = cg_try_catch(run_shutdown, &r, &cg_BaseException);
+    if (!err) err = r.stuck;
+    cg_future_unref(&main->fut);
+    cg_loop_free(loop); /* reports the tasks still pending */
+    if (err) { /* raised by Runner.close in __exit__: chained to main's */
         if (e) cg_exc_set_context(err, e);
         cg_exc_unref(e);
         e = err;
         st = CG_RAISED;
     }
-    cg_future_unref(&main->fut);
-    cg_loop_free(loop);
     return run_outcome(st, v, e, out, exc);
 }
