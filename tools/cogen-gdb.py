@@ -474,7 +474,7 @@ running (`bt` stops at the innermost generator's cg__entry)."""
 # ---------------------------------------------------------------------------
 
 F_PENDING, F_CANCELLED, F_FINISHED = 0, 1, 2  # struct cg_future.state
-H_PLAIN = 0  # struct cg_handle.kind: a plain callback (a timer's, here)
+R_PLAIN = 0  # struct cg_handle.ready.kind: a plain callback (a timer's, here)
 CG_LOOP_VIRTUAL_CLOCK = 1
 
 
@@ -657,7 +657,7 @@ def _timer_for(loop, fut):
     heap = loop["heap"]
     for i in range(int(loop["nheap"])):
         h = heap[i]
-        if int(h["kind"]) == H_PLAIN and not int(h["cancelled"]) and _ptr(h["arg"]) == fut:
+        if int(h["ready"]["kind"]) == R_PLAIN and not int(h["cancelled"]) and _ptr(h["arg"]) == fut:
             return h
     return None
 
