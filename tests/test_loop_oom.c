@@ -953,28 +953,15 @@ static void sweep_all(int persistent) {
  * try none.
  * ------------------------------------------------------------------ */
 
-static void *lock_waiter(cg_gen *g, void *arg) {
+/* Waits on the primitive number `which`: lock, event, semaphore, condition. */
+static void *waiter(cg_gen *g, void *which) {
     (void)g;
-    (void)arg;
-    cg_lock_acquire(lock);
-    return NULL;
-}
-static void *event_waiter(cg_gen *g, void *arg) {
-    (void)g;
-    (void)arg;
-    cg_event_wait(event);
-    return NULL;
-}
-static void *sem_waiter(cg_gen *g, void *arg) {
-    (void)g;
-    (void)arg;
-    cg_semaphore_acquire(sem);
-    return NULL;
-}
-static void *cond_waiter(cg_gen *g, void *arg) {
-    (void)g;
-    (void)arg;
-    cg_lock_with(cg_condition_lock(cond), cond_wait_block, NULL);
+    switch ((intptr_t)which) {
+    case 0: cg_lock_acquire(lock); break;
+    case 1: cg_event_wait(event); break;
+    case 2: cg_semaphore_acquire(sem); break;
+    default: cg_lock_with(cg_condition_lock(cond), cond_wait_block, NULL); break;
+    }
     return NULL;
 }
 static void *queue_getter(cg_gen *g, void *arg) {
@@ -1001,8 +988,8 @@ static void *p_never(cg_gen *g, void *arg) {
     cg_lock_acquire(lock);
     cg_queue_put_nowait(items, I(1));
     cg_task *t[8] = {
-        cg_create_task(lock_waiter, NULL, NULL),    cg_create_task(event_waiter, NULL, NULL),
-        cg_create_task(sem_waiter, NULL, NULL),     cg_create_task(cond_waiter, NULL, NULL),
+        cg_create_task(waiter, I(0), NULL),         cg_create_task(waiter, I(1), NULL),
+        cg_create_task(waiter, I(2), NULL),         cg_create_task(waiter, I(3), NULL),
         cg_create_task(queue_getter, queue, NULL),  cg_create_task(future_waiter, f[0], NULL),
         cg_create_task(future_waiter, f[1], NULL),  cg_create_task(future_waiter, f[2], NULL),
     };
