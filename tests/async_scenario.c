@@ -1007,9 +1007,20 @@ static trec *rec_of(const cg_future *f) {
     return NULL;
 }
 
+static trec *track(cg_task *t);
+
+/* The running task's record. A task the loop made itself (the aclose()
+ * tasks of shutdown_asyncgens) is adopted when it first runs an operation;
+ * asyncio exempts such tasks from 'destroyed but pending'. */
 static trec *current_rec(void) {
     cg_task *t = cg_current_task();
-    return t ? rec_of(cg_task_future(t)) : NULL;
+    if (!t) return NULL;
+    trec *r = rec_of(cg_task_future(t));
+    if (!r) {
+        r = track((cg_task *)cg_future_ref(cg_task_future(t)));
+        r->no_pending_report = 1;
+    }
+    return r;
 }
 
 static trec *track(cg_task *t) {
@@ -1044,6 +1055,8 @@ static trec *lookup(const char *id) {
     return NULL;
 }
 
+static const char *agen_id_of(const cg_agen *ag);
+
 /* The exception handler: `handler MESSAGE [NAME] EXC`. */
 static void on_exception(cg_loop *loop, const cg_loop_context *ctx, void *ud) {
     (void)loop;
@@ -1055,6 +1068,13 @@ static void on_exception(cg_loop *loop, const cg_loop_context *ctx, void *ud) {
         trec *r = rec_of(ctx->future);
         s_puts(&s, " [");
         s_puts(&s, r ? cg_task_name(r->t) : "Future");
+        s_putc(&s, ']');
+    } else if (ctx->asyncgen) { /* the message ends with the repr asyncio would print */
+        const char *id = agen_id_of(ctx->asyncgen);
+        s_putc(&s, ' ');
+        s_puts(&s, id);
+        s_puts(&s, " [");
+        s_puts(&s, id);
         s_putc(&s, ']');
     }
     if (ctx->exception) {
@@ -1715,28 +1735,14 @@ static void taskgroup_scope(void *p) {
     scope_body(c, taskgroup_exit);
 }
 
-/* Runs a block's scope and logs how it was left: `TEXT -> ok`,
- * `TEXT -> raised EXC` (the exception goes on), nothing for a return. */
-static int logged_scope(scope *c, void (*run)(void *)) {
-    cg_exc *e = cg_try_catch(run, c, &cg_BaseException);
-    if (e) {
-        str t = {0};
-        fmt_exc(&t, e);
-        ev("%s -> raised %s", c->s->op->text, s_text(&t));
-        free(t.p);
-        cg_raise(e);
-    }
-    if (c->result == RETURN) return RETURN;
-    ev("%s -> ok", c->s->op->text);
-    return NORMAL;
-}
+static int run_block(const stmt *s, void (*fn)(void *), void *arg, const int *result);
 
 static int blk_timeout(frame *f, const stmt *s, value *ret) {
     cg_timeout *to = cg_timeout_new(CG_MS(clamp_ms(s->op->ms)));
     if (!to) abort();
     CG_DEFER(timeout_drop, to);
     scope c = {f, s, ret, NORMAL, to};
-    return logged_scope(&c, timeout_scope);
+    return run_block(s, timeout_scope, &c, &c.result);
 }
 
 static int blk_taskgroup(frame *f, const stmt *s, value *ret) {
@@ -1744,7 +1750,173 @@ static int blk_taskgroup(frame *f, const stmt *s, value *ret) {
     if (!tg) abort();
     CG_DEFER(taskgroup_drop, tg);
     scope c = {f, s, ret, NORMAL, tg};
-    return logged_scope(&c, taskgroup_scope);
+    return run_block(s, taskgroup_scope, &c, &c.result);
+}
+
+/* -- async generators ------------------------------------------------- */
+
+/* Every instance an `agen` made, in creation order, with the ID it was
+ * bound to then (its name in the handler's reports). All stay alive until
+ * the run is over, as the reference keeps them: a rebound ID leaves the old
+ * instance to the shutdown. The ID names the newest instance bound to it. */
+typedef struct arec {
+    cg_agen *ag;
+    const char *id;
+} arec;
+
+static struct {
+    arec *v;
+    size_t n, cap;
+} AG;
+
+static const char *agen_id_of(const cg_agen *ag) {
+    for (size_t i = 0; i < AG.n; i++)
+        if (AG.v[i].ag == ag) return AG.v[i].id;
+    return "async_generator";
+}
+
+static cg_agen *agen_arg(const op *o, opres *r) {
+    for (size_t i = AG.n; i-- > 0;)
+        if (strcmp(AG.v[i].id, o->id) == 0) return AG.v[i].ag;
+    r->missing = 1;
+    return NULL;
+}
+
+/* Drops the instances that are not running: after the run, with nothing
+ * printed (R.closing); one still suspended at a yield is closed as a
+ * dropped generator is (GeneratorExit, its finally blocks skipped as the
+ * tasks' are). One whose body was in the middle of an operation when the
+ * loop stopped is running until the loop is freed (which closes the task
+ * that drives it): the second call, after cg_loop_free, drops it. */
+static void free_agens(void) {
+    for (size_t i = 0; i < AG.n; i++)
+        if (AG.v[i].ag && !cg_agen_running(AG.v[i].ag)) {
+            cg_agen_free(AG.v[i].ag);
+            AG.v[i].ag = NULL;
+        }
+}
+
+/* The body of an `async gen`: its statements, run by the task that
+ * iterates it (cg_anext etc. drive the generator on that task's stack). */
+static void *agen_body(cg_gen *g, void *arg) {
+    (void)g;
+    frame fr = {arg};
+    value ret = NULL;
+    exec_block(&fr, &fr.d->body, &ret);
+    return NULL;
+}
+
+/* `yield VALUE`: r = yield VALUE, then NAME:recv <repr(r)>. */
+static void agen_yield(const char *name, value v) {
+    value got = cg_yield(cg_current(), (void *)v);
+    ev("%s:recv %s", name, got ? got : "None");
+}
+
+static void op_agen(frame *f, const op *o, opres *r) {
+    (void)f;
+    const def *d = find_def(R.prog, o->name);
+    cg_opts go = {d->stack, d->name, 0};
+    cg_agen *ag = cg_agen_new(agen_body, (void *)d, &go);
+    if (!ag) {
+        fputs("cogen-async-scenario: cannot make an async generator\n", stderr);
+        exit(1);
+    }
+    if (AG.n == AG.cap) {
+        AG.cap = AG.cap ? AG.cap * 2 : 16;
+        AG.v = xrealloc(AG.v, AG.cap * sizeof *AG.v);
+    }
+    AG.v[AG.n++] = (arec){ag, o->id};
+    s_puts(&r->s, o->id);
+}
+
+static void op_anext(frame *f, const op *o, opres *r) {
+    (void)f;
+    cg_agen *ag = agen_arg(o, r);
+    if (ag) value_text(&r->s, cg_agen_anext(ag));
+}
+
+static void op_asend(frame *f, const op *o, opres *r) {
+    (void)f;
+    cg_agen *ag = agen_arg(o, r);
+    if (ag) value_text(&r->s, cg_asend(ag, (void *)o->val));
+}
+
+static void op_athrow(frame *f, const op *o, opres *r) {
+    (void)f;
+    cg_agen *ag = agen_arg(o, r);
+    if (!ag) return;
+    /* A StopIteration thrown into a fresh one comes out of the awaitable as
+     * its return (the loop gives NULL): Python's await gives its value, the
+     * word (a str, printed with its repr). */
+    int fresh_stop = o->type == &cg_StopIteration && cg_gen_state(cg_agen_gen(ag)) == CG_GEN_CREATED;
+    value v = cg_athrow(ag, cg_exc_new(o->type, o->word));
+    if (fresh_stop && o->word)
+        s_repr(&r->s, o->word);
+    else
+        value_text(&r->s, v);
+}
+
+static void op_aclose(frame *f, const op *o, opres *r) {
+    (void)f;
+    cg_agen *ag = agen_arg(o, r);
+    if (!ag) return;
+    cg_aclose(ag);
+    s_puts(&r->s, "None");
+}
+
+/* A context block: fn(arg) enters it, runs the body (storing exec_block's
+ * NORMAL/RETURN in *result) and leaves it; then `TEXT -> ok`, or
+ * `TEXT -> raised EXC` and the exception goes on as it came out (its
+ * context untouched), or nothing when a return left it. */
+static int run_block(const stmt *s, void (*fn)(void *), void *arg, const int *result) {
+    cg_exc *e = cg_try_catch(fn, arg, &cg_BaseException);
+    if (e) {
+        str t = {0};
+        fmt_exc(&t, e);
+        ev("%s -> raised %s", s->op->text, s_text(&t));
+        free(t.p);
+        cg_propagate(e);
+    }
+    if (*result == RETURN) return RETURN;
+    ev("%s -> ok", s->op->text);
+    return NORMAL;
+}
+
+/* async_for ID: `async for v in ID:`, each item logged before the body
+ * runs; the block's outcome as for the other blocks. */
+typedef struct afor {
+    frame *f;
+    const stmt *s;
+    value *ret;
+    cg_agen *ag;
+    int result;
+} afor;
+
+static void afor_run(void *p) {
+    afor *a = p;
+    void *v = NULL;
+    while (cg_anext(a->ag, &v)) {
+        ev("%s -> %s", a->s->op->text, v ? (const char *)v : "None");
+        if ((a->result = exec_block(a->f, &a->s->body, a->ret)) == RETURN) return;
+    }
+}
+
+static int blk_async_for(frame *f, const stmt *s, value *ret) {
+    opres miss = {{0}, 0};
+    afor a = {f, s, ret, agen_arg(s->op, &miss), NORMAL};
+    if (!a.ag) {
+        ev("%s -> missing", s->op->text);
+        return NORMAL;
+    }
+    return run_block(s, afor_run, &a, &a.result);
+}
+
+/* Runner.close, step 2: loop.shutdown_asyncgens() in a task of its own. */
+static void *shutdown_asyncgens(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_shutdown_asyncgens();
+    return NULL;
 }
 
 /* The table of operations (async_ref.py's OPS and USAGE). A NULL function:
@@ -1781,11 +1953,11 @@ static const opdef OPDEFS[K_NOPS] = {
     [K_ACQUIRE] = {"acquire", "L", "L", 1, op_acquire},
     [K_RELEASE] = {"release", "L", "L", 0, op_release},
     [K_LOCKED] = {"locked", "L", "L", 0, op_locked},
-    [K_AGEN] = {"agen", "M G", "ID NAME", 0, NULL},
-    [K_ANEXT] = {"anext", "A", "ID", 1, NULL},
-    [K_ASEND] = {"asend", "A V", "ID VALUE", 1, NULL},
-    [K_ATHROW] = {"athrow", "A TYPE [W]", "ID TYPE [WORD]", 1, NULL},
-    [K_ACLOSE] = {"aclose", "A", "ID", 1, NULL},
+    [K_AGEN] = {"agen", "M G", "ID NAME", 0, op_agen},
+    [K_ANEXT] = {"anext", "A", "ID", 1, op_anext},
+    [K_ASEND] = {"asend", "A V", "ID VALUE", 1, op_asend},
+    [K_ATHROW] = {"athrow", "A TYPE [W]", "ID TYPE [WORD]", 1, op_athrow},
+    [K_ACLOSE] = {"aclose", "A", "ID", 1, op_aclose},
 };
 
 /* The blocks: `timeout`, `taskgroup`, `async_with`, `async_for`. Each is
@@ -1832,20 +2004,10 @@ static void awith_run(void *p) {
 
 static int blk_async_with(frame *f, const stmt *s, value *ret) {
     awith a = {f, s, ret, find_obj(R.prog, s->op->name), NORMAL};
-    cg_exc *e = cg_try_catch(awith_run, &a, &cg_BaseException);
-    if (e) {
-        str t = {0};
-        fmt_exc(&t, e);
-        ev("%s -> raised %s", s->op->text, s_text(&t));
-        free(t.p);
-        cg_raise(e);
-    }
-    if (a.result == RETURN) return RETURN;
-    ev("%s -> ok", s->op->text);
-    return NORMAL;
+    return run_block(s, awith_run, &a, &a.result);
 }
 
-static const block_fn BLOCKDEFS[4] = {blk_timeout, blk_taskgroup, blk_async_with, NULL};
+static const block_fn BLOCKDEFS[4] = {blk_timeout, blk_taskgroup, blk_async_with, blk_async_for};
 static const char *const BLOCK_WORDS[4] = {"timeout", "taskgroup", "async_with", "async_for"};
 
 static const handler *match_handler(const stmt *s, const cg_exc *e) {
@@ -1925,8 +2087,9 @@ static int exec_block(frame *f, const block *b, value *ret) {
         case S_BLOCK:
             if (BLOCKDEFS[s->op->kw - K_TIMEOUT](f, s, ret) == RETURN) return RETURN;
             break;
-        case S_YIELD: /* async gens are not run yet (refused before the run) */
-            CG_RAISE(&cg_RuntimeError, "yield is not supported yet");
+        case S_YIELD:
+            agen_yield(name, s->val);
+            break;
         }
     }
     return NORMAL;
@@ -2028,13 +2191,14 @@ static int cancel_all(void) {
 
 /* Runner.close, steps 2 and 3: loop.shutdown_asyncgens() and
  * loop.shutdown_default_executor(), each run in a task of its own (they
- * take Task-N names). No async generator runs yet, no executor exists: the
- * tasks return at once. */
-static void shutdown_step(void) {
-    cg_task *t = cg_task_new(R.loop, nothing, NULL, NULL);
+ * take Task-N names; no executor exists, so the second returns at once):
+ * -1 when the loop deadlocks on it. */
+static int shutdown_step(cg_fn body) {
+    cg_task *t = cg_task_new(R.loop, body, NULL, NULL);
     if (!t) abort();
     track(t);
     cg_loop_run_until_complete(R.loop, cg_task_future(t), NULL, NULL);
+    return cg_future_done(cg_task_future(t)) ? 0 : -1;
 }
 
 /* The declared queues, events, locks and semaphores, made before the run
@@ -2076,8 +2240,10 @@ static int run_aborted(void) {
         R.tasks[i]->t = NULL;
     }
     if (R.stuck) cg_future_unref(R.stuck->outer);
+    free_agens();
     free_objects();
     cg_loop_free(R.loop);
+    free_agens();
     R.loop = NULL;
     free(R.stuck);
     R.stuck = NULL;
@@ -2114,10 +2280,7 @@ static int run_main(void) {
         cg_exc_unref(exc);
     }
     if (!dead) dead = cancel_all() < 0;
-    if (!dead && !R.aborted) {
-        shutdown_step();
-        shutdown_step();
-    }
+    if (!dead && !R.aborted) dead = shutdown_step(shutdown_asyncgens) < 0 || shutdown_step(nothing) < 0;
     if (R.aborted) {
         free(outcome.p);
         return run_aborted();
@@ -2149,8 +2312,10 @@ static int run_main(void) {
     }
     R.closing = 1;
     if (R.stuck) cg_future_unref(R.stuck->outer);
+    free_agens();
     free_objects();
     cg_loop_free(R.loop);
+    free_agens();
     R.loop = NULL;
     free(R.stuck);
     return 0;
@@ -2207,7 +2372,6 @@ static void find_unsupported(const block *b, unsup *u) {
     for (size_t i = 0; i < b->n; i++) {
         const stmt *s = &b->v[i];
         switch (s->kind) {
-        case S_YIELD: note_unsup(u, s->line, "yield"); break;
         case S_OP:
             if (!OPDEFS[s->op->kw].run) note_unsup(u, s->line, OPDEFS[s->op->kw].kw);
             break;
@@ -2266,7 +2430,6 @@ int main(int argc, char **argv) {
     }
     unsup u = {0, NULL};
     for (size_t i = 0; i < prog.ndefs; i++) {
-        if (prog.defs[i].kind == KIND_GEN) note_unsup(&u, prog.defs[i].line, "async gen");
         find_unsupported(&prog.defs[i].body, &u);
     }
     if (u.line) {
@@ -2285,6 +2448,7 @@ done:
     for (size_t i = 0; i < R.ntasks; i++) free(R.tasks[i]);
     free(R.tasks);
     free(R.binds);
+    free(AG.v);
     free(R.out.p);
     free(R.abort_msg.p);
     free(ps.err.p);

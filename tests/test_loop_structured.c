@@ -1600,6 +1600,14 @@ TEST(loop_structured_destroy) {
     compare("destroy");
 }
 
+/* cg_run(main_body) on the virtual clock, which must return "done". */
+static void run_to_done(cg_fn main_body) {
+    cg_run_opts o = {CG_LOOP_VIRTUAL_CLOCK, NULL, NULL, NULL};
+    void *out = NULL;
+    CHECK_EQ(cg_run(main_body, NULL, &o, &out, NULL), CG_RETURNED);
+    CHECK(out && strcmp(out, "done") == 0);
+}
+
 /* ---------------------------------------------------------------------
  * cg_future_unretrieved (Future._log_traceback) and cg_taskgroup_spawn_opts:
  * plain checks, no twin (the flag is what asyncio's Future.__del__ reads).
@@ -1649,12 +1657,7 @@ static void *unretrieved_main(cg_gen *g, void *arg) {
     return "done";
 }
 
-TEST(loop_structured_unretrieved_opts) {
-    cg_run_opts o = {CG_LOOP_VIRTUAL_CLOCK, NULL, NULL, NULL};
-    void *out = NULL;
-    CHECK_EQ(cg_run(unretrieved_main, NULL, &o, &out, NULL), CG_RETURNED);
-    CHECK(out && strcmp(out, "done") == 0);
-}
+TEST(loop_structured_unretrieved_opts) { run_to_done(unretrieved_main); }
 
 /* ---------------------------------------------------------------------
  * Task.cancel() around a cycle of tasks awaiting each other: CPython's
@@ -1752,10 +1755,10 @@ TEST(loop_structured_cancel_cycle) {
  * fails under the sanitizers and valgrind of make check without it).
  * ------------------------------------------------------------------ */
 
-static void *waits_on(cg_gen *g, void *arg) {
+static void *waits_first(cg_gen *g, void *arg) {
     (void)g;
     cg_future *f = arg;
-    cg_wait(&f, 1, CG_ALL_COMPLETED, CG_NEVER, NULL, NULL, NULL, NULL);
+    cg_wait(&f, 1, CG_FIRST_COMPLETED, CG_NEVER, NULL, NULL, NULL, NULL);
     return "not reached";
 }
 
@@ -1763,7 +1766,7 @@ static void *wait_holds_main(cg_gen *g, void *arg) {
     (void)g;
     (void)arg;
     cg_future *f = cg_future_new(cg_get_running_loop());
-    cg_task *w = cg_create_task(waits_on, f, "w");
+    cg_task *w = cg_create_task(waits_first, f, "w");
     cg_sleep(0); /* w waits on f */
     cg_future_unref(f);
     CHECK_EQ(cg_task_cancel(w, NULL), 1);
@@ -1774,19 +1777,14 @@ static void *wait_holds_main(cg_gen *g, void *arg) {
     return "done";
 }
 
-TEST(loop_structured_wait_holds) {
-    cg_run_opts o = {CG_LOOP_VIRTUAL_CLOCK, NULL, NULL, NULL};
-    void *out = NULL;
-    CHECK_EQ(cg_run(wait_holds_main, NULL, &o, &out, NULL), CG_RETURNED);
-    CHECK(out && strcmp(out, "done") == 0);
-}
+TEST(loop_structured_wait_holds) { run_to_done(wait_holds_main); }
 
 /* ---------------------------------------------------------------------
  * A waiting task that gives up (cancelled) after the future it waits on
  * completed but before that future's done callback ran: the callback is
- * already scheduled, so removing it does nothing, and it runs later, on
- * what wait and wait_for(..., 0) made for the wait (asyncio's closures
- * keep those alive). Fails under the sanitizers and valgrind without it.
+ * already queued, and must not run on what wait and wait_for(..., 0) made
+ * for the wait, freed by then (the sanitizers and valgrind of make check
+ * see it if it does).
  * ------------------------------------------------------------------ */
 
 static void *sleeps_long(cg_gen *g, void *arg) {
@@ -1794,13 +1792,6 @@ static void *sleeps_long(cg_gen *g, void *arg) {
     (void)arg;
     cg_sleep(CG_SEC(1));
     return NULL;
-}
-
-static void *waits_first(cg_gen *g, void *arg) {
-    (void)g;
-    cg_future *f = arg;
-    cg_wait(&f, 1, CG_FIRST_COMPLETED, CG_NEVER, NULL, NULL, NULL, NULL);
-    return "not reached";
 }
 
 static void *waits_for_now(cg_gen *g, void *arg) {
@@ -1835,12 +1826,7 @@ static void *late_main(cg_gen *g, void *arg) {
     return "done";
 }
 
-TEST(loop_structured_late_callbacks) {
-    cg_run_opts o = {CG_LOOP_VIRTUAL_CLOCK, NULL, NULL, NULL};
-    void *out = NULL;
-    CHECK_EQ(cg_run(late_main, NULL, &o, &out, NULL), CG_RETURNED);
-    CHECK(out && strcmp(out, "done") == 0);
-}
+TEST(loop_structured_late_callbacks) { run_to_done(late_main); }
 
 /* The same callbacks still scheduled when the loop is freed: they never
  * run, and what they hold goes with them (LeakSanitizer and valgrind

@@ -169,12 +169,12 @@ typedef struct gathering {
     cg_gathered res;
 } gathering;
 
-static int gathering_cancel(cg_future *f, const char *msg) {
+static int gathering_cancel(cg_future *f, char *msg) {
     gathering *g = (gathering *)f;
     if (f->state != F_PENDING) return 0;
     int ret = 0;
     for (size_t i = 0; i < g->n; i++)
-        if (cg_future_cancel(g->children[i], msg)) ret = 1;
+        if (cg__future_cancel(g->children[i], msg)) ret = 1;
     if (ret) g->cancel_requested = 1;
     return ret;
 }
@@ -188,7 +188,7 @@ static void gather_done(cg_future *fut, void *arg);
 static void gathering_fini(cg_future *f) {
     gathering *g = (gathering *)f;
     for (size_t i = 0; i < g->n; i++) {
-        if (g->children[i]->state == F_PENDING) cg_future_remove_done_callback(g->children[i], gather_done, g);
+        cg__future_forget_callback(g->children[i], gather_done, g);
         cg_future_unref(g->children[i]);
         if (g->excs) cg_exc_unref(g->excs[i]);
     }
@@ -259,7 +259,7 @@ static gathering *gathering_new(cg_loop *loop, size_t n, int return_exceptions) 
  * references to the children) and raises MemoryError. */
 static CG_NORETURN void gather_undo(gathering *g, size_t registered) {
     for (size_t i = 0; i < registered; i++)
-        cg_future_remove_done_callback(g->children[i], gather_done, g);
+        cg__future_forget_callback(g->children[i], gather_done, g);
     g->n = 0;
     cg_future_unref(&g->fut);
     no_memory();
@@ -306,12 +306,19 @@ static cg_future *gather_empty(void) {
 typedef struct child_list {
     cg_future **v;
     size_t n;
+    int cancel; /* the tasks made for bodies: cancelled when the call fails */
 } child_list;
 
+/* A call that made tasks for bodies and then runs out of memory cancels
+ * them before they start: the call has no effect (where asyncio's tasks
+ * would run on unobserved). */
 static void child_list_drop(void *p) {
     child_list *l = p;
     if (!l->v) return;
-    for (size_t i = 0; i < l->n; i++) cg_future_unref(l->v[i]);
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->cancel) cg__future_cancel(l->v[i], NULL);
+        cg_future_unref(l->v[i]);
+    }
     cg__dealloc(l->v);
 }
 
@@ -320,7 +327,7 @@ cg_future *cg_gather(cg_future *const *futs, size_t n, int return_exceptions) {
     if (!futs) CG_RAISE(&cg_TypeError, "An asyncio.Future, a coroutine or an awaitable is required");
     cg_loop *loop = NULL;
     for (size_t i = 0; i < n; i++) loop = check_future(futs[i], loop);
-    child_list l = {NULL, 0};
+    child_list l = {NULL, 0, 0};
     CG_DEFER(child_list_drop, &l);
     l.v = xalloc(n * sizeof *l.v);
     for (l.n = 0; l.n < n; l.n++) l.v[l.n] = cg_future_ref(futs[l.n]);
@@ -333,10 +340,11 @@ cg_future *cg_gather(cg_future *const *futs, size_t n, int return_exceptions) {
 cg_future *cg_gather_bodies(const cg_body *bodies, size_t n, int return_exceptions) {
     if (!n) return gather_empty();
     if (!bodies) CG_RAISE(&cg_TypeError, "An asyncio.Future, a coroutine or an awaitable is required");
-    child_list l = {NULL, 0};
+    child_list l = {NULL, 0, 1};
     CG_DEFER(child_list_drop, &l);
     l.v = xalloc(n * sizeof *l.v);
     for (size_t i = 0; i < n; i++) {
+        if (!bodies[i].fn) l.cancel = 0; /* asyncio's TypeError leaves the tasks made before it running */
         l.v[i] = body_task(&bodies[i]);
         ((cg_task *)l.v[i])->log_destroy_pending = 0; /* fut._log_destroy_pending = False */
         l.n++;
@@ -376,7 +384,7 @@ static void shield_inner_done(cg_future *inner, void *arg);
 
 static void shielding_fini(cg_future *f) {
     shielding *s = (shielding *)f;
-    if (s->inner->state == F_PENDING) cg_future_remove_done_callback(s->inner, shield_inner_done, s);
+    cg__future_forget_callback(s->inner, shield_inner_done, s);
     cg_future_unref(s->inner);
 }
 
@@ -398,7 +406,7 @@ static void shield_inner_done(cg_future *inner, void *arg) {
 static void shield_outer_done(cg_future *outer, void *arg) {
     (void)arg;
     shielding *s = (shielding *)outer;
-    if (s->inner->state == F_PENDING) cg_future_remove_done_callback(s->inner, shield_inner_done, s);
+    cg__future_forget_callback(s->inner, shield_inner_done, s);
 }
 
 static cg_future *shield_future(cg_future *inner) {
@@ -425,11 +433,23 @@ cg_future *cg_shield(cg_future *inner) {
     return shield_future(inner);
 }
 
+typedef struct made_task {
+    cg_future *t;
+    int cancel;
+} made_task;
+
+static void made_task_drop(void *p) {
+    made_task *m = p;
+    if (m->cancel) cg__future_cancel(m->t, NULL); /* as child_list_drop */
+    cg_future_unref(m->t);
+}
+
 cg_future *cg_shield_body(cg_fn body, void *arg) {
     cg_body b = {body, arg};
-    cg_future *t = body_task(&b);
-    cg_future *r = shield_future(t);
-    cg_future_unref(t);
+    made_task m = {body_task(&b), 1};
+    CG_DEFER(made_task_drop, &m);
+    cg_future *r = shield_future(m.t);
+    m.cancel = 0;
     return r;
 }
 
@@ -438,8 +458,6 @@ cg_future *cg_shield_body(cg_fn body, void *arg) {
  * ====================================================================== */
 
 typedef struct wait_rec {
-    long refs; /* the waiting task's, and one per done callback registered */
-    unsigned char over; /* the task stopped waiting (wait_cleanup) */
     cg_future **fs; /* distinct, in input order (owned references: as the
                        set in asyncio's _wait, they keep the futures alive
                        while the task waits, whoever else lets go) */
@@ -454,40 +472,36 @@ static void release_waiter(void *arg) {
     if (w->state == F_PENDING) cg__future_set_result_plain(w, NULL);
 }
 
-static void wait_rec_unref(wait_rec *w) {
-    if (--w->refs > 0) return;
-    cg__dealloc(w->fs);
-    cg__dealloc(w);
-}
-
-/* _wait's _on_completion. A callback already scheduled when the task stops
- * waiting still runs, as asyncio's does: it only counts then, and retrieves
- * the exception as the condition below does (FIRST_EXCEPTION). */
 static void wait_on_completion(cg_future *f, void *arg) {
     wait_rec *w = arg;
     w->counter--;
-    if ((w->counter == 0 || w->when == CG_FIRST_COMPLETED ||
-         (w->when == CG_FIRST_EXCEPTION && f->state != F_CANCELLED && exception_of(f))) &&
-        !w->over) {
+    if (w->counter == 0 || w->when == CG_FIRST_COMPLETED ||
+        (w->when == CG_FIRST_EXCEPTION && f->state != F_CANCELLED && exception_of(f))) {
         if (w->timer) cg_handle_cancel(w->timer);
         release_waiter(w->waiter);
     }
-    wait_rec_unref(w);
 }
 
 static void wait_cleanup(void *p) {
     wait_rec *w = p;
-    w->over = 1;
     if (w->timer) {
         cg_handle_cancel(w->timer);
         cg_handle_unref(w->timer);
     }
     for (size_t i = 0; i < w->n; i++) {
-        w->refs -= cg_future_remove_done_callback(w->fs[i], wait_on_completion, w);
-        cg_future_unref(w->fs[i]);
+        cg_future *f = w->fs[i];
+        int done = f->state != F_PENDING;
+        /* A callback of f that is queued but has not run is dropped; in
+         * asyncio it would still run: it counts, and retrieves f's
+         * exception as its condition does (FIRST_EXCEPTION). */
+        if (cg__future_forget_callback(f, wait_on_completion, w) && done && --w->counter != 0 &&
+            w->when == CG_FIRST_EXCEPTION && f->state != F_CANCELLED)
+            exception_of(f);
+        cg_future_unref(f);
     }
     cg_future_unref(w->waiter);
-    wait_rec_unref(w);
+    cg__dealloc(w->fs);
+    cg__dealloc(w);
 }
 
 void cg_wait(cg_future *const *fs, size_t n, cg_return_when when, cg_ns timeout, cg_future **done, size_t *ndone,
@@ -504,7 +518,7 @@ void cg_wait(cg_future *const *fs, size_t n, cg_return_when when, cg_ns timeout,
      * while the task is suspended, and a compact task's stack is not in
      * memory then. */
     wait_rec *w = xalloc(sizeof *w);
-    *w = (wait_rec){1, 0, NULL, 0, 0, when, NULL, NULL};
+    *w = (wait_rec){NULL, 0, 0, when, NULL, NULL};
     CG_DEFER(wait_cleanup, w);
     w->fs = xalloc(n * sizeof *w->fs);
     for (size_t i = 0; i < n; i++) {
@@ -519,8 +533,12 @@ void cg_wait(cg_future *const *fs, size_t n, cg_return_when when, cg_ns timeout,
         if (!w->timer) no_memory();
     }
     for (size_t i = 0; i < w->n; i++) {
-        if (cg_future_add_done_callback(w->fs[i], wait_on_completion, w) < 0) no_memory(); /* wait_cleanup undoes */
-        w->refs++;
+        if (cg_future_add_done_callback(w->fs[i], wait_on_completion, w) < 0) {
+            while (i-- > 0) cg__future_forget_callback(w->fs[i], wait_on_completion, w);
+            for (size_t k = 0; k < w->n; k++) cg_future_unref(w->fs[k]);
+            w->n = 0;
+            no_memory();
+        }
     }
     cg_await(w->waiter);
     for (size_t i = 0; i < w->n; i++) {
@@ -709,24 +727,14 @@ typedef struct cancel_wait {
     cg_future *fut, *waiter;
 } cancel_wait;
 
-/* The callback holds a reference to the waiter (asyncio's partial does):
- * it may have been scheduled already when the waiting task gives up. */
 static void release_waiter_cb(cg_future *f, void *arg) {
     (void)f;
     release_waiter(arg);
-    cg_future_unref(arg);
-}
-
-void cg__done_callback_dropped(cg_done_callback fn, void *arg) {
-    if (fn == wait_on_completion)
-        wait_rec_unref(arg);
-    else if (fn == release_waiter_cb)
-        cg_future_unref(arg);
 }
 
 static void cancel_wait_cleanup(void *p) {
     cancel_wait *c = p;
-    if (cg_future_remove_done_callback(c->fut, release_waiter_cb, c->waiter) > 0) cg_future_unref(c->waiter);
+    cg__future_forget_callback(c->fut, release_waiter_cb, c->waiter);
     cg_future_unref(c->waiter);
 }
 
@@ -734,8 +742,7 @@ static void cancel_wait_cleanup(void *p) {
  * a waiter of its own so that this wait stays cancellable. */
 static void cancel_and_wait(cg_future *fut) {
     cancel_wait c = {fut, new_future(fut->loop)};
-    if (cg_future_add_done_callback(fut, release_waiter_cb, cg_future_ref(c.waiter)) < 0) {
-        cg_future_unref(c.waiter);
+    if (cg_future_add_done_callback(fut, release_waiter_cb, c.waiter) < 0) {
         cg_future_unref(c.waiter);
         no_memory();
     }
@@ -841,7 +848,7 @@ static void ac_completion(cg_future *f, void *arg) {
 static void ac_timeout(void *arg) {
     cg_as_completed *it = arg;
     for (size_t i = 0; i < it->ntodo; i++) {
-        cg_future_remove_done_callback(it->todo[i], ac_completion, it);
+        cg__future_forget_callback(it->todo[i], ac_completion, it);
         cg_future_unref(it->todo[i]);
         ac_put(it, NULL);
     }
@@ -916,7 +923,7 @@ void cg_as_completed_free(cg_as_completed *it) {
         cg_handle_unref(it->timer);
     }
     for (size_t i = 0; i < it->ntodo; i++) {
-        cg_future_remove_done_callback(it->todo[i], ac_completion, it);
+        cg__future_forget_callback(it->todo[i], ac_completion, it);
         cg_future_unref(it->todo[i]);
     }
     for (size_t i = 0; i < it->dtail; i++) cg_future_unref(it->done[i]);
@@ -971,7 +978,7 @@ static void tg_on_task_done(cg_future *f, void *arg);
 static void tg_unref(cg_taskgroup *tg) {
     if (!tg || --tg->refs > 0) return;
     for (size_t i = 0; i < tg->ntasks; i++) {
-        cg_future_remove_done_callback(&tg->tasks[i]->fut, tg_on_task_done, tg);
+        cg__future_forget_callback(&tg->tasks[i]->fut, tg_on_task_done, tg);
         cg_future_unref(&tg->tasks[i]->fut);
     }
     cg__dealloc(tg->tasks);
@@ -1011,18 +1018,22 @@ static void tg_abort(cg_taskgroup *tg) {
         if (tg->tasks[i]->fut.state == F_PENDING) cg_task_cancel(tg->tasks[i], NULL);
 }
 
-static void tg_add_error(cg_taskgroup *tg, cg_exc *e) {
-    if (tg->nerrors == tg->ecap) {
-        size_t cap = tg->ecap ? tg->ecap * 2 : 4;
-        cg_exc **v = cg__alloc(cap * sizeof *v);
-        CG_CHECK(v != NULL, "out of memory recording a TaskGroup error");
-        if (tg->nerrors) memcpy(v, tg->errors, tg->nerrors * sizeof *v);
-        cg__dealloc(tg->errors);
-        tg->errors = v;
-        tg->ecap = cap;
-    }
-    tg->errors[tg->nerrors++] = cg_exc_ref(e);
+/* Room for n more errors, or MemoryError (nothing changed). The room for
+ * the error each unfinished task may add is made when it is spawned, so
+ * that recording it, in a done callback, never needs memory. */
+static void tg_reserve_errors(cg_taskgroup *tg, size_t n) {
+    if (tg->nerrors + n <= tg->ecap) return;
+    size_t cap = tg->ecap ? tg->ecap * 2 : 4;
+    while (cap < tg->nerrors + n) cap *= 2;
+    cg_exc **v = xalloc(cap * sizeof *v);
+    if (tg->nerrors) memcpy(v, tg->errors, tg->nerrors * sizeof *v);
+    cg__dealloc(tg->errors);
+    tg->errors = v;
+    tg->ecap = cap;
 }
+
+/* self._errors.append(e), in room reserved. */
+static void tg_add_error(cg_taskgroup *tg, cg_exc *e) { tg->errors[tg->nerrors++] = cg_exc_ref(e); }
 
 /* A task's repr for the exception handler, without the coroutine. */
 static void task_repr(cg_task *t, char *buf, size_t size) {
@@ -1092,6 +1103,7 @@ cg_task *cg_taskgroup_spawn_opts(cg_taskgroup *tg, cg_fn body, void *arg, const 
     if (tg->exiting && !tg->ntasks) tg_raise(tg, "TaskGroup %s is finished");
     if (tg->aborting) tg_raise(tg, "TaskGroup %s is shutting down");
     if (!body) CG_RAISE(&cg_TypeError, "a coroutine was expected, got NULL");
+    tg_reserve_errors(tg, tg->ntasks + 1);
     if (tg->ntasks == tg->tcap) {
         size_t cap = tg->tcap ? tg->tcap * 2 : 4;
         cg_task **v = xalloc(cap * sizeof *v);
@@ -1163,7 +1175,10 @@ void cg_taskgroup_exit(cg_taskgroup *tg, cg_exc *exc) {
         w.propagate = NULL;
         RERAISE(p);
     }
-    if (exc && !cg_exc_is(exc, &cg_CancelledError)) tg_add_error(tg, exc);
+    if (exc && !cg_exc_is(exc, &cg_CancelledError)) {
+        tg_reserve_errors(tg, 1);
+        tg_add_error(tg, exc);
+    }
     if (tg->nerrors) {
         if (cg_task_cancelling(tg->parent)) {
             cg_task_uncancel(tg->parent);
