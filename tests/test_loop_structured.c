@@ -1691,6 +1691,7 @@ static void *chain_link(cg_gen *g, void *arg) { /* await the next one */
 }
 
 static void cancel_a(void *p) { cg_task_cancel(p, NULL); }
+static void cancel_a_msg(void *p) { cg_task_cancel(p, "round and round"); }
 
 static void *cycle_main(cg_gen *g, void *arg) {
     (void)g;
@@ -1703,6 +1704,11 @@ static void *cycle_main(cg_gen *g, void *arg) {
     CHECK(e != NULL);
     CHECK(cg_exc_is(e, &cg_RecursionError));
     CHECK(strcmp(cg_exc_msg(e), "maximum recursion depth exceeded") == 0);
+    cg_exc_unref(e);
+    /* with a message: the message is given back too (the leak checks of
+     * make check's sanitizers and valgrind see it) */
+    e = catch_(cancel_a_msg, cyc_a);
+    CHECK(e != NULL && cg_exc_is(e, &cg_RecursionError));
     cg_exc_unref(e);
     /* a chain of 300 tasks, each awaiting the next: one cancel reaches the
      * last, and every one ends cancelled */

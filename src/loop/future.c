@@ -179,6 +179,8 @@ void cg__msg_unref(char *m) {
     if (m && --((msg_head *)m - 1)->refs == 0) cg__dealloc((msg_head *)m - 1);
 }
 
+static void msg_unref_v(void *m) { cg__msg_unref(m); }
+
 int cg__future_cancel_plain(cg_future *f, char *msg) {
     f->log_tb = 0;
     if (f->state != F_PENDING) return 0;
@@ -205,9 +207,10 @@ int cg_future_cancel(cg_future *f, const char *msg) {
     }
     char *m = cg__msg_new(msg);
     if (msg && !m) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
-    int r = cg__future_cancel(f, m);
-    cg__msg_unref(m);
-    return r;
+    /* Given back on the way out, also when a cancel round a cycle of
+     * tasks raises RecursionError from deep inside. */
+    CG_DEFER(m ? msg_unref_v : NULL, m);
+    return cg__future_cancel(f, m);
 }
 
 int cg_future_add_done_callback(cg_future *f, cg_done_callback fn, void *arg) {
