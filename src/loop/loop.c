@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,12 +48,11 @@ cg_handle *cg__handle_new(void) {
 }
 
 static void handle_drop_payload(cg_handle *h) {
-    if (h->fut) {
-        cg_future_unref(h->fut);
-        h->fut = NULL;
-    }
-    cg_exc_unref(h->exc);
-    h->exc = NULL;
+    cg_future *f = h->fut;
+    if (!f) return;
+    h->fut = NULL;
+    if (h->ready.kind == R_DONE) f->ready.nlate--;
+    cg_future_unref(f);
 }
 
 /* The caches: a loop keeps up to CG__FREELIST_MAX handles and as many
@@ -132,25 +132,33 @@ void cg_handle_cancel(cg_handle *h) {
 int cg_handle_cancelled(const cg_handle *h) { return h ? h->cancelled : 0; }
 cg_ns cg_handle_when(const cg_handle *h) { return h ? h->when : 0; }
 
-void cg__loop_ready(cg_loop *loop, cg_handle *h) {
-    h->refs++;
-    h->next = NULL;
+void cg__loop_ready_entry(cg_loop *loop, cg__ready *r) {
+    /* Queued twice, an entry would link the queue into a cycle. */
+    CG_CHECK(!r->queued, "a ready queue entry scheduled twice");
+    r->queued = 1;
+    r->next = NULL;
     if (loop->ready_tail)
-        loop->ready_tail->next = h;
+        loop->ready_tail->next = r;
     else
-        loop->ready_head = h;
-    loop->ready_tail = h;
+        loop->ready_head = r;
+    loop->ready_tail = r;
     loop->nready++;
 }
 
-static cg_handle *ready_pop(cg_loop *loop) {
-    cg_handle *h = loop->ready_head;
-    if (!h) return NULL;
-    loop->ready_head = h->next;
+void cg__loop_ready(cg_loop *loop, cg_handle *h) {
+    h->refs++;
+    cg__loop_ready_entry(loop, &h->ready);
+}
+
+static cg__ready *ready_pop(cg_loop *loop) {
+    cg__ready *r = loop->ready_head;
+    if (!r) return NULL;
+    loop->ready_head = r->next;
     if (!loop->ready_head) loop->ready_tail = NULL;
     loop->nready--;
-    h->next = NULL;
-    return h;
+    r->next = NULL;
+    r->queued = 0;
+    return r;
 }
 
 /* ---------------------------------------------------------------------
@@ -282,7 +290,7 @@ static cg_handle *plain_handle(cg_loop *loop, cg_callback fn, void *arg) {
         errno = ENOMEM;
         return NULL;
     }
-    h->kind = H_PLAIN;
+    h->ready.kind = R_PLAIN;
     h->fn = fn;
     h->arg = arg;
     return h;
@@ -338,9 +346,9 @@ int cg_loop_call_soon_threadsafe(cg_loop *loop, cg_callback fn, void *arg) {
     cg_handle *h = plain_handle(NULL, fn, arg); /* not the loop's cache: another thread */
     if (!h) return -1;
     pthread_mutex_lock(&loop->ts_lock);
-    h->next = NULL;
+    h->ready.next = NULL;
     if (loop->ts_tail)
-        loop->ts_tail->next = h;
+        loop->ts_tail->ready.next = &h->ready;
     else
         __atomic_store_n(&loop->ts_head, h, __ATOMIC_RELEASE); /* read unlocked by take_threadsafe */
     loop->ts_tail = h;
@@ -365,7 +373,7 @@ static void take_threadsafe(cg_loop *loop) {
     loop->ts_tail = NULL;
     pthread_mutex_unlock(&loop->ts_lock);
     while (h) {
-        cg_handle *next = h->next;
+        cg_handle *next = (cg_handle *)h->ready.next;
         cg__loop_ready(loop, h);
         cg_handle_unref(h); /* the ready queue holds it now */
         h = next;
@@ -475,9 +483,25 @@ static void run_done(void *p) {
     c->fn(c->fut, c->arg);
 }
 
+/* A done callback of a future: run as asyncio's Handle._run runs it, what
+ * it raises going to the exception handler. A task's wake-up is a step,
+ * which raises nothing. */
+static void run_done_callback(cg_loop *loop, cg_done_callback fn, cg_future *f, void *arg) {
+    if (fn == cg__task_wakeup) {
+        cg__task_wakeup(f, arg);
+        return;
+    }
+    done_call c = {fn, f, arg};
+    cg_exc *e = cg_try_catch(run_done, &c, &cg_BaseException);
+    if (e) {
+        cg__loop_report(loop, "Exception in callback", e, NULL);
+        cg_exc_unref(e);
+    }
+}
+
 static void run_handle(cg_loop *loop, cg_handle *h) {
-    switch (h->kind) {
-    case H_PLAIN: {
+    switch (h->ready.kind) {
+    case R_PLAIN: {
         plain_call c = {h->fn, h->arg};
         cg_exc *e = cg_try_catch(run_plain, &c, &cg_BaseException);
         if (e) {
@@ -486,32 +510,69 @@ static void run_handle(cg_loop *loop, cg_handle *h) {
         }
         break;
     }
-    case H_DONE: {
-        done_call c = {h->done_fn, h->fut, h->arg};
+    case R_DONE: {
+        cg_future *f = h->fut;
         h->fut = NULL;
-        if (c.fn == cg__task_wakeup) { /* a task's wake-up: a step, which raises nothing (as H_STEP) */
-            cg__task_wakeup(c.fut, c.arg);
-            cg_future_unref(c.fut);
-            break;
-        }
-        cg_exc *e = cg_try_catch(run_done, &c, &cg_BaseException);
-        if (e) {
-            cg__loop_report(loop, "Exception in callback", e, NULL);
-            cg_exc_unref(e);
-        }
-        cg_future_unref(c.fut);
+        f->ready.nlate--;
+        run_done_callback(loop, h->done_fn, f, h->arg);
+        cg_future_unref(f);
         break;
     }
-    case H_STEP: {
-        cg_task *t = (cg_task *)h->fut;
-        cg_exc *e = h->exc;
-        h->fut = NULL;
-        h->exc = NULL;
+    }
+}
+
+/* Takes the scheduled callbacks out of f: *n of them, in an array to give
+ * to callbacks_free. */
+static done_cb *callbacks_take(cg_future *f, size_t *n) {
+    done_cb *cbs = f->cbs;
+    *n = f->ncbs;
+    f->cbs = NULL;
+    f->ncbs = f->cbs_cap = 0;
+    return cbs;
+}
+
+static void callbacks_free(cg_future *f, done_cb *cbs) {
+    if (cbs != &f->cb0) cg__dealloc(cbs);
+}
+
+static cg_future *ready_future(cg__ready *r) { return (cg_future *)((char *)r - offsetof(cg_future, ready)); }
+
+/* Runs an entry embedded in a future (loop.h): a task step, or the done
+ * callbacks of a future that completed. Here, beside run_once, so that
+ * it is inlined there. */
+static void ready_run(cg_loop *loop, cg__ready *r) {
+    cg_future *f = ready_future(r);
+    if (r->kind == R_STEP) {
+        cg_task *t = (cg_task *)f;
+        cg_exc *e = t->step_exc;
+        t->step_exc = NULL;
         cg__task_step(t, e);
-        cg_future_unref(&t->fut);
-        break;
+    } else {
+        size_t n;
+        done_cb *cbs = callbacks_take(f, &n);
+        for (size_t i = 0; i < n; i++) {
+            if (cbs[i].fn == cg__task_wakeup) /* the common case, without a call more */
+                cg__task_wakeup(f, cbs[i].arg);
+            else if (cbs[i].fn)
+                run_done_callback(loop, cbs[i].fn, f, cbs[i].arg);
+        }
+        callbacks_free(f, cbs);
     }
+    cg_future_unref(f); /* the entry's reference, last: it may free f */
+}
+
+/* Drops an embedded entry without running it (loop close): it lets go of
+ * what it held. */
+static void ready_drop(cg__ready *r) {
+    cg_future *f = ready_future(r);
+    if (r->kind == R_STEP) {
+        cg_exc_unref(((cg_task *)f)->step_exc);
+        ((cg_task *)f)->step_exc = NULL;
+    } else {
+        size_t n;
+        callbacks_free(f, callbacks_take(f, &n));
     }
+    cg_future_unref(f);
 }
 
 /* One iteration (BaseEventLoop._run_once). Returns 0, or -1 when a virtual
@@ -546,7 +607,12 @@ static int run_once(cg_loop *loop) {
     }
     size_t ntodo = loop->nready;
     for (size_t i = 0; i < ntodo; i++) {
-        cg_handle *h = ready_pop(loop);
+        cg__ready *r = ready_pop(loop);
+        if (r->kind > R_DONE) { /* embedded in a future or a task */
+            ready_run(loop, r);
+            continue;
+        }
+        cg_handle *h = (cg_handle *)r;
         if (!h->cancelled) run_handle(loop, h);
         handle_release(loop, h);
     }
@@ -646,7 +712,12 @@ void cg_loop_free(cg_loop *loop) {
     cg__task_finalize_all(loop);
     cg__agen_forget_loop(loop);
     take_threadsafe(loop);
-    for (cg_handle *h; (h = ready_pop(loop)) != NULL;) cg_handle_unref(h);
+    for (cg__ready *r; (r = ready_pop(loop)) != NULL;) {
+        if (r->kind > R_DONE)
+            ready_drop(r);
+        else
+            cg_handle_unref((cg_handle *)r);
+    }
     while (loop->nheap) cg_handle_unref(heap_pop(loop));
     cg__freelist_clear(&loop->handle_cache);
     cg__freelist_clear(&loop->future_cache);
