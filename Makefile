@@ -17,6 +17,7 @@ $(BUILD)/CMakeCache.txt:
 
 demo: all
 	$(BUILD)/examples/tour
+	$(BUILD)/examples/tour_loop
 
 test: all
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)

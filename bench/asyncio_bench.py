@@ -9,6 +9,12 @@ bench_loop.c, measured the same way and printed in the same format.
     python3 bench/asyncio_bench.py [--uvloop] future_wakeup [N]
         two tasks in ping-pong, each awaiting a fresh future the other sets;
         N wake-ups in all
+    python3 bench/asyncio_bench.py [--uvloop] queue_handoff [N]
+        a producer (the main task) and a consumer task handing items over
+        through an asyncio.Queue(1); N items
+    python3 bench/asyncio_bench.py [--uvloop] timer_arm_cancel_timeout [N]
+        `async with asyncio.timeout(d): pass`, d 1 to 10 ms (bench_loop's
+        deadlines), left before the deadline; N scopes
     python3 bench/asyncio_bench.py [--uvloop] rss_tasks [N]
         memory per task suspended in asyncio.sleep(3600), N alive
 
@@ -46,6 +52,19 @@ def batches(n):
         m = n - base * (BATCHES - 1) if b == BATCHES - 1 else base
         if m > 0:
             yield m
+
+
+async def fastest_batch(n, run):
+    """Seconds per operation of the fastest batch: run(m) awaits m
+    operations, for each batch of batches(n) (0.0 when n is 0)."""
+    clock = time.perf_counter
+    best = None
+    for m in batches(n):
+        t0 = clock()
+        await run(m)
+        t = (clock() - t0) / m
+        best = t if best is None or t < best else best
+    return best or 0.0
 
 
 async def returns_at_once():
@@ -127,6 +146,54 @@ async def future_wakeup(n):
     result("future_wakeup", (best or 0.0) * 1e9 / 2, "ns", turns * 2)
 
 
+async def queue_handoff(n):
+    q = asyncio.Queue(1)
+
+    async def consumer():
+        get = q.get
+        while await get() is not None:
+            pass
+
+    c = asyncio.create_task(consumer())
+    put = q.put
+
+    async def puts(m):
+        for _ in range(m):
+            await put(1)
+
+    await puts(WARMUP)
+    best = await fastest_batch(n, puts)
+    await put(None)
+    await c
+    result("queue_handoff", best * 1e9, "ns", n, "maxsize=1")
+
+
+# bench/common.h's next_deadline_ms: the same seed and formula, so that
+# every implementation arms the same deadlines.
+TIMER_SPAN_MS = 10
+_rng_state = 42
+
+
+def next_deadline_ms():
+    global _rng_state
+    _rng_state = (_rng_state * 1103515245 + 12345) & 0xffffffff
+    return (_rng_state >> 16) % (TIMER_SPAN_MS + 1)
+
+
+async def timer_arm_cancel_timeout(n):
+    timeout = asyncio.timeout
+
+    async def scopes(m):
+        for _ in range(m):
+            async with timeout((1 + next_deadline_ms() % TIMER_SPAN_MS) / 1000):
+                pass
+
+    await scopes(WARMUP)
+    best = await fastest_batch(n, scopes)
+    result("timer_arm_cancel_timeout", best * 1e9, "ns", n, "api=asyncio.timeout")
+    await asyncio.sleep((TIMER_SPAN_MS + 1) / 1000)
+
+
 def read_mem():
     rss = pte = None
     with open("/proc/self/status") as f:
@@ -166,6 +233,8 @@ BENCHES = {
     "task_spawn_join": (task_spawn_join, 1000000),
     "sleep0_switch": (sleep0_switch, 10000000),
     "future_wakeup": (future_wakeup, 2000000),
+    "queue_handoff": (queue_handoff, 200000),
+    "timer_arm_cancel_timeout": (timer_arm_cancel_timeout, 1000000),
     "rss_tasks": (rss_tasks, 100000),
 }
 

@@ -10,6 +10,10 @@
  *   bench_loop timer_arm_fire [N]    N tasks sleep for random deadlines (real
  *                                    clock), ns per timer from arming to firing
  *   bench_loop timer_arm_cancel [N]  call_later + Handle.cancel, never fired
+ *   bench_loop timer_arm_cancel_timeout [N]  a timeout scope entered and left
+ *                                    before its deadline (ns per scope)
+ *   bench_loop queue_handoff [N]     a producer and a consumer task through a
+ *                                    Queue(1) (ns per item)
  *   bench_loop rss_tasks [N]         memory per task suspended in cg_sleep, N alive
  *   bench_loop compact_rss_tasks [N] the same with CG_OPT_COMPACT task stacks
  *
@@ -28,6 +32,16 @@
 #define IMPL "cogen"
 #define WARMUP 10000
 #define TIMER_SPAN_MS BENCH_TIMER_SPAN_MS /* the deadlines: next_deadline_ms, common.h */
+
+/* WARMUP runs of the statement op, then n timed in batches: the fastest
+ * batch's ns per op in best. */
+#define TIME_OPS(best, n, op)                                       \
+    do {                                                            \
+        for (long w_ = 0; w_ < WARMUP; w_++) op;                    \
+        BENCH_TIME_BATCHES(best, n, len_, {                         \
+            for (long i_ = 0; i_ < len_; i_++) op;                  \
+        });                                                         \
+    } while (0)
 
 /* A body's outcome that is not CG_RETURNED ends the benchmark. */
 static void run(cg_fn body, void *arg) {
@@ -58,11 +72,8 @@ static void spawn_join_once(void) {
 static void *spawn_join_main(cg_gen *g, void *arg) {
     (void)g;
     long n = *(long *)arg;
-    for (long i = 0; i < WARMUP; i++) spawn_join_once();
     double best;
-    BENCH_TIME_BATCHES(best, n, len, {
-        for (long i = 0; i < len; i++) spawn_join_once();
-    });
+    TIME_OPS(best, n, spawn_join_once());
     bench_result("task_spawn_join", IMPL, best, "ns", n, NULL);
     return NULL;
 }
@@ -254,21 +265,65 @@ static void *arm_cancel_main(cg_gen *g, void *arg) {
     (void)g;
     long n = *(long *)arg;
     cg_loop *loop = cg_get_running_loop();
-    for (long i = 0; i < WARMUP; i++) arm_cancel_once(loop);
     double best;
-    BENCH_TIME_BATCHES(best, n, len, {
-        for (long i = 0; i < len; i++) arm_cancel_once(loop);
-    });
+    TIME_OPS(best, n, arm_cancel_once(loop));
     bench_result("timer_arm_cancel", IMPL, best, "ns", n, "api=call_later");
     cg_sleep(CG_MS(TIMER_SPAN_MS + 1)); /* had one not been cancelled, it would fire now */
     return NULL;
 }
 
-/* timer_arm_cancel_timeout: the same through a timeout scope (asyncio's
- * `async with asyncio.timeout(d):` left before the deadline) belongs here,
- * once the timeout API (another branch) has landed: arm the scope around
- * an empty body, leave it, per scope; RESULT bench=timer_arm_cancel_timeout.
- * TODO(timeout): not measured yet. */
+/* ---------------------------------------------------------------------
+ * timer_arm_cancel_timeout: the other way a timer is armed and cancelled,
+ * a timeout scope (`async with asyncio.timeout(d): pass`) entered and left
+ * before its deadline, d 1 to 10 ms as above; per scope.
+ * ------------------------------------------------------------------ */
+
+static void empty_block(void *arg) { (void)arg; }
+
+static inline void timeout_scope_once(void) {
+    cg_timeout_call(CG_MS(1 + next_deadline_ms() % TIMER_SPAN_MS), empty_block, NULL);
+}
+
+static void *timeout_scope_main(cg_gen *g, void *arg) {
+    (void)g;
+    long n = *(long *)arg;
+    double best;
+    TIME_OPS(best, n, timeout_scope_once());
+    bench_result("timer_arm_cancel_timeout", IMPL, best, "ns", n, "api=cg_timeout_call");
+    cg_sleep(CG_MS(TIMER_SPAN_MS + 1)); /* a scope's timer that outlived it would fire now */
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------
+ * queue_handoff: a producer (the main task, which times) and a consumer
+ * task hand items over through a Queue(1); per item. The consumer stops
+ * at the NULL item.
+ * ------------------------------------------------------------------ */
+
+static void *consumer(cg_gen *g, void *arg) {
+    (void)g;
+    cg_queue *q = arg;
+    while (cg_queue_get(q) != NULL) {
+    }
+    return NULL;
+}
+
+static void *queue_main(cg_gen *g, void *arg) {
+    (void)g;
+    long n = *(long *)arg;
+    static int item;
+    cg_queue *q = cg_queue_new(cg_get_running_loop(), 1);
+    if (!q) bench_die("out of memory");
+    cg_task *c = cg_create_task(consumer, q, NULL);
+    double best;
+    TIME_OPS(best, n, cg_queue_put(q, &item));
+    cg_queue_put(q, NULL);
+    cg_await(cg_task_future(c));
+    cg_future_unref(cg_task_future(c));
+    cg_queue_free(q);
+    bench_result("queue_handoff", IMPL, best, "ns", n, "maxsize=1");
+    return NULL;
+}
 
 /* ---------------------------------------------------------------------
  * rss_tasks, compact_rss_tasks: N tasks suspended in cg_sleep(1 hour)
@@ -342,31 +397,37 @@ static void *rss_main(cg_gen *g, void *arg) {
  * ------------------------------------------------------------------ */
 
 static void usage(void) {
-    fprintf(stderr, "usage: bench_loop task_spawn_join|sleep0_switch|future_wakeup|timer_arm_fire|timer_arm_cancel [N]\n"
+    fprintf(stderr, "usage: bench_loop task_spawn_join|sleep0_switch|future_wakeup|queue_handoff [N]\n"
+                    "       bench_loop timer_arm_fire|timer_arm_cancel|timer_arm_cancel_timeout [N]\n"
                     "       bench_loop rss_tasks|compact_rss_tasks [N]\n");
     exit(2);
 }
 
+/* The benchmarks that take a count N: name, body, default N. */
+static const struct {
+    const char *name;
+    cg_fn body;
+    long n;
+} counted[] = {
+    {"task_spawn_join", spawn_join_main, 1000000},
+    {"sleep0_switch", sleep0_main, 10000000},
+    {"future_wakeup", pingpong_main, 2000000},
+    {"queue_handoff", queue_main, 2000000},
+    {"timer_arm_fire", timer_fire_main, 1000000},
+    {"timer_arm_cancel", arm_cancel_main, 10000000},
+    {"timer_arm_cancel_timeout", timeout_scope_main, 10000000},
+};
+
 int main(int argc, char **argv) {
     if (argc < 2) usage();
     const char *b = argv[1];
-    long n;
-    if (!strcmp(b, "task_spawn_join")) {
-        n = bench_arg(argc, argv, 2, 1000000);
-        run(spawn_join_main, &n);
-    } else if (!strcmp(b, "sleep0_switch")) {
-        n = bench_arg(argc, argv, 2, 10000000);
-        run(sleep0_main, &n);
-    } else if (!strcmp(b, "future_wakeup")) {
-        n = bench_arg(argc, argv, 2, 2000000);
-        run(pingpong_main, &n);
-    } else if (!strcmp(b, "timer_arm_fire")) {
-        n = bench_arg(argc, argv, 2, 1000000);
-        run(timer_fire_main, &n);
-    } else if (!strcmp(b, "timer_arm_cancel")) {
-        n = bench_arg(argc, argv, 2, 10000000);
-        run(arm_cancel_main, &n);
-    } else if (!strcmp(b, "rss_tasks") || !strcmp(b, "compact_rss_tasks")) {
+    for (size_t i = 0; i < sizeof counted / sizeof counted[0]; i++) {
+        if (strcmp(b, counted[i].name) != 0) continue;
+        long n = bench_arg(argc, argv, 2, counted[i].n);
+        run(counted[i].body, &n);
+        return 0;
+    }
+    if (!strcmp(b, "rss_tasks") || !strcmp(b, "compact_rss_tasks")) {
         int compact = b[0] == 'c';
         rss_args a = {compact ? "compact_rss_tasks" : "rss_tasks", bench_arg(argc, argv, 2, 100000),
                       compact ? CG_OPT_COMPACT : 0};

@@ -127,7 +127,7 @@ RATIO_TARGETS = {
     ("throw_catch", "cpython"): 0.2,
     ("lifecycle", "boost-fcontext"): 1.0, ("lifecycle", "cpython"): 0.15,
     ("task_spawn_join", "asyncio"): 0.03, ("sleep0_switch", "asyncio"): 0.03,
-    ("future_wakeup", "asyncio"): 0.03,
+    ("future_wakeup", "asyncio"): 0.03, ("queue_handoff", "asyncio"): 0.03,
     ("timer_arm_fire", "libuv"): 1.0, ("timer_arm_cancel", "libuv"): 1.0,
 }
 ABS_TARGETS = [  # (label, bench, limit, unit)
@@ -139,7 +139,8 @@ ABS_TARGETS = [  # (label, bench, limit, unit)
 ]
 RATIO_BENCHES = ["roundtrip", "instructions_roundtrip", "next_loop", "throw_catch", "lifecycle",
                  "rss_100k", "rss_1m", "task_spawn_join", "sleep0_switch", "future_wakeup",
-                 "timer_arm_fire", "timer_arm_cancel", "rss_tasks_1m"]
+                 "queue_handoff", "timer_arm_fire", "timer_arm_cancel", "timer_arm_cancel_timeout",
+                 "rss_tasks_1m"]
 
 
 def results_svg(rows, machine, runs):
@@ -155,6 +156,13 @@ def results_svg(rows, machine, runs):
                 unit = {"ns": "ns", "kib": "KiB", "count": "instr."}[p["unit"]]
                 bars.append(("%s vs %s" % (b, impl), c / p["median"], RATIO_TARGETS.get((b, impl)),
                              "%.4g / %.4g %s" % (c, p["median"], unit)))
+    # The timeout scope's target is libuv's plain start+stop (timer_arm_cancel).
+    if ("timer_arm_cancel_timeout", "cogen") in med and ("timer_arm_cancel", "libuv") in med:
+        c = med[("timer_arm_cancel_timeout", "cogen")]["median"]
+        p = med[("timer_arm_cancel", "libuv")]["median"]
+        if p > 0:
+            bars.append(("timer_arm_cancel_timeout vs libuv timer_arm_cancel", c / p, 1.0,
+                         "%.4g / %.4g ns" % (c, p)))
     if ("compact_roundtrip", "cogen") in med and ("roundtrip", "cpython") in med:
         c = med[("compact_roundtrip", "cogen")]["median"]
         p = med[("roundtrip", "cpython")]["median"]

@@ -300,14 +300,22 @@ group future_wakeup "$RUNS" \
     "loop future_wakeup $(sz 2000000 1000)" \
     "asyncio future_wakeup $(sz 200000 1000)" \
     "uvloop future_wakeup $(sz 200000 1000)"
+group queue_handoff "$RUNS" \
+    "loop queue_handoff $(sz 2000000 1000)" \
+    "asyncio queue_handoff $(sz 200000 1000)" \
+    "uvloop queue_handoff $(sz 200000 1000)"
 group timer_arm_fire "$RUNS" \
     "loop timer_arm_fire $(sz 1000000 1000)" \
     "libuv timer_arm_fire $(sz 1000000 1000)"
 group timer_arm_cancel "$RUNS" \
     "loop timer_arm_cancel $(sz 10000000 1000)" \
     "libuv timer_arm_cancel $(sz 10000000 1000)"
-# timer_arm_cancel_timeout (a timeout scope left before its deadline): to be
-# added here with the timeout API; bench_loop.c marks the place.
+# A timeout scope left before its deadline, against the same libuv
+# start+stop (the target) and asyncio.timeout.
+group timer_arm_cancel_timeout "$RUNS" \
+    "loop timer_arm_cancel_timeout $(sz 10000000 1000)" \
+    "asyncio timer_arm_cancel_timeout $(sz 1000000 1000)" \
+    "uvloop timer_arm_cancel_timeout $(sz 1000000 1000)"
 group rss_tasks_1m "$RUNS" \
     "loop rss_tasks $(sz 1000000 1000)" \
     "asyncio rss_tasks $(sz 1000000 1000)"
@@ -441,8 +449,10 @@ END {
     ratio("task_spawn_join cogen/asyncio", "task_spawn_join", "cogen", "task_spawn_join", "asyncio", 0.03)
     ratio("sleep0_switch cogen/asyncio", "sleep0_switch", "cogen", "sleep0_switch", "asyncio", 0.03)
     ratio("future_wakeup cogen/asyncio", "future_wakeup", "cogen", "future_wakeup", "asyncio", 0.03)
+    ratio("queue_handoff cogen/asyncio", "queue_handoff", "cogen", "queue_handoff", "asyncio", 0.03)
     ratio("timer_arm_fire cogen/libuv", "timer_arm_fire", "cogen", "timer_arm_fire", "libuv", 1.0)
     ratio("timer_arm_cancel cogen/libuv", "timer_arm_cancel", "cogen", "timer_arm_cancel", "libuv", 1.0)
+    ratio("timer_arm_cancel_timeout cogen / libuv timer_arm_cancel", "timer_arm_cancel_timeout", "cogen", "timer_arm_cancel", "libuv", 1.0)
     absolute("rss_tasks_1m KiB per task (cogen)", "rss_tasks_1m", "cogen", 4.6, "kib", "")
     k = "compact_rss_tasks_1m" SUBSEP "cogen"
     absolute("compact_rss_tasks_1m KiB per task (cogen)", "compact_rss_tasks_1m", "cogen", 0.6, "kib",
@@ -469,7 +479,7 @@ function numkey(name,   parts, k, m, p, out, v) {
     return out
 }
 BEGIN {
-    split("roundtrip compact_roundtrip instructions_roundtrip next_loop throw_catch lifecycle rss_100k rss_100k_pte rss_1m rss_1m_pte compact_rss_10m compact_rss_10m_pte task_spawn_join sleep0_switch instructions_sleep0_step future_wakeup instructions_future_wakeup timer_arm_fire timer_arm_cancel rss_tasks_1m rss_tasks_1m_pte compact_rss_tasks_1m compact_rss_tasks_1m_pte", order, " ")
+    split("roundtrip compact_roundtrip instructions_roundtrip next_loop throw_catch lifecycle rss_100k rss_100k_pte rss_1m rss_1m_pte compact_rss_10m compact_rss_10m_pte task_spawn_join sleep0_switch instructions_sleep0_step future_wakeup instructions_future_wakeup queue_handoff timer_arm_fire timer_arm_cancel timer_arm_cancel_timeout rss_tasks_1m rss_tasks_1m_pte compact_rss_tasks_1m compact_rss_tasks_1m_pte", order, " ")
     for (k in order) rank[order[k]] = k
     split("cogen boost-fcontext ucontext pthread cpython asyncio uvloop libuv", io, " ")
     for (k in io) irank[io[k]] = k

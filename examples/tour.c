@@ -21,36 +21,16 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tour.h" /* expect, repr, section */
+
 /* ---------------------------------------------------------------------
  * Small helpers for printing and checking
  * ------------------------------------------------------------------ */
-
-static int failures;
-
-/* A claim of the notes that the library must make true. */
-static void expect(int ok, const char *claim) {
-    if (!ok) {
-        printf("    !! UNEXPECTED: %s\n", claim);
-        failures++;
-    }
-}
-
-/* Python's repr() of an exception, for printf. Four rotating buffers, so
- * that one printf can show an exception and its __context__. */
-static const char *repr(const cg_exc *e) {
-    static char bufs[4][160];
-    static int next;
-    char *b = bufs[next++ % 4];
-    cg_exc_repr(e, b, sizeof bufs[0]);
-    return b;
-}
 
 static const char *state(const cg_gen *g) { return cg_state_name(cg_gen_state(g)); }
 
 /* The value a generator handed back, shown as the string the tour used. */
 static const char *text(const void *v) { return v ? (const char *)v : "NULL"; }
-
-static void section(const char *title) { printf("\n== %s ==\n", title); }
 
 static cg_gen *make(cg_fn fn, void *arg, const char *name) {
     cg_opts o = {0};

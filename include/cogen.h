@@ -276,6 +276,14 @@ CG_API cg_exc *cg_exc_group_at(const cg_exc *e, size_t i);
  * cg_raise(e) of that borrowed e is recognized when the handler holds its
  * only reference, and a reference is taken for it. */
 CG_NORETURN CG_API void cg_raise_at(cg_exc *e, const char *file, int line, const char *func);
+/* Raises e (consuming the reference) as it is: unlike cg_raise, it leaves
+ * e's __context__ and raise site alone. This is how an exception propagates
+ * out of a call in Python, where the caller's handled exception does not
+ * become its context: for an exception handed on from elsewhere, such as
+ * what a resumed generator raised (cg_send, cg_throw: CG_RAISED) or what
+ * cg_try_catch caught, when the caller is inside an except block of its
+ * own. NULL: TypeError, as for cg_raise. */
+CG_NORETURN CG_API void cg_propagate(cg_exc *e);
 /* Bare `raise`: re-raises the exception being handled, unchanged. With none
  * being handled: RuntimeError('No active exception to reraise'). */
 CG_NORETURN CG_API void cg_reraise(void);

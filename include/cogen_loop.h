@@ -21,10 +21,31 @@
  * errors are cogen exceptions with asyncio's types and messages, raised in
  * the calling context (CG_TRY catches them); functions that allocate and
  * cannot raise return NULL with errno set.
- * Out of memory: still incomplete here. Creating objects, waiting and
- * arming timers answer MemoryError or NULL/ENOMEM, but running out of
- * memory while the loop schedules a task step or a done callback it must
- * not lose is a fatal error (the message says so) for now.
+ * Out of memory. A call that needs memory and finds none answers the way
+ * asyncio answers a failed allocation, and changes nothing: constructors
+ * (*_new) return NULL with errno ENOMEM, call_soon/call_later/call_at
+ * NULL with ENOMEM, call_soon_threadsafe and add_done_callback -1 with
+ * ENOMEM, and everything that raises (await, sleep, create_task, cancel
+ * with a message, gather, shield, wait, wait_for, as_completed, timeout
+ * scopes, TaskGroup, the primitives' waits, queue puts, async generator
+ * steps) raises MemoryError; cg_run returns it as its outcome. What the
+ * loop does on its own never allocates, so it never fails: scheduling a
+ * task's step or wake-up, running the done callbacks of a future that
+ * completes (set_result, set_exception, cancel, a task's end), recording
+ * a TaskGroup task's error (its room is made by cg_taskgroup_spawn), and
+ * passing a cancellation on (to the future a task awaits, to a gather's
+ * children). (Only the CancelledError a cancelled task gets is made when
+ * it is thrown in, as asyncio makes it: without memory for it, the task
+ * gets MemoryError instead.) So these calls never allocate and cannot fail for want of
+ * memory: set_result, set_exception, cancel and cg_task_cancel without a
+ * message, the first add_done_callback of a pending future,
+ * remove_done_callback, cg_handle_cancel, cg_loop_stop, uncancel,
+ * cg_event_set/clear, cg_lock_release, cg_semaphore_release,
+ * cg_condition_notify(_all), cg_queue_get_nowait, cg_queue_task_done,
+ * cg_queue_shutdown, the *_free calls and every query. A task is never
+ * lost: it is done, or reported through the exception handler when its
+ * loop is freed (tests/test_loop_oom.c runs every operation with each
+ * allocation failing in turn).
  *
  * Task stacks and compact mode: a task made with CG_OPT_COMPACT in its
  * gen_flags (or every task, under COGEN_COMPACT) has its stack swapped out
@@ -178,6 +199,12 @@ CG_API cg_loop *cg_future_loop(const cg_future *f);
 
 CG_API int cg_future_done(const cg_future *f);
 CG_API int cg_future_cancelled(const cg_future *f);
+/* Future._log_traceback: 1 when f is done with an exception that nobody
+ * has retrieved yet (no result(), exception(), awaiter, or cancel() of the
+ * finished task since it was set): what the loop reports, as 'Future (Task)
+ * exception was never retrieved', when the last reference goes. Only reads:
+ * it does not count as retrieving. 0 for NULL. */
+CG_API int cg_future_unretrieved(const cg_future *f);
 /* Future.result(): the result; raises the future's exception, the
  * CancelledError of a cancelled one, or InvalidStateError('Result is not
  * set.') while pending (the C Future's message). Marks the exception as
@@ -188,18 +215,22 @@ CG_API void *cg_future_result(cg_future *f);
  * pending. Marks the exception as retrieved. */
 CG_API cg_exc *cg_future_exception(cg_future *f);
 /* set_result / set_exception (e is consumed): InvalidStateError('invalid
- * state') when done. A StopIteration is replaced by RuntimeError('StopIteration
+ * state') when done; on a task, RuntimeError('Task does not support
+ * set_result operation') ('... set_exception operation'). A StopIteration is replaced by RuntimeError('StopIteration
  * interacts badly with generators and cannot be raised into a Future'),
  * caused by it, as CPython's C Future does. */
 CG_API void cg_future_set_result(cg_future *f, void *result);
 CG_API void cg_future_set_exception(cg_future *f, cg_exc *e);
 /* Future.cancel(msg): 1 if it was pending (it is cancelled now), else 0.
- * msg may be NULL; it is copied. */
+ * msg may be NULL; it is copied (MemoryError, the future unchanged, when
+ * that copy cannot be made). */
 CG_API int cg_future_cancel(cg_future *f, const char *msg);
 
 /* add_done_callback: fn(f, arg) is scheduled with call_soon when f is done
  * (at once if it is), callbacks in registration order. -1 with errno
- * ENOMEM. remove_done_callback: how many were removed. */
+ * ENOMEM (the first callback of a pending future never needs memory, and
+ * completing a future never does). remove_done_callback: how many were
+ * removed (none once f is done: they are scheduled already). */
 typedef void (*cg_done_callback)(cg_future *f, void *arg);
 CG_API int cg_future_add_done_callback(cg_future *f, cg_done_callback fn, void *arg);
 CG_API int cg_future_remove_done_callback(cg_future *f, cg_done_callback fn, void *arg);
@@ -236,7 +267,13 @@ CG_API cg_gen *cg_task_gen(const cg_task *t);
 
 /* Task.cancel(msg): 0 if the task is done; else 1, and a CancelledError(msg)
  * will be raised in it at its next suspension (or the future it awaits is
- * cancelled). */
+ * cancelled, which passes the request on: to the task it is, to a gather's
+ * children). msg is copied once (MemoryError, the task unchanged, when it
+ * cannot be) and shared from then on: passing it on never allocates. When
+ * tasks awaiting each other make the request go round a cycle,
+ * RecursionError('maximum recursion depth exceeded') is raised, as CPython
+ * stops at its recursion limit (the counters changed on the way stay
+ * changed, as there). */
 CG_API int cg_task_cancel(cg_task *t, const char *msg);
 /* Task.cancelling(), Task.uncancel(). */
 CG_API int cg_task_cancelling(const cg_task *t);
@@ -267,6 +304,10 @@ CG_API cg_agen *cg_agen_new(cg_fn body, void *arg, const cg_opts *opts);
  * (shutdown_asyncgens). NULL is ignored. */
 CG_API void cg_agen_free(cg_agen *ag);
 CG_API cg_gen *cg_agen_gen(const cg_agen *ag);
+/* ag.ag_running: 1 while a cg_anext, cg_asend, cg_athrow or cg_aclose of it
+ * is in progress (its body runs or awaits on a task's behalf), else 0 (NULL
+ * too). Such a generator must not be freed: its task drives it. */
+CG_API int cg_agen_running(const cg_agen *ag);
 
 /* In a task (these await):
  * - cg_anext: `await anext(ag)`: 1 and *out the next value, or 0 when it
@@ -276,14 +317,17 @@ CG_API cg_gen *cg_agen_gen(const cg_agen *ag);
  *   value to a just-started async generator").
  * - cg_athrow: `await ag.athrow(e)` (e consumed): the value the body yields
  *   after catching it, or what it raises; on a finished one, NULL (3.13).
+ *   Into one that has not started, e comes out as it is and the generator
+ *   is closed (3.13); a StopIteration coming out so is the awaitable's
+ *   return in Python: NULL here (Python gives its value).
  * - cg_aclose: `await ag.aclose()`: GeneratorExit at its yield; the body may
  *   await while cleaning up; a body that yields instead gets
  *   RuntimeError('async generator ignored GeneratorExit').
  * A StopIteration or StopAsyncIteration leaving the body becomes
  * RuntimeError('async generator raised StopIteration' / '...StopAsyncIteration').
  * While one of them awaits inside the body, another raises
- * RuntimeError('anext(): asynchronous generator is already running') (or
- * asend/athrow/aclose). */
+ * RuntimeError('anext(): asynchronous generator is already running') (the
+ * same for asend, as in CPython; athrow and aclose name themselves). */
 CG_API int cg_anext(cg_agen *ag, void **out);
 CG_API void *cg_agen_anext(cg_agen *ag);
 CG_API void *cg_asend(cg_agen *ag, void *value);
@@ -292,6 +336,20 @@ CG_API void cg_aclose(cg_agen *ag);
 
 /* async for v in ag: ... (in a task). */
 #define CG_ASYNC_FOR(v, ag) for (void *v = NULL; cg_anext((ag), &v);)
+
+/* await loop.shutdown_asyncgens(), in a task of the running loop: every
+ * async generator whose iteration was started in this loop (its first
+ * cg_anext, cg_asend, cg_athrow or cg_aclose, as asyncio's firstiter hook
+ * sees it; finished ones too) and not closed by an earlier call gets
+ * cg_aclose, in the order of those first starts, each in a task of its own
+ * (Task-N names, exempt from 'Task was destroyed but it is pending!'),
+ * awaited together as gather(..., return_exceptions=True) does; then each
+ * Exception (not a BaseException such as CancelledError) that came out of
+ * one goes to the exception handler as 'an error occurred during closing
+ * of asynchronous generator', with the generator as the context's asyncgen.
+ * cg_run does this after cancelling the leftover tasks; a program that runs
+ * asyncio.run's steps itself calls it. Outside a task: RuntimeError. */
+CG_API void cg_shutdown_asyncgens(void);
 
 /* ======================================================================
  * asyncio.run
@@ -308,9 +366,19 @@ typedef struct cg_run_opts {
  * it is done; then every task still pending is cancelled and the loop runs
  * until they are done (an exception other than a cancellation is reported
  * as 'unhandled exception during asyncio.run() shutdown'), and the loop is
- * closed. The outcome is the main task's, as for cg_loop_run_until_complete.
- * Inside a running loop: RuntimeError('asyncio.run() cannot be called from
- * a running event loop'). */
+ * closed. The outcome is the main task's, as for cg_loop_run_until_complete,
+ * unless the shutdown stops (what asyncio.run raises when Runner.close
+ * does, with the main task's exception as its __context__): a task that
+ * never finishes (it survives its cancellation and waits for what cannot
+ * come) keeps the shutdown waiting, as asyncio.run waits, which on a
+ * virtual clock is a deadlock, and the outcome is its RuntimeError
+ * ('deadlock: ...'); running out of memory in the shutdown makes it
+ * MemoryError. The rest of the shutdown is skipped then, and closing the
+ * loop reports the tasks still pending ('Task was destroyed but it is
+ * pending!'). MemoryError is also the outcome when there was no memory for
+ * the loop or the main task (the body never ran). Inside a running loop:
+ * RuntimeError('asyncio.run() cannot be called from a running event
+ * loop'). */
 CG_API cg_status cg_run(cg_fn body, void *arg, const cg_run_opts *opts, void **out, cg_exc **exc);
 
 /* ======================================================================
@@ -390,7 +458,9 @@ typedef struct cg_gathered {
  * loop') outside one). A NULL future: TypeError('An asyncio.Future, a
  * coroutine or an awaitable is required'); futures of different loops:
  * ValueError('The future belongs to a different loop than the one
- * specified as the loop argument'). Keep a reference to g until it is
+ * specified as the loop argument'). Out of memory: MemoryError (and
+ * cg_gather_bodies cancels the tasks it made before they start). Keep a
+ * reference to g until it is
  * done: freeing it early detaches it from the children, which run on (and
  * whose exceptions nobody retrieves then). */
 CG_API cg_future *cg_gather(cg_future *const *futs, size_t n, int return_exceptions);
@@ -416,7 +486,8 @@ CG_API cg_future *cg_gather_child(cg_future *g, size_t i);
  * inner is freed). Freeing the shield future before inner is done
  * detaches it from inner. NULL: TypeError as for gather. */
 CG_API cg_future *cg_shield(cg_future *inner);
-/* shield(body(arg)): the body becomes a task (Task-N). */
+/* shield(body(arg)): the body becomes a task (Task-N), cancelled before it
+ * starts if the shield then runs out of memory (MemoryError). */
 CG_API cg_future *cg_shield_body(cg_fn body, void *arg);
 
 /* ---------------------------------------------------------------------
@@ -435,7 +506,9 @@ typedef enum cg_return_when {
  * one turn of the loop) has passed. The futures are reported in the order
  * of fs, a future given twice once: done[0..*ndone) and
  * pending[0..*npending) (borrowed pointers, arrays of at least n the caller
- * provides; any of the four may be NULL). Errors, in asyncio's order:
+ * provides; any of the four may be NULL). While it waits, it holds a
+ * reference to each future (as asyncio's set does): the caller may drop
+ * its own meanwhile. Errors, in asyncio's order:
  * fs NULL or n 0: ValueError('Set of Tasks/Futures is empty.'); a bad
  * when: ValueError('Invalid return_when value: 7'); a NULL future:
  * AttributeError("'NoneType' object has no attribute
@@ -557,8 +630,13 @@ CG_API void cg_taskgroup_run(void (*fn)(cg_taskgroup *tg, void *arg), void *arg)
  * RuntimeError('TaskGroup <TaskGroup> has not been entered'), ('TaskGroup
  * <TaskGroup> is finished') after the scope, ('TaskGroup <TaskGroup tasks=1
  * errors=1 cancelling> is shutting down') once a task failed (the body
- * never runs then). NULL body: TypeError. */
+ * never runs then). NULL body: TypeError. MemoryError before the task is
+ * made when out of memory (spawning makes the room for the error the task
+ * may add). */
 CG_API cg_task *cg_taskgroup_spawn(cg_taskgroup *tg, cg_fn body, void *arg, const char *name);
+/* The same with the task's options (name, stack size, generator flags), as
+ * cg_task_new takes them; opts NULL: an unnamed task with the defaults. */
+CG_API cg_task *cg_taskgroup_spawn_opts(cg_taskgroup *tg, cg_fn body, void *arg, const cg_task_opts *opts);
 
 /* The group as an object, for scopes written without a function:
  * cg_taskgroup_new (NULL with errno ENOMEM), cg_taskgroup_run_in (the

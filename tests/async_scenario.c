@@ -910,7 +910,10 @@ static void abort_report(void) {
 
 /* The rejection without the unwinding: for ev(), whose callers go on to
  * their next statement, where ScenarioAbort is raised (exec_block). */
-static void reject(const char *why) {
+/* The rejection without exiting, also on the thread's own stack: the
+ * loop stops after this iteration and run_main frees what the tasks hold
+ * (run_aborted), so that nothing leaks. */
+static void reject_soon(const char *why) {
     if (!R.aborted) {
         R.aborted = 1;
         if (strncmp(why, "line ", 5) == 0)
@@ -918,11 +921,15 @@ static void reject(const char *why) {
         else
             s_vprintf_simple(&R.abort_msg, R.prog->main_line, why);
     }
+    if (R.loop) cg_loop_stop(R.loop);
+}
+
+static void reject(const char *why) {
+    reject_soon(why);
     if (!cg_current()) {
         abort_report();
         exit(2);
     }
-    if (R.loop) cg_loop_stop(R.loop);
 }
 
 static void scenario_abort(const char *why) {
@@ -932,18 +939,29 @@ static void scenario_abort(const char *why) {
 
 static long long now_ms(void) { return (long long)(cg_loop_time(R.loop) / 1000000); }
 
-/* fmt_exc(): Type('word') <- context, at most 9 deep. */
-static void fmt_exc(str *s, const cg_exc *e) {
-    for (int depth = 0; e; depth++) {
-        s_puts(s, cg_exc_type_of(e)->name);
-        s_putc(s, '(');
-        if (cg_exc_msg(e)) s_repr(s, cg_exc_msg(e));
-        s_putc(s, ')');
-        e = cg_exc_context(e);
-        if (!e || depth >= 8) break;
+/* fmt_exc(): Type('word') <- context, at most 9 deep; a group lists its
+ * members, `ExceptionGroup('msg', [EXC, EXC])`, entering one counting as a
+ * link, as async_ref.py's fmt_exc. */
+static void fmt_exc_at(str *s, const cg_exc *e, int depth) {
+    s_puts(s, cg_exc_type_of(e)->name);
+    s_putc(s, '(');
+    if (cg_exc_msg(e)) s_repr(s, cg_exc_msg(e));
+    if (cg_exc_is(e, &cg_BaseExceptionGroup)) {
+        s_puts(s, ", [");
+        for (size_t i = 0; i < cg_exc_group_count(e); i++) {
+            if (i) s_puts(s, ", ");
+            fmt_exc_at(s, cg_exc_group_at(e, i), depth + 1);
+        }
+        s_putc(s, ']');
+    }
+    s_putc(s, ')');
+    if (cg_exc_context(e) && depth < 8) {
         s_puts(s, " <- ");
+        fmt_exc_at(s, cg_exc_context(e), depth + 1);
     }
 }
+
+static void fmt_exc(str *s, const cg_exc *e) { fmt_exc_at(s, e, 0); }
 
 static void value_text(str *s, value v) { s_puts(s, v ? v : "None"); }
 
@@ -961,6 +979,7 @@ static void ev(const char *fmt, ...) {
     }
     cg_task *cur = cg_current_task();
     char head[64];
+    size_t start = R.out.len;
     snprintf(head, sizeof head, "%4lld ", t);
     s_puts(&R.out, head);
     s_puts(&R.out, cur ? cg_task_name(cur) : "-");
@@ -969,6 +988,15 @@ static void ev(const char *fmt, ...) {
     va_start(ap, fmt);
     s_vprintf(&R.out, fmt, ap);
     va_end(ap);
+    if (strstr(R.out.p + start, "RecursionError(")) {
+        /* Task.cancel() went round a cycle of tasks awaiting each other
+         * (the loop raises RecursionError there, as CPython does): the
+         * reference rejects the run at the first event that shows it. */
+        R.out.len = start;
+        R.out.p[start] = '\0';
+        reject_soon("Python's recursion limit was hit (tasks wait for each other in a cycle and one is cancelled)");
+        return;
+    }
     s_putc(&R.out, '\n');
     if (++R.nout > MAX_EVENTS) reject("the run exceeds 20000 trace lines");
 }
@@ -979,9 +1007,20 @@ static trec *rec_of(const cg_future *f) {
     return NULL;
 }
 
+static trec *track(cg_task *t);
+
+/* The running task's record. A task the loop made itself (the aclose()
+ * tasks of shutdown_asyncgens) is adopted when it first runs an operation;
+ * asyncio exempts such tasks from 'destroyed but pending'. */
 static trec *current_rec(void) {
     cg_task *t = cg_current_task();
-    return t ? rec_of(cg_task_future(t)) : NULL;
+    if (!t) return NULL;
+    trec *r = rec_of(cg_task_future(t));
+    if (!r) {
+        r = track((cg_task *)cg_future_ref(cg_task_future(t)));
+        r->no_pending_report = 1;
+    }
+    return r;
 }
 
 static trec *track(cg_task *t) {
@@ -1016,6 +1055,8 @@ static trec *lookup(const char *id) {
     return NULL;
 }
 
+static const char *agen_id_of(const cg_agen *ag);
+
 /* The exception handler: `handler MESSAGE [NAME] EXC`. */
 static void on_exception(cg_loop *loop, const cg_loop_context *ctx, void *ud) {
     (void)loop;
@@ -1028,6 +1069,13 @@ static void on_exception(cg_loop *loop, const cg_loop_context *ctx, void *ud) {
         s_puts(&s, " [");
         s_puts(&s, r ? cg_task_name(r->t) : "Future");
         s_putc(&s, ']');
+    } else if (ctx->asyncgen) { /* the message ends with the repr asyncio would print */
+        const char *id = agen_id_of(ctx->asyncgen);
+        s_putc(&s, ' ');
+        s_puts(&s, id);
+        s_puts(&s, " [");
+        s_puts(&s, id);
+        s_putc(&s, ']');
     }
     if (ctx->exception) {
         s_putc(&s, ' ');
@@ -1037,15 +1085,43 @@ static void on_exception(cg_loop *loop, const cg_loop_context *ctx, void *ud) {
     free(s.p);
 }
 
-/* Task.cancel() forwards the request to the task it awaits, which forwards
- * it on: with tasks joining each other in a cycle, asyncio recurses until
- * Python's recursion limit (the reference rejects the scenario), cogen until
- * its stack ends. Found before it happens. */
+/* The tasks a task awaiting a gather passes a cancellation on to (the
+ * gather's children, through _GatheringFuture.cancel): kept while it
+ * awaits (op_gather). */
+static size_t gather_kids(const trec *r, trec *const **kids);
+
+/* Task.cancel() forwards the request to what the task awaits: the task it
+ * joins, every child of the gather it awaits, and on: with tasks waiting
+ * for each other in a cycle, asyncio recurses until Python's recursion
+ * limit (the reference rejects the scenario), cogen until its stack ends.
+ * Found before it happens: a depth-first walk from r that meets a task
+ * already on its path. */
 static int cancel_would_cycle(trec *r) {
-    size_t steps = 0;
-    for (; r && !cg_future_done(cg_task_future(r->t)); r = r->joining)
-        if (++steps > R.ntasks) return 1;
-    return 0;
+    typedef struct step {
+        trec *t;
+        size_t next; /* the next edge to follow: 0 the join, 1.. the gather's */
+    } step;
+    if (!r || cg_future_done(cg_task_future(r->t))) return 0;
+    step *path = xmalloc((R.ntasks + 1) * sizeof *path);
+    size_t n = 0;
+    int cycle = 0;
+    path[n++] = (step){r, 0};
+    while (n && !cycle) {
+        step *top = &path[n - 1];
+        trec *const *kids = NULL;
+        size_t nk = gather_kids(top->t, &kids);
+        if (top->next > nk) {
+            n--;
+            continue;
+        }
+        trec *u = top->next == 0 ? top->t->joining : kids[top->next - 1];
+        top->next++;
+        if (!u || cg_future_done(cg_task_future(u->t))) continue;
+        for (size_t i = 0; i < n && !cycle; i++) cycle = path[i].t == u;
+        if (!cycle && n <= R.ntasks) path[n++] = (step){u, 0};
+    }
+    free(path);
+    return cycle;
 }
 
 /* ---------------------------------------------------------------------
@@ -1123,10 +1199,9 @@ static void resumed(void *p) { ((trec *)p)->must_cancel = 0; }
 static const char CYCLE[] =
     "Python's recursion limit was hit (tasks wait for each other in a cycle and one is cancelled)";
 
-static void op_join(frame *f, const op *o, opres *r) {
-    (void)f;
-    trec *t = task_arg(o, r);
-    if (!t) return;
+/* join's checks for a task the running task is about to await: not
+ * itself, and no cancellation that would go round a cycle of joins. */
+static trec *await_task_checks(const op *o, trec *t) {
     trec *me = current_rec();
     if (t == me) {
         char why[128];
@@ -1142,6 +1217,14 @@ static void op_join(frame *f, const op *o, opres *r) {
         me->joining = NULL;
         if (cycle) scenario_abort(CYCLE);
     }
+    return me;
+}
+
+static void op_join(frame *f, const op *o, opres *r) {
+    (void)f;
+    trec *t = task_arg(o, r);
+    if (!t) return;
+    trec *me = await_task_checks(o, t);
     int suspends = !cg_future_done(cg_task_future(t->t));
     me->joining = t;
     CG_DEFER(clear_joining, me);
@@ -1333,12 +1416,515 @@ static void op_locked(frame *f, const op *o, opres *r) {
     s_puts(&r->s, v ? "True" : "False");
 }
 
+/* -- structured concurrency: gather, wait, wait_for, shield, timeout,
+ *    taskgroup ------------------------------------------------------- */
+
+/* The futures that gather and shield return, kept until the end of the run
+ * as the reference keeps every object alive: a gather future that went
+ * away early would stop retrieving its children's exceptions. Released
+ * before the end-of-run reports (release_kept), so that the runner's own
+ * reference to each task is the last one then. */
+static cg_future **kept;
+static size_t nkept, capkept;
+
+static cg_future *keep(cg_future *f) {
+    if (nkept == capkept) {
+        capkept = capkept ? capkept * 2 : 16;
+        kept = xrealloc(kept, capkept * sizeof *kept);
+    }
+    kept[nkept++] = f;
+    return f;
+}
+
+static void release_kept(void) {
+    int closing = R.closing;
+    R.closing = 1; /* no 'Future exception was never retrieved' now */
+    for (size_t i = 0; i < nkept; i++) cg_future_unref(kept[i]);
+    R.closing = closing;
+    free(kept);
+    kept = NULL;
+    nkept = capkept = 0;
+}
+
+/* A task asyncio makes itself for a coroutine argument (ensure_future):
+ * unnamed, so the loop names it Task-N. gather exempts its tasks from
+ * 'Task was destroyed but it is pending!'; shield and wait_for do not. */
+static trec *coro_task(const def *d, int exempt) {
+    trec *r = track(new_task(d, NULL));
+    r->no_pending_report = exempt;
+    return r;
+}
+
+/* The ARGs of gather and wait: each a task now bound to an ID, or a
+ * coroutine (its def) not made into a task yet; malloc'd. NULL, and the
+ * op's result `missing`, when an ID is not bound yet. */
+typedef struct xarg {
+    trec *t;
+    const def *d;
+} xarg;
+
+static xarg *xargs_of(const op *o, opres *r) {
+    xarg *xs = xmalloc(o->nxs * sizeof *xs);
+    for (size_t i = 0; i < o->nxs; i++) {
+        const def *d = find_def(R.prog, o->xs[i]);
+        xs[i] = (xarg){d && d->kind == KIND_DEF ? NULL : lookup(o->xs[i]), d && d->kind == KIND_DEF ? d : NULL};
+        if (!xs[i].t && !xs[i].d) {
+            free(xs);
+            r->missing = 1;
+            return NULL;
+        }
+    }
+    return xs;
+}
+
+static void xargs_free(void *p) { free(p); }
+
+/* cg_await(f), resetting the must_cancel mirror when it suspends. */
+static void *await_kept(cg_future *f) {
+    int suspends = !cg_future_done(f);
+    CG_DEFER(suspends ? resumed : NULL, current_rec());
+    return cg_await(f);
+}
+
+/* A list of the scopes being run (gathers awaited, taskgroup blocks),
+ * newest first, its nodes on the stacks of the tasks running them;
+ * thousands may be open at once, so a node leaves in O(1), whatever its
+ * place. */
+typedef struct scope_link {
+    struct scope_link *next, **pprev; /* pprev: the pointer to this node */
+} scope_link;
+
+static void link_push(scope_link **head, scope_link *n) {
+    n->next = *head;
+    n->pprev = head;
+    if (*head) (*head)->pprev = &n->next;
+    *head = n;
+}
+
+static void link_pop(void *p) {
+    scope_link *n = p;
+    *n->pprev = n->next;
+    if (n->next) n->next->pprev = n->pprev;
+}
+
+/* The gathers being awaited: who awaits, the gather future, its children
+ * that are tasks (for cancel_would_cycle). */
+typedef struct gwait {
+    scope_link link; /* first */
+    const trec *who;
+    cg_future *outer;
+    trec **kids;
+    size_t n;
+} gwait;
+
+static scope_link *gwaits;
+
+static size_t gather_kids(const trec *r, trec *const **kids) {
+    for (scope_link *l = gwaits; l; l = l->next) {
+        gwait *w = (gwait *)l;
+        if (w->who == r && !cg_future_done(w->outer)) {
+            *kids = w->kids;
+            return w->n;
+        }
+    }
+    return 0;
+}
+
+static void op_gather(frame *f, const op *o, opres *r) {
+    (void)f;
+    xarg *xs = xargs_of(o, r);
+    if (!xs) return;
+    CG_DEFER(xargs_free, xs);
+    cg_future **fs = xmalloc(o->nxs * sizeof *fs);
+    CG_DEFER(xargs_free, fs);
+    trec **kids = xmalloc(o->nxs * sizeof *kids);
+    CG_DEFER(xargs_free, kids);
+    for (size_t i = 0; i < o->nxs; i++) {
+        kids[i] = xs[i].t ? xs[i].t : coro_task(xs[i].d, 1);
+        fs[i] = cg_task_future(kids[i]->t);
+    }
+    cg_future *g = keep(cg_gather(fs, o->nxs, o->return_exceptions));
+    trec *me = current_rec();
+    gwait w = {{NULL, NULL}, me, g, kids, o->nxs};
+    link_push(&gwaits, &w.link);
+    CG_DEFER(link_pop, &w.link);
+    /* A cancel request pending when the task starts waiting goes on to the
+     * gather's children at once (Task.__step). */
+    if (me->must_cancel && !cg_future_done(g) && cancel_would_cycle(me)) scenario_abort(CYCLE);
+    const cg_gathered *res = await_kept(g);
+    s_putc(&r->s, '[');
+    for (size_t i = 0; i < res->n; i++) {
+        if (i) s_puts(&r->s, ", ");
+        if (res->excs[i])
+            fmt_exc(&r->s, res->excs[i]);
+        else
+            value_text(&r->s, res->values[i]);
+    }
+    s_putc(&r->s, ']');
+}
+
+static int cmp_task_name(const void *a, const void *b) {
+    return strcmp(cg_task_name(*(cg_task *const *)a), cg_task_name(*(cg_task *const *)b));
+}
+
+static void put_names(str *s, cg_future **v, size_t n) {
+    qsort(v, n, sizeof *v, cmp_task_name);
+    s_putc(s, '[');
+    for (size_t i = 0; i < n; i++) {
+        if (i) s_puts(s, ", ");
+        s_puts(s, cg_task_name((cg_task *)v[i]));
+    }
+    s_putc(s, ']');
+}
+
+static unsigned long long clamp_ms(unsigned long long ms) {
+    return ms > (unsigned long long)MAX_TIME * 2 ? (unsigned long long)MAX_TIME * 2 : ms;
+}
+
+/* wait ... first_exception on tasks all done already, two or more, one
+ * with an exception nobody retrieved: which one asyncio.wait retrieves
+ * depends on the order of a set, so the reference rejects the scenario. */
+static void check_wait_order(const op *o, cg_future **fs, size_t n) {
+    size_t distinct = 0;
+    int all_done = 1, unretrieved = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t j = 0;
+        while (j < i && fs[j] != fs[i]) j++;
+        if (j < i) continue;
+        distinct++;
+        all_done &= cg_future_done(fs[i]);
+        unretrieved |= cg_future_unretrieved(fs[i]);
+    }
+    if (o->mode == MODE_FIRST_EXCEPTION && distinct > 1 && all_done && unretrieved) {
+        char why[256];
+        snprintf(why, sizeof why,
+                 "line %d: wait first_exception on tasks that are all done, one with an unretrieved exception: "
+                 "which exception asyncio.wait marks retrieved depends on set order",
+                 o->line);
+        scenario_abort(why);
+    }
+}
+
+static void op_wait(frame *f, const op *o, opres *r) {
+    (void)f;
+    xarg *xs = xargs_of(o, r);
+    if (!xs) return;
+    CG_DEFER(xargs_free, xs);
+    cg_future **fs = xmalloc(3 * o->nxs * sizeof *fs);
+    CG_DEFER(xargs_free, fs);
+    int coros = 0;
+    for (size_t i = 0; i < o->nxs; i++) {
+        coros |= xs[i].d != NULL;
+        fs[i] = xs[i].t ? cg_task_future(xs[i].t->t) : NULL;
+    }
+    if (!coros) check_wait_order(o, fs, o->nxs);
+    if (coros) CG_RAISE(&cg_TypeError, "Passing coroutines is forbidden, use tasks explicitly.");
+    static const cg_return_when WHEN[] = {CG_ALL_COMPLETED, CG_FIRST_COMPLETED, CG_FIRST_EXCEPTION};
+    cg_future **done = fs + o->nxs, **pending = fs + 2 * o->nxs;
+    size_t nd = 0, np = 0;
+    CG_DEFER(resumed, current_rec());
+    cg_wait(fs, o->nxs, WHEN[o->mode], o->has_timeout ? CG_MS(clamp_ms(o->timeout)) : CG_NEVER, done, &nd, pending,
+            &np);
+    s_puts(&r->s, "done=");
+    put_names(&r->s, done, nd);
+    s_puts(&r->s, " pending=");
+    put_names(&r->s, pending, np);
+}
+
+/* `await NAME()` inside wait_for's timeout scope: a coroutine of its own,
+ * delegated to as op_await does. */
+static void *wait_for_coro(cg_gen *g, void *arg) {
+    const def *d = arg;
+    cg_opts go = {d->stack, d->name, 0};
+    return cg_yield_from_new(g, await_body, (void *)d, &go);
+}
+
+static void op_wait_for(frame *f, const op *o, opres *r) {
+    (void)f;
+    const def *d = find_def(R.prog, o->x);
+    trec *t = d && d->kind == KIND_DEF ? NULL : task_arg(&(op){.id = o->x}, r);
+    if (!d && !t) return;
+    cg_ns delay = CG_MS(clamp_ms(o->ms));
+    value v;
+    if (t) {
+        trec *me = await_task_checks(o, t);
+        if (o->ms) me->joining = t; /* Task.cancel reaches t through the await */
+        CG_DEFER(clear_joining, me);
+        CG_DEFER(resumed, me);
+        v = cg_wait_for(cg_task_future(t->t), delay);
+    } else if (o->ms == 0) {
+        cg_future *fu = cg_task_future(coro_task(d, 0)->t);
+        CG_DEFER(resumed, current_rec());
+        v = cg_wait_for(fu, 0);
+    } else {
+        CG_DEFER(resumed, current_rec());
+        v = cg_wait_for_body(wait_for_coro, (void *)d, delay);
+    }
+    value_text(&r->s, v);
+}
+
+static void op_shield(frame *f, const op *o, opres *r) {
+    (void)f;
+    const def *d = find_def(R.prog, o->x);
+    trec *t = d && d->kind == KIND_DEF ? coro_task(d, 0) : task_arg(&(op){.id = o->x}, r);
+    if (!t) return;
+    value_text(&r->s, await_kept(keep(cg_shield(cg_task_future(t->t)))));
+}
+
+/* The taskgroup blocks being run: tg_spawn finds its group by its body's
+ * frame and the block's nesting depth (op.tg). */
+typedef struct tgscope {
+    scope_link link; /* first */
+    const frame *f;
+    int depth;
+    cg_taskgroup *tg;
+} tgscope;
+
+static scope_link *tgscopes;
+
+static void op_tg_spawn(frame *f, const op *o, opres *r) {
+    tgscope *sc = (tgscope *)tgscopes;
+    while (sc->f != f || sc->depth != o->tg) sc = (tgscope *)sc->link.next;
+    const def *d = find_def(R.prog, o->name);
+    cg_task_opts to = {o->id, d->stack, 0};
+    cg_task *t = cg_taskgroup_spawn_opts(sc->tg, task_body, (void *)d, &to);
+    bind(o->id, track(t));
+    s_puts(&r->s, cg_task_name(t));
+}
+
+/* A timeout or taskgroup block: the scope is entered, the body runs, and
+ * the scope's exit gets the exception leaving the body (called inside the
+ * handler of that exception, as `async with` calls __aexit__) or none.
+ * While the loop closes the tasks or the run is rejected, the exits are
+ * skipped: nothing may suspend then and nothing is printed. */
+typedef struct scope {
+    frame *f;
+    const stmt *s;
+    value *ret;
+    int result;
+    void *obj; /* the cg_timeout or cg_taskgroup */
+} scope;
+
+static void scope_body(scope *c, void (*exit)(void *obj, cg_exc *e)) {
+    CG_TRY {
+        c->result = exec_block(c->f, &c->s->body, c->ret);
+    } CG_EXCEPT(&cg_BaseException, e) {
+        if (!R.closing && !R.aborted) exit(c->obj, e);
+        cg_reraise();
+    } CG_END;
+    exit(c->obj, NULL);
+}
+
+static void timeout_exit(void *obj, cg_exc *e) { cg_timeout_exit(obj, e); }
+static void taskgroup_exit(void *obj, cg_exc *e) { cg_taskgroup_exit(obj, e); }
+static void timeout_drop(void *obj) { cg_timeout_free(obj); }
+static void taskgroup_drop(void *obj) { cg_taskgroup_free(obj); }
+
+static void timeout_scope(void *p) {
+    scope *c = p;
+    cg_timeout_enter(c->obj);
+    scope_body(c, timeout_exit);
+}
+
+static void taskgroup_scope(void *p) {
+    scope *c = p;
+    tgscope node = {{NULL, NULL}, c->f, c->s->depth, c->obj};
+    cg_taskgroup_enter(c->obj);
+    link_push(&tgscopes, &node.link);
+    CG_DEFER(link_pop, &node.link);
+    scope_body(c, taskgroup_exit);
+}
+
+static int run_block(const stmt *s, void (*fn)(void *), void *arg, const int *result);
+
+static int blk_timeout(frame *f, const stmt *s, value *ret) {
+    cg_timeout *to = cg_timeout_new(CG_MS(clamp_ms(s->op->ms)));
+    if (!to) abort();
+    CG_DEFER(timeout_drop, to);
+    scope c = {f, s, ret, NORMAL, to};
+    return run_block(s, timeout_scope, &c, &c.result);
+}
+
+static int blk_taskgroup(frame *f, const stmt *s, value *ret) {
+    cg_taskgroup *tg = cg_taskgroup_new();
+    if (!tg) abort();
+    CG_DEFER(taskgroup_drop, tg);
+    scope c = {f, s, ret, NORMAL, tg};
+    return run_block(s, taskgroup_scope, &c, &c.result);
+}
+
+/* -- async generators ------------------------------------------------- */
+
+/* Every instance an `agen` made, in creation order, with the ID it was
+ * bound to then (its name in the handler's reports). All stay alive until
+ * the run is over, as the reference keeps them: a rebound ID leaves the old
+ * instance to the shutdown. The ID names the newest instance bound to it. */
+typedef struct arec {
+    cg_agen *ag;
+    const char *id;
+} arec;
+
+static struct {
+    arec *v;
+    size_t n, cap;
+} AG;
+
+static const char *agen_id_of(const cg_agen *ag) {
+    for (size_t i = 0; i < AG.n; i++)
+        if (AG.v[i].ag == ag) return AG.v[i].id;
+    return "async_generator";
+}
+
+static cg_agen *agen_arg(const op *o, opres *r) {
+    for (size_t i = AG.n; i-- > 0;)
+        if (strcmp(AG.v[i].id, o->id) == 0) return AG.v[i].ag;
+    r->missing = 1;
+    return NULL;
+}
+
+/* Drops the instances that are not running: after the run, with nothing
+ * printed (R.closing); one still suspended at a yield is closed as a
+ * dropped generator is (GeneratorExit, its finally blocks skipped as the
+ * tasks' are). One whose body was in the middle of an operation when the
+ * loop stopped is running until the loop is freed (which closes the task
+ * that drives it): the second call, after cg_loop_free, drops it. */
+static void free_agens(void) {
+    for (size_t i = 0; i < AG.n; i++)
+        if (AG.v[i].ag && !cg_agen_running(AG.v[i].ag)) {
+            cg_agen_free(AG.v[i].ag);
+            AG.v[i].ag = NULL;
+        }
+}
+
+/* The body of an `async gen`: its statements, run by the task that
+ * iterates it (cg_anext etc. drive the generator on that task's stack). */
+static void *agen_body(cg_gen *g, void *arg) {
+    (void)g;
+    frame fr = {arg};
+    value ret = NULL;
+    exec_block(&fr, &fr.d->body, &ret);
+    return NULL;
+}
+
+/* `yield VALUE`: r = yield VALUE, then NAME:recv <repr(r)>. */
+static void agen_yield(const char *name, value v) {
+    value got = cg_yield(cg_current(), (void *)v);
+    ev("%s:recv %s", name, got ? got : "None");
+}
+
+static void op_agen(frame *f, const op *o, opres *r) {
+    (void)f;
+    const def *d = find_def(R.prog, o->name);
+    cg_opts go = {d->stack, d->name, 0};
+    cg_agen *ag = cg_agen_new(agen_body, (void *)d, &go);
+    if (!ag) {
+        fputs("cogen-async-scenario: cannot make an async generator\n", stderr);
+        exit(1);
+    }
+    if (AG.n == AG.cap) {
+        AG.cap = AG.cap ? AG.cap * 2 : 16;
+        AG.v = xrealloc(AG.v, AG.cap * sizeof *AG.v);
+    }
+    AG.v[AG.n++] = (arec){ag, o->id};
+    s_puts(&r->s, o->id);
+}
+
+static void op_anext(frame *f, const op *o, opres *r) {
+    (void)f;
+    cg_agen *ag = agen_arg(o, r);
+    if (ag) value_text(&r->s, cg_agen_anext(ag));
+}
+
+static void op_asend(frame *f, const op *o, opres *r) {
+    (void)f;
+    cg_agen *ag = agen_arg(o, r);
+    if (ag) value_text(&r->s, cg_asend(ag, (void *)o->val));
+}
+
+static void op_athrow(frame *f, const op *o, opres *r) {
+    (void)f;
+    cg_agen *ag = agen_arg(o, r);
+    if (!ag) return;
+    /* A StopIteration thrown into a fresh one comes out of the awaitable as
+     * its return (the loop gives NULL): Python's await gives its value, the
+     * word (a str, printed with its repr). */
+    int fresh_stop = o->type == &cg_StopIteration && cg_gen_state(cg_agen_gen(ag)) == CG_GEN_CREATED;
+    value v = cg_athrow(ag, cg_exc_new(o->type, o->word));
+    if (fresh_stop && o->word)
+        s_repr(&r->s, o->word);
+    else
+        value_text(&r->s, v);
+}
+
+static void op_aclose(frame *f, const op *o, opres *r) {
+    (void)f;
+    cg_agen *ag = agen_arg(o, r);
+    if (!ag) return;
+    cg_aclose(ag);
+    s_puts(&r->s, "None");
+}
+
+/* A context block: fn(arg) enters it, runs the body (storing exec_block's
+ * NORMAL/RETURN in *result) and leaves it; then `TEXT -> ok`, or
+ * `TEXT -> raised EXC` and the exception goes on as it came out (its
+ * context untouched), or nothing when a return left it. */
+static int run_block(const stmt *s, void (*fn)(void *), void *arg, const int *result) {
+    cg_exc *e = cg_try_catch(fn, arg, &cg_BaseException);
+    if (e) {
+        str t = {0};
+        fmt_exc(&t, e);
+        ev("%s -> raised %s", s->op->text, s_text(&t));
+        free(t.p);
+        cg_propagate(e);
+    }
+    if (*result == RETURN) return RETURN;
+    ev("%s -> ok", s->op->text);
+    return NORMAL;
+}
+
+/* async_for ID: `async for v in ID:`, each item logged before the body
+ * runs; the block's outcome as for the other blocks. */
+typedef struct afor {
+    frame *f;
+    const stmt *s;
+    value *ret;
+    cg_agen *ag;
+    int result;
+} afor;
+
+static void afor_run(void *p) {
+    afor *a = p;
+    void *v = NULL;
+    while (cg_anext(a->ag, &v)) {
+        ev("%s -> %s", a->s->op->text, v ? (const char *)v : "None");
+        if ((a->result = exec_block(a->f, &a->s->body, a->ret)) == RETURN) return;
+    }
+}
+
+static int blk_async_for(frame *f, const stmt *s, value *ret) {
+    opres miss = {{0}, 0};
+    afor a = {f, s, ret, agen_arg(s->op, &miss), NORMAL};
+    if (!a.ag) {
+        ev("%s -> missing", s->op->text);
+        return NORMAL;
+    }
+    return run_block(s, afor_run, &a, &a.result);
+}
+
+/* Runner.close, step 2: loop.shutdown_asyncgens() in a task of its own. */
+static void *shutdown_asyncgens(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_shutdown_asyncgens();
+    return NULL;
+}
+
 /* The table of operations (async_ref.py's OPS and USAGE). A NULL function:
  * the loop does not offer what the operation needs yet; see the report in
  * tests/async_scenarios/README.md for the calls each one will make. */
 static const opdef OPDEFS[K_NOPS] = {
     [K_SPAWN] = {"spawn", "N D", "ID NAME", 0, op_spawn},
-    [K_TG_SPAWN] = {"tg_spawn", "N D", "ID NAME", 0, NULL},
+    [K_TG_SPAWN] = {"tg_spawn", "N D", "ID NAME", 0, op_tg_spawn},
     [K_JOIN] = {"join", "T", "ID", 1, op_join},
     [K_CANCEL] = {"cancel", "T [W]", "ID [WORD]", 0, op_cancel},
     [K_CANCELLING] = {"cancelling", "T", "ID", 0, op_cancelling},
@@ -1347,11 +1933,11 @@ static const opdef OPDEFS[K_NOPS] = {
     [K_RESULT] = {"result", "T", "ID", 0, op_result},
     [K_SLEEP] = {"sleep", "S", "MS", 1, op_sleep},
     [K_AWAIT] = {"await", "D", "NAME", 1, op_await},
-    [K_GATHER] = {"gather", "X+ [return_exceptions]", "ARG... [return_exceptions]", 1, NULL},
+    [K_GATHER] = {"gather", "X+ [return_exceptions]", "ARG... [return_exceptions]", 1, op_gather},
     [K_WAIT] = {"wait", "X+ [mode] [timeout]", "ARG... [first_completed|first_exception|all_completed] [timeout MS]", 1,
-                NULL},
-    [K_WAIT_FOR] = {"wait_for", "X S", "ARG MS", 1, NULL},
-    [K_SHIELD] = {"shield", "X", "ARG", 1, NULL},
+                op_wait},
+    [K_WAIT_FOR] = {"wait_for", "X S", "ARG MS", 1, op_wait_for},
+    [K_SHIELD] = {"shield", "X", "ARG", 1, op_shield},
     [K_PUT] = {"put", "Q V", "Q VALUE", 1, op_put},
     [K_GET] = {"get", "Q", "Q", 1, op_get},
     [K_PUT_NOWAIT] = {"put_nowait", "Q V", "Q VALUE", 0, op_put_nowait},
@@ -1367,20 +1953,18 @@ static const opdef OPDEFS[K_NOPS] = {
     [K_ACQUIRE] = {"acquire", "L", "L", 1, op_acquire},
     [K_RELEASE] = {"release", "L", "L", 0, op_release},
     [K_LOCKED] = {"locked", "L", "L", 0, op_locked},
-    [K_AGEN] = {"agen", "M G", "ID NAME", 0, NULL},
-    [K_ANEXT] = {"anext", "A", "ID", 1, NULL},
-    [K_ASEND] = {"asend", "A V", "ID VALUE", 1, NULL},
-    [K_ATHROW] = {"athrow", "A TYPE [W]", "ID TYPE [WORD]", 1, NULL},
-    [K_ACLOSE] = {"aclose", "A", "ID", 1, NULL},
+    [K_AGEN] = {"agen", "M G", "ID NAME", 0, op_agen},
+    [K_ANEXT] = {"anext", "A", "ID", 1, op_anext},
+    [K_ASEND] = {"asend", "A V", "ID VALUE", 1, op_asend},
+    [K_ATHROW] = {"athrow", "A TYPE [W]", "ID TYPE [WORD]", 1, op_athrow},
+    [K_ACLOSE] = {"aclose", "A", "ID", 1, op_aclose},
 };
 
-/* The blocks: `timeout`, `taskgroup`, `async_with`, `async_for`. Each will
- * be a function (frame, statement, ret) -> NORMAL/RETURN that enters the
+/* The blocks: `timeout`, `taskgroup`, `async_with`, `async_for`. Each is
+ * a function (frame, statement, ret) -> NORMAL/RETURN that enters the
  * context, runs the body with exec_block and logs `TEXT -> ok` or
- * `TEXT -> raised EXC` when it is left (nothing when a return leaves it).
- * The exception goes on with cg_reraise() from the handler that logged it
- * (the reference's bare `raise`), not cg_raise(), which would reset its
- * __context__ inside a finally or except block (run_awith_reraise). */
+ * `TEXT -> raised EXC` when it is left (nothing when a return leaves it);
+ * a NULL entry is a block the runner does not run yet. */
 typedef int (*block_fn)(frame *f, const stmt *s, value *ret);
 
 /* async_with L: `async with L:` on a lock or a semaphore: acquire (it
@@ -1420,24 +2004,10 @@ static void awith_run(void *p) {
 
 static int blk_async_with(frame *f, const stmt *s, value *ret) {
     awith a = {f, s, ret, find_obj(R.prog, s->op->name), NORMAL};
-    CG_TRY {
-        awith_run(&a);
-    } CG_EXCEPT(&cg_BaseException, e) {
-        str t = {0};
-        fmt_exc(&t, e);
-        ev("%s -> raised %s", s->op->text, s_text(&t));
-        free(t.p);
-        /* A bare `raise`, as the reference's: raising e anew (cg_raise)
-         * inside a finally or an except block would make the exception
-         * handled there e's __context__, losing the one e had. */
-        cg_reraise();
-    } CG_END;
-    if (a.result == RETURN) return RETURN;
-    ev("%s -> ok", s->op->text);
-    return NORMAL;
+    return run_block(s, awith_run, &a, &a.result);
 }
 
-static const block_fn BLOCKDEFS[4] = {NULL, NULL, blk_async_with, NULL};
+static const block_fn BLOCKDEFS[4] = {blk_timeout, blk_taskgroup, blk_async_with, blk_async_for};
 static const char *const BLOCK_WORDS[4] = {"timeout", "taskgroup", "async_with", "async_for"};
 
 static const handler *match_handler(const stmt *s, const cg_exc *e) {
@@ -1517,8 +2087,9 @@ static int exec_block(frame *f, const block *b, value *ret) {
         case S_BLOCK:
             if (BLOCKDEFS[s->op->kw - K_TIMEOUT](f, s, ret) == RETURN) return RETURN;
             break;
-        case S_YIELD: /* async gens are not run yet (refused before the run) */
-            CG_RAISE(&cg_RuntimeError, "yield is not supported yet");
+        case S_YIELD:
+            agen_yield(name, s->val);
+            break;
         }
     }
     return NORMAL;
@@ -1580,7 +2151,12 @@ static int cancel_all(void) {
     if (!n) return 0;
     for (size_t i = 0; i < n; i++) {
         trec *r = rec_of(cg_task_future(v[i]));
-        if (r && cancel_would_cycle(r)) scenario_abort("Python's recursion limit was hit");
+        if (r && cancel_would_cycle(r)) {
+            reject_soon("Python's recursion limit was hit");
+            for (size_t k = 0; k < n; k++) cg_future_unref(cg_task_future(v[k]));
+            free(v);
+            return -1;
+        }
     }
     for (size_t i = 0; i < n; i++) cg_task_cancel(v[i], NULL);
     /* On the heap: after a deadlock the callbacks stay registered. */
@@ -1615,13 +2191,14 @@ static int cancel_all(void) {
 
 /* Runner.close, steps 2 and 3: loop.shutdown_asyncgens() and
  * loop.shutdown_default_executor(), each run in a task of its own (they
- * take Task-N names). No async generator runs yet, no executor exists: the
- * tasks return at once. */
-static void shutdown_step(void) {
-    cg_task *t = cg_task_new(R.loop, nothing, NULL, NULL);
+ * take Task-N names; no executor exists, so the second returns at once):
+ * -1 when the loop deadlocks on it. */
+static int shutdown_step(cg_fn body) {
+    cg_task *t = cg_task_new(R.loop, body, NULL, NULL);
     if (!t) abort();
     track(t);
     cg_loop_run_until_complete(R.loop, cg_task_future(t), NULL, NULL);
+    return cg_future_done(cg_task_future(t)) ? 0 : -1;
 }
 
 /* The declared queues, events, locks and semaphores, made before the run
@@ -1657,13 +2234,16 @@ static void free_objects(void) {
 /* Frees the loop after a rejection in a task; returns the exit status. */
 static int run_aborted(void) {
     R.closing = 1;
+    release_kept();
     for (size_t i = 0; i < R.ntasks; i++) {
         if (R.tasks[i]->t) cg_future_unref(cg_task_future(R.tasks[i]->t));
         R.tasks[i]->t = NULL;
     }
     if (R.stuck) cg_future_unref(R.stuck->outer);
+    free_agens();
     free_objects();
     cg_loop_free(R.loop);
+    free_agens();
     R.loop = NULL;
     free(R.stuck);
     R.stuck = NULL;
@@ -1700,10 +2280,7 @@ static int run_main(void) {
         cg_exc_unref(exc);
     }
     if (!dead) dead = cancel_all() < 0;
-    if (!dead && !R.aborted) {
-        shutdown_step();
-        shutdown_step();
-    }
+    if (!dead && !R.aborted) dead = shutdown_step(shutdown_asyncgens) < 0 || shutdown_step(nothing) < 0;
     if (R.aborted) {
         free(outcome.p);
         return run_aborted();
@@ -1722,6 +2299,7 @@ static int run_main(void) {
      * nobody retrieved is reported by the loop when its last reference
      * goes, which is this one. */
     if (dead) R.closing = 1;
+    release_kept();
     for (size_t i = 0; i < R.ntasks; i++) {
         trec *r = R.tasks[i];
         cg_future *f = cg_task_future(r->t);
@@ -1734,8 +2312,10 @@ static int run_main(void) {
     }
     R.closing = 1;
     if (R.stuck) cg_future_unref(R.stuck->outer);
+    free_agens();
     free_objects();
     cg_loop_free(R.loop);
+    free_agens();
     R.loop = NULL;
     free(R.stuck);
     return 0;
@@ -1792,7 +2372,6 @@ static void find_unsupported(const block *b, unsup *u) {
     for (size_t i = 0; i < b->n; i++) {
         const stmt *s = &b->v[i];
         switch (s->kind) {
-        case S_YIELD: note_unsup(u, s->line, "yield"); break;
         case S_OP:
             if (!OPDEFS[s->op->kw].run) note_unsup(u, s->line, OPDEFS[s->op->kw].kw);
             break;
@@ -1851,7 +2430,6 @@ int main(int argc, char **argv) {
     }
     unsup u = {0, NULL};
     for (size_t i = 0; i < prog.ndefs; i++) {
-        if (prog.defs[i].kind == KIND_GEN) note_unsup(&u, prog.defs[i].line, "async gen");
         find_unsupported(&prog.defs[i].body, &u);
     }
     if (u.line) {
@@ -1870,6 +2448,7 @@ done:
     for (size_t i = 0; i < R.ntasks; i++) free(R.tasks[i]);
     free(R.tasks);
     free(R.binds);
+    free(AG.v);
     free(R.out.p);
     free(R.abort_msg.p);
     free(ps.err.p);

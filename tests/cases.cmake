@@ -2,14 +2,15 @@
 # test, named after the case, and the binary's own CASES table is the only
 # place a case is listed.
 #
-#   cogen_test(NAME SOURCE [TIMEOUT seconds] [LIBS lib...])
+#   cogen_test(NAME SOURCE [TIMEOUT seconds] [LIBS lib...] [LABELS label...])
 #     builds NAME from SOURCE. After every link of NAME, `NAME --list`
 #     (through CMAKE_CROSSCOMPILING_EMULATOR, as ctest runs the tests:
 #     qemu-aarch64, valgrind) prints its cases; tests/cases_list.cmake keeps
 #     them in cases/NAME-list.cmake of the build directory, and ctest reads
 #     that list through the directory's TEST_INCLUDE_FILES
 #     (cases/NAME-ctest.cmake, written here): one test per case, command
-#     `NAME case`, TIMEOUT seconds (default 60). Until NAME is built, ctest
+#     `NAME case`, TIMEOUT seconds (default 60), the LABELS given (ctest -L:
+#     tools/check.sh counts the loop's tests by theirs). Until NAME is built, ctest
 #     has one failing test NAME.not_listed in their place.
 #
 #   cogen_case_properties(NAME case... PROPERTIES prop value [prop value...])
@@ -45,13 +46,18 @@ function(cogen_test name source)
   if(done)
     message(FATAL_ERROR "cogen_test(${name}) after cogen_cases_guard()")
   endif()
-  cmake_parse_arguments(T "" "TIMEOUT" "LIBS" ${ARGN})
+  cmake_parse_arguments(T "" "TIMEOUT" "LIBS;LABELS" ${ARGN})
   if(T_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "cogen_test(${name}): unexpected arguments ${T_UNPARSED_ARGUMENTS}; "
       "the cases come from the CASES table in ${source}, not from CMake")
   endif()
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 60)
+  endif()
+  set(labels "")
+  if(T_LABELS)
+    _cogen_bracket(q_labels "${T_LABELS}")
+    set(labels " LABELS ${q_labels}")
   endif()
   add_executable(${name} ${source})
   target_link_libraries(${name} cogen::cogen ${T_LIBS})
@@ -103,7 +109,7 @@ if(NOT _cogen_cases)
 else()
   foreach(_cogen_c IN LISTS _cogen_cases)
     add_test(\${_cogen_c}${cmd} \"\${_cogen_exe}\" \${_cogen_c})
-    set_tests_properties(\${_cogen_c} PROPERTIES TIMEOUT ${T_TIMEOUT})
+    set_tests_properties(\${_cogen_c} PROPERTIES TIMEOUT ${T_TIMEOUT}${labels})
   endforeach()
   include(${q_props})
 endif()

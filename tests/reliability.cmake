@@ -14,13 +14,18 @@ cogen_case_properties(test_overflow
   PROPERTIES SKIP_RETURN_CODE 77)
 
 cogen_test(test_oom test_oom.c TIMEOUT 30 LIBS Threads::Threads)
+# The event loop's operations with every allocation failing in turn.
+cogen_test(test_loop_oom test_loop_oom.c TIMEOUT 60)
 
 cogen_test(test_threads test_threads.c TIMEOUT 60 LIBS Threads::Threads)
 
 # Ten million generator lifetimes with flat memory (~5 s; scale it down
 # with COGEN_TEST_SCALE under sanitizers, valgrind or qemu), and one
-# million (endurance_quick).
+# million (endurance_quick). The loop's: 100,000 task lifetimes and a
+# million timers armed and cancelled (a tenth of the full sizes:
+# COGEN_TEST_SCALE=10 runs those; docs/loop.md, "Endurance").
 cogen_test(test_endurance test_endurance.c TIMEOUT 120)
+cogen_case_properties(test_endurance loop_endurance_tasks loop_endurance_timers PROPERTIES LABELS loop)
 
 # tools/cogen-gdb.py on a live program. The script reads the library's
 # private structs, so the library needs debug info: the test is registered
@@ -37,4 +42,17 @@ if((CMAKE_BUILD_TYPE MATCHES "^(Debug|RelWithDebInfo)$" OR CMAKE_C_FLAGS MATCHES
     COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/test_gdb.sh $<TARGET_FILE:test_gdb>
             ${PROJECT_SOURCE_DIR}/tools/cogen-gdb.py ${COGEN_SWITCH})
   set_tests_properties(gdb_commands PROPERTIES TIMEOUT 60 SKIP_RETURN_CODE 77)
+endif()
+
+# cogen-tasks on a program stopped while its tasks wait on different things
+# (tests/test_gdb_tasks.c); registered as gdb_commands is.
+add_executable(test_gdb_tasks test_gdb_tasks.c)
+target_link_libraries(test_gdb_tasks cogen::cogen)
+target_compile_options(test_gdb_tasks PRIVATE ${COGEN_WARNINGS} -g)
+if((CMAKE_BUILD_TYPE MATCHES "^(Debug|RelWithDebInfo)$" OR CMAKE_C_FLAGS MATCHES "(^| )-g")
+   AND NOT CMAKE_CROSSCOMPILING)
+  add_test(NAME gdb_tasks
+    COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/test_gdb_tasks.sh $<TARGET_FILE:test_gdb_tasks>
+            ${PROJECT_SOURCE_DIR}/tools/cogen-gdb.py)
+  set_tests_properties(gdb_tasks PROPERTIES TIMEOUT 60 SKIP_RETURN_CODE 77 LABELS loop)
 endif()

@@ -47,5 +47,5 @@ endforeach()
 # UnicodeDecodeError); the runner rejects it as an invalid scenario, with the
 # line and the byte (not a .scn file: there is no reference output for it).
 add_test(NAME scn.invalid-not-utf8 COMMAND cogen-scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenarios/not-utf8.input)
-set_tests_properties(scn.invalid-not-utf8 PROPERTIES LABELS scenario
+set_tests_properties(scn.invalid-not-utf8 PROPERTIES LABELS scenario TIMEOUT 60
   PASS_REGULAR_EXPRESSION "^scenario error: line 2: not UTF-8 \\(byte 0xe9\\)\n$")

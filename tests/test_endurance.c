@@ -20,9 +20,17 @@
  * TSan or valgrind the RSS bound is not checked: their allocators hold on
  * to freed blocks (ASan's quarantine) and their shadow memory grows with
  * the heap; the block count and the mapping count still are.
+ *
+ * The event loop's cases, judged the same way at round boundaries:
+ *   loop_endurance_tasks    100,000 task lifetimes (rounds of 1,000 tasks
+ *                           that sleep, are cancelled, spawn and await a
+ *                           child, or fail), ~1 s
+ *   loop_endurance_timers   1,000,000 timers armed and cancelled
+ * a tenth of the full sizes, which COGEN_TEST_SCALE=10 runs.
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include "check.h"
+#include "cogen_loop.h"
 
 #include <time.h>
 #include <unistd.h>
@@ -245,5 +253,210 @@ static void run_cycles(long base) {
 TEST(endurance) { run_cycles(10000000); }
 TEST(endurance_quick) { run_cycles(1000000); }
 
-static const check_case cases[] = {CASE(endurance), CASE(endurance_quick)};
+/* =====================================================================
+ * The event loop: a million task lifetimes, ten million timers
+ * ================================================================== */
+
+/* Where memory is judged: after the warm-up rounds and at the end, at a
+ * round boundary (no task but main alive, no timer armed). */
+typedef struct mem_mark {
+    size_t rss;
+    long blocks;
+    cg_stack_stats st;
+} mem_mark;
+
+static void mark(mem_mark *m) {
+    m->rss = rss_bytes();
+    m->blocks = blocks_out;
+    cg_get_stack_stats(&m->st);
+}
+
+/* Flat: as many blocks out as after the warm-up, no new stack mapping, the
+ * RSS within its bound. */
+static void check_flat(const char *what, long n, const mem_mark *m0, double t) {
+    mem_mark m1;
+    mark(&m1);
+    printf("%s: %ld in %.2f s (%.0f ns each); RSS %zu -> %zu KiB (%+ld KiB), blocks out %ld -> %ld, "
+           "stack mappings %zu -> %zu\n",
+           what, n, t, t * 1e9 / (double)n, m0->rss / 1024, m1.rss / 1024, ((long)m1.rss - (long)m0->rss) / 1024,
+           m0->blocks, m1.blocks, m0->st.mappings, m1.st.mappings);
+    CHECK_EQ(m1.blocks, m0->blocks);
+    CHECK_EQ(m1.st.mappings, m0->st.mappings);
+    const char *why = rss_unreliable();
+    if (why)
+        printf("RSS bound not checked: %s\n", why);
+    else
+        CHECK((long)m1.rss - (long)m0->rss < rss_limit_kib() * 1024);
+}
+
+/* A round of tasks: TASKS_PER_ROUND tasks spawned by main and by each
+ * other, of four kinds by their index i:
+ *   0  sleeps 1 to 4 ms and returns i;
+ *   1  sleeps a second in a try/finally: main cancels it after 5 ms;
+ *   2  spawns a child (kind 0's body) and returns what awaiting it gives;
+ *   3  takes two turns (sleep(0)) and raises ValueError.
+ * Main awaits every one of them: each ends as its kind says. */
+enum { TASKS_PER_ROUND = 1000 };
+
+static long task_finallies, task_results;
+
+static void count_finally(void *arg) {
+    (void)arg;
+    task_finallies++;
+}
+
+static void *short_sleeper(cg_gen *g, void *arg) {
+    (void)g;
+    cg_sleep(CG_MS(1 + (intptr_t)arg % 4));
+    return arg;
+}
+
+static void *round_task(cg_gen *g, void *arg) {
+    intptr_t i = (intptr_t)arg;
+    switch (i % 4) {
+    case 0:
+        return short_sleeper(g, arg);
+    case 1: {
+        CG_DEFER(count_finally, NULL);
+        cg_sleep(CG_SEC(1));
+        return NULL; /* not reached: cancelled */
+    }
+    case 2: {
+        cg_task *child = cg_create_task(short_sleeper, arg, NULL);
+        void *r = cg_await(cg_task_future(child));
+        cg_future_unref(cg_task_future(child));
+        return r;
+    }
+    default:
+        cg_sleep(0);
+        cg_sleep(0);
+        CG_RAISE(&cg_ValueError, "round task failed");
+    }
+    return NULL;
+}
+
+static void await_task(void *t) {
+    if (cg_await(cg_task_future(t)) == (void *)(intptr_t)-1) task_results = -1; /* never */
+}
+
+static void one_round(void) {
+    static cg_task *tasks[TASKS_PER_ROUND];
+    for (intptr_t i = 0; i < TASKS_PER_ROUND; i++) tasks[i] = cg_create_task(round_task, (void *)i, NULL);
+    cg_sleep(CG_MS(5));
+    for (int i = 1; i < TASKS_PER_ROUND; i += 4) CHECK_EQ(cg_task_cancel(tasks[i], NULL), 1);
+    for (intptr_t i = 0; i < TASKS_PER_ROUND; i++) {
+        cg_exc *e = cg_try_catch(await_task, tasks[i], &cg_BaseException);
+        switch (i % 4) {
+        case 1: CHECK(cg_exc_is(e, &cg_CancelledError)); break;
+        case 3: CHECK(cg_exc_is(e, &cg_ValueError)); break;
+        default:
+            CHECK(e == NULL);
+            CHECK_PTR(cg_future_result(cg_task_future(tasks[i])), (void *)i);
+            task_results++;
+        }
+        cg_exc_unref(e);
+        cg_future_unref(cg_task_future(tasks[i]));
+    }
+}
+
+typedef struct tasks_run {
+    long rounds;
+    double t;
+} tasks_run;
+
+static void *tasks_main(cg_gen *g, void *arg) {
+    (void)g;
+    tasks_run *r = arg;
+    long warm = r->rounds / 10 > 0 ? r->rounds / 10 : 1;
+    for (long k = 0; k < warm; k++) one_round();
+    size_t n = 0;
+    cg_task **left = cg_all_tasks(NULL, &n);
+    for (size_t i = 0; i < n; i++) cg_future_unref(cg_task_future(left[i]));
+    free(left);
+    CHECK_EQ(n, 1); /* main only: every task of the rounds is done */
+    mem_mark m0;
+    mark(&m0);
+    double t0 = now();
+    for (long k = warm; k < r->rounds; k++) one_round();
+    r->t = now() - t0;
+    long tasks = (r->rounds - warm) * TASKS_PER_ROUND * 5 / 4; /* kind 2 spawns a child */
+    check_flat("tasks after the warm-up", tasks, &m0, r->t);
+    return NULL;
+}
+
+/* Task lifetimes: rounds of TASKS_PER_ROUND tasks (plus the children of
+ * kind 2) in one asyncio.run on the virtual clock. */
+static void run_task_rounds(long base) {
+    long rounds = scaled(base) / TSAN_DIVISOR / TASKS_PER_ROUND;
+    if (rounds < 2) rounds = 2;
+    cg_set_allocator(count_alloc, count_free, NULL);
+    tasks_run r = {rounds, 0};
+    cg_run_opts o = {CG_LOOP_VIRTUAL_CLOCK, NULL, NULL, NULL};
+    CHECK_EQ(cg_run(tasks_main, &r, &o, NULL, NULL), CG_RETURNED);
+    /* Every task ended as its kind says, its cleanup run. */
+    CHECK_EQ(task_finallies, rounds * (TASKS_PER_ROUND / 4));
+    CHECK_EQ(task_results, rounds * (TASKS_PER_ROUND / 2));
+}
+
+/* Timers: rounds of TIMERS_PER_ROUND armed with call_later at scattered
+ * deadlines, then cancelled (in arming order, in reverse, or every other
+ * one first), except one in 16 that is let fire. */
+enum { TIMERS_PER_ROUND = 10000 };
+
+static long timers_fired;
+
+static void timer_fired(void *arg) {
+    (void)arg;
+    timers_fired++;
+}
+
+static void set_done(void *f) { cg_future_set_result(f, NULL); }
+
+static void timer_round(cg_loop *loop, long k) {
+    static cg_handle *hs[TIMERS_PER_ROUND];
+    for (long i = 0; i < TIMERS_PER_ROUND; i++) {
+        hs[i] = cg_loop_call_later(loop, CG_MS(1 + (i * 7919) % 1000), timer_fired, NULL);
+        CHECK(hs[i] != NULL);
+    }
+    for (long j = 0; j < TIMERS_PER_ROUND; j++) {
+        long i = k % 3 == 0 ? j : k % 3 == 1 ? TIMERS_PER_ROUND - 1 - j
+                                          : (j < TIMERS_PER_ROUND / 2 ? 2 * j : 2 * (j - TIMERS_PER_ROUND / 2) + 1);
+        if (i % 16 != 0) cg_handle_cancel(hs[i]);
+        cg_handle_unref(hs[i]);
+    }
+    /* Run until every timer left has fired: the sentinel comes last. */
+    cg_future *f = cg_future_new(loop);
+    CHECK(f != NULL);
+    cg_handle *end = cg_loop_call_later(loop, CG_SEC(2), set_done, f);
+    CHECK(end != NULL);
+    CHECK_EQ(cg_loop_run_until_complete(loop, f, NULL, NULL), CG_RETURNED);
+    cg_handle_unref(end);
+    cg_future_unref(f);
+}
+
+static void run_timer_rounds(long base) {
+    long rounds = scaled(base) / (UNDER_SANITIZER ? 20 : 1) / TIMERS_PER_ROUND;
+    if (rounds < 2) rounds = 2;
+    cg_set_allocator(count_alloc, count_free, NULL);
+    cg_loop_opts lo = {CG_LOOP_VIRTUAL_CLOCK};
+    cg_loop *loop = cg_loop_new(&lo);
+    CHECK(loop != NULL);
+    long warm = rounds / 10 > 0 ? rounds / 10 : 1;
+    for (long k = 0; k < warm; k++) timer_round(loop, k);
+    mem_mark m0;
+    mark(&m0);
+    double t0 = now();
+    for (long k = warm; k < rounds; k++) timer_round(loop, k);
+    check_flat("timers armed and cancelled after the warm-up", (rounds - warm) * TIMERS_PER_ROUND, &m0, now() - t0);
+    CHECK_EQ(timers_fired, rounds * (TIMERS_PER_ROUND / 16));
+    cg_loop_free(loop);
+}
+
+/* Make test runs a tenth of the full sizes (a few seconds); the full
+ * million tasks and ten million timers with COGEN_TEST_SCALE=10. */
+TEST(loop_endurance_tasks) { run_task_rounds(100000); }
+TEST(loop_endurance_timers) { run_timer_rounds(1000000); }
+
+static const check_case cases[] = {CASE(endurance), CASE(endurance_quick), CASE(loop_endurance_tasks),
+                                   CASE(loop_endurance_timers)};
 CHECK_MAIN(cases)

@@ -580,7 +580,58 @@ TEST(excapi_except_null_type) {
     check_destroyed(1);
 }
 
+/* cg_propagate hands an exception on as Python propagates one out of a
+ * call: the KeyError raised while its raiser handled a ValueError keeps
+ * that context when it is raised on in a handler of a TypeError (in Python,
+ * `def f(): try: raise ValueError except ValueError: raise KeyError`,
+ * called in `except TypeError:`, gives KeyError <- ValueError <- TypeError);
+ * cg_raise chains it to the TypeError directly, as `raise k` would. */
+static void raise_in_handler(void *arg) {
+    int i = *(int *)arg;
+    CG_TRY {
+        cg_raise(counted(&cg_ValueError, "v", i));
+    } CG_EXCEPT(&cg_ValueError, e) {
+        cg_raise(counted(&cg_KeyError, "k", i + 1));
+    } CG_END;
+}
+
+static void propagate_null(void *arg) {
+    (void)arg;
+    cg_propagate(NULL);
+}
+
+TEST(excapi_propagate_keeps_context) {
+    reset();
+    volatile int seen = 0;
+    CG_TRY {
+        cg_raise(counted(&cg_TypeError, "t", 2));
+    } CG_EXCEPT(&cg_TypeError, t) {
+        static int first = 0, second = 3;
+        cg_exc *k = cg_try_catch(raise_in_handler, &first, &cg_KeyError);
+        CHECK_EXC(k, "KeyError('k') <- ValueError('v') <- TypeError('t')");
+        CG_TRY {
+            cg_propagate(k);
+        } CG_EXCEPT(&cg_KeyError, e) {
+            CHECK_EXC(e, "KeyError('k') <- ValueError('v') <- TypeError('t')");
+            seen = 1;
+        } CG_END;
+        k = cg_try_catch(raise_in_handler, &second, &cg_KeyError);
+        CG_TRY {
+            cg_raise(k);
+        } CG_EXCEPT(&cg_KeyError, e) {
+            CHECK_EXC(e, "KeyError('k') <- TypeError('t')");
+            seen++;
+        } CG_END;
+    } CG_END;
+    CHECK_EQ(seen, 2);
+    check_destroyed(5);
+    cg_exc *e = cg_try_catch(propagate_null, NULL, &cg_TypeError);
+    CHECK_EXC(e, "TypeError('exceptions must derive from BaseException')");
+    cg_exc_unref(e);
+}
+
 static const check_case cases[] = {
+    CASE(excapi_propagate_keeps_context),
     CASE(excapi_raise_borrowed_handled),
     CASE(excapi_raise_owned_handled),
     CASE(excapi_except_null_type),

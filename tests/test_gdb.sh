@@ -35,14 +35,8 @@ else
     entry_re="cg(__|\.)entry"
 fi
 
-if ! command -v gdb >/dev/null 2>&1; then
-    echo "skipped: gdb is not installed"
-    exit 77
-fi
-if ! gdb -batch -nx -ex 'python print("py-ok")' 2>/dev/null | grep -q py-ok; then
-    echo "skipped: this gdb has no Python support"
-    exit 77
-fi
+. "$(dirname "$0")/gdb_checks.sh"
+gdb_check_tools
 
 # With COGEN_COMPACT set, every generator is compact, with other stack
 # sizes and marks in what cogen-list prints (the compact generator kappa
@@ -58,19 +52,7 @@ if [ "${COGEN_STACK_GUARD:-}" = canary ]; then
     exit 77
 fi
 
-# LeakSanitizer cannot run under ptrace: in an ASan build it would fail the
-# program at exit.
-ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
-export ASAN_OPTIONS
-
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
-
-gdb -batch -nx \
-    -iex 'set debuginfod enabled off' \
-    -ex 'set pagination off' \
-    -ex 'set confirm off' \
-    -x "$script" \
+gdb_batch "$script" "$prog" \
     -ex 'break test_gdb_stop' \
     -ex 'break test_gdb_stop_running' \
     -ex 'run' \
@@ -98,37 +80,11 @@ gdb -batch -nx \
     -ex 'echo @@ all\n' -ex 'cogen-bt -a' \
     -ex 'echo @@ bt2\n' -ex 'bt' \
     -ex 'echo @@ cont2\n' -ex 'continue' \
-    -ex 'echo @@ end\n' \
-    "$prog" >"$out" 2>&1
+    -ex 'echo @@ end\n'
 
-if grep -q 'ptrace: Operation not permitted\|Could not trace the inferior\|ptrace: Permission denied' "$out"; then
-    echo "skipped: gdb may not trace programs here"
-    cat "$out"
-    exit 77
-fi
 
 cat "$out"
 echo "=== checks ==="
-fails=0
-
-section() { # the lines of one section of the output
-    awk -v s="$1" '/^@@ / { on = ($2 == s); next } on' "$out"
-}
-
-fail() {
-    echo "FAIL: $*"
-    fails=$((fails + 1))
-}
-
-# expect SECTION REGEX: some line of the section matches.
-expect() {
-    section "$1" | grep -Eq -- "$2" || fail "[$1] no line matches: $2"
-}
-
-# reject SECTION REGEX: no line of the section matches.
-reject() {
-    if section "$1" | grep -Eq -- "$2"; then fail "[$1] a line matches: $2"; fi
-}
 
 # frames SECTION F1 F2 ...: the backtrace in the section holds frames of
 # these functions in this order (others may come between), then the entry
@@ -226,8 +182,4 @@ expect cont2 "^test_gdb: ok\$"
 expect cont2 "exited normally"
 reject end "."  # nothing after the last command (no error from gdb)
 
-if [ "$fails" -ne 0 ]; then
-    echo "$fails check(s) failed"
-    exit 1
-fi
-echo "all gdb checks passed"
+gdb_checks_done

@@ -586,6 +586,73 @@ TEST(loop_run) {
 }
 
 /* =====================================================================
+ * run_stuck: a task that never finishes, at asyncio.run's shutdown
+ * ================================================================== */
+
+/* What the handler got, printed after the run's outcome: asyncio reports a
+ * task destroyed while pending when it is collected, after asyncio.run;
+ * cogen when the loop is freed, inside cg_run. */
+static char stuck_reports[512];
+
+static void stuck_handler(cg_loop *loop, const cg_loop_context *ctx, void *ud) {
+    (void)loop, (void)ud;
+    size_t n = strlen(stuck_reports);
+    snprintf(stuck_reports + n, sizeof stuck_reports - n, "handler %s [%s] %s\n", ctx->message,
+             ctx->future ? cg_task_name((cg_task *)ctx->future) : "-", repr(ctx->exception));
+}
+
+static void nap_a_second(void *arg) {
+    (void)arg;
+    cg_sleep(CG_SEC(1));
+}
+
+static void free_event(void *ev) { cg_event_free(ev); }
+
+static void *never_finishing(cg_gen *g, void *arg) {
+    (void)g;
+    cg_event *ev = cg_event_new(NULL);
+    CHECK(ev != NULL);
+    CG_DEFER(free_event, ev); /* when the loop's close closes the task */
+    cg_exc *e = cg_try_catch(nap_a_second, NULL, &cg_CancelledError);
+    if (e) printf("%ld ms %s: cancelled, waits on\n", ms(), (const char *)arg);
+    cg_exc_unref(e);
+    cg_event_wait(ev); /* nobody sets it */
+    printf("%s: never printed\n", (const char *)arg);
+    return NULL;
+}
+
+static void *stuck_main(cg_gen *g, void *arg) {
+    (void)g;
+    const char *name = *(const char *)arg ? "stuck2" : "stuck";
+    cg_future_unref(cg_task_future(cg_create_task(never_finishing, (void *)name, name)));
+    cg_sleep(CG_MS(10));
+    printf("%ld ms main ends\n", ms());
+    if (*(const char *)arg) CG_RAISE(&cg_ValueError, "main failed");
+    return "main result";
+}
+
+static const char *head(const cg_exc *e);
+
+TEST(loop_run_stuck) {
+    const char *fails[] = {"", "2"};
+    for (int i = 0; i < 2; i++) {
+        cg_run_opts o = {CG_LOOP_VIRTUAL_CLOCK, NULL, stuck_handler, NULL};
+        void *out = NULL;
+        cg_exc *e = NULL;
+        stuck_reports[0] = '\0';
+        if (cg_run(stuck_main, (void *)fails[i], &o, &out, &e) == CG_RETURNED) {
+            printf("run -> %s\n", (const char *)out);
+        } else {
+            printf("run raised %s, __context__ %s\n", head(e), repr(cg_exc_context(e)));
+            CHECK_STR(cg_exc_msg(e), "deadlock: no callback is ready and no timer is pending");
+        }
+        cg_exc_unref(e);
+        printf("%s", stuck_reports);
+    }
+    expect("run_stuck");
+}
+
+/* =====================================================================
  * misuse: a task awaiting itself, a future of another loop, a bad yield
  * (A44), await and sleep outside a task
  * ================================================================== */
@@ -643,6 +710,16 @@ static void *misuse_main(cg_gen *g, void *arg) {
     cg_future_unref(f);
     cg_loop_free(other);
     await_print(cg_create_task(yields_bad, NULL, NULL), "bad yield", 0);
+    CG_TRY {
+        cg_future_set_result(F(cg_current_task()), I(1));
+    } CG_EXCEPT(&cg_RuntimeError, e) {
+        printf("task set_result: %s\n", head(e));
+    } CG_END;
+    CG_TRY {
+        cg_future_set_exception(F(cg_current_task()), cg_exc_new(&cg_ValueError, NULL));
+    } CG_EXCEPT(&cg_RuntimeError, e) {
+        printf("task set_exception: %s\n", head(e));
+    } CG_END;
     return "ok";
 }
 
@@ -668,6 +745,47 @@ TEST(loop_misuse) {
     cg_exc_unref(e);
     cg_future_unref(f);
     cg_loop_free(loop);
+}
+
+/* =====================================================================
+ * timer_heap: many timers with few distinct deadlines (ties first in,
+ * first out), some cancelled in the middle of the heap, some armed by the
+ * callbacks that fire, with call_at on whole ms as the twin does (A:
+ * timers ordered by deadline, then scheduling).
+ * ================================================================== */
+
+static uint32_t heap_rng = 7;
+static int heap_rnd(int n) {
+    heap_rng = heap_rng * 1103515245u + 12345u;
+    return (int)((heap_rng >> 16) % (uint32_t)n);
+}
+
+static void heap_fire(void *arg) {
+    intptr_t i = (intptr_t)arg;
+    printf("%ld %ld\n", ms(), (long)i);
+    if (i % 11 == 0) {
+        cg_loop *loop = cg_get_running_loop();
+        cg_handle_unref(cg_loop_call_at(loop, CG_MS(ms() + heap_rnd(9)), heap_fire, I(1000 + i)));
+    }
+}
+
+static void *timer_heap_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_loop *loop = cg_get_running_loop();
+    static cg_handle *hs[600];
+    for (int i = 0; i < 600; i++) hs[i] = cg_loop_call_later(loop, CG_MS(heap_rnd(25)), heap_fire, I(i));
+    for (int i = 3; i < 600; i += 5) cg_handle_cancel(hs[i]);
+    for (int i = 0; i < 600; i++) cg_handle_unref(hs[i]);
+    cg_sleep(CG_MS(40));
+    printf("%ld main\n", ms());
+    return NULL;
+}
+
+TEST(loop_timer_heap) {
+    CHECK_EQ(run_main(timer_heap_main, NULL, NULL), CG_RETURNED);
+    printf("done\n");
+    expect("timer_heap");
 }
 
 /* =====================================================================
@@ -893,5 +1011,213 @@ TEST(loop_agen) {
     expect("agen");
 }
 
-static const check_case cases[] = {CASE(loop_fifo), CASE(loop_cancel), CASE(loop_counters), CASE(loop_future), CASE(loop_timers), CASE(loop_run), CASE(loop_misuse), CASE(loop_agen)};
+/* =====================================================================
+ * agen_shutdown: cg_shutdown_asyncgens awaited by hand, after the main
+ * task ran (A21): the order of first starts (asend refused included),
+ * aclose tasks named Task-N, the handler's asyncgen
+ * ================================================================== */
+
+static cg_agen *sd_kept[16];
+static const char *sd_names[16];
+static int sd_n;
+
+static cg_agen *sd_k(cg_fn body, const void *arg, const char *name) {
+    cg_agen *ag = cg_agen_new(body, (void *)arg, NULL);
+    CHECK(ag != NULL);
+    sd_kept[sd_n] = ag;
+    sd_names[sd_n++] = name;
+    return ag;
+}
+
+static void *sd_closing(cg_gen *g, void *arg) {
+    const char *name = arg;
+    CG_TRY {
+        cg_yield(g, I(1));
+        cg_yield(g, I(2));
+    } CG_FINALLY {
+        printf("%s closing at %ld in %s\n", name, ms(), cg_task_name(cg_current_task()));
+        cg_sleep(CG_MS(3));
+        printf("%s closed at %ld\n", name, ms());
+    } CG_END;
+    return NULL;
+}
+
+/* Raises an exception of the type arg when closed: KeyError('k') for
+ * shutdown's report, CancelledError (not reported), StopAsyncIteration (A19). */
+static void *sd_raises(cg_gen *g, void *arg) {
+    const cg_exc_type *type = arg;
+    CG_TRY {
+        cg_yield(g, I(1));
+    } CG_FINALLY {
+        cg_raise(cg_exc_new(type, type == &cg_KeyError ? "k" : NULL));
+    } CG_END;
+    return NULL;
+}
+
+static void *sd_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_agen *a = sd_k(sd_closing, "a", "a");
+    sd_k(sd_closing, "fresh", "fresh"); /* never started: not closed */
+    cg_agen *s = sd_k(sd_closing, "sent", "sent");
+    void *v = I(5);
+    cg_exc *e = agop_try(s, 1, &v, NULL); /* refused, but the iteration started */
+    printf("asend(5): %s\n", repr(e));
+    cg_exc_unref(e);
+    cg_agen_anext(sd_k(sd_raises, &cg_KeyError, "fails"));
+    cg_agen_anext(sd_k(sd_raises, &cg_CancelledError, "cancels"));
+    cg_agen *done = sd_k(sd_closing, "done", "done");
+    CG_ASYNC_FOR(x, done) printf("done -> %d\n", (int)(intptr_t)x);
+    cg_agen *q = sd_k(sd_raises, &cg_StopAsyncIteration, "sai");
+    cg_agen_anext(q);
+    e = agop_try(q, 3, NULL, NULL); /* A19 before aclose() looks at it */
+    printf("aclose sai: %s <- %s\n", repr(e), repr(cg_exc_context(e)));
+    cg_exc_unref(e);
+    cg_agen_anext(a);
+    return "main";
+}
+
+static void *sd_shutdown(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_shutdown_asyncgens();
+    printf("shutdown done at %ld\n", ms());
+    cg_shutdown_asyncgens();
+    printf("again: nothing left to close\n");
+    return NULL;
+}
+
+static void sd_handler(cg_loop *loop, const cg_loop_context *ctx, void *ud) {
+    (void)loop;
+    (void)ud;
+    const char *name = "None";
+    for (int i = 0; i < sd_n; i++)
+        if (sd_kept[i] == ctx->asyncgen) name = sd_names[i];
+    printf("handler %s %s %s\n", ctx->message, name, repr(ctx->exception));
+}
+
+static void sd_outside(void *arg) {
+    (void)arg;
+    cg_shutdown_asyncgens();
+}
+
+TEST(loop_agen_shutdown) {
+    cg_loop_opts lo = {CG_LOOP_VIRTUAL_CLOCK};
+    cg_loop *loop = cg_loop_new(&lo);
+    CHECK(loop != NULL);
+    cg_loop_set_exception_handler(loop, sd_handler, NULL);
+    cg_task_opts to = {"main", 0, 0};
+    cg_task *m = cg_task_new(loop, sd_main, NULL, &to);
+    void *out = NULL;
+    CHECK_EQ(cg_loop_run_until_complete(loop, F(m), &out, NULL), CG_RETURNED);
+    printf("main -> %s\n", (const char *)out);
+    cg_task *t = cg_task_new(loop, sd_shutdown, NULL, NULL);
+    CHECK_EQ(cg_loop_run_until_complete(loop, F(t), NULL, NULL), CG_RETURNED);
+    printf("shutdown task %s\n", cg_task_name(t));
+    cg_future_unref(F(m));
+    cg_future_unref(F(t));
+    cg_loop_free(loop);
+    for (int i = 0; i < sd_n; i++) cg_agen_free(sd_kept[i]);
+    expect("agen_shutdown");
+    /* Outside a task (no running loop): the running-loop RuntimeError. */
+    cg_exc *e = cg_try_catch(sd_outside, NULL, &cg_RuntimeError);
+    CHECK(e != NULL);
+    cg_exc_unref(e);
+}
+
+/* =====================================================================
+ * agen_context: what comes out of an async generator is not chained again
+ * to the exception its caller handles; what the awaitable makes itself is
+ * ================================================================== */
+
+static const char *chain(const cg_exc *e) {
+    static char buf[512];
+    size_t n = 0;
+    buf[0] = 0;
+    for (; e && n < sizeof buf - 64; e = cg_exc_context(e))
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s", n ? " <- " : "", repr(e));
+    return buf;
+}
+
+static void *cx_in_handler(cg_gen *g, void *arg) {
+    (void)arg;
+    CG_TRY {
+        CG_RAISE(&cg_ValueError, "own");
+    } CG_EXCEPT(&cg_ValueError, e) {
+        cg_yield(g, I(1));
+        CG_RAISE(&cg_KeyError, "in_handler");
+    } CG_END;
+    return NULL;
+}
+
+static void *cx_plain(cg_gen *g, void *arg) {
+    (void)arg;
+    cg_yield(g, I(1));
+    return NULL;
+}
+
+static void *cx_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_agen *h = cg_agen_new(cx_in_handler, NULL, NULL), *p = cg_agen_new(cx_plain, NULL, NULL);
+    cg_agen_anext(h);
+    CG_TRY {
+        CG_RAISE(&cg_TypeError, "outer");
+    } CG_EXCEPT(&cg_TypeError, t) {
+        cg_exc *e = agop_try(h, 0, NULL, NULL);
+        printf("raised in the body: %s\n", chain(e));
+        cg_exc_unref(e);
+        e = agop_try(p, 2, NULL, cg_exc_new(&cg_KeyError, "fresh"));
+        printf("athrow into a fresh one: %s\n", chain(e));
+        cg_exc_unref(e);
+        cg_agen *q = cg_agen_new(cx_plain, NULL, NULL);
+        void *v = I(1);
+        e = agop_try(q, 2, &v, cg_exc_new(&cg_StopIteration, NULL));
+        CHECK(e == NULL);
+        printf("athrow(StopIteration) into a fresh one: %s\n", v ? "?" : "None");
+        cg_agen_free(q);
+        e = agop_try(p, 0, NULL, NULL);
+        printf("anext at the end: %s\n", chain(e));
+        cg_exc_unref(e);
+    } CG_END;
+    cg_agen_free(h);
+    cg_agen_free(p);
+    return NULL;
+}
+
+TEST(loop_agen_context) {
+    CHECK_EQ(run_main(cx_main, NULL, NULL), CG_RETURNED);
+    expect("agen_context");
+}
+
+/* =====================================================================
+ * agen_running: A20's messages; asend's is anext's
+ * ================================================================== */
+
+static void *rn_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_agen *ag = cg_agen_new(ag_slow, NULL, NULL);
+    cg_task *first = cg_create_task(first_anext, ag, NULL);
+    cg_sleep(0);
+    static const char *const names[] = {"asend", "athrow", "aclose"};
+    static const int ops[] = {1, 2, 3};
+    for (int i = 0; i < 3; i++) {
+        cg_exc *e = agop_try(ag, ops[i], NULL, ops[i] == 2 ? cg_exc_new(&cg_ValueError, "v") : NULL);
+        printf("%s: %s\n", names[i], repr(e));
+        cg_exc_unref(e);
+    }
+    printf("first -> %d\n", (int)(intptr_t)cg_await(F(first)));
+    cg_future_unref(F(first));
+    cg_agen_free(ag);
+    return NULL;
+}
+
+TEST(loop_agen_running) {
+    CHECK_EQ(run_main(rn_main, NULL, NULL), CG_RETURNED);
+    expect("agen_running");
+}
+
+static const check_case cases[] = {CASE(loop_fifo), CASE(loop_cancel), CASE(loop_counters), CASE(loop_future), CASE(loop_timers), CASE(loop_run), CASE(loop_run_stuck), CASE(loop_misuse), CASE(loop_agen), CASE(loop_agen_shutdown), CASE(loop_agen_context), CASE(loop_agen_running),
+                                   CASE(loop_timer_heap)};
 CHECK_MAIN(cases)

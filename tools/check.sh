@@ -234,6 +234,21 @@ scenarios_in_suite() { # dir -> sets SC_NOTE
     return 1
 }
 
+# The event loop's tests (label loop: test_loop*, the loop's endurance
+# cases, its examples and gdb test; label async-scenario: the async
+# scenario files) run under the tool like the rest: make sure the suite
+# has them.
+loop_in_suite() { # dir -> sets LOOP_NOTE
+    nl=$(ctest --test-dir "$1" -N -L '^loop$' 2>/dev/null | sed -n 's/^Total Tests: //p')
+    na=$(ctest --test-dir "$1" -N -L '^async-scenario$' 2>/dev/null | sed -n 's/^Total Tests: //p')
+    if [ "${nl:-0}" -gt 0 ] && [ "${na:-0}" -gt 0 ]; then
+        LOOP_NOTE="$nl loop tests and $na async scenarios"
+        return 0
+    fi
+    LOOP_NOTE="the loop's tests are missing from the suite (${nl:-0} loop, ${na:-0} async-scenario)"
+    return 1
+}
+
 one_build() { # name cmake-args...
     name=$1
     shift
@@ -268,8 +283,9 @@ one_build() { # name cmake-args...
     CT_NOTE=""
     run_ctest "$b" || FAILED=1
     scenarios_in_suite "$b" || FAILED=1
-    say "$name: $CT_NOTE, $SC_NOTE"
-    NOTES="$NOTES; $name: $CT_NOTE, $SC_NOTE"
+    loop_in_suite "$b" || FAILED=1
+    say "$name: $CT_NOTE, $SC_NOTE, $LOOP_NOTE"
+    NOTES="$NOTES; $name: $CT_NOTE, $SC_NOTE, $LOOP_NOTE"
 }
 
 # ------------------------------ modes ---------------------------------

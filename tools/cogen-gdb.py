@@ -4,6 +4,7 @@
 #   (gdb) cogen-list                         # live generators of every thread
 #   (gdb) cogen-bt GEN [bt options]          # backtrace of a suspended one
 #   (gdb) cogen-bt -a [bt options]           # ... of every suspended one
+#   (gdb) cogen-tasks [LOOP]                 # an event loop's tasks and what each awaits
 #
 # GEN is an expression giving a generator (a `cg_gen *` variable, an
 # address from cogen-list) or a generator's name (cg_opts.name).
@@ -26,6 +27,7 @@
 # See docs/debugging.md.
 
 import re
+import time
 
 import gdb
 
@@ -99,21 +101,25 @@ def _select_level(level):
     f.select()
 
 
-def _all_threads():
-    """[ThreadGens] for every thread, in thread order."""
+def _each_thread(read):
+    """[read(thread)] for every thread of the live program, in thread
+    order, each read with its thread selected; the selected thread and
+    frame are put back after."""
     inferior = gdb.selected_inferior()
     if inferior.pid == 0:
         raise gdb.GdbError("cogen: the program is not running")
     orig_thread = gdb.selected_thread()
     orig_level = gdb.selected_frame().level()
-    out = []
     try:
-        for thread in sorted(inferior.threads(), key=lambda t: t.num):
-            out.append(ThreadGens(thread))
+        return [read(thread) for thread in sorted(inferior.threads(), key=lambda t: t.num)]
     finally:
         orig_thread.switch()
         _select_level(orig_level)
-    return out
+
+
+def _all_threads():
+    """[ThreadGens] for every thread, in thread order."""
+    return _each_thread(ThreadGens)
 
 
 def _describe(g):
@@ -331,29 +337,44 @@ class _swapped_in:
         return False
 
 
+class _registers_set:
+    """While active, the selected thread's registers are regs (a parked
+    context's, from _saved_registers): gdb's frames are that context's.
+    The thread's own registers and selected frame are put back after."""
+
+    def __init__(self, regs):
+        self.regs = regs
+
+    def __enter__(self):
+        frame0 = gdb.newest_frame()
+        self.level = gdb.selected_frame().level()
+        self.saved = {name: int(frame0.read_register(name)) & 0xFFFFFFFFFFFFFFFF for name in self.regs}
+        # Stack pointer first, program counter last: gdb rebuilds its frames
+        # after each write, and the pc decides which unwinder it picks.
+        self.order = sorted(self.regs, key=lambda n: (n in ("rip", "pc"), n not in ("rsp", "sp"), n))
+        try:
+            for name in self.order:
+                _set_register(name, self.regs[name])
+        except gdb.error as e:
+            self.__exit__()
+            raise gdb.GdbError("cogen: cannot set registers (%s); it needs a live process" % e)
+        return self
+
+    def __exit__(self, *exc):
+        for name in self.order:
+            try:
+                _set_register(name, self.saved[name])
+            except gdb.error:
+                pass
+        _select_level(self.level)
+        return False
+
+
 def _backtrace_with(regs, bt_args):
     """Runs bt with the selected thread's registers set to regs, then puts
     the thread's own registers back."""
-    frame0 = gdb.newest_frame()
-    level = gdb.selected_frame().level()
-    saved = {name: int(frame0.read_register(name)) & 0xFFFFFFFFFFFFFFFF for name in regs}
-    # Stack pointer first, program counter last: gdb rebuilds its frames
-    # after each write, and the pc decides which unwinder it picks.
-    order = sorted(regs, key=lambda n: (n in ("rip", "pc"), n not in ("rsp", "sp"), n))
-    try:
-        try:
-            for name in order:
-                _set_register(name, regs[name])
-        except gdb.error as e:
-            raise gdb.GdbError("cogen-bt: cannot set registers (%s); it needs a live process" % e)
+    with _registers_set(regs):
         gdb.execute("bt %s" % bt_args)
-    finally:
-        for name in order:
-            try:
-                _set_register(name, saved[name])
-            except gdb.error:
-                pass
-        _select_level(level)
 
 
 class CogenBt(gdb.Command):
@@ -448,5 +469,324 @@ running (`bt` stops at the innermost generator's cg__entry)."""
             _backtrace_with(_saved_registers(sp), bt_args)
 
 
+# ---------------------------------------------------------------------------
+# cogen-tasks: the tasks of an event loop and what each one awaits
+# ---------------------------------------------------------------------------
+
+F_PENDING, F_CANCELLED, F_FINISHED = 0, 1, 2  # struct cg_future.state
+R_PLAIN = 0  # struct cg_handle.ready.kind: a plain callback (a timer's, here)
+CG_LOOP_VIRTUAL_CLOCK = 1
+
+
+def _task_ptr(value):
+    return value.cast(gdb.lookup_type("struct cg_task").pointer())
+
+
+def _ms(ns):
+    """A duration in nanoseconds as milliseconds, without useless digits."""
+    return ("%.3f" % (ns / 1e6)).rstrip("0").rstrip(".") + " ms"
+
+
+def _loop_now(loop):
+    """loop.time(): the virtual clock, or the monotonic clock (the same on
+    both sides of ptrace: CLOCK_MONOTONIC is the system's) minus the loop's
+    base."""
+    if int(loop["flags"]) & CG_LOOP_VIRTUAL_CLOCK:
+        return int(loop["now"])
+    return time.monotonic_ns() - int(loop["base"])
+
+
+def _waiters(w):
+    """The futures of a cg__waiters deque, as addresses."""
+    v = w["v"]
+    return [_ptr(v[i]) for i in range(int(w["n"]))]
+
+
+# The loop's objects a task can wait in: for each struct, the deques of
+# waiter futures it keeps (label, field) and how it reads. Barrier and
+# Queue.join wait in an object they own (a Condition, an Event): _OWNERS.
+def _lock_text(l):
+    return "[%s, waiters:%d]" % ("locked" if int(l["locked"]) else "unlocked", int(l["waiters"]["n"]))
+
+
+def _event_text(e):
+    return "[%s, waiters:%d]" % ("set" if int(e["value"]) else "unset", int(e["waiters"]["n"]))
+
+
+def _sem_text(s):
+    return "[value:%d, waiters:%d]" % (int(s["value"]), int(s["waiters"]["n"]))
+
+
+def _cond_text(c):
+    return "[%s, waiters:%d]" % ("locked" if int(c["lock"]["locked"]) else "unlocked", int(c["waiters"]["n"]))
+
+
+def _queue_text(q):
+    return "[maxsize:%d, qsize:%d, getters:%d, putters:%d%s]" % (
+        int(q["maxsize"]), int(q["n"]), int(q["getters"]["n"]), int(q["putters"]["n"]),
+        ", shut down" if int(q["is_shutdown"]) else "")
+
+
+def _barrier_text(b):
+    return "[parties:%d, waiting:%d]" % (int(b["parties"]), int(b["count"]))
+
+
+_SYNC = {
+    "cg_lock": ("Lock", [("Lock.acquire", "waiters")], _lock_text),
+    "cg_event": ("Event", [("Event.wait", "waiters")], _event_text),
+    "cg_semaphore": ("Semaphore", [("Semaphore.acquire", "waiters")], _sem_text),
+    "cg_condition": ("Condition", [("Condition.wait", "waiters")], _cond_text),
+    "cg_queue": ("Queue", [("Queue.get", "getters"), ("Queue.put", "putters")], _queue_text),
+    "cg_barrier": ("Barrier", [], _barrier_text),
+}
+_OWNERS = {  # (owner struct, field): what waiting in the owned object is
+    ("cg_barrier", "cond"): "Barrier.wait",
+    ("cg_queue", "finished"): "Queue.join",
+}
+
+
+def _sync_pointers(frame):
+    """(struct name, value) for each argument or local of frame that points
+    at one of the loop's synchronization objects and can be read there."""
+    out = []
+    try:
+        block = frame.block()
+    except RuntimeError:
+        return out
+    while block is not None:
+        for sym in block:
+            if not (sym.is_argument or sym.is_variable):
+                continue
+            t = sym.type.strip_typedefs()
+            if t.code != gdb.TYPE_CODE_PTR:
+                continue
+            target = t.target().strip_typedefs()
+            if target.code != gdb.TYPE_CODE_STRUCT or target.tag not in _SYNC:
+                continue
+            try:
+                v = sym.value(frame)
+                if v.is_optimized_out or _ptr(v) == 0:
+                    continue
+                # by address: the frame is gone once the registers are back
+                out.append((target.tag, gdb.Value(_ptr(v)).cast(t)))
+            except (gdb.error, gdb.MemoryError):
+                continue
+        if block.function is not None:
+            break
+        block = block.superblock
+    return out
+
+
+def _in_library(frame):
+    """Whether frame is code of cogen itself (src/), or has no source."""
+    sal = frame.find_sal()
+    if sal is None or sal.symtab is None:
+        return True
+    name = sal.symtab.filename
+    return re.search(r"(^|/)src/(core|loop|arch)/", name) is not None
+
+
+def _visit_frames(g, visit):
+    """Calls visit(frame) for the frames of the parked generator g,
+    innermost first, down to its entry. g's registers are set in the
+    selected thread meanwhile (as cogen-bt does), and put back after: the
+    frames are valid during the visit only."""
+    with _swapped_in(g):  # first: the saved registers are on its stack
+        with _registers_set(_saved_registers(_ptr(g["sp"]))):
+            _visit_from(gdb.newest_frame(), visit)
+
+
+def _visit_from(f, visit):
+    """visit(frame) for f and the frames it was called from, down to a
+    generator's entry."""
+    for _ in range(64):
+        visit(f)
+        if (f.name() or "") in ("cg__gen_main", "cg__entry", "cg.entry"):
+            break
+        f = f.older()
+        if f is None:
+            break
+
+
+def _task_site(task, fut):
+    """What a suspended task's stacks say about its wait: (where, sync),
+    where being 'FUNC (FILE:LINE)' of the innermost frame outside the
+    library, sync the text for the loop object it waits in (found among
+    the frames' pointers, and confirmed: fut is among that object's
+    waiters, or an object that owns it), each None when unknown."""
+    chain = []  # the task's generator and those it delegates to
+    g = task["gen"]
+    while _ptr(g) and len(chain) < 100:
+        chain.append(g)
+        g = g["yf"]
+    st = {"where": None, "found": None}  # found: (struct, value, label)
+
+    def visit(f):
+        if st["where"] is None and not _in_library(f):
+            sal = f.find_sal()
+            st["where"] = "%s (%s:%d)" % (f.name(), sal.symtab.filename, sal.line)
+        for tag, v in _sync_pointers(f):
+            found = st["found"]
+            if found is None:
+                for label, field in _SYNC[tag][1]:
+                    if fut in _waiters(v[field]):
+                        st["found"] = (tag, v, label)
+            else:  # an outer object that owns the match: a Barrier's Condition
+                for (owner, field), label in _OWNERS.items():
+                    if owner == tag and _ptr(v[field]) == _ptr(found[1]):
+                        st["found"] = (tag, v, label)
+
+    for g in reversed(chain):  # the innermost generator first
+        if int(g["state"]) != SUSPENDED:
+            continue
+        try:
+            _visit_frames(g, visit)
+        except (gdb.error, gdb.MemoryError, RuntimeError):
+            continue
+    sync = None
+    if st["found"] is not None:
+        tag, v, label = st["found"]
+        kind, _, text = _SYNC[tag]
+        sync = "%s: %s %#x %s" % (label, kind, _ptr(v), text(v))
+    return st["where"], sync
+
+
+def _timer_for(loop, fut):
+    """The pending timer of loop whose callback's argument is fut (the
+    timer of a sleep), or None."""
+    heap = loop["heap"]  # cg__timer_slot: the key beside the handle
+    for i in range(int(loop["nheap"])):
+        h = heap[i]["h"]
+        if int(h["ready"]["kind"]) == R_PLAIN and not int(h["cancelled"]) and _ptr(h["arg"]) == fut:
+            return h
+    return None
+
+
+def _future_state(f):
+    return {F_PENDING: "pending", F_CANCELLED: "cancelled", F_FINISHED: "finished"}.get(int(f["state"]), "?")
+
+
+def _awaits(loop, task, now):
+    """What a pending task that is not running waits for, as text."""
+    fw = task["fut_waiter"]
+    if not _ptr(fw):
+        if not int(task["started"]):
+            return "not started: its first step is scheduled"
+        return "ready: its next step is scheduled"
+    fut = _ptr(fw)
+    where, sync = _task_site(task, fut)
+    if sync is not None:
+        text = sync
+    elif int(fw["is_task"]):
+        other = _task_ptr(fw)
+        text = "task %#x '%s' (%s)" % (fut, _string(other["name"], "?"), _future_state(fw))
+    else:
+        h = _timer_for(loop, fut)
+        ops = _symbol(fw["ops"]) if _ptr(fw["ops"]) else None
+        if h is not None and _symbol(h["fn"]) == "set_result_unless_cancelled":
+            when = int(h["when"])
+            text = "sleep: timer due at %s, in %s" % (_ms(when), _ms(when - now))
+        elif h is not None:
+            text = "future %#x, set by timer %s due in %s" % (fut, _symbol(h["fn"]), _ms(int(h["when"]) - now))
+        elif ops is not None:
+            kind = {"gathering_ops": "gather", "shielding_ops": "shield"}.get(ops, ops)
+            text = "%s future %#x (%s)" % (kind, fut, _future_state(fw))
+        else:
+            text = "future %#x (%s)" % (fut, _future_state(fw))
+    if where is not None:
+        text += "; in %s" % where
+    return text
+
+
+def _running_loops():
+    """(thread, loop) for each thread that runs a loop now."""
+
+    def read(thread):
+        thread.switch()
+        try:
+            loop = gdb.parse_and_eval("cg__running_loop")
+        except gdb.error:
+            return None  # no loop layer, or its thread-locals cannot be read
+        return (thread, loop) if _ptr(loop) else None
+
+    return [r for r in _each_thread(read) if r is not None]
+
+
+class CogenTasks(gdb.Command):
+    """List the tasks of the event loops and what each one awaits.
+
+Usage: cogen-tasks [LOOP]
+
+Without LOOP, the loop each thread is running; LOOP is an expression
+giving a `cg_loop *` (a loop that is not running). A header line per loop
+(its clock, how many tasks, ready callbacks and timers), then one line per
+task not yet finalized, in creation order: address, name, state, and for
+a pending task what it waits for:
+  - running: the task whose step runs now;
+  - not started / ready: its step is in the ready queue;
+  - sleep: the timer of cg_sleep, its deadline and the time left;
+  - task 0x... 'name': another task it awaits;
+  - Lock.acquire, Event.wait, Semaphore.acquire, Condition.wait,
+    Barrier.wait, Queue.get, Queue.put, Queue.join: the object and its
+    state (found among the pointers of the task's frames, and checked:
+    the task's future is among that object's waiters);
+  - gather / shield / future 0x...: any other future, with its state;
+then the innermost frame of the task outside cogen's sources (where the
+program awaits), and cancelling=N or a pending cancel when there is one."""
+
+    def __init__(self):
+        super().__init__("cogen-tasks", gdb.COMMAND_STACK)
+
+    def invoke(self, arg, from_tty):
+        if arg.strip():
+            try:
+                loop = gdb.parse_and_eval(arg).cast(gdb.lookup_type("struct cg_loop").pointer())
+            except gdb.error as e:
+                raise gdb.GdbError("cogen-tasks: %s is not a cg_loop pointer (%s)" % (arg, e))
+            loops = [(gdb.selected_thread(), loop)]
+        else:
+            loops = _running_loops()
+            if not loops:
+                raise gdb.GdbError("cogen-tasks: no thread is running an event loop; "
+                                   "give one: cogen-tasks LOOP")
+        for thread, loop in loops:
+            self._one(thread, loop, bool(arg.strip()))
+
+    def _one(self, thread, loop, given):
+        orig = gdb.selected_thread()
+        thread.switch()
+        try:
+            now = _loop_now(loop)
+            tasks = []
+            t = loop["tasks_head"]
+            while _ptr(t) and len(tasks) < 1000000:
+                tasks.append(t)
+                t = t["all_next"]
+            virtual = int(loop["flags"]) & CG_LOOP_VIRTUAL_CLOCK
+            print("Loop %#x%s: %s clock at %s; %d task%s, %d ready callback%s, %d timer%s"
+                  % (_ptr(loop), "" if given else " (thread %d)" % thread.num,
+                     "virtual" if virtual else "monotonic", _ms(now), len(tasks), "" if len(tasks) == 1 else "s",
+                     int(loop["nready"]), "" if int(loop["nready"]) == 1 else "s",
+                     int(loop["nheap"]), "" if int(loop["nheap"]) == 1 else "s"))
+            current = _ptr(loop["current"])
+            for t in tasks:
+                state = int(t["fut"]["state"])
+                if _ptr(t) == current:
+                    what = "running"
+                elif state == F_PENDING:
+                    what = "pending  " + _awaits(loop, t, now)
+                else:
+                    what = _future_state(t["fut"])
+                extra = ""
+                if int(t["num_cancels"]):
+                    extra += "; cancelling=%d" % int(t["num_cancels"])
+                if int(t["must_cancel"]):
+                    extra += "; cancel pending"
+                print("  %#x  %-14s %s%s" % (_ptr(t), "'%s'" % _string(t["name"], "?"), what, extra))
+        finally:
+            orig.switch()
+
+
 CogenList()
 CogenBt()
+CogenTasks()

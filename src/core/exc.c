@@ -590,6 +590,12 @@ void cg_raise_at(cg_exc *e, const char *file, int line, const char *func) {
     cg__unwind(e);
 }
 
+void cg_propagate(cg_exc *e) {
+    if (!e) CG_RAISE(&cg_TypeError, "exceptions must derive from BaseException");
+    if (held_only_by_a_record(e)) cg_exc_ref(e); /* as cg_raise_at */
+    cg__unwind(e);
+}
+
 void cg_reraise(void) {
     cg_exc *h = cg__handled(cg__cur(), 1);
     if (!h) CG_RAISE(&cg_RuntimeError, "No active exception to reraise");

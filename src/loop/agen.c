@@ -14,12 +14,16 @@
 
 struct cg_agen {
     long refs;
-    cg_gen *gen;
+    cg_gen *gen;            /* runs agen_edge(g, this) */
+    cg_fn body;             /* the async generator's body and its argument */
+    void *arg;
     cg_loop *loop;          /* set at the first start */
     cg_future *awaiting;    /* what the body awaits now (cg_await) */
     unsigned char running;  /* an anext/asend/athrow/aclose is in progress */
     unsigned char started;  /* iteration started: closed at shutdown */
     unsigned char ignored_exit; /* the body ignored GeneratorExit once */
+    unsigned char aclose_began; /* shutdown_asyncgens: its aclose() task's
+                                   body began (it holds a reference then) */
     cg_agen *next, *prev;   /* the loop's started async generators */
 };
 
@@ -40,6 +44,30 @@ int cg__agen_context(cg_agen **out) {
 
 void cg__agen_set_awaiting(cg_agen *ag, cg_future *f) { ag->awaiting = f; }
 
+/* A19 at the edge of the body, where CPython's generator send applies it
+ * to an async generator: a StopIteration or StopAsyncIteration leaving the
+ * body becomes RuntimeError('async generator raised ...'), caused by it
+ * (and with it as context, as raise ... from sets both). The core's PEP
+ * 479 never sees a StopIteration from an async generator's body. */
+CG_NORETURN static void raise_from(cg_exc *cause, const char *msg) {
+    cg_exc *rt = cg_exc_new(&cg_RuntimeError, msg);
+    cg_exc_set_cause(rt, cause);
+    cg_propagate(rt);
+}
+
+static void *agen_edge(cg_gen *g, void *arg) {
+    cg_agen *ag = arg;
+    void *volatile ret = NULL;
+    CG_TRY {
+        ret = ag->body(g, ag->arg);
+    } CG_EXCEPT(&cg_StopIteration, e) {
+        raise_from(e, "async generator raised StopIteration");
+    } CG_EXCEPT(&cg_StopAsyncIteration, e) {
+        raise_from(e, "async generator raised StopAsyncIteration");
+    } CG_END;
+    return ret;
+}
+
 cg_agen *cg_agen_new(cg_fn body, void *arg, const cg_opts *opts) {
     if (!body) {
         errno = EINVAL;
@@ -52,7 +80,9 @@ cg_agen *cg_agen_new(cg_fn body, void *arg, const cg_opts *opts) {
     }
     memset(ag, 0, sizeof *ag);
     ag->refs = 1;
-    ag->gen = cg_new(body, arg, opts);
+    ag->body = body;
+    ag->arg = arg;
+    ag->gen = cg_new(agen_edge, ag, opts);
     if (!ag->gen) {
         int err = errno;
         cg__dealloc(ag);
@@ -107,26 +137,6 @@ static void mark_started(cg_agen *ag, cg_loop *loop) {
     else
         loop->agens_head = ag;
     loop->agens_tail = ag;
-}
-
-/* A19: what leaves an async generator's body. PEP 479 has already turned a
- * StopIteration into RuntimeError('generator raised StopIteration'). */
-static cg_exc *agen_error(cg_exc *e) {
-    const char *m = cg_exc_msg(e);
-    if (cg_exc_is(e, &cg_RuntimeError) && m && strcmp(m, "generator raised StopIteration") == 0 &&
-        cg_exc_is(cg_exc_cause(e), &cg_StopIteration)) {
-        cg_exc *rt = cg_exc_new(&cg_RuntimeError, "async generator raised StopIteration");
-        cg_exc_set_cause(rt, cg_exc_cause(e));
-        cg_exc_unref(e);
-        return rt;
-    }
-    if (cg_exc_is(e, &cg_StopAsyncIteration)) {
-        cg_exc *rt = cg_exc_new(&cg_RuntimeError, "async generator raised StopAsyncIteration");
-        cg_exc_set_cause(rt, e);
-        cg_exc_unref(e);
-        return rt;
-    }
-    return e;
 }
 
 enum { OP_SEND, OP_THROW, OP_CLOSE };
@@ -191,11 +201,13 @@ static void *step(cg_agen *ag, int op, void *val, cg_exc *exc, int *yielded) {
         }
         *yielded = 0;
         if (st == CG_RAISED) {
-            if (op == OP_CLOSE && (cg_exc_is(err, &cg_GeneratorExit) || cg_exc_is(err, &cg_StopAsyncIteration))) {
+            /* A StopAsyncIteration out of the body is a RuntimeError by
+             * the time aclose() looks at it (agen_edge). */
+            if (op == OP_CLOSE && cg_exc_is(err, &cg_GeneratorExit)) {
                 cg_exc_unref(err);
                 return NULL;
             }
-            cg_raise(agen_error(err));
+            cg_propagate(err); /* out of the body as it is (its context stays the body's) */
         }
         return NULL;
     }
@@ -222,7 +234,9 @@ void *cg_agen_anext(cg_agen *ag) {
 }
 
 void *cg_asend(cg_agen *ag, void *value) {
-    check(ag, "asend");
+    check(ag, "anext"); /* CPython's asend and __anext__ share one awaitable type, and its message */
+    /* ag.asend(v) calls the firstiter hook before the TypeError comes. */
+    mark_started(ag, cg_get_running_loop());
     if (value && cg_gen_state(ag->gen) == CG_GEN_CREATED)
         CG_RAISE(&cg_TypeError, "can't send non-None value to a just-started async generator");
     int yielded = 0;
@@ -248,7 +262,14 @@ void *cg_athrow(cg_agen *ag, cg_exc *e) {
     if (cg_gen_state(ag->gen) == CG_GEN_CREATED) { /* 3.13: raised as it is, the body never runs */
         mark_started(ag, cg_get_running_loop());
         cg_close(ag->gen, NULL, NULL);
-        cg_raise(e);
+        if (cg_exc_is(e, &cg_StopIteration)) {
+            /* Out of the awaitable as it is, a StopIteration is its return:
+             * Python's await gives the exception's value, which a cogen
+             * exception does not carry (NULL). */
+            cg_exc_unref(e);
+            return NULL;
+        }
+        cg_propagate(e); /* not chained to what the caller handles */
     }
     int yielded = 0;
     void *v = step(ag, OP_THROW, NULL, e, &yielded);
@@ -279,42 +300,83 @@ void cg_aclose(cg_agen *ag) {
  * reported.
  * ------------------------------------------------------------------ */
 
+/* One aclose() task: it holds a reference of its own, dropped however its
+ * body ends (also when a loop freed while it is pending closes it); if the
+ * body never begins, closing_release drops it. */
+static void agen_drop(void *p) { cg_agen_free(p); }
+
 static void *aclose_body(cg_gen *g, void *arg) {
     (void)g;
+    ((cg_agen *)arg)->aclose_began = 1;
+    CG_DEFER(agen_drop, arg);
     cg_aclose(arg);
     return NULL;
+}
+
+/* What the shutdown holds while it awaits the aclose() tasks: released
+ * when it is done, when its task is closed before (a loop freed after a
+ * deadlock in an aclose()), or when it runs out of memory half-way. */
+typedef struct closing {
+    cg_agen **ags;
+    cg_task **tasks;
+    size_t n, made;
+    cg_future *outer;
+} closing;
+
+/* A task whose body has not begun is cancelled, so that it never begins,
+ * and the reference its body would have dropped goes here. */
+static void closing_release(void *p) {
+    closing *c = p;
+    if (c->outer) {
+        cg__gather_all_abandon(c->outer, c->tasks, c->made);
+        cg_future_unref(c->outer);
+    }
+    for (size_t i = 0; i < c->made; i++) {
+        if (!c->ags[i]->aclose_began) {
+            cg__task_cancel(c->tasks[i], NULL);
+            cg_agen_free(c->ags[i]);
+        }
+        cg_future_unref(cg_task_future(c->tasks[i]));
+    }
+    for (size_t i = 0; i < c->n; i++) cg_agen_free(c->ags[i]);
+    cg__dealloc(c->ags);
+    cg__dealloc(c->tasks);
 }
 
 void cg__agen_shutdown(cg_loop *loop) {
     size_t n = 0;
     for (cg_agen *ag = loop->agens_head; ag; ag = ag->next) n++;
     if (!n) return;
-    cg_agen **ags = cg__alloc(n * sizeof *ags);
-    cg_task **tasks = cg__alloc(n * sizeof *tasks);
-    CG_CHECK(ags && tasks, "out of memory in shutdown_asyncgens");
-    size_t i = 0;
+    closing c = {cg__alloc(n * sizeof *c.ags), cg__alloc(n * sizeof *c.tasks), 0, 0, NULL};
+    CG_DEFER(closing_release, &c);
+    if (!c.ags || !c.tasks) cg_raise(cg_exc_new(&cg_MemoryError, NULL)); /* nothing changed */
     for (cg_agen *ag = loop->agens_head; ag; ag = ag->next) {
         ag->refs++;
-        ags[i++] = ag;
+        c.ags[c.n++] = ag;
     }
-    for (i = 0; i < n; i++) unlink_started(ags[i]);
-    for (i = 0; i < n; i++) {
-        tasks[i] = cg_task_new(loop, aclose_body, ags[i], NULL);
-        CG_CHECK(tasks[i] != NULL, "out of memory in shutdown_asyncgens");
+    for (size_t i = 0; i < n; i++) unlink_started(c.ags[i]);
+    for (size_t i = 0; i < n; i++) {
+        cg_task *t = cg_task_new(loop, aclose_body, c.ags[i], NULL);
+        if (!t) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
+        c.ags[i]->refs++; /* the task's own (aclose_body) */
+        c.ags[i]->aclose_began = 0;
+        t->log_destroy_pending = 0; /* gather's own tasks are exempt */
+        c.tasks[c.made++] = t;
     }
-    cg_future *outer = cg__gather_all(loop, tasks, n);
-    cg_await(outer);
-    cg_future_unref(outer);
-    for (i = 0; i < n; i++) {
-        cg_future *f = cg_task_future(tasks[i]);
+    c.outer = cg__gather_all(loop, c.tasks, n);
+    cg_await(c.outer);
+    for (size_t i = 0; i < n; i++) {
+        cg_future *f = cg_task_future(c.tasks[i]);
         cg_exc *e = f->state == F_FINISHED ? f->exc : NULL;
         if (e && cg_exc_is(e, &cg_Exception)) {
-            cg_loop_context c = {"an error occurred during closing of asynchronous generator", e, NULL, ags[i]};
-            cg_loop_call_exception_handler(loop, &c);
+            cg_loop_context ctx = {"an error occurred during closing of asynchronous generator", e, NULL, c.ags[i]};
+            cg_loop_call_exception_handler(loop, &ctx);
         }
-        cg_future_unref(f);
-        cg_agen_free(ags[i]);
     }
-    cg__dealloc(ags);
-    cg__dealloc(tasks);
+}
+
+void cg_shutdown_asyncgens(void) {
+    cg_loop *loop = cg_get_running_loop();
+    if (!cg_current_task()) CG_RAISE(&cg_RuntimeError, "cg_shutdown_asyncgens() called outside a task");
+    cg__agen_shutdown(loop);
 }

@@ -19,7 +19,8 @@ cg_future *cg_future_new(cg_loop *loop) {
         errno = EINVAL;
         return NULL;
     }
-    cg_future *f = cg__alloc(sizeof *f);
+    cg_future *f = cg__freelist_take(&loop->future_cache);
+    if (!f) f = cg__alloc(sizeof *f);
     if (!f) {
         errno = ENOMEM;
         return NULL;
@@ -35,22 +36,31 @@ cg_future *cg_future_ref(cg_future *f) {
     return f;
 }
 
+/* (Each field tested here: a plain future that ended with a result holds
+ * none of them, and three calls that find NULL were a tenth of a wake-up.) */
 void cg__future_clear(cg_future *f) {
-    cg_exc_unref(f->exc);
-    f->exc = NULL;
-    cg_exc_unref(f->cancelled_exc);
-    f->cancelled_exc = NULL;
-    cg__dealloc(f->cancel_msg);
-    f->cancel_msg = NULL;
-    if (f->cbs != &f->cb0) cg__dealloc(f->cbs);
+    if (f->exc) {
+        cg_exc_unref(f->exc);
+        f->exc = NULL;
+    }
+    if (f->cancelled_exc) {
+        cg_exc_unref(f->cancelled_exc);
+        f->cancelled_exc = NULL;
+    }
+    if (f->cancel_msg) {
+        cg__msg_unref(f->cancel_msg);
+        f->cancel_msg = NULL;
+    }
+    if (f->cbs && f->cbs != &f->cb0) cg__dealloc(f->cbs);
     f->cbs = NULL;
     f->ncbs = f->cbs_cap = 0;
 }
 
 CG_HIDDEN void cg__task_free(cg_task *t);
 
-void cg_future_unref(cg_future *f) {
-    if (!f || --f->refs > 0) return;
+/* The last reference gone (apart, so that dropping one of several costs
+ * only the test). */
+static CG_NOINLINE void future_free(cg_future *f) {
     if (f->is_task) {
         cg__task_free((cg_task *)f);
         return;
@@ -59,12 +69,23 @@ void cg_future_unref(cg_future *f) {
         cg__loop_report(f->loop, "Future exception was never retrieved", f->exc, f);
     if (f->ops && f->ops->fini) f->ops->fini(f);
     cg__future_clear(f);
-    cg__dealloc(f);
+    /* A plain future (cg_future_new's size) goes to the cache of the loop
+     * running on this thread, if any (loop.c). It was made with the
+     * allocator in force now (cg_set_allocator's contract: memory is freed
+     * under the functions that made it), as cg__dealloc assumes too. */
+    cg_loop *running = cg__running_loop;
+    if (f->ops || !running || !cg__freelist_put(&running->future_cache, f, cg__alloc_generation())) cg__dealloc(f);
+}
+
+void cg_future_unref(cg_future *f) {
+    if (f && --f->refs == 0) future_free(f);
 }
 
 cg_loop *cg_future_loop(const cg_future *f) { return f ? f->loop : NULL; }
 int cg_future_done(const cg_future *f) { return f && f->state != F_PENDING; }
 int cg_future_cancelled(const cg_future *f) { return f && f->state == F_CANCELLED; }
+/* Future._log_traceback, read without clearing it. */
+int cg_future_unretrieved(const cg_future *f) { return f && f->state == F_FINISHED && f->exc && f->log_tb; }
 
 cg_exc *cg__future_cancelled_error(cg_future *f) {
     if (f->cancelled_exc) {
@@ -92,25 +113,21 @@ cg_exc *cg_future_exception(cg_future *f) {
     return f->exc;
 }
 
-/* Schedules every done callback with call_soon, in order, and forgets
- * them. Out of memory for a handle is fatal: a lost wake-up would leave a
- * task waiting forever. */
+/* Schedules every done callback, in order, as call_soon would: the
+ * callbacks stay where they are and the future's own ready queue entry is
+ * queued for them (loop.h says why that is call_soon's order), so that no
+ * completion can fail for want of memory: a lost wake-up would leave a task
+ * waiting forever. */
 void cg__future_schedule_callbacks(cg_future *f) {
-    done_cb *cbs = f->cbs;
-    size_t n = f->ncbs;
-    f->cbs = NULL;
-    f->ncbs = f->cbs_cap = 0;
-    for (size_t i = 0; i < n; i++) {
-        cg_handle *h = cg__loop_handle_new(f->loop);
-        CG_CHECK(h != NULL, "out of memory scheduling a done callback");
-        h->kind = H_DONE;
-        h->done_fn = cbs[i].fn;
-        h->arg = cbs[i].arg;
-        h->fut = cg_future_ref(f);
-        cg__loop_ready(f->loop, h);
-        cg_handle_unref(h);
+    if (!f->ncbs) {
+        if (f->cbs != &f->cb0) cg__dealloc(f->cbs);
+        f->cbs = NULL;
+        f->cbs_cap = 0;
+        return;
     }
-    if (cbs != &f->cb0) cg__dealloc(cbs);
+    f->ready.kind = R_CALLBACKS;
+    cg_future_ref(f);
+    cg__loop_ready_entry(f->loop, &f->ready);
 }
 
 void cg__future_set_result_plain(cg_future *f, void *v) {
@@ -128,6 +145,7 @@ void cg__future_set_exception_plain(cg_future *f, cg_exc *e) {
 
 void cg_future_set_result(cg_future *f, void *result) {
     check(f, "cg_future_set_result");
+    if (f->is_task) CG_RAISE(&cg_RuntimeError, "Task does not support set_result operation");
     if (f->state != F_PENDING) CG_RAISE(&cg_InvalidStateError, "invalid state");
     cg__future_set_result_plain(f, result);
 }
@@ -136,6 +154,10 @@ void cg_future_set_exception(cg_future *f, cg_exc *e) {
     if (!f) {
         cg_exc_unref(e);
         check(f, "cg_future_set_exception");
+    }
+    if (f->is_task) {
+        cg_exc_unref(e);
+        CG_RAISE(&cg_RuntimeError, "Task does not support set_exception operation");
     }
     if (f->state != F_PENDING) {
         cg_exc_unref(e);
@@ -151,21 +173,63 @@ void cg_future_set_exception(cg_future *f, cg_exc *e) {
     cg__future_set_exception_plain(f, e);
 }
 
-int cg__future_cancel_plain(cg_future *f, const char *msg) {
+/* A shared message: its reference count is in front of the text. */
+typedef union msg_head {
+    long refs;
+    max_align_t align;
+} msg_head;
+
+char *cg__msg_new(const char *s) {
+    if (!s) return NULL;
+    size_t n = strlen(s) + 1;
+    msg_head *h = cg__alloc(sizeof *h + n);
+    if (!h) return NULL;
+    h->refs = 1;
+    memcpy(h + 1, s, n);
+    return (char *)(h + 1);
+}
+
+char *cg__msg_ref(char *m) {
+    if (m) ((msg_head *)m - 1)->refs++;
+    return m;
+}
+
+void cg__msg_unref(char *m) {
+    if (m && --((msg_head *)m - 1)->refs == 0) cg__dealloc((msg_head *)m - 1);
+}
+
+static void msg_unref_v(void *m) { cg__msg_unref(m); }
+
+int cg__future_cancel_plain(cg_future *f, char *msg) {
     f->log_tb = 0;
     if (f->state != F_PENDING) return 0;
     f->state = F_CANCELLED;
-    cg__dealloc(f->cancel_msg);
-    f->cancel_msg = cg__strdup(msg);
+    cg__msg_unref(f->cancel_msg);
+    f->cancel_msg = cg__msg_ref(msg);
     cg__future_schedule_callbacks(f);
     return 1;
 }
 
-int cg_future_cancel(cg_future *f, const char *msg) {
-    check(f, "cg_future_cancel");
-    if (f->is_task) return cg_task_cancel((cg_task *)f, msg);
+int cg__future_cancel(cg_future *f, char *msg) {
+    if (f->is_task) return cg__task_cancel((cg_task *)f, msg);
     if (f->ops && f->ops->cancel) return f->ops->cancel(f, msg);
     return cg__future_cancel_plain(f, msg);
+}
+
+/* The message is made before anything changes: MemoryError leaves f as it
+ * was. A future already done needs none. */
+int cg_future_cancel(cg_future *f, const char *msg) {
+    check(f, "cg_future_cancel");
+    if (f->state != F_PENDING) {
+        f->log_tb = 0;
+        return 0;
+    }
+    char *m = cg__msg_new(msg);
+    if (msg && !m) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
+    /* Given back on the way out, also when a cancel round a cycle of
+     * tasks raises RecursionError from deep inside. */
+    CG_DEFER(m ? msg_unref_v : NULL, m);
+    return cg__future_cancel(f, m);
 }
 
 int cg_future_add_done_callback(cg_future *f, cg_done_callback fn, void *arg) {
@@ -176,10 +240,11 @@ int cg_future_add_done_callback(cg_future *f, cg_done_callback fn, void *arg) {
             errno = ENOMEM;
             return -1;
         }
-        h->kind = H_DONE;
+        h->ready.kind = R_DONE;
         h->done_fn = fn;
         h->arg = arg;
         h->fut = cg_future_ref(f);
+        f->ready.nlate++;
         cg__loop_ready(f->loop, h);
         cg_handle_unref(h);
         return 0;
@@ -203,8 +268,30 @@ int cg_future_add_done_callback(cg_future *f, cg_done_callback fn, void *arg) {
     return 0;
 }
 
+size_t cg__future_forget_callback(cg_future *f, cg_done_callback fn, void *arg) {
+    if (f->state == F_PENDING) return (size_t)cg_future_remove_done_callback(f, fn, arg);
+    size_t n = 0;
+    if (f->ready.queued && f->ready.kind == R_CALLBACKS) {
+        for (size_t i = 0; i < f->ncbs; i++) {
+            if (f->cbs[i].fn != fn || f->cbs[i].arg != arg) continue;
+            f->cbs[i].fn = NULL; /* skipped when the others run */
+            n++;
+        }
+    }
+    /* Added once f was done: only while there are some is the loop sure
+     * to be alive (f may outlive it). */
+    for (cg__ready *r = f->ready.nlate ? f->loop->ready_head : NULL; r; r = r->next) {
+        cg_handle *h = (cg_handle *)r;
+        if (r->kind != R_DONE || h->cancelled || h->fut != f || h->done_fn != fn || h->arg != arg) continue;
+        cg_handle_cancel(h);
+        n++;
+    }
+    return n;
+}
+
 int cg_future_remove_done_callback(cg_future *f, cg_done_callback fn, void *arg) {
     check(f, "cg_future_remove_done_callback");
+    if (f->state != F_PENDING) return 0; /* scheduled already: too late */
     size_t j = 0, removed = 0;
     for (size_t i = 0; i < f->ncbs; i++) {
         if (f->cbs[i].fn == fn && f->cbs[i].arg == arg)

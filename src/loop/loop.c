@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,74 +38,80 @@ static cg_ns mono_now(void) {
  * ------------------------------------------------------------------ */
 
 cg_handle *cg__handle_new(void) {
+    unsigned gen = cg__alloc_generation();
     cg_handle *h = cg__alloc(sizeof *h);
     if (!h) return NULL;
     memset(h, 0, sizeof *h);
     h->refs = 1;
+    h->alloc_gen = gen;
     return h;
 }
 
 static void handle_drop_payload(cg_handle *h) {
-    if (h->fut) {
-        cg_future_unref(h->fut);
-        h->fut = NULL;
-    }
-    cg_exc_unref(h->exc);
-    h->exc = NULL;
+    cg_future *f = h->fut;
+    if (!f) return;
+    h->fut = NULL;
+    if (h->ready.kind == R_DONE) f->ready.nlate--;
+    cg_future_unref(f);
 }
 
-/* The handle cache: a loop keeps up to HANDLE_CACHE handles that it ran
- * and held the last reference to, and hands them out again instead of
- * allocating (a task step or a done callback is a handle each). If
- * cg_set_allocator has changed the allocator since the first was cached,
- * they go back to the allocator they came from and are not reused. */
-#define HANDLE_CACHE 64
+/* The caches: a loop keeps up to CG__FREELIST_MAX handles and as many
+ * plain futures that nobody holds any more (handles it ran and held the
+ * last reference to; handles and futures whose last reference was dropped
+ * while it ran on this thread: a cancelled timer, a waiter's future) and
+ * hands them out again instead of allocating (a task step, a done
+ * callback, a timer or a sleep each make one). Every cached block came
+ * from the allocator of one generation; if cg_set_allocator has changed
+ * it since, they go back to it and are not reused. */
 
-static void handle_cache_clear(cg_loop *loop) {
-    while (loop->handle_cache) {
-        cg_handle *h = loop->handle_cache;
-        loop->handle_cache = h->next;
-        cg__dealloc_with(loop->handle_cache_alloc, h);
+void cg__freelist_clear(cg__freelist *fl) {
+    while (fl->head) {
+        void *p = fl->head;
+        fl->head = *(void **)p;
+        cg__dealloc_with(fl->alloc, p);
     }
-    loop->nhandle_cache = 0;
+    fl->n = 0;
+}
+
+static void freelist_init(cg__freelist *fl) {
+    fl->gen = cg__alloc_generation();
+    fl->alloc = cg__allocator_now();
 }
 
 cg_handle *cg__loop_handle_new(cg_loop *loop) {
-    cg_handle *h = loop->handle_cache;
+    cg_handle *h = cg__freelist_take(&loop->handle_cache);
     if (!h) return cg__handle_new();
-    if (loop->handle_cache_gen != cg__alloc_generation()) {
-        handle_cache_clear(loop);
-        return cg__handle_new();
-    }
-    loop->handle_cache = h->next;
-    loop->nhandle_cache--;
     memset(h, 0, sizeof *h);
     h->refs = 1;
+    h->alloc_gen = loop->handle_cache.gen;
     return h;
 }
 
-/* Drops the loop's reference to a handle it has run: into the cache when
- * it was the last one. */
+static int handle_cache_put(cg_loop *loop, cg_handle *h) {
+    return loop && cg__freelist_put(&loop->handle_cache, h, h->alloc_gen);
+}
+
+/* Drops the loop's reference to a handle it has run. */
 static void handle_release(cg_loop *loop, cg_handle *h) {
-    if (h->refs != 1 || loop->nhandle_cache >= HANDLE_CACHE) {
-        cg_handle_unref(h);
+    if (h->refs != 1) {
+        h->refs--;
         return;
     }
     h->refs = 0;
     handle_drop_payload(h);
-    if (!loop->handle_cache) {
-        loop->handle_cache_gen = cg__alloc_generation();
-        loop->handle_cache_alloc = cg__allocator_now();
-    }
-    h->next = loop->handle_cache;
-    loop->handle_cache = h;
-    loop->nhandle_cache++;
+    if (!handle_cache_put(loop, h)) cg__dealloc(h);
+}
+
+/* The last reference dropped while a loop runs on this thread (a timer
+ * cancelled and let go, as call_later + cancel does) puts the handle in
+ * that loop's cache. */
+static CG_NOINLINE void handle_free(cg_handle *h) {
+    handle_drop_payload(h);
+    if (!handle_cache_put(cg__running_loop, h)) cg__dealloc(h);
 }
 
 void cg_handle_unref(cg_handle *h) {
-    if (!h || --h->refs > 0) return;
-    handle_drop_payload(h);
-    cg__dealloc(h);
+    if (h && --h->refs == 0) handle_free(h);
 }
 
 static void heap_remove(cg_loop *loop, cg_handle *h);
@@ -125,76 +132,95 @@ void cg_handle_cancel(cg_handle *h) {
 int cg_handle_cancelled(const cg_handle *h) { return h ? h->cancelled : 0; }
 cg_ns cg_handle_when(const cg_handle *h) { return h ? h->when : 0; }
 
-void cg__loop_ready(cg_loop *loop, cg_handle *h) {
-    h->refs++;
-    h->next = NULL;
+void cg__loop_ready_entry(cg_loop *loop, cg__ready *r) {
+    /* Queued twice, an entry would link the queue into a cycle. */
+    CG_CHECK(!r->queued, "a ready queue entry scheduled twice");
+    r->queued = 1;
+    r->next = NULL;
     if (loop->ready_tail)
-        loop->ready_tail->next = h;
+        loop->ready_tail->next = r;
     else
-        loop->ready_head = h;
-    loop->ready_tail = h;
+        loop->ready_head = r;
+    loop->ready_tail = r;
     loop->nready++;
 }
 
-static cg_handle *ready_pop(cg_loop *loop) {
-    cg_handle *h = loop->ready_head;
-    if (!h) return NULL;
-    loop->ready_head = h->next;
+void cg__loop_ready(cg_loop *loop, cg_handle *h) {
+    h->refs++;
+    cg__loop_ready_entry(loop, &h->ready);
+}
+
+static cg__ready *ready_pop(cg_loop *loop) {
+    cg__ready *r = loop->ready_head;
+    if (!r) return NULL;
+    loop->ready_head = r->next;
     if (!loop->ready_head) loop->ready_tail = NULL;
     loop->nready--;
-    h->next = NULL;
-    return h;
+    r->next = NULL;
+    r->queued = 0;
+    return r;
 }
 
 /* ---------------------------------------------------------------------
- * Timers: a binary heap on (when, seq)
+ * Timers: a 4-ary min-heap of slots ordered by (when, seq). The keys live
+ * in the slots, so sifting reads only the array (one or two cache lines
+ * per level, the four children side by side) and never the handles; only
+ * a moved handle's heap_at is written. With a million timers, keys read
+ * through the handles made sift-down a cache miss per comparison. Any
+ * heap pops in the same order: (when, seq) is a total order.
  * ------------------------------------------------------------------ */
 
-static int before(const cg_handle *a, const cg_handle *b) {
+#define HEAP_ARITY 4
+
+static inline int slot_before(const cg__timer_slot *a, const cg__timer_slot *b) {
     return a->when < b->when || (a->when == b->when && a->seq < b->seq);
 }
 
-static void heap_set(cg_loop *loop, size_t i, cg_handle *h) {
-    loop->heap[i] = h;
-    h->heap_at = i;
+static inline void heap_set(cg_loop *loop, size_t i, cg__timer_slot s) {
+    loop->heap[i] = s;
+    s.h->heap_at = i;
 }
 
 static void heap_up(cg_loop *loop, size_t i) {
-    cg_handle *h = loop->heap[i];
+    cg__timer_slot s = loop->heap[i];
     while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!before(h, loop->heap[p])) break;
+        size_t p = (i - 1) / HEAP_ARITY;
+        if (!slot_before(&s, &loop->heap[p])) break;
         heap_set(loop, i, loop->heap[p]);
         i = p;
     }
-    heap_set(loop, i, h);
+    heap_set(loop, i, s);
 }
 
 static void heap_down(cg_loop *loop, size_t i) {
-    cg_handle *h = loop->heap[i];
+    cg__timer_slot s = loop->heap[i];
     size_t n = loop->nheap;
     for (;;) {
-        size_t c = 2 * i + 1;
+        size_t c = HEAP_ARITY * i + 1, end = c + HEAP_ARITY;
         if (c >= n) break;
-        if (c + 1 < n && before(loop->heap[c + 1], loop->heap[c])) c++;
-        if (!before(loop->heap[c], h)) break;
-        heap_set(loop, i, loop->heap[c]);
-        i = c;
+        if (end > n) end = n;
+        size_t m = c;
+        for (size_t k = c + 1; k < end; k++)
+            if (slot_before(&loop->heap[k], &loop->heap[m])) m = k;
+        if (!slot_before(&loop->heap[m], &s)) break;
+        heap_set(loop, i, loop->heap[m]);
+        i = m;
     }
-    heap_set(loop, i, h);
+    heap_set(loop, i, s);
 }
 
-static int heap_push(cg_loop *loop, cg_handle *h) {
+static int heap_push(cg_loop *loop, cg_handle *h, cg_ns when) {
     if (loop->nheap == loop->heap_cap) {
         size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
-        cg_handle **nh = cg__alloc(cap * sizeof *nh);
+        cg__timer_slot *nh = cg__alloc(cap * sizeof *nh);
         if (!nh) return -1;
         if (loop->nheap) memcpy(nh, loop->heap, loop->nheap * sizeof *nh);
         cg__dealloc(loop->heap);
         loop->heap = nh;
         loop->heap_cap = cap;
     }
-    heap_set(loop, loop->nheap++, h);
+    h->when = when;
+    heap_set(loop, loop->nheap++, (cg__timer_slot){when, loop->timer_seq++, h});
     heap_up(loop, loop->nheap - 1);
     h->scheduled = 1;
     return 0;
@@ -205,14 +231,14 @@ static void heap_remove(cg_loop *loop, cg_handle *h) {
     loop->nheap--;
     h->scheduled = 0;
     if (i == loop->nheap) return;
-    cg_handle *m = loop->heap[loop->nheap];
+    cg__timer_slot m = loop->heap[loop->nheap];
     heap_set(loop, i, m);
     heap_up(loop, i);
-    heap_down(loop, m->heap_at);
+    heap_down(loop, m.h->heap_at);
 }
 
 static cg_handle *heap_pop(cg_loop *loop) {
-    cg_handle *top = loop->heap[0];
+    cg_handle *top = loop->heap[0].h;
     loop->nheap--;
     if (loop->nheap) {
         heap_set(loop, 0, loop->heap[loop->nheap]);
@@ -236,6 +262,8 @@ cg_loop *cg_loop_new(const cg_loop_opts *opts) {
     loop->flags = opts ? opts->flags : 0;
     loop->base = mono_now();
     loop->wake_fd = -1;
+    freelist_init(&loop->handle_cache);
+    freelist_init(&loop->future_cache);
     static uint64_t serials;
     loop->serial = __atomic_add_fetch(&serials, 1, __ATOMIC_RELAXED);
     pthread_mutex_init(&loop->ts_lock, NULL);
@@ -262,7 +290,7 @@ static cg_handle *plain_handle(cg_loop *loop, cg_callback fn, void *arg) {
         errno = ENOMEM;
         return NULL;
     }
-    h->kind = H_PLAIN;
+    h->ready.kind = R_PLAIN;
     h->fn = fn;
     h->arg = arg;
     return h;
@@ -288,9 +316,7 @@ cg_handle *cg_loop_call_at(cg_loop *loop, cg_ns when, cg_callback fn, void *arg)
     if (!h) return NULL;
     h->timer = 1;
     h->loop = loop;
-    h->when = when;
-    h->seq = loop->timer_seq++;
-    if (heap_push(loop, h) < 0) {
+    if (heap_push(loop, h, when) < 0) {
         cg__dealloc(h);
         errno = ENOMEM;
         return NULL;
@@ -320,9 +346,9 @@ int cg_loop_call_soon_threadsafe(cg_loop *loop, cg_callback fn, void *arg) {
     cg_handle *h = plain_handle(NULL, fn, arg); /* not the loop's cache: another thread */
     if (!h) return -1;
     pthread_mutex_lock(&loop->ts_lock);
-    h->next = NULL;
+    h->ready.next = NULL;
     if (loop->ts_tail)
-        loop->ts_tail->next = h;
+        loop->ts_tail->ready.next = &h->ready;
     else
         __atomic_store_n(&loop->ts_head, h, __ATOMIC_RELEASE); /* read unlocked by take_threadsafe */
     loop->ts_tail = h;
@@ -347,7 +373,7 @@ static void take_threadsafe(cg_loop *loop) {
     loop->ts_tail = NULL;
     pthread_mutex_unlock(&loop->ts_lock);
     while (h) {
-        cg_handle *next = h->next;
+        cg_handle *next = (cg_handle *)h->ready.next;
         cg__loop_ready(loop, h);
         cg_handle_unref(h); /* the ready queue holds it now */
         h = next;
@@ -457,9 +483,25 @@ static void run_done(void *p) {
     c->fn(c->fut, c->arg);
 }
 
+/* A done callback of a future: run as asyncio's Handle._run runs it, what
+ * it raises going to the exception handler. A task's wake-up is a step,
+ * which raises nothing. */
+static void run_done_callback(cg_loop *loop, cg_done_callback fn, cg_future *f, void *arg) {
+    if (fn == cg__task_wakeup) {
+        cg__task_wakeup(f, arg);
+        return;
+    }
+    done_call c = {fn, f, arg};
+    cg_exc *e = cg_try_catch(run_done, &c, &cg_BaseException);
+    if (e) {
+        cg__loop_report(loop, "Exception in callback", e, NULL);
+        cg_exc_unref(e);
+    }
+}
+
 static void run_handle(cg_loop *loop, cg_handle *h) {
-    switch (h->kind) {
-    case H_PLAIN: {
+    switch (h->ready.kind) {
+    case R_PLAIN: {
         plain_call c = {h->fn, h->arg};
         cg_exc *e = cg_try_catch(run_plain, &c, &cg_BaseException);
         if (e) {
@@ -468,43 +510,80 @@ static void run_handle(cg_loop *loop, cg_handle *h) {
         }
         break;
     }
-    case H_DONE: {
-        done_call c = {h->done_fn, h->fut, h->arg};
+    case R_DONE: {
+        cg_future *f = h->fut;
         h->fut = NULL;
-        if (c.fn == cg__task_wakeup) { /* a task's wake-up: a step, which raises nothing (as H_STEP) */
-            cg__task_wakeup(c.fut, c.arg);
-            cg_future_unref(c.fut);
-            break;
-        }
-        cg_exc *e = cg_try_catch(run_done, &c, &cg_BaseException);
-        if (e) {
-            cg__loop_report(loop, "Exception in callback", e, NULL);
-            cg_exc_unref(e);
-        }
-        cg_future_unref(c.fut);
-        break;
-    }
-    case H_STEP: {
-        cg_task *t = (cg_task *)h->fut;
-        cg_exc *e = h->exc;
-        h->fut = NULL;
-        h->exc = NULL;
-        cg__task_step(t, e);
-        cg_future_unref(&t->fut);
+        f->ready.nlate--;
+        run_done_callback(loop, h->done_fn, f, h->arg);
+        cg_future_unref(f);
         break;
     }
     }
 }
 
+/* Takes the scheduled callbacks out of f: *n of them, in an array to give
+ * to callbacks_free. */
+static done_cb *callbacks_take(cg_future *f, size_t *n) {
+    done_cb *cbs = f->cbs;
+    *n = f->ncbs;
+    f->cbs = NULL;
+    f->ncbs = f->cbs_cap = 0;
+    return cbs;
+}
+
+static void callbacks_free(cg_future *f, done_cb *cbs) {
+    if (cbs != &f->cb0) cg__dealloc(cbs);
+}
+
+static cg_future *ready_future(cg__ready *r) { return (cg_future *)((char *)r - offsetof(cg_future, ready)); }
+
+/* Runs an entry embedded in a future (loop.h): a task step, or the done
+ * callbacks of a future that completed. Here, beside run_once, so that
+ * it is inlined there. */
+static void ready_run(cg_loop *loop, cg__ready *r) {
+    cg_future *f = ready_future(r);
+    if (r->kind == R_STEP) {
+        cg_task *t = (cg_task *)f;
+        cg_exc *e = t->step_exc;
+        t->step_exc = NULL;
+        cg__task_step(t, e);
+    } else {
+        size_t n;
+        done_cb *cbs = callbacks_take(f, &n);
+        for (size_t i = 0; i < n; i++) {
+            if (cbs[i].fn == cg__task_wakeup) /* the common case, without a call more */
+                cg__task_wakeup(f, cbs[i].arg);
+            else if (cbs[i].fn)
+                run_done_callback(loop, cbs[i].fn, f, cbs[i].arg);
+        }
+        callbacks_free(f, cbs);
+    }
+    cg_future_unref(f); /* the entry's reference, last: it may free f */
+}
+
+/* Drops an embedded entry without running it (loop close): it lets go of
+ * what it held. */
+static void ready_drop(cg__ready *r) {
+    cg_future *f = ready_future(r);
+    if (r->kind == R_STEP) {
+        cg_exc_unref(((cg_task *)f)->step_exc);
+        ((cg_task *)f)->step_exc = NULL;
+    } else {
+        size_t n;
+        callbacks_free(f, callbacks_take(f, &n));
+    }
+    cg_future_unref(f);
+}
+
 /* One iteration (BaseEventLoop._run_once). Returns 0, or -1 when a virtual
  * clock loop can make no progress at all. */
 static int run_once(cg_loop *loop) {
-    while (loop->nheap && loop->heap[0]->cancelled) cg_handle_unref(heap_pop(loop));
+    while (loop->nheap && loop->heap[0].h->cancelled) cg_handle_unref(heap_pop(loop));
     take_threadsafe(loop);
     int virt = (loop->flags & CG_LOOP_VIRTUAL_CLOCK) != 0;
     if (!loop->nready && !loop->stopping) {
         if (loop->nheap) {
-            cg_ns when = loop->heap[0]->when;
+            cg_ns when = loop->heap[0].when;
             if (virt) {
                 if (when > loop->now) loop->now = when;
             } else {
@@ -520,7 +599,7 @@ static int run_once(cg_loop *loop) {
     }
     if (loop->nheap) { /* (no timers: no need to read the clock) */
         cg_ns now = cg_loop_time(loop);
-        while (loop->nheap && loop->heap[0]->when <= now) {
+        while (loop->nheap && loop->heap[0].when <= now) {
             cg_handle *h = heap_pop(loop);
             if (!h->cancelled) cg__loop_ready(loop, h);
             cg_handle_unref(h); /* the heap's reference */
@@ -528,7 +607,12 @@ static int run_once(cg_loop *loop) {
     }
     size_t ntodo = loop->nready;
     for (size_t i = 0; i < ntodo; i++) {
-        cg_handle *h = ready_pop(loop);
+        cg__ready *r = ready_pop(loop);
+        if (r->kind > R_DONE) { /* embedded in a future or a task */
+            ready_run(loop, r);
+            continue;
+        }
+        cg_handle *h = (cg_handle *)r;
         if (!h->cancelled) run_handle(loop, h);
         handle_release(loop, h);
     }
@@ -628,9 +712,15 @@ void cg_loop_free(cg_loop *loop) {
     cg__task_finalize_all(loop);
     cg__agen_forget_loop(loop);
     take_threadsafe(loop);
-    for (cg_handle *h; (h = ready_pop(loop)) != NULL;) cg_handle_unref(h);
+    for (cg__ready *r; (r = ready_pop(loop)) != NULL;) {
+        if (r->kind > R_DONE)
+            ready_drop(r);
+        else
+            cg_handle_unref((cg_handle *)r);
+    }
     while (loop->nheap) cg_handle_unref(heap_pop(loop));
-    handle_cache_clear(loop);
+    cg__freelist_clear(&loop->handle_cache);
+    cg__freelist_clear(&loop->future_cache);
     cg__dealloc(loop->heap);
     if (loop->wake_fd >= 0) close(loop->wake_fd);
     pthread_mutex_destroy(&loop->ts_lock);

@@ -12,30 +12,53 @@
 #include <stddef.h>
 
 /* ---------------------------------------------------------------------
- * Handles: a callback waiting in the ready queue or among the timers
+ * The ready queue and its handles
  * ------------------------------------------------------------------ */
 
-/* What a handle calls: a plain callback, a future's done callback, or a
- * task step (with the exception to throw in, owned). */
-enum { H_PLAIN = 0, H_DONE, H_STEP };
+/* An entry of the ready queue (one FIFO for everything, as asyncio's
+ * _ready): a handle (R_PLAIN, R_DONE), a task's step, or the done
+ * callbacks of a future that has just completed. The last two are embedded
+ * in the future (a task is one), so that scheduling them never allocates
+ * and so never fails: a task has at most one step pending (it is stepped,
+ * scheduled, or awaiting a future), and a future completes once. Running a
+ * future's callbacks from one entry is running them from consecutive
+ * call_soon handles, as asyncio schedules them: they are queued together,
+ * nothing can come between them, and none of them can be cancelled. */
+enum { R_PLAIN = 0, R_DONE, R_STEP, R_CALLBACKS };
+
+typedef struct cg__ready {
+    struct cg__ready *next;
+    unsigned char kind;   /* R_* */
+    unsigned char queued; /* in the ready queue (an embedded entry is at most once) */
+    uint32_t nlate;       /* a future's entry: R_DONE handles queued for
+                             callbacks added once it was done (its loop
+                             lives while there are some); in the padding */
+} cg__ready;
 
 struct cg_handle {
+    cg__ready ready;         /* first: the ready queue entry (R_PLAIN or R_DONE) */
     long refs;
-    unsigned char kind;      /* H_* */
     unsigned char cancelled;
     unsigned char timer;     /* made by call_later/call_at */
     unsigned char scheduled; /* in the timer heap */
-    cg_callback fn;          /* H_PLAIN */
+    unsigned alloc_gen;      /* cg__alloc_generation() it was allocated in */
+    cg_callback fn;          /* R_PLAIN */
     void *arg;
-    cg_done_callback done_fn; /* H_DONE: done_fn(fut, arg) */
-    cg_future *fut;          /* H_DONE: the future (owned); H_STEP: the task (owned) */
-    cg_exc *exc;             /* H_STEP: thrown in (owned) */
+    cg_done_callback done_fn; /* R_DONE: done_fn(fut, arg) */
+    cg_future *fut;          /* R_DONE: the future (owned) */
     cg_loop *loop;           /* timers: whose heap */
     cg_ns when;              /* timers: deadline */
-    uint64_t seq;            /* timers: order among equal deadlines */
     size_t heap_at;          /* timers: index in the heap */
-    struct cg_handle *next;  /* ready queue link */
 };
+
+/* A timer in the loop's heap: its key (deadline, then the order it was
+ * scheduled in, so that equal deadlines fire first in, first out) beside
+ * the handle, so that sifting never reads the handles (loop.c). */
+typedef struct cg__timer_slot {
+    cg_ns when;
+    uint64_t seq;
+    cg_handle *h;
+} cg__timer_slot;
 
 /* ---------------------------------------------------------------------
  * Futures and tasks
@@ -51,27 +74,33 @@ typedef struct done_cb {
 /* A future of a kind of its own (gather's _GatheringFuture): Future.cancel
  * overridden, and what to free with the future. Either may be NULL. */
 typedef struct cg__future_ops {
-    int (*cancel)(cg_future *f, const char *msg);
+    int (*cancel)(cg_future *f, char *msg); /* msg shared (cg__msg_new), borrowed */
     void (*fini)(cg_future *f);
 } cg__future_ops;
 
 struct cg_future {
-    long refs;
-    const cg__future_ops *ops; /* NULL for a plain future or a task */
-    cg_loop *loop;
+    int32_t refs;
     unsigned char state;      /* F_* */
     unsigned char is_task;
     unsigned char log_tb;     /* an exception nobody has retrieved */
+    const cg__future_ops *ops; /* NULL for a plain future or a task */
+    cg_loop *loop;
+    cg__ready ready;          /* queued with R_CALLBACKS once it is done
+                                 and has callbacks (they stay in cbs until
+                                 they run), holding a reference; a task's
+                                 steps use it too (R_STEP). Beside refs
+                                 and state: a completion touches them all */
     void *result;
     cg_exc *exc;              /* FINISHED with an exception (owned) */
-    char *cancel_msg;         /* Future.cancel(msg) (owned), or NULL */
-    cg_exc *cancelled_exc;    /* the CancelledError a task ended with,
-                                 handed out once (owned) */
     done_cb *cbs;             /* done callbacks, in registration order:
                                  &cb0 while there is room for one only */
-    size_t ncbs, cbs_cap;
+    uint32_t ncbs, cbs_cap;
     done_cb cb0;              /* the first, without an allocation (as
                                  CPython's fut_callback0) */
+    char *cancel_msg;         /* Future.cancel(msg): a shared message
+                                 (cg__msg_new, one reference), or NULL */
+    cg_exc *cancelled_exc;    /* the CancelledError a task ended with,
+                                 handed out once (owned) */
 };
 
 struct cg_task {
@@ -79,7 +108,11 @@ struct cg_task {
     cg_gen *gen;
     char *name;               /* owned */
     cg_future *fut_waiter;    /* what it awaits (owned), or NULL */
-    cg_future *awaiting;      /* set by cg_await just before it yields */
+    union { /* never both: one lives while the step runs, the other while
+               it is scheduled (a union keeps the task at 200 bytes) */
+        cg_future *awaiting;  /* set by cg_await just before it yields */
+        cg_exc *step_exc;     /* thrown in by the step scheduled (owned) */
+    };
     int num_cancels;          /* cancelling() */
     unsigned char must_cancel;
     unsigned char started;
@@ -105,14 +138,28 @@ CG_HIDDEN void cg__agen_set_awaiting(struct cg_agen *ag, cg_future *f);
 /* Loop close: started async generators forget the loop. */
 CG_HIDDEN void cg__agen_forget_loop(cg_loop *loop);
 /* A future done when every task of v is (gather(*v, return_exceptions=
- * True)), their exceptions retrieved. New reference. */
+ * True)), their exceptions retrieved. New reference; MemoryError raised
+ * (nothing changed) when out of memory. */
 CG_HIDDEN cg_future *cg__gather_all(cg_loop *loop, cg_task **v, size_t n);
+/* Its waiter gives up before the future is done (its task is closed): the
+ * callbacks still on the tasks of v go, with what they would have freed. */
+CG_HIDDEN void cg__gather_all_abandon(cg_future *outer, cg_task **v, size_t n);
 /* shutdown_asyncgens: aclose every started async generator. */
 CG_HIDDEN void cg__agen_shutdown(cg_loop *loop);
 
 /* ---------------------------------------------------------------------
  * The loop
  * ------------------------------------------------------------------ */
+
+/* Up to CG__FREELIST_MAX dead objects of one kind and size, linked through
+ * their first word, all from the allocator of generation gen (alloc). */
+#define CG__FREELIST_MAX 64
+typedef struct cg__freelist {
+    void *head;
+    unsigned n;
+    unsigned gen;
+    cg__allocator alloc;
+} cg__freelist;
 
 struct cg_loop {
     unsigned flags;           /* CG_LOOP_* */
@@ -121,9 +168,9 @@ struct cg_loop {
     unsigned char closed;
     cg_ns now;                /* the virtual clock */
     cg_ns base;               /* real clock: monotonic time at creation */
-    cg_handle *ready_head, *ready_tail;
+    cg__ready *ready_head, *ready_tail;
     size_t nready;
-    cg_handle **heap;         /* timers, by (when, seq) */
+    cg__timer_slot *heap;     /* timers, by (when, seq) */
     size_t nheap, heap_cap;
     uint64_t timer_seq;
     uint64_t task_serial;
@@ -142,29 +189,72 @@ struct cg_loop {
     pthread_mutex_t ts_lock;
     cg_handle *ts_head, *ts_tail;
     int wake_fd;              /* eventfd, -1 until first needed */
-    /* Handles the loop ran and was the last to hold, kept for reuse
-     * (linked by next), and the allocator generation they came from. */
-    cg_handle *handle_cache;
-    unsigned nhandle_cache;
-    unsigned handle_cache_gen;
-    cg__allocator handle_cache_alloc;
+    /* Handles and plain futures nobody holds any more, kept for reuse
+     * (loop.c, future.c). */
+    cg__freelist handle_cache;
+    cg__freelist future_cache;
 };
+
+/* Free lists: take a block (NULL when empty, or when the allocator has
+ * changed since the cached ones were made: they are then given back to
+ * theirs) and put one back (0 when it cannot be kept: the list full, or
+ * the block from another allocator generation than the cached ones). */
+CG_HIDDEN void cg__freelist_clear(cg__freelist *fl);
+
+static inline void *cg__freelist_take(cg__freelist *fl) {
+    void *p = fl->head;
+    if (!p) return NULL;
+    if (fl->gen != cg__alloc_generation()) {
+        cg__freelist_clear(fl);
+        return NULL;
+    }
+    fl->head = *(void **)p;
+    fl->n--;
+    return p;
+}
+
+/* An empty list takes the allocator of the block's generation when that
+ * is the one in force (read only when the generation changes: a task's
+ * step empties the handle cache of one and refills it at every turn). */
+static inline int cg__freelist_put(cg__freelist *fl, void *p, unsigned gen) {
+    if (fl->n >= CG__FREELIST_MAX) return 0;
+    if (fl->gen != gen) {
+        if (fl->head || gen != cg__alloc_generation()) return 0;
+        fl->gen = gen;
+        fl->alloc = cg__allocator_now();
+    }
+    *(void **)p = fl->head;
+    fl->head = p;
+    fl->n++;
+    return 1;
+}
 
 /* Schedules a handle at the end of the ready queue (takes a reference). */
 CG_HIDDEN void cg__loop_ready(cg_loop *loop, cg_handle *h);
+/* Appends an embedded entry (the caller has given it what it holds). */
+CG_HIDDEN void cg__loop_ready_entry(cg_loop *loop, cg__ready *r);
 /* Handles for the internal kinds; NULL when out of memory. The loop's
  * variant reuses a handle the loop has run, when it has one. */
 CG_HIDDEN cg_handle *cg__handle_new(void);
 CG_HIDDEN cg_handle *cg__loop_handle_new(cg_loop *loop);
-/* Schedules task's step with exc (owned) to be thrown in, via call_soon.
- * Out of memory: fatal (a task must never be lost). */
+/* Schedules task's step with exc (owned) to be thrown in, as call_soon
+ * would: with the entry embedded in the task, so it never allocates. */
 CG_HIDDEN void cg__task_schedule_step(cg_task *t, cg_exc *exc);
-/* Runs a handle (the loop's iteration). */
+/* await f, returning what it would raise (a new reference) instead of
+ * raising it; NULL when f has a result. */
+CG_HIDDEN cg_exc *cg__await_catch(cg_future *f);
+/* Task.__step: resumes the task's generator once. */
 CG_HIDDEN void cg__task_step(cg_task *t, cg_exc *exc);
+
 /* The done callback that wakes a task awaiting a future (Task.__wakeup):
  * a step, which raises nothing. */
 CG_HIDDEN void cg__task_wakeup(cg_future *f, void *arg);
 CG_HIDDEN void cg__future_schedule_callbacks(cg_future *f);
+/* Removes the done callback fn(arg) of f, also once it is scheduled and
+ * has not run yet (where Future.remove_done_callback is too late): for the
+ * library's own callbacks, whose arg is about to be freed. Returns how many
+ * there were. */
+CG_HIDDEN size_t cg__future_forget_callback(cg_future *f, cg_done_callback fn, void *arg);
 /* The task a loop runs now, as asyncio's _enter_task/_leave_task. */
 CG_HIDDEN void cg__loop_report(cg_loop *loop, const char *message, cg_exc *e, cg_future *f);
 /* A task leaves the loop's list (finalized). */
@@ -173,8 +263,20 @@ CG_HIDDEN void cg__task_finalize_all(cg_loop *loop);
 CG_HIDDEN void cg__future_clear(cg_future *f);
 /* A CancelledError for a future (_make_cancelled_error). New reference. */
 CG_HIDDEN cg_exc *cg__future_cancelled_error(cg_future *f);
+/* Cancel messages: made once by the public cancel calls (NULL when out of
+ * memory, or for a NULL s), then shared by reference, so that passing one
+ * on (a task's to the future it awaits, to the children of a gather, to its
+ * own future when it ends) never allocates. NULL is no message. */
+CG_HIDDEN char *cg__msg_new(const char *s);
+CG_HIDDEN char *cg__msg_ref(char *m);
+CG_HIDDEN void cg__msg_unref(char *m);
+/* Future.cancel(msg) with a shared message (borrowed): Task.cancel for a
+ * task, the future's own override, or the plain one. Never allocates. */
+CG_HIDDEN int cg__future_cancel(cg_future *f, char *msg);
 /* Future.cancel without the task's override. */
-CG_HIDDEN int cg__future_cancel_plain(cg_future *f, const char *msg);
+CG_HIDDEN int cg__future_cancel_plain(cg_future *f, char *msg);
+/* Task.cancel with a shared message. */
+CG_HIDDEN int cg__task_cancel(cg_task *t, char *msg);
 CG_HIDDEN void cg__future_set_result_plain(cg_future *f, void *v);
 CG_HIDDEN void cg__future_set_exception_plain(cg_future *f, cg_exc *e);
 CG_HIDDEN char *cg__strdup(const char *s);

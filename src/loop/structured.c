@@ -169,12 +169,12 @@ typedef struct gathering {
     cg_gathered res;
 } gathering;
 
-static int gathering_cancel(cg_future *f, const char *msg) {
+static int gathering_cancel(cg_future *f, char *msg) {
     gathering *g = (gathering *)f;
     if (f->state != F_PENDING) return 0;
     int ret = 0;
     for (size_t i = 0; i < g->n; i++)
-        if (cg_future_cancel(g->children[i], msg)) ret = 1;
+        if (cg__future_cancel(g->children[i], msg)) ret = 1;
     if (ret) g->cancel_requested = 1;
     return ret;
 }
@@ -188,7 +188,7 @@ static void gather_done(cg_future *fut, void *arg);
 static void gathering_fini(cg_future *f) {
     gathering *g = (gathering *)f;
     for (size_t i = 0; i < g->n; i++) {
-        if (g->children[i]->state == F_PENDING) cg_future_remove_done_callback(g->children[i], gather_done, g);
+        cg__future_forget_callback(g->children[i], gather_done, g);
         cg_future_unref(g->children[i]);
         if (g->excs) cg_exc_unref(g->excs[i]);
     }
@@ -259,7 +259,7 @@ static gathering *gathering_new(cg_loop *loop, size_t n, int return_exceptions) 
  * references to the children) and raises MemoryError. */
 static CG_NORETURN void gather_undo(gathering *g, size_t registered) {
     for (size_t i = 0; i < registered; i++)
-        cg_future_remove_done_callback(g->children[i], gather_done, g);
+        cg__future_forget_callback(g->children[i], gather_done, g);
     g->n = 0;
     cg_future_unref(&g->fut);
     no_memory();
@@ -306,12 +306,19 @@ static cg_future *gather_empty(void) {
 typedef struct child_list {
     cg_future **v;
     size_t n;
+    int cancel; /* the tasks made for bodies: cancelled when the call fails */
 } child_list;
 
+/* A call that made tasks for bodies and then runs out of memory cancels
+ * them before they start: the call has no effect (where asyncio's tasks
+ * would run on unobserved). */
 static void child_list_drop(void *p) {
     child_list *l = p;
     if (!l->v) return;
-    for (size_t i = 0; i < l->n; i++) cg_future_unref(l->v[i]);
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->cancel) cg__future_cancel(l->v[i], NULL);
+        cg_future_unref(l->v[i]);
+    }
     cg__dealloc(l->v);
 }
 
@@ -320,7 +327,7 @@ cg_future *cg_gather(cg_future *const *futs, size_t n, int return_exceptions) {
     if (!futs) CG_RAISE(&cg_TypeError, "An asyncio.Future, a coroutine or an awaitable is required");
     cg_loop *loop = NULL;
     for (size_t i = 0; i < n; i++) loop = check_future(futs[i], loop);
-    child_list l = {NULL, 0};
+    child_list l = {NULL, 0, 0};
     CG_DEFER(child_list_drop, &l);
     l.v = xalloc(n * sizeof *l.v);
     for (l.n = 0; l.n < n; l.n++) l.v[l.n] = cg_future_ref(futs[l.n]);
@@ -333,10 +340,11 @@ cg_future *cg_gather(cg_future *const *futs, size_t n, int return_exceptions) {
 cg_future *cg_gather_bodies(const cg_body *bodies, size_t n, int return_exceptions) {
     if (!n) return gather_empty();
     if (!bodies) CG_RAISE(&cg_TypeError, "An asyncio.Future, a coroutine or an awaitable is required");
-    child_list l = {NULL, 0};
+    child_list l = {NULL, 0, 1};
     CG_DEFER(child_list_drop, &l);
     l.v = xalloc(n * sizeof *l.v);
     for (size_t i = 0; i < n; i++) {
+        if (!bodies[i].fn) l.cancel = 0; /* asyncio's TypeError leaves the tasks made before it running */
         l.v[i] = body_task(&bodies[i]);
         ((cg_task *)l.v[i])->log_destroy_pending = 0; /* fut._log_destroy_pending = False */
         l.n++;
@@ -376,7 +384,7 @@ static void shield_inner_done(cg_future *inner, void *arg);
 
 static void shielding_fini(cg_future *f) {
     shielding *s = (shielding *)f;
-    if (s->inner->state == F_PENDING) cg_future_remove_done_callback(s->inner, shield_inner_done, s);
+    cg__future_forget_callback(s->inner, shield_inner_done, s);
     cg_future_unref(s->inner);
 }
 
@@ -398,7 +406,7 @@ static void shield_inner_done(cg_future *inner, void *arg) {
 static void shield_outer_done(cg_future *outer, void *arg) {
     (void)arg;
     shielding *s = (shielding *)outer;
-    if (s->inner->state == F_PENDING) cg_future_remove_done_callback(s->inner, shield_inner_done, s);
+    cg__future_forget_callback(s->inner, shield_inner_done, s);
 }
 
 static cg_future *shield_future(cg_future *inner) {
@@ -425,11 +433,23 @@ cg_future *cg_shield(cg_future *inner) {
     return shield_future(inner);
 }
 
+typedef struct made_task {
+    cg_future *t;
+    int cancel;
+} made_task;
+
+static void made_task_drop(void *p) {
+    made_task *m = p;
+    if (m->cancel) cg__future_cancel(m->t, NULL); /* as child_list_drop */
+    cg_future_unref(m->t);
+}
+
 cg_future *cg_shield_body(cg_fn body, void *arg) {
     cg_body b = {body, arg};
-    cg_future *t = body_task(&b);
-    cg_future *r = shield_future(t);
-    cg_future_unref(t);
+    made_task m = {body_task(&b), 1};
+    CG_DEFER(made_task_drop, &m);
+    cg_future *r = shield_future(m.t);
+    m.cancel = 0;
     return r;
 }
 
@@ -438,7 +458,9 @@ cg_future *cg_shield_body(cg_fn body, void *arg) {
  * ====================================================================== */
 
 typedef struct wait_rec {
-    cg_future **fs; /* distinct, in input order (borrowed) */
+    cg_future **fs; /* distinct, in input order (owned references: as the
+                       set in asyncio's _wait, they keep the futures alive
+                       while the task waits, whoever else lets go) */
     size_t n, counter;
     cg_return_when when;
     cg_future *waiter;
@@ -466,7 +488,17 @@ static void wait_cleanup(void *p) {
         cg_handle_cancel(w->timer);
         cg_handle_unref(w->timer);
     }
-    for (size_t i = 0; i < w->n; i++) cg_future_remove_done_callback(w->fs[i], wait_on_completion, w);
+    for (size_t i = 0; i < w->n; i++) {
+        cg_future *f = w->fs[i];
+        int done = f->state != F_PENDING;
+        /* A callback of f that is queued but has not run is dropped; in
+         * asyncio it would still run: it counts, and retrieves f's
+         * exception as its condition does (FIRST_EXCEPTION). */
+        if (cg__future_forget_callback(f, wait_on_completion, w) && done && --w->counter != 0 &&
+            w->when == CG_FIRST_EXCEPTION && f->state != F_CANCELLED)
+            exception_of(f);
+        cg_future_unref(f);
+    }
     cg_future_unref(w->waiter);
     cg__dealloc(w->fs);
     cg__dealloc(w);
@@ -492,7 +524,7 @@ void cg_wait(cg_future *const *fs, size_t n, cg_return_when when, cg_ns timeout,
     for (size_t i = 0; i < n; i++) {
         size_t j = 0;
         while (j < w->n && w->fs[j] != fs[i]) j++;
-        if (j == w->n) w->fs[w->n++] = fs[i];
+        if (j == w->n) w->fs[w->n++] = cg_future_ref(fs[i]);
     }
     w->counter = w->n;
     w->waiter = new_future(loop);
@@ -502,7 +534,8 @@ void cg_wait(cg_future *const *fs, size_t n, cg_return_when when, cg_ns timeout,
     }
     for (size_t i = 0; i < w->n; i++) {
         if (cg_future_add_done_callback(w->fs[i], wait_on_completion, w) < 0) {
-            while (i-- > 0) cg_future_remove_done_callback(w->fs[i], wait_on_completion, w);
+            while (i-- > 0) cg__future_forget_callback(w->fs[i], wait_on_completion, w);
+            for (size_t k = 0; k < w->n; k++) cg_future_unref(w->fs[k]);
             w->n = 0;
             no_memory();
         }
@@ -598,31 +631,42 @@ static void on_timeout(void *arg) {
     t->handler = NULL;
 }
 
+/* Timeout.reschedule's work, now being loop.time() (read by the caller:
+ * a scope made and entered at once reads the clock once, as if it had not
+ * moved between timeout() and __aenter__). */
+static void reschedule_at(cg_timeout *t, cg_loop *loop, cg_ns when, cg_ns now) {
+    t->when = when;
+    drop_handler(t);
+    if (when == CG_NEVER) return;
+    t->handler = when <= now ? cg_loop_call_soon(loop, on_timeout, t) : cg_loop_call_at(loop, when, on_timeout, t);
+    if (!t->handler) no_memory();
+}
+
 void cg_timeout_reschedule(cg_timeout *t, cg_ns when) {
     if (!t) CG_RAISE(&cg_TypeError, "cg_timeout_reschedule() argument must be a Timeout, not NULL");
     if (t->state != TO_ENTERED) {
         if (t->state == TO_CREATED) CG_RAISE(&cg_RuntimeError, "Timeout has not been entered");
         CG_RAISEF(&cg_RuntimeError, "Cannot change state of %s Timeout", to_state_names[t->state]);
     }
-    t->when = when;
-    drop_handler(t);
-    if (when == CG_NEVER) return;
     cg_loop *loop = cg_get_running_loop();
-    t->handler = when <= cg_loop_time(loop) ? cg_loop_call_soon(loop, on_timeout, t) : cg_loop_call_at(loop, when, on_timeout, t);
-    if (!t->handler) no_memory();
+    reschedule_at(t, loop, when, when == CG_NEVER ? 0 : cg_loop_time(loop));
 }
 
-void cg_timeout_enter(cg_timeout *t) {
+/* __aenter__, now being loop.time() or -1 (not read yet). */
+static void timeout_enter_at(cg_timeout *t, cg_ns now) {
     if (!t) CG_RAISE(&cg_TypeError, "cg_timeout_enter() argument must be a Timeout, not NULL");
     if (t->state != TO_CREATED) CG_RAISE(&cg_RuntimeError, "Timeout has already been entered");
-    cg_get_running_loop();
+    cg_loop *loop = cg_get_running_loop();
     cg_task *task = cg_current_task();
     if (!task) CG_RAISE(&cg_RuntimeError, "Timeout should be used inside a task");
     t->state = TO_ENTERED;
     t->task = (cg_task *)cg_future_ref(&task->fut);
     t->cancelling = cg_task_cancelling(task);
-    cg_timeout_reschedule(t, t->when);
+    if (now < 0 && t->when != CG_NEVER) now = cg_loop_time(loop);
+    reschedule_at(t, loop, t->when, now);
 }
+
+void cg_timeout_enter(cg_timeout *t) { timeout_enter_at(t, -1); }
 
 /* Timeout._insert_timeout_error: a TimeoutError between exc and the first
  * CancelledError of its context chain. */
@@ -660,8 +704,9 @@ void cg_timeout_exit(cg_timeout *t, cg_exc *exc) {
 
 static void timeout_exit_cb(void *arg, cg_exc *e) { cg_timeout_exit(arg, e); }
 
-void cg_timeout_run(cg_timeout *t, void (*fn)(void *), void *arg) {
-    cg_timeout_enter(t);
+/* `async with t: fn(arg)`, now as timeout_enter_at takes it. */
+static void timeout_run_at(cg_timeout *t, cg_ns now, void (*fn)(void *), void *arg) {
+    timeout_enter_at(t, now);
     cg_exc *e = fn ? cg_try_catch(fn, arg, &cg_BaseException) : cg_exc_new(&cg_TypeError, "'NoneType' object is not callable");
     if (!e) {
         cg_timeout_exit(t, NULL);
@@ -670,20 +715,23 @@ void cg_timeout_run(cg_timeout *t, void (*fn)(void *), void *arg) {
     exit_handling(e, timeout_exit_cb, t);
 }
 
+void cg_timeout_run(cg_timeout *t, void (*fn)(void *), void *arg) { timeout_run_at(t, -1, fn, arg); }
+
 static void timeout_free_cb(void *p) { cg_timeout_free(p); }
 
 void cg_timeout_call(cg_ns delay, void (*fn)(void *), void *arg) {
-    cg_timeout *t = cg_timeout_new(delay);
+    cg_ns now = cg_loop_time(cg_get_running_loop());
+    cg_timeout *t = cg_timeout_at_new(delay == CG_NEVER ? CG_NEVER : add_sat(now, delay));
     if (!t) no_memory();
     CG_DEFER(timeout_free_cb, t);
-    cg_timeout_run(t, fn, arg);
+    timeout_run_at(t, now, fn, arg);
 }
 
 void cg_timeout_at_call(cg_ns when, void (*fn)(void *), void *arg) {
     cg_timeout *t = cg_timeout_at_new(when);
     if (!t) no_memory();
     CG_DEFER(timeout_free_cb, t);
-    cg_timeout_run(t, fn, arg);
+    timeout_run_at(t, -1, fn, arg);
 }
 
 /* ======================================================================
@@ -701,7 +749,7 @@ static void release_waiter_cb(cg_future *f, void *arg) {
 
 static void cancel_wait_cleanup(void *p) {
     cancel_wait *c = p;
-    cg_future_remove_done_callback(c->fut, release_waiter_cb, c->waiter);
+    cg__future_forget_callback(c->fut, release_waiter_cb, c->waiter);
     cg_future_unref(c->waiter);
 }
 
@@ -815,7 +863,7 @@ static void ac_completion(cg_future *f, void *arg) {
 static void ac_timeout(void *arg) {
     cg_as_completed *it = arg;
     for (size_t i = 0; i < it->ntodo; i++) {
-        cg_future_remove_done_callback(it->todo[i], ac_completion, it);
+        cg__future_forget_callback(it->todo[i], ac_completion, it);
         cg_future_unref(it->todo[i]);
         ac_put(it, NULL);
     }
@@ -890,7 +938,7 @@ void cg_as_completed_free(cg_as_completed *it) {
         cg_handle_unref(it->timer);
     }
     for (size_t i = 0; i < it->ntodo; i++) {
-        cg_future_remove_done_callback(it->todo[i], ac_completion, it);
+        cg__future_forget_callback(it->todo[i], ac_completion, it);
         cg_future_unref(it->todo[i]);
     }
     for (size_t i = 0; i < it->dtail; i++) cg_future_unref(it->done[i]);
@@ -945,7 +993,7 @@ static void tg_on_task_done(cg_future *f, void *arg);
 static void tg_unref(cg_taskgroup *tg) {
     if (!tg || --tg->refs > 0) return;
     for (size_t i = 0; i < tg->ntasks; i++) {
-        cg_future_remove_done_callback(&tg->tasks[i]->fut, tg_on_task_done, tg);
+        cg__future_forget_callback(&tg->tasks[i]->fut, tg_on_task_done, tg);
         cg_future_unref(&tg->tasks[i]->fut);
     }
     cg__dealloc(tg->tasks);
@@ -985,18 +1033,22 @@ static void tg_abort(cg_taskgroup *tg) {
         if (tg->tasks[i]->fut.state == F_PENDING) cg_task_cancel(tg->tasks[i], NULL);
 }
 
-static void tg_add_error(cg_taskgroup *tg, cg_exc *e) {
-    if (tg->nerrors == tg->ecap) {
-        size_t cap = tg->ecap ? tg->ecap * 2 : 4;
-        cg_exc **v = cg__alloc(cap * sizeof *v);
-        CG_CHECK(v != NULL, "out of memory recording a TaskGroup error");
-        if (tg->nerrors) memcpy(v, tg->errors, tg->nerrors * sizeof *v);
-        cg__dealloc(tg->errors);
-        tg->errors = v;
-        tg->ecap = cap;
-    }
-    tg->errors[tg->nerrors++] = cg_exc_ref(e);
+/* Room for n more errors, or MemoryError (nothing changed). The room for
+ * the error each unfinished task may add is made when it is spawned, so
+ * that recording it, in a done callback, never needs memory. */
+static void tg_reserve_errors(cg_taskgroup *tg, size_t n) {
+    if (tg->nerrors + n <= tg->ecap) return;
+    size_t cap = tg->ecap ? tg->ecap * 2 : 4;
+    while (cap < tg->nerrors + n) cap *= 2;
+    cg_exc **v = xalloc(cap * sizeof *v);
+    if (tg->nerrors) memcpy(v, tg->errors, tg->nerrors * sizeof *v);
+    cg__dealloc(tg->errors);
+    tg->errors = v;
+    tg->ecap = cap;
 }
+
+/* self._errors.append(e), in room reserved. */
+static void tg_add_error(cg_taskgroup *tg, cg_exc *e) { tg->errors[tg->nerrors++] = cg_exc_ref(e); }
 
 /* A task's repr for the exception handler, without the coroutine. */
 static void task_repr(cg_task *t, char *buf, size_t size) {
@@ -1056,11 +1108,17 @@ void cg_taskgroup_enter(cg_taskgroup *tg) {
 }
 
 cg_task *cg_taskgroup_spawn(cg_taskgroup *tg, cg_fn body, void *arg, const char *name) {
+    cg_task_opts o = {name, 0, 0};
+    return cg_taskgroup_spawn_opts(tg, body, arg, &o);
+}
+
+cg_task *cg_taskgroup_spawn_opts(cg_taskgroup *tg, cg_fn body, void *arg, const cg_task_opts *opts) {
     if (!tg) CG_RAISE(&cg_TypeError, "cg_taskgroup_spawn() argument must be a TaskGroup, not NULL");
     if (!tg->entered) tg_raise(tg, "TaskGroup %s has not been entered");
     if (tg->exiting && !tg->ntasks) tg_raise(tg, "TaskGroup %s is finished");
     if (tg->aborting) tg_raise(tg, "TaskGroup %s is shutting down");
     if (!body) CG_RAISE(&cg_TypeError, "a coroutine was expected, got NULL");
+    tg_reserve_errors(tg, tg->ntasks + 1);
     if (tg->ntasks == tg->tcap) {
         size_t cap = tg->tcap ? tg->tcap * 2 : 4;
         cg_task **v = xalloc(cap * sizeof *v);
@@ -1069,8 +1127,7 @@ cg_task *cg_taskgroup_spawn(cg_taskgroup *tg, cg_fn body, void *arg, const char 
         tg->tasks = v;
         tg->tcap = cap;
     }
-    cg_task_opts o = {name, 0, 0};
-    cg_task *t = cg_task_new(tg->loop, body, arg, &o);
+    cg_task *t = cg_task_new(tg->loop, body, arg, opts);
     if (!t) no_memory();
     if (cg_future_add_done_callback(&t->fut, tg_on_task_done, tg) < 0) {
         cg_task_cancel(t, NULL);
@@ -1133,7 +1190,10 @@ void cg_taskgroup_exit(cg_taskgroup *tg, cg_exc *exc) {
         w.propagate = NULL;
         RERAISE(p);
     }
-    if (exc && !cg_exc_is(exc, &cg_CancelledError)) tg_add_error(tg, exc);
+    if (exc && !cg_exc_is(exc, &cg_CancelledError)) {
+        tg_reserve_errors(tg, 1);
+        tg_add_error(tg, exc);
+    }
     if (tg->nerrors) {
         if (cg_task_cancelling(tg->parent)) {
             cg_task_uncancel(tg->parent);

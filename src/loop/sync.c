@@ -89,9 +89,7 @@ cg_future *cg__sync_new_waiter(cg_loop *loop, cg__waiters *w) {
     return f;
 }
 
-static void await_fn(void *f) { cg_await(f); }
-
-cg_exc *cg__sync_await(cg_future *f) { return cg_try_catch(await_fn, f, &cg_BaseException); }
+cg_exc *cg__sync_await(cg_future *f) { return cg__await_catch(f); }
 
 /* " [extra, waiters:N]>" after "<asyncio.locks.Type object at 0x...". */
 static void repr_tail(char *buf, size_t size, const char *type, const void *obj, const char *extra, size_t nwaiters) {

@@ -11,6 +11,7 @@
 #include "loop/loop.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,8 @@ char cg__await_token;
 static char *task_cancel_msg_take(cg_task *t);
 
 /* The task's own cancel message (Task._cancel_message), kept apart from
- * the future's (set when the future itself is cancelled). */
+ * the future's (set when the future itself is cancelled); shared
+ * (cg__msg_new). */
 typedef struct task_extra {
     char *cancel_msg;
     char name_buf[16]; /* the name when it is a default 'Task-N' that fits */
@@ -56,22 +58,31 @@ static void loop_unlink(cg_loop *loop, cg_task *t) {
 }
 
 void cg__task_schedule_step(cg_task *t, cg_exc *exc) {
-    cg_handle *h = cg__loop_handle_new(t->fut.loop);
-    CG_CHECK(h != NULL, "out of memory scheduling a task step");
-    h->kind = H_STEP;
-    h->fut = cg_future_ref(&t->fut);
-    h->exc = exc;
-    cg__loop_ready(t->fut.loop, h);
-    cg_handle_unref(h);
+    t->step_exc = exc;
+    t->fut.ready.kind = R_STEP;
+    cg_future_ref(&t->fut); /* the entry's */
+    cg__loop_ready_entry(t->fut.loop, &t->fut.ready);
 }
 
 /* 'Task-N', in buf when it fits (16 bytes: N up to 10 digits), else
  * allocated (NULL when out of memory). By hand: snprintf cost a quarter of
  * a task's creation. */
 static char *task_default_name(unsigned long n, char *buf) {
+    /* Two digits per division, from a table of "00".."99". */
+    static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                   "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                   "8081828384858687888990919293949596979899";
     char digits[24], *d = digits + sizeof digits;
-    do *--d = (char)('0' + n % 10);
-    while ((n /= 10) != 0);
+    for (; n >= 100; n /= 100) {
+        d -= 2;
+        memcpy(d, pairs + 2 * (n % 100), 2);
+    }
+    if (n >= 10) {
+        d -= 2;
+        memcpy(d, pairs + 2 * n, 2);
+    } else {
+        *--d = (char)('0' + n);
+    }
     size_t nd = (size_t)(digits + sizeof digits - d);
     char *name = 5 + nd + 1 <= sizeof ((task_extra *)0)->name_buf ? buf : cg__alloc(5 + nd + 1);
     if (!name) return NULL;
@@ -159,7 +170,8 @@ void cg__task_free(cg_task *t) {
         cg_free(g);
     }
     if (t->fut_waiter) cg_future_unref(t->fut_waiter);
-    cg__dealloc(extra(t)->cancel_msg);
+    cg_exc_unref(t->step_exc);
+    cg__msg_unref(extra(t)->cancel_msg);
     cg__future_clear(&t->fut);
     if (t->name != extra(t)->name_buf) cg__dealloc(t->name);
     cg__dealloc(t);
@@ -168,13 +180,16 @@ void cg__task_free(cg_task *t) {
 /* Loop close: every task still pending is dropped, reported as asyncio
  * reports a pending task that is destroyed. */
 void cg__task_finalize_all(cg_loop *loop) {
-    /* Wake-ups already scheduled will never run: the reference each holds
-     * on its task goes now (dropping the handle would not release it). */
-    for (cg_handle *h = loop->ready_head; h; h = h->next) {
-        if (h->kind == H_DONE && h->done_fn == cg__task_wakeup && !h->cancelled) {
-            cg_task *t = h->arg;
-            cg_handle_cancel(h);
-            cg_future_unref(&t->fut);
+    /* Wake-ups already scheduled (with the callbacks of the future that
+     * completed) will never run: the reference each holds on its task goes
+     * now (dropping the callbacks would not release it). */
+    for (cg__ready *r = loop->ready_head; r; r = r->next) {
+        if (r->kind != R_CALLBACKS) continue;
+        cg_future *f = (cg_future *)((char *)r - offsetof(cg_future, ready));
+        for (size_t i = 0; i < f->ncbs; i++) {
+            if (f->cbs[i].fn != cg__task_wakeup) continue;
+            f->cbs[i].fn = NULL; /* skipped */
+            cg_future_unref(&((cg_task *)f->cbs[i].arg)->fut);
         }
     }
     while (loop->tasks_head) {
@@ -200,7 +215,7 @@ void cg__task_finalize_all(cg_loop *loop) {
  * The step
  * ------------------------------------------------------------------ */
 
-static void set_cancelled(cg_task *t, const char *msg) {
+static void set_cancelled(cg_task *t, char *msg) {
     cg__future_cancel_plain(&t->fut, msg);
     task_done(t);
 }
@@ -271,7 +286,7 @@ void cg__task_step(cg_task *t, cg_exc *exc) {
                 return;
             }
             t->fut_waiter = cg_future_ref(f);
-            if (t->must_cancel && cg_future_cancel(f, extra(t)->cancel_msg)) t->must_cancel = 0;
+            if (t->must_cancel && cg__future_cancel(f, extra(t)->cancel_msg)) t->must_cancel = 0;
         }
     } else if (r == NULL) {
         cg__task_schedule_step(t, NULL); /* a bare yield: one turn */
@@ -297,16 +312,40 @@ void cg__task_wakeup(cg_future *f, void *arg) {
  * Cancellation
  * ------------------------------------------------------------------ */
 
-int cg_task_cancel(cg_task *t, const char *msg) {
-    if (!t) CG_RAISE(&cg_TypeError, "cg_task_cancel() argument must be a Task, not NULL");
+/* Task.cancel() passes the request on to the future the task awaits: a
+ * task it joins, which passes it on, or a gather, which passes it to each
+ * child. Around a cycle of tasks awaiting each other that never ends:
+ * CPython stops at its recursion limit with RecursionError, and so does
+ * this, CANCEL_DEPTH_MAX requests deep, instead of overflowing the stack.
+ * Nothing between the nested calls catches, so the exception always
+ * unwinds past the outermost one: the count starts again from 0. */
+#define CANCEL_DEPTH_MAX 500
+static __thread int cancel_depth;
+
+int cg__task_cancel(cg_task *t, char *msg) {
     t->fut.log_tb = 0;
     if (t->fut.state != F_PENDING) return 0;
     t->num_cancels++;
-    if (t->fut_waiter && cg_future_cancel(t->fut_waiter, msg)) return 1;
+    if (t->fut_waiter) {
+        if (cancel_depth >= CANCEL_DEPTH_MAX) {
+            cancel_depth = 0;
+            CG_RAISE(&cg_RecursionError, "maximum recursion depth exceeded");
+        }
+        cancel_depth++;
+        int passed = cg__future_cancel(t->fut_waiter, msg);
+        cancel_depth--;
+        if (passed) return 1;
+    }
     t->must_cancel = 1;
-    cg__dealloc(extra(t)->cancel_msg);
-    extra(t)->cancel_msg = cg__strdup(msg);
+    cg__msg_unref(extra(t)->cancel_msg);
+    extra(t)->cancel_msg = cg__msg_ref(msg);
     return 1;
+}
+
+/* cg_future_cancel makes the message and comes back to cg__task_cancel. */
+int cg_task_cancel(cg_task *t, const char *msg) {
+    if (!t) CG_RAISE(&cg_TypeError, "cg_task_cancel() argument must be a Task, not NULL");
+    return cg_future_cancel(&t->fut, msg);
 }
 
 int cg_task_cancelling(const cg_task *t) { return t ? t->num_cancels : 0; }
@@ -337,20 +376,56 @@ static cg_task *running_task(const char *op) {
     return t;
 }
 
+/* The running task, when the code that awaits is its own body: no async
+ * generator's body runs and the running generator is the task's (not one
+ * it delegates to). The common case, which running_task and
+ * cg__agen_context would answer alike, in three loads instead of their
+ * calls (a fifth of a sleep(0) step's instructions); NULL: ask them. */
+static inline cg_task *task_body_running(cg_gen *cur) {
+    cg_loop *loop = cg__running_loop;
+    cg_task *t = loop ? loop->current : NULL;
+    return t && t->gen == cur && !cg__agen_running ? t : NULL;
+}
+
 void *cg_await(cg_future *f) {
+    cg_gen *cur = cg_current();
     struct cg_agen *ag = NULL;
-    int in_agen = cg__agen_context(&ag);
-    cg_task *t = in_agen ? NULL : running_task("cg_await");
+    cg_task *t = task_body_running(cur);
+    int in_agen = t ? 0 : cg__agen_context(&ag);
+    if (!t && !in_agen) t = running_task("cg_await");
     if (!f) CG_RAISE(&cg_TypeError, "object NoneType can't be used in 'await' expression");
     if (f->state == F_PENDING) {
         if (in_agen)
             cg__agen_set_awaiting(ag, f);
         else
             t->awaiting = f;
-        cg_yield(cg_current(), &cg__await_token);
+        cg_yield(cur, &cg__await_token);
         if (f->state == F_PENDING) CG_RAISE(&cg_RuntimeError, "await wasn't used with future");
     }
     return cg_future_result(f);
+}
+
+static void await_fn(void *f) { cg_await(f); }
+
+/* cg_await for the loop's own primitives (sync.c, queue.c), which must
+ * clean up after any outcome: the exception the await would raise is
+ * returned instead (NULL: f has a result), so that they need no try block
+ * (a setjmp and its records were a quarter of a queue hand-off). The
+ * task's own body yields with cg_yield_catch; anything else is cg_await
+ * inside a try, as before. */
+cg_exc *cg__await_catch(cg_future *f) {
+    cg_gen *cur = cg_current();
+    cg_task *t = task_body_running(cur);
+    if (!t || !f) return cg_try_catch(await_fn, f, &cg_BaseException);
+    if (f->state == F_PENDING) {
+        t->awaiting = f;
+        cg_exc *e = cg_yield_catch(cur, &cg__await_token, NULL);
+        if (e) return e;
+        if (f->state == F_PENDING) return cg_exc_new(&cg_RuntimeError, "await wasn't used with future");
+    }
+    if (f->state == F_CANCELLED) return cg__future_cancelled_error(f);
+    f->log_tb = 0;
+    return f->exc ? cg_exc_ref(f->exc) : NULL;
 }
 
 static void set_result_unless_cancelled(void *arg) {
@@ -372,12 +447,14 @@ static void sleep_cleanup(void *p) {
 }
 
 void cg_sleep(cg_ns delay) {
+    cg_gen *cur = cg_current();
     struct cg_agen *ag = NULL;
-    int in_agen = cg__agen_context(&ag);
-    if (!in_agen) running_task("cg_sleep");
+    int direct = task_body_running(cur) != NULL;
+    int in_agen = direct ? 0 : cg__agen_context(&ag);
+    if (!direct && !in_agen) running_task("cg_sleep");
     cg_loop *loop = cg__running_loop;
     if (delay <= 0) {
-        cg_yield(cg_current(), in_agen ? (void *)&cg__bare_token : NULL);
+        cg_yield(cur, in_agen ? (void *)&cg__bare_token : NULL);
         return;
     }
     sleep_rec s = {cg_future_new(loop), NULL};
@@ -427,35 +504,87 @@ static void gather_one(cg_future *f, void *arg) {
     }
 }
 
+static CG_NORETURN void no_memory(void) { cg_raise(cg_exc_new(&cg_MemoryError, NULL)); }
+
 cg_future *cg__gather_all(cg_loop *loop, cg_task **v, size_t n) {
     gather_all *g = cg__alloc(sizeof *g);
-    CG_CHECK(g != NULL, "out of memory gathering tasks");
-    g->outer = cg_future_new(loop);
-    CG_CHECK(g->outer != NULL, "out of memory gathering tasks");
-    g->left = n;
-    cg_future *outer = cg_future_ref(g->outer);
-    for (size_t i = 0; i < n; i++)
-        CG_CHECK(cg_future_add_done_callback(&v[i]->fut, gather_one, g) == 0, "out of memory gathering tasks");
+    cg_future *outer = cg_future_new(loop);
+    if (!g || !outer) {
+        cg__dealloc(g);
+        cg_future_unref(outer);
+        no_memory();
+    }
+    *g = (gather_all){outer, 1}; /* 1: until every callback is in place */
+    for (size_t i = 0; i < n; i++) {
+        cg_future *f = &v[i]->fut;
+        if (f->state != F_PENDING) { /* done already: counted at once */
+            if (f->state == F_FINISHED) f->log_tb = 0;
+            continue;
+        }
+        if (cg_future_add_done_callback(f, gather_one, g) < 0) {
+            while (i-- > 0) cg_future_remove_done_callback(&v[i]->fut, gather_one, g);
+            cg_future_unref(outer);
+            cg__dealloc(g);
+            no_memory();
+        }
+        g->left++;
+    }
+    cg_future_ref(outer);
+    gather_one(outer, g); /* the 1 above: outer is pending, nothing retrieved */
     return outer;
 }
 
-static void cancel_all(cg_loop *loop) {
-    size_t n = 0;
-    cg_task **v = cg_all_tasks(loop, &n);
-    if (!n) return;
-    for (size_t i = 0; i < n; i++) cg_task_cancel(v[i], NULL);
-    cg_future *outer = cg__gather_all(loop, v, n);
-    cg_loop_run_until_complete(loop, outer, NULL, NULL);
-    for (size_t i = 0; i < n; i++) {
-        cg_task *t = v[i];
+/* Its waiter gives up before the future is done: the callbacks still on
+ * the tasks of v go, scheduled ones too, and with them the state. */
+void cg__gather_all_abandon(cg_future *outer, cg_task **v, size_t n) {
+    if (outer->state != F_PENDING) return; /* done: gather_one freed its state */
+    gather_all *g = NULL;
+    for (size_t i = 0; i < n && !g; i++)
+        for (size_t k = 0; k < v[i]->fut.ncbs && !g; k++)
+            if (v[i]->fut.cbs[k].fn == gather_one) g = v[i]->fut.cbs[k].arg;
+    if (!g) return;
+    for (size_t i = 0; i < n; i++) cg__future_forget_callback(&v[i]->fut, gather_one, g);
+    cg_future_unref(g->outer);
+    cg__dealloc(g);
+}
+
+typedef struct cancel_rec {
+    cg_task **v;
+    size_t n;
+    cg_future *outer;
+} cancel_rec;
+
+static void cancel_rec_drop(void *p) {
+    cancel_rec *c = p;
+    for (size_t i = 0; i < c->n; i++) cg_future_unref(&c->v[i]->fut);
+    free(c->v);
+    cg_future_unref(c->outer);
+}
+
+/* Runner.close's _cancel_all_tasks. NULL, or what stopped the loop before
+ * every task was done (a virtual clock's deadlock: a task that never
+ * finishes), a new reference: asyncio.run raises it instead of the main
+ * task's outcome, and the rest of Runner.close is skipped. MemoryError is
+ * raised. */
+static cg_exc *cancel_all(cg_loop *loop) {
+    cancel_rec c = {NULL, 0, NULL};
+    c.v = cg_all_tasks(loop, &c.n);
+    if (!c.n) return NULL;
+    CG_DEFER(cancel_rec_drop, &c);
+    for (size_t i = 0; i < c.n; i++) cg_task_cancel(c.v[i], NULL);
+    c.outer = cg__gather_all(loop, c.v, c.n);
+    cg_exc *stuck = NULL;
+    if (cg_loop_run_until_complete(loop, c.outer, NULL, &stuck) == CG_RAISED)
+        cg__gather_all_abandon(c.outer, c.v, c.n);
+    /* When stuck, no report: asyncio's loop over the tasks is not reached. */
+    for (size_t i = 0; i < c.n && !stuck; i++) {
+        cg_task *t = c.v[i];
         if (t->fut.state == F_FINISHED && t->fut.exc) {
             t->fut.log_tb = 0;
             cg__loop_report(loop, "unhandled exception during asyncio.run() shutdown", t->fut.exc, &t->fut);
         }
     }
-    for (size_t i = 0; i < n; i++) cg_future_unref(&v[i]->fut);
-    free(v);
-    cg_future_unref(outer);
+    return stuck;
 }
 
 static void *nothing(cg_gen *g, void *arg) {
@@ -473,11 +602,43 @@ static void *shutdown_asyncgens(cg_gen *g, void *arg) {
     return NULL;
 }
 
+/* Runs one shutdown step; a MemoryError of the step is raised, as
+ * run_until_complete raises what the coroutine raised. */
 static void shutdown_task(cg_loop *loop, cg_fn body) {
     cg_task *t = cg_task_new(loop, body, NULL, NULL);
-    CG_CHECK(t != NULL, "out of memory in asyncio.run() shutdown");
-    cg_loop_run_until_complete(loop, &t->fut, NULL, NULL);
+    if (!t) no_memory();
+    cg_exc *e = NULL;
+    cg_status st = cg_loop_run_until_complete(loop, &t->fut, NULL, &e);
     cg_future_unref(&t->fut);
+    if (st == CG_RAISED && cg_exc_is(e, &cg_MemoryError)) cg_raise(e);
+    cg_exc_unref(e);
+}
+
+/* Runner.close before loop.close(): what stops it (MemoryError raised, or
+ * the deadlock of a task that never finishes, in *stuck) ends the shutdown
+ * there, as in asyncio. */
+typedef struct shutdown_rec {
+    cg_loop *loop;
+    cg_exc *stuck;
+} shutdown_rec;
+
+static void run_shutdown(void *p) {
+    shutdown_rec *r = p;
+    r->stuck = cancel_all(r->loop);
+    if (r->stuck) return;
+    shutdown_task(r->loop, shutdown_asyncgens); /* loop.shutdown_asyncgens() */
+    shutdown_task(r->loop, nothing); /* loop.shutdown_default_executor() */
+}
+
+/* asyncio.run's outcome: *out and *exc (either may be NULL) from st, v, e
+ * (e owned). */
+static cg_status run_outcome(cg_status st, void *v, cg_exc *e, void **out, cg_exc **exc) {
+    if (out) *out = st == CG_RETURNED ? v : NULL;
+    if (exc)
+        *exc = e;
+    else
+        cg_exc_unref(e);
+    return st;
 }
 
 cg_status cg_run(cg_fn body, void *arg, const cg_run_opts *opts, void **out, cg_exc **exc) {
@@ -485,19 +646,27 @@ cg_status cg_run(cg_fn body, void *arg, const cg_run_opts *opts, void **out, cg_
     if (!body) CG_RAISE(&cg_ValueError, "a coroutine was expected, got NULL");
     cg_loop_opts lo = {opts ? opts->loop_flags : 0};
     cg_loop *loop = cg_loop_new(&lo);
-    if (!loop) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
+    if (!loop) return run_outcome(CG_RAISED, NULL, cg_exc_new(&cg_MemoryError, NULL), out, exc);
     if (opts && opts->handler) cg_loop_set_exception_handler(loop, opts->handler, opts->handler_ud);
     cg_task_opts to = {opts ? opts->name : NULL, 0, 0};
     cg_task *main = cg_task_new(loop, body, arg, &to);
     if (!main) {
         cg_loop_free(loop);
-        cg_raise(cg_exc_new(&cg_MemoryError, NULL));
+        return run_outcome(CG_RAISED, NULL, cg_exc_new(&cg_MemoryError, NULL), out, exc);
     }
-    cg_status st = cg_loop_run_until_complete(loop, &main->fut, out, exc);
-    cancel_all(loop);
-    shutdown_task(loop, shutdown_asyncgens); /* loop.shutdown_asyncgens() */
-    shutdown_task(loop, nothing); /* loop.shutdown_default_executor() */
+    void *v = NULL;
+    cg_exc *e = NULL;
+    cg_status st = cg_loop_run_until_complete(loop, &main->fut, &v, &e);
+    shutdown_rec r = {loop, NULL};
+    cg_exc *err = cg_try_catch(run_shutdown, &r, &cg_BaseException);
+    if (!err) err = r.stuck;
     cg_future_unref(&main->fut);
-    cg_loop_free(loop);
-    return st;
+    cg_loop_free(loop); /* reports the tasks still pending */
+    if (err) { /* raised by Runner.close in __exit__: chained to main's */
+        if (e) cg_exc_set_context(err, e);
+        cg_exc_unref(e);
+        e = err;
+        st = CG_RAISED;
+    }
+    return run_outcome(st, v, e, out, exc);
 }

@@ -20,7 +20,7 @@
 #                                  3.13.0
 #   async_fuzz.families            the generator with every family on
 #                                  (gather, wait, ..., async generators:
-#                                  the runner lacks them today): 300
+#                                  off in the checked-in seeds): 300
 #                                  scenarios that async_ref.py must accept
 #                                  and run; skipped like the one above
 # make fuzz-long runs 100,000 more against async_ref.py (long.sh).

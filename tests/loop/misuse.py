@@ -1,6 +1,6 @@
 # Twin of test_loop misuse: what asyncio answers to a task awaiting itself,
 # a future of another loop, a bad yield (A44), and set_result on a done
-# future. Messages that carry asyncio's reprs are cut at their first colon.
+# future, set_result/set_exception on a task. Messages that carry asyncio's reprs are cut at their first colon.
 import asyncio, types, vloop
 
 def head(e):
@@ -35,6 +35,15 @@ async def main():
         await asyncio.create_task(yields_bad())
     except RuntimeError as e:
         print("bad yield:", head(e))
+    me = asyncio.current_task()
+    try:
+        me.set_result(1)
+    except RuntimeError as e:
+        print("task set_result:", head(e))
+    try:
+        me.set_exception(ValueError())
+    except RuntimeError as e:
+        print("task set_exception:", head(e))
     return "ok"
 
 print(vloop.run(main()))

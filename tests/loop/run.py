@@ -8,14 +8,8 @@ def handler(loop, ctx):
     name = t.get_name() if isinstance(t, asyncio.Task) else ("-" if t is None else "future")
     print("handler", ctx["message"], f"[{name}]", repr(ctx.get("exception")))
 
-class Loop(vloop.VirtualLoop):
-    def __init__(self):
-        super().__init__()
-        self.set_exception_handler(handler)
-
 def run(coro):
-    with asyncio.Runner(loop_factory=Loop) as r:
-        return r.run(coro)
+    return vloop.run(coro, handler)
 
 async def lingering():
     try:

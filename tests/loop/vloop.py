@@ -7,6 +7,7 @@ would wait with nothing scheduled raises RuntimeError('deadlock').
 
     import vloop
     vloop.run(main())          # asyncio.run on the virtual clock
+    vloop.run(main(), handler) # ... with an exception handler
     vloop.ms()                 # the running loop's time in whole ms
 """
 import asyncio
@@ -41,8 +42,15 @@ class VirtualLoop(asyncio.base_events.BaseEventLoop):
         pass
 
 
-def run(coro):
-    with asyncio.Runner(loop_factory=VirtualLoop) as r:
+def run(coro, handler=None):
+    """asyncio.run(coro) on a VirtualLoop, with handler as its exception
+    handler if given."""
+    def factory():
+        loop = VirtualLoop()
+        if handler is not None:
+            loop.set_exception_handler(handler)
+        return loop
+    with asyncio.Runner(loop_factory=factory) as r:
         return r.run(coro)
 
 
