@@ -1868,6 +1868,64 @@ TEST(loop_structured_dropped_callbacks) {
     CHECK_EQ(dropped, 2); /* w, each time */
 }
 
+/* ---------------------------------------------------------------------
+ * retrieved: shield's and gather's callbacks on a child retrieve its
+ * exception even once the outer future is done and dropped (asyncio's
+ * closures keep the outer alive); shield's is removed only when the outer
+ * is done while the child is still pending.
+ * ------------------------------------------------------------------ */
+
+static const char *TF(int b) { return b ? "True" : "False"; }
+
+static void *retrieved_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    /* the inner task's first step raises before shield's outer callback runs */
+    cg_task *t = spawn(fail, F(0, &cg_ValueError, "first step"));
+    cg_future *s = cg_shield(F_(t));
+    cg_future_cancel(s, NULL);
+    cg_future_unref(s);
+    cg_sleep(0);
+    cg_sleep(0);
+    LOG("shield, failed first: done=%s unretrieved=%s", TF(cg_future_done(F_(t))), TF(cg_future_unretrieved(F_(t))));
+    cg_future_unref(F_(t));
+    /* the inner task fails after the outer's callback removed shield's */
+    t = spawn(fail, F(2, &cg_ValueError, "later"));
+    s = cg_shield(F_(t));
+    cg_sleep(0);
+    cg_future_cancel(s, NULL);
+    cg_future_unref(s);
+    for (int i = 0; i < 3; i++) cg_sleep(0);
+    LOG("shield, failed later: done=%s unretrieved=%s", TF(cg_future_done(F_(t))), TF(cg_future_unretrieved(F_(t))));
+    cg_future_unref(F_(t));
+    /* gather's first failure ends it; the caller drops it; the others fail later */
+    cg_future *k[3] = {F_(spawn(fail, F(0, &cg_KeyError, "a"))), F_(spawn(fail, F(0, &cg_KeyError, "b"))),
+                       F_(spawn(fail, F(3, &cg_KeyError, "c")))};
+    cg_future *gf = cg_gather(k, 3, 0);
+    cg_exc *e = catch_(await_void, gf);
+    LOG("gather -> raised %s", X(e));
+    cg_exc_unref(e);
+    cg_future_unref(gf);
+    cg_sleep(CG_MS(5));
+    LOG("gather: unretrieved=%s %s %s", TF(cg_future_unretrieved(k[0])), TF(cg_future_unretrieved(k[1])),
+        TF(cg_future_unretrieved(k[2])));
+    for (int i = 0; i < 3; i++) cg_future_unref(k[i]);
+    /* a gather nobody awaits, dropped while its children run */
+    k[0] = F_(spawn(fail, F(1, &cg_KeyError, "x")));
+    k[1] = F_(spawn(sleeper, S(2, "y")));
+    cg_future_unref(cg_gather(k, 2, 1));
+    cg_sleep(CG_MS(5));
+    LOG("dropped gather: unretrieved=%s %s", TF(cg_future_unretrieved(k[0])), TF(cg_future_unretrieved(k[1])));
+    cg_future_unref(k[0]);
+    cg_future_unref(k[1]);
+    return "ok";
+}
+
+TEST(loop_structured_retrieved) {
+    run(retrieved_main);
+    compare("retrieved");
+}
+
 static const check_case cases[] = {
     CASE(loop_structured_destroy),
     CASE(loop_structured_groups),
@@ -1891,6 +1949,7 @@ static const check_case cases[] = {
     CASE(loop_structured_wait_holds),
     CASE(loop_structured_late_callbacks),
     CASE(loop_structured_dropped_callbacks),
+    CASE(loop_structured_retrieved),
 };
 
 CHECK_MAIN(cases)

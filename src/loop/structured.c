@@ -155,6 +155,24 @@ static cg_exc *exception_of(cg_future *f) {
     return f->exc;
 }
 
+static void retrieve_done(cg_future *f, void *arg) {
+    (void)arg;
+    if (f->state != F_CANCELLED) exception_of(f);
+}
+
+/* An outer future (gather's, shield's) is freed while its callback fn on
+ * child is still to run. asyncio's callback keeps the outer alive in its
+ * closure and, whatever it then does to the outer, calls
+ * child.exception(): so child's exception is retrieved, now if child is
+ * done (its callback was scheduled), else when it is. */
+static void detach_child(cg_future *child, cg_done_callback fn, void *arg) {
+    if (!cg__future_forget_callback(child, fn, arg)) return;
+    if (child->state != F_PENDING)
+        retrieve_done(child, NULL);
+    else
+        (void)cg_future_add_done_callback(child, retrieve_done, NULL); /* out of memory: reported unretrieved */
+}
+
 /* ======================================================================
  * gather
  * ====================================================================== */
@@ -188,7 +206,7 @@ static void gather_done(cg_future *fut, void *arg);
 static void gathering_fini(cg_future *f) {
     gathering *g = (gathering *)f;
     for (size_t i = 0; i < g->n; i++) {
-        cg__future_forget_callback(g->children[i], gather_done, g);
+        detach_child(g->children[i], gather_done, g);
         cg_future_unref(g->children[i]);
         if (g->excs) cg_exc_unref(g->excs[i]);
     }
@@ -384,7 +402,7 @@ static void shield_inner_done(cg_future *inner, void *arg);
 
 static void shielding_fini(cg_future *f) {
     shielding *s = (shielding *)f;
-    cg__future_forget_callback(s->inner, shield_inner_done, s);
+    detach_child(s->inner, shield_inner_done, s);
     cg_future_unref(s->inner);
 }
 
@@ -406,7 +424,9 @@ static void shield_inner_done(cg_future *inner, void *arg) {
 static void shield_outer_done(cg_future *outer, void *arg) {
     (void)arg;
     shielding *s = (shielding *)outer;
-    cg__future_forget_callback(s->inner, shield_inner_done, s);
+    /* if not inner.done(): inner's callback, once scheduled, still runs
+     * (and retrieves inner's exception) */
+    cg_future_remove_done_callback(s->inner, shield_inner_done, s);
 }
 
 static cg_future *shield_future(cg_future *inner) {

@@ -801,8 +801,60 @@ def destroy():
     print("closed")
 
 
+def retrieved():
+    # Who retrieves a child's exception once the outer future of shield or
+    # gather is done and dropped: their callbacks on the child, scheduled
+    # when it finishes, keep the outer alive (their closure) and call
+    # child.exception() whatever the outer's state; shield's callback is
+    # removed only if the outer is done while the child is still pending.
+    async def main():
+        # the inner task's first step raises before shield's outer callback runs
+        t = asyncio.create_task(fail(0, ValueError("first step")))
+        s = asyncio.shield(t)
+        s.cancel()
+        s = None
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        log(f"shield, failed first: done={t.done()} unretrieved={t._log_traceback}")
+        t = None
+        # the inner task fails after the outer's callback removed shield's
+        t = asyncio.create_task(fail(2, ValueError("later")))
+        s = asyncio.shield(t)
+        await asyncio.sleep(0)
+        s.cancel()
+        s = None
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        log(f"shield, failed later: done={t.done()} unretrieved={t._log_traceback}")
+        t = None
+        # gather's first failure ends it; the caller drops it; the others fail later
+        a = asyncio.create_task(fail(0, KeyError("a")))
+        b = asyncio.create_task(fail(0, KeyError("b")))
+        c = asyncio.create_task(fail(3, KeyError("c")))
+        g = asyncio.gather(a, b, c)
+        try:
+            await g
+        except KeyError as e:
+            log(f"gather -> raised {X(e)}")
+        g = None
+        await asyncio.sleep(5)
+        log(f"gather: unretrieved={a._log_traceback} {b._log_traceback} {c._log_traceback}")
+        a = b = c = None
+        # a gather nobody awaits, dropped while its children run
+        a = asyncio.create_task(fail(1, KeyError("x")))
+        b = asyncio.create_task(sleeper(2, "y"))
+        g = asyncio.gather(a, b, return_exceptions=True)
+        g = None
+        await asyncio.sleep(5)
+        log(f"dropped gather: unretrieved={a._log_traceback} {b._log_traceback}")
+        a = b = None
+        return "ok"
+    run(main)
+
+
 CASES = [destroy, groups, shield, gather, gather_cancel, wait, taskgroup, taskgroup_more, taskgroup_cancel, timeout, timeout_corners,
-         wait_for, combos, as_completed, misuse]
+         wait_for, combos, as_completed, misuse, retrieved]
 
 if __name__ == "__main__":
     if sys.version_info[:2] != (3, 13):
