@@ -1420,8 +1420,9 @@ static void op_locked(frame *f, const op *o, opres *r) {
  *    taskgroup ------------------------------------------------------- */
 
 /* The futures that gather and shield return, kept until the end of the run
- * as the reference keeps every object alive: a gather future that went
- * away early would stop retrieving its children's exceptions. Released
+ * as the reference keeps every object alive (the loop's gather and shield
+ * go on retrieving their children's exceptions without it, but a future
+ * freed early would make its own reports at another time). Released
  * before the end-of-run reports (release_kept), so that the runner's own
  * reference to each task is the last one then. */
 static cg_future **kept;
