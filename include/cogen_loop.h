@@ -534,7 +534,8 @@ CG_API void cg_wait(cg_future *const *fs, size_t n, cg_return_when when, cg_ns t
  * a timeout of 0 or less: TypeError as for gather), as asyncio says.
  * wait_for is a coroutine of its own in asyncio, and so a frame of its own
  * here: with a positive timeout (or CG_NEVER) the scope runs in a
- * generator that the calling one delegates to (cg_yield_from_new, with the
+ * generator that the calling one delegates to (unless fut is done: then
+ * nothing is thrown in; cg_yield_from_new, with the
  * caller's stack size and flags; MemoryError when it cannot be made), so
  * that exceptions are chained as CPython chains them across a coroutine:
  * the CancelledError thrown in is not chained to what the caller handles,

@@ -826,7 +826,9 @@ static void *wait_for_frame(cg_gen *g, void *p) {
 static void *wait_for_scope(wait_for_rec *w, cg_ns timeout) {
     w->timeout = timeout;
     cg_gen *g = cg_current();
-    if (!g || !cg_current_task()) return wait_for_frame(NULL, w);
+    /* A future already done is not awaited: nothing is thrown in, and
+     * the frame would change nothing. */
+    if (!g || !cg_current_task() || (w->fut && w->fut->state != F_PENDING)) return wait_for_frame(NULL, w);
     cg_opts o = {cg_gen_stack_size(g), "wait_for",
                  (cg_gen_compact(g) ? CG_OPT_COMPACT : 0u) | (cg_gen_fpenv(g) ? CG_OPT_FPENV : 0u)};
     return cg_yield_from_new(g, wait_for_frame, w, &o);
