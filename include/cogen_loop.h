@@ -531,12 +531,25 @@ CG_API void cg_wait(cg_future *const *fs, size_t n, cg_return_when when, cg_ns t
  * task is cancelled, which cancels fut, and the scope turns that into
  * TimeoutError. Returns fut's result or raises its exception. fut NULL:
  * TypeError("object NoneType can't be used in 'await' expression") (with
- * a timeout of 0 or less: TypeError as for gather), as asyncio says. */
+ * a timeout of 0 or less: TypeError as for gather), as asyncio says.
+ * wait_for is a coroutine of its own in asyncio, and so a frame of its own
+ * here: with a positive timeout (or CG_NEVER) the scope runs in a
+ * generator that the calling one delegates to (unless fut is done: then
+ * nothing is thrown in; cg_yield_from_new, with the
+ * caller's stack size and flags; MemoryError when it cannot be made), so
+ * that exceptions are chained as CPython chains them across a coroutine:
+ * the CancelledError thrown in is not chained to what the caller handles,
+ * and the TimeoutError made of it, leaving that frame while the task is
+ * resumed by a throw, gets the caller's handled exception as __context__
+ * (the CancelledError stays its __cause__). With 0 or less, the
+ * CancelledError is raised as fut.result() raises it, in the caller's
+ * context, and is the TimeoutError's __context__ and __cause__. */
 CG_API void *cg_wait_for(cg_future *fut, cg_ns timeout);
 /* wait_for(body(arg), timeout): with a positive timeout (or CG_NEVER) the
- * body runs in the calling task, inside the scope (3.13 awaits the
- * coroutine directly); with 0 or less it becomes a task (Task-N), which is
- * cancelled before it starts. body's g is the calling generator. */
+ * body runs in the calling task, inside the scope, on wait_for's generator
+ * (3.13 awaits the coroutine directly in wait_for's frame): body's g is
+ * that generator. With 0 or less it becomes a task (Task-N), which is
+ * cancelled before it starts. */
 CG_API void *cg_wait_for_body(cg_fn body, void *arg, cg_ns timeout);
 
 /* ---------------------------------------------------------------------

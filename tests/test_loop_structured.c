@@ -1158,6 +1158,104 @@ TEST(loop_structured_wait_for) {
 }
 
 /* ---------------------------------------------------------------------
+ * wait_for_context: what the TimeoutError of a wait_for is chained to
+ * ------------------------------------------------------------------ */
+
+static void unref_task(void *t) { cg_future_unref(F_(t)); }
+
+static void *wfc_catches(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    CG_TRY {
+        cg_sleep(CG_MS(10));
+    } CG_EXCEPT(&cg_CancelledError, e) {
+        CG_RAISE(&cg_KeyError, "k");
+    } CG_END;
+    return NULL;
+}
+
+static void wfc_wait_slow(void) {
+    cg_task *t = spawn(sleeper, S(10, "slow"));
+    CG_DEFER(unref_task, t);
+    cg_wait_for(F_(t), CG_MS(2));
+}
+
+/* The twin's async defs inner_catch and inner_pass: generators the task
+ * delegates to, each a frame of its own as a coroutine is. */
+static void *wfc_inner_catch(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    CG_TRY {
+        wfc_wait_slow();
+    } CG_EXCEPT(&cg_TimeoutError, e) {
+        LOG("inner caught -> %s cause=%s", X(e), X(cg_exc_cause(e)));
+    } CG_END;
+    return NULL;
+}
+
+static void *wfc_inner_pass(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    wfc_wait_slow();
+    return NULL;
+}
+
+static void wfc_variant(const char *label) {
+    if (strcmp(label, "task") == 0) {
+        wfc_wait_slow();
+    } else if (strcmp(label, "coro") == 0) {
+        cg_wait_for_body(sleeper, S(10, "slow"), CG_MS(2));
+    } else if (strcmp(label, "catches") == 0) {
+        cg_wait_for_body(wfc_catches, NULL, CG_MS(2));
+    } else if (strcmp(label, "zero") == 0) {
+        cg_task *t = spawn(sleeper, S(10, "slow"));
+        CG_DEFER(unref_task, t);
+        cg_sleep(0);
+        cg_wait_for(F_(t), 0);
+    } else if (strcmp(label, "block") == 0) {
+        cg_task *t = spawn(sleeper, S(10, "slow"));
+        CG_DEFER(unref_task, t);
+        cg_timeout_call(CG_MS(2), await_void, F_(t));
+    } else {
+        cg_yield_from_new(cg_current(), strcmp(label, "inner_catch") == 0 ? wfc_inner_catch : wfc_inner_pass, NULL, NULL);
+    }
+}
+
+typedef struct wfc_args {
+    int handling;
+    const char *label;
+} wfc_args;
+
+static void wfc_attempt(void *p) {
+    wfc_args *a = p;
+    CG_TRY {
+        if (a->handling) CG_RAISE(&cg_ValueError, "v");
+    } CG_FINALLY {
+        wfc_variant(a->label);
+    } CG_END;
+}
+
+static void *wait_for_context_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    static const char *const labels[] = {"task", "coro", "catches", "zero", "block", "inner_catch", "inner_pass"};
+    for (int handling = 0; handling < 2; handling++) {
+        for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++) {
+            wfc_args a = {handling, labels[i]};
+            cg_exc *e = catch_(wfc_attempt, &a);
+            if (e) LOG("%s handling=%s -> %s cause=%s", labels[i], handling ? "True" : "False", X(e), X(cg_exc_cause(e)));
+            cg_exc_unref(e);
+        }
+    }
+    return "ok";
+}
+
+TEST(loop_structured_wait_for_context) {
+    run(wait_for_context_main);
+    compare("wait_for_context");
+}
+
+/* ---------------------------------------------------------------------
  * combos
  * ------------------------------------------------------------------ */
 
@@ -1939,6 +2037,7 @@ static const check_case cases[] = {
     CASE(loop_structured_timeout),
     CASE(loop_structured_timeout_corners),
     CASE(loop_structured_wait_for),
+    CASE(loop_structured_wait_for_context),
     CASE(loop_structured_combos),
     CASE(loop_structured_as_completed),
     CASE(loop_structured_misuse),

@@ -799,8 +799,14 @@ static void *wait_for_now(cg_future *fut) {
     cancel_and_wait(fut);
     if (fut->state != F_CANCELLED) return cg_future_result(fut);
     /* try: return fut.result() except CancelledError as exc: raise
-     * TimeoutError from exc */
-    exit_handling(cg__future_cancelled_error(fut), raise_timeout_from_cb, NULL);
+     * TimeoutError from exc. fut.result() raises the CancelledError here,
+     * chained to what the caller handles. */
+    CG_TRY {
+        cg_future_result(fut);
+    } CG_EXCEPT(&cg_CancelledError, e) {
+        raise_timeout_from_cb(NULL, e);
+    } CG_END;
+    abort(); /* not reached: fut is cancelled */
 }
 
 typedef struct wait_for_rec {
@@ -808,6 +814,7 @@ typedef struct wait_for_rec {
     cg_fn body;
     void *arg;
     void *result;
+    cg_ns timeout;
 } wait_for_rec;
 
 static void wait_for_await(void *p) {
@@ -818,9 +825,33 @@ static void wait_for_await(void *p) {
         w->result = w->body(cg_current(), w->arg); /* await body(arg), inline */
 }
 
-static void *wait_for_scope(wait_for_rec *w, cg_ns timeout) {
-    cg_timeout_call(timeout, wait_for_await, w);
+static void *wait_for_frame(cg_gen *g, void *p) {
+    (void)g;
+    wait_for_rec *w = p;
+    cg_timeout_call(w->timeout, wait_for_await, w);
     return w->result;
+}
+
+/* `async with timeout(t): return await fut` in a frame of its own: 3.13's
+ * wait_for is a coroutine, and what leaves it while the task is resumed by
+ * a throw (the TimeoutError its timeout makes of the CancelledError thrown
+ * in) is chained again to the exception its caller's frame handles
+ * (CPython's _PyErr_ChainStackItem), not to that CancelledError; the
+ * CancelledError itself is not chained to the caller's, since wait_for
+ * handles nothing when it is thrown in. A subgenerator of the calling
+ * generator, with its stack size and flags (body runs on it), is that
+ * frame: the core chains a throw through a delegation as CPython does.
+ * Outside a generator, the scope's own error (no running loop, no task) is
+ * raised as it is. */
+static void *wait_for_scope(wait_for_rec *w, cg_ns timeout) {
+    w->timeout = timeout;
+    cg_gen *g = cg_current();
+    /* A future already done is not awaited: nothing is thrown in, and
+     * the frame would change nothing. */
+    if (!g || !cg_current_task() || (w->fut && w->fut->state != F_PENDING)) return wait_for_frame(NULL, w);
+    cg_opts o = {cg_gen_stack_size(g), "wait_for",
+                 (cg_gen_compact(g) ? CG_OPT_COMPACT : 0u) | (cg_gen_fpenv(g) ? CG_OPT_FPENV : 0u)};
+    return cg_yield_from_new(g, wait_for_frame, w, &o);
 }
 
 static void unref_future_cb(void *p) { cg_future_unref(p); }
@@ -832,7 +863,7 @@ void *cg_wait_for(cg_future *fut, cg_ns timeout) {
         CG_DEFER(unref_future_cb, fut);
         return wait_for_now(fut);
     }
-    wait_for_rec w = {fut, NULL, NULL, NULL};
+    wait_for_rec w = {fut, NULL, NULL, NULL, 0};
     return wait_for_scope(&w, timeout);
 }
 
@@ -844,7 +875,7 @@ void *cg_wait_for_body(cg_fn body, void *arg, cg_ns timeout) {
         CG_DEFER(unref_future_cb, t);
         return wait_for_now(t);
     }
-    wait_for_rec w = {NULL, body, arg, NULL};
+    wait_for_rec w = {NULL, body, arg, NULL, 0};
     return wait_for_scope(&w, timeout);
 }
 

@@ -671,6 +671,63 @@ def wait_for():
     run(main)
 
 
+def wait_for_context():
+    # wait_for is a coroutine of its own: the TimeoutError its timeout makes
+    # of the CancelledError thrown in leaves that frame while the task is
+    # resumed by a throw, and is chained again to what the caller's frame
+    # handles (the CancelledError stays its __cause__, not chained to it);
+    # a timeout block in the caller's own frame keeps the CancelledError
+    async def slow():
+        await asyncio.sleep(10)
+        return "slow"
+
+    async def catches():
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            raise KeyError("k")
+
+    async def inner_catch():
+        try:
+            await asyncio.wait_for(asyncio.create_task(slow()), 2)
+        except TimeoutError as e:
+            log(f"inner caught -> {X(e)} cause={X(e.__cause__)}")
+
+    async def inner_pass():
+        await asyncio.wait_for(asyncio.create_task(slow()), 2)
+
+    async def main():
+        for handling in (False, True):
+            for label in ("task", "coro", "catches", "zero", "block", "inner_catch", "inner_pass"):
+                try:
+                    try:
+                        if handling:
+                            raise ValueError("v")
+                    finally:
+                        if label == "task":
+                            await asyncio.wait_for(asyncio.create_task(slow()), 2)
+                        elif label == "coro":
+                            await asyncio.wait_for(slow(), 2)
+                        elif label == "catches":
+                            await asyncio.wait_for(catches(), 2)
+                        elif label == "zero":
+                            t = asyncio.create_task(slow())
+                            await asyncio.sleep(0)
+                            await asyncio.wait_for(t, 0)
+                        elif label == "block":
+                            t = asyncio.create_task(slow())
+                            async with asyncio.timeout(2):
+                                await t
+                        elif label == "inner_catch":
+                            await inner_catch()
+                        else:
+                            await inner_pass()
+                except BaseException as e:
+                    log(f"{label} handling={handling} -> {X(e)} cause={X(e.__cause__)}")
+        return "ok"
+    run(main)
+
+
 def combos():
     # wait_for cancelled from outside; wait_for around shield; futures
     # already done given to as_completed and wait
@@ -854,7 +911,7 @@ def retrieved():
 
 
 CASES = [destroy, groups, shield, gather, gather_cancel, wait, taskgroup, taskgroup_more, taskgroup_cancel, timeout, timeout_corners,
-         wait_for, combos, as_completed, misuse, retrieved]
+         wait_for, wait_for_context, combos, as_completed, misuse, retrieved]
 
 if __name__ == "__main__":
     if sys.version_info[:2] != (3, 13):
