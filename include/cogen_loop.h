@@ -52,6 +52,9 @@
  * while it waits, so nothing that runs meanwhile (callbacks, other tasks)
  * may use a pointer into its stack: state shared with them belongs on the
  * heap. The library's own waiting (futures, waiters, sleep) keeps to that.
+ * Swapping a stack out allocates its save buffer (the core's compact mode),
+ * so with compact tasks the "never allocates" list above holds for the
+ * loop's own work, not for the switches it makes.
  *
  * Ownership: the loop owns every task until it is done (dropping a handle
  * never loses a running task). Futures and tasks are reference counted:

@@ -1488,9 +1488,10 @@ static void *await_kept(cg_future *f) {
 }
 
 /* A list of the scopes being run (gathers awaited, taskgroup blocks),
- * newest first, its nodes on the stacks of the tasks running them;
- * thousands may be open at once, so a node leaves in O(1), whatever its
- * place. */
+ * newest first; thousands may be open at once, so a node leaves in O(1),
+ * whatever its place. The nodes are on the heap, not on the stacks of the
+ * tasks running them: other tasks read them while those wait, and a
+ * waiting task's stack is swapped out in compact mode (COGEN_COMPACT). */
 typedef struct scope_link {
     struct scope_link *next, **pprev; /* pprev: the pointer to this node */
 } scope_link;
@@ -1506,6 +1507,7 @@ static void link_pop(void *p) {
     scope_link *n = p;
     *n->pprev = n->next;
     if (n->next) n->next->pprev = n->pprev;
+    free(n);
 }
 
 /* The gathers being awaited: who awaits, the gather future, its children
@@ -1546,9 +1548,10 @@ static void op_gather(frame *f, const op *o, opres *r) {
     }
     cg_future *g = keep(cg_gather(fs, o->nxs, o->return_exceptions));
     trec *me = current_rec();
-    gwait w = {{NULL, NULL}, me, g, kids, o->nxs};
-    link_push(&gwaits, &w.link);
-    CG_DEFER(link_pop, &w.link);
+    gwait *w = xmalloc(sizeof *w);
+    *w = (gwait){{NULL, NULL}, me, g, kids, o->nxs};
+    link_push(&gwaits, &w->link);
+    CG_DEFER(link_pop, &w->link);
     /* A cancel request pending when the task starts waiting goes on to the
      * gather's children at once (Task.__step). */
     if (me->must_cancel && !cg_future_done(g) && cancel_would_cycle(me)) scenario_abort(CYCLE);
@@ -1729,10 +1732,11 @@ static void timeout_scope(void *p) {
 
 static void taskgroup_scope(void *p) {
     scope *c = p;
-    tgscope node = {{NULL, NULL}, c->f, c->s->depth, c->obj};
+    tgscope *node = xmalloc(sizeof *node);
+    *node = (tgscope){{NULL, NULL}, c->f, c->s->depth, c->obj};
+    CG_DEFER(link_pop, &node->link);
+    link_push(&tgscopes, &node->link);
     cg_taskgroup_enter(c->obj);
-    link_push(&tgscopes, &node.link);
-    CG_DEFER(link_pop, &node.link);
     scope_body(c, taskgroup_exit);
 }
 

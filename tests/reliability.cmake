@@ -26,6 +26,11 @@ cogen_test(test_threads test_threads.c TIMEOUT 60 LIBS Threads::Threads)
 # COGEN_TEST_SCALE=10 runs those; docs/loop.md, "Endurance").
 cogen_test(test_endurance test_endurance.c TIMEOUT 120)
 cogen_case_properties(test_endurance loop_endurance_tasks loop_endurance_timers PROPERTIES LABELS loop)
+if(CMAKE_CROSSCOMPILING_EMULATOR)
+  # RSS under qemu-user is qemu's (test_endurance.c, rss_unreliable)
+  cogen_case_properties(test_endurance endurance endurance_quick loop_endurance_tasks loop_endurance_timers
+    PROPERTIES ENVIRONMENT COGEN_UNDER_EMULATOR=1)
+endif()
 
 # tools/cogen-gdb.py on a live program. The script reads the library's
 # private structs, so the library needs debug info: the test is registered

@@ -33,6 +33,7 @@
 #include <cogen_loop.h>
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #define DONE ((void *)(intptr_t)0x600d)
 #define I(x) ((void *)(intptr_t)(x))
@@ -1049,6 +1050,14 @@ static void *p_never(cg_gen *g, void *arg) {
 }
 
 TEST(loop_oom_never_allocates) {
+    /* With every generator compact (make check-compact), switching a task
+     * out saves its stack in a buffer the core allocates: the promise is
+     * the loop's own, made for stacks of their own. */
+    const char *compact = getenv("COGEN_COMPACT");
+    if (compact && strtol(compact, NULL, 10) > 0) {
+        printf("loop_oom_never_allocates: not checked: COGEN_COMPACT makes every switch allocate\n");
+        return;
+    }
     cg_set_allocator(hook_alloc, hook_free, &hk);
     memset(&seen, 0, sizeof seen);
     cg_run_opts o = {CG_LOOP_VIRTUAL_CLOCK, "main", handler, NULL};
