@@ -263,6 +263,7 @@ CG_HIDDEN void cg__task_finalize_all(cg_loop *loop);
 CG_HIDDEN void cg__future_clear(cg_future *f);
 /* A CancelledError for a future (_make_cancelled_error). New reference. */
 CG_HIDDEN cg_exc *cg__future_cancelled_error(cg_future *f);
+CG_HIDDEN cg_exc *cg__future_make_cancelled_error(cg_future *f); /* a task's kept message too */
 /* Cancel messages: made once by the public cancel calls (NULL when out of
  * memory, or for a NULL s), then shared by reference, so that passing one
  * on (a task's to the future it awaits, to the children of a gather, to its

@@ -251,7 +251,7 @@ static void gather_done(cg_future *fut, void *arg) {
             }
             g->res = (cg_gathered){g->n, g->values, g->excs};
             if (g->cancel_requested)
-                cg__future_set_exception_plain(outer, cg__future_cancelled_error(last));
+                cg__future_set_exception_plain(outer, cg__future_make_cancelled_error(last));
             else
                 cg__future_set_result_plain(outer, &g->res);
         }

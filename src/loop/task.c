@@ -150,6 +150,16 @@ static char *task_cancel_msg_take(cg_task *t) {
     return m;
 }
 
+/* Future._make_cancelled_error as gather calls it on its last child when
+ * the gather was cancelled: for a task that did not end cancelled (it
+ * raised or returned), Task._cancel_message is the message of the cancel
+ * request it got, which the task keeps. */
+cg_exc *cg__future_make_cancelled_error(cg_future *f) {
+    if (f->is_task && f->state != F_CANCELLED && !f->cancelled_exc)
+        return cg_exc_new(&cg_CancelledError, extra((cg_task *)f)->cancel_msg);
+    return cg__future_cancelled_error(f);
+}
+
 /* The task is done: the loop lets go of it. */
 static void task_done(cg_task *t) {
     if (t->gen) {
