@@ -8,7 +8,6 @@
 #include "loop/loop.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -262,6 +261,7 @@ cg_loop *cg_loop_new(const cg_loop_opts *opts) {
     loop->flags = opts ? opts->flags : 0;
     loop->base = mono_now();
     loop->wake_fd = -1;
+    loop->epfd = -1;
     freelist_init(&loop->handle_cache);
     freelist_init(&loop->future_cache);
     static uint64_t serials;
@@ -284,7 +284,7 @@ cg_loop *cg_get_running_loop(void) {
     return cg__running_loop;
 }
 
-static cg_handle *plain_handle(cg_loop *loop, cg_callback fn, void *arg) {
+cg_handle *cg__loop_plain_handle(cg_loop *loop, cg_callback fn, void *arg) {
     cg_handle *h = loop ? cg__loop_handle_new(loop) : cg__handle_new();
     if (!h) {
         errno = ENOMEM;
@@ -301,7 +301,7 @@ cg_handle *cg_loop_call_soon(cg_loop *loop, cg_callback fn, void *arg) {
         errno = EINVAL;
         return NULL;
     }
-    cg_handle *h = plain_handle(loop, fn, arg);
+    cg_handle *h = cg__loop_plain_handle(loop, fn, arg);
     if (!h) return NULL;
     cg__loop_ready(loop, h);
     return h;
@@ -312,7 +312,7 @@ cg_handle *cg_loop_call_at(cg_loop *loop, cg_ns when, cg_callback fn, void *arg)
         errno = EINVAL;
         return NULL;
     }
-    cg_handle *h = plain_handle(loop, fn, arg);
+    cg_handle *h = cg__loop_plain_handle(loop, fn, arg);
     if (!h) return NULL;
     h->timer = 1;
     h->loop = loop;
@@ -343,7 +343,7 @@ int cg_loop_call_soon_threadsafe(cg_loop *loop, cg_callback fn, void *arg) {
         errno = EINVAL;
         return -1;
     }
-    cg_handle *h = plain_handle(NULL, fn, arg); /* not the loop's cache: another thread */
+    cg_handle *h = cg__loop_plain_handle(NULL, fn, arg); /* not the loop's cache: another thread */
     if (!h) return -1;
     pthread_mutex_lock(&loop->ts_lock);
     h->ready.next = NULL;
@@ -390,26 +390,19 @@ static int ensure_wake_fd(cg_loop *loop) {
     return fd;
 }
 
-/* Waits until timeout (ns, -1: forever) or a threadsafe call arrives. */
+/* Waits until timeout (ns, -1: forever), an fd is ready or a threadsafe
+ * call arrives (the eventfd is one of epoll's fds). */
 static void block(cg_loop *loop, cg_ns timeout) {
-    int fd = ensure_wake_fd(loop);
+    ensure_wake_fd(loop);
     pthread_mutex_lock(&loop->ts_lock);
     int pending = loop->ts_head != NULL;
     pthread_mutex_unlock(&loop->ts_lock);
-    if (pending) return;
-    if (fd < 0) { /* no eventfd: sleep to the timer at least */
-        if (timeout > 0) {
-            struct timespec ts = {(time_t)(timeout / 1000000000), (long)(timeout % 1000000000)};
-            nanosleep(&ts, NULL);
-        }
-        return;
-    }
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    int ms = timeout < 0 ? -1 : (int)((timeout + 999999) / 1000000);
-    if (poll(&p, 1, ms) > 0) {
-        uint64_t v;
-        ssize_t r = read(fd, &v, sizeof v);
-        (void)r;
+    if (pending) timeout = 0;
+    if (cg__io_poll(loop, timeout) < 0 && timeout != 0) {
+        /* no epoll (out of fds): sleep to the timer, or a while */
+        if (timeout < 0 || timeout > CG_MS(10)) timeout = CG_MS(10);
+        struct timespec ts = {(time_t)(timeout / 1000000000), (long)(timeout % 1000000000)};
+        nanosleep(&ts, NULL);
     }
 }
 
@@ -582,20 +575,33 @@ static int run_once(cg_loop *loop) {
     take_threadsafe(loop);
     int virt = (loop->flags & CG_LOOP_VIRTUAL_CLOCK) != 0;
     if (!loop->nready && !loop->stopping) {
-        if (loop->nheap) {
-            cg_ns when = loop->heap[0].when;
-            if (virt) {
-                if (when > loop->now) loop->now = when;
-            } else {
-                cg_ns wait = when - cg_loop_time(loop);
-                if (wait > 0) block(loop, wait);
+        if (virt) {
+            /* I/O comes in real time: a virtual clock jumps when nothing
+             * is ready for I/O either, and waits for it when no timer is
+             * pending */
+            if (loop->io_waiting) {
+                cg__io_poll(loop, loop->nheap ? 0 : -1);
+                take_threadsafe(loop);
             }
-        } else if (virt) {
-            return -1;
+            if (!loop->nready) {
+                if (loop->nheap) {
+                    cg_ns when = loop->heap[0].when;
+                    if (when > loop->now) loop->now = when;
+                } else if (!loop->io_waiting) {
+                    return -1;
+                }
+            }
         } else {
-            block(loop, -1);
+            cg_ns wait = -1;
+            if (loop->nheap) {
+                wait = loop->heap[0].when - cg_loop_time(loop);
+                if (wait < 0) wait = 0;
+            }
+            block(loop, wait);
+            take_threadsafe(loop);
         }
-        take_threadsafe(loop);
+    } else if (loop->io_registered) {
+        cg__io_poll(loop, 0); /* what is ready for I/O joins the queue first, as asyncio's select */
     }
     if (loop->nheap) { /* (no timers: no need to read the clock) */
         cg_ns now = cg_loop_time(loop);
@@ -722,6 +728,7 @@ void cg_loop_free(cg_loop *loop) {
     cg__freelist_clear(&loop->handle_cache);
     cg__freelist_clear(&loop->future_cache);
     cg__dealloc(loop->heap);
+    cg__io_close_all(loop);
     if (loop->wake_fd >= 0) close(loop->wake_fd);
     pthread_mutex_destroy(&loop->ts_lock);
     cg__dealloc(loop);

@@ -120,6 +120,8 @@ struct cg_task {
                                           task gather made for a coroutine) */
     uint64_t serial;          /* creation order */
     struct cg_task *all_next, *all_prev; /* the loop's tasks, creation order */
+    uintptr_t io_wait;        /* the fd it waits on (io.c): a cg__io * with
+                                 the direction in bit 0, or 0 */
 };
 
 /* The token a task yields to its driver when it awaits (cg_await): the
@@ -193,6 +195,15 @@ struct cg_loop {
      * (loop.c, future.c). */
     cg__freelist handle_cache;
     cg__freelist future_cache;
+    /* I/O (io.c): epoll, -1 until an fd is waited on or the loop blocks;
+     * the fds it has seen, by number; how many are registered and how
+     * many have a waiter or a callback (the loop polls while there are). */
+    int epfd;
+    unsigned char wake_registered; /* wake_fd is in epfd */
+    struct cg__io **io;
+    size_t nio;
+    size_t io_registered;
+    size_t io_waiting;
 };
 
 /* Free lists: take a block (NULL when empty, or when the allocator has
@@ -281,6 +292,35 @@ CG_HIDDEN int cg__task_cancel(cg_task *t, char *msg);
 CG_HIDDEN void cg__future_set_result_plain(cg_future *f, void *v);
 CG_HIDDEN void cg__future_set_exception_plain(cg_future *f, cg_exc *e);
 CG_HIDDEN char *cg__strdup(const char *s);
+
+/* ---------------------------------------------------------------------
+ * I/O (io.c): the epoll backend
+ * ------------------------------------------------------------------ */
+
+/* What a task yields while it is an fd's waiter (io.c registered it). */
+extern CG_HIDDEN char cg__io_token;
+/* Polls for I/O and moves the waiters and callbacks of ready fds to the
+ * ready queue: timeout in ns, 0 not to wait, -1 forever. A call made from
+ * another thread (call_soon_threadsafe) ends the wait. */
+CG_HIDDEN int cg__io_poll(cg_loop *loop, cg_ns timeout); /* -1: no epoll (errno) */
+/* A task waiting on an fd is cancelled, or finalized: it stops waiting
+ * (the caller schedules its step, or drops it). */
+CG_HIDDEN void cg__io_cancel_wait(cg_task *t);
+/* Loop close: every fd leaves, epoll is closed. */
+CG_HIDDEN void cg__io_close_all(cg_loop *loop);
+/* For the operations (src/io/), on the running loop (RuntimeError
+ * without one). cg__io_enter: before an operation on fd in dir: registers
+ * fd the first time (non-blocking), and waits for an edge when dir is
+ * known empty (found empty since its last edge: the call would say
+ * EAGAIN). cg__io_empty: the operation found dir empty (EAGAIN; is_short:
+ * a short read or write, which says so on stream sockets only).
+ * cg__io_wait: waits for the next edge. The waits raise what a wait
+ * raises (CancelledError, OSError(EBADF) when fd leaves the loop). */
+CG_HIDDEN void cg__io_enter(int fd, int dir);
+CG_HIDDEN void cg__io_empty(int fd, int dir, int is_short);
+CG_HIDDEN void cg__io_wait(int fd, int dir);
+/* A plain callback handle (call_soon's) without scheduling it. */
+CG_HIDDEN cg_handle *cg__loop_plain_handle(cg_loop *loop, cg_callback fn, void *arg);
 
 /* The loop running in this thread. */
 extern __thread cg_loop *cg__running_loop CG_HIDDEN;

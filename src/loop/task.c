@@ -213,6 +213,7 @@ void cg__task_finalize_all(cg_loop *loop) {
             cg_future_unref(t->fut_waiter);
             t->fut_waiter = NULL;
         }
+        cg__io_cancel_wait(t);
         cg_gen *g = t->gen;
         t->gen = NULL;
         cg_free(g); /* closes it: its cleanups run, outside the loop */
@@ -298,6 +299,13 @@ void cg__task_step(cg_task *t, cg_exc *exc) {
             t->fut_waiter = cg_future_ref(f);
             if (t->must_cancel && cg__future_cancel(f, extra(t)->cancel_msg)) t->must_cancel = 0;
         }
+    } else if (r == &cg__io_token) {
+        /* an fd's waiter (io.c): its edge steps the task; a cancellation
+         * that came during the step stops the wait at once */
+        if (t->must_cancel) {
+            cg__io_cancel_wait(t);
+            cg__task_schedule_step(t, NULL);
+        }
     } else if (r == NULL) {
         cg__task_schedule_step(t, NULL); /* a bare yield: one turn */
     } else {
@@ -349,6 +357,10 @@ int cg__task_cancel(cg_task *t, char *msg) {
     t->must_cancel = 1;
     cg__msg_unref(extra(t)->cancel_msg);
     extra(t)->cancel_msg = cg__msg_ref(msg);
+    if (t->io_wait) { /* waiting on an fd: the step throws CancelledError in */
+        cg__io_cancel_wait(t);
+        cg__task_schedule_step(t, NULL);
+    }
     return 1;
 }
 

@@ -1,0 +1,151 @@
+/* cogen_io.h: I/O on cogen's event loop (Linux): file descriptors and
+ * sockets as awaitables, with asyncio's semantics and the OSError family
+ * of exceptions.
+ *
+ * The loop waits on epoll. Each fd the loop sees is registered once, the
+ * first time a task waits on it, edge-triggered, and stays registered until
+ * cg_io_forget (or cg_io_close) takes it out: an operation tries the
+ * system call first and waits only when it says EAGAIN, and the task that
+ * waits is the fd's waiter itself (no future, no callback between them).
+ * So waiting costs no system call beyond the loop's own epoll_wait.
+ *
+ * File descriptors are plain ints, as in C. One rule comes with that:
+ * an fd the loop has seen must leave the loop before it is closed, with
+ * cg_io_close(fd) (which closes it) or cg_io_forget(fd) (which does not);
+ * a number closed behind the loop's back and reused for another file
+ * would never be waited on. Operations that wait may be called in a task
+ * (at any depth of its stack, or in an async generator's body). They are
+ * cancellable: a cancelled wait takes its interest away and loses no data
+ * (what arrived stays to be read).
+ *
+ * Errors are raised as Python raises them: OSError with errno and
+ * '[Errno N] strerror', of the subclass Python picks for the errno
+ * (ConnectionResetError for ECONNRESET, BrokenPipeError for EPIPE, ...).
+ * Conventions are those of cogen.h and cogen_loop.h.
+ */
+#ifndef COGEN_IO_H
+#define COGEN_IO_H
+
+#include "cogen_loop.h"
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ======================================================================
+ * The OSError family
+ * ====================================================================== */
+
+/* Python's OSError subclasses (PEP 3151), with its hierarchy: the
+ * variables are cg_BlockingIOError, ... (OSError and TimeoutError are in
+ * cogen.h). */
+#define CG_IO_EXC_TYPES(X)                       \
+    X(BlockingIOError, OSError)                  \
+    X(ChildProcessError, OSError)                \
+    X(ConnectionError, OSError)                  \
+    X(BrokenPipeError, ConnectionError)          \
+    X(ConnectionAbortedError, ConnectionError)   \
+    X(ConnectionRefusedError, ConnectionError)   \
+    X(ConnectionResetError, ConnectionError)     \
+    X(FileExistsError, OSError)                  \
+    X(FileNotFoundError, OSError)                \
+    X(InterruptedError, OSError)                 \
+    X(IsADirectoryError, OSError)                \
+    X(NotADirectoryError, OSError)               \
+    X(PermissionError, OSError)                  \
+    X(ProcessLookupError, OSError)               \
+    X(EOFError, Exception)                       \
+    X(gaierror, OSError)
+
+#define CG__DECLARE_IO_TYPE(name, base) extern CG_API const cg_exc_type cg_##name;
+CG_IO_EXC_TYPES(CG__DECLARE_IO_TYPE)
+#undef CG__DECLARE_IO_TYPE
+
+/* OSError(err, strerror(err)) as Python makes it from an errno: of the
+ * subclass Python's OSError constructor picks for err (plain OSError for
+ * the others), message '[Errno err] strerror'. New reference. */
+CG_API cg_exc *cg_oserror_new(int err);
+/* The same with a message of one's own (copied), e.g. socket.gaierror's
+ * '[Errno -2] Name or service not known': type may be any OSError
+ * subclass, or NULL to pick it from err as cg_oserror_new does. */
+CG_API cg_exc *cg_oserror_new_msg(const cg_exc_type *type, int err, const char *msg);
+/* Raises cg_oserror_new(err). */
+CG_API CG_NORETURN void cg_raise_oserror(int err);
+/* e.errno: the errno of an exception made by the two calls above, else 0
+ * (also for NULL). */
+CG_API int cg_exc_errno(const cg_exc *e);
+
+/* ======================================================================
+ * File descriptors on the loop
+ * ====================================================================== */
+
+/* The fd's direction of interest. */
+typedef enum cg_io_dir { CG_IO_READ = 0, CG_IO_WRITE = 1 } cg_io_dir;
+
+/* Waits, in a task, until fd is readable (writable): returns at once when
+ * it is. Level-triggered as seen from the caller: a call after a partial
+ * read of what is there returns at once. One task at a time may wait on
+ * each direction of an fd: a second gets RuntimeError('another task is
+ * already waiting to read (write) fd N'). An fd made to leave the loop
+ * (cg_io_forget, cg_io_close) while a task waits on it raises
+ * OSError(EBADF) in the task. Sets fd non-blocking. */
+CG_API void cg_wait_readable(int fd);
+CG_API void cg_wait_writable(int fd);
+
+/* The fd leaves the running loop (or loop, for the _loop variant, NULL:
+ * the running loop): it is unregistered, its callbacks (add_reader/
+ * add_writer) removed, and a task waiting on it gets OSError(EBADF).
+ * cg_io_close closes it too, and returns close()'s answer (0 or -1 with
+ * errno). An fd the loop has not seen is fine (close only). */
+CG_API void cg_io_forget(int fd);
+CG_API int cg_io_close(int fd);
+CG_API void cg_loop_io_forget(cg_loop *loop, int fd);
+
+/* loop.add_reader / add_writer: fn(arg) runs (level-triggered, as
+ * asyncio's: in every iteration while the fd stays readable/writable)
+ * until removed. Replaces a callback already there. 0, or -1 with errno
+ * (EBADF, ENOMEM, EEXIST when a task waits on that direction of the fd,
+ * EPERM for an fd epoll cannot wait on, a regular file). remove_reader /
+ * remove_writer: 1 if there was one, else 0. */
+CG_API int cg_loop_add_reader(cg_loop *loop, int fd, cg_callback fn, void *arg);
+CG_API int cg_loop_add_writer(cg_loop *loop, int fd, cg_callback fn, void *arg);
+CG_API int cg_loop_remove_reader(cg_loop *loop, int fd);
+CG_API int cg_loop_remove_writer(cg_loop *loop, int fd);
+
+/* ======================================================================
+ * Sockets (loop.sock_*), in a task
+ * ====================================================================== */
+
+/* recv: waits until at least one byte is there; returns how many were read
+ * (at most n), 0 at end of stream. recv_into is the same into buf (asyncio
+ * has both: here they are one). Raises OSError on error. */
+CG_API size_t cg_sock_recv(int fd, void *buf, size_t n);
+/* sendall: sends all n bytes, waiting while the socket is full. On error
+ * (ECONNRESET, EPIPE, ...) raises it; how much went out is then unknown,
+ * as in asyncio. SIGPIPE is never raised (MSG_NOSIGNAL). */
+CG_API void cg_sock_sendall(int fd, const void *buf, size_t n);
+/* accept: waits for a connection; returns its fd, non-blocking and
+ * close-on-exec; addr/len may be NULL. */
+CG_API int cg_sock_accept(int fd, struct sockaddr *addr, socklen_t *len);
+/* connect: waits until fd (a non-blocking socket not yet connected) is
+ * connected, or raises (ConnectionRefusedError, ...). */
+CG_API void cg_sock_connect(int fd, const struct sockaddr *addr, socklen_t len);
+/* Datagrams: recvfrom waits for one and returns its size (truncated to n);
+ * sendto sends one, waiting while the socket is full. */
+CG_API size_t cg_sock_recvfrom(int fd, void *buf, size_t n, struct sockaddr *addr, socklen_t *len);
+CG_API void cg_sock_sendto(int fd, const void *buf, size_t n, const struct sockaddr *addr, socklen_t len);
+
+/* Plain read/write on any fd epoll can wait on (pipes, ttys, sockets):
+ * cg_read waits for at least one byte and returns how many (0: end of
+ * file); cg_write writes all n. */
+CG_API size_t cg_read(int fd, void *buf, size_t n);
+CG_API void cg_write(int fd, const void *buf, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
