@@ -144,6 +144,119 @@ CG_API void cg_sock_sendto(int fd, const void *buf, size_t n, const struct socka
 CG_API size_t cg_read(int fd, void *buf, size_t n);
 CG_API void cg_write(int fd, const void *buf, size_t n);
 
+
+/* ======================================================================
+ * Streams (asyncio.StreamReader / StreamWriter, open_connection,
+ * start_server), in a task
+ * ====================================================================== */
+
+typedef struct cg_stream_reader cg_stream_reader;
+typedef struct cg_stream_writer cg_stream_writer;
+typedef struct cg_server cg_server;
+
+/* asyncio's exceptions of streams: IncompleteReadError (an EOFError)
+ * keeps the partial bytes and the count expected; LimitOverrunError (an
+ * Exception) the count consumed. */
+extern CG_API const cg_exc_type cg_IncompleteReadError;
+extern CG_API const cg_exc_type cg_LimitOverrunError;
+/* e.partial (borrowed, valid while e lives) and its length, e.expected
+ * (SIZE_MAX: None, for readuntil), e.consumed. 0/NULL for other exceptions. */
+CG_API const void *cg_incomplete_read_partial(const cg_exc *e, size_t *len);
+CG_API size_t cg_incomplete_read_expected(const cg_exc *e);
+CG_API size_t cg_limit_overrun_consumed(const cg_exc *e);
+
+/* Options of a connection's streams; NULL or 0 fields: asyncio's defaults. */
+typedef struct cg_stream_opts {
+    size_t limit;       /* the reader's line limit: 64 KiB */
+    size_t high_water;  /* the writer's: 64 KiB */
+    size_t low_water;   /* high_water / 4 */
+} cg_stream_opts;
+
+/* open_connection(host, port): a TCP connection (IPv4 or IPv6; a host
+ * name is resolved off the loop, trying each address in turn, as asyncio
+ * does), its reader and writer in *r and *w. Raises OSError (the
+ * ConnectionRefusedError of the last address, gaierror for a name). */
+CG_API void cg_open_connection(const char *host, int port, const cg_stream_opts *opts, cg_stream_reader **r,
+                               cg_stream_writer **w);
+/* open_unix_connection(path). */
+CG_API void cg_open_unix_connection(const char *path, const cg_stream_opts *opts, cg_stream_reader **r,
+                                    cg_stream_writer **w);
+/* Streams over an fd one already has (a connected socket, a pipe's end,
+ * a tty): the reader, the writer, or both (NULL: not wanted). The streams
+ * own fd from then on. */
+CG_API void cg_stream_open_fd(int fd, const cg_stream_opts *opts, cg_stream_reader **r, cg_stream_writer **w);
+
+/* The reader. What the read calls return points into the reader's buffer
+ * (readline, readuntil) and stays valid until the next call on it.
+ * - read: up to n bytes into buf, waiting for at least one; 0 at EOF.
+ * - readexactly: n bytes into buf, or IncompleteReadError at EOF (the
+ *   partial bytes in it, and consumed from the reader).
+ * - readline: up to and including '\n' (*len bytes), the rest at EOF (0
+ *   at EOF with nothing left); a line longer than the limit raises
+ *   ValueError('Separator is not found, and chunk exceed the limit') or
+ *   ('Separator is found, but chunk is longer than limit'), as asyncio's
+ *   readline turns readuntil's LimitOverrunError, and what was buffered is
+ *   dropped as asyncio drops it.
+ * - readuntil(sep): up to and including sep; IncompleteReadError at EOF
+ *   without it, LimitOverrunError('Separator is not found, and chunk
+ *   exceed the limit' / 'Separator is found, but chunk is longer than
+ *   limit') with the data kept in the reader.
+ * - at_eof: the buffer is empty and EOF was seen.
+ * A second task reading while one waits: RuntimeError('read() called while
+ * another coroutine is already waiting for incoming data') (with the
+ * call's name). */
+CG_API size_t cg_stream_read(cg_stream_reader *r, void *buf, size_t n);
+CG_API void cg_stream_readexactly(cg_stream_reader *r, void *buf, size_t n);
+CG_API const char *cg_stream_readline(cg_stream_reader *r, size_t *len);
+CG_API const char *cg_stream_readuntil(cg_stream_reader *r, const void *sep, size_t seplen, size_t *len);
+CG_API int cg_stream_at_eof(const cg_stream_reader *r);
+
+/* The writer.
+ * - write: queues n bytes (copied), writing at once when nothing is queued;
+ *   never waits. Writes queued between two drains go out in one writev.
+ * - drain: waits while more than the high-water mark is queued, until it
+ *   is below the low-water mark; raises the connection's error
+ *   (ConnectionResetError, BrokenPipeError) once it is lost.
+ * - write_eof: shuts the write side down once the queue is out.
+ * - close / wait_closed / is_closing: as asyncio's.
+ * - peer and socket names: getpeername/getsockname of the socket. */
+CG_API void cg_stream_write(cg_stream_writer *w, const void *buf, size_t n);
+CG_API void cg_stream_drain(cg_stream_writer *w);
+CG_API void cg_stream_write_eof(cg_stream_writer *w);
+CG_API void cg_stream_close(cg_stream_writer *w);
+CG_API void cg_stream_wait_closed(cg_stream_writer *w);
+CG_API int cg_stream_is_closing(const cg_stream_writer *w);
+CG_API int cg_stream_peername(const cg_stream_writer *w, struct sockaddr_storage *addr, socklen_t *len);
+CG_API int cg_stream_sockname(const cg_stream_writer *w, struct sockaddr_storage *addr, socklen_t *len);
+CG_API int cg_stream_fileno(const cg_stream_writer *w);
+/* Frees a reader or writer (the pair's connection closes when both are
+ * freed, or at close). NULL is ignored. */
+CG_API void cg_stream_reader_free(cg_stream_reader *r);
+CG_API void cg_stream_writer_free(cg_stream_writer *w);
+
+/* start_server(client_connected_cb, host, port): listens, and runs
+ * cb(reader, writer, arg) as a task of its own for each connection (the
+ * task frees both when cb returns; an exception leaving cb is reported to
+ * the loop's exception handler). NULL host: every interface. */
+typedef void (*cg_client_connected)(cg_stream_reader *r, cg_stream_writer *w, void *arg);
+typedef struct cg_server_opts {
+    int backlog;            /* 0: 100 */
+    int reuse_address;      /* SO_REUSEADDR (asyncio's default on Unix: on) ; -1 off */
+    int reuse_port;         /* SO_REUSEPORT */
+    size_t stack_size;      /* of the connection tasks (0: cogen's default) */
+    cg_stream_opts stream;
+} cg_server_opts;
+CG_API cg_server *cg_start_server(cg_client_connected cb, void *arg, const char *host, int port,
+                                  const cg_server_opts *opts);
+CG_API cg_server *cg_start_unix_server(cg_client_connected cb, void *arg, const char *path,
+                                       const cg_server_opts *opts);
+/* The port it listens on (the first socket's), for port 0. */
+CG_API int cg_server_port(const cg_server *s);
+CG_API void cg_server_close(cg_server *s);
+CG_API void cg_server_wait_closed(cg_server *s);
+CG_API void cg_server_serve_forever(cg_server *s);
+CG_API void cg_server_free(cg_server *s);
+
 #ifdef __cplusplus
 }
 #endif
