@@ -146,6 +146,23 @@ CG_API void cg_write(int fd, const void *buf, size_t n);
 
 
 /* ======================================================================
+ * DNS, off the loop (loop.getaddrinfo / getnameinfo), in a task
+ * ====================================================================== */
+
+#include <netdb.h>
+
+/* getaddrinfo(3) on the DNS workers (a pool of its own, with its own
+ * limit, so that slow lookups cannot starve other work sent to threads):
+ * the list (free it with freeaddrinfo), or socket.gaierror
+ * ('[Errno -2] Name or service not known', errno the EAI_* code) raised.
+ * Cancellable: the task stops waiting (the lookup finishes on its worker
+ * and is dropped). */
+CG_API struct addrinfo *cg_getaddrinfo(const char *host, const char *port, const struct addrinfo *hints);
+/* getnameinfo(3) likewise: host and serv filled; gaierror raised. */
+CG_API void cg_getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, size_t hostlen, char *serv,
+                           size_t servlen, int flags);
+
+/* ======================================================================
  * Streams (asyncio.StreamReader / StreamWriter, open_connection,
  * start_server), in a task
  * ====================================================================== */
