@@ -204,6 +204,8 @@ struct cg_loop {
     size_t nio;
     size_t io_registered;
     size_t io_waiting;
+    size_t external;          /* work on other threads that will call back
+                                 with call_soon_threadsafe (cg__loop_hold) */
 };
 
 /* Free lists: take a block (NULL when empty, or when the allocator has
@@ -319,6 +321,12 @@ CG_HIDDEN void cg__io_close_all(cg_loop *loop);
 CG_HIDDEN void cg__io_enter(int fd, int dir);
 CG_HIDDEN void cg__io_empty(int fd, int dir, int is_short);
 CG_HIDDEN void cg__io_wait(int fd, int dir);
+/* Work handed to another thread that will come back through
+ * call_soon_threadsafe (a worker's job, a DNS lookup): while some is
+ * out, a virtual-clock loop with nothing to do waits for it instead of
+ * declaring a deadlock. Called on the loop's thread, in pairs. */
+CG_HIDDEN void cg__loop_hold(cg_loop *loop);
+CG_HIDDEN void cg__loop_release(cg_loop *loop);
 /* A plain callback handle (call_soon's) without scheduling it. */
 CG_HIDDEN cg_handle *cg__loop_plain_handle(cg_loop *loop, cg_callback fn, void *arg);
 
