@@ -252,6 +252,7 @@ static cg_handle *heap_pop(cg_loop *loop) {
  * ------------------------------------------------------------------ */
 
 cg_loop *cg_loop_new(const cg_loop_opts *opts) {
+    cg__trace_from_env();
     cg_loop *loop = cg__alloc(sizeof *loop);
     if (!loop) {
         errno = ENOMEM;
