@@ -869,6 +869,33 @@ CG_API int cg_queue_full(const cg_queue *q);
 CG_API long cg_queue_maxsize(const cg_queue *q);
 
 /* ======================================================================
+ * Metrics and the stall detector
+ * ====================================================================== */
+
+/* loop's counters (read on its own thread, or while it does not run):
+ * iterations of run_once, entries of the ready queue run (task steps and
+ * callbacks), task steps, the time spent waiting for I/O or timers (as
+ * libuv's uv_metrics_idle_time), tasks alive (not yet finished), fds
+ * registered. */
+typedef struct cg_metrics {
+    uint64_t iterations, entries, steps;
+    cg_ns idle_ns;
+    size_t tasks, fds;
+} cg_metrics;
+CG_API void cg_loop_metrics(const cg_loop *loop, cg_metrics *m);
+
+/* The stall detector, on by default: a task step or callback that holds
+ * its loop past the threshold (100 ms, asyncio debug mode's slow-callback
+ * limit; the environment variable COGEN_STALL_MS=N sets it, 0 turns it
+ * off) is reported once on stderr by the loop's thread: the task's name,
+ * for how long, and a backtrace of what runs (through SIGURG, whose
+ * default action is to be ignored, unless the program handles SIGURG
+ * itself: then without the backtrace). Costs the loop one store per entry
+ * it runs. cg_stall_threshold sets it (ns; -1 only reads) and returns
+ * the previous one. */
+CG_API cg_ns cg_stall_threshold(cg_ns ns);
+
+/* ======================================================================
  * The trace recorder
  * ====================================================================== */
 

@@ -206,6 +206,19 @@ struct cg_loop {
     size_t io_waiting;
     size_t external;          /* work on other threads that will call back
                                  with call_soon_threadsafe (cg__loop_hold) */
+    /* Metrics (cg_loop_metrics) and the stall detector (watch.c): the
+     * counters are written by the loop's thread only; n_entries and
+     * blocked are read by the watchdog (relaxed atomics). */
+    uint64_t n_iterations, n_entries, n_steps;
+    cg_ns idle_ns;
+    size_t ntasks;
+    int blocked;              /* in epoll_wait (or asleep) */
+    int stall_pending;        /* a report for the signal handler */
+    cg_ns stall_ns;
+    pthread_t thread;         /* running it */
+    struct cg_loop *watch_next, *watch_prev; /* running loops (watch.c) */
+    uint64_t stall_seq, stall_reported; /* the watchdog's own */
+    cg_ns stall_since;
 };
 
 /* Free lists: take a block (NULL when empty, or when the allocator has
@@ -329,6 +342,10 @@ CG_HIDDEN void cg__loop_hold(cg_loop *loop);
 CG_HIDDEN void cg__loop_release(cg_loop *loop);
 /* A plain callback handle (call_soon's) without scheduling it. */
 CG_HIDDEN cg_handle *cg__loop_plain_handle(cg_loop *loop, cg_callback fn, void *arg);
+
+/* The stall detector's registry of running loops (watch.c). */
+CG_HIDDEN void cg__watch_add(cg_loop *loop);
+CG_HIDDEN void cg__watch_remove(cg_loop *loop);
 
 /* ---------------------------------------------------------------------
  * The trace recorder (trace.c)
