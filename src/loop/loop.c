@@ -584,6 +584,8 @@ static void ready_drop(cg__ready *r) {
 /* One iteration (BaseEventLoop._run_once). Returns 0, or -1 when a virtual
  * clock loop can make no progress at all. */
 static int run_once(cg_loop *loop) {
+    if (CG_UNLIKELY(__atomic_load_n(&cg__dump_requests, __ATOMIC_RELAXED) != loop->dump_seen))
+        cg__loop_dump_requested(loop);
     while (loop->nheap && loop->heap[0].h->cancelled) cg_handle_unref(heap_pop(loop));
     take_threadsafe(loop);
     int virt = (loop->flags & CG_LOOP_VIRTUAL_CLOCK) != 0;

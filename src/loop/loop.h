@@ -122,6 +122,15 @@ struct cg_task {
     struct cg_task *all_next, *all_prev; /* the loop's tasks, creation order */
     uintptr_t io_wait;        /* the fd it waits on (io.c): a cg__io * with
                                  the direction in bit 0, or 0 */
+    /* For the task dump (cg_loop_dump_tasks): what it awaits, beyond the
+     * future (a primitive's kind and the object, or a sleep's timer
+     * handle), where it awaits and where it was made (the call sites the
+     * public macros record), and the task that made it. */
+    const char *await_kind;
+    const void *await_obj;
+    const char *await_file, *new_file;
+    int await_line, new_line;
+    uint64_t parent;          /* its serial, 0 for none */
 };
 
 /* The token a task yields to its driver when it awaits (cg_await): the
@@ -219,6 +228,7 @@ struct cg_loop {
     struct cg_loop *watch_next, *watch_prev; /* running loops (watch.c) */
     uint64_t stall_seq, stall_reported; /* the watchdog's own */
     cg_ns stall_since;
+    int dump_seen;            /* cg__dump_requests when it last dumped */
 };
 
 /* Free lists: take a block (NULL when empty, or when the allocator has
@@ -343,9 +353,17 @@ CG_HIDDEN void cg__loop_release(cg_loop *loop);
 /* A plain callback handle (call_soon's) without scheduling it. */
 CG_HIDDEN cg_handle *cg__loop_plain_handle(cg_loop *loop, cg_callback fn, void *arg);
 
+/* The fd and direction of an io_wait (io.c). */
+CG_HIDDEN int cg__io_wait_fd(uintptr_t io_wait);
+
 /* The stall detector's registry of running loops (watch.c). */
 CG_HIDDEN void cg__watch_add(cg_loop *loop);
 CG_HIDDEN void cg__watch_remove(cg_loop *loop);
+/* Task dumps asked for by a signal (cg_task_dump_on_signal): a loop whose
+ * dump_seen differs dumps its tasks at its next iteration. */
+extern CG_HIDDEN int cg__dump_requests;
+CG_HIDDEN void cg__loop_dump_requested(cg_loop *loop);
+/* Call sites the public macros record (cogen_loop.h, CG__SITE). */
 
 /* ---------------------------------------------------------------------
  * The trace recorder (trace.c)
@@ -361,5 +379,16 @@ CG_HIDDEN void cg__trace_from_env(void);
 
 /* The loop running in this thread. */
 extern __thread cg_loop *cg__running_loop CG_HIDDEN;
+
+/* The running task will await kind obj (for the task dump). */
+static inline void cg__await_note(const char *kind, const void *obj) {
+    cg_loop *loop = cg__running_loop;
+    cg_task *t = loop ? loop->current : NULL;
+    if (t) {
+        t->await_kind = kind;
+        t->await_obj = obj;
+    }
+}
+
 
 #endif
