@@ -20,39 +20,41 @@ RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\
             b"Hello, World!")
 
 
-async def echo(reader, writer):
+async def answer_each_read(reader, writer, answer):
+    """The connection's task: each read's answer(data) written and drained."""
     try:
         while True:
             data = await reader.read(READ_SIZE)
             if not data:
                 break
-            writer.write(data)
-            await writer.drain()
-    except ConnectionError:
-        pass
-    finally:
-        writer.close()
-
-
-async def hello(reader, writer):
-    # Requests end with an empty line; a GET has no body. `tail` keeps the
-    # last 3 bytes, so a "\r\n\r\n" split across reads is found.
-    tail = b""
-    try:
-        while True:
-            data = await reader.read(READ_SIZE)
-            if not data:
-                break
-            buf = tail + data
-            n = buf.count(b"\r\n\r\n")
-            tail = buf[-3:] if n == 0 else buf[buf.rfind(b"\r\n\r\n") + 4:][-3:]
-            if n:
-                writer.write(RESPONSE * n)
+            out = answer(data)
+            if out:
+                writer.write(out)
                 await writer.drain()
     except ConnectionError:
         pass
     finally:
         writer.close()
+
+
+async def echo(reader, writer):
+    await answer_each_read(reader, writer, lambda data: data)
+
+
+async def hello(reader, writer):
+    # Requests end with an empty line; a GET has no body. `tail` keeps what
+    # follows the last one found (3 bytes at most), so that a "\r\n\r\n"
+    # split across reads is found.
+    tail = b""
+
+    def answer(data):
+        nonlocal tail
+        buf = tail + data
+        n = buf.count(b"\r\n\r\n")
+        tail = (buf[buf.rfind(b"\r\n\r\n") + 4:] if n else buf)[-3:]
+        return RESPONSE * n
+
+    await answer_each_read(reader, writer, answer)
 
 
 async def serve(port, handler):

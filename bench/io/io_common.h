@@ -1,6 +1,6 @@
 /* io_common.h: what the I/O peer servers and the load generator share.
  *
- * The servers (echo_epoll.c, echo_libuv.c, each built twice: echo and
+ * The servers (server_epoll.c, server_libuv.c, each built twice: echo and
  * HTTP) take PORT as their first argument, listen on 127.0.0.1 and run
  * until SIGTERM or SIGINT. The HTTP flavour answers "Hello, World!" to
  * every request of an HTTP/1.1 keep-alive connection, pipelined or not:
@@ -10,33 +10,22 @@
 #ifndef BENCH_IO_COMMON_H
 #define BENCH_IO_COMMON_H
 
-#include <errno.h>
-#include <limits.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "../common.h" /* bench_die */
+
 #include <sys/resource.h>
 
-#if defined(__GNUC__)
-#define IO_UNUSED __attribute__((unused))
+#define IO_UNUSED BENCH_UNUSED
+
+/* What the server does, for its usage line. */
+#ifdef IO_HTTP
+#define IO_SERVER_WHAT "answers HTTP/1.1 GETs with \"Hello, World!\" (keep-alive, pipelining)"
 #else
-#define IO_UNUSED
+#define IO_SERVER_WHAT "echoes every byte"
 #endif
 
 /* The largest chunk read at once; a 64-byte message always fits, so a
  * read that returns less than this has emptied the socket ("short read"). */
 #define IO_READ_SIZE 65536
-
-IO_UNUSED static void io_die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "bench-io: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(2);
-}
 
 /* argv[1] as a TCP port, or exit with the usage line. */
 IO_UNUSED static int io_port_arg(int argc, char **argv, const char *what) {
@@ -92,7 +81,7 @@ IO_UNUSED static size_t http_scan(unsigned *state, const char *p, size_t n) {
 /* The answers to `requests` requests (one read's worth), laid end to end
  * in out, which has HTTP_OUT_SIZE bytes; returns their length. */
 IO_UNUSED static size_t http_answers(char *out, size_t requests) {
-    if (requests > HTTP_OUT_SIZE / HTTP_RESPONSE_LEN) io_die("%zu requests in one read", requests);
+    if (requests > HTTP_OUT_SIZE / HTTP_RESPONSE_LEN) bench_die("%zu requests in one read", requests);
     for (size_t i = 0; i < requests; i++) memcpy(out + i * HTTP_RESPONSE_LEN, HTTP_RESPONSE, HTTP_RESPONSE_LEN);
     return requests * HTTP_RESPONSE_LEN;
 }

@@ -32,7 +32,6 @@
  * server's system calls per message.
  */
 #define _GNU_SOURCE
-#include "../common.h"
 #include "io_common.h"
 
 #include <arpa/inet.h>

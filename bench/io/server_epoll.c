@@ -27,11 +27,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#ifdef IO_HTTP
-#define WHAT "answers HTTP/1.1 GETs with \"Hello, World!\" (keep-alive, pipelining)"
-#else
-#define WHAT "echoes every byte"
-#endif
 
 #define MAX_EVENTS 1024
 
@@ -72,7 +67,7 @@ static int send_or_keep(conn *c, const char *p, size_t n) {
     }
     if ((size_t)w == n) return 0;
     c->pending = malloc(n - (size_t)w);
-    if (!c->pending) io_die("out of memory");
+    if (!c->pending) bench_die("out of memory");
     memcpy(c->pending, p + w, n - (size_t)w);
     c->pending_len = n - (size_t)w;
     c->pending_off = 0;
@@ -134,13 +129,13 @@ static void accept_all(int lfd) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         conn *c = calloc(1, sizeof *c);
-        if (!c) io_die("out of memory");
+        if (!c) bench_die("out of memory");
         c->fd = fd;
         c->next = conns;
         if (conns) conns->prev = c;
         conns = c;
         struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
-        if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) io_die("epoll_ctl: %s", strerror(errno));
+        if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) bench_die("epoll_ctl: %s", strerror(errno));
         /* Data may already be there: the first edge is reported anyway,
          * since the socket is registered after it arrived. */
     }
@@ -148,18 +143,18 @@ static void accept_all(int lfd) {
 
 static int listen_on(int port) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) io_die("socket: %s", strerror(errno));
+    if (fd < 0) bench_die("socket: %s", strerror(errno));
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0) io_die("bind 127.0.0.1:%d: %s", port, strerror(errno));
-    if (listen(fd, SOMAXCONN) < 0) io_die("listen: %s", strerror(errno));
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0) bench_die("bind 127.0.0.1:%d: %s", port, strerror(errno));
+    if (listen(fd, SOMAXCONN) < 0) bench_die("listen: %s", strerror(errno));
     return fd;
 }
 
 int main(int argc, char **argv) {
-    int port = io_port_arg(argc, argv, WHAT);
+    int port = io_port_arg(argc, argv, IO_SERVER_WHAT);
     io_raise_nofile();
     signal(SIGPIPE, SIG_IGN);
     sigset_t stop;
@@ -170,17 +165,17 @@ int main(int argc, char **argv) {
     int sfd = signalfd(-1, &stop, SFD_NONBLOCK | SFD_CLOEXEC);
     int lfd = listen_on(port);
     epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (sfd < 0 || epfd < 0) io_die("signalfd/epoll_create1: %s", strerror(errno));
+    if (sfd < 0 || epfd < 0) bench_die("signalfd/epoll_create1: %s", strerror(errno));
     struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.ptr = &listener_tag};
-    if (epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev) < 0) io_die("epoll_ctl: %s", strerror(errno));
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev) < 0) bench_die("epoll_ctl: %s", strerror(errno));
     ev.events = EPOLLIN;
     ev.data.ptr = &signal_tag;
-    if (epoll_ctl(epfd, EPOLL_CTL_ADD, sfd, &ev) < 0) io_die("epoll_ctl: %s", strerror(errno));
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, sfd, &ev) < 0) bench_die("epoll_ctl: %s", strerror(errno));
 
     static struct epoll_event evs[MAX_EVENTS];
     for (int running = 1; running;) {
         int n = epoll_wait(epfd, evs, MAX_EVENTS, -1);
-        if (n < 0 && errno != EINTR) io_die("epoll_wait: %s", strerror(errno));
+        if (n < 0 && errno != EINTR) bench_die("epoll_wait: %s", strerror(errno));
         for (int i = 0; i < n; i++) {
             void *tag = evs[i].data.ptr;
             if (tag == &listener_tag) accept_all(lfd);

@@ -20,11 +20,6 @@
 #include <signal.h>
 #include <uv.h>
 
-#ifdef IO_HTTP
-#define WHAT "answers HTTP/1.1 GETs with \"Hello, World!\" (keep-alive, pipelining)"
-#else
-#define WHAT "echoes every byte"
-#endif
 
 typedef struct conn {
     uv_tcp_t tcp;        /* first: the handle is the connection */
@@ -77,7 +72,7 @@ static void send_answer(conn *c, const char *p, size_t n) {
     }
     if ((size_t)w == n) return;
     char *rest = malloc(n - (size_t)w);
-    if (!rest) io_die("out of memory");
+    if (!rest) bench_die("out of memory");
     memcpy(rest, p + w, n - (size_t)w);
     c->pending = uv_buf_init(rest, (unsigned)(n - (size_t)w));
     c->write.data = c;
@@ -103,7 +98,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
 static void on_connection(uv_stream_t *server, int status) {
     if (status < 0) return;
     conn *c = calloc(1, sizeof *c);
-    if (!c) io_die("out of memory");
+    if (!c) bench_die("out of memory");
     uv_tcp_init(loop, &c->tcp);
     if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
         uv_close((uv_handle_t *)&c->tcp, on_closed);
@@ -126,7 +121,7 @@ static void on_signal(uv_signal_t *s, int signum) {
 }
 
 int main(int argc, char **argv) {
-    int port = io_port_arg(argc, argv, WHAT);
+    int port = io_port_arg(argc, argv, IO_SERVER_WHAT);
     io_raise_nofile();
     signal(SIGPIPE, SIG_IGN); /* a write to a reset connection fails with EPIPE instead */
     loop = uv_default_loop();
@@ -135,12 +130,12 @@ int main(int argc, char **argv) {
     uv_tcp_init(loop, &listener);
     int r = uv_tcp_bind(&listener, (const struct sockaddr *)&addr, 0);
     if (r == 0) r = uv_listen((uv_stream_t *)&listener, SOMAXCONN, on_connection);
-    if (r < 0) io_die("listen on 127.0.0.1:%d: %s", port, uv_strerror(r));
+    if (r < 0) bench_die("listen on 127.0.0.1:%d: %s", port, uv_strerror(r));
     uv_signal_init(loop, &sigterm);
     uv_signal_init(loop, &sigint);
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_start(&sigint, on_signal, SIGINT);
     uv_run(loop, UV_RUN_DEFAULT);
-    if (uv_loop_close(loop) != 0) io_die("uv_loop_close: handles left open");
+    if (uv_loop_close(loop) != 0) bench_die("uv_loop_close: handles left open");
     return 0;
 }
