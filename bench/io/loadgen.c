@@ -193,7 +193,7 @@ static long long server_ticks(long pid) {
     fclose(f);
     buf[n] = 0;
     char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-    unsigned long long ut, st;
+    unsigned long long ut = 0, st = 0;
     /* after ") ": state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime stime */
     if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
         bench_die("%s: cannot read utime and stime", path);
