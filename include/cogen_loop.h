@@ -386,6 +386,30 @@ typedef struct cg_run_opts {
 CG_API cg_status cg_run(cg_fn body, void *arg, const cg_run_opts *opts, void **out, cg_exc **exc);
 
 /* ======================================================================
+ * A loop per thread
+ * ====================================================================== */
+
+/* The outcome of one run: as cg_run's status, *out and *exc. */
+typedef struct cg_run_result {
+    cg_status status;
+    void *value;
+    cg_exc *exc; /* a new reference, or NULL */
+} cg_run_result;
+
+/* Runs n loops at once, each on a thread of its own (n 0: one per CPU
+ * the process may run on, cg_cpu_count()): loop i runs cg_run(body,
+ * args ? args[i] : (void *)i, opts), and results[i] gets its outcome
+ * (exceptions move to the caller's thread). pin: thread i is bound to
+ * the i-th CPU (modulo their number). Returns when every loop has ended:
+ * 0, or -1 with errno when a thread could not be started (the loops that
+ * did start have run; the others' results are that OSError). Loops reach
+ * each other with cg_loop_call_soon_threadsafe (and servers can share a
+ * port across loops with the reuse_port option of cg_start_server). */
+CG_API int cg_run_parallel(size_t n, cg_fn body, void *const *args, const cg_run_opts *opts, int pin,
+                           cg_run_result *results);
+CG_API size_t cg_cpu_count(void);
+
+/* ======================================================================
  * Structured helpers: exception groups, gather, shield, wait, wait_for,
  * as_completed, timeout scopes, TaskGroup (asyncio/tasks.py, timeouts.py,
  * taskgroups.py of CPython 3.13.0, with their ordering and messages)
