@@ -204,6 +204,8 @@ struct cg_loop {
     size_t nio;
     size_t io_registered;
     size_t io_waiting;
+    /* What higher layers attached to the loop (cg__loop_attach) */
+    struct cg__loop_ext *exts;
 };
 
 /* Free lists: take a block (NULL when empty, or when the allocator has
@@ -321,6 +323,20 @@ CG_HIDDEN void cg__io_empty(int fd, int dir, int is_short);
 CG_HIDDEN void cg__io_wait(int fd, int dir);
 /* A plain callback handle (call_soon's) without scheduling it. */
 CG_HIDDEN cg_handle *cg__loop_plain_handle(cg_loop *loop, cg_callback fn, void *arg);
+
+/* Something a higher layer attaches to a loop (the thread pool's link to
+ * it, src/io/pool.c), found again by its close function. shutdown, when
+ * not NULL, runs in a task of the loop as cg_run's shutdown step
+ * (loop.shutdown_default_executor: it may await); close runs when the loop
+ * closes, first thing once it is marked closed (its queues and the task
+ * list are still there), and frees the extension. */
+typedef struct cg__loop_ext {
+    struct cg__loop_ext *next;
+    void (*shutdown)(struct cg__loop_ext *x);
+    void (*close)(struct cg__loop_ext *x, cg_loop *loop);
+} cg__loop_ext;
+CG_HIDDEN void cg__loop_attach(cg_loop *loop, cg__loop_ext *x);
+CG_HIDDEN cg__loop_ext *cg__loop_find(cg_loop *loop, void (*close)(cg__loop_ext *, cg_loop *));
 
 /* The loop running in this thread. */
 extern __thread cg_loop *cg__running_loop CG_HIDDEN;
