@@ -15,7 +15,8 @@
  * The test interposes getaddrinfo (the executable's definition comes
  * first) to make a lookup that blocks until the test lets it go
  * ("block.test.invalid") or fails with EAI_SYSTEM ("emfile.test.invalid"),
- * and to count the lookups that reach the resolver.
+ * and to count the lookups that reach the resolver (it calls the
+ * sanitizer's interceptor when there is one, else libc's).
  */
 #define _GNU_SOURCE
 #include "cogen_io.h"
@@ -27,6 +28,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -73,7 +75,14 @@ static int resolver_calls; /* lookups that were not numeric (atomic) */
 
 int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res) {
     static int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
-    if (!real) *(void **)&real = dlsym(RTLD_NEXT, "getaddrinfo");
+    if (!real) {
+        /* under a sanitizer, its interceptor (which TSan needs: it does
+         * not see glibc's own locks in the resolver), else libc's */
+        void *p = dlsym(RTLD_DEFAULT, "__interceptor_getaddrinfo");
+        if (!p) p = dlsym(RTLD_DEFAULT, "___interceptor_getaddrinfo");
+        if (!p) p = dlsym(RTLD_NEXT, "getaddrinfo");
+        *(void **)&real = p;
+    }
     if (hints && (hints->ai_flags & AI_NUMERICHOST)) return real(node, service, hints, res);
     __atomic_add_fetch(&resolver_calls, 1, __ATOMIC_RELAXED);
     if (node && strcmp(node, "block.test.invalid") == 0) {
@@ -231,8 +240,252 @@ static void *gai_cancel_main(cg_gen *g, void *arg) {
 
 TEST(dns_cancel) { run_main(gai_cancel_main, NULL); }
 
+/* ---------------------------------------------------------------------
+ * to_thread and run_in_executor
+ * ------------------------------------------------------------------ */
+
+static pthread_t loop_thread;
+
+static void *twice(void *arg) {
+    CHECK(!pthread_equal(pthread_self(), loop_thread)); /* on a worker */
+    CHECK(cg_running_loop() == NULL);
+    return (void *)((intptr_t)arg * 2);
+}
+
+static void *raises(void *arg) {
+    CG_RAISE(&cg_ValueError, arg);
+}
+
+static void call_raises(void *arg) { cg_to_thread(raises, arg); }
+
+static void *to_thread_main(cg_gen *g, void *arg) {
+    (void)g, (void)arg;
+    loop_thread = pthread_self();
+    CHECK_EQ((intptr_t)cg_to_thread(twice, (void *)21), 42);
+    cg_exc *e = cg_try_catch(call_raises, "bad value", &cg_Exception);
+    CHECK_EXC(e, "ValueError('bad value')");
+    cg_exc_unref(e);
+    /* run_in_executor: a future of the loop */
+    cg_future *f = cg_loop_run_in_executor(NULL, NULL, twice, (void *)5);
+    CHECK_PTR(cg_future_loop(f), cg_get_running_loop());
+    CHECK_EQ((intptr_t)cg_await(f), 10);
+    cg_future_unref(f);
+    return NULL;
+}
+
+TEST(thread_to_thread) { run_main(to_thread_main, NULL); }
+
+static gate job_gate = GATE_INIT;
+static int jobs_ran, jobs_now, jobs_max; /* atomic */
+
+/* A job that waits at job_gate, counting how many run at once. */
+static void *gated(void *arg) {
+    int now = __atomic_add_fetch(&jobs_now, 1, __ATOMIC_SEQ_CST);
+    int m = __atomic_load_n(&jobs_max, __ATOMIC_SEQ_CST);
+    while (now > m && !__atomic_compare_exchange_n(&jobs_max, &m, now, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+    }
+    gate_pass(&job_gate);
+    __atomic_sub_fetch(&jobs_now, 1, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&jobs_ran, 1, __ATOMIC_SEQ_CST);
+    return arg;
+}
+
+static void jobs_reset(void) {
+    __atomic_store_n(&jobs_ran, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&jobs_now, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&jobs_max, 0, __ATOMIC_SEQ_CST);
+    gate_set(&job_gate, 0);
+}
+
+static int n_at_gate(void *arg) { return gate_waiting(&job_gate) >= (int)(intptr_t)arg; }
+static int n_ran(void *arg) { return __atomic_load_n(&jobs_ran, __ATOMIC_SEQ_CST) >= (int)(intptr_t)arg; }
+
+static void *plus_one(void *arg) { return (void *)((intptr_t)arg + 1); }
+
+/* Cancelled while queued: taken out, never runs; while running: the
+ * awaiting task stops waiting at once, the job finishes, its result is
+ * dropped. */
+static void *gated_task(cg_gen *g, void *arg) {
+    (void)g;
+    return cg_to_thread(gated, arg);
+}
+
+static void *cancel_main(cg_gen *g, void *arg) {
+    (void)g, (void)arg;
+    jobs_reset();
+    cg_executor *ex = cg_executor_new(1);
+    cg_future *a = cg_loop_run_in_executor(NULL, ex, gated, "a");
+    cg_future *b = cg_loop_run_in_executor(NULL, ex, gated, "b");
+    sleep_until(n_at_gate, (void *)1); /* a runs, b is queued */
+    CHECK_EQ(cg_future_cancel(b, NULL), 1);
+    cg_sleep(0); /* (the cancellation's callback takes it out) */
+    gate_set(&job_gate, 1);
+    CHECK_STR(cg_await(a), "a");
+    cg_executor_shutdown(ex, 1); /* every job has run: b never did */
+    CHECK_EQ(__atomic_load_n(&jobs_ran, __ATOMIC_SEQ_CST), 1);
+    CHECK(cg_future_cancelled(b));
+    cg_future_unref(a);
+    cg_future_unref(b);
+    cg_executor_free(ex);
+    /* cancelled while it runs, in to_thread */
+    jobs_reset();
+    cg_task *t = cg_create_task(gated_task, "c", NULL);
+    sleep_until(n_at_gate, (void *)1);
+    cg_task_cancel(t, "stop");
+    cg_exc *e = cg_try_catch(join, t, &cg_CancelledError);
+    CHECK_EXC(e, "CancelledError('stop')");
+    cg_exc_unref(e);
+    cg_future_unref(cg_task_future(t));
+    CHECK_EQ(__atomic_load_n(&jobs_ran, __ATOMIC_SEQ_CST), 0); /* still at the gate */
+    gate_set(&job_gate, 1);
+    sleep_until(n_ran, (void *)1); /* it finishes, and nobody waits for it */
+    return NULL;
+}
+
+TEST(thread_cancel) { run_main(cancel_main, NULL); }
+
+/* More jobs than workers: they run in turn, never more at once than the
+ * limit; a shut down executor takes no more. */
+static void submit_after_shutdown(void *ex) { cg_loop_run_in_executor(NULL, ex, twice, NULL); }
+
+static void *limit_main(cg_gen *g, void *arg) {
+    (void)g, (void)arg;
+    jobs_reset();
+    cg_executor *ex = cg_executor_new(2);
+    cg_future *f[6];
+    for (intptr_t i = 0; i < 6; i++) f[i] = cg_loop_run_in_executor(NULL, ex, gated, (void *)i);
+    sleep_until(n_at_gate, (void *)2);
+    cg_sleep(CG_MS(20));
+    CHECK_EQ(gate_waiting(&job_gate), 2); /* two at once, the others queued */
+    CHECK_EQ(cg_executor_workers(ex), 2);
+    gate_set(&job_gate, 1);
+    for (intptr_t i = 0; i < 6; i++) {
+        CHECK_EQ((intptr_t)cg_await(f[i]), i);
+        cg_future_unref(f[i]);
+    }
+    CHECK_EQ(__atomic_load_n(&jobs_max, __ATOMIC_SEQ_CST), 2);
+    CHECK_EQ(cg_executor_workers(ex), 2);
+    cg_executor_shutdown(ex, 0);
+    cg_exc *e = cg_try_catch(submit_after_shutdown, ex, &cg_Exception);
+    CHECK_EXC(e, "RuntimeError('cannot schedule new futures after shutdown')");
+    cg_exc_unref(e);
+    cg_executor_free(ex);
+    return NULL;
+}
+
+TEST(thread_pool_limit) { run_main(limit_main, NULL); }
+
+/* The DNS workers are a pool of their own: with every one of them stuck
+ * in a lookup, to_thread still runs. */
+static void *dns_separate_main(cg_gen *g, void *arg) {
+    (void)g, (void)arg;
+    enum { N = 8 }; /* more lookups than DNS workers */
+    cg_task *t[N];
+    for (int i = 0; i < N; i++) t[i] = cg_create_task(gai_blocked, NULL, NULL);
+    sleep_until(one_blocked, &dns_gate);
+    cg_sleep(CG_MS(20));
+    int blocked = gate_waiting(&dns_gate);
+    CHECK(blocked >= 1 && blocked < N); /* the DNS pool's limit */
+    CHECK_EQ((intptr_t)cg_to_thread(twice, (void *)4), 8);
+    gate_set(&dns_gate, 1);
+    for (int i = 0; i < N; i++) {
+        CHECK_STR(cg_await(cg_task_future(t[i])), "resolved");
+        cg_future_unref(cg_task_future(t[i]));
+    }
+    gate_set(&dns_gate, 0);
+    return NULL;
+}
+
+TEST(thread_dns_pool_separate) { run_main(dns_separate_main, NULL); }
+
+/* Many submissions at once, from many tasks. */
+static void *plus_one_task(cg_gen *g, void *arg) {
+    (void)g;
+    return cg_to_thread(plus_one, arg);
+}
+
+static void *many_main(cg_gen *g, void *arg) {
+    (void)g, (void)arg;
+    enum { N = 2000 };
+    static cg_body bodies[N];
+    for (intptr_t i = 0; i < N; i++) bodies[i] = (cg_body){plus_one_task, (void *)i};
+    cg_future *all = cg_gather_bodies(bodies, N, 0);
+    cg_await(all);
+    intptr_t sum = 0;
+    for (size_t i = 0; i < N; i++) sum += (intptr_t)cg_future_result(cg_gather_child(all, i));
+    CHECK_EQ(sum, (intptr_t)N * (N + 1) / 2);
+    cg_future_unref(all);
+    return NULL;
+}
+
+TEST(thread_many) {
+    int fds = count_fds();
+    run_main(many_main, NULL);
+    CHECK_EQ(count_fds(), fds);
+}
+
+/* asyncio.run waits for the default executor's jobs (shutdown_default_
+ * executor) after cancelling the task that waited for one. */
+static void *open_later(void *arg) {
+    struct timespec ts = {0, 50 * 1000000};
+    nanosleep(&ts, NULL);
+    gate_set(arg, 1);
+    return NULL;
+}
+
+static void *leave_job_main(cg_gen *g, void *arg) {
+    (void)g, (void)arg;
+    cg_task *t = cg_create_task(gated_task, "left", NULL);
+    sleep_until(n_at_gate, (void *)1);
+    cg_future_unref(cg_task_future(t));
+    return NULL; /* the run cancels t, then waits for its job */
+}
+
+TEST(thread_run_waits_for_executor) {
+    jobs_reset();
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, open_later, &job_gate), 0);
+    run_main(leave_job_main, NULL);
+    CHECK_EQ(__atomic_load_n(&jobs_ran, __ATOMIC_SEQ_CST), 1);
+    pthread_join(th, NULL);
+}
+
+/* A loop closed with jobs running and queued: they end on their workers,
+ * their outcomes dropped; nothing leaks (ASan, valgrind). */
+static void *submit_and_leave(cg_gen *g, void *arg) {
+    (void)g;
+    cg_executor *ex = arg;
+    for (int i = 0; i < 3; i++) {
+        cg_future_unref(cg_loop_run_in_executor(NULL, ex, gated, NULL)); /* own executor: one runs */
+        cg_future_unref(cg_loop_run_in_executor(NULL, NULL, gated, NULL)); /* default: all run */
+    }
+    cg_future_unref(cg_loop_run_in_executor(NULL, NULL, plus_one, NULL)); /* done and posted, never delivered */
+    return NULL;
+}
+
+TEST(thread_loop_close_pending) {
+    jobs_reset();
+    cg_executor *ex = cg_executor_new(1);
+    cg_loop *loop = cg_loop_new(NULL);
+    cg_task *t = cg_task_new(loop, submit_and_leave, ex, NULL);
+    CHECK_EQ(cg_loop_run_until_complete(loop, cg_task_future(t), NULL, NULL), CG_RETURNED);
+    cg_future_unref(cg_task_future(t));
+    /* also a job done, posted to the loop, but never delivered */
+    gate_set(&job_gate, 0);
+    while (gate_waiting(&job_gate) < 4) sched_yield(); /* 1 + 3 running */
+    struct timespec ts = {0, 20 * 1000000};
+    nanosleep(&ts, NULL); /* (plus_one has posted its outcome) */
+    cg_loop_free(loop);
+    gate_set(&job_gate, 1);
+    cg_executor_shutdown(ex, 1);
+    cg_executor_free(ex);
+    while (__atomic_load_n(&jobs_ran, __ATOMIC_SEQ_CST) < 6) sched_yield();
+}
+
 static const check_case cases[] = {
     CASE(dns_getaddrinfo_localhost), CASE(dns_getaddrinfo_error), CASE(dns_getnameinfo), CASE(dns_cancel),
+    CASE(thread_to_thread), CASE(thread_cancel), CASE(thread_pool_limit), CASE(thread_dns_pool_separate),
+    CASE(thread_many), CASE(thread_run_waits_for_executor), CASE(thread_loop_close_pending),
 };
 
 CHECK_MAIN(cases)

@@ -30,13 +30,13 @@ typedef struct dns_job {
     int rc, err;                 /* EAI_*, and errno for EAI_SYSTEM */
 } dns_job;
 
-static struct cg_executor *dns_pool;
+static cg__pool *dns_pool;
 static pthread_once_t dns_once = PTHREAD_ONCE_INIT;
 
 /* At exit, idle DNS workers are stopped (a lookup still running keeps
  * its worker: it is left to the process's end). */
 static void dns_atexit(void) {
-    if (dns_pool) cg__pool_shutdown(dns_pool, 0);
+    if (dns_pool) cg__pool_release(dns_pool);
 }
 
 static void dns_init(void) {

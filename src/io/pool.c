@@ -15,7 +15,7 @@
 
 enum { J_NEW = 0, J_QUEUED, J_RUNNING, J_POSTED, J_DONE };
 
-struct cg_executor {
+struct cg__pool {
     pthread_mutex_t mu;
     pthread_cond_t work;          /* a job queued, or the shutdown */
     cg__job *head, *tail;
@@ -24,15 +24,22 @@ struct cg_executor {
     unsigned char shutdown;
     int refs;                     /* the owner's, and one per worker alive */
     pthread_t *tids;              /* the workers started (max of them) */
+    unsigned njoined;             /* tids[0..njoined) joined */
 };
 
 /* ---------------------------------------------------------------------
  * The pool
  * ------------------------------------------------------------------ */
 
-struct cg_executor *cg__pool_new(unsigned max_workers) {
-    if (max_workers == 0) max_workers = 1;
-    struct cg_executor *p = calloc(1, sizeof *p);
+static unsigned default_workers(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1) n = 1;
+    return n + 4 < 32 ? (unsigned)n + 4 : 32; /* min(32, (os.process_cpu_count() or 1) + 4) */
+}
+
+cg__pool *cg__pool_new(unsigned max_workers) {
+    if (max_workers == 0) max_workers = default_workers();
+    cg__pool *p = calloc(1, sizeof *p);
     pthread_t *t = calloc(max_workers, sizeof *t);
     if (!p || !t) {
         free(p);
@@ -48,7 +55,7 @@ struct cg_executor *cg__pool_new(unsigned max_workers) {
     return p;
 }
 
-static void pool_free(struct cg_executor *p) {
+static void pool_free(cg__pool *p) {
     pthread_cond_destroy(&p->work);
     pthread_mutex_destroy(&p->mu);
     free(p->tids);
@@ -56,16 +63,15 @@ static void pool_free(struct cg_executor *p) {
 }
 
 /* Drops a reference, p->mu held (and released). */
-static void pool_unref_unlock(struct cg_executor *p) {
+static void pool_unref_unlock(cg__pool *p) {
     int last = --p->refs == 0;
     pthread_mutex_unlock(&p->mu);
     if (last) pool_free(p);
 }
 
-static void job_finished(cg__job *j);
 
 static void *worker(void *arg) {
-    struct cg_executor *p = arg;
+    cg__pool *p = arg;
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (!p->head && !p->shutdown) {
@@ -84,7 +90,7 @@ static void *worker(void *arg) {
         j->state = J_RUNNING;
         pthread_mutex_unlock(&p->mu);
         j->work(j);
-        job_finished(j);
+        cg__job_finished(j);
         pthread_mutex_lock(&p->mu);
     }
     pool_unref_unlock(p);
@@ -92,7 +98,7 @@ static void *worker(void *arg) {
 }
 
 /* Queues j; 0, or -1 with errno (ESHUTDOWN, EAGAIN: no worker at all). */
-static int pool_submit(struct cg_executor *p, cg__job *j) {
+static int pool_submit(cg__pool *p, cg__job *j) {
     pthread_mutex_lock(&p->mu);
     if (p->shutdown) {
         pthread_mutex_unlock(&p->mu);
@@ -131,7 +137,7 @@ static int pool_submit(struct cg_executor *p, cg__job *j) {
 
 /* Takes j out of its pool's queue: 1 if it was queued (it will never run). */
 static int pool_cancel(cg__job *j) {
-    struct cg_executor *p = j->pool;
+    cg__pool *p = j->pool;
     pthread_mutex_lock(&p->mu);
     int queued = j->state == J_QUEUED;
     if (queued) {
@@ -150,24 +156,29 @@ static int pool_cancel(cg__job *j) {
     return queued;
 }
 
-void cg__pool_shutdown(struct cg_executor *p, int wait) {
+void cg__pool_shutdown(cg__pool *p, int wait) {
     pthread_mutex_lock(&p->mu);
     p->shutdown = 1;
     pthread_cond_broadcast(&p->work);
-    unsigned n = p->nthreads;
+    unsigned n = p->nthreads, from = p->njoined;
     pthread_mutex_unlock(&p->mu);
     /* (no worker starts after the shutdown: tids[0..n) is all of them) */
-    for (unsigned i = 0; i < n; i++) {
-        if (wait)
-            pthread_join(p->tids[i], NULL);
-        else
-            pthread_detach(p->tids[i]);
-    }
+    if (!wait) return;
+    for (unsigned i = from; i < n; i++) pthread_join(p->tids[i], NULL);
     pthread_mutex_lock(&p->mu);
+    p->njoined = n;
+    pthread_mutex_unlock(&p->mu);
+}
+
+void cg__pool_release(cg__pool *p) {
+    cg__pool_shutdown(p, 0);
+    pthread_mutex_lock(&p->mu);
+    for (unsigned i = p->njoined; i < p->nthreads; i++) pthread_detach(p->tids[i]);
+    p->njoined = p->nthreads;
     pool_unref_unlock(p);
 }
 
-unsigned cg__pool_workers(struct cg_executor *p) {
+unsigned cg__pool_workers(cg__pool *p) {
     pthread_mutex_lock(&p->mu);
     unsigned n = p->nthreads;
     pthread_mutex_unlock(&p->mu);
@@ -184,7 +195,7 @@ struct cg__link {
     cg__loop_ext ext;             /* first */
     cg_loop *loop;                /* NULL once closed (under links_mu) */
     cg__job *jobs;                /* in flight (under links_mu) */
-    struct cg_executor *default_ex; /* the loop's own */
+    cg__pool *default_ex; /* the loop's own */
     unsigned char shutdown_called; /* loop.shutdown_default_executor() */
     unsigned char joiner_started;
     pthread_t joiner;             /* shuts the default executor down, waiting */
@@ -224,7 +235,7 @@ static void on_loop(void *arg) {
 
 /* On a worker, after work: the job goes to its loop, or is dropped when
  * its loop has closed. */
-static void job_finished(cg__job *j) {
+void cg__job_finished(cg__job *j) {
     for (unsigned ms = 1;; ms = ms < 64 ? ms * 2 : ms) {
         pthread_mutex_lock(&links_mu);
         if (!j->link) break; /* orphaned */
@@ -243,10 +254,16 @@ static void job_finished(cg__job *j) {
     cg__job_release(j);
 }
 
-/* The future was cancelled (or is done): a job still queued never runs. */
+/* The future was cancelled (or is done): a job still queued never runs;
+ * one without a pool is told. */
 static void cancel_cb(cg_future *f, void *arg) {
     cg__job *j = arg;
-    if (!cg_future_cancelled(f) || !pool_cancel(j)) return; /* it runs, or has run: on_loop drops it */
+    if (!cg_future_cancelled(f)) return;
+    if (!j->pool) {
+        if (j->cancel) j->cancel(j); /* (it is finished, and dropped by on_loop, later) */
+        return;
+    }
+    if (!pool_cancel(j)) return; /* it runs, or has run: on_loop drops it */
     pthread_mutex_lock(&links_mu);
     link_remove(j->link, j);
     j->link = NULL;
@@ -281,7 +298,7 @@ static void link_close(cg__loop_ext *x, cg_loop *loop) {
         if (j->state == J_POSTED) cg__job_release(j);
         j = next;
     }
-    if (l->default_ex) cg__pool_shutdown(l->default_ex, 0);
+    if (l->default_ex) cg__pool_release(l->default_ex);
     free(l);
 }
 
@@ -317,7 +334,8 @@ static void link_shutdown(cg__loop_ext *x) {
         cg_future_unref(f);
         cg__pool_shutdown(l->default_ex, 1);
     }
-    l->default_ex = NULL; /* (freed by its shutdown) */
+    cg__pool_release(l->default_ex);
+    l->default_ex = NULL;
 }
 
 /* The loop's link, made the first time; NULL when out of memory. */
@@ -331,25 +349,19 @@ static cg__link *link_get(cg_loop *loop) {
     return l;
 }
 
-static unsigned default_workers(void) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    if (n < 1) n = 1;
-    return n + 4 < 32 ? (unsigned)n + 4 : 32; /* min(32, (os.process_cpu_count() or 1) + 4) */
-}
-
-struct cg_executor *cg__default_executor(cg_loop *loop) {
+cg__pool *cg__default_executor(cg_loop *loop) {
     if (loop->closed) CG_RAISE(&cg_RuntimeError, "Event loop is closed");
     cg__link *l = link_get(loop);
     if (!l) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
     if (l->shutdown_called) CG_RAISE(&cg_RuntimeError, "Executor shutdown has been called");
     if (!l->default_ex) {
-        l->default_ex = cg__pool_new(default_workers());
+        l->default_ex = cg__pool_new(0);
         if (!l->default_ex) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
     }
     return l->default_ex;
 }
 
-cg_future *cg__job_start(cg_loop *loop, struct cg_executor *p, cg__job *j, cg_exc **err) {
+cg_future *cg__job_attach(cg_loop *loop, cg__job *j, cg_exc **err) {
     cg__link *l = NULL;
     cg_future *f = NULL;
     *err = NULL;
@@ -373,10 +385,13 @@ cg_future *cg__job_start(cg_loop *loop, struct cg_executor *p, cg__job *j, cg_ex
     pthread_mutex_unlock(&links_mu);
     /* (the first callback of a pending future needs no memory) */
     cg_future_add_done_callback(f, cancel_cb, j);
-    if (pool_submit(p, j) == 0) return f;
-    int shut = errno == ESHUTDOWN;
+    return f;
+}
+
+/* Undoes cg__job_attach (f: its future) and releases the link's reference. */
+static void job_detach(cg__job *j, cg_future *f) {
     pthread_mutex_lock(&links_mu);
-    link_remove(l, j);
+    link_remove(j->link, j);
     j->link = NULL;
     pthread_mutex_unlock(&links_mu);
     cg__future_forget_callback(f, cancel_cb, j);
@@ -384,6 +399,13 @@ cg_future *cg__job_start(cg_loop *loop, struct cg_executor *p, cg__job *j, cg_ex
     cg_future_unref(f);
     j->fut = NULL;
     cg__job_release(j);
+}
+
+cg_future *cg__job_start(cg_loop *loop, cg__pool *p, cg__job *j, cg_exc **err) {
+    cg_future *f = cg__job_attach(loop, j, err);
+    if (!f || pool_submit(p, j) == 0) return f;
+    int shut = errno == ESHUTDOWN;
+    job_detach(j, f);
     *err = cg_exc_new(&cg_RuntimeError, shut ? "cannot schedule new futures after shutdown" : "can't start new thread");
     return NULL;
 }

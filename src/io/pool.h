@@ -23,31 +23,39 @@
 
 typedef struct cg__job cg__job;
 typedef struct cg__link cg__link;
+typedef struct cg__pool cg__pool;
 
 struct cg__job {
     /* set by the caller before cg__job_start */
     void (*work)(cg__job *j);                 /* on a worker */
     void (*deliver)(cg__job *j, cg_future *f); /* on the loop's thread, f pending */
     void (*fini)(cg__job *j);                 /* frees the job (any thread) */
+    void (*cancel)(cg__job *j);               /* a job without a pool: its
+                                                 future was cancelled (loop's
+                                                 thread); may be NULL */
     /* the pool's and the link's */
     int refs;                                 /* atomic */
     unsigned char state;                      /* J_*, under the locks */
     cg__job *qnext, *qprev;                   /* the pool's queue */
     cg__job *lnext, *lprev;                   /* the link's jobs in flight */
-    struct cg_executor *pool;
+    cg__pool *pool;
     cg__link *link;                           /* NULL once orphaned */
     cg_future *fut;                           /* the loop's future (owned) */
 };
 
-/* A pool of at most max_workers threads, started as jobs come (as
- * ThreadPoolExecutor starts them). NULL with errno ENOMEM. */
-CG_HIDDEN struct cg_executor *cg__pool_new(unsigned max_workers);
+/* A pool of at most max_workers threads (0: asyncio's default, min(32,
+ * cpus + 4)), started as jobs come (as ThreadPoolExecutor starts them).
+ * NULL with errno ENOMEM. */
+CG_HIDDEN cg__pool *cg__pool_new(unsigned max_workers);
 /* executor.shutdown(wait): no job may be submitted any more; the queued
- * ones still run; wait: until every worker has ended. The pool is freed
- * once it is shut down and its last worker has ended; call it once. */
-CG_HIDDEN void cg__pool_shutdown(struct cg_executor *p, int wait);
+ * ones still run; wait: until every worker has ended (one thread at a
+ * time may wait). Again later: nothing more, or the wait. */
+CG_HIDDEN void cg__pool_shutdown(cg__pool *p, int wait);
+/* The owner lets the pool go (shut down first without waiting, if it was
+ * not): it is freed once its last worker has ended. */
+CG_HIDDEN void cg__pool_release(cg__pool *p);
 /* The number of workers started (alive), for the tests. */
-CG_HIDDEN unsigned cg__pool_workers(struct cg_executor *p);
+CG_HIDDEN unsigned cg__pool_workers(cg__pool *p);
 
 /* Queues j on pool p for loop (NULL: the running one) and returns a new
  * reference to its future. j's refs must be set (1: the link's only).
@@ -56,12 +64,18 @@ CG_HIDDEN unsigned cg__pool_workers(struct cg_executor *p);
  * schedule new futures after shutdown') for a pool shut down,
  * RuntimeError("can't start new thread") when no worker could be started,
  * MemoryError. */
-CG_HIDDEN cg_future *cg__job_start(cg_loop *loop, struct cg_executor *p, cg__job *j, cg_exc **err);
+CG_HIDDEN cg_future *cg__job_start(cg_loop *loop, cg__pool *p, cg__job *j, cg_exc **err);
 CG_HIDDEN void cg__job_release(cg__job *j);
+/* A job of no pool (completed by someone else, as wrap_future's by a
+ * concurrent future): attached to loop (NULL: the running one) as
+ * cg__job_start attaches one, and handed to it with cg__job_finished, from
+ * any thread, once its outcome is there. */
+CG_HIDDEN cg_future *cg__job_attach(cg_loop *loop, cg__job *j, cg_exc **err);
+CG_HIDDEN void cg__job_finished(cg__job *j);
 
 /* The running loop's default executor (made the first time): asyncio's
  * ThreadPoolExecutor(min(32, cpus + 4)). Raises RuntimeError('Executor
  * shutdown has been called') once loop.shutdown_default_executor ran. */
-CG_HIDDEN struct cg_executor *cg__default_executor(cg_loop *loop);
+CG_HIDDEN cg__pool *cg__default_executor(cg_loop *loop);
 
 #endif
