@@ -482,10 +482,175 @@ TEST(thread_loop_close_pending) {
     while (__atomic_load_n(&jobs_ran, __ATOMIC_SEQ_CST) < 6) sched_yield();
 }
 
+/* ---------------------------------------------------------------------
+ * Concurrent futures, run_coroutine_threadsafe, wrap_future
+ * ------------------------------------------------------------------ */
+
+static int saw_cancel; /* atomic */
+
+static void *add_one_later(cg_gen *g, void *arg) {
+    (void)g;
+    CHECK(pthread_equal(pthread_self(), loop_thread)); /* a task of the loop */
+    cg_sleep(CG_MS(1));
+    return (void *)((intptr_t)arg + 1);
+}
+
+static void *raise_later(cg_gen *g, void *arg) {
+    (void)g;
+    cg_sleep(0);
+    CG_RAISE(&cg_ValueError, arg);
+}
+
+static void note_cancel(void *arg) {
+    (void)arg;
+    __atomic_store_n(&saw_cancel, 1, __ATOMIC_SEQ_CST);
+}
+
+static void long_nap(void *arg) {
+    (void)arg;
+    cg_sleep(CG_SEC(3600));
+}
+
+static void *sleep_hour(cg_gen *g, void *arg) {
+    (void)g, (void)arg;
+    CG_DEFER(note_cancel, NULL); /* (runs as the CancelledError leaves) */
+    long_nap(NULL);
+    return NULL;
+}
+
+typedef struct client {
+    cg_loop *loop;
+    cg_cfuture *done; /* the client says it has finished */
+} client;
+
+static void *client_thread(void *arg) {
+    client *c = arg;
+    void *v = NULL;
+    cg_exc *e = NULL;
+    /* a result */
+    cg_cfuture *f = cg_run_coroutine_threadsafe(c->loop, add_one_later, (void *)41);
+    CHECK(f != NULL);
+    CHECK_EQ(cg_cfuture_result(f, CG_NEVER, &v, &e), CG_RETURNED);
+    CHECK_EQ((intptr_t)v, 42);
+    CHECK(cg_cfuture_done(f) && !cg_cfuture_cancelled(f));
+    cg_cfuture_unref(f);
+    /* an exception, moved to this thread */
+    f = cg_run_coroutine_threadsafe(c->loop, raise_later, "boom");
+    CHECK_EQ(cg_cfuture_result(f, CG_NEVER, &v, &e), CG_RAISED);
+    CHECK_EXC(e, "ValueError('boom')");
+    cg_exc_unref(e);
+    cg_cfuture_unref(f);
+    /* a timeout, then a cancel that reaches the task */
+    f = cg_run_coroutine_threadsafe(c->loop, sleep_hour, NULL);
+    CHECK_EQ(cg_cfuture_result(f, CG_MS(10), &v, &e), CG_RAISED);
+    CHECK_EXC(e, "TimeoutError()");
+    cg_exc_unref(e);
+    CHECK(!cg_cfuture_done(f));
+    CHECK_EQ(cg_cfuture_cancel(f), 1);
+    CHECK(cg_cfuture_done(f) && cg_cfuture_cancelled(f));
+    CHECK_EQ(cg_cfuture_result(f, 0, &v, &e), CG_RAISED);
+    CHECK_EXC(e, "CancelledError()");
+    cg_exc_unref(e);
+    cg_cfuture_unref(f);
+    while (!__atomic_load_n(&saw_cancel, __ATOMIC_SEQ_CST)) sched_yield();
+    /* misuse: a loop NULL */
+    errno = 0;
+    CHECK(cg_run_coroutine_threadsafe(NULL, add_one_later, NULL) == NULL);
+    CHECK_EQ(errno, EINVAL);
+    cg_cfuture_set_result(c->done, "client done");
+    return NULL;
+}
+
+static void *rct_main(cg_gen *g, void *arg) {
+    (void)g, (void)arg;
+    loop_thread = pthread_self();
+    client c = {cg_get_running_loop(), cg_cfuture_new()};
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, client_thread, &c), 0);
+    CHECK_STR(cg_await_cfuture(c.done), "client done"); /* the loop keeps running meanwhile */
+    pthread_join(th, NULL);
+    cg_cfuture_unref(c.done);
+    return NULL;
+}
+
+TEST(thread_run_coroutine_threadsafe) {
+    __atomic_store_n(&saw_cancel, 0, __ATOMIC_SEQ_CST);
+    run_main(rct_main, NULL);
+}
+
+static void *complete_later(void *arg) {
+    struct timespec ts = {0, 20 * 1000000};
+    nanosleep(&ts, NULL);
+    cg_cfuture_set_exception(arg, cg_exc_new(&cg_ValueError, "late"));
+    return NULL;
+}
+
+static void await_cf(void *cf) { cg_await_cfuture(cf); }
+
+static void *await_cf_task(cg_gen *g, void *cf) {
+    (void)g;
+    return cg_await_cfuture(cf);
+}
+
+static int order[4], norder;
+
+static void record(cg_cfuture *f, void *arg) {
+    (void)f;
+    order[norder++] = (int)(intptr_t)arg;
+}
+
+static void *wrap_main(cg_gen *g, void *arg) {
+    (void)g, (void)arg;
+    /* completed by another thread while the task waits */
+    cg_cfuture *cf = cg_cfuture_new();
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, complete_later, cf), 0);
+    cg_exc *e = cg_try_catch(await_cf, cf, &cg_Exception);
+    CHECK_EXC(e, "ValueError('late')");
+    cg_exc_unref(e);
+    pthread_join(th, NULL);
+    cg_cfuture_unref(cf);
+    /* done already */
+    cf = cg_cfuture_new();
+    CHECK_EQ(cg_cfuture_set_result(cf, "ready"), 0);
+    CHECK_EQ(cg_cfuture_set_result(cf, "again"), -1); /* InvalidStateError in Python */
+    CHECK_EQ(errno, EINVAL);
+    CHECK_EQ(cg_cfuture_cancel(cf), 0);
+    CHECK_STR(cg_await_cfuture(cf), "ready");
+    cg_cfuture_unref(cf);
+    /* the task that awaits it is cancelled: so is the concurrent future */
+    cf = cg_cfuture_new();
+    cg_task *t = cg_create_task(await_cf_task, cf, NULL);
+    cg_sleep(0);
+    cg_task_cancel(t, NULL);
+    e = cg_try_catch(join, t, &cg_CancelledError);
+    CHECK(cg_exc_is(e, &cg_CancelledError));
+    cg_exc_unref(e);
+    cg_future_unref(cg_task_future(t));
+    CHECK(cg_cfuture_cancelled(cf));
+    cg_cfuture_unref(cf);
+    /* callbacks in order, at once once it is done */
+    cf = cg_cfuture_new();
+    norder = 0;
+    cg_cfuture_add_done_callback(cf, record, (void *)1);
+    cg_cfuture_add_done_callback(cf, record, (void *)2);
+    CHECK_EQ(norder, 0);
+    cg_cfuture_cancel(cf);
+    CHECK_EQ(norder, 2);
+    cg_cfuture_add_done_callback(cf, record, (void *)3);
+    CHECK_EQ(norder, 3);
+    CHECK(order[0] == 1 && order[1] == 2 && order[2] == 3);
+    cg_cfuture_unref(cf);
+    return NULL;
+}
+
+TEST(thread_wrap_future) { run_main(wrap_main, NULL); }
+
 static const check_case cases[] = {
     CASE(dns_getaddrinfo_localhost), CASE(dns_getaddrinfo_error), CASE(dns_getnameinfo), CASE(dns_cancel),
     CASE(thread_to_thread), CASE(thread_cancel), CASE(thread_pool_limit), CASE(thread_dns_pool_separate),
     CASE(thread_many), CASE(thread_run_waits_for_executor), CASE(thread_loop_close_pending),
+    CASE(thread_run_coroutine_threadsafe), CASE(thread_wrap_future),
 };
 
 CHECK_MAIN(cases)
