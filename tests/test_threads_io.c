@@ -21,9 +21,9 @@
 #define _GNU_SOURCE
 #include "cogen_io.h"
 #include "check.h"
+#include "io_check.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -96,23 +96,6 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
     return real(node, service, hints, res);
 }
 
-static int count_fds(void) {
-    DIR *d = opendir("/proc/self/fd");
-    CHECK(d != NULL);
-    int n = 0;
-    while (readdir(d)) n++;
-    closedir(d);
-    return n;
-}
-
-static void run_main(cg_fn body, void *arg) {
-    cg_exc *e = NULL;
-    cg_status st = cg_run(body, arg, NULL, NULL, &e);
-    if (st != CG_RETURNED) {
-        cg_exc_print(e, stderr);
-        CHECK(!"the run raised");
-    }
-}
 
 /* A task that sleeps in real time until cond(arg) holds (a few seconds at
  * most), letting the loop run meanwhile. */
@@ -152,11 +135,7 @@ static void *gai_localhost_main(cg_gen *g, void *arg) {
     return NULL;
 }
 
-TEST(dns_getaddrinfo_localhost) {
-    int fds = count_fds();
-    run_main(gai_localhost_main, NULL);
-    CHECK_EQ(count_fds(), fds);
-}
+TEST(dns_getaddrinfo_localhost) { run_main_no_fd_leak(gai_localhost_main, NULL); }
 
 static void gai_invalid(void *arg) {
     struct addrinfo *res = cg_getaddrinfo(arg, "80", NULL);
@@ -418,11 +397,7 @@ static void *many_main(cg_gen *g, void *arg) {
     return NULL;
 }
 
-TEST(thread_many) {
-    int fds = count_fds();
-    run_main(many_main, NULL);
-    CHECK_EQ(count_fds(), fds);
-}
+TEST(thread_many) { run_main_no_fd_leak(many_main, NULL); }
 
 /* asyncio.run waits for the default executor's jobs (shutdown_default_
  * executor) after cancelling the task that waited for one. */

@@ -86,13 +86,7 @@ static void dns_fini(cg__job *j) {
 }
 
 static dns_job *dns_job_new(void (*work)(cg__job *)) {
-    dns_job *d = calloc(1, sizeof *d);
-    if (!d) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
-    d->job.work = work;
-    d->job.deliver = dns_deliver;
-    d->job.fini = dns_fini;
-    d->job.refs = 2; /* the link's and the caller's */
-    return d;
+    return cg__job_new(sizeof(dns_job), work, dns_deliver, dns_fini, 2); /* the link's and the caller's */
 }
 
 /* Sends d to the DNS workers and waits for it; raises what the lookup

@@ -206,6 +206,17 @@ void cg__job_release(cg__job *j) {
     if (__atomic_sub_fetch(&j->refs, 1, __ATOMIC_ACQ_REL) == 0) j->fini(j);
 }
 
+void *cg__job_new(size_t size, void (*work)(cg__job *), void (*deliver)(cg__job *, cg_future *),
+                  void (*fini)(cg__job *), int refs) {
+    cg__job *j = calloc(1, size);
+    if (!j) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
+    j->work = work;
+    j->deliver = deliver;
+    j->fini = fini;
+    j->refs = refs;
+    return j;
+}
+
 static void link_remove(cg__link *l, cg__job *j) {
     if (j->lprev)
         j->lprev->lnext = j->lnext;

@@ -66,6 +66,10 @@ CG_HIDDEN unsigned cg__pool_workers(cg__pool *p);
  * MemoryError. */
 CG_HIDDEN cg_future *cg__job_start(cg_loop *loop, cg__pool *p, cg__job *j, cg_exc **err);
 CG_HIDDEN void cg__job_release(cg__job *j);
+/* A job of size bytes (a struct that begins with its cg__job), zeroed,
+ * with its functions (cancel NULL) and refs set. MemoryError raised. */
+CG_HIDDEN void *cg__job_new(size_t size, void (*work)(cg__job *), void (*deliver)(cg__job *, cg_future *),
+                            void (*fini)(cg__job *), int refs);
 /* A job of no pool (completed by someone else, as wrap_future's by a
  * concurrent future): attached to loop (NULL: the running one) as
  * cg__job_start attaches one, and handed to it with cg__job_finished, from

@@ -103,12 +103,7 @@ cg_future *cg_loop_run_in_executor(cg_loop *loop, cg_executor *ex, cg_thread_fn 
     } else {
         pool = cg__default_executor(loop);
     }
-    call_job *c = calloc(1, sizeof *c);
-    if (!c) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
-    c->job.work = call_work;
-    c->job.deliver = call_deliver;
-    c->job.fini = call_fini;
-    c->job.refs = 1;
+    call_job *c = cg__job_new(sizeof *c, call_work, call_deliver, call_fini, 1);
     c->fn = fn;
     c->arg = arg;
     cg_exc *e;
@@ -117,14 +112,18 @@ cg_future *cg_loop_run_in_executor(cg_loop *loop, cg_executor *ex, cg_thread_fn 
     return f;
 }
 
-void *cg_to_thread(cg_thread_fn fn, void *arg) {
-    if (!cg_current_task()) CG_RAISE(&cg_RuntimeError, "cg_to_thread() called outside a task");
-    cg_future *f = cg_loop_run_in_executor(cg_get_running_loop(), NULL, fn, arg);
+/* await f, and drop it (a reference the caller had). */
+static void *await_unref(cg_future *f) {
     cg_exc *e = cg__await_catch(f);
     void *v = e ? NULL : f->result;
     cg_future_unref(f);
     if (e) cg_raise(e);
     return v;
+}
+
+void *cg_to_thread(cg_thread_fn fn, void *arg) {
+    if (!cg_current_task()) CG_RAISE(&cg_RuntimeError, "cg_to_thread() called outside a task");
+    return await_unref(cg_loop_run_in_executor(cg_get_running_loop(), NULL, fn, arg));
 }
 
 /* ---------------------------------------------------------------------
@@ -214,44 +213,35 @@ static void cf_complete(cg_cfuture *f, int state, void *v, cg_exc *e) {
     }
 }
 
-int cg_cfuture_cancel(cg_cfuture *f) {
+/* Completes f with state, v and e (consumed) if it is pending: 0, else -1. */
+static int cf_set(cg_cfuture *f, int state, void *v, cg_exc *e) {
     pthread_mutex_lock(&f->mu);
     if (f->state != C_PENDING) {
-        int c = f->state == C_CANCELLED;
         pthread_mutex_unlock(&f->mu);
-        return c;
+        cg_exc_unref(e);
+        return -1;
     }
     cg_cfuture_ref(f); /* (a callback may drop the last other reference) */
-    cf_complete(f, C_CANCELLED, NULL, NULL);
+    cf_complete(f, state, v, e);
     cg_cfuture_unref(f);
-    return 1;
+    return 0;
+}
+
+int cg_cfuture_cancel(cg_cfuture *f) {
+    if (cf_set(f, C_CANCELLED, NULL, NULL) == 0) return 1;
+    return cg_cfuture_cancelled(f);
 }
 
 int cg_cfuture_set_result(cg_cfuture *f, void *v) {
-    pthread_mutex_lock(&f->mu);
-    if (f->state != C_PENDING) {
-        pthread_mutex_unlock(&f->mu);
-        errno = EINVAL;
-        return -1;
-    }
-    cg_cfuture_ref(f);
-    cf_complete(f, C_FINISHED, v, NULL);
-    cg_cfuture_unref(f);
-    return 0;
+    if (cf_set(f, C_FINISHED, v, NULL) == 0) return 0;
+    errno = EINVAL;
+    return -1;
 }
 
 int cg_cfuture_set_exception(cg_cfuture *f, cg_exc *e) {
-    pthread_mutex_lock(&f->mu);
-    if (f->state != C_PENDING || !e) {
-        pthread_mutex_unlock(&f->mu);
-        cg_exc_unref(e);
-        errno = EINVAL;
-        return -1;
-    }
-    cg_cfuture_ref(f);
-    cf_complete(f, C_FINISHED, NULL, e);
-    cg_cfuture_unref(f);
-    return 0;
+    if (e && cf_set(f, C_FINISHED, NULL, e) == 0) return 0;
+    errno = EINVAL;
+    return -1;
 }
 
 /* Adds callback c (filled in); runs it at once when f is done. */
@@ -464,12 +454,8 @@ static void wrap_cf_done(cg_cfuture *cf, void *arg) {
 
 cg_future *cg_wrap_future(cg_cfuture *cf) {
     cg_loop *loop = cg_get_running_loop();
-    wrap_job *w = calloc(1, sizeof *w);
-    if (!w) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
-    w->job.deliver = wrap_deliver;
-    w->job.fini = wrap_fini;
+    wrap_job *w = cg__job_new(sizeof *w, NULL, wrap_deliver, wrap_fini, 1);
     w->job.cancel = wrap_cancel;
-    w->job.refs = 1;
     cf_cb *c = malloc(sizeof *c); /* made first: once attached, nothing may fail */
     if (!c) {
         free(w);
@@ -488,11 +474,4 @@ cg_future *cg_wrap_future(cg_cfuture *cf) {
     return f;
 }
 
-void *cg_await_cfuture(cg_cfuture *cf) {
-    cg_future *f = cg_wrap_future(cf);
-    cg_exc *e = cg__await_catch(f);
-    void *v = e ? NULL : f->result;
-    cg_future_unref(f);
-    if (e) cg_raise(e);
-    return v;
-}
+void *cg_await_cfuture(cg_cfuture *cf) { return await_unref(cg_wrap_future(cf)); }
