@@ -151,12 +151,14 @@ CG_API void cg_write(int fd, const void *buf, size_t n);
 
 #include <netdb.h>
 
-/* getaddrinfo(3) on the DNS workers (a pool of its own, with its own
- * limit, so that slow lookups cannot starve other work sent to threads):
+/* getaddrinfo(3) on the DNS workers (a pool of its own, 4 threads for the
+ * process, so that slow lookups cannot starve other work sent to threads):
  * the list (free it with freeaddrinfo), or socket.gaierror
- * ('[Errno -2] Name or service not known', errno the EAI_* code) raised.
- * Cancellable: the task stops waiting (the lookup finishes on its worker
- * and is dropped). */
+ * ('[Errno -2] Name or service not known', errno the EAI_* code) raised;
+ * EAI_SYSTEM raises the OSError of its errno, as Python does. A numeric
+ * host with a numeric port (or none) is answered at once, without a
+ * worker. Cancellable: the task stops waiting (the lookup finishes on its
+ * worker and is dropped). Outside a task: RuntimeError. */
 CG_API struct addrinfo *cg_getaddrinfo(const char *host, const char *port, const struct addrinfo *hints);
 /* getnameinfo(3) likewise: host and serv filled; gaierror raised. */
 CG_API void cg_getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, size_t hostlen, char *serv,
