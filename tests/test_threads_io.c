@@ -255,10 +255,11 @@ static void *to_thread_main(cg_gen *g, void *arg) {
 TEST(thread_to_thread) { run_main(to_thread_main, NULL); }
 
 static gate job_gate = GATE_INIT;
-static int jobs_ran, jobs_now, jobs_max; /* atomic */
+static int jobs_started, jobs_ran, jobs_now, jobs_max; /* atomic */
 
 /* A job that waits at job_gate, counting how many run at once. */
 static void *gated(void *arg) {
+    __atomic_add_fetch(&jobs_started, 1, __ATOMIC_SEQ_CST);
     int now = __atomic_add_fetch(&jobs_now, 1, __ATOMIC_SEQ_CST);
     int m = __atomic_load_n(&jobs_max, __ATOMIC_SEQ_CST);
     while (now > m && !__atomic_compare_exchange_n(&jobs_max, &m, now, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
@@ -270,6 +271,7 @@ static void *gated(void *arg) {
 }
 
 static void jobs_reset(void) {
+    __atomic_store_n(&jobs_started, 0, __ATOMIC_SEQ_CST);
     __atomic_store_n(&jobs_ran, 0, __ATOMIC_SEQ_CST);
     __atomic_store_n(&jobs_now, 0, __ATOMIC_SEQ_CST);
     __atomic_store_n(&jobs_max, 0, __ATOMIC_SEQ_CST);
@@ -348,6 +350,7 @@ static void *limit_main(cg_gen *g, void *arg) {
     cg_exc *e = cg_try_catch(submit_after_shutdown, ex, &cg_Exception);
     CHECK_EXC(e, "RuntimeError('cannot schedule new futures after shutdown')");
     cg_exc_unref(e);
+    cg_executor_shutdown(ex, 1); /* again, waiting for the workers to end */
     cg_executor_free(ex);
     return NULL;
 }
@@ -401,7 +404,11 @@ TEST(thread_many) { run_main_no_fd_leak(many_main, NULL); }
 
 /* asyncio.run waits for the default executor's jobs (shutdown_default_
  * executor) after cancelling the task that waited for one. */
+static int n_started(void *arg) { return __atomic_load_n(&jobs_started, __ATOMIC_SEQ_CST) >= (int)(intptr_t)arg; }
+
+/* Opens the gate 50 ms after the job has started. */
 static void *open_later(void *arg) {
+    while (!n_started((void *)1)) sched_yield();
     struct timespec ts = {0, 50 * 1000000};
     nanosleep(&ts, NULL);
     gate_set(arg, 1);
@@ -411,7 +418,7 @@ static void *open_later(void *arg) {
 static void *leave_job_main(cg_gen *g, void *arg) {
     (void)g, (void)arg;
     cg_task *t = cg_create_task(gated_task, "left", NULL);
-    sleep_until(n_at_gate, (void *)1);
+    sleep_until(n_started, (void *)1);
     cg_future_unref(cg_task_future(t));
     return NULL; /* the run cancels t, then waits for its job */
 }
@@ -455,6 +462,10 @@ TEST(thread_loop_close_pending) {
     cg_executor_shutdown(ex, 1);
     cg_executor_free(ex);
     while (__atomic_load_n(&jobs_ran, __ATOMIC_SEQ_CST) < 6) sched_yield();
+    /* the default executor's workers were let go (detached): give them
+     * time to end before the process does, or valgrind sees their TLS */
+    struct timespec end = {0, 200 * 1000000};
+    nanosleep(&end, NULL);
 }
 
 /* ---------------------------------------------------------------------

@@ -33,10 +33,10 @@ typedef struct dns_job {
 static cg__pool *dns_pool;
 static pthread_once_t dns_once = PTHREAD_ONCE_INIT;
 
-/* At exit, idle DNS workers are stopped (a lookup still running keeps
- * its worker: it is left to the process's end). */
+/* At exit, idle DNS workers end, and are waited for (a lookup still
+ * running keeps its worker: it is left to the process's end). */
 static void dns_atexit(void) {
-    if (dns_pool) cg__pool_release(dns_pool);
+    if (dns_pool) cg__pool_release_idle(dns_pool);
 }
 
 static void dns_init(void) {

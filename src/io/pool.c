@@ -20,7 +20,7 @@ struct cg__pool {
     pthread_cond_t work;          /* a job queued, or the shutdown */
     cg__job *head, *tail;
     size_t nqueued;
-    unsigned max, nthreads, nidle;
+    unsigned max, nthreads, nidle, nrunning;
     unsigned char shutdown;
     int refs;                     /* the owner's, and one per worker alive */
     pthread_t *tids;              /* the workers started (max of them) */
@@ -88,10 +88,12 @@ static void *worker(void *arg) {
             p->tail = NULL;
         p->nqueued--;
         j->state = J_RUNNING;
+        p->nrunning++;
         pthread_mutex_unlock(&p->mu);
         j->work(j);
         cg__job_finished(j);
         pthread_mutex_lock(&p->mu);
+        p->nrunning--;
     }
     pool_unref_unlock(p);
     return NULL;
@@ -168,6 +170,14 @@ void cg__pool_shutdown(cg__pool *p, int wait) {
     pthread_mutex_lock(&p->mu);
     p->njoined = n;
     pthread_mutex_unlock(&p->mu);
+}
+
+void cg__pool_release_idle(cg__pool *p) {
+    pthread_mutex_lock(&p->mu);
+    int busy = p->nrunning || p->head;
+    pthread_mutex_unlock(&p->mu);
+    if (!busy) cg__pool_shutdown(p, 1);
+    cg__pool_release(p);
 }
 
 void cg__pool_release(cg__pool *p) {

@@ -54,6 +54,9 @@ CG_HIDDEN void cg__pool_shutdown(cg__pool *p, int wait);
 /* The owner lets the pool go (shut down first without waiting, if it was
  * not): it is freed once its last worker has ended. */
 CG_HIDDEN void cg__pool_release(cg__pool *p);
+/* The same, but when no job runs or waits, the workers are waited for
+ * first (they are idle: they end at once), so that no thread is left. */
+CG_HIDDEN void cg__pool_release_idle(cg__pool *p);
 /* The number of workers started (alive), for the tests. */
 CG_HIDDEN unsigned cg__pool_workers(cg__pool *p);
 
