@@ -550,7 +550,8 @@ static void *client_thread(void *arg) {
 static void *rct_main(cg_gen *g, void *arg) {
     (void)g, (void)arg;
     loop_thread = pthread_self();
-    client c = {cg_get_running_loop(), cg_cfuture_new()};
+    static client c; /* not on the task's stack: compact mode swaps it out while the thread reads it */
+    c = (client){cg_get_running_loop(), cg_cfuture_new()};
     pthread_t th;
     CHECK_EQ(pthread_create(&th, NULL, client_thread, &c), 0);
     CHECK_STR(cg_await_cfuture(c.done), "client done"); /* the loop keeps running meanwhile */
