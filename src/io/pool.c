@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { J_NEW = 0, J_QUEUED, J_RUNNING, J_POSTED, J_DONE };
+enum { J_NEW = 0, J_QUEUED, J_RUNNING, J_DONE }; /* a job's state in its pool (under its mu) */
 
 struct cg__pool {
     pthread_mutex_t mu;
@@ -244,7 +244,6 @@ static void on_loop(void *arg) {
     pthread_mutex_lock(&links_mu);
     link_remove(j->link, j);
     j->link = NULL;
-    j->state = J_DONE;
     pthread_mutex_unlock(&links_mu);
     cg_future *f = j->fut;
     j->fut = NULL;
@@ -261,7 +260,7 @@ void cg__job_finished(cg__job *j) {
         pthread_mutex_lock(&links_mu);
         if (!j->link) break; /* orphaned */
         if (cg_loop_call_soon_threadsafe(j->link->loop, on_loop, j) == 0) {
-            j->state = J_POSTED;
+            j->posted = 1;
             pthread_mutex_unlock(&links_mu);
             return;
         }
@@ -270,7 +269,6 @@ void cg__job_finished(cg__job *j) {
         struct timespec ts = {0, (long)ms * 1000000};
         nanosleep(&ts, NULL);
     }
-    j->state = J_DONE;
     pthread_mutex_unlock(&links_mu);
     cg__job_release(j);
 }
@@ -306,17 +304,20 @@ static void link_close(cg__loop_ext *x, cg_loop *loop) {
     cg__job *j = l->jobs;
     l->jobs = NULL;
     l->loop = NULL;
-    for (cg__job *k = j; k; k = k->lnext) k->link = NULL; /* workers drop them from now on */
+    for (cg__job *k = j; k; k = k->lnext) {
+        k->link = NULL; /* workers drop them from now on */
+        /* a posted one: the call that would deliver it is dropped with the
+         * loop's queue, so its reference is dropped here; the others are
+         * held while this runs (their worker may drop them meanwhile) */
+        if (!k->posted) __atomic_add_fetch(&k->refs, 1, __ATOMIC_RELAXED);
+    }
     pthread_mutex_unlock(&links_mu);
     while (j) {
         cg__job *next = j->lnext;
         cg__future_forget_callback(j->fut, cancel_cb, j);
         cg_future_unref(j->fut);
         j->fut = NULL;
-        /* posted: the call that would deliver it is dropped with the loop's
-         * queue; J_DONE after a cancel_cb that found it queued cannot be
-         * here (it left the list) */
-        if (j->state == J_POSTED) cg__job_release(j);
+        cg__job_release(j);
         j = next;
     }
     if (l->default_ex) cg__pool_release(l->default_ex);

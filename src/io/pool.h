@@ -35,7 +35,8 @@ struct cg__job {
                                                  thread); may be NULL */
     /* the pool's and the link's */
     int refs;                                 /* atomic */
-    unsigned char state;                      /* J_*, under the locks */
+    unsigned char state;                      /* in its pool (pool.c), under its lock */
+    unsigned char posted;                     /* handed to its loop (under the links' lock) */
     cg__job *qnext, *qprev;                   /* the pool's queue */
     cg__job *lnext, *lprev;                   /* the link's jobs in flight */
     cg__pool *pool;
