@@ -29,6 +29,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -633,11 +634,80 @@ static void *wrap_main(cg_gen *g, void *arg) {
 
 TEST(thread_wrap_future) { run_main(wrap_main, NULL); }
 
+/* Loops closed while their jobs finish, over and over: each job is
+ * delivered, dropped as posted, or dropped by its worker, never twice. */
+static int quick_round;
+
+static void *submit_quick(cg_gen *g, void *ex) {
+    (void)g;
+    for (intptr_t i = 0; i < 8; i++) cg_future_unref(cg_loop_run_in_executor(NULL, ex, plus_one, (void *)i));
+    if (quick_round % 3 == 0) cg_sleep(CG_MS(1)); /* (some rounds let some be delivered) */
+    return NULL;
+}
+
+/* COGEN_TEST_SCALE (tools/check.sh sets it per mode), 1 by default. */
+static double test_scale(void) {
+    const char *s = getenv("COGEN_TEST_SCALE");
+    double v = s ? atof(s) : 1.0;
+    return v > 0 ? v : 1.0;
+}
+
+TEST(thread_loop_close_race) {
+    cg_executor *ex = cg_executor_new(4);
+    int rounds = (int)(200 * test_scale()) + 1;
+    for (int r = 0; r < rounds; r++) {
+        quick_round = r;
+        cg_loop *loop = cg_loop_new(NULL);
+        cg_task *t = cg_task_new(loop, submit_quick, ex, NULL);
+        CHECK_EQ(cg_loop_run_until_complete(loop, cg_task_future(t), NULL, NULL), CG_RETURNED);
+        cg_future_unref(cg_task_future(t));
+        if (r & 1) sched_yield();
+        cg_loop_free(loop);
+    }
+    cg_executor_shutdown(ex, 1);
+    cg_executor_free(ex);
+}
+
+/* Many threads submit to one loop at once. */
+enum { SUBMITTERS = 8, PER_SUBMITTER = 50 };
+
+static void *submitter(void *loop) {
+    intptr_t sum = 0;
+    for (intptr_t i = 0; i < PER_SUBMITTER; i++) {
+        cg_cfuture *f = cg_run_coroutine_threadsafe(loop, add_one_later, (void *)i);
+        void *v;
+        CHECK_EQ(cg_cfuture_result(f, CG_NEVER, &v, NULL), CG_RETURNED);
+        sum += (intptr_t)v;
+        cg_cfuture_unref(f);
+    }
+    return (void *)sum;
+}
+
+static void *join_thread(void *th) {
+    void *v;
+    pthread_join(*(pthread_t *)th, &v);
+    return v;
+}
+
+static void *submitters_main(cg_gen *g, void *arg) {
+    (void)g, (void)arg;
+    loop_thread = pthread_self();
+    static pthread_t th[SUBMITTERS];
+    for (int i = 0; i < SUBMITTERS; i++) CHECK_EQ(pthread_create(&th[i], NULL, submitter, cg_get_running_loop()), 0);
+    intptr_t sum = 0;
+    for (int i = 0; i < SUBMITTERS; i++) sum += (intptr_t)cg_to_thread(join_thread, &th[i]); /* the loop runs on */
+    CHECK_EQ(sum, (intptr_t)SUBMITTERS * PER_SUBMITTER * (PER_SUBMITTER + 1) / 2);
+    return NULL;
+}
+
+TEST(thread_many_submitters) { run_main(submitters_main, NULL); }
+
 static const check_case cases[] = {
     CASE(dns_getaddrinfo_localhost), CASE(dns_getaddrinfo_error), CASE(dns_getnameinfo), CASE(dns_cancel),
     CASE(thread_to_thread), CASE(thread_cancel), CASE(thread_pool_limit), CASE(thread_dns_pool_separate),
     CASE(thread_many), CASE(thread_run_waits_for_executor), CASE(thread_loop_close_pending),
-    CASE(thread_run_coroutine_threadsafe), CASE(thread_wrap_future),
+    CASE(thread_run_coroutine_threadsafe), CASE(thread_wrap_future), CASE(thread_loop_close_race),
+    CASE(thread_many_submitters),
 };
 
 CHECK_MAIN(cases)
