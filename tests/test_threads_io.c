@@ -702,12 +702,43 @@ static void *submitters_main(cg_gen *g, void *arg) {
 
 TEST(thread_many_submitters) { run_main(submitters_main, NULL); }
 
+/* Misuse: asyncio's 'no running event loop' without a loop; cogen's own
+ * message in a loop's callback. */
+static void to_thread_now(void *arg) { cg_to_thread(plus_one, arg); }
+static void gai_now(void *arg) { freeaddrinfo(cg_getaddrinfo(arg, "80", NULL)); }
+
+static cg_exc *cb_exc;
+
+static void callback_calls(void *arg) {
+    (void)arg;
+    cb_exc = cg_try_catch(to_thread_now, NULL, &cg_Exception);
+}
+
+static void *misuse_main(cg_gen *g, void *arg) {
+    (void)g, (void)arg;
+    cg_handle_unref(cg_loop_call_soon(cg_get_running_loop(), callback_calls, NULL));
+    cg_sleep(0);
+    CHECK_EXC(cb_exc, "RuntimeError('cg_to_thread() called outside a task')");
+    cg_exc_unref(cb_exc);
+    return NULL;
+}
+
+TEST(thread_misuse) {
+    cg_exc *e = cg_try_catch(to_thread_now, NULL, &cg_Exception);
+    CHECK_EXC(e, "RuntimeError('no running event loop')");
+    cg_exc_unref(e);
+    e = cg_try_catch(gai_now, "localhost", &cg_Exception);
+    CHECK_EXC(e, "RuntimeError('no running event loop')");
+    cg_exc_unref(e);
+    run_main(misuse_main, NULL);
+}
+
 static const check_case cases[] = {
     CASE(dns_getaddrinfo_localhost), CASE(dns_getaddrinfo_error), CASE(dns_getnameinfo), CASE(dns_cancel),
     CASE(thread_to_thread), CASE(thread_cancel), CASE(thread_pool_limit), CASE(thread_dns_pool_separate),
     CASE(thread_many), CASE(thread_run_waits_for_executor), CASE(thread_loop_close_pending),
     CASE(thread_run_coroutine_threadsafe), CASE(thread_wrap_future), CASE(thread_loop_close_race),
-    CASE(thread_many_submitters),
+    CASE(thread_many_submitters), CASE(thread_misuse),
 };
 
 CHECK_MAIN(cases)

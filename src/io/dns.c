@@ -119,7 +119,7 @@ static char *dup_or_null(const char *s, int *failed) {
 }
 
 struct addrinfo *cg_getaddrinfo(const char *host, const char *port, const struct addrinfo *hints) {
-    if (!cg_current_task()) CG_RAISE(&cg_RuntimeError, "cg_getaddrinfo() called outside a task");
+    cg__check_in_task("cg_getaddrinfo");
     /* numeric host and port: no lookup, no worker */
     struct addrinfo h = {0}, *res = NULL;
     if (hints) h = *hints;
@@ -149,7 +149,7 @@ struct addrinfo *cg_getaddrinfo(const char *host, const char *port, const struct
 
 void cg_getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, size_t hostlen, char *serv,
                     size_t servlen, int flags) {
-    if (!cg_current_task()) CG_RAISE(&cg_RuntimeError, "cg_getnameinfo() called outside a task");
+    cg__check_in_task("cg_getnameinfo");
     if (!sa || salen > sizeof(struct sockaddr_storage)) cg_raise(gai_exc(EAI_FAMILY, 0));
     dns_job *d = dns_job_new(gni_work);
     memcpy(&d->sa, sa, salen);

@@ -195,6 +195,11 @@ unsigned cg__pool_workers(cg__pool *p) {
     return n;
 }
 
+void cg__check_in_task(const char *fn) {
+    cg_get_running_loop();
+    if (!cg_current_task()) cg_raise(cg_exc_newf(&cg_RuntimeError, "%s() called outside a task", fn));
+}
+
 /* ---------------------------------------------------------------------
  * The link to a loop
  * ------------------------------------------------------------------ */

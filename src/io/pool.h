@@ -86,4 +86,9 @@ CG_HIDDEN void cg__job_finished(cg__job *j);
  * shutdown has been called') once loop.shutdown_default_executor ran. */
 CG_HIDDEN cg__pool *cg__default_executor(cg_loop *loop);
 
+/* Misuse of a call that awaits: without a loop, asyncio's RuntimeError('no
+ * running event loop'); in a loop's callback (not a task), RuntimeError(
+ * 'fn() called outside a task'). */
+CG_HIDDEN void cg__check_in_task(const char *fn);
+
 #endif
