@@ -29,6 +29,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
@@ -229,6 +230,9 @@ static pthread_t loop_thread;
 static void *twice(void *arg) {
     CHECK(!pthread_equal(pthread_self(), loop_thread)); /* on a worker */
     CHECK(cg_running_loop() == NULL);
+    sigset_t mask; /* no signal of the process's for it to take */
+    pthread_sigmask(SIG_SETMASK, NULL, &mask);
+    CHECK(sigismember(&mask, SIGINT) && sigismember(&mask, SIGCHLD) && !sigismember(&mask, SIGSEGV));
     return (void *)((intptr_t)arg * 2);
 }
 

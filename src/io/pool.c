@@ -8,6 +8,7 @@
 #include "cogen_io.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -99,6 +100,21 @@ static void *worker(void *arg) {
     return NULL;
 }
 
+/* Starts a worker with every asynchronous signal blocked (as libuv's
+ * pool does), so that a signal the process waits for (signalfd, sigwait
+ * on the loop's thread) is never taken by a worker instead; the faults a
+ * worker itself may raise (SIGSEGV, ...) stay deliverable. */
+static int start_worker(cg__pool *p) {
+    sigset_t all, old;
+    sigfillset(&all);
+    static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS};
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) sigdelset(&all, faults[i]);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int r = pthread_create(&p->tids[p->nthreads], NULL, worker, p);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return r;
+}
+
 /* Queues j; 0, or -1 with errno (ESHUTDOWN, EAGAIN: no worker at all). */
 static int pool_submit(cg__pool *p, cg__job *j) {
     pthread_mutex_lock(&p->mu);
@@ -118,9 +134,7 @@ static int pool_submit(cg__pool *p, cg__job *j) {
     p->nqueued++;
     j->state = J_QUEUED;
     if (p->nidle < p->nqueued && p->nthreads < p->max) {
-        /* (workers block no signal the process handles: they inherit the
-         * caller's mask; signalfd users block theirs before) */
-        if (pthread_create(&p->tids[p->nthreads], NULL, worker, p) == 0) {
+        if (start_worker(p) == 0) {
             p->nthreads++;
             p->refs++;
         } else if (p->nthreads == 0) {
