@@ -737,12 +737,43 @@ TEST(thread_misuse) {
     run_main(misuse_main, NULL);
 }
 
+/* A virtual clock loop waits for its jobs out on threads instead of
+ * declaring a deadlock (cg__loop_hold), also in asyncio.run's wait for the
+ * default executor. */
+static void *nap_20ms(void *arg) {
+    struct timespec ts = {0, 20 * 1000000};
+    nanosleep(&ts, NULL);
+    return arg;
+}
+
+static void *virtual_main(cg_gen *g, void *arg) {
+    (void)g, (void)arg;
+    CHECK_STR(cg_to_thread(nap_20ms, "napped"), "napped");
+    struct addrinfo *res = cg_getaddrinfo("localhost", "80", NULL);
+    CHECK(res != NULL);
+    freeaddrinfo(res);
+    cg_sleep(CG_SEC(3600)); /* the clock jumps */
+    cg_future_unref(cg_loop_run_in_executor(NULL, NULL, nap_20ms, NULL)); /* left for the run's shutdown */
+    return "done";
+}
+
+TEST(thread_virtual_clock) {
+    cg_run_opts o = {0};
+    o.loop_flags = CG_LOOP_VIRTUAL_CLOCK;
+    void *v = NULL;
+    cg_exc *e = NULL;
+    cg_status st = cg_run(virtual_main, NULL, &o, &v, &e);
+    if (st != CG_RETURNED) cg_exc_print(e, stderr);
+    CHECK_EQ(st, CG_RETURNED);
+    CHECK_STR(v, "done");
+}
+
 static const check_case cases[] = {
     CASE(dns_getaddrinfo_localhost), CASE(dns_getaddrinfo_error), CASE(dns_getnameinfo), CASE(dns_cancel),
     CASE(thread_to_thread), CASE(thread_cancel), CASE(thread_pool_limit), CASE(thread_dns_pool_separate),
     CASE(thread_many), CASE(thread_run_waits_for_executor), CASE(thread_loop_close_pending),
     CASE(thread_run_coroutine_threadsafe), CASE(thread_wrap_future), CASE(thread_loop_close_race),
-    CASE(thread_many_submitters), CASE(thread_misuse),
+    CASE(thread_many_submitters), CASE(thread_misuse), CASE(thread_virtual_clock),
 };
 
 CHECK_MAIN(cases)

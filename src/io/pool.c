@@ -246,7 +246,9 @@ void *cg__job_new(size_t size, void (*work)(cg__job *), void (*deliver)(cg__job 
     return j;
 }
 
+/* j leaves l's jobs in flight (on the loop's thread, the links' lock held). */
 static void link_remove(cg__link *l, cg__job *j) {
+    cg__loop_release(l->loop);
     if (j->lprev)
         j->lprev->lnext = j->lnext;
     else
@@ -368,7 +370,10 @@ static void link_shutdown(cg__loop_ext *x) {
     if (f && pthread_create(&l->joiner, NULL, joiner, l) == 0) {
         l->joined = f;
         l->joiner_started = 1;
-        cg_await(f); /* cancelled: link_close joins it */
+        cg__loop_hold(l->loop);
+        cg_exc *e = cg__await_catch(f);
+        cg__loop_release(l->loop);
+        if (e) cg_raise(e); /* cancelled: link_close joins it */
         pthread_join(l->joiner, NULL);
         l->joiner_started = 0;
     } else {
@@ -418,6 +423,7 @@ cg_future *cg__job_attach(cg_loop *loop, cg__job *j, cg_exc **err) {
     }
     j->fut = cg_future_ref(f);
     j->link = l;
+    cg__loop_hold(loop); /* (a virtual clock waits for it: no deadlock) */
     pthread_mutex_lock(&links_mu);
     j->lprev = NULL;
     j->lnext = l->jobs;
