@@ -92,9 +92,11 @@ static void *worker(void *arg) {
         p->nrunning++;
         pthread_mutex_unlock(&p->mu);
         j->work(j);
+        pthread_mutex_lock(&p->mu);
+        p->nrunning--; /* (before its outcome can be seen: cg__pool_release_idle) */
+        pthread_mutex_unlock(&p->mu);
         cg__job_finished(j);
         pthread_mutex_lock(&p->mu);
-        p->nrunning--;
     }
     pool_unref_unlock(p);
     return NULL;
