@@ -213,6 +213,8 @@ struct cg_loop {
     size_t nio;
     size_t io_registered;
     size_t io_waiting;
+    /* What higher layers attached to the loop (cg__loop_attach) */
+    struct cg__loop_ext *exts;
     size_t external;          /* work on other threads that will call back
                                  with call_soon_threadsafe (cg__loop_hold) */
     /* Metrics (cg_loop_metrics) and the stall detector (watch.c): the
@@ -356,6 +358,19 @@ CG_HIDDEN cg_handle *cg__loop_plain_handle(cg_loop *loop, cg_callback fn, void *
 /* The fd and direction of an io_wait (io.c). */
 CG_HIDDEN int cg__io_wait_fd(uintptr_t io_wait);
 
+/* Something a higher layer attaches to a loop (the thread pool's link to
+ * it, src/io/pool.c), found again by its close function. shutdown, when
+ * not NULL, runs in a task of the loop as cg_run's shutdown step
+ * (loop.shutdown_default_executor: it may await); close runs when the loop
+ * closes, first thing once it is marked closed (its queues and the task
+ * list are still there), and frees the extension. */
+typedef struct cg__loop_ext {
+    struct cg__loop_ext *next;
+    void (*shutdown)(struct cg__loop_ext *x);
+    void (*close)(struct cg__loop_ext *x, cg_loop *loop);
+} cg__loop_ext;
+CG_HIDDEN void cg__loop_attach(cg_loop *loop, cg__loop_ext *x);
+CG_HIDDEN cg__loop_ext *cg__loop_find(cg_loop *loop, void (*close)(cg__loop_ext *, cg_loop *));
 /* The stall detector's registry of running loops (watch.c). */
 CG_HIDDEN void cg__watch_add(cg_loop *loop);
 CG_HIDDEN void cg__watch_remove(cg_loop *loop);
