@@ -894,6 +894,23 @@ CG_API int cg_queue_full(const cg_queue *q);
 CG_API long cg_queue_maxsize(const cg_queue *q);
 
 /* ======================================================================
+ * Debug mode
+ * ====================================================================== */
+
+/* loop.set_debug(): asyncio's debug mode, also on for every loop when the
+ * environment variable COGEN_DEBUG is set (not 0): calls that are not
+ * thread-safe (call_soon, call_later, call_at, task creation, set_result,
+ * set_exception, cancel of a future), made on a running loop from another
+ * thread, raise RuntimeError('Non-thread-safe operation invoked on an
+ * event loop other than the current one'); a step or callback that runs
+ * 100 ms or more is logged on stderr ('cogen: Executing <Task 'name'> step
+ * took 0.150 seconds'); a task the loop drops without its ever having run
+ * is logged with where it was created. (Exceptions nobody retrieved and
+ * tasks destroyed while pending are reported in any mode.) */
+CG_API void cg_loop_set_debug(cg_loop *loop, int on);
+CG_API int cg_loop_get_debug(const cg_loop *loop);
+
+/* ======================================================================
  * Task dumps
  * ====================================================================== */
 

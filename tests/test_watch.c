@@ -8,6 +8,7 @@
 #include "cogen_io.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <fcntl.h>
@@ -311,7 +312,73 @@ TEST(task_dump_on_signal) {
     expect_in(line_of(err, "main"), "awaits sleep");
 }
 
-static const check_case cases[] = {CASE(task_dump), CASE(task_dump_on_signal),CASE(stall_reported_once), CASE(stall_not_for_short_steps), CASE(stall_off),
+/* ---------------------------------------------------------------------
+ * Debug mode
+ * ------------------------------------------------------------------ */
+
+static cg_loop *dbg_loop;
+static cg_exc *dbg_err[3];
+
+static void nothing(void *a) { (void)a; }
+
+static void call_soon_there(void *a) { (void)a; cg_loop_call_soon(dbg_loop, nothing, NULL); }
+static void new_future_result(void *f) { cg_future_set_result(f, NULL); }
+
+static void *foreign(void *f) {
+    dbg_err[0] = cg_try_catch(call_soon_there, NULL, &cg_BaseException);
+    dbg_err[1] = cg_try_catch(new_future_result, f, &cg_BaseException);
+    return NULL;
+}
+
+static void *debug_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    dbg_loop = cg_get_running_loop();
+    CHECK(cg_loop_get_debug(dbg_loop));
+    cg_future *f = cg_future_new(dbg_loop);
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, foreign, f), 0);
+    pthread_join(th, NULL);
+    for (int i = 0; i < 2; i++) {
+        CHECK_EXC(dbg_err[i], "RuntimeError('Non-thread-safe operation invoked on an event loop other than the current one')");
+        cg_exc_unref(dbg_err[i]);
+    }
+    CHECK(!cg_future_done(f)); /* refused */
+    cg_future_unref(f);
+    stall_blocker_spins(CG_MS(120)); /* a slow step: logged */
+    cg_sleep(0);
+    line_new = __LINE__; cg_task *never = cg_create_task(d_sleeper, NULL, "never");
+    cg_future_unref(cg_task_future(never));
+    cg_loop_stop(dbg_loop); /* the run ends with 'never' not started */
+    return NULL;
+}
+
+static void *debug_outer(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    return debug_main(g, arg);
+}
+
+TEST(debug_mode) {
+    skip_if_timing_unreliable();
+    cg_stall_threshold(0);
+    cg_loop *loop = cg_loop_new(NULL);
+    CHECK(!cg_loop_get_debug(loop));
+    cg_loop_set_debug(loop, 1);
+    capture_stderr();
+    cg_task *t = cg_task_new(loop, debug_outer, NULL, &(cg_task_opts){.name = "main"});
+    CHECK_EQ(cg_loop_run_until_complete(loop, cg_task_future(t), NULL, NULL), CG_RETURNED);
+    cg_future_unref(cg_task_future(t));
+    cg_loop_free(loop);
+    const char *err = captured();
+    cg_stall_threshold(CG_MS(100));
+    expect_in(err, "cogen: Executing <Task 'main'> step took 0.1");
+    char want[200];
+    snprintf(want, sizeof want, "cogen: task 'never' was created at %s:%d but never started", __FILE__, line_new);
+    expect_in(err, want);
+}
+
+static const check_case cases[] = {CASE(debug_mode), CASE(task_dump), CASE(task_dump_on_signal),CASE(stall_reported_once), CASE(stall_not_for_short_steps), CASE(stall_off),
                                    CASE(loop_metrics)};
 
 CHECK_MAIN(cases)

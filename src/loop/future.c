@@ -145,15 +145,25 @@ void cg__future_set_exception_plain(cg_future *f, cg_exc *e) {
 
 void cg_future_set_result(cg_future *f, void *result) {
     check(f, "cg_future_set_result");
+    cg__check_thread(f->loop);
     if (f->is_task) CG_RAISE(&cg_RuntimeError, "Task does not support set_result operation");
     if (f->state != F_PENDING) CG_RAISE(&cg_InvalidStateError, "invalid state");
     cg__future_set_result_plain(f, result);
 }
 
+static void check_thread_fn(void *loop) { cg__check_thread(loop); }
+
 void cg_future_set_exception(cg_future *f, cg_exc *e) {
     if (!f) {
         cg_exc_unref(e);
         check(f, "cg_future_set_exception");
+    }
+    if (CG_UNLIKELY(f->loop->debug)) {
+        cg_exc *w = cg_try_catch(check_thread_fn, f->loop, &cg_RuntimeError);
+        if (w) {
+            cg_exc_unref(e);
+            cg_raise(w);
+        }
     }
     if (f->is_task) {
         cg_exc_unref(e);
@@ -220,6 +230,7 @@ int cg__future_cancel(cg_future *f, char *msg) {
  * was. A future already done needs none. */
 int cg_future_cancel(cg_future *f, const char *msg) {
     check(f, "cg_future_cancel");
+    cg__check_thread(f->loop);
     if (f->state != F_PENDING) {
         f->log_tb = 0;
         return 0;

@@ -260,6 +260,8 @@ cg_loop *cg_loop_new(const cg_loop_opts *opts) {
     }
     memset(loop, 0, sizeof *loop);
     loop->flags = opts ? opts->flags : 0;
+    const char *dbg = getenv("COGEN_DEBUG");
+    loop->debug = dbg && *dbg && *dbg != '0';
     loop->base = mono_now();
     loop->wake_fd = -1;
     loop->epfd = -1;
@@ -302,6 +304,7 @@ cg_handle *cg_loop_call_soon(cg_loop *loop, cg_callback fn, void *arg) {
         errno = EINVAL;
         return NULL;
     }
+    cg__check_thread(loop);
     cg_handle *h = cg__loop_plain_handle(loop, fn, arg);
     if (!h) return NULL;
     cg__loop_ready(loop, h);
@@ -313,6 +316,7 @@ cg_handle *cg_loop_call_at(cg_loop *loop, cg_ns when, cg_callback fn, void *arg)
         errno = EINVAL;
         return NULL;
     }
+    cg__check_thread(loop);
     cg_handle *h = cg__loop_plain_handle(loop, fn, arg);
     if (!h) return NULL;
     h->timer = 1;
@@ -581,6 +585,41 @@ static void ready_drop(cg__ready *r) {
     cg_future_unref(f);
 }
 
+void cg__wrong_thread(void) {
+    CG_RAISE(&cg_RuntimeError, "Non-thread-safe operation invoked on an event loop other than the current one");
+}
+
+void cg_loop_set_debug(cg_loop *loop, int on) {
+    if (loop) loop->debug = on != 0;
+}
+
+int cg_loop_get_debug(const cg_loop *loop) { return loop ? loop->debug : 0; }
+
+static void run_entry(cg_loop *loop, cg__ready *r) {
+    if (r->kind > R_DONE) { /* embedded in a future or a task */
+        ready_run(loop, r);
+        return;
+    }
+    cg_handle *h = (cg_handle *)r;
+    if (!h->cancelled) run_handle(loop, h);
+    handle_release(loop, h);
+}
+
+/* Debug mode: an entry that runs past slow_callback_duration is logged, as
+ * asyncio logs 'Executing <Handle ...> took 0.150 seconds'. */
+static CG_NOINLINE void run_timed(cg_loop *loop, cg__ready *r) {
+    char what[128];
+    cg_task *t = r->kind == R_STEP ? (cg_task *)ready_future(r) : NULL;
+    if (t)
+        snprintf(what, sizeof what, "<Task '%s'> step", t->name);
+    else
+        snprintf(what, sizeof what, r->kind == R_CALLBACKS ? "<done callbacks of a future>" : "<Handle %p>", (void *)r);
+    cg_ns t0 = mono_now();
+    run_entry(loop, r);
+    cg_ns took = mono_now() - t0;
+    if (took >= CG__SLOW_CALLBACK) fprintf(stderr, "cogen: Executing %s took %.3f seconds\n", what, (double)took / 1e9);
+}
+
 /* One iteration (BaseEventLoop._run_once). Returns 0, or -1 when a virtual
  * clock loop can make no progress at all. */
 static int run_once(cg_loop *loop) {
@@ -635,6 +674,10 @@ static int run_once(cg_loop *loop) {
     for (size_t i = 0; i < ntodo; i++) {
         cg__ready *r = ready_pop(loop);
         __atomic_store_n(&loop->n_entries, loop->n_entries + 1, __ATOMIC_RELAXED); /* the stall detector's */
+        if (CG_UNLIKELY(loop->debug)) {
+            run_timed(loop, r);
+            continue;
+        }
         if (r->kind > R_DONE) { /* embedded in a future or a task */
             ready_run(loop, r);
             continue;

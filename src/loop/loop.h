@@ -231,6 +231,7 @@ struct cg_loop {
     uint64_t stall_seq, stall_reported; /* the watchdog's own */
     cg_ns stall_since;
     int dump_seen;            /* cg__dump_requests when it last dumped */
+    unsigned char debug;      /* asyncio's debug mode (cg_loop_set_debug) */
 };
 
 /* Free lists: take a block (NULL when empty, or when the allocator has
@@ -371,6 +372,17 @@ typedef struct cg__loop_ext {
 } cg__loop_ext;
 CG_HIDDEN void cg__loop_attach(cg_loop *loop, cg__loop_ext *x);
 CG_HIDDEN cg__loop_ext *cg__loop_find(cg_loop *loop, void (*close)(cg__loop_ext *, cg_loop *));
+/* Debug mode (asyncio's loop._check_thread): a call that is not
+ * thread-safe, made on a running loop from another thread, raises
+ * RuntimeError. Off, one load of a flag. */
+CG_HIDDEN CG_NORETURN void cg__wrong_thread(void);
+static inline void cg__check_thread(const cg_loop *loop) {
+    if (CG_UNLIKELY(loop->debug) && loop->running && !pthread_equal(loop->thread, pthread_self()))
+        cg__wrong_thread();
+}
+/* The limit of a step or callback in debug mode (slow_callback_duration). */
+#define CG__SLOW_CALLBACK CG_MS(100)
+
 /* The stall detector's registry of running loops (watch.c). */
 CG_HIDDEN void cg__watch_add(cg_loop *loop);
 CG_HIDDEN void cg__watch_remove(cg_loop *loop);

@@ -100,6 +100,7 @@ cg_task *cg_task_new(cg_loop *loop, cg_fn body, void *arg, const cg_task_opts *o
         errno = EINVAL;
         return NULL;
     }
+    cg__check_thread(loop);
     cg_task *t = cg__alloc(sizeof *t + sizeof(task_extra));
     if (!t) {
         errno = ENOMEM;
@@ -213,6 +214,13 @@ void cg__task_finalize_all(cg_loop *loop) {
         loop_unlink(loop, t);
         cg_future_ref(&t->fut);
         if (t->log_destroy_pending) cg__loop_report(loop, "Task was destroyed but it is pending!", NULL, &t->fut);
+        if (loop->debug && !t->started) {
+            if (t->new_file)
+                fprintf(stderr, "cogen: task '%s' was created at %s:%d but never started\n", t->name, t->new_file,
+                        t->new_line);
+            else
+                fprintf(stderr, "cogen: task '%s' was created but never started\n", t->name);
+        }
         if (t->fut_waiter && cg_future_remove_done_callback(t->fut_waiter, cg__task_wakeup, t) > 0)
             cg_future_unref(&t->fut); /* the wake-up's */
         if (t->fut_waiter) { /* tasks awaiting each other hold each other */
