@@ -170,6 +170,10 @@ struct cg_loop {
     unsigned char closed;
     cg_ns now;                /* the virtual clock */
     cg_ns base;               /* real clock: monotonic time at creation */
+    cg_ns clock;              /* real clock: the last reading in this
+                                 iteration (loop time), valid while
+                                 clock_valid: what timers are armed from */
+    unsigned char clock_valid;
     cg__ready *ready_head, *ready_tail;
     size_t nready;
     cg__timer_slot *heap;     /* timers, by (when, seq) */
@@ -238,6 +242,15 @@ static inline int cg__freelist_put(cg__freelist *fl, void *p, unsigned gen) {
     fl->head = p;
     fl->n++;
     return 1;
+}
+
+/* The time timers are armed from (call_later, sleep, timeout scopes): the
+ * virtual clock, or the loop's last reading of the real clock in this
+ * iteration, read now if there was none (loop.c). */
+CG_HIDDEN cg_ns cg__loop_clock_read(cg_loop *loop);
+static inline cg_ns cg__loop_now(cg_loop *loop) {
+    if (loop->flags & CG_LOOP_VIRTUAL_CLOCK) return loop->now;
+    return loop->clock_valid ? loop->clock : cg__loop_clock_read(loop);
 }
 
 /* Schedules a handle at the end of the ready queue (takes a reference). */

@@ -606,7 +606,7 @@ cg_timeout *cg_timeout_at_new(cg_ns when) {
 
 cg_timeout *cg_timeout_new(cg_ns delay) {
     cg_loop *loop = cg_get_running_loop();
-    return cg_timeout_at_new(delay == CG_NEVER ? CG_NEVER : add_sat(cg_loop_time(loop), delay));
+    return cg_timeout_at_new(delay == CG_NEVER ? CG_NEVER : add_sat(cg__loop_now(loop), delay));
 }
 
 static void drop_handler(cg_timeout *t) {
@@ -669,7 +669,7 @@ void cg_timeout_reschedule(cg_timeout *t, cg_ns when) {
         CG_RAISEF(&cg_RuntimeError, "Cannot change state of %s Timeout", to_state_names[t->state]);
     }
     cg_loop *loop = cg_get_running_loop();
-    reschedule_at(t, loop, when, when == CG_NEVER ? 0 : cg_loop_time(loop));
+    reschedule_at(t, loop, when, when == CG_NEVER ? 0 : cg__loop_now(loop));
 }
 
 /* __aenter__, now being loop.time() or -1 (not read yet). */
@@ -682,7 +682,7 @@ static void timeout_enter_at(cg_timeout *t, cg_ns now) {
     t->state = TO_ENTERED;
     t->task = (cg_task *)cg_future_ref(&task->fut);
     t->cancelling = cg_task_cancelling(task);
-    if (now < 0 && t->when != CG_NEVER) now = cg_loop_time(loop);
+    if (now < 0 && t->when != CG_NEVER) now = cg__loop_now(loop);
     reschedule_at(t, loop, t->when, now);
 }
 
@@ -740,7 +740,7 @@ void cg_timeout_run(cg_timeout *t, void (*fn)(void *), void *arg) { timeout_run_
 static void timeout_free_cb(void *p) { cg_timeout_free(p); }
 
 void cg_timeout_call(cg_ns delay, void (*fn)(void *), void *arg) {
-    cg_ns now = cg_loop_time(cg_get_running_loop());
+    cg_ns now = cg__loop_now(cg_get_running_loop());
     cg_timeout *t = cg_timeout_at_new(delay == CG_NEVER ? CG_NEVER : add_sat(now, delay));
     if (!t) no_memory();
     CG_DEFER(timeout_free_cb, t);
