@@ -25,9 +25,7 @@ cg_future *cg_future_new(cg_loop *loop) {
         errno = ENOMEM;
         return NULL;
     }
-    memset(f, 0, sizeof *f);
-    f->refs = 1;
-    f->loop = loop;
+    *f = (cg_future){.refs = 1, .loop = loop}; /* stores, not a memset call */
     return f;
 }
 

@@ -80,9 +80,7 @@ static void freelist_init(cg__freelist *fl) {
 cg_handle *cg__loop_handle_new(cg_loop *loop) {
     cg_handle *h = cg__freelist_take(&loop->handle_cache);
     if (!h) return cg__handle_new();
-    memset(h, 0, sizeof *h);
-    h->refs = 1;
-    h->alloc_gen = loop->handle_cache.gen;
+    *h = (cg_handle){.refs = 1, .alloc_gen = loop->handle_cache.gen}; /* stores, not a memset call */
     return h;
 }
 
@@ -182,6 +180,7 @@ static inline void heap_set(cg_loop *loop, size_t i, cg__timer_slot s) {
 
 static void heap_up(cg_loop *loop, size_t i) {
     cg__timer_slot s = loop->heap[i];
+    if (i == 0 || !slot_before(&s, &loop->heap[(i - 1) / HEAP_ARITY])) return; /* in place (heap_at set) */
     while (i > 0) {
         size_t p = (i - 1) / HEAP_ARITY;
         if (!slot_before(&s, &loop->heap[p])) break;
@@ -264,6 +263,7 @@ cg_loop *cg_loop_new(const cg_loop_opts *opts) {
     loop->epfd = -1;
     freelist_init(&loop->handle_cache);
     freelist_init(&loop->future_cache);
+    freelist_init(&loop->timeout_cache);
     static uint64_t serials;
     loop->serial = __atomic_add_fetch(&serials, 1, __ATOMIC_RELAXED);
     pthread_mutex_init(&loop->ts_lock, NULL);
@@ -750,6 +750,7 @@ void cg_loop_free(cg_loop *loop) {
     while (loop->nheap) cg_handle_unref(heap_pop(loop));
     cg__freelist_clear(&loop->handle_cache);
     cg__freelist_clear(&loop->future_cache);
+    cg__freelist_clear(&loop->timeout_cache);
     cg__dealloc(loop->heap);
     cg__io_close_all(loop);
     if (loop->wake_fd >= 0) close(loop->wake_fd);

@@ -199,6 +199,7 @@ struct cg_loop {
      * (loop.c, future.c). */
     cg__freelist handle_cache;
     cg__freelist future_cache;
+    cg__freelist timeout_cache; /* timeout scopes (structured.c) */
     /* I/O (io.c): epoll, -1 until an fd is waited on or the loop blocks;
      * the fds it has seen, by number; how many are registered and how
      * many have a waiter or a callback (the loop polls while there are). */

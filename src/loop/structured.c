@@ -581,6 +581,7 @@ static const char *const to_state_names[] = {"created", "active", "expiring", "e
 
 struct cg_timeout {
     int state;
+    unsigned alloc_gen; /* cg__alloc_generation() it was allocated in */
     cg_ns when;
     cg_handle *handler;
     cg_task *task; /* owned */
@@ -592,15 +593,24 @@ static cg_ns add_sat(cg_ns a, cg_ns b) {
     return a + b;
 }
 
+/* A scope made and freed while a loop runs on this thread comes from and
+ * goes back to that loop's cache of dead ones: a malloc and a free were a
+ * fifth of a scope entered and left. */
 cg_timeout *cg_timeout_at_new(cg_ns when) {
-    cg_timeout *t = cg__alloc(sizeof *t);
-    if (!t) {
-        errno = ENOMEM;
-        return NULL;
+    cg_loop *loop = cg__running_loop;
+    cg_timeout *t = loop ? cg__freelist_take(&loop->timeout_cache) : NULL;
+    unsigned gen;
+    if (t) {
+        gen = loop->timeout_cache.gen;
+    } else {
+        gen = cg__alloc_generation();
+        t = cg__alloc(sizeof *t);
+        if (!t) {
+            errno = ENOMEM;
+            return NULL;
+        }
     }
-    memset(t, 0, sizeof *t);
-    t->state = TO_CREATED;
-    t->when = when;
+    *t = (cg_timeout){.state = TO_CREATED, .alloc_gen = gen, .when = when};
     return t;
 }
 
@@ -621,7 +631,8 @@ void cg_timeout_free(cg_timeout *t) {
     if (!t) return;
     drop_handler(t);
     if (t->task) cg_future_unref(&t->task->fut);
-    cg__dealloc(t);
+    cg_loop *loop = cg__running_loop;
+    if (!loop || !cg__freelist_put(&loop->timeout_cache, t, t->alloc_gen)) cg__dealloc(t);
 }
 
 cg_ns cg_timeout_when(const cg_timeout *t) { return t ? t->when : CG_NEVER; }
