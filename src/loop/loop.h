@@ -120,8 +120,10 @@ struct cg_task {
                                           task gather made for a coroutine) */
     uint64_t serial;          /* creation order */
     struct cg_task *all_next, *all_prev; /* the loop's tasks, creation order */
-    uintptr_t io_wait;        /* the fd it waits on (io.c): a cg__io * with
-                                 the direction in bit 0, or 0 */
+    uintptr_t io_wait;        /* what it waits on without a future: an fd
+                                 (io.c: a cg__io * with the direction in
+                                 bit 0), or its sleep's timer (task.c: a
+                                 cg_handle * with bit 1 set), or 0 */
 };
 
 /* The token a task yields to its driver when it awaits (cg_await): the
