@@ -202,8 +202,9 @@ int cg__future_cancel_plain(cg_future *f, char *msg) {
     f->log_tb = 0;
     if (f->state != F_PENDING) return 0;
     f->state = F_CANCELLED;
-    cg__msg_unref(f->cancel_msg);
-    f->cancel_msg = cg__msg_ref(msg);
+    char *old = f->cancel_msg;
+    f->cancel_msg = cg__msg_ref(msg); /* before the unref: a task ending cancelled passes its own */
+    cg__msg_unref(old);
     cg__future_schedule_callbacks(f);
     return 1;
 }

@@ -47,6 +47,7 @@ cg_handle *cg__handle_new(void) {
 }
 
 static void handle_drop_payload(cg_handle *h) {
+    if (h->ready.kind != R_DONE) return; /* (fut shares its word with a timer's loop) */
     cg_future *f = h->fut;
     if (!f) return;
     h->fut = NULL;

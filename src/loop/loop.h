@@ -42,11 +42,15 @@ struct cg_handle {
     unsigned char timer;     /* made by call_later/call_at */
     unsigned char scheduled; /* in the timer heap */
     unsigned alloc_gen;      /* cg__alloc_generation() it was allocated in */
-    cg_callback fn;          /* R_PLAIN */
+    union {                  /* by ready.kind: 72 bytes, an 80-byte malloc chunk */
+        cg_callback fn;           /* R_PLAIN: fn(arg) */
+        cg_done_callback done_fn; /* R_DONE: done_fn(fut, arg) */
+    };
     void *arg;
-    cg_done_callback done_fn; /* R_DONE: done_fn(fut, arg) */
-    cg_future *fut;          /* R_DONE: the future (owned) */
-    cg_loop *loop;           /* timers: whose heap */
+    union {
+        cg_future *fut;      /* R_DONE: the future (owned) */
+        cg_loop *loop;       /* timers (R_PLAIN): whose heap */
+    };
     cg_ns when;              /* timers: deadline */
     size_t heap_at;          /* timers: index in the heap */
 };
@@ -97,7 +101,8 @@ struct cg_future {
     uint32_t ncbs, cbs_cap;
     done_cb cb0;              /* the first, without an allocation (as
                                  CPython's fut_callback0) */
-    char *cancel_msg;         /* Future.cancel(msg): a shared message
+    char *cancel_msg;         /* Future.cancel(msg), and a task's
+                                 Task.cancel(msg) while pending: a shared message
                                  (cg__msg_new, one reference), or NULL */
     cg_exc *cancelled_exc;    /* the CancelledError a task ended with,
                                  handed out once (owned) */
@@ -118,7 +123,6 @@ struct cg_task {
     unsigned char started;
     unsigned char log_destroy_pending; /* reported if dropped pending (0: a
                                           task gather made for a coroutine) */
-    uint64_t serial;          /* creation order */
     struct cg_task *all_next, *all_prev; /* the loop's tasks, creation order */
     uintptr_t io_wait;        /* what it waits on without a future: an fd
                                  (io.c: a cg__io * with the direction in
@@ -181,7 +185,6 @@ struct cg_loop {
     cg__timer_slot *heap;     /* timers, by (when, seq) */
     size_t nheap, heap_cap;
     uint64_t timer_seq;
-    uint64_t task_serial;
     unsigned long unnamed;    /* Task-N counter */
     cg_task *tasks_head, *tasks_tail; /* every task not yet finalized, in creation order */
     cg_task *current;         /* the task whose step runs */

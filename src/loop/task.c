@@ -21,11 +21,14 @@ char cg__await_token;
 
 static char *task_cancel_msg_take(cg_task *t);
 
-/* The task's own cancel message (Task._cancel_message), kept apart from
- * the future's (set when the future itself is cancelled); shared
- * (cg__msg_new). */
+/* The task's own cancel message (Task._cancel_message) is its future's
+ * cancel_msg, one attribute as in CPython, where Task inherits Future's
+ * _cancel_message: Task.cancel sets it while the task is pending, and the
+ * task's end (Future.cancel) sets it again. Shared (cg__msg_new). Keeping
+ * it apart cost a task 16 bytes of malloc chunk. */
+#define TASK_CANCEL_MSG(t) ((t)->fut.cancel_msg)
+
 typedef struct task_extra {
-    char *cancel_msg;
     char name_buf[16]; /* the name when it is a default 'Task-N' that fits */
 } task_extra;
 
@@ -137,7 +140,6 @@ cg_task *cg_task_new(cg_loop *loop, cg_fn body, void *arg, const cg_task_opts *o
         return NULL;
     }
     t->log_destroy_pending = 1;
-    t->serial = ++loop->task_serial;
     loop_link(loop, t);
     cg_future_ref(&t->fut); /* the loop's, until the task is done */
     cg__task_schedule_step(t, NULL);
@@ -161,8 +163,8 @@ cg_gen *cg_task_gen(const cg_task *t) { return t ? t->gen : NULL; }
 static task_extra *extra(cg_task *t) { return (task_extra *)(t + 1); }
 
 static char *task_cancel_msg_take(cg_task *t) {
-    char *m = extra(t)->cancel_msg;
-    extra(t)->cancel_msg = NULL;
+    char *m = TASK_CANCEL_MSG(t);
+    TASK_CANCEL_MSG(t) = NULL;
     return m;
 }
 
@@ -172,7 +174,7 @@ static char *task_cancel_msg_take(cg_task *t) {
  * request it got, which the task keeps. */
 cg_exc *cg__future_make_cancelled_error(cg_future *f) {
     if (f->is_task && f->state != F_CANCELLED && !f->cancelled_exc)
-        return cg_exc_new(&cg_CancelledError, extra((cg_task *)f)->cancel_msg);
+        return cg_exc_new(&cg_CancelledError, TASK_CANCEL_MSG((cg_task *)f));
     return cg__future_cancelled_error(f);
 }
 
@@ -197,8 +199,7 @@ void cg__task_free(cg_task *t) {
     }
     if (t->fut_waiter) cg_future_unref(t->fut_waiter);
     cg_exc_unref(t->step_exc);
-    cg__msg_unref(extra(t)->cancel_msg);
-    cg__future_clear(&t->fut);
+    cg__future_clear(&t->fut); /* and the cancel message */
     if (t->name != extra(t)->name_buf) cg__dealloc(t->name);
     cg__dealloc(t);
 }
@@ -262,7 +263,7 @@ void cg__task_step(cg_task *t, cg_exc *exc) {
             cg_exc_unref(exc);
             char *m = task_cancel_msg_take(t);
             exc = cg_exc_new(&cg_CancelledError, m);
-            extra(t)->cancel_msg = m;
+            TASK_CANCEL_MSG(t) = m;
         }
         t->must_cancel = 0;
     }
@@ -280,7 +281,7 @@ void cg__task_step(cg_task *t, cg_exc *exc) {
     case CG_RETURNED:
         if (t->must_cancel) {
             t->must_cancel = 0;
-            set_cancelled(t, extra(t)->cancel_msg);
+            set_cancelled(t, TASK_CANCEL_MSG(t));
         } else {
             cg__future_set_result_plain(&t->fut, r);
             task_done(t);
@@ -313,7 +314,7 @@ void cg__task_step(cg_task *t, cg_exc *exc) {
                 return;
             }
             t->fut_waiter = cg_future_ref(f);
-            if (t->must_cancel && cg__future_cancel(f, extra(t)->cancel_msg)) t->must_cancel = 0;
+            if (t->must_cancel && cg__future_cancel(f, TASK_CANCEL_MSG(t))) t->must_cancel = 0;
         }
     } else if (r == &cg__io_token) {
         /* an fd's waiter (io.c): its edge steps the task; a cancellation
@@ -324,7 +325,7 @@ void cg__task_step(cg_task *t, cg_exc *exc) {
              * cancel() does not replace the message thrown in */
             wait_cancel(t);
             t->must_cancel = 0;
-            cg__task_schedule_step(t, cg_exc_new(&cg_CancelledError, extra(t)->cancel_msg));
+            cg__task_schedule_step(t, cg_exc_new(&cg_CancelledError, TASK_CANCEL_MSG(t)));
         } else if (t->must_cancel) {
             wait_cancel(t);
             cg__task_schedule_step(t, NULL);
@@ -383,8 +384,9 @@ int cg__task_cancel(cg_task *t, char *msg) {
         return 1;
     }
     t->must_cancel = 1;
-    cg__msg_unref(extra(t)->cancel_msg);
-    extra(t)->cancel_msg = cg__msg_ref(msg);
+    char *old = TASK_CANCEL_MSG(t);
+    TASK_CANCEL_MSG(t) = cg__msg_ref(msg); /* before the unref: msg may be old */
+    cg__msg_unref(old);
     if (t->io_wait) { /* waiting on an fd: the step throws CancelledError in */
         wait_cancel(t);
         cg__task_schedule_step(t, NULL);
