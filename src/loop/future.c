@@ -58,7 +58,7 @@ CG_HIDDEN void cg__task_free(cg_task *t);
 
 /* The last reference gone (apart, so that dropping one of several costs
  * only the test). */
-static CG_NOINLINE void future_free(cg_future *f) {
+CG_NOINLINE void cg__future_free(cg_future *f) {
     if (f->is_task) {
         cg__task_free((cg_task *)f);
         return;
@@ -76,7 +76,7 @@ static CG_NOINLINE void future_free(cg_future *f) {
 }
 
 void cg_future_unref(cg_future *f) {
-    if (f && --f->refs == 0) future_free(f);
+    if (f && --f->refs == 0) cg__future_free(f);
 }
 
 cg_loop *cg_future_loop(const cg_future *f) { return f ? f->loop : NULL; }

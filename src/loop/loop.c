@@ -530,7 +530,7 @@ static void run_handle(cg_loop *loop, cg_handle *h) {
         h->fut = NULL;
         f->ready.nlate--;
         run_done_callback(loop, h->done_fn, f, h->arg);
-        cg_future_unref(f);
+        cg__fut_unref(f);
         break;
     }
     }
@@ -573,7 +573,7 @@ static void ready_run(cg_loop *loop, cg__ready *r) {
         }
         callbacks_free(f, cbs);
     }
-    cg_future_unref(f); /* the entry's reference, last: it may free f */
+    cg__fut_unref(f); /* the entry's reference, last: it may free f */
 }
 
 /* Drops an embedded entry without running it (loop close): it lets go of

@@ -289,6 +289,17 @@ CG_HIDDEN size_t cg__future_forget_callback(cg_future *f, cg_done_callback fn, v
 CG_HIDDEN void cg__loop_report(cg_loop *loop, const char *message, cg_exc *e, cg_future *f);
 /* A task leaves the loop's list (finalized). */
 CG_HIDDEN void cg__task_finalize_all(cg_loop *loop);
+/* References on a future the caller knows is not NULL, inline for the
+ * loop's hot paths (a task's step, a wake-up): cg_future_ref/unref are
+ * calls. cg__future_free: the last reference went. */
+CG_HIDDEN void cg__future_free(cg_future *f);
+static inline cg_future *cg__fut_ref(cg_future *f) {
+    f->refs++;
+    return f;
+}
+static inline void cg__fut_unref(cg_future *f) {
+    if (--f->refs == 0) cg__future_free(f);
+}
 /* Frees what a future holds (not the struct). */
 CG_HIDDEN void cg__future_clear(cg_future *f);
 /* A CancelledError for a future (_make_cancelled_error). New reference. */

@@ -79,7 +79,7 @@ static void loop_unlink(cg_loop *loop, cg_task *t) {
 void cg__task_schedule_step(cg_task *t, cg_exc *exc) {
     t->step_exc = exc;
     t->fut.ready.kind = R_STEP;
-    cg_future_ref(&t->fut); /* the entry's */
+    cg__fut_ref(&t->fut); /* the entry's */
     cg__loop_ready_entry(t->fut.loop, &t->fut.ready);
 }
 
@@ -268,7 +268,7 @@ void cg__task_step(cg_task *t, cg_exc *exc) {
         t->must_cancel = 0;
     }
     if (t->fut_waiter) {
-        cg_future_unref(t->fut_waiter);
+        cg__fut_unref(t->fut_waiter);
         t->fut_waiter = NULL;
     }
     loop->current = t;
@@ -307,13 +307,17 @@ void cg__task_step(cg_task *t, cg_exc *exc) {
         } else if (f == &t->fut) {
             cg__task_schedule_step(t, cg_exc_newf(&cg_RuntimeError, "Task cannot await on itself: <Task pending name='%s'>", t->name));
         } else {
-            cg_future_ref(&t->fut); /* the wake-up's */
-            if (cg_future_add_done_callback(f, cg__task_wakeup, t) < 0) {
+            cg__fut_ref(&t->fut); /* the wake-up's */
+            if (f->cbs_cap == 0 && f->state == F_PENDING) { /* its first callback, in the future (as add_done_callback) */
+                f->cbs = &f->cb0;
+                f->cbs_cap = f->ncbs = 1;
+                f->cb0 = (done_cb){cg__task_wakeup, t};
+            } else if (cg_future_add_done_callback(f, cg__task_wakeup, t) < 0) {
                 cg_future_unref(&t->fut);
                 cg__task_schedule_step(t, cg_exc_new(&cg_MemoryError, NULL));
                 return;
             }
-            t->fut_waiter = cg_future_ref(f);
+            t->fut_waiter = cg__fut_ref(f);
             if (t->must_cancel && cg__future_cancel(f, TASK_CANCEL_MSG(t))) t->must_cancel = 0;
         }
     } else if (r == &cg__io_token) {
@@ -347,7 +351,7 @@ void cg__task_wakeup(cg_future *f, void *arg) {
         e = cg_exc_ref(f->exc);
     }
     cg__task_step(t, e);
-    cg_future_unref(&t->fut);
+    cg__fut_unref(&t->fut);
 }
 
 /* ---------------------------------------------------------------------
