@@ -293,7 +293,10 @@ CG_API int cg_task_cancelling(const cg_task *t);
 CG_API int cg_task_uncancel(cg_task *t);
 
 /* asyncio.sleep(delay) inside a task: 0 (or less) is a bare yield, one turn
- * of the loop; else suspends until the clock has advanced by delay. */
+ * of the loop; else suspends until the clock has advanced by delay (from
+ * the loop's time, see cg_loop_time). In the task's own body it makes no
+ * future (the timer steps the task; a cancellation acts as on asyncio's
+ * sleep future): docs/loop.md, "A sleep without a future". */
 CG_API void cg_sleep(cg_ns delay);
 
 /* asyncio.all_tasks(loop): the tasks not done, in creation order, as new
