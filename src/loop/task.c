@@ -458,6 +458,10 @@ void *cg_await(cg_future *f) {
         cg_yield(cur, &cg__await_token);
         if (f->state == F_PENDING) CG_RAISE(&cg_RuntimeError, "await wasn't used with future");
     }
+    if (f->state == F_FINISHED && !f->exc) { /* a result: cg_future_result's case without the call */
+        f->log_tb = 0;
+        return f->result;
+    }
     return cg_future_result(f);
 }
 
