@@ -252,6 +252,7 @@ static cg_handle *heap_pop(cg_loop *loop) {
  * ------------------------------------------------------------------ */
 
 cg_loop *cg_loop_new(const cg_loop_opts *opts) {
+    cg__trace_from_env();
     cg_loop *loop = cg__alloc(sizeof *loop);
     if (!loop) {
         errno = ENOMEM;
@@ -412,6 +413,9 @@ static int ensure_wake_fd(cg_loop *loop) {
     return fd;
 }
 
+void cg__loop_hold(cg_loop *loop) { loop->external++; }
+void cg__loop_release(cg_loop *loop) { loop->external--; }
+
 /* Waits until timeout (ns, -1: forever), an fd is ready or a threadsafe
  * call arrives (the eventfd is one of epoll's fds). */
 static void block(cg_loop *loop, cg_ns timeout) {
@@ -420,11 +424,20 @@ static void block(cg_loop *loop, cg_ns timeout) {
     int pending = loop->ts_head != NULL;
     pthread_mutex_unlock(&loop->ts_lock);
     if (pending) timeout = 0;
+    cg_ns t0 = 0;
+    if (timeout != 0) {
+        __atomic_store_n(&loop->blocked, 1, __ATOMIC_RELAXED);
+        t0 = mono_now();
+    }
     if (cg__io_poll(loop, timeout) < 0 && timeout != 0) {
         /* no epoll (out of fds): sleep to the timer, or a while */
         if (timeout < 0 || timeout > CG_MS(10)) timeout = CG_MS(10);
         struct timespec ts = {(time_t)(timeout / 1000000000), (long)(timeout % 1000000000)};
         nanosleep(&ts, NULL);
+    }
+    if (timeout != 0) {
+        loop->idle_ns += mono_now() - t0;
+        __atomic_store_n(&loop->blocked, 0, __ATOMIC_RELAXED);
     }
 }
 
@@ -594,6 +607,8 @@ static void ready_drop(cg__ready *r) {
  * clock loop can make no progress at all. */
 static int run_once(cg_loop *loop) {
     loop->clock_valid = 0; /* a new iteration reads the clock anew */
+    if (CG_UNLIKELY(__atomic_load_n(&cg__dump_requests, __ATOMIC_RELAXED) != loop->dump_seen))
+        cg__loop_dump_requested(loop);
     while (loop->nheap && loop->heap[0].h->cancelled) cg_handle_unref(heap_pop(loop));
     take_threadsafe(loop);
     int virt = (loop->flags & CG_LOOP_VIRTUAL_CLOCK) != 0;
@@ -602,15 +617,19 @@ static int run_once(cg_loop *loop) {
             /* I/O comes in real time: a virtual clock jumps when nothing
              * is ready for I/O either, and waits for it when no timer is
              * pending */
-            if (loop->io_waiting) {
-                cg__io_poll(loop, loop->nheap ? 0 : -1);
+            int outside = loop->io_waiting || loop->external;
+            if (outside) {
+                if (loop->nheap)
+                    cg__io_poll(loop, 0);
+                else
+                    block(loop, -1);
                 take_threadsafe(loop);
             }
             if (!loop->nready) {
                 if (loop->nheap) {
                     cg_ns when = loop->heap[0].when;
                     if (when > loop->now) loop->now = when;
-                } else if (!loop->io_waiting) {
+                } else if (!outside) {
                     return -1;
                 }
             }
@@ -635,8 +654,10 @@ static int run_once(cg_loop *loop) {
         }
     }
     size_t ntodo = loop->nready;
+    loop->n_iterations++;
     for (size_t i = 0; i < ntodo; i++) {
         cg__ready *r = ready_pop(loop);
+        __atomic_store_n(&loop->n_entries, loop->n_entries + 1, __ATOMIC_RELAXED); /* the stall detector's */
         if (r->kind > R_DONE) { /* embedded in a future or a task */
             ready_run(loop, r);
             continue;
@@ -666,11 +687,15 @@ static void leave(cg_loop *loop) {
 }
 
 /* Runs until stopped; -1 on a virtual-clock deadlock. */
-static void leave_cb(void *loop) { leave(loop); }
+static void leave_watched(void *loop) {
+    cg__watch_remove(loop);
+    leave(loop);
+}
 
 static int run_forever(cg_loop *loop) {
     enter(loop);
-    CG_DEFER(leave_cb, loop); /* also when something raises out of an iteration */
+    cg__watch_add(loop);
+    CG_DEFER(leave_watched, loop); /* also when something raises out of an iteration */
     int r = 0;
     for (;;) {
         if (run_once(loop) < 0) {
@@ -735,10 +760,26 @@ cg_status cg_loop_run_until_complete(cg_loop *loop, cg_future *fut, void **out, 
     return err ? CG_RAISED : CG_RETURNED;
 }
 
+void cg__loop_attach(cg_loop *loop, cg__loop_ext *x) {
+    x->next = loop->exts;
+    loop->exts = x;
+}
+
+cg__loop_ext *cg__loop_find(cg_loop *loop, void (*close)(cg__loop_ext *, cg_loop *)) {
+    for (cg__loop_ext *x = loop->exts; x; x = x->next)
+        if (x->close == close) return x;
+    return NULL;
+}
+
 void cg_loop_free(cg_loop *loop) {
     if (!loop) return;
     if (loop->running) CG_RAISE(&cg_RuntimeError, "Cannot close a running event loop");
     loop->closed = 1;
+    while (loop->exts) { /* (the default executor's shutdown(wait=False), ...) */
+        cg__loop_ext *x = loop->exts;
+        loop->exts = x->next;
+        x->close(x, loop);
+    }
     cg__task_finalize_all(loop);
     cg__agen_forget_loop(loop);
     take_threadsafe(loop);

@@ -123,11 +123,21 @@ struct cg_task {
     unsigned char started;
     unsigned char log_destroy_pending; /* reported if dropped pending (0: a
                                           task gather made for a coroutine) */
+    uint64_t serial;          /* creation order (the task dump's #N) */
     struct cg_task *all_next, *all_prev; /* the loop's tasks, creation order */
     uintptr_t io_wait;        /* what it waits on without a future: an fd
                                  (io.c: a cg__io * with the direction in
                                  bit 0), or its sleep's timer (task.c: a
                                  cg_handle * with bit 1 set), or 0 */
+    /* For the task dump (cg_loop_dump_tasks): what it awaits, beyond the
+     * future (a primitive's kind and the object, or a sleep's timer
+     * handle), where it awaits and where it was made (the call sites the
+     * public macros record), and the task that made it. */
+    const char *await_kind;
+    const void *await_obj;
+    const char *await_file, *new_file;
+    int await_line, new_line;
+    uint64_t parent;          /* its serial, 0 for none */
 };
 
 /* The token a task yields to its driver when it awaits (cg_await): the
@@ -185,6 +195,7 @@ struct cg_loop {
     cg__timer_slot *heap;     /* timers, by (when, seq) */
     size_t nheap, heap_cap;
     uint64_t timer_seq;
+    uint64_t task_serial;
     unsigned long unnamed;    /* Task-N counter */
     cg_task *tasks_head, *tasks_tail; /* every task not yet finalized, in creation order */
     cg_task *current;         /* the task whose step runs */
@@ -214,6 +225,24 @@ struct cg_loop {
     size_t nio;
     size_t io_registered;
     size_t io_waiting;
+    /* What higher layers attached to the loop (cg__loop_attach) */
+    struct cg__loop_ext *exts;
+    size_t external;          /* work on other threads that will call back
+                                 with call_soon_threadsafe (cg__loop_hold) */
+    /* Metrics (cg_loop_metrics) and the stall detector (watch.c): the
+     * counters are written by the loop's thread only; n_entries and
+     * blocked are read by the watchdog (relaxed atomics). */
+    uint64_t n_iterations, n_entries, n_steps;
+    cg_ns idle_ns;
+    size_t ntasks;
+    int blocked;              /* in epoll_wait (or asleep) */
+    int stall_pending;        /* a report for the signal handler */
+    cg_ns stall_ns;
+    pthread_t thread;         /* running it */
+    struct cg_loop *watch_next, *watch_prev; /* running loops (watch.c) */
+    uint64_t stall_seq, stall_reported; /* the watchdog's own */
+    cg_ns stall_since;
+    int dump_seen;            /* cg__dump_requests when it last dumped */
 };
 
 /* Free lists: take a block (NULL when empty, or when the allocator has
@@ -349,10 +378,64 @@ CG_HIDDEN void cg__io_close_all(cg_loop *loop);
 CG_HIDDEN void cg__io_enter(int fd, int dir);
 CG_HIDDEN void cg__io_empty(int fd, int dir, int is_short);
 CG_HIDDEN void cg__io_wait(int fd, int dir);
+/* Work handed to another thread that will come back through
+ * call_soon_threadsafe (a worker's job, a DNS lookup): while some is
+ * out, a virtual-clock loop with nothing to do waits for it instead of
+ * declaring a deadlock. Called on the loop's thread, in pairs. */
+CG_HIDDEN void cg__loop_hold(cg_loop *loop);
+CG_HIDDEN void cg__loop_release(cg_loop *loop);
 /* A plain callback handle (call_soon's) without scheduling it. */
 CG_HIDDEN cg_handle *cg__loop_plain_handle(cg_loop *loop, cg_callback fn, void *arg);
 
+/* The fd and direction of an io_wait (io.c). */
+CG_HIDDEN int cg__io_wait_fd(uintptr_t io_wait);
+
+/* Something a higher layer attaches to a loop (the thread pool's link to
+ * it, src/io/pool.c), found again by its close function. shutdown, when
+ * not NULL, runs in a task of the loop as cg_run's shutdown step
+ * (loop.shutdown_default_executor: it may await); close runs when the loop
+ * closes, first thing once it is marked closed (its queues and the task
+ * list are still there), and frees the extension. */
+typedef struct cg__loop_ext {
+    struct cg__loop_ext *next;
+    void (*shutdown)(struct cg__loop_ext *x);
+    void (*close)(struct cg__loop_ext *x, cg_loop *loop);
+} cg__loop_ext;
+CG_HIDDEN void cg__loop_attach(cg_loop *loop, cg__loop_ext *x);
+CG_HIDDEN cg__loop_ext *cg__loop_find(cg_loop *loop, void (*close)(cg__loop_ext *, cg_loop *));
+/* The stall detector's registry of running loops (watch.c). */
+CG_HIDDEN void cg__watch_add(cg_loop *loop);
+CG_HIDDEN void cg__watch_remove(cg_loop *loop);
+/* Task dumps asked for by a signal (cg_task_dump_on_signal): a loop whose
+ * dump_seen differs dumps its tasks at its next iteration. */
+extern CG_HIDDEN int cg__dump_requests;
+CG_HIDDEN void cg__loop_dump_requested(cg_loop *loop);
+/* Call sites the public macros record (cogen_loop.h, CG__SITE). */
+
+/* ---------------------------------------------------------------------
+ * The trace recorder (trace.c)
+ * ------------------------------------------------------------------ */
+
+extern CG_HIDDEN int cg__trace_on;
+static inline int cg__tracing(void) { return CG_UNLIKELY(__atomic_load_n(&cg__trace_on, __ATOMIC_RELAXED)); }
+CG_HIDDEN cg_ns cg__trace_now(void);
+/* A step of t that began at t0 and answered st, r (what it yielded). */
+CG_HIDDEN void cg__trace_step(cg_task *t, cg_ns t0, cg_status st, void *r);
+/* COGEN_TRACE in the environment: start tracing (once per process). */
+CG_HIDDEN void cg__trace_from_env(void);
+
 /* The loop running in this thread. */
 extern __thread cg_loop *cg__running_loop CG_HIDDEN;
+
+/* The running task will await kind obj (for the task dump). */
+static inline void cg__await_note(const char *kind, const void *obj) {
+    cg_loop *loop = cg__running_loop;
+    cg_task *t = loop ? loop->current : NULL;
+    if (t) {
+        t->await_kind = kind;
+        t->await_obj = obj;
+    }
+}
+
 
 #endif
