@@ -117,7 +117,12 @@ CG_API cg_loop *cg_loop_new(const cg_loop_opts *opts);
  * running event loop') if it runs. NULL is ignored. */
 CG_API void cg_loop_free(cg_loop *loop);
 
-/* loop.time(): the loop's clock, in nanoseconds. */
+/* loop.time(): the loop's clock, in nanoseconds. On the real clock it reads
+ * the monotonic clock at every call, as asyncio's time() does. Timers
+ * (call_later, cg_sleep, timeout scopes) are armed from the loop's last
+ * reading in the current iteration instead (as libuv's uv_now): the one it
+ * took to look for due timers, the last cg_loop_time() call, or one taken
+ * by the first timer armed; see cg_loop_call_later. */
 CG_API cg_ns cg_loop_time(cg_loop *loop);
 
 /* loop.run_until_complete(fut): runs until fut is done and returns its
@@ -155,7 +160,12 @@ typedef void (*cg_callback)(void *arg);
  * return a new reference to a handle that can cancel the call, or NULL with
  * errno ENOMEM; cg_handle_unref it when done with it (the call happens
  * whether or not a reference is kept). A callback that raises is reported
- * to the exception handler ('Exception in callback ...'). */
+ * to the exception handler ('Exception in callback ...'). call_later's
+ * deadline is delay after the loop's last clock reading in this iteration
+ * (cg_loop_time): a callback that has computed for a while before it arms
+ * a timer sees it come up that much early, as with libuv, where asyncio
+ * reads the clock again; cg_loop_time() just before arms it from now. A
+ * clock reading costs more than arming a timer (about 30 ns here). */
 CG_API cg_handle *cg_loop_call_soon(cg_loop *loop, cg_callback fn, void *arg);
 CG_API cg_handle *cg_loop_call_later(cg_loop *loop, cg_ns delay, cg_callback fn, void *arg);
 CG_API cg_handle *cg_loop_call_at(cg_loop *loop, cg_ns when, cg_callback fn, void *arg);
@@ -284,7 +294,10 @@ CG_API int cg_task_cancelling(const cg_task *t);
 CG_API int cg_task_uncancel(cg_task *t);
 
 /* asyncio.sleep(delay) inside a task: 0 (or less) is a bare yield, one turn
- * of the loop; else suspends until the clock has advanced by delay. */
+ * of the loop; else suspends until the clock has advanced by delay (from
+ * the loop's time, see cg_loop_time). In the task's own body it makes no
+ * future (the timer steps the task; a cancellation acts as on asyncio's
+ * sleep future): docs/loop.md, "A sleep without a future". */
 CG_API void cg_sleep(cg_ns delay);
 
 /* asyncio.all_tasks(loop): the tasks not done, in creation order, as new

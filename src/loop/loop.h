@@ -42,11 +42,15 @@ struct cg_handle {
     unsigned char timer;     /* made by call_later/call_at */
     unsigned char scheduled; /* in the timer heap */
     unsigned alloc_gen;      /* cg__alloc_generation() it was allocated in */
-    cg_callback fn;          /* R_PLAIN */
+    union {                  /* by ready.kind: 72 bytes, an 80-byte malloc chunk */
+        cg_callback fn;           /* R_PLAIN: fn(arg) */
+        cg_done_callback done_fn; /* R_DONE: done_fn(fut, arg) */
+    };
     void *arg;
-    cg_done_callback done_fn; /* R_DONE: done_fn(fut, arg) */
-    cg_future *fut;          /* R_DONE: the future (owned) */
-    cg_loop *loop;           /* timers: whose heap */
+    union {
+        cg_future *fut;      /* R_DONE: the future (owned) */
+        cg_loop *loop;       /* timers (R_PLAIN): whose heap */
+    };
     cg_ns when;              /* timers: deadline */
     size_t heap_at;          /* timers: index in the heap */
 };
@@ -97,7 +101,8 @@ struct cg_future {
     uint32_t ncbs, cbs_cap;
     done_cb cb0;              /* the first, without an allocation (as
                                  CPython's fut_callback0) */
-    char *cancel_msg;         /* Future.cancel(msg): a shared message
+    char *cancel_msg;         /* Future.cancel(msg), and a task's
+                                 Task.cancel(msg) while pending: a shared message
                                  (cg__msg_new, one reference), or NULL */
     cg_exc *cancelled_exc;    /* the CancelledError a task ended with,
                                  handed out once (owned) */
@@ -118,10 +123,12 @@ struct cg_task {
     unsigned char started;
     unsigned char log_destroy_pending; /* reported if dropped pending (0: a
                                           task gather made for a coroutine) */
-    uint64_t serial;          /* creation order */
+    uint64_t serial;          /* creation order (the task dump's #N) */
     struct cg_task *all_next, *all_prev; /* the loop's tasks, creation order */
-    uintptr_t io_wait;        /* the fd it waits on (io.c): a cg__io * with
-                                 the direction in bit 0, or 0 */
+    uintptr_t io_wait;        /* what it waits on without a future: an fd
+                                 (io.c: a cg__io * with the direction in
+                                 bit 0), or its sleep's timer (task.c: a
+                                 cg_handle * with bit 1 set), or 0 */
     /* For the task dump (cg_loop_dump_tasks): what it awaits, beyond the
      * future (a primitive's kind and the object, or a sleep's timer
      * handle), where it awaits and where it was made (the call sites the
@@ -179,6 +186,10 @@ struct cg_loop {
     unsigned char closed;
     cg_ns now;                /* the virtual clock */
     cg_ns base;               /* real clock: monotonic time at creation */
+    cg_ns clock;              /* real clock: the last reading in this
+                                 iteration (loop time), valid while
+                                 clock_valid: what timers are armed from */
+    unsigned char clock_valid;
     cg__ready *ready_head, *ready_tail;
     size_t nready;
     cg__timer_slot *heap;     /* timers, by (when, seq) */
@@ -204,6 +215,7 @@ struct cg_loop {
      * (loop.c, future.c). */
     cg__freelist handle_cache;
     cg__freelist future_cache;
+    cg__freelist timeout_cache; /* timeout scopes (structured.c) */
     /* I/O (io.c): epoll, -1 until an fd is waited on or the loop blocks;
      * the fds it has seen, by number; how many are registered and how
      * many have a waiter or a callback (the loop polls while there are). */
@@ -268,6 +280,15 @@ static inline int cg__freelist_put(cg__freelist *fl, void *p, unsigned gen) {
     return 1;
 }
 
+/* The time timers are armed from (call_later, sleep, timeout scopes): the
+ * virtual clock, or the loop's last reading of the real clock in this
+ * iteration, read now if there was none (loop.c). */
+CG_HIDDEN cg_ns cg__loop_clock_read(cg_loop *loop);
+static inline cg_ns cg__loop_now(cg_loop *loop) {
+    if (loop->flags & CG_LOOP_VIRTUAL_CLOCK) return loop->now;
+    return loop->clock_valid ? loop->clock : cg__loop_clock_read(loop);
+}
+
 /* Schedules a handle at the end of the ready queue (takes a reference). */
 CG_HIDDEN void cg__loop_ready(cg_loop *loop, cg_handle *h);
 /* Appends an embedded entry (the caller has given it what it holds). */
@@ -298,6 +319,17 @@ CG_HIDDEN size_t cg__future_forget_callback(cg_future *f, cg_done_callback fn, v
 CG_HIDDEN void cg__loop_report(cg_loop *loop, const char *message, cg_exc *e, cg_future *f);
 /* A task leaves the loop's list (finalized). */
 CG_HIDDEN void cg__task_finalize_all(cg_loop *loop);
+/* References on a future the caller knows is not NULL, inline for the
+ * loop's hot paths (a task's step, a wake-up): cg_future_ref/unref are
+ * calls. cg__future_free: the last reference went. */
+CG_HIDDEN void cg__future_free(cg_future *f);
+static inline cg_future *cg__fut_ref(cg_future *f) {
+    f->refs++;
+    return f;
+}
+static inline void cg__fut_unref(cg_future *f) {
+    if (--f->refs == 0) cg__future_free(f);
+}
 /* Frees what a future holds (not the struct). */
 CG_HIDDEN void cg__future_clear(cg_future *f);
 /* A CancelledError for a future (_make_cancelled_error). New reference. */

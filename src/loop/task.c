@@ -22,13 +22,32 @@ char cg__await_token;
 
 static char *task_cancel_msg_take(cg_task *t);
 
-/* The task's own cancel message (Task._cancel_message), kept apart from
- * the future's (set when the future itself is cancelled); shared
- * (cg__msg_new). */
+/* The task's own cancel message (Task._cancel_message) is its future's
+ * cancel_msg, one attribute as in CPython, where Task inherits Future's
+ * _cancel_message: Task.cancel sets it while the task is pending, and the
+ * task's end (Future.cancel) sets it again. Shared (cg__msg_new). Keeping
+ * it apart cost a task 16 bytes of malloc chunk. */
+#define TASK_CANCEL_MSG(t) ((t)->fut.cancel_msg)
+
 typedef struct task_extra {
-    char *cancel_msg;
     char name_buf[16]; /* the name when it is a default 'Task-N' that fits */
 } task_extra;
+
+/* A task's io_wait with this bit is a sleep's timer handle (cg_sleep),
+ * else the fd it waits on (io.c: a cg__io *, direction in bit 0). */
+#define WAIT_TIMER ((uintptr_t)2)
+
+/* The task stops waiting on its fd or its sleep's timer (the caller steps
+ * it, or drops it). */
+static void wait_cancel(cg_task *t) {
+    if (t->io_wait & WAIT_TIMER) {
+        cg_handle *h = (cg_handle *)(t->io_wait & ~WAIT_TIMER);
+        t->io_wait = 0;
+        cg_handle_cancel(h); /* cg_sleep holds it and lets it go */
+        return;
+    }
+    cg__io_cancel_wait(t);
+}
 
 /* ---------------------------------------------------------------------
  * Creation and end
@@ -63,7 +82,7 @@ static void loop_unlink(cg_loop *loop, cg_task *t) {
 void cg__task_schedule_step(cg_task *t, cg_exc *exc) {
     t->step_exc = exc;
     t->fut.ready.kind = R_STEP;
-    cg_future_ref(&t->fut); /* the entry's */
+    cg__fut_ref(&t->fut); /* the entry's */
     cg__loop_ready_entry(t->fut.loop, &t->fut.ready);
 }
 
@@ -152,8 +171,8 @@ cg_gen *cg_task_gen(const cg_task *t) { return t ? t->gen : NULL; }
 static task_extra *extra(cg_task *t) { return (task_extra *)(t + 1); }
 
 static char *task_cancel_msg_take(cg_task *t) {
-    char *m = extra(t)->cancel_msg;
-    extra(t)->cancel_msg = NULL;
+    char *m = TASK_CANCEL_MSG(t);
+    TASK_CANCEL_MSG(t) = NULL;
     return m;
 }
 
@@ -163,7 +182,7 @@ static char *task_cancel_msg_take(cg_task *t) {
  * request it got, which the task keeps. */
 cg_exc *cg__future_make_cancelled_error(cg_future *f) {
     if (f->is_task && f->state != F_CANCELLED && !f->cancelled_exc)
-        return cg_exc_new(&cg_CancelledError, extra((cg_task *)f)->cancel_msg);
+        return cg_exc_new(&cg_CancelledError, TASK_CANCEL_MSG((cg_task *)f));
     return cg__future_cancelled_error(f);
 }
 
@@ -188,8 +207,7 @@ void cg__task_free(cg_task *t) {
     }
     if (t->fut_waiter) cg_future_unref(t->fut_waiter);
     cg_exc_unref(t->step_exc);
-    cg__msg_unref(extra(t)->cancel_msg);
-    cg__future_clear(&t->fut);
+    cg__future_clear(&t->fut); /* and the cancel message */
     if (t->name != extra(t)->name_buf) cg__dealloc(t->name);
     cg__dealloc(t);
 }
@@ -227,7 +245,7 @@ void cg__task_finalize_all(cg_loop *loop) {
             cg_future_unref(t->fut_waiter);
             t->fut_waiter = NULL;
         }
-        cg__io_cancel_wait(t);
+        wait_cancel(t);
         cg_gen *g = t->gen;
         t->gen = NULL;
         cg_free(g); /* closes it: its cleanups run, outside the loop */
@@ -260,12 +278,12 @@ void cg__task_step(cg_task *t, cg_exc *exc) {
             cg_exc_unref(exc);
             char *m = task_cancel_msg_take(t);
             exc = cg_exc_new(&cg_CancelledError, m);
-            extra(t)->cancel_msg = m;
+            TASK_CANCEL_MSG(t) = m;
         }
         t->must_cancel = 0;
     }
     if (t->fut_waiter) {
-        cg_future_unref(t->fut_waiter);
+        cg__fut_unref(t->fut_waiter);
         t->fut_waiter = NULL;
     }
     loop->current = t;
@@ -283,7 +301,7 @@ void cg__task_step(cg_task *t, cg_exc *exc) {
     case CG_RETURNED:
         if (t->must_cancel) {
             t->must_cancel = 0;
-            set_cancelled(t, extra(t)->cancel_msg);
+            set_cancelled(t, TASK_CANCEL_MSG(t));
         } else {
             cg__future_set_result_plain(&t->fut, r);
             task_done(t);
@@ -309,20 +327,31 @@ void cg__task_step(cg_task *t, cg_exc *exc) {
         } else if (f == &t->fut) {
             cg__task_schedule_step(t, cg_exc_newf(&cg_RuntimeError, "Task cannot await on itself: <Task pending name='%s'>", t->name));
         } else {
-            cg_future_ref(&t->fut); /* the wake-up's */
-            if (cg_future_add_done_callback(f, cg__task_wakeup, t) < 0) {
+            cg__fut_ref(&t->fut); /* the wake-up's */
+            if (f->cbs_cap == 0 && f->state == F_PENDING) { /* its first callback, in the future (as add_done_callback) */
+                f->cbs = &f->cb0;
+                f->cbs_cap = f->ncbs = 1;
+                f->cb0 = (done_cb){cg__task_wakeup, t};
+            } else if (cg_future_add_done_callback(f, cg__task_wakeup, t) < 0) {
                 cg_future_unref(&t->fut);
                 cg__task_schedule_step(t, cg_exc_new(&cg_MemoryError, NULL));
                 return;
             }
-            t->fut_waiter = cg_future_ref(f);
-            if (t->must_cancel && cg__future_cancel(f, extra(t)->cancel_msg)) t->must_cancel = 0;
+            t->fut_waiter = cg__fut_ref(f);
+            if (t->must_cancel && cg__future_cancel(f, TASK_CANCEL_MSG(t))) t->must_cancel = 0;
         }
     } else if (r == &cg__io_token) {
         /* an fd's waiter (io.c): its edge steps the task; a cancellation
          * that came during the step stops the wait at once */
-        if (t->must_cancel) {
-            cg__io_cancel_wait(t);
+        if (t->must_cancel && (t->io_wait & WAIT_TIMER)) {
+            /* a sleep: its future would be cancelled with the message and
+             * the request consumed (must_cancel cleared), so that a later
+             * cancel() does not replace the message thrown in */
+            wait_cancel(t);
+            t->must_cancel = 0;
+            cg__task_schedule_step(t, cg_exc_new(&cg_CancelledError, TASK_CANCEL_MSG(t)));
+        } else if (t->must_cancel) {
+            wait_cancel(t);
             cg__task_schedule_step(t, NULL);
         }
     } else if (r == NULL) {
@@ -342,7 +371,7 @@ void cg__task_wakeup(cg_future *f, void *arg) {
         e = cg_exc_ref(f->exc);
     }
     cg__task_step(t, e);
-    cg_future_unref(&t->fut);
+    cg__fut_unref(&t->fut);
 }
 
 /* ---------------------------------------------------------------------
@@ -373,11 +402,17 @@ int cg__task_cancel(cg_task *t, char *msg) {
         cancel_depth--;
         if (passed) return 1;
     }
+    if (t->io_wait & WAIT_TIMER) { /* asleep: as if its sleep's future were cancelled */
+        wait_cancel(t);
+        cg__task_schedule_step(t, cg_exc_new(&cg_CancelledError, msg));
+        return 1;
+    }
     t->must_cancel = 1;
-    cg__msg_unref(extra(t)->cancel_msg);
-    extra(t)->cancel_msg = cg__msg_ref(msg);
+    char *old = TASK_CANCEL_MSG(t);
+    TASK_CANCEL_MSG(t) = cg__msg_ref(msg); /* before the unref: msg may be old */
+    cg__msg_unref(old);
     if (t->io_wait) { /* waiting on an fd: the step throws CancelledError in */
-        cg__io_cancel_wait(t);
+        wait_cancel(t);
         cg__task_schedule_step(t, NULL);
     }
     return 1;
@@ -457,6 +492,10 @@ void *cg_await(cg_future *f) {
         cg_yield(cur, &cg__await_token);
         if (f->state == F_PENDING) CG_RAISE(&cg_RuntimeError, "await wasn't used with future");
     }
+    if (f->state == F_FINISHED && !f->exc) { /* a result: cg_future_result's case without the call */
+        f->log_tb = 0;
+        return f->result;
+    }
     return cg_future_result(f);
 }
 
@@ -502,15 +541,46 @@ static void sleep_cleanup(void *p) {
     cg_future_unref(s->f);
 }
 
+/* asyncio.sleep's future and its timer in one, for the task's own body
+ * (the common case): the task waits on the timer itself, as on an fd
+ * (io_wait, tagged WAIT_TIMER), and the timer steps it. A cancellation
+ * cancels the timer and steps the task with CancelledError(msg), which is
+ * what cancelling the sleep's future would do (Task.cancel passes msg to
+ * the future, whose wake-up throws it in); nothing else could see the
+ * future. A sleeping task is a future (112 bytes) lighter, and a sleep
+ * neither makes one nor runs its done callback. */
+static void sleep_wake(void *arg) {
+    cg_task *t = arg;
+    t->io_wait = 0;
+    cg__task_schedule_step(t, NULL);
+}
+
+static void sleep_on_timer(cg_task *t, cg_loop *loop, cg_gen *cur, cg_ns delay) {
+    cg_handle *h = cg_loop_call_later(loop, delay, sleep_wake, t);
+    if (!h) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
+    t->io_wait = (uintptr_t)h | WAIT_TIMER;
+    cg__await_note("sleep", h);
+    note_site();
+    cg_exc *e = cg_yield_catch(cur, &cg__io_token, NULL); /* the timer or a cancellation steps it */
+    if (t->io_wait == ((uintptr_t)h | WAIT_TIMER)) t->io_wait = 0;
+    cg_handle_cancel(h);
+    cg_handle_unref(h);
+    if (e) cg_raise(e);
+}
+
 void cg_sleep(cg_ns delay) {
     cg_gen *cur = cg_current();
     struct cg_agen *ag = NULL;
-    int direct = task_body_running(cur) != NULL;
+    cg_task *direct = task_body_running(cur);
     int in_agen = direct ? 0 : cg__agen_context(&ag);
     if (!direct && !in_agen) running_task("cg_sleep");
     cg_loop *loop = cg__running_loop;
     if (delay <= 0) {
         cg_yield(cur, in_agen ? (void *)&cg__bare_token : NULL);
+        return;
+    }
+    if (direct) {
+        sleep_on_timer(direct, loop, cur, delay);
         return;
     }
     sleep_rec s = {cg_future_new(loop), NULL};
@@ -753,7 +823,10 @@ static cg_task *task_by_serial(cg_loop *loop, uint64_t serial) {
 }
 
 static void dump_awaits(cg_loop *loop, cg_task *t, FILE *f) {
-    if (t->io_wait) {
+    if (t->io_wait & WAIT_TIMER) { /* a sleep in the task's own body: its timer */
+        const cg_handle *h = (const cg_handle *)(t->io_wait & ~WAIT_TIMER);
+        fprintf(f, "awaits sleep, %.3f ms left", (double)(h->when - cg_loop_time(loop)) / 1e6);
+    } else if (t->io_wait) {
         fprintf(f, "awaits fd %d (%s)", cg__io_wait_fd(t->io_wait), (t->io_wait & 1) ? "writable" : "readable");
     } else if (t->await_kind && !strcmp(t->await_kind, "sleep") && t->fut_waiter) {
         const cg_handle *h = t->await_obj;

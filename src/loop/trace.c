@@ -167,6 +167,8 @@ void cg__trace_step(cg_task *t, cg_ns t0, cg_status st, void *r) {
             snprintf(e->what, sizeof e->what, "task %s", ((cg_task *)f)->name);
         else
             copy_name(e->what, sizeof e->what, "future");
+    } else if (r == &cg__io_token && (t->io_wait & 2)) { /* a sleep's timer (task.c's WAIT_TIMER) */
+        copy_name(e->what, sizeof e->what, "sleep");
     } else if (r == &cg__io_token) {
         snprintf(e->what, sizeof e->what, "fd (%s)", (t->io_wait & 1) ? "write" : "read");
     } else if (r == NULL) {
