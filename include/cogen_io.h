@@ -285,7 +285,16 @@ CG_API cg_server *cg_start_unix_server(cg_client_connected cb, void *arg, const 
                                        const cg_server_opts *opts);
 /* The port it listens on (the first socket's), for port 0. */
 CG_API int cg_server_port(const cg_server *s);
+/* close: stops listening (the connections go on); close_clients (asyncio
+ * 3.13's): closes the writer of every connection, whose reader then sees
+ * the end; wait_closed: waits until the server is closed and every
+ * connection's task has ended; serve_forever: waits until cancelled or
+ * closed (CancelledError), closing the server and waiting for it then;
+ * RuntimeError('server <Server sockets=(...)> is already being awaited on
+ * serve_forever()') / ('server <Server sockets=()> is closed') as
+ * asyncio's. free: closes it; the memory goes once its connections end. */
 CG_API void cg_server_close(cg_server *s);
+CG_API void cg_server_close_clients(cg_server *s);
 CG_API void cg_server_wait_closed(cg_server *s);
 CG_API void cg_server_serve_forever(cg_server *s);
 CG_API void cg_server_free(cg_server *s);

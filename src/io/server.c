@@ -31,6 +31,8 @@ typedef struct waitnode {
     cg_server *s;
 } waitnode;
 
+typedef struct conn_arg conn_arg;
+
 typedef struct listener {
     cg_server *s;
     int fd;
@@ -46,6 +48,7 @@ struct cg_server {
     int n;
     unsigned char closed, freed;
     size_t active;         /* connections whose task has not ended */
+    conn_arg *conns;       /* their list */
     waitnode *waiters;     /* wait_closed */
     cg_future *forever;    /* serve_forever's */
 };
@@ -65,11 +68,12 @@ static void maybe_wake(cg_server *s) {
  * Connections
  * ------------------------------------------------------------------ */
 
-typedef struct conn_arg {
+struct conn_arg {
     cg_server *s;
     cg_stream_reader *r;
     cg_stream_writer *w;
-} conn_arg;
+    conn_arg *next, **pprev;
+};
 
 static void conn_free(void *p) {
     conn_arg *a = p;
@@ -96,6 +100,8 @@ static void conn_done(cg_future *f, void *p) {
         }
     }
     cg_future_unref(f);
+    if (a->next) a->next->pprev = a->pprev;
+    *a->pprev = a->next;
     free(a);
     s->active--;
     maybe_wake(s);
@@ -119,6 +125,10 @@ static void start_connection(cg_server *s, int fd) {
         return;
     }
     s->active++;
+    a->next = s->conns;
+    if (a->next) a->next->pprev = &a->next;
+    a->pprev = &s->conns;
+    s->conns = a;
     cg_future_add_done_callback(cg_task_future(t), conn_done, a);
 }
 
@@ -280,6 +290,10 @@ void cg_server_close(cg_server *s) {
     s->n = 0;
     if (s->forever && !cg_future_done(s->forever)) cg_future_cancel(s->forever, NULL);
     maybe_wake(s);
+}
+
+void cg_server_close_clients(cg_server *s) {
+    for (conn_arg *a = s->conns; a; a = a->next) cg_stream_close(a->w);
 }
 
 static void leave(void *p) {
