@@ -15,7 +15,7 @@ typedef struct http_request {
     size_t method_len;
     int minor;            /* HTTP/1.minor */
     size_t content_length;
-    int keep_alive;       /* HTTP/1.1: unless "Connection: close"; 1.0: only with keep-alive */
+    int keep_alive;       /* no "Connection: close", and HTTP/1.1 or "Connection: keep-alive" */
 } http_request;
 
 static int http_tchar(unsigned char c) {
@@ -68,9 +68,8 @@ static int http_parse(const char *head, size_t n, http_request *req) {
     if (end - p < 10 || memcmp(p, "HTTP/1.", 7) != 0 || p[7] < '0' || p[7] > '9' || p[8] != '\r' || p[9] != '\n')
         return -1;
     req->minor = p[7] - '0';
-    req->keep_alive = req->minor >= 1;
     p += 10;
-    int have_length = 0;
+    int have_length = 0, close = 0, keep = 0;
     /* header fields: name ":" OWS value OWS CRLF */
     while (p < end) {
         const char *name = p;
@@ -100,11 +99,12 @@ static int http_parse(const char *head, size_t n, http_request *req) {
         } else if (http_ieq(name, name_len, "transfer-encoding")) {
             return -1; /* chunked bodies: not for this server */
         } else if (http_ieq(name, name_len, "connection")) {
-            if (http_has_token(v, (size_t)(ve - v), "close")) req->keep_alive = 0;
-            if (http_has_token(v, (size_t)(ve - v), "keep-alive")) req->keep_alive = req->keep_alive || req->minor == 0;
+            close |= http_has_token(v, (size_t)(ve - v), "close");
+            keep |= http_has_token(v, (size_t)(ve - v), "keep-alive");
         }
         p = eol + 2;
     }
+    req->keep_alive = !close && (req->minor >= 1 || keep);
     return 0;
 }
 
