@@ -278,6 +278,9 @@ void cg_stream_writer_free(cg_stream_writer *w) {
 
 static CG_NORETURN void raise_exc(cg__conn *c) { cg_raise(cg_exc_ref(c->exc)); }
 
+/* What is buffered (the buffer may not exist yet). */
+static const char *buffered(const cg_stream_reader *r) { return r->buf ? r->buf + r->start : ""; }
+
 /* One receive into dst (room > 0) for the call named name: waits for at
  * least one byte; 0 at end of stream (or of the connection). */
 static size_t receive(cg_stream_reader *r, char *dst, size_t room, const char *name) {
@@ -353,7 +356,7 @@ void cg_stream_readexactly(cg_stream_reader *r, void *buf, size_t n) {
     if (n == 0) return;
     while (r->end - r->start < n) {
         if (r->eof) {
-            cg_exc *e = incomplete_new(r->buf + r->start, r->end - r->start, n);
+            cg_exc *e = incomplete_new(buffered(r), r->end - r->start, n);
             r->start = r->end = 0;
             cg_raise(e);
         }
@@ -404,7 +407,7 @@ const char *cg_stream_readuntil(cg_stream_reader *r, const void *sep, size_t sep
     size_t n;
     int st = until(r, sep, seplen, &n);
     if (st == UNTIL_EOF) {
-        cg_exc *e = incomplete_new(r->buf + r->start, r->end - r->start, SIZE_MAX);
+        cg_exc *e = incomplete_new(buffered(r), r->end - r->start, SIZE_MAX);
         r->start = r->end = 0;
         cg_raise(e);
     }
@@ -419,7 +422,7 @@ const char *cg_stream_readline(cg_stream_reader *r, size_t *len) {
     if (r->c->exc) raise_exc(r->c);
     size_t n;
     int st = until(r, "\n", 1, &n);
-    const char *line = r->buf ? r->buf + r->start : "";
+    const char *line = buffered(r);
     if (st == UNTIL_EOF) { /* the partial line, or nothing */
         *len = r->end - r->start;
         r->start = r->end;

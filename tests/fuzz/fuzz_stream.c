@@ -235,8 +235,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 }
 
 #ifdef FUZZ_STANDALONE
-/* fuzz_stream_random [COUNT [SEED]]: random programs. */
+/* Inputs from files (tests/fuzz/regress-io), one per file. */
+static int replay_files(int n, char **paths) {
+    for (int i = 0; i < n; i++) {
+        FILE *f = fopen(paths[i], "rb");
+        if (!f) {
+            fprintf(stderr, "cannot open %s\n", paths[i]);
+            return 1;
+        }
+        static uint8_t buf[1 << 16];
+        size_t len = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        LLVMFuzzerTestOneInput(buf, len);
+    }
+    return 0;
+}
+
+/* cogen-stream-random [COUNT [SEED]]: random programs; cogen-stream-random FILE...: those. */
 int main(int argc, char **argv) {
+    if (argc > 1 && (argv[1][0] < '0' || argv[1][0] > '9')) return replay_files(argc - 1, argv + 1);
     long count = argc > 1 ? atol(argv[1]) : 2000;
     unsigned long long s = argc > 2 ? strtoull(argv[2], NULL, 0) : 1;
     uint8_t buf[600];
