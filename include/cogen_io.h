@@ -151,12 +151,14 @@ CG_API void cg_write(int fd, const void *buf, size_t n);
 
 #include <netdb.h>
 
-/* getaddrinfo(3) on the DNS workers (a pool of its own, with its own
- * limit, so that slow lookups cannot starve other work sent to threads):
+/* getaddrinfo(3) on the DNS workers (a pool of its own, 4 threads for the
+ * process, so that slow lookups cannot starve other work sent to threads):
  * the list (free it with freeaddrinfo), or socket.gaierror
- * ('[Errno -2] Name or service not known', errno the EAI_* code) raised.
- * Cancellable: the task stops waiting (the lookup finishes on its worker
- * and is dropped). */
+ * ('[Errno -2] Name or service not known', errno the EAI_* code) raised;
+ * EAI_SYSTEM raises the OSError of its errno, as Python does. A numeric
+ * host with a numeric port (or none) is answered at once, without a
+ * worker. Cancellable: the task stops waiting (the lookup finishes on its
+ * worker and is dropped). Outside a task: RuntimeError. */
 CG_API struct addrinfo *cg_getaddrinfo(const char *host, const char *port, const struct addrinfo *hints);
 /* getnameinfo(3) likewise: host and serv filled; gaierror raised. */
 CG_API void cg_getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, size_t hostlen, char *serv,
@@ -298,6 +300,109 @@ CG_API void cg_server_close_clients(cg_server *s);
 CG_API void cg_server_wait_closed(cg_server *s);
 CG_API void cg_server_serve_forever(cg_server *s);
 CG_API void cg_server_free(cg_server *s);
+
+/* ======================================================================
+ * Threads: executors (concurrent.futures.ThreadPoolExecutor,
+ * loop.run_in_executor, asyncio.to_thread), concurrent futures, and a
+ * loop's work for other threads (run_coroutine_threadsafe, wrap_future)
+ * ====================================================================== */
+
+/* A function run on a worker thread. It returns its result, or raises
+ * (cg_raise, CG_RAISE) what it has to report: that exception moves to the
+ * loop's thread and is raised in the task that awaits the call, as
+ * asyncio.to_thread re-raises what the function raised. It runs on the
+ * worker's own stack, outside any task and loop: no cg_await, and nothing
+ * of the loop but cg_loop_call_soon_threadsafe. */
+typedef void *(*cg_thread_fn)(void *arg);
+
+typedef struct cg_executor cg_executor;
+
+/* ThreadPoolExecutor(max_workers): at most max_workers threads (0:
+ * asyncio's default, min(32, cpus + 4)), started as jobs come while no
+ * worker is idle. Jobs run first in, first out. NULL with errno ENOMEM. */
+CG_API cg_executor *cg_executor_new(unsigned max_workers);
+/* executor.shutdown(wait): no job may be submitted any more (RuntimeError
+ * ('cannot schedule new futures after shutdown')); the jobs queued still
+ * run. wait: blocks the calling thread until they have all run and the
+ * workers have ended (from a task, that blocks its loop: asyncio's
+ * shutdown(wait=True) does the same). May be called again. */
+CG_API void cg_executor_shutdown(cg_executor *ex, int wait);
+/* Frees the handle: shutdown(wait=False) first if it was not shut down;
+ * the workers end once their queue is empty. NULL is ignored. */
+CG_API void cg_executor_free(cg_executor *ex);
+/* How many workers it has started (they stay until the shutdown). */
+CG_API unsigned cg_executor_workers(cg_executor *ex);
+
+/* loop.run_in_executor(executor, fn, arg), on the loop's thread (NULL
+ * loop: the running one): fn(arg) is queued on ex (NULL: the loop's
+ * default executor, made the first time) and a new reference to a future
+ * of the loop is returned, done with fn's result or what it raised.
+ * Cancelling the future while the job is queued takes the job out (it
+ * never runs); once it runs it finishes, and its result is dropped (a
+ * result that owns memory is then lost: a function that allocates should
+ * not be cancelled while it runs, or should keep its result elsewhere).
+ * Raises RuntimeError('Event loop is closed'), RuntimeError('cannot
+ * schedule new futures after shutdown') for an executor shut down,
+ * RuntimeError('Executor shutdown has been called') for the default one
+ * once the loop's shutdown_default_executor ran (cg_run runs it: it waits,
+ * without blocking the loop, for the default executor's jobs to finish),
+ * RuntimeError("can't start new thread"), MemoryError. When the loop
+ * closes, its default executor is shut down without waiting (its queued
+ * jobs still run; their outcomes are dropped), as BaseEventLoop.close
+ * does. */
+CG_API cg_future *cg_loop_run_in_executor(cg_loop *loop, cg_executor *ex, cg_thread_fn fn, void *arg);
+/* await asyncio.to_thread(fn, arg), in a task: runs fn(arg) on the
+ * running loop's default executor and returns its result, or raises what
+ * it raised. Cancellable as above (CancelledError raised at once). */
+CG_API void *cg_to_thread(cg_thread_fn fn, void *arg);
+
+/* concurrent.futures.Future: a future any thread may complete, wait for
+ * (blocking) or cancel, reference counted (atomically). Its exception is
+ * handed, as a reference, to whoever retrieves it: cogen exceptions may
+ * move between threads but not be shared, so let one thread at a time
+ * retrieve it (result, or a task awaiting it), and drop the last
+ * reference to the future on that thread. */
+typedef struct cg_cfuture cg_cfuture;
+typedef void (*cg_cfuture_callback)(cg_cfuture *f, void *arg);
+
+/* A new pending future; NULL with errno ENOMEM. */
+CG_API cg_cfuture *cg_cfuture_new(void);
+CG_API cg_cfuture *cg_cfuture_ref(cg_cfuture *f);
+CG_API void cg_cfuture_unref(cg_cfuture *f);
+CG_API int cg_cfuture_done(cg_cfuture *f);
+CG_API int cg_cfuture_cancelled(cg_cfuture *f);
+/* Future.cancel(): 1 if it was pending (cancelled now: its callbacks run
+ * in the calling thread) or was cancelled already, 0 when it has an
+ * outcome. */
+CG_API int cg_cfuture_cancel(cg_cfuture *f);
+/* set_result / set_exception (e consumed): 0, or -1 with errno EINVAL when
+ * it is done already (Python's InvalidStateError). The callbacks run in
+ * the calling thread. */
+CG_API int cg_cfuture_set_result(cg_cfuture *f, void *v);
+CG_API int cg_cfuture_set_exception(cg_cfuture *f, cg_exc *e);
+/* add_done_callback: fn(f, arg) runs in the thread that completes f, or at
+ * once when it is done. -1 with errno ENOMEM. */
+CG_API int cg_cfuture_add_done_callback(cg_cfuture *f, cg_cfuture_callback fn, void *arg);
+/* Future.result(timeout): blocks the calling thread until f is done or
+ * timeout has passed (CG_NEVER: no limit); CG_RETURNED with *out the
+ * result, or CG_RAISED with *exc (a new reference): f's exception,
+ * CancelledError() when it was cancelled, TimeoutError() when time ran
+ * out. out and exc may be NULL. */
+CG_API cg_status cg_cfuture_result(cg_cfuture *f, cg_ns timeout, void **out, cg_exc **exc);
+
+/* asyncio.run_coroutine_threadsafe(body(arg), loop), from a thread other
+ * than the loop's: body becomes a task of loop (made by a call_soon_
+ * threadsafe callback) and its outcome goes to the concurrent future
+ * returned (a new reference; NULL with errno ENOMEM or EINVAL). Cancelling
+ * that future cancels the task. The loop must be running, or run later:
+ * a loop closed before it makes the task leaves the future pending. */
+CG_API cg_cfuture *cg_run_coroutine_threadsafe(cg_loop *loop, cg_fn body, void *arg);
+/* asyncio.wrap_future(f), in the running loop: a future of the loop (new
+ * reference) that gets f's outcome when f is done, in whatever thread f is
+ * completed; cancelling it cancels f. cg_await_cfuture(f) awaits it, in a
+ * task, without blocking the loop. */
+CG_API cg_future *cg_wrap_future(cg_cfuture *f);
+CG_API void *cg_await_cfuture(cg_cfuture *f);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include "cogen_io.h"
 #include "check.h"
+#include "io_check.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -22,24 +23,6 @@
 #include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-static int count_fds(void) {
-    DIR *d = opendir("/proc/self/fd");
-    CHECK(d != NULL);
-    int n = 0;
-    while (readdir(d)) n++;
-    closedir(d);
-    return n;
-}
-
-static void run_main(cg_fn body, void *arg) {
-    cg_exc *e = NULL;
-    cg_status st = cg_run(body, arg, NULL, NULL, &e);
-    if (st != CG_RETURNED) {
-        cg_exc_print(e, stderr);
-        CHECK(!"the run raised");
-    }
-}
 
 /* ---------------------------------------------------------------------
  * The OSError family

@@ -10,10 +10,9 @@
  */
 #define _GNU_SOURCE
 #include "cogen_io.h"
-#include "check.h"
+#include "io_check.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -21,26 +20,6 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-static int count_fds(void) {
-    DIR *d = opendir("/proc/self/fd");
-    CHECK(d != NULL);
-    int n = 0;
-    while (readdir(d)) n++;
-    closedir(d);
-    return n;
-}
-
-static void run_main(cg_fn body, void *arg) {
-    int before = count_fds();
-    cg_exc *e = NULL;
-    cg_status st = cg_run(body, arg, NULL, NULL, &e);
-    if (st != CG_RETURNED) {
-        cg_exc_print(e, stderr);
-        CHECK(!"the run raised");
-    }
-    CHECK_EQ(count_fds(), before);
-}
 
 static void await_fn(void *f) { cg_await(f); }
 
@@ -195,7 +174,7 @@ static void *reader_rules_main(cg_gen *g, void *arg) {
     return NULL;
 }
 
-TEST(stream_reader_rules) { run_main(reader_rules_main, NULL); }
+TEST(stream_reader_rules) { run_main_no_fd_leak(reader_rules_main, NULL); }
 
 /* Two readers: r = StreamReader(); t = ensure_future(r.read(5)); then
  * r.readline() -> RuntimeError('readuntil() called while another
@@ -225,7 +204,7 @@ static void *two_readers_main(cg_gen *g, void *arg) {
     return NULL;
 }
 
-TEST(stream_two_readers) { run_main(two_readers_main, NULL); }
+TEST(stream_two_readers) { run_main_no_fd_leak(two_readers_main, NULL); }
 
 /* ---------------------------------------------------------------------
  * A TCP echo server and its client
@@ -303,7 +282,7 @@ static void *echo_main(cg_gen *g, void *arg) {
     return NULL;
 }
 
-TEST(stream_echo_tcp) { run_main(echo_main, "127.0.0.1"); }
+TEST(stream_echo_tcp) { run_main_no_fd_leak(echo_main, "127.0.0.1"); }
 
 TEST(stream_echo_ipv6) {
     int fd = socket(AF_INET6, SOCK_STREAM, 0);
@@ -314,10 +293,10 @@ TEST(stream_echo_ipv6) {
         return;
     }
     close(fd);
-    run_main(echo_main, "::1");
+    run_main_no_fd_leak(echo_main, "::1");
 }
 
-TEST(stream_echo_localhost) { run_main(echo_main, "localhost"); }
+TEST(stream_echo_localhost) { run_main_no_fd_leak(echo_main, "localhost"); }
 
 /* A Unix server, its name and peer name. */
 static void *unix_main(cg_gen *g, void *arg) {
@@ -349,7 +328,7 @@ static void *unix_main(cg_gen *g, void *arg) {
     return NULL;
 }
 
-TEST(stream_unix) { run_main(unix_main, NULL); }
+TEST(stream_unix) { run_main_no_fd_leak(unix_main, NULL); }
 
 /* ---------------------------------------------------------------------
  * The writer: misuse, close, half-close
@@ -397,7 +376,7 @@ static void *writer_misuse_main(cg_gen *g, void *arg) {
     return NULL;
 }
 
-TEST(stream_writer_misuse) { run_main(writer_misuse_main, NULL); }
+TEST(stream_writer_misuse) { run_main_no_fd_leak(writer_misuse_main, NULL); }
 
 /* Half-close both ways: the client sends, then write_eof; the server reads
  * to the end, answers with the count, then closes. */
@@ -440,7 +419,7 @@ static void *half_close_main(cg_gen *g, void *arg) {
     return NULL;
 }
 
-TEST(stream_half_close) { run_main(half_close_main, NULL); }
+TEST(stream_half_close) { run_main_no_fd_leak(half_close_main, NULL); }
 
 /* ---------------------------------------------------------------------
  * Errors of the connection
@@ -480,7 +459,7 @@ static void *refused_main(cg_gen *g, void *arg) {
     return NULL;
 }
 
-TEST(stream_connect_refused) { run_main(refused_main, NULL); }
+TEST(stream_connect_refused) { run_main_no_fd_leak(refused_main, NULL); }
 
 /* The peer resets the connection while we write: drain raises a
  * ConnectionError (reset, or broken pipe: which one the kernel says
@@ -535,7 +514,7 @@ static void *reset_main(cg_gen *g, void *arg) {
     return NULL;
 }
 
-TEST(stream_peer_reset) { run_main(reset_main, NULL); }
+TEST(stream_peer_reset) { run_main_no_fd_leak(reset_main, NULL); }
 
 /* A reader that never reads: the writer's queue stays bounded by the
  * high-water mark (drain blocks), and the peer gets every byte once it
@@ -585,7 +564,7 @@ static void *slow_reader_main(cg_gen *g, void *arg) {
     return NULL;
 }
 
-TEST(stream_slow_reader) { run_main(slow_reader_main, NULL); }
+TEST(stream_slow_reader) { run_main_no_fd_leak(slow_reader_main, NULL); }
 
 /* ---------------------------------------------------------------------
  * Cancellation loses nothing
@@ -637,7 +616,7 @@ static void *cancel_read_main(cg_gen *g, void *arg) {
     return NULL;
 }
 
-TEST(stream_cancel_read) { run_main(cancel_read_main, NULL); }
+TEST(stream_cancel_read) { run_main_no_fd_leak(cancel_read_main, NULL); }
 
 /* connect cancelled while the SYN waits (a listener whose queue is full
  * drops it): CancelledError, the socket closed. accept cancelled: the
@@ -693,7 +672,7 @@ static void *cancel_connect_main(cg_gen *g, void *arg) {
     return NULL;
 }
 
-TEST(stream_cancel_connect_accept) { run_main(cancel_connect_main, NULL); }
+TEST(stream_cancel_connect_accept) { run_main_no_fd_leak(cancel_connect_main, NULL); }
 
 /* ---------------------------------------------------------------------
  * The server: accept out of fds, a failing callback, serve_forever
@@ -768,7 +747,7 @@ static void *emfile_main(cg_gen *g, void *arg) {
     return NULL;
 }
 
-TEST(stream_accept_emfile) { run_main(emfile_main, NULL); }
+TEST(stream_accept_emfile) { run_main_no_fd_leak(emfile_main, NULL); }
 
 static void bad_cb(cg_stream_reader *r, cg_stream_writer *w, void *arg) {
     (void)r, (void)w, (void)arg;
@@ -798,7 +777,7 @@ static void *bad_cb_main(cg_gen *g, void *arg) {
     return NULL;
 }
 
-TEST(stream_cb_exception) { run_main(bad_cb_main, NULL); }
+TEST(stream_cb_exception) { run_main_no_fd_leak(bad_cb_main, NULL); }
 
 /* serve_forever: cancelled, it closes the server and waits for its
  * connections, then the CancelledError goes on; a second serve_forever
@@ -837,7 +816,7 @@ static void *forever_main(cg_gen *g, void *arg) {
     return NULL;
 }
 
-TEST(stream_serve_forever) { run_main(forever_main, NULL); }
+TEST(stream_serve_forever) { run_main_no_fd_leak(forever_main, NULL); }
 
 /* bind on a port in use: OSError(98, "error while attempting to bind on
  * address ('127.0.0.1', PORT): address already in use") */
@@ -858,7 +837,7 @@ static void *bind_main(cg_gen *g, void *arg) {
     return NULL;
 }
 
-TEST(stream_bind_in_use) { run_main(bind_main, NULL); }
+TEST(stream_bind_in_use) { run_main_no_fd_leak(bind_main, NULL); }
 
 static const check_case cases[] = {
     CASE(stream_reader_rules),  CASE(stream_two_readers),   CASE(stream_echo_tcp),

@@ -631,7 +631,7 @@ static struct addrinfo *resolve(const char *host, int port, int passive) {
     int err = getaddrinfo(host, serv, &hints, &ai);
     if (err == 0) return ai;
     hints.ai_flags &= ~AI_NUMERICHOST;
-    return cg__resolve(host, serv, &hints);
+    return cg_getaddrinfo(host, serv, &hints); /* a name: on the DNS workers */
 }
 
 /* What asyncio raises when every address failed: the one error, or one of
@@ -715,16 +715,3 @@ void cg_open_unix_connection(const char *path, const cg_stream_opts *opts, cg_st
 }
 
 struct addrinfo *cg__resolve_stream(const char *host, int port, int passive) { return resolve(host, port, passive); }
-
-/* Names: getaddrinfo(3) here, on the loop's thread, until the DNS workers
- * (cg_getaddrinfo) are merged; then they answer, off the loop. */
-struct addrinfo *cg__resolve(const char *host, const char *serv, const struct addrinfo *hints) {
-    struct addrinfo *ai = NULL;
-    int err = getaddrinfo(host, serv, hints, &ai);
-    if (err) {
-        char msg[200];
-        snprintf(msg, sizeof msg, "[Errno %d] %s", err, gai_strerror(err));
-        cg_raise(cg_oserror_new_msg(&cg_gaierror, err, msg));
-    }
-    return ai;
-}

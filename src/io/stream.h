@@ -17,7 +17,5 @@ CG_HIDDEN void cg__conn_on_free(cg__conn *c, void (*fn)(void *), void *arg);
  * off the loop; passive: for bind (NULL host: every interface). Raises
  * gaierror. Free with freeaddrinfo. */
 CG_HIDDEN struct addrinfo *cg__resolve_stream(const char *host, int port, int passive);
-/* getaddrinfo of a name. */
-CG_HIDDEN struct addrinfo *cg__resolve(const char *host, const char *serv, const struct addrinfo *hints);
 
 #endif

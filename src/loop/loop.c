@@ -734,10 +734,26 @@ cg_status cg_loop_run_until_complete(cg_loop *loop, cg_future *fut, void **out, 
     return err ? CG_RAISED : CG_RETURNED;
 }
 
+void cg__loop_attach(cg_loop *loop, cg__loop_ext *x) {
+    x->next = loop->exts;
+    loop->exts = x;
+}
+
+cg__loop_ext *cg__loop_find(cg_loop *loop, void (*close)(cg__loop_ext *, cg_loop *)) {
+    for (cg__loop_ext *x = loop->exts; x; x = x->next)
+        if (x->close == close) return x;
+    return NULL;
+}
+
 void cg_loop_free(cg_loop *loop) {
     if (!loop) return;
     if (loop->running) CG_RAISE(&cg_RuntimeError, "Cannot close a running event loop");
     loop->closed = 1;
+    while (loop->exts) { /* (the default executor's shutdown(wait=False), ...) */
+        cg__loop_ext *x = loop->exts;
+        loop->exts = x->next;
+        x->close(x, loop);
+    }
     cg__task_finalize_all(loop);
     cg__agen_forget_loop(loop);
     take_threadsafe(loop);

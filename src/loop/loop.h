@@ -219,6 +219,8 @@ struct cg_loop {
     struct cg_loop *watch_next, *watch_prev; /* running loops (watch.c) */
     uint64_t stall_seq, stall_reported; /* the watchdog's own */
     cg_ns stall_since;
+    /* What higher layers attached to the loop (cg__loop_attach) */
+    struct cg__loop_ext *exts;
 };
 
 /* Free lists: take a block (NULL when empty, or when the allocator has
@@ -360,6 +362,19 @@ CG_HIDDEN cg_ns cg__trace_now(void);
 CG_HIDDEN void cg__trace_step(cg_task *t, cg_ns t0, cg_status st, void *r);
 /* COGEN_TRACE in the environment: start tracing (once per process). */
 CG_HIDDEN void cg__trace_from_env(void);
+/* Something a higher layer attaches to a loop (the thread pool's link to
+ * it, src/io/pool.c), found again by its close function. shutdown, when
+ * not NULL, runs in a task of the loop as cg_run's shutdown step
+ * (loop.shutdown_default_executor: it may await); close runs when the loop
+ * closes, first thing once it is marked closed (its queues and the task
+ * list are still there), and frees the extension. */
+typedef struct cg__loop_ext {
+    struct cg__loop_ext *next;
+    void (*shutdown)(struct cg__loop_ext *x);
+    void (*close)(struct cg__loop_ext *x, cg_loop *loop);
+} cg__loop_ext;
+CG_HIDDEN void cg__loop_attach(cg_loop *loop, cg__loop_ext *x);
+CG_HIDDEN cg__loop_ext *cg__loop_find(cg_loop *loop, void (*close)(cg__loop_ext *, cg_loop *));
 
 /* The loop running in this thread. */
 extern __thread cg_loop *cg__running_loop CG_HIDDEN;

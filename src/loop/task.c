@@ -614,9 +614,15 @@ static cg_exc *cancel_all(cg_loop *loop) {
     return stuck;
 }
 
-static void *nothing(cg_gen *g, void *arg) {
+/* loop.shutdown_default_executor(): what higher layers attached to the
+ * loop shut down (the default executor waits for its jobs, awaiting). */
+static void *shutdown_exts(cg_gen *g, void *arg) {
     (void)g;
-    return arg;
+    (void)arg;
+    cg_loop *loop = cg_get_running_loop();
+    for (cg__loop_ext *x = loop->exts; x; x = x->next)
+        if (x->shutdown) x->shutdown(x);
+    return NULL;
 }
 
 /* A step of the shutdown that runs as a task of its own, as asyncio's
@@ -654,7 +660,7 @@ static void run_shutdown(void *p) {
     r->stuck = cancel_all(r->loop);
     if (r->stuck) return;
     shutdown_task(r->loop, shutdown_asyncgens); /* loop.shutdown_asyncgens() */
-    shutdown_task(r->loop, nothing); /* loop.shutdown_default_executor() */
+    shutdown_task(r->loop, shutdown_exts); /* loop.shutdown_default_executor() */
 }
 
 /* asyncio.run's outcome: *out and *exc (either may be NULL) from st, v, e
