@@ -404,6 +404,39 @@ CG_API cg_cfuture *cg_run_coroutine_threadsafe(cg_loop *loop, cg_fn body, void *
 CG_API cg_future *cg_wrap_future(cg_cfuture *f);
 CG_API void *cg_await_cfuture(cg_cfuture *f);
 
+/* ======================================================================
+ * Datagram endpoints (loop.create_datagram_endpoint), in a task
+ * ====================================================================== */
+
+/* A UDP socket with awaitable sends and receives, instead of asyncio's
+ * protocol callbacks. */
+typedef struct cg_datagram cg_datagram;
+typedef struct cg_datagram_opts {
+    int reuse_port;      /* SO_REUSEPORT */
+    int allow_broadcast; /* SO_BROADCAST */
+} cg_datagram_opts;
+/* A socket bound to local_host:local_port (local_port -1: not bound; NULL
+ * host: every interface; port 0: any) and/or connected to
+ * remote_host:remote_port (NULL: not connected); names resolved off the
+ * loop. Raises OSError (the bind's, the connect's), gaierror; ValueError
+ * when neither address is given. Free with cg_datagram_close. */
+CG_API cg_datagram *cg_open_datagram(const char *local_host, int local_port, const char *remote_host,
+                                     int remote_port, const cg_datagram_opts *opts);
+/* sendto: one datagram, waiting while the socket is full. addr NULL sends
+ * to the connected peer; on a connected endpoint another address is
+ * ValueError('Invalid address: must be None or (\'127.0.0.1\', 9)') as in
+ * asyncio. Errors raise (ConnectionRefusedError after an ICMP refusal on a
+ * connected endpoint, ...). */
+CG_API void cg_datagram_sendto(cg_datagram *d, const void *buf, size_t n, const struct sockaddr *addr, socklen_t len);
+/* recvfrom: waits for one datagram; its size (truncated to n), the sender
+ * in addr/len (may be NULL). Cancellable: a datagram that arrives stays for
+ * the next call. */
+CG_API size_t cg_datagram_recvfrom(cg_datagram *d, void *buf, size_t n, struct sockaddr_storage *addr, socklen_t *len);
+CG_API int cg_datagram_sockname(const cg_datagram *d, struct sockaddr_storage *addr, socklen_t *len);
+CG_API int cg_datagram_fileno(const cg_datagram *d);
+/* Closes the socket and frees d (NULL ignored). */
+CG_API void cg_datagram_close(cg_datagram *d);
+
 #ifdef __cplusplus
 }
 #endif

@@ -839,13 +839,84 @@ static void *bind_main(cg_gen *g, void *arg) {
 
 TEST(stream_bind_in_use) { run_main_no_fd_leak(bind_main, NULL); }
 
+/* ---------------------------------------------------------------------
+ * Datagram endpoints
+ * ------------------------------------------------------------------ */
+
+static cg_datagram *udp_a;
+
+static void *udp_receiver(cg_gen *g, void *arg) {
+    (void)g, (void)arg;
+    char buf[64];
+    return (void *)cg_datagram_recvfrom(udp_a, buf, sizeof buf, NULL, NULL);
+}
+
+static void udp_send_elsewhere(void *d) {
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(10), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cg_datagram_sendto(d, "x", 1, (struct sockaddr *)&sa, sizeof sa);
+}
+
+static void udp_recv(void *d) {
+    char buf[8];
+    cg_datagram_recvfrom(d, buf, sizeof buf, NULL, NULL);
+}
+
+/* A bound endpoint and a connected one: ping, pong to the sender's
+ * address; a receive cancelled loses no datagram; the asyncio twin's
+ * create_datagram_endpoint(remote_addr=('127.0.0.1', 9)).sendto(b'x',
+ * ('127.0.0.1', 10)) -> ValueError("Invalid address: must be None or
+ * ('127.0.0.1', 9)"); a connected endpoint whose peer is gone:
+ * ConnectionRefusedError('[Errno 111] Connection refused'). */
+static void *udp_main(cg_gen *g, void *arg) {
+    (void)g, (void)arg;
+    udp_a = cg_open_datagram("127.0.0.1", 0, NULL, 0, NULL);
+    struct sockaddr_storage ss;
+    socklen_t len;
+    CHECK_EQ(cg_datagram_sockname(udp_a, &ss, &len), 0);
+    int port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    cg_datagram *b = cg_open_datagram(NULL, -1, "127.0.0.1", port, NULL);
+    /* a receive cancelled: the datagram sent after it is there for the next */
+    cg_task *t = cg_create_task(udp_receiver, NULL, NULL);
+    cg_sleep(0);
+    cg_task_cancel(t, NULL);
+    cg_exc *e = cg_try_catch(await_fn, cg_task_future(t), &cg_BaseException);
+    CHECK(cg_exc_is(e, &cg_CancelledError));
+    cg_exc_unref(e);
+    cg_future_unref(cg_task_future(t));
+    cg_datagram_sendto(b, "ping", 4, NULL, 0);
+    char buf[64];
+    struct sockaddr_storage from;
+    CHECK_EQ(cg_datagram_recvfrom(udp_a, buf, sizeof buf, &from, &len), 4);
+    CHECK(memcmp(buf, "ping", 4) == 0);
+    cg_datagram_sendto(udp_a, "pong!", 5, (struct sockaddr *)&from, len);
+    CHECK_EQ(cg_datagram_recvfrom(b, buf, sizeof buf, NULL, NULL), 5);
+    CHECK(memcmp(buf, "pong!", 5) == 0);
+    e = cg_try_catch(udp_send_elsewhere, b, &cg_Exception);
+    char want[100];
+    snprintf(want, sizeof want, "ValueError(\"Invalid address: must be None or ('127.0.0.1', %d)\")", port);
+    CHECK_EXC(e, want);
+    cg_exc_unref(e);
+    /* the peer gone: the ICMP refusal comes back as the next call's error */
+    cg_datagram_close(udp_a);
+    udp_a = NULL;
+    cg_datagram_sendto(b, "lost", 4, NULL, 0);
+    e = cg_try_catch(udp_recv, b, &cg_Exception);
+    CHECK_PTR(cg_exc_type_of(e), &cg_ConnectionRefusedError);
+    CHECK_STR(cg_exc_msg(e), "[Errno 111] Connection refused");
+    cg_exc_unref(e);
+    cg_datagram_close(b);
+    return NULL;
+}
+
+TEST(stream_udp) { run_main_no_fd_leak(udp_main, NULL); }
+
 static const check_case cases[] = {
     CASE(stream_reader_rules),  CASE(stream_two_readers),   CASE(stream_echo_tcp),
     CASE(stream_echo_ipv6),     CASE(stream_echo_localhost), CASE(stream_unix),
     CASE(stream_writer_misuse), CASE(stream_half_close),    CASE(stream_connect_refused),
     CASE(stream_peer_reset),    CASE(stream_slow_reader),   CASE(stream_cancel_read),
     CASE(stream_cancel_connect_accept), CASE(stream_accept_emfile), CASE(stream_cb_exception),
-    CASE(stream_serve_forever), CASE(stream_bind_in_use),
+    CASE(stream_serve_forever), CASE(stream_bind_in_use),   CASE(stream_udp),
 };
 
 CHECK_MAIN(cases)

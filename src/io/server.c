@@ -237,7 +237,7 @@ static void start_serving(cg_server *s) {
 cg_server *cg_start_server(cg_client_connected cb, void *arg, const char *host, int port, const cg_server_opts *opts) {
     building b = {server_new(cb, arg, opts), NULL};
     CG_DEFER(building_cleanup, &b);
-    b.ai = cg__resolve_stream(host, port, 1);
+    b.ai = cg__resolve(host, port, SOCK_STREAM, 1);
     for (struct addrinfo *ai = b.ai; ai; ai = ai->ai_next) {
         int dup = 0; /* getaddrinfo may list an address twice */
         for (struct addrinfo *p = b.ai; p != ai; p = p->ai_next)

@@ -620,12 +620,11 @@ static void do_connect(void *p) {
     cg_sock_connect(a->fd, a->ai->ai_addr, a->ai->ai_addrlen);
 }
 
-/* The addresses of host:port (numeric ones at once, names on the DNS
- * workers). */
-static struct addrinfo *resolve(const char *host, int port, int passive) {
+/* cg__resolve (stream.h). */
+struct addrinfo *cg__resolve(const char *host, int port, int socktype, int passive) {
     char serv[16];
     snprintf(serv, sizeof serv, "%d", port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = socktype,
                              .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | (passive ? AI_PASSIVE : 0)};
     struct addrinfo *ai = NULL;
     int err = getaddrinfo(host, serv, &hints, &ai);
@@ -696,7 +695,7 @@ static int connect_any(struct addrinfo *list) {
 
 void cg_open_connection(const char *host, int port, const cg_stream_opts *opts, cg_stream_reader **r,
                         cg_stream_writer **w) {
-    int fd = connect_any(resolve(host, port, 0));
+    int fd = connect_any(cg__resolve(host, port, SOCK_STREAM, 0));
     cg_stream_open_fd(fd, opts, r, w);
 }
 
@@ -713,5 +712,3 @@ void cg_open_unix_connection(const char *path, const cg_stream_opts *opts, cg_st
     a.fd = -1;
     cg_stream_open_fd(fd, opts, r, w);
 }
-
-struct addrinfo *cg__resolve_stream(const char *host, int port, int passive) { return resolve(host, port, passive); }
