@@ -36,7 +36,6 @@ check-asan check-tsan check-valgrind check-aarch64 check-ucontext check-compact 
 
 fuzz: all
 	sh tests/fuzz/libfuzzer.sh
-	sh tests/fuzz/libfuzzer_io.sh
 
 fuzz-long: all
 	sh tests/fuzz/long.sh $(BUILD)

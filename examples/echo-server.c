@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "stop_signal.h"
+#include "serve_until_signal.h"
 
 static void echo(cg_stream_reader *r, cg_stream_writer *w, void *arg) {
     (void)arg;
@@ -24,45 +24,11 @@ static void echo(cg_stream_reader *r, cg_stream_writer *w, void *arg) {
     cg_stream_close(w);
 }
 
-static int stopping;
-
-static void stop(void *s) {
-    stopping = 1;
-    cg_server_close_clients(s); /* each reader sees the end */
-    cg_server_close(s);         /* serve_forever closes and waits */
-}
-
-static void serve(void *s) { cg_server_serve_forever(s); }
-
 static void *main_task(cg_gen *g, void *arg) {
     (void)g;
-    cg_server *s = cg_start_server(echo, NULL, "127.0.0.1", atoi(arg), NULL);
-    stop_signal sig;
-    if (stop_signal_start(&sig, stop, s) < 0) {
-        perror("signalfd");
-        exit(1);
-    }
-    printf("echo-server: listening on 127.0.0.1:%d\n", cg_server_port(s));
-    fflush(stdout);
-    cg_exc *e = cg_try_catch(serve, s, &cg_CancelledError); /* what serve_forever ends with */
-    if (e && !stopping) cg_raise(e);
-    cg_exc_unref(e);
-    stop_signal_end(&sig);
-    cg_server_free(s);
-    printf("echo-server: stopped\n");
+    char **argv = arg;
+    serve_until_signal(cg_start_server(echo, NULL, "127.0.0.1", atoi(argv[1]), NULL), "echo-server");
     return NULL;
 }
 
-int main(int argc, char **argv) {
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s PORT\n", argv[0]);
-        return 2;
-    }
-    cg_exc *e = NULL;
-    if (cg_run(main_task, argv[1], NULL, NULL, &e) != CG_RETURNED) {
-        cg_exc_print(e, stderr);
-        cg_exc_unref(e);
-        return 1;
-    }
-    return 0;
-}
+int main(int argc, char **argv) { return example_main(argc, argv, main_task, "PORT"); }

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 
 #include "http_parse.h"
-#include "stop_signal.h"
+#include "serve_until_signal.h"
 
 static cg_ns idle_timeout = CG_SEC(10);
 
@@ -74,46 +74,12 @@ static void conn(cg_stream_reader *r, cg_stream_writer *w, void *arg) {
     cg_stream_close(w);
 }
 
-static int stopping;
-
-static void stop(void *s) {
-    stopping = 1;
-    cg_server_close_clients(s);
-    cg_server_close(s);
-}
-
-static void serve(void *s) { cg_server_serve_forever(s); }
-
 static void *main_task(cg_gen *g, void *arg) {
     (void)g;
-    cg_server *s = cg_start_server(conn, NULL, "127.0.0.1", atoi(arg), NULL);
-    stop_signal sig;
-    if (stop_signal_start(&sig, stop, s) < 0) {
-        perror("signalfd");
-        exit(1);
-    }
-    printf("http-hello: listening on 127.0.0.1:%d\n", cg_server_port(s));
-    fflush(stdout);
-    cg_exc *e = cg_try_catch(serve, s, &cg_CancelledError);
-    if (e && !stopping) cg_raise(e);
-    cg_exc_unref(e);
-    stop_signal_end(&sig);
-    cg_server_free(s);
-    printf("http-hello: stopped\n");
+    char **argv = arg;
+    if (argv[1] && argv[2]) idle_timeout = (cg_ns)(atof(argv[2]) * 1e9);
+    serve_until_signal(cg_start_server(conn, NULL, "127.0.0.1", atoi(argv[1]), NULL), "http-hello");
     return NULL;
 }
 
-int main(int argc, char **argv) {
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s PORT [IDLE_TIMEOUT_SECONDS]\n", argv[0]);
-        return 2;
-    }
-    if (argc > 2) idle_timeout = (cg_ns)(atof(argv[2]) * 1e9);
-    cg_exc *e = NULL;
-    if (cg_run(main_task, argv[1], NULL, NULL, &e) != CG_RETURNED) {
-        cg_exc_print(e, stderr);
-        cg_exc_unref(e);
-        return 1;
-    }
-    return 0;
-}
+int main(int argc, char **argv) { return example_main(argc, argv, main_task, "PORT [IDLE_TIMEOUT_SECONDS]"); }

@@ -23,6 +23,29 @@
 
 static void await_fn(void *f) { cg_await(f); }
 
+/* Helpers: streams and servers made and ended. */
+static void connect_to(cg_server *s, cg_stream_reader **r, cg_stream_writer **w) {
+    cg_open_connection("127.0.0.1", cg_server_port(s), NULL, r, w);
+}
+
+static void streams_free(cg_stream_reader *r, cg_stream_writer *w) {
+    cg_stream_reader_free(r);
+    cg_stream_writer_free(w);
+}
+
+/* close, wait_closed, free. */
+static void streams_close(cg_stream_reader *r, cg_stream_writer *w) {
+    cg_stream_close(w);
+    cg_stream_wait_closed(w);
+    streams_free(r, w);
+}
+
+static void server_done(cg_server *s) {
+    cg_server_close(s);
+    cg_server_wait_closed(s);
+    cg_server_free(s);
+}
+
 /* A reader (and writer) over one end of a socketpair; the test writes
  * the other end (pair[1]). */
 static int pair[2];
@@ -36,8 +59,7 @@ static void open_pair(size_t limit) {
 }
 
 static void close_pair(void) {
-    cg_stream_reader_free(rd);
-    cg_stream_writer_free(wr);
+    streams_free(rd, wr);
     rd = NULL;
     wr = NULL;
     close(pair[1]);
@@ -250,10 +272,7 @@ static void *echo_client(cg_gen *g, void *arg) {
     char c1;
     CHECK_EQ(cg_stream_read(r, &c1, 1), 0); /* the server closes after our EOF */
     CHECK(cg_stream_at_eof(r));
-    cg_stream_close(w);
-    cg_stream_wait_closed(w);
-    cg_stream_reader_free(r);
-    cg_stream_writer_free(w);
+    streams_close(r, w);
     return NULL;
 }
 
@@ -276,9 +295,7 @@ static void *echo_main(cg_gen *g, void *arg) {
         cg_future_unref(cg_task_future(ts[i]));
     }
     CHECK_EQ(served, N);
-    cg_server_close(s);
-    cg_server_wait_closed(s);
-    cg_server_free(s);
+    server_done(s);
     return NULL;
 }
 
@@ -317,13 +334,8 @@ static void *unix_main(cg_gen *g, void *arg) {
     CHECK_EQ(cg_stream_peername(w, &ss, &len), 0);
     CHECK_EQ(ss.ss_family, AF_UNIX);
     CHECK_STR(((struct sockaddr_un *)&ss)->sun_path, path);
-    cg_stream_close(w);
-    cg_stream_wait_closed(w);
-    cg_stream_reader_free(r);
-    cg_stream_writer_free(w);
-    cg_server_close(s);
-    cg_server_wait_closed(s);
-    cg_server_free(s);
+    streams_close(r, w);
+    server_done(s);
     unlink(path);
     return NULL;
 }
@@ -354,7 +366,7 @@ static void *writer_misuse_main(cg_gen *g, void *arg) {
     cg_server *s = cg_start_server(closer_cb, NULL, "127.0.0.1", 0, NULL);
     cg_stream_reader *r;
     cg_stream_writer *w;
-    cg_open_connection("127.0.0.1", cg_server_port(s), NULL, &r, &w);
+    connect_to(s, &r, &w);
     cg_stream_write_eof(w);
     cg_exc *e = cg_try_catch(do_write_x, w, &cg_Exception);
     CHECK_EXC(e, "RuntimeError('Cannot call write() after write_eof()')");
@@ -365,8 +377,7 @@ static void *writer_misuse_main(cg_gen *g, void *arg) {
     CHECK_EXC(e, "ConnectionResetError('Connection lost')");
     cg_exc_unref(e);
     cg_stream_wait_closed(w);
-    cg_stream_reader_free(r);
-    cg_stream_writer_free(w);
+    streams_free(r, w);
     cg_server_close(s);
     cg_server_wait_closed(s);
     e = cg_try_catch(serve_forever_fn, s, &cg_Exception);
@@ -398,7 +409,7 @@ static void *half_close_main(cg_gen *g, void *arg) {
     cg_server *s = cg_start_server(count_cb, NULL, "127.0.0.1", 0, NULL);
     cg_stream_reader *r;
     cg_stream_writer *w;
-    cg_open_connection("127.0.0.1", cg_server_port(s), NULL, &r, &w);
+    connect_to(s, &r, &w);
     static char big[300000];
     memset(big, 'z', sizeof big);
     cg_stream_write(w, big, sizeof big); /* more than the socket takes: queued */
@@ -409,13 +420,8 @@ static void *half_close_main(cg_gen *g, void *arg) {
     CHECK_STR(line_of(l, n), "300000\n");
     l = cg_stream_readline(r, &n);
     CHECK_EQ(n, 0);
-    cg_stream_close(w);
-    cg_stream_wait_closed(w);
-    cg_stream_reader_free(r);
-    cg_stream_writer_free(w);
-    cg_server_close(s);
-    cg_server_wait_closed(s);
-    cg_server_free(s);
+    streams_close(r, w);
+    server_done(s);
     return NULL;
 }
 
@@ -430,8 +436,7 @@ static void do_connect(void *p) {
     cg_stream_reader *r;
     cg_stream_writer *w;
     cg_open_connection(p, port_arg, NULL, &r, &w);
-    cg_stream_reader_free(r);
-    cg_stream_writer_free(w);
+    streams_free(r, w);
 }
 
 /* open_connection('127.0.0.1', closed port) -> ConnectionRefusedError,
@@ -488,7 +493,7 @@ static void *reset_main(cg_gen *g, void *arg) {
     cg_server *s = cg_start_server(reset_cb, NULL, "127.0.0.1", 0, NULL);
     cg_stream_reader *r;
     cg_stream_writer *w;
-    cg_open_connection("127.0.0.1", cg_server_port(s), NULL, &r, &w);
+    connect_to(s, &r, &w);
     cg_exc *e = cg_try_catch(write_until_error, w, &cg_Exception);
     CHECK(e != NULL);
     CHECK(cg_exc_is(e, &cg_ConnectionResetError) || cg_exc_is(e, &cg_BrokenPipeError));
@@ -506,11 +511,8 @@ static void *reset_main(cg_gen *g, void *arg) {
     CHECK(cg_exc_is(e, &cg_ConnectionError));
     cg_exc_unref(e);
     rd = NULL;
-    cg_stream_reader_free(r);
-    cg_stream_writer_free(w);
-    cg_server_close(s);
-    cg_server_wait_closed(s);
-    cg_server_free(s);
+    streams_free(r, w);
+    server_done(s);
     return NULL;
 }
 
@@ -738,12 +740,9 @@ static void *emfile_main(cg_gen *g, void *arg) {
     CHECK_EQ(served, 2);
     setrlimit(RLIMIT_NOFILE, &old);
     cg_stream_writer_free(wa);
-    cg_stream_reader_free(ra);
-    cg_stream_writer_free(wb);
+    streams_free(ra, wb);
     cg_stream_reader_free(rb);
-    cg_server_close(s);
-    cg_server_wait_closed(s);
-    cg_server_free(s);
+    server_done(s);
     return NULL;
 }
 
@@ -763,17 +762,14 @@ static void *bad_cb_main(cg_gen *g, void *arg) {
     cg_server *s = cg_start_server(bad_cb, NULL, "127.0.0.1", 0, NULL);
     cg_stream_reader *r;
     cg_stream_writer *w;
-    cg_open_connection("127.0.0.1", cg_server_port(s), NULL, &r, &w);
+    connect_to(s, &r, &w);
     char buf[10];
     CHECK_EQ(cg_stream_read(r, buf, sizeof buf), 0);
     cg_sleep(CG_MS(10));
     CHECK_EQ(handler_calls, 1);
     CHECK_STR(handler_msg, "Unhandled exception in client_connected_cb" "ValueError('boom')");
-    cg_stream_writer_free(w);
-    cg_stream_reader_free(r);
-    cg_server_close(s);
-    cg_server_wait_closed(s);
-    cg_server_free(s);
+    streams_free(r, w);
+    server_done(s);
     return NULL;
 }
 
@@ -800,7 +796,7 @@ static void *forever_main(cg_gen *g, void *arg) {
     cg_exc_unref(e);
     cg_stream_reader *r;
     cg_stream_writer *w;
-    cg_open_connection("127.0.0.1", cg_server_port(s), NULL, &r, &w);
+    connect_to(s, &r, &w);
     echo_line(r, w, "x\n");
     cg_task_cancel(t, NULL);
     cg_sleep(CG_MS(10));
@@ -810,8 +806,7 @@ static void *forever_main(cg_gen *g, void *arg) {
     CHECK(cg_exc_is(e, &cg_CancelledError));
     cg_exc_unref(e);
     cg_future_unref(cg_task_future(t));
-    cg_stream_writer_free(w);
-    cg_stream_reader_free(r);
+    streams_free(r, w);
     cg_server_free(s);
     return NULL;
 }

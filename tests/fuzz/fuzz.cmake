@@ -78,7 +78,7 @@ endif()
 # against a model (fuzz_stream.c) and http-hello's request parser
 # (fuzz_http.c, over examples/http_parse.h). Without libFuzzer each is its
 # own driver of random inputs from a seed, run by ctest; with
-# COGEN_LIBFUZZER, libFuzzer targets (tests/fuzz/libfuzzer_io.sh, make fuzz).
+# COGEN_LIBFUZZER, libFuzzer targets (tests/fuzz/libfuzzer.sh, make fuzz).
 foreach(_io stream http)
   add_executable(cogen-${_io}-random ${_fz}/fuzz_${_io}.c)
   target_compile_definitions(cogen-${_io}-random PRIVATE FUZZ_STANDALONE)

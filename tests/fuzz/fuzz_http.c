@@ -124,48 +124,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 }
 
 #ifdef FUZZ_STANDALONE
-/* Inputs from files (tests/fuzz/regress-io), one per file. */
-static int replay_files(int n, char **paths) {
-    for (int i = 0; i < n; i++) {
-        FILE *f = fopen(paths[i], "rb");
-        if (!f) {
-            fprintf(stderr, "cannot open %s\n", paths[i]);
-            return 1;
-        }
-        static uint8_t buf[1 << 16];
-        size_t len = fread(buf, 1, sizeof buf, f);
-        fclose(f);
-        LLVMFuzzerTestOneInput(buf, len);
-    }
-    return 0;
-}
+#include "io_driver.h"
 
-/* cogen-http-random [COUNT [SEED]]: random inputs; cogen-http-random FILE...: those. */
-int main(int argc, char **argv) {
-    if (argc > 1 && (argv[1][0] < '0' || argv[1][0] > '9')) return replay_files(argc - 1, argv + 1);
-    long count = argc > 1 ? atol(argv[1]) : 2000;
-    unsigned long long s = argc > 2 ? strtoull(argv[2], NULL, 0) : 1;
+/* Half built requests ('S' and random bytes), half raw heads made of
+ * pieces of HTTP and random bytes. */
+static size_t make_input(uint64_t *s, uint8_t *buf, size_t cap) {
     static const char pieces[][32] = {"GET ", "/ ", "HTTP/1.1\r\n", "HTTP/1.0\r\n", "Host: x\r\n", "\r\n", "Content-Length: ",
                                       "12", "Connection: close\r\n", ":", " ", "\t", "\n", "\r", "\x7f", "Transfer-Encoding: chunked\r\n"};
-    uint8_t buf[700];
-    for (long i = 0; i < count; i++) {
-        s = s * 6364136223846793005ull + 1442695040888963407ull;
-        size_t n = 0, parts = (size_t)(s >> 33) % 20;
-        int built = (s >> 20) & 1;
-        if (built) buf[n++] = 'S';
-        for (size_t k = 0; k < parts; k++) {
-            s = s * 6364136223846793005ull + 1442695040888963407ull;
-            if (built || (s >> 60) < 4) {
-                for (int b = 0; b < 4 && n < sizeof buf; b++) buf[n++] = (uint8_t)(s >> (8 * b + 24));
-            } else {
-                const char *p = pieces[(s >> 40) % (sizeof pieces / sizeof pieces[0])];
-                size_t l = strlen(p);
-                if (n + l < sizeof buf) memcpy(buf + n, p, l), n += l;
-            }
+    if (cap > 700) cap = 700;
+    size_t n = 0, parts = (size_t)(fuzz_next(s) >> 33) % 20;
+    int built = (*s >> 20) & 1;
+    if (built) buf[n++] = 'S';
+    for (size_t k = 0; k < parts; k++) {
+        uint64_t r = fuzz_next(s);
+        if (built || (r >> 60) < 4) {
+            for (int b = 0; b < 4 && n < cap; b++) buf[n++] = (uint8_t)(r >> (8 * b + 24));
+        } else {
+            const char *p = pieces[(r >> 40) % (sizeof pieces / sizeof pieces[0])];
+            size_t l = strlen(p);
+            if (n + l < cap) memcpy(buf + n, p, l), n += l;
         }
-        LLVMFuzzerTestOneInput(buf, n);
     }
-    printf("fuzz_http: %ld inputs\n", count);
-    return 0;
+    return n;
 }
 #endif

@@ -235,38 +235,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 }
 
 #ifdef FUZZ_STANDALONE
-/* Inputs from files (tests/fuzz/regress-io), one per file. */
-static int replay_files(int n, char **paths) {
-    for (int i = 0; i < n; i++) {
-        FILE *f = fopen(paths[i], "rb");
-        if (!f) {
-            fprintf(stderr, "cannot open %s\n", paths[i]);
-            return 1;
-        }
-        static uint8_t buf[1 << 16];
-        size_t len = fread(buf, 1, sizeof buf, f);
-        fclose(f);
-        LLVMFuzzerTestOneInput(buf, len);
-    }
-    return 0;
-}
+#include "io_driver.h"
 
-/* cogen-stream-random [COUNT [SEED]]: random programs; cogen-stream-random FILE...: those. */
-int main(int argc, char **argv) {
-    if (argc > 1 && (argv[1][0] < '0' || argv[1][0] > '9')) return replay_files(argc - 1, argv + 1);
-    long count = argc > 1 ? atol(argv[1]) : 2000;
-    unsigned long long s = argc > 2 ? strtoull(argv[2], NULL, 0) : 1;
-    uint8_t buf[600];
-    for (long i = 0; i < count; i++) {
-        s = s * 6364136223846793005ull + 1442695040888963407ull;
-        size_t n = (size_t)(s >> 33) % sizeof buf;
-        for (size_t k = 0; k < n; k++) {
-            s = s * 6364136223846793005ull + 1442695040888963407ull;
-            buf[k] = (uint8_t)(s >> 56);
-        }
-        LLVMFuzzerTestOneInput(buf, n);
-    }
-    printf("fuzz_stream: %ld programs\n", count);
-    return 0;
+/* A random program: random bytes, up to 600. */
+static size_t make_input(uint64_t *s, uint8_t *buf, size_t cap) {
+    size_t n = (size_t)(fuzz_next(s) >> 33) % (cap < 600 ? cap : 600);
+    for (size_t k = 0; k < n; k++) buf[k] = (uint8_t)(fuzz_next(s) >> 56);
+    return n;
 }
 #endif
