@@ -272,6 +272,28 @@ void cg_stream_writer_free(cg_stream_writer *w) {
     conn_unref(w->c);
 }
 
+/* A buffer whose bytes are [*start, *end) of *cap: at least want bytes of
+ * room after *end, by moving the bytes to the front or by a bigger buffer
+ * (first `initial` bytes, then doubling). MemoryError raised. */
+static void make_room(char **buf, size_t *start, size_t *end, size_t *cap, size_t want, size_t initial) {
+    if (*cap - *end >= want) return;
+    size_t used = *end - *start;
+    if (*start && *cap - used >= want) {
+        memmove(*buf, *buf + *start, used);
+    } else {
+        size_t n = *cap ? *cap : initial;
+        while (n - used < want) n *= 2;
+        char *b = malloc(n);
+        if (!b) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
+        if (used) memcpy(b, *buf + *start, used);
+        free(*buf);
+        *buf = b;
+        *cap = n;
+    }
+    *start = 0;
+    *end = used;
+}
+
 /* ---------------------------------------------------------------------
  * The reader
  * ------------------------------------------------------------------ */
@@ -312,24 +334,7 @@ static size_t receive(cg_stream_reader *r, char *dst, size_t room, const char *n
 /* Receives more into the buffer (at least want bytes of room), or sets eof. */
 static void fill(cg_stream_reader *r, size_t want, const char *name) {
     if (r->start == r->end) r->start = r->end = 0;
-    if (want < MIN_ROOM) want = MIN_ROOM;
-    if (r->cap - r->end < want) {
-        size_t used = r->end - r->start;
-        if (r->start && r->cap - used >= want) {
-            memmove(r->buf, r->buf + r->start, used);
-        } else {
-            size_t cap = r->cap ? r->cap : 2 * MIN_ROOM;
-            while (cap - used < want) cap *= 2;
-            char *b = malloc(cap);
-            if (!b) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
-            if (used) memcpy(b, r->buf + r->start, used);
-            free(r->buf);
-            r->buf = b;
-            r->cap = cap;
-        }
-        r->start = 0;
-        r->end = used;
-    }
+    make_room(&r->buf, &r->start, &r->end, &r->cap, want < MIN_ROOM ? MIN_ROOM : want, 2 * MIN_ROOM);
     size_t n = receive(r, r->buf + r->end, r->cap - r->end, name);
     if (n == 0) r->eof = 1;
     r->end += n;
@@ -496,23 +501,7 @@ static void on_writable(void *arg) {
 
 static void enqueue(cg__conn *c, const char *p, size_t n) {
     cg_stream_writer *w = &c->w;
-    if (w->qcap - w->qend < n) {
-        size_t used = w->qend - w->qstart;
-        if (w->qstart && w->qcap - used >= n) {
-            memmove(w->q, w->q + w->qstart, used);
-        } else {
-            size_t cap = w->qcap ? w->qcap : MIN_ROOM;
-            while (cap - used < n) cap *= 2;
-            char *q = malloc(cap);
-            if (!q) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
-            if (used) memcpy(q, w->q + w->qstart, used);
-            free(w->q);
-            w->q = q;
-            w->qcap = cap;
-        }
-        w->qstart = 0;
-        w->qend = used;
-    }
+    make_room(&w->q, &w->qstart, &w->qend, &w->qcap, n, MIN_ROOM);
     memcpy(w->q + w->qend, p, n);
     w->qend += n;
     if (!w->cb_on) {
