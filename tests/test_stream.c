@@ -20,6 +20,14 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
 
 static void await_fn(void *f) { cg_await(f); }
 
@@ -457,10 +465,14 @@ static void *refused_main(cg_gen *g, void *arg) {
     CHECK_STR(cg_exc_msg(e), want);
     CHECK_EQ(cg_exc_errno(e), ECONNREFUSED);
     cg_exc_unref(e);
-    /* a name that does not resolve: gaierror */
-    e = cg_try_catch(do_connect, "no-such-host.invalid", &cg_Exception);
-    CHECK(cg_exc_is(e, &cg_gaierror));
-    cg_exc_unref(e);
+    /* a name that does not resolve: gaierror (not under valgrind: glibc
+     * keeps the resolver's state of a DNS worker, alive at exit, which
+     * memcheck calls a leak) */
+    if (!RUNNING_ON_VALGRIND) {
+        e = cg_try_catch(do_connect, "no-such-host.invalid", &cg_Exception);
+        CHECK(cg_exc_is(e, &cg_gaierror));
+        cg_exc_unref(e);
+    }
     return NULL;
 }
 
@@ -725,10 +737,12 @@ static void *emfile_main(cg_gen *g, void *arg) {
     CHECK(nspare < 64);
     close(spare[--nspare]);
     cg_open_connection("127.0.0.1", port, NULL, &rb, &wb); /* in the backlog */
-    cg_sleep(CG_MS(220));
-    /* no busy loop: one report per retry (50 ms) */
-    CHECK(handler_calls >= 2);
-    CHECK(handler_calls <= 8);
+    for (int i = 0; i < 500 && handler_calls == 0; i++) cg_sleep(CG_MS(10));
+    CHECK(handler_calls >= 1);
+    /* no busy loop: one report per retry (50 ms), not one per iteration */
+    int at = handler_calls;
+    cg_sleep(CG_MS(200));
+    CHECK(handler_calls - at <= 6);
     CHECK_STR(handler_msg, "socket.accept() out of system resource");
     CHECK_EQ(handler_errno, EMFILE);
     CHECK_EQ(served, 1);
@@ -746,7 +760,15 @@ static void *emfile_main(cg_gen *g, void *arg) {
     return NULL;
 }
 
-TEST(stream_accept_emfile) { run_main_no_fd_leak(emfile_main, NULL); }
+TEST(stream_accept_emfile) {
+    /* valgrind fakes its fd limit by closing what accept4 returned past
+     * it: the connection is lost there, as it is not on a kernel */
+    if (RUNNING_ON_VALGRIND) {
+        printf("skipped under valgrind\n");
+        exit(77);
+    }
+    run_main_no_fd_leak(emfile_main, NULL);
+}
 
 static void bad_cb(cg_stream_reader *r, cg_stream_writer *w, void *arg) {
     (void)r, (void)w, (void)arg;
