@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -139,6 +140,9 @@ struct reaper {
     int status;
     cg_loop *loop;       /* to hand the status to, or NULL */
     cg_process *p;
+    int finished;        /* status is set: the child is reaped; the record
+                            is the callback's (if handed to loop), or the
+                            loop's to free (if that failed: no memory) */
 };
 
 static pthread_mutex_t reaper_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -165,10 +169,11 @@ static void *reaper_main(void *arg) {
     if (got < 0) status = 255 << 8;
     pthread_mutex_lock(&reaper_lock);
     r->status = status;
-    int handed = r->loop && cg_loop_call_soon_threadsafe(r->loop, reaped_cb, r) == 0;
-    if (!handed && r->loop && r->p) r->p->thread = NULL; /* out of memory: the status is lost */
+    r->finished = 1;
+    int mine = !r->loop;
+    if (r->loop) cg_loop_call_soon_threadsafe(r->loop, reaped_cb, r); /* (no memory: left to the loop's close) */
     pthread_mutex_unlock(&reaper_lock);
-    if (!handed) free(r);
+    if (mine) free(r);
     return NULL;
 }
 
@@ -177,7 +182,7 @@ static int start_reaper(reaper *r) {
     pthread_attr_t a;
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&a, 64 * 1024);
+    pthread_attr_setstacksize(&a, 128 * 1024);
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old); /* it takes no signal */
@@ -195,11 +200,18 @@ static void procs_fini(cg_loop *loop) {
         cg_process *p = ps->head;
         unlist(p);
         if (p->thread) {
+            reaper *r = p->thread;
             pthread_mutex_lock(&reaper_lock);
-            p->thread->loop = NULL;
-            p->thread->p = NULL;
+            int finished = r->finished;
+            r->loop = NULL;
+            r->p = NULL;
             pthread_mutex_unlock(&reaper_lock);
             p->thread = NULL;
+            if (finished) { /* its callback, if any, is dropped with the loop, not run */
+                p->returncode = status_code(r->status);
+                p->done = 1;
+                free(r);
+            }
         } else {
             close_pidfd(p);
             reaper *r = malloc(sizeof *r);
@@ -295,6 +307,34 @@ static void setup_stdio(spawn_rec *s, int i, int mode, int fd) {
     if (err) raise_errno(err);
 }
 
+/* execvp's verdict on file before the spawn: 0, or the errno the exec
+ * would fail with (ENOENT, EACCES). posix_spawnp reports it too, but not
+ * where the vfork it relies on is a fork (qemu-user): the child would just
+ * exit with 127. */
+static int exec_check(const char *file) {
+    struct stat st;
+    if (strchr(file, '/')) {
+        if (stat(file, &st) < 0) return errno;
+        if (S_ISDIR(st.st_mode) || access(file, X_OK) < 0) return EACCES;
+        return 0;
+    }
+    const char *path = getenv("PATH");
+    if (!path) path = "/bin:/usr/bin";
+    int err = ENOENT;
+    char cand[4096];
+    for (const char *d = path;; d++) {
+        const char *end = strchrnul(d, ':');
+        int n = snprintf(cand, sizeof cand, "%.*s%s%s", (int)(end - d), d, end == d ? "" : "/", file);
+        if (n > 0 && (size_t)n < sizeof cand && stat(cand, &st) == 0) {
+            if (!S_ISDIR(st.st_mode) && access(cand, X_OK) == 0) return 0;
+            err = EACCES;
+        }
+        if (!*end) break;
+        d = end;
+    }
+    return err;
+}
+
 static cg_process *spawn(const char *file, char *const argv[], const char *shown, const cg_process_opts *o) {
     cg_loop *loop = cg_get_running_loop();
     static const cg_process_opts defaults;
@@ -347,7 +387,8 @@ static cg_process *spawn(const char *file, char *const argv[], const char *shown
         loop->ext_fini[CG__EXT_PROCESS] = procs_fini;
     }
     pid_t pid;
-    err = posix_spawnp(&pid, file, &s.fa, &s.attr, argv, o->env ? o->env : environ);
+    err = exec_check(file);
+    if (!err) err = posix_spawnp(&pid, file, &s.fa, &s.attr, argv, o->env ? o->env : environ);
     if (err) {
         cg__dealloc(p);
         if (err == ENOMEM) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
