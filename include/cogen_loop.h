@@ -887,6 +887,28 @@ CG_API int cg_queue_empty(const cg_queue *q);
 CG_API int cg_queue_full(const cg_queue *q);
 CG_API long cg_queue_maxsize(const cg_queue *q);
 
+/* ======================================================================
+ * The trace recorder
+ * ====================================================================== */
+
+/* Records every task step (its task, loop and thread, start and end, and
+ * what the task then waits on) and the spans marked with cg_trace_begin/
+ * cg_trace_end, on every thread, as Chrome trace-event JSON in path
+ * (Perfetto and chrome://tracing open it; one track per thread;
+ * tools/cogen-trace.py prints it as `task1 --> task2 --> task1` and draws
+ * an SVG). The environment variable COGEN_TRACE=FILE starts it when the
+ * process makes its first loop. Off, the recorder costs one predictable
+ * branch per task step. cg_trace_start: 0, or -1 with errno (a trace
+ * already running is stopped first). cg_trace_stop writes the file out
+ * (also done at exit); call it when the traced threads are done or
+ * between their steps. Spans nest up to 8 deep per thread; a span
+ * longer than the buffer's time is written when it ends. */
+CG_API int cg_trace_start(const char *path);
+CG_API void cg_trace_stop(void);
+CG_API int cg_trace_active(void);
+CG_API void cg_trace_begin(const char *name);
+CG_API void cg_trace_end(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -252,6 +252,7 @@ static cg_handle *heap_pop(cg_loop *loop) {
  * ------------------------------------------------------------------ */
 
 cg_loop *cg_loop_new(const cg_loop_opts *opts) {
+    cg__trace_from_env();
     cg_loop *loop = cg__alloc(sizeof *loop);
     if (!loop) {
         errno = ENOMEM;
@@ -389,6 +390,9 @@ int cg__loop_wake_fd(cg_loop *loop) {
     pthread_mutex_unlock(&loop->ts_lock);
     return fd;
 }
+
+void cg__loop_hold(cg_loop *loop) { loop->external++; }
+void cg__loop_release(cg_loop *loop) { loop->external--; }
 
 /* Waits until timeout (ns, -1: forever), an fd is ready or a threadsafe
  * call arrives (the eventfd is one of epoll's fds). */
@@ -580,15 +584,19 @@ static int run_once(cg_loop *loop) {
             /* I/O comes in real time: a virtual clock jumps when nothing
              * is ready for I/O either, and waits for it when no timer is
              * pending */
-            if (loop->io_waiting) {
-                cg__io_poll(loop, loop->nheap ? 0 : -1);
+            int outside = loop->io_waiting || loop->external;
+            if (outside) {
+                if (loop->nheap)
+                    cg__io_poll(loop, 0);
+                else
+                    block(loop, -1);
                 take_threadsafe(loop);
             }
             if (!loop->nready) {
                 if (loop->nheap) {
                     cg_ns when = loop->heap[0].when;
                     if (when > loop->now) loop->now = when;
-                } else if (!loop->io_waiting) {
+                } else if (!outside) {
                     return -1;
                 }
             }

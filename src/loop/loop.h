@@ -220,6 +220,8 @@ struct cg_loop {
     volatile sig_atomic_t sigints;
     sig_atomic_t sigints_seen;
     cg_task *sigint_main;
+    size_t external;          /* work on other threads that will call back
+                                 with call_soon_threadsafe (cg__loop_hold) */
 };
 
 /* Free lists: take a block (NULL when empty, or when the allocator has
@@ -342,8 +344,26 @@ CG_HIDDEN int cg__loop_wake_fd(cg_loop *loop);
  * (task.c): the first cancels the main task. */
 CG_HIDDEN void cg__loop_on_sigint(cg_loop *loop);
 
+/* Work handed to another thread that will come back through
+ * call_soon_threadsafe (a worker's job, a DNS lookup): while some is
+ * out, a virtual-clock loop with nothing to do waits for it instead of
+ * declaring a deadlock. Called on the loop's thread, in pairs. */
+CG_HIDDEN void cg__loop_hold(cg_loop *loop);
+CG_HIDDEN void cg__loop_release(cg_loop *loop);
 /* A plain callback handle (call_soon's) without scheduling it. */
 CG_HIDDEN cg_handle *cg__loop_plain_handle(cg_loop *loop, cg_callback fn, void *arg);
+
+/* ---------------------------------------------------------------------
+ * The trace recorder (trace.c)
+ * ------------------------------------------------------------------ */
+
+extern CG_HIDDEN int cg__trace_on;
+static inline int cg__tracing(void) { return CG_UNLIKELY(__atomic_load_n(&cg__trace_on, __ATOMIC_RELAXED)); }
+CG_HIDDEN cg_ns cg__trace_now(void);
+/* A step of t that began at t0 and answered st, r (what it yielded). */
+CG_HIDDEN void cg__trace_step(cg_task *t, cg_ns t0, cg_status st, void *r);
+/* COGEN_TRACE in the environment: start tracing (once per process). */
+CG_HIDDEN void cg__trace_from_env(void);
 
 /* The loop running in this thread. */
 extern __thread cg_loop *cg__running_loop CG_HIDDEN;

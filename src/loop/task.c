@@ -262,8 +262,10 @@ void cg__task_step(cg_task *t, cg_exc *exc) {
     t->started = 1;
     void *r = NULL;
     cg_exc *err = NULL;
+    cg_ns t0 = cg__tracing() ? cg__trace_now() : 0;
     cg_status st = exc ? cg_throw(t->gen, exc, &r, &err) : cg_send(t->gen, NULL, &r, &err);
     loop->current = NULL;
+    if (t0) cg__trace_step(t, t0, st, r);
     switch (st) {
     case CG_RETURNED:
         if (t->must_cancel) {
