@@ -111,8 +111,10 @@ static void await_task(void *t) { cg_await(cg_task_future(t)); }
 static void *main_task(cg_gen *g, void *arg) {
     (void)g;
     pipeline *pl = arg;
-    pl->runner = cg_create_task(run_pipeline, pl, "pipeline");
+    /* the signals are caught first (tasks start in the order they were
+     * made): a stage's pid is printed only once they are */
     cg_task *stopper = cg_create_task(on_stop, pl, "stop");
+    pl->runner = cg_create_task(run_pipeline, pl, "pipeline");
     cg_exc *e = cg_try_catch(await_task, pl->runner, &cg_BaseException);
     cg_task_cancel(stopper, NULL);
     if (e && !pl->interrupted) {

@@ -50,10 +50,12 @@ static void no_children(void) {
     CHECK(!"a child is still there");
 }
 
+static unsigned loop_flags;
+
 static void run_main(cg_fn body, void *arg) {
     int before = count_fds();
     cg_exc *e = NULL;
-    cg_run_opts o = {CG_RUN_NO_SIGINT, NULL, NULL, NULL};
+    cg_run_opts o = {CG_RUN_NO_SIGINT | loop_flags, NULL, NULL, NULL};
     cg_status st = cg_run(body, arg, &o, NULL, &e);
     if (st != CG_RETURNED) {
         cg_exc_print(e, stderr);
@@ -345,8 +347,22 @@ TEST(proc_thread_watcher) {
     cg__proc_no_pidfd = 0;
 }
 
+/* On a virtual clock: the pidfd reader, or the thread's hold on the loop,
+ * keeps the loop waiting for the child instead of calling it a deadlock. */
+TEST(proc_virtual_clock) {
+    loop_flags = CG_LOOP_VIRTUAL_CLOCK;
+    run_main(basic_main, NULL);
+    run_main(signals_main, NULL);
+    cg__proc_no_pidfd = 1;
+    run_main(basic_main, NULL);
+    run_main(signals_main, NULL);
+    cg__proc_no_pidfd = 0;
+    loop_flags = 0;
+}
+
 static const check_case cases[] = {
     CASE(proc_exec_wait), CASE(proc_signals), CASE(proc_spawn_errors), CASE(proc_communicate),
     CASE(proc_pipes),     CASE(proc_cancel),  CASE(proc_no_zombies),   CASE(proc_thread_watcher),
+    CASE(proc_virtual_clock),
 };
 CHECK_MAIN(cases)

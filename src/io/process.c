@@ -155,6 +155,7 @@ static void reaped_cb(void *arg) {
     pthread_mutex_unlock(&reaper_lock);
     if (mine && p) {
         p->thread = NULL;
+        cg__loop_release(p->loop);
         exited(p, r->status);
     }
     free(r);
@@ -207,6 +208,7 @@ static void procs_fini(cg_loop *loop) {
             r->p = NULL;
             pthread_mutex_unlock(&reaper_lock);
             p->thread = NULL;
+            cg__loop_release(loop);
             if (finished) { /* its callback, if any, is dropped with the loop, not run */
                 p->returncode = status_code(r->status);
                 p->done = 1;
@@ -421,7 +423,9 @@ static cg_process *spawn(const char *file, char *const argv[], const char *shown
             r->p = p;
             p->thread = r;
         }
-        if (!r || start_reaper(r) != 0) {
+        if (r && start_reaper(r) == 0) {
+            cg__loop_hold(loop); /* a virtual clock waits for the thread's word */
+        } else {
             free(r);
             p->thread = NULL;
             /* nothing can watch it: no zombie, at least */
