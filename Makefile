@@ -6,7 +6,7 @@ CMAKE ?= cmake
 CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all demo test bench check check-asan check-tsan check-valgrind check-aarch64 check-ucontext \
+.PHONY: all demo test bench bench-io check check-asan check-tsan check-valgrind check-aarch64 check-ucontext \
 	check-compact check-guards fuzz fuzz-long clean
 
 all: $(BUILD)/CMakeCache.txt
@@ -25,6 +25,10 @@ test: all
 bench: all
 	sh bench/run.sh $(BUILD)
 
+# Only the I/O servers' part of `make bench` (bench/io).
+bench-io: all
+	BENCH_IO=only sh bench/run.sh $(BUILD)
+
 check: check-asan check-tsan check-valgrind check-aarch64 check-ucontext check-compact check-guards
 
 check-asan check-tsan check-valgrind check-aarch64 check-ucontext check-compact check-guards:
@@ -32,6 +36,7 @@ check-asan check-tsan check-valgrind check-aarch64 check-ucontext check-compact 
 
 fuzz: all
 	sh tests/fuzz/libfuzzer.sh
+	sh tests/fuzz/libfuzzer_io.sh
 
 fuzz-long: all
 	sh tests/fuzz/long.sh $(BUILD)

@@ -350,6 +350,8 @@ CG_HIDDEN void cg__loop_on_sigint(cg_loop *loop);
  * declaring a deadlock. Called on the loop's thread, in pairs. */
 CG_HIDDEN void cg__loop_hold(cg_loop *loop);
 CG_HIDDEN void cg__loop_release(cg_loop *loop);
+/* Something (a task, an async generator's body) waits on dir of fd. */
+CG_HIDDEN int cg__io_waiting(int fd, int dir);
 /* A plain callback handle (call_soon's) without scheduling it. */
 CG_HIDDEN cg_handle *cg__loop_plain_handle(cg_loop *loop, cg_callback fn, void *arg);
 
