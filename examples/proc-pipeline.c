@@ -24,7 +24,8 @@
  *
  * What it shows: cg_create_subprocess_shell with pipes (CG_PROC_PIPE, and
  * a pipe taken from one stage and given to the next with CG_PROC_FD),
- * reading a child's output on the loop (cg_read), waiting for several
+ * reading a child's output on the loop as a stream (cg_process_stdout_stream,
+ * cg_stream_read), waiting for several
  * children, a task waiting for signals (cg_wait_signal), and cancelling
  * the work when one comes.
  */
@@ -54,11 +55,12 @@ typedef struct pipeline {
     cg_task *runner;
 } pipeline;
 
-/* Copies the last stage's output to stdout as it comes. */
-static void copy_out(int fd) {
+/* Copies the last stage's output (its stdout as a stream) to our stdout
+ * as it comes. */
+static void copy_out(cg_stream_reader *r) {
     char buf[8192];
     size_t n;
-    while ((n = cg_read(fd, buf, sizeof buf)) > 0) {
+    while ((n = cg_stream_read(r, buf, sizeof buf)) > 0) {
         if (fwrite(buf, 1, n, stdout) != n) CG_RAISE(&cg_OSError, "cannot write to standard output");
         fflush(stdout);
     }
@@ -88,7 +90,7 @@ static void *run_pipeline(cg_gen *g, void *arg) {
     (void)g;
     pipeline *pl = arg;
     for (int i = 0; i < pl->n; i++) start_stage(pl, i, i ? cg_process_take_fd(pl->stage[i - 1], 1) : -1);
-    copy_out(cg_process_stdout(pl->stage[pl->n - 1]));
+    copy_out(cg_process_stdout_stream(pl->stage[pl->n - 1]));
     return NULL;
 }
 

@@ -370,6 +370,7 @@ typedef struct cg_process_opts {
     const char *cwd;                          /* NULL: the parent's */
     char *const *env;                         /* NULL: the parent's environ */
     int new_session;                          /* start_new_session (setsid) */
+    cg_stream_opts stream;                    /* for the pipes' streams (limit=) */
 } cg_process_opts;
 
 typedef struct cg_process cg_process;
@@ -403,9 +404,8 @@ CG_API void cg_process_terminate(cg_process *p);
 CG_API void cg_process_kill(cg_process *p);
 
 /* The pipes: the parent's ends (non-blocking once the loop has seen them),
- * -1 where the mode was not CG_PROC_PIPE or the pipe was closed or taken.
- * Read stdout and stderr with cg_read (or streams over them:
- * cg_process_take_fd, then cg_stream_open_fd); write stdin with
+ * -1 where the mode was not CG_PROC_PIPE or the pipe was closed, taken or
+ * made a stream (below). Read stdout and stderr with cg_read; write stdin with
  * cg_process_write, which raises BrokenPipeError (never SIGPIPE) once the
  * child has closed it, and close it with cg_process_close_stdin (EOF for
  * the child). cg_process_take_fd(p, 0..2): the fd is the caller's from
@@ -417,6 +417,16 @@ CG_API int cg_process_take_fd(cg_process *p, int i);
 CG_API void cg_process_write(cg_process *p, const void *buf, size_t n);
 CG_API void cg_process_close_stdin(cg_process *p);
 
+/* The pipes as streams (asyncio's proc.stdin, proc.stdout, proc.stderr):
+ * made from the pipe on the first call (the stream owns it from then on:
+ * cg_process_stdin() and the others say -1), the same one after; NULL
+ * where there is no pipe. They belong to the process (freed with it).
+ * Writing to stdin's stream never raises SIGPIPE: a child gone is a lost
+ * connection (BrokenPipeError from drain). */
+CG_API cg_stream_writer *cg_process_stdin_stream(cg_process *p);
+CG_API cg_stream_reader *cg_process_stdout_stream(cg_process *p);
+CG_API cg_stream_reader *cg_process_stderr_stream(cg_process *p);
+
 /* await communicate(input): feeds input (n bytes; NULL: none) to stdin and
  * closes it, while reading stdout and stderr to their ends, concurrently
  * (tasks of their own, gathered, as asyncio: no deadlock however much
@@ -424,8 +434,9 @@ CG_API void cg_process_close_stdin(cg_process *p);
  * and *err (each may be NULL) get what came out of the pipes, malloc'd and
  * NUL-terminated (free() them; *len without the NUL), or NULL where that
  * stream was not a pipe. A BrokenPipeError feeding stdin is ignored, as in
- * asyncio. The pipes are communicate's from the start (closed at their
- * ends): cancelled, it loses what was read, and the pipes close. */
+ * asyncio. The pipes (or their streams, if they were made) are
+ * communicate's from the start (closed at their ends): cancelled, it loses
+ * what was read, and the pipes close. */
 CG_API int cg_process_communicate(cg_process *p, const void *input, size_t n, char **out, size_t *outlen, char **err,
                                   size_t *errlen);
 

@@ -248,6 +248,65 @@ static void *pipes_main(cg_gen *g, void *arg) {
 
 TEST(proc_pipes) { run_main(pipes_main, NULL); }
 
+/* The pipes as streams (proc.stdin, proc.stdout): readline, write +
+ * drain, close for EOF; communicate over streams already made. */
+static void write_drain(void *w) {
+    static char chunk[1 << 16];
+    for (int i = 0; i < 64; i++) {
+        cg_stream_write(w, chunk, sizeof chunk);
+        cg_stream_drain(w);
+    }
+}
+
+static void *streams_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_process_opts o = {.stdin_mode = CG_PROC_PIPE, .stdout_mode = CG_PROC_PIPE, .stderr_mode = CG_PROC_PIPE};
+    cg_process *p = cg_create_subprocess_exec("cat", argv_cat, &o);
+    cg_stream_writer *w = cg_process_stdin_stream(p);
+    cg_stream_reader *r = cg_process_stdout_stream(p);
+    CHECK(w && r);
+    CHECK_PTR(cg_process_stdin_stream(p), w); /* the same one */
+    CHECK_EQ(cg_process_stdin(p), -1);      /* the stream's now */
+    cg_stream_write(w, "one\ntwo\n", 8);
+    cg_stream_drain(w);
+    size_t n;
+    const char *line = cg_stream_readline(r, &n);
+    CHECK_EQ(n, 4);
+    CHECK(memcmp(line, "one\n", 4) == 0);
+    line = cg_stream_readline(r, &n);
+    CHECK(n == 4 && memcmp(line, "two\n", 4) == 0);
+    cg_stream_close(w);
+    cg_stream_readline(r, &n);
+    CHECK_EQ(n, 0); /* EOF: cat saw ours */
+    CHECK(cg_stream_at_eof(r));
+    CHECK_EQ(cg_process_wait(p), 0);
+    cg_process_free(p); /* frees the streams */
+
+    /* communicate with stdout's stream made already */
+    p = cg_create_subprocess_shell("cat; echo e >&2", &o);
+    cg_process_stdout_stream(p);
+    char *out, *err;
+    CHECK_EQ(cg_process_communicate(p, "in", 2, &out, NULL, &err, NULL), 0);
+    CHECK_STR(out, "in");
+    CHECK_STR(err, "e\n");
+    free(out);
+    free(err);
+    cg_process_free(p);
+
+    /* the child gone: writing to its stdin stream never kills us by SIGPIPE */
+    cg_process_opts o2 = {.stdin_mode = CG_PROC_PIPE};
+    p = cg_create_subprocess_exec("true", argv_true, &o2);
+    CHECK_EQ(cg_process_wait(p), 0);
+    cg_exc *e = cg_try_catch(write_drain, cg_process_stdin_stream(p), &cg_BaseException);
+    CHECK(cg_exc_is(e, &cg_BrokenPipeError));
+    cg_exc_unref(e);
+    cg_process_free(p);
+    return NULL;
+}
+
+TEST(proc_streams) { run_main(streams_main, NULL); }
+
 /* ---------------------------------------------------------------------
  * Cancellation, and the child's end whoever waits
  * ------------------------------------------------------------------ */
@@ -363,6 +422,6 @@ TEST(proc_virtual_clock) {
 static const check_case cases[] = {
     CASE(proc_exec_wait), CASE(proc_signals), CASE(proc_spawn_errors), CASE(proc_communicate),
     CASE(proc_pipes),     CASE(proc_cancel),  CASE(proc_no_zombies),   CASE(proc_thread_watcher),
-    CASE(proc_virtual_clock),
+    CASE(proc_virtual_clock), CASE(proc_streams),
 };
 CHECK_MAIN(cases)

@@ -20,7 +20,7 @@
  */
 #define _GNU_SOURCE
 #include "loop/loop.h"
-#include "cogen_io.h"
+#include "io/io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -52,6 +52,9 @@ struct cg_process {
     int pidfd;                     /* -1: none (a thread watches, or reaped) */
     reaper *thread;                /* the watching thread's record, or NULL */
     int fds[3];                    /* our ends of the pipes, or -1 */
+    cg_stream_writer *in;          /* stdin's stream, once asked for (it owns fds[0] then) */
+    cg_stream_reader *out[3];      /* stdout's, stderr's ([1], [2]) */
+    cg_stream_opts sopts;
     int returncode;
     unsigned char done;            /* reaped: returncode is set */
     unsigned char freed;           /* cg_process_free was called */
@@ -77,6 +80,9 @@ static int status_code(int status) {
 }
 
 static void proc_destroy(cg_process *p) {
+    cg_stream_writer_free(p->in);
+    cg_stream_reader_free(p->out[1]);
+    cg_stream_reader_free(p->out[2]);
     for (int i = 0; i < 3; i++) {
         if (p->fds[i] < 0) continue;
         if (p->loop) cg_loop_io_forget(p->loop, p->fds[i]);
@@ -405,6 +411,7 @@ static cg_process *spawn(const char *file, char *const argv[], const char *shown
     p->pid = pid;
     p->pidfd = -1;
     for (int i = 0; i < 3; i++) p->fds[i] = s.ours[i];
+    p->sopts = o->stream;
     /* watched from now on */
     int pfd = cg__proc_no_pidfd ? (errno = ENOSYS, -1) : (int)syscall(SYS_pidfd_open, pid, 0);
     if (pfd >= 0) {
@@ -477,6 +484,27 @@ int cg_process_take_fd(cg_process *p, int i) {
     return fd;
 }
 
+cg_stream_writer *cg_process_stdin_stream(cg_process *p) {
+    if (!p->in && p->fds[0] >= 0) {
+        int fd = p->fds[0];
+        p->fds[0] = -1;
+        cg_stream_open_fd(fd, &p->sopts, NULL, &p->in);
+    }
+    return p->in;
+}
+
+static cg_stream_reader *reader(cg_process *p, int i) {
+    if (!p->out[i] && p->fds[i] >= 0) {
+        int fd = p->fds[i];
+        p->fds[i] = -1;
+        cg_stream_open_fd(fd, &p->sopts, &p->out[i], NULL);
+    }
+    return p->out[i];
+}
+
+cg_stream_reader *cg_process_stdout_stream(cg_process *p) { return reader(p, 1); }
+cg_stream_reader *cg_process_stderr_stream(cg_process *p) { return reader(p, 2); }
+
 typedef struct wait_rec {
     cg_process *p;
     exit_waiter *w;
@@ -529,6 +557,11 @@ void cg_process_free(cg_process *p) {
         return;
     }
     /* asyncio's transport close: the pipes close, a running child is killed */
+    cg_stream_writer_free(p->in);
+    cg_stream_reader_free(p->out[1]);
+    cg_stream_reader_free(p->out[2]);
+    p->in = NULL;
+    p->out[1] = p->out[2] = NULL;
     for (int i = 0; i < 3; i++) {
         if (p->fds[i] < 0) continue;
         cg_loop_io_forget(p->loop, p->fds[i]);
@@ -546,7 +579,7 @@ void cg_process_free(cg_process *p) {
 /* write(2) with SIGPIPE kept from the process: BrokenPipeError instead,
  * as in Python (which ignores SIGPIPE). SIGPIPE goes to the thread that
  * wrote, so blocking it here and taking what the write raised is enough. */
-static ssize_t write_nosigpipe(int fd, const void *buf, size_t n) {
+ssize_t cg__write_nosigpipe(int fd, const void *buf, size_t n) {
     sigset_t pipe_set, old;
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
@@ -568,7 +601,7 @@ void cg_process_write(cg_process *p, const void *buf, size_t n) {
     const char *c = buf;
     while (n > 0) {
         cg__io_enter(fd, CG_IO_WRITE);
-        ssize_t r = write_nosigpipe(fd, c, n);
+        ssize_t r = cg__write_nosigpipe(fd, c, n);
         if (r < 0) {
             if (errno == EINTR) continue;
             if (errno != EAGAIN) cg_raise_oserror(errno);
@@ -597,6 +630,8 @@ typedef struct comm_part {
     int refs;
     int fd;
     int is_input;    /* the stdin side */
+    cg_stream_writer *w; /* the side's stream, when the process had made one */
+    cg_stream_reader *r;
     const char *in;  /* its input (the caller's, valid while it waits) */
     size_t inlen;
     char *buf;       /* stdout/stderr: what was read (malloc) */
@@ -605,6 +640,8 @@ typedef struct comm_part {
 
 static void part_unref(comm_part *c) {
     if (--c->refs > 0) return;
+    cg_stream_writer_free(c->w);
+    cg_stream_reader_free(c->r);
     if (c->fd >= 0) cg_io_close(c->fd);
     free(c->buf);
     cg__dealloc(c);
@@ -618,7 +655,7 @@ static void feed(void *arg) {
     size_t n = c->inlen;
     while (n > 0) {
         cg__io_enter(c->fd, CG_IO_WRITE);
-        ssize_t r = write_nosigpipe(c->fd, s, n);
+        ssize_t r = cg__write_nosigpipe(c->fd, s, n);
         if (r < 0) {
             if (errno == EINTR) continue;
             if (errno != EAGAIN) cg_raise_oserror(errno);
@@ -630,13 +667,24 @@ static void feed(void *arg) {
     }
 }
 
+/* _feed_stdin with the stream: write, drain. */
+static void feed_stream(void *arg) {
+    comm_part *c = arg;
+    if (c->inlen) cg_stream_write(c->w, c->in, c->inlen);
+    cg_stream_drain(c->w);
+}
+
 static void *part_body(cg_gen *g, void *arg) {
     (void)g;
     comm_part *c = arg;
     CG_DEFER(part_drop, c);
     if (c->is_input) {
-        /* communicate() ignores BrokenPipeError and ConnectionResetError
-         * (here a pipe: EPIPE only) */
+        /* communicate() ignores BrokenPipeError and ConnectionResetError */
+        if (c->w) {
+            cg_exc_unref(cg_try_catch(feed_stream, c, &cg_ConnectionError));
+            cg_stream_close(c->w);
+            return NULL;
+        }
         if (c->inlen) cg_exc_unref(cg_try_catch(feed, c, &cg_BrokenPipeError));
         cg_io_close(c->fd);
         c->fd = -1;
@@ -650,11 +698,12 @@ static void *part_body(cg_gen *g, void *arg) {
             c->buf = b;
             c->cap = cap;
         }
-        size_t got = cg_read(c->fd, c->buf + c->len, c->cap - c->len);
+        size_t got = c->r ? cg_stream_read(c->r, c->buf + c->len, c->cap - c->len)
+                          : cg_read(c->fd, c->buf + c->len, c->cap - c->len);
         if (got == 0) break;
         c->len += got;
     }
-    cg_io_close(c->fd);
+    if (c->fd >= 0) cg_io_close(c->fd);
     c->fd = -1;
     return NULL;
 }
@@ -710,7 +759,7 @@ int cg_process_communicate(cg_process *p, const void *input, size_t inlen, char 
     cg_future *futs[3];
     size_t n = 0;
     for (int i = 0; i < 3; i++) {
-        if (p->fds[i] < 0) continue;
+        if (p->fds[i] < 0 && !(i == 0 ? (void *)p->in : (void *)p->out[i])) continue;
         comm_part *c = cg__alloc(sizeof *c);
         if (!c) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
         memset(c, 0, sizeof *c);
@@ -725,7 +774,14 @@ int cg_process_communicate(cg_process *p, const void *input, size_t inlen, char 
         static const char *names[3] = {"communicate-stdin", "communicate-stdout", "communicate-stderr"};
         cg_task *t = cg_create_task(part_body, c, names[i]);
         c->refs++; /* the task's */
-        c->fd = cg_process_take_fd(p, i); /* the part owns the pipe now */
+        c->fd = cg_process_take_fd(p, i); /* the part owns the pipe (or its stream) now */
+        if (i == 0) {
+            c->w = p->in;
+            p->in = NULL;
+        } else {
+            c->r = p->out[i];
+            p->out[i] = NULL;
+        }
         r.task[i] = t;
         futs[n++] = cg_task_future(t);
     }
