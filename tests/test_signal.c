@@ -23,6 +23,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -273,7 +274,7 @@ TEST(signal_handler_and_wait) { run_main(both_main, NULL); }
  * Ctrl-C: a child runs cg_run, the test sends it SIGINT
  * ------------------------------------------------------------------ */
 
-enum { PLAIN, SWALLOW, IGNORE, OFF };
+enum { PLAIN, SWALLOW, IGNORE, OFF, THREAD };
 static int mode;
 static int report_fd;
 
@@ -301,8 +302,23 @@ static void *ctrlc_body(cg_gen *g, void *arg) {
     return swallowed ? (void *)42 : NULL;
 }
 
+static void ctrlc_child(void);
+
+static void *ctrlc_thread(void *arg) {
+    (void)arg;
+    mode = PLAIN;
+    ctrlc_child();
+    return NULL;
+}
+
 static void ctrlc_child(void) {
     signal(SIGINT, SIG_DFL); /* as a shell's foreground job has it */
+    if (mode == THREAD) { /* cg_run outside the main thread: SIGINT left alone */
+        pthread_t t;
+        pthread_create(&t, NULL, ctrlc_thread, NULL);
+        pthread_join(t, NULL);
+        _exit(3);
+    }
     cg_run_opts o = {mode == OFF ? CG_RUN_NO_SIGINT : 0, NULL, NULL, NULL};
     void *v = NULL;
     cg_exc *e = NULL;
@@ -395,9 +411,17 @@ TEST(ctrlc_off) {
     CHECK_STR(out, "ready\n");
 }
 
+/* Not the main thread: asyncio installs nothing, SIGINT keeps its default. */
+TEST(ctrlc_not_main_thread) {
+    char out[512];
+    int st = ctrlc_run(THREAD, out, sizeof out);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGINT);
+    CHECK_STR(out, "ready\n");
+}
+
 static const check_case cases[] = {
     CASE(signal_handler), CASE(signal_errors), CASE(signal_restored_at_close), CASE(signal_wait),
     CASE(signal_handler_and_wait), CASE(ctrlc_cancels_main), CASE(ctrlc_swallowed), CASE(ctrlc_second_interrupts),
-    CASE(ctrlc_off),
+    CASE(ctrlc_off), CASE(ctrlc_not_main_thread),
 };
 CHECK_MAIN(cases)
