@@ -17,8 +17,8 @@
 #define _GNU_SOURCE
 #include "cogen_io.h"
 #include "check.h"
+#include "fd_count.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -26,15 +26,6 @@
 #include <unistd.h>
 
 extern int cg__proc_no_pidfd;
-
-static int count_fds(void) {
-    DIR *d = opendir("/proc/self/fd");
-    CHECK(d != NULL);
-    int n = 0;
-    while (readdir(d)) n++;
-    closedir(d);
-    return n;
-}
 
 /* No child left, zombie or not (waits a while for the detached reapers). */
 static void no_children(void) {

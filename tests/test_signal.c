@@ -20,22 +20,13 @@
 #define _GNU_SOURCE
 #include "cogen_io.h"
 #include "check.h"
+#include "fd_count.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static int count_fds(void) {
-    DIR *d = opendir("/proc/self/fd");
-    CHECK(d != NULL);
-    int n = 0;
-    while (readdir(d)) n++;
-    closedir(d);
-    return n;
-}
 
 static void run_main(cg_fn body, void *arg) {
     cg_exc *e = NULL;
