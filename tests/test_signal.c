@@ -410,9 +410,27 @@ TEST(ctrlc_not_main_thread) {
     CHECK_STR(out, "ready\n");
 }
 
+/* A SIGINT handler of the loop's in cg_run: at the end SIGINT is back at
+ * its default (asyncio's loop.close removes the handler, which puts
+ * default_int_handler back). */
+static void *sigint_handler_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_loop_add_signal_handler(NULL, SIGINT, on_usr1, NULL);
+    return NULL;
+}
+
+TEST(signal_sigint_handler_in_run) {
+    signal(SIGINT, SIG_DFL);
+    cg_exc *e = NULL;
+    CHECK_EQ(cg_run(sigint_handler_main, NULL, NULL, NULL, &e), CG_RETURNED);
+    CHECK_PTR(disposition(SIGINT), (void *)SIG_DFL);
+    CHECK(!blocked(SIGINT));
+}
+
 static const check_case cases[] = {
     CASE(signal_handler), CASE(signal_errors), CASE(signal_restored_at_close), CASE(signal_wait),
     CASE(signal_handler_and_wait), CASE(ctrlc_cancels_main), CASE(ctrlc_swallowed), CASE(ctrlc_second_interrupts),
-    CASE(ctrlc_off), CASE(ctrlc_not_main_thread),
+    CASE(ctrlc_off), CASE(ctrlc_not_main_thread), CASE(signal_sigint_handler_in_run),
 };
 CHECK_MAIN(cases)

@@ -733,12 +733,15 @@ static int sigint_install(cg_loop *loop, cg_task *main, const cg_run_opts *opts,
     return 1;
 }
 
-/* Runner.run's finally: SIGINT's default again, if it is still ours. */
+/* Runner.run's finally: SIGINT's default again, if it is still ours. Once
+ * more after the loop is closed (loop NULL): a SIGINT handler of the
+ * loop's (add_signal_handler, a wait) put ours back when it went, where
+ * asyncio's loop.close puts default_int_handler. */
 static void sigint_remove(cg_loop *loop, const struct sigaction *old) {
     struct sigaction now;
     if (sigaction(SIGINT, NULL, &now) == 0 && now.sa_handler == on_sigint) sigaction(SIGINT, old, NULL);
     sigint_loop = NULL;
-    loop->sigint_main = NULL;
+    if (loop) loop->sigint_main = NULL;
 }
 
 cg_status cg_run(cg_fn body, void *arg, const cg_run_opts *opts, void **out, cg_exc **exc) {
@@ -776,6 +779,7 @@ cg_status cg_run(cg_fn body, void *arg, const cg_run_opts *opts, void **out, cg_
     if (!err) err = r.stuck;
     cg_future_unref(&main->fut);
     cg_loop_free(loop); /* reports the tasks still pending */
+    if (sigint) sigint_remove(NULL, &old_int); /* a SIGINT handler of the loop's, gone with it, put ours back */
     if (err) { /* raised by Runner.close in __exit__: chained to main's */
         if (e) cg_exc_set_context(err, e);
         cg_exc_unref(e);
