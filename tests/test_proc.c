@@ -27,14 +27,14 @@
 
 extern int cg__proc_no_pidfd;
 
-/* No child left, zombie or not (waits a while for the detached reapers). */
+/* No child left, zombie or not: waits (5 s at most) until there is none,
+ * without reaping any (WNOWAIT), so that a zombie about to be reaped by
+ * its watcher does not count but one nobody reaps does. */
 static void no_children(void) {
     for (int i = 0; i < 500; i++) {
-        errno = 0;
-        int st;
-        pid_t r = waitpid(-1, &st, WNOHANG | __WALL);
-        if (r < 0 && errno == ECHILD) return;
-        CHECK(r == 0); /* a zombie nobody reaped would be r > 0 */
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 && errno == ECHILD) return;
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
