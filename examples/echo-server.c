@@ -6,7 +6,7 @@
  *     build/examples/echo-server 8888 &
  *     printf 'hello\n' | nc -q1 127.0.0.1 8888
  */
-#define _GNU_SOURCE /* signalfd */
+#define _POSIX_C_SOURCE 200809L /* cogen_io.h declares sigset_t uses (POSIX) */
 #include <cogen_io.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,7 +10,7 @@
  *     build/examples/http-hello 8080 5 &
  *     curl -s http://127.0.0.1:8080/
  */
-#define _GNU_SOURCE /* signalfd */
+#define _POSIX_C_SOURCE 200809L /* cogen_io.h declares sigset_t uses (POSIX) */
 #include <cogen_io.h>
 #include <stdio.h>
 #include <stdlib.h>

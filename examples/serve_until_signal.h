@@ -1,6 +1,5 @@
 /* serve_until_signal.h: what the I/O examples share: serving until SIGINT
- * or SIGTERM, then stopping cleanly, and their main(). The signals come
- * through a signalfd read by a loop callback (add_reader). */
+ * or SIGTERM, then stopping cleanly, and their main(). */
 #ifndef COGEN_EXAMPLE_SERVE_UNTIL_SIGNAL_H
 #define COGEN_EXAMPLE_SERVE_UNTIL_SIGNAL_H
 
@@ -9,11 +8,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/signalfd.h>
-#include <unistd.h>
 
 typedef struct stop_signal {
-    int fd;
     int stopping;
     cg_server *server;
 } stop_signal;
@@ -22,9 +18,7 @@ typedef struct stop_signal {
  * server closed, which ends serve_forever once the connections are gone. */
 static void stop_signal_ready(void *p) {
     stop_signal *s = p;
-    struct signalfd_siginfo si;
-    if (read(s->fd, &si, sizeof si) != (ssize_t)sizeof si) return;
-    cg_loop_remove_reader(cg_get_running_loop(), s->fd);
+    if (s->stopping) return;
     s->stopping = 1;
     cg_server_close_clients(s->server);
     cg_server_close(s->server);
@@ -33,25 +27,19 @@ static void stop_signal_ready(void *p) {
 static void serve_forever_fn(void *s) { cg_server_serve_forever(s); }
 
 /* Prints 'NAME: listening on 127.0.0.1:PORT', serves until SIGINT or
- * SIGTERM, then frees s and prints 'NAME: stopped'. */
+ * SIGTERM (loop.add_signal_handler), then frees s and prints 'NAME:
+ * stopped'. */
 static void serve_until_signal(cg_server *s, const char *name) {
-    stop_signal sig = {-1, 0, s};
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 || (sig.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0 ||
-        cg_loop_add_reader(cg_get_running_loop(), sig.fd, stop_signal_ready, &sig) < 0) {
-        perror("signalfd");
-        exit(1);
-    }
+    stop_signal sig = {0, s};
+    cg_loop_add_signal_handler(NULL, SIGINT, stop_signal_ready, &sig);
+    cg_loop_add_signal_handler(NULL, SIGTERM, stop_signal_ready, &sig);
     printf("%s: listening on 127.0.0.1:%d\n", name, cg_server_port(s));
     fflush(stdout);
     cg_exc *e = cg_try_catch(serve_forever_fn, s, &cg_CancelledError); /* how serve_forever ends */
     if (e && !sig.stopping) cg_raise(e);
     cg_exc_unref(e);
-    cg_loop_remove_reader(cg_get_running_loop(), sig.fd);
-    cg_io_close(sig.fd);
+    cg_loop_remove_signal_handler(NULL, SIGINT);
+    cg_loop_remove_signal_handler(NULL, SIGTERM);
     cg_server_free(s);
     printf("%s: stopped\n", name);
 }

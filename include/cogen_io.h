@@ -437,6 +437,154 @@ CG_API int cg_datagram_fileno(const cg_datagram *d);
 /* Closes the socket and frees d (NULL ignored). */
 CG_API void cg_datagram_close(cg_datagram *d);
 
+/* ======================================================================
+ * Signals (loop.add_signal_handler, and a signal wait) and subprocesses
+ * (asyncio.create_subprocess_exec / create_subprocess_shell)
+ * ====================================================================== */
+
+#include <signal.h>
+
+/* Signals. The loop reads the signals it catches from a signalfd: each is
+ * blocked in the loop's thread while the loop catches it, and its
+ * disposition is a handler that does nothing (asyncio's). So:
+ * - Other threads: a process-directed signal goes to a thread that does
+ *   not block it. A thread that does not block a caught signal may take
+ *   it (the do-nothing handler runs there) and the loop never sees it:
+ *   block the signals in the other threads of the program (threads made
+ *   from the loop's thread after the signal is caught inherit its mask),
+ *   or catch them before making threads.
+ * - Children inherit a blocked mask across exec: cg_create_subprocess_*
+ *   spawns with an empty mask; a child made with fork/exec by other code
+ *   should unblock them itself.
+ * - The mask and the disposition of each signal are put back when the loop
+ *   stops catching it: when its handler is removed (and no wait caught
+ *   it), and when the loop closes. A signal that arrived and was not read
+ *   then is dropped.
+ * The loop's thread only: the mask is per thread. */
+
+/* loop.add_signal_handler(sig, fn, arg): fn(arg) runs as a callback of the
+ * loop (call_soon'd when the loop reads the signal), not in signal
+ * context, once for each delivery the kernel makes (standard signals that
+ * arrive together are merged, as always). Replaces the handler already
+ * there. loop NULL: the running loop. Raises asyncio's errors:
+ * ValueError('invalid signal number N') for a number outside
+ * signal.valid_signals() (1..64 but 32 and 33), RuntimeError('sig N cannot
+ * be caught') for SIGKILL and SIGSTOP, RuntimeError('Event loop is
+ * closed'); TypeError for a NULL fn. */
+CG_API void cg_loop_add_signal_handler(cg_loop *loop, int sig, cg_callback fn, void *arg);
+/* remove_signal_handler(sig): 1 if there was a handler (it is gone, and
+ * the signal's disposition and mask are what they were before), else 0.
+ * ValueError for an invalid number. */
+CG_API int cg_loop_remove_signal_handler(cg_loop *loop, int sig);
+/* Waits, in a task, until a signal of set arrives, and returns its number
+ * (it is consumed). Every task waiting for that signal is woken, and its
+ * handler (if any) runs too. A signal of set that arrived while nobody
+ * waited for it and no handler took it is kept for the next wait (once:
+ * standard signals merge), which returns at once. The signals of set are
+ * caught from the first wait until the loop closes. Cancellable. Errors as
+ * add_signal_handler's; ValueError('no signal to wait for') for an empty
+ * set. */
+CG_API int cg_wait_signal(const sigset_t *set);
+
+/* Subprocesses. A process object (asyncio.subprocess.Process) belongs to
+ * the loop that made it. Its child is watched from the start (a pidfd the
+ * loop waits on; a thread blocked in waitpid where pidfd_open says ENOSYS)
+ * and reaped as soon as it ends, whoever waits or not: no zombie is left.
+ *
+ * stdin, stdout, stderr: one of these modes each (asyncio's None, PIPE,
+ * DEVNULL, STDOUT, or a file descriptor). */
+enum {
+    CG_PROC_INHERIT = 0, /* the parent's (None) */
+    CG_PROC_PIPE,        /* a pipe to the parent (subprocess.PIPE) */
+    CG_PROC_DEVNULL,     /* /dev/null (subprocess.DEVNULL) */
+    CG_PROC_STDOUT,      /* stderr only: where stdout goes (subprocess.STDOUT) */
+    CG_PROC_FD           /* the fd in *_fd (duplicated into the child; the
+                            caller keeps and closes its own) */
+};
+
+typedef struct cg_process_opts {
+    int stdin_mode, stdout_mode, stderr_mode; /* CG_PROC_*; 0: inherit */
+    int stdin_fd, stdout_fd, stderr_fd;       /* for CG_PROC_FD */
+    const char *cwd;                          /* NULL: the parent's */
+    char *const *env;                         /* NULL: the parent's environ */
+    int new_session;                          /* start_new_session (setsid) */
+    cg_stream_opts stream;                    /* for the pipes' streams (limit=) */
+} cg_process_opts;
+
+typedef struct cg_process cg_process;
+
+/* create_subprocess_exec(file, *argv[1:]): in a task (or a callback) of
+ * the running loop, spawns file (looked up in PATH when it has no '/')
+ * with argv (argv[0] included, NULL-terminated). The child gets an empty
+ * signal mask, SIGPIPE and SIGXFSZ at their defaults, and no fd of the
+ * parent but stdin, stdout and stderr (close_fds=True). A program that
+ * cannot be run raises subprocess's OSError: FileNotFoundError('[Errno 2]
+ * No such file or directory: \'prog\''), PermissionError('[Errno 13]
+ * Permission denied: \'prog\''). opts NULL: everything inherited. */
+CG_API cg_process *cg_create_subprocess_exec(const char *file, char *const argv[], const cg_process_opts *opts);
+/* create_subprocess_shell(cmd): /bin/sh -c cmd. */
+CG_API cg_process *cg_create_subprocess_shell(const char *cmd, const cg_process_opts *opts);
+
+CG_API int cg_process_pid(const cg_process *p);
+/* returncode: 1 and *code once the child has been reaped (its exit status,
+ * or minus the number of the signal that killed it, as asyncio), else 0
+ * (None). */
+CG_API int cg_process_returncode(const cg_process *p, int *code);
+/* await wait(): the returncode, once the child has ended. Cancellable (the
+ * child runs on). */
+CG_API int cg_process_wait(cg_process *p);
+/* send_signal / terminate (SIGTERM) / kill (SIGKILL). Once the child has
+ * been reaped: ProcessLookupError() (its pid may be another process's
+ * now; asyncio raises it once the process has ended and its pipes are
+ * closed). */
+CG_API void cg_process_send_signal(cg_process *p, int sig);
+CG_API void cg_process_terminate(cg_process *p);
+CG_API void cg_process_kill(cg_process *p);
+
+/* The pipes: the parent's ends (non-blocking once the loop has seen them),
+ * -1 where the mode was not CG_PROC_PIPE or the pipe was closed, taken or
+ * made a stream (below). Read stdout and stderr with cg_read; write stdin with
+ * cg_process_write, which raises BrokenPipeError (never SIGPIPE) once the
+ * child has closed it, and close it with cg_process_close_stdin (EOF for
+ * the child). cg_process_take_fd(p, 0..2): the fd is the caller's from
+ * then on (to close with cg_io_close); -1 if none. */
+CG_API int cg_process_stdin(const cg_process *p);
+CG_API int cg_process_stdout(const cg_process *p);
+CG_API int cg_process_stderr(const cg_process *p);
+CG_API int cg_process_take_fd(cg_process *p, int i);
+CG_API void cg_process_write(cg_process *p, const void *buf, size_t n);
+CG_API void cg_process_close_stdin(cg_process *p);
+
+/* The pipes as streams (asyncio's proc.stdin, proc.stdout, proc.stderr):
+ * made from the pipe on the first call (the stream owns it from then on:
+ * cg_process_stdin() and the others say -1), the same one after; NULL
+ * where there is no pipe. They belong to the process (freed with it).
+ * Writing to stdin's stream never raises SIGPIPE: a child gone is a lost
+ * connection (BrokenPipeError from drain). */
+CG_API cg_stream_writer *cg_process_stdin_stream(cg_process *p);
+CG_API cg_stream_reader *cg_process_stdout_stream(cg_process *p);
+CG_API cg_stream_reader *cg_process_stderr_stream(cg_process *p);
+
+/* await communicate(input): feeds input (n bytes; NULL: none) to stdin and
+ * closes it, while reading stdout and stderr to their ends, concurrently
+ * (tasks of their own, gathered, as asyncio: no deadlock however much
+ * comes out); then waits for the child and returns its returncode. *out
+ * and *err (each may be NULL) get what came out of the pipes, malloc'd and
+ * NUL-terminated (free() them; *len without the NUL), or NULL where that
+ * stream was not a pipe. A BrokenPipeError feeding stdin is ignored, as in
+ * asyncio. The pipes (or their streams, if they were made) are
+ * communicate's from the start (closed at their ends): cancelled, it loses
+ * what was read, and the pipes close. */
+CG_API int cg_process_communicate(cg_process *p, const void *input, size_t n, char **out, size_t *outlen, char **err,
+                                  size_t *errlen);
+
+/* Frees the process object. A child still running is killed (SIGKILL, as
+ * asyncio's transport close does) and reaped by the loop when it ends; its
+ * pipes are closed. A process whose loop has closed may be freed outside
+ * any loop: a child that was still running then was left running, reaped
+ * by a detached thread when it ends. NULL is ignored. */
+CG_API void cg_process_free(cg_process *p);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,8 +6,9 @@
 
 Each starts the server on port 0 (it prints the port it got), checks it as
 a client would (asyncio streams, byte for byte), checks that the server's
-fds come back to their count once the clients are gone, then sends SIGTERM
-while clients are still connected and expects a clean exit, status 0.
+fds come back to their count once the clients are gone, then sends SIGINT
+(echo) or SIGTERM (http) while clients are still connected and expects a
+clean exit, status 0.
 """
 import asyncio
 import os
@@ -40,23 +41,23 @@ def wait_fds(p, want, timeout=5.0):
     assert fds(p) == want, f"server fds {fds(p)}, {want} before the clients"
 
 
-async def sigterm_with_clients(p, port):
-    """SIGTERM with clients connected: each sees the end."""
+async def signal_with_clients(p, port, sig):
+    """SIGTERM (or SIGINT) with clients connected: each sees the end."""
     conns = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
     await asyncio.sleep(0.1)
-    p.send_signal(signal.SIGTERM)
+    p.send_signal(sig)
     for r, w in conns:
         assert await asyncio.wait_for(r.read(), 10) == b""
         w.close()
 
 
 def stop(p):
-    """After SIGTERM: a clean exit, status 0."""
+    """After the signal: a clean exit, status 0."""
     try:
         out, _ = p.communicate(timeout=10)
     except subprocess.TimeoutExpired:
         p.kill()
-        sys.exit("the server did not stop on SIGTERM")
+        sys.exit("the server did not stop on the signal")
     assert p.returncode == 0, f"exit status {p.returncode}"
     assert "stopped" in out, out
 
@@ -91,7 +92,7 @@ async def echo_main(port, p, base):
     r, w = await asyncio.open_connection("127.0.0.1", port)
     w.write(b"still here")
     assert await r.readexactly(10) == b"still here"
-    await sigterm_with_clients(p, port)
+    await signal_with_clients(p, port, signal.SIGINT)
     w.close()
 
 
@@ -158,7 +159,7 @@ async def http_main(port, p, base):
         await w.wait_closed()
     await asyncio.gather(*(client() for _ in range(30)))
     wait_fds(p, base)
-    await sigterm_with_clients(p, port)
+    await signal_with_clients(p, port, signal.SIGTERM)
 
 
 def main():

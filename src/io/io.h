@@ -8,4 +8,10 @@
  * or the path of a Unix socket. */
 CG_HIDDEN void cg__addr_repr(const struct sockaddr *a, socklen_t len, char *buf, size_t size);
 
+/* write(2) that never raises SIGPIPE (process.c): a reader gone is EPIPE,
+ * as for send(MSG_NOSIGNAL) on a socket, so that Python's BrokenPipeError
+ * (Python ignores SIGPIPE) is what a pipe's writer sees: a subprocess's
+ * stdin, a stream over a pipe. */
+CG_HIDDEN ssize_t cg__write_nosigpipe(int fd, const void *buf, size_t n);
+
 #endif

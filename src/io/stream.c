@@ -471,7 +471,7 @@ static void write_side_done(cg__conn *c) {
 static int flush(cg__conn *c) {
     cg_stream_writer *w = &c->w;
     size_t n = w->qend - w->qstart;
-    ssize_t r = c->sock ? send(c->fd, w->q + w->qstart, n, MSG_DONTWAIT | MSG_NOSIGNAL) : write(c->fd, w->q + w->qstart, n);
+    ssize_t r = c->sock ? send(c->fd, w->q + w->qstart, n, MSG_DONTWAIT | MSG_NOSIGNAL) : cg__write_nosigpipe(c->fd, w->q + w->qstart, n);
     if (r < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return 0;
         conn_lost(c, cg_oserror_new(errno));
@@ -525,7 +525,7 @@ void cg_stream_write(cg_stream_writer *w, const void *buf, size_t n) {
     const char *p = buf;
     if (w->qend == w->qstart) {
         ssize_t r;
-        do r = c->sock ? send(c->fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL) : write(c->fd, p, n);
+        do r = c->sock ? send(c->fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL) : cg__write_nosigpipe(c->fd, p, n);
         while (r < 0 && errno == EINTR);
         if (r < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK) {
