@@ -36,6 +36,13 @@ static void connect_to(cg_server *s, cg_stream_reader **r, cg_stream_writer **w)
     cg_open_connection("127.0.0.1", cg_server_port(s), NULL, r, w);
 }
 
+/* A server on 127.0.0.1 (a port of its own) with cb, and a client of it. */
+static cg_server *serve_and_connect(cg_client_connected cb, cg_stream_reader **r, cg_stream_writer **w) {
+    cg_server *s = cg_start_server(cb, NULL, "127.0.0.1", 0, NULL);
+    connect_to(s, r, w);
+    return s;
+}
+
 static void streams_free(cg_stream_reader *r, cg_stream_writer *w) {
     cg_stream_reader_free(r);
     cg_stream_writer_free(w);
@@ -371,10 +378,9 @@ static void serve_forever_fn(void *s) { cg_server_serve_forever(s); }
 
 static void *writer_misuse_main(cg_gen *g, void *arg) {
     (void)g, (void)arg;
-    cg_server *s = cg_start_server(closer_cb, NULL, "127.0.0.1", 0, NULL);
     cg_stream_reader *r;
     cg_stream_writer *w;
-    connect_to(s, &r, &w);
+    cg_server *s = serve_and_connect(closer_cb, &r, &w);
     cg_stream_write_eof(w);
     cg_exc *e = cg_try_catch(do_write_x, w, &cg_Exception);
     CHECK_EXC(e, "RuntimeError('Cannot call write() after write_eof()')");
@@ -414,10 +420,9 @@ static void count_cb(cg_stream_reader *r, cg_stream_writer *w, void *arg) {
 
 static void *half_close_main(cg_gen *g, void *arg) {
     (void)g, (void)arg;
-    cg_server *s = cg_start_server(count_cb, NULL, "127.0.0.1", 0, NULL);
     cg_stream_reader *r;
     cg_stream_writer *w;
-    connect_to(s, &r, &w);
+    cg_server *s = serve_and_connect(count_cb, &r, &w);
     static char big[300000];
     memset(big, 'z', sizeof big);
     cg_stream_write(w, big, sizeof big); /* more than the socket takes: queued */
@@ -502,10 +507,9 @@ static void do_wait_closed(void *p) { cg_stream_wait_closed(p); }
 
 static void *reset_main(cg_gen *g, void *arg) {
     (void)g, (void)arg;
-    cg_server *s = cg_start_server(reset_cb, NULL, "127.0.0.1", 0, NULL);
     cg_stream_reader *r;
     cg_stream_writer *w;
-    connect_to(s, &r, &w);
+    cg_server *s = serve_and_connect(reset_cb, &r, &w);
     cg_exc *e = cg_try_catch(write_until_error, w, &cg_Exception);
     CHECK(e != NULL);
     CHECK(cg_exc_is(e, &cg_ConnectionResetError) || cg_exc_is(e, &cg_BrokenPipeError));
@@ -781,10 +785,9 @@ static void *bad_cb_main(cg_gen *g, void *arg) {
     (void)g, (void)arg;
     cg_loop_set_exception_handler(cg_get_running_loop(), handler, NULL);
     handler_calls = 0;
-    cg_server *s = cg_start_server(bad_cb, NULL, "127.0.0.1", 0, NULL);
     cg_stream_reader *r;
     cg_stream_writer *w;
-    connect_to(s, &r, &w);
+    cg_server *s = serve_and_connect(bad_cb, &r, &w);
     char buf[10];
     CHECK_EQ(cg_stream_read(r, buf, sizeof buf), 0);
     cg_sleep(CG_MS(10));
