@@ -273,6 +273,14 @@ static void *echo_client(cg_gen *g, void *arg) {
     cg_stream_reader *r;
     cg_stream_writer *w;
     cg_open_connection(c->host, c->port, NULL, &r, &w);
+    /* the peer's name is the server's address; ours is on the same host */
+    struct sockaddr_storage peer, self;
+    socklen_t plen, slen;
+    CHECK_EQ(cg_stream_peername(w, &peer, &plen), 0);
+    CHECK_EQ(cg_stream_sockname(w, &self, &slen), 0);
+    CHECK_EQ(peer.ss_family, self.ss_family);
+    CHECK_EQ(ntohs(peer.ss_family == AF_INET ? ((struct sockaddr_in *)&peer)->sin_port
+                                             : ((struct sockaddr_in6 *)&peer)->sin6_port), c->port);
     for (int i = 0; i < 50; i++) {
         char msg[64], *got;
         int len = snprintf(msg, sizeof msg, "client %d line %d\n", c->id, i);
@@ -853,6 +861,14 @@ static void *bind_main(cg_gen *g, void *arg) {
     CHECK_STR(cg_exc_msg(e), want);
     CHECK_EQ(cg_exc_errno(e), EADDRINUSE);
     cg_exc_unref(e);
+    cg_server_free(s);
+    /* SO_REUSEPORT on both: two listeners on one port */
+    so.reuse_port = 1;
+    s = cg_start_server(echo_cb, NULL, "127.0.0.1", 0, &so);
+    port = cg_server_port(s);
+    cg_server *s2 = cg_start_server(echo_cb, NULL, "127.0.0.1", port, &so);
+    CHECK_EQ(cg_server_port(s2), port);
+    cg_server_free(s2);
     cg_server_free(s);
     return NULL;
 }
