@@ -15,9 +15,13 @@ all: $(BUILD)/CMakeCache.txt
 $(BUILD)/CMakeCache.txt:
 	$(CMAKE) -S . -B $(BUILD) $(CMAKE_FLAGS)
 
+# COGEN_TRACE=FILE make demo: every program of the demo is recorded into
+# FILE (one Chrome trace, COGEN_TRACE_APPEND).
 demo: all
-	$(BUILD)/examples/tour
-	$(BUILD)/examples/tour_loop
+	@if [ -n "$${COGEN_TRACE:-}" ]; then rm -f "$$COGEN_TRACE"; fi
+	COGEN_TRACE_APPEND=1 $(BUILD)/examples/tour
+	COGEN_TRACE_APPEND=1 $(BUILD)/examples/tour_loop
+	@COGEN_TRACE_APPEND=1 sh examples/tour_threads.sh $(BUILD)
 
 test: all
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)

@@ -417,6 +417,8 @@ def markdown(doc):
     for r in res:
         unit = "ns" if "median_ns" in r else "KiB" if "median_kib" in r else "instr."
         key = {"ns": "ns", "KiB": "kib", "instr.": "count"}[unit]
+        if r["bench"] == "syscalls_per_msg":
+            unit = "calls"
         m, lo, hi = r["median_" + key], r["min_" + key], r["max_" + key]
         ratio = ""
         c = med.get((r["bench"], "cogen"))

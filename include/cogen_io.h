@@ -145,6 +145,20 @@ CG_API size_t cg_read(int fd, void *buf, size_t n);
 CG_API void cg_write(int fd, const void *buf, size_t n);
 
 
+/* Call sites for the task dump (cogen_loop.h, CG__SITE). */
+#ifndef COGEN_BUILDING
+#define cg_wait_readable(fd) (CG__SITE(), cg_wait_readable(fd))
+#define cg_wait_writable(fd) (CG__SITE(), cg_wait_writable(fd))
+#define cg_sock_recv(fd, buf, n) (CG__SITE(), cg_sock_recv(fd, buf, n))
+#define cg_sock_sendall(fd, buf, n) (CG__SITE(), cg_sock_sendall(fd, buf, n))
+#define cg_sock_accept(fd, addr, len) (CG__SITE(), cg_sock_accept(fd, addr, len))
+#define cg_sock_connect(fd, addr, len) (CG__SITE(), cg_sock_connect(fd, addr, len))
+#define cg_sock_recvfrom(fd, buf, n, addr, len) (CG__SITE(), cg_sock_recvfrom(fd, buf, n, addr, len))
+#define cg_sock_sendto(fd, buf, n, addr, len) (CG__SITE(), cg_sock_sendto(fd, buf, n, addr, len))
+#define cg_read(fd, buf, n) (CG__SITE(), cg_read(fd, buf, n))
+#define cg_write(fd, buf, n) (CG__SITE(), cg_write(fd, buf, n))
+#endif
+
 /* ======================================================================
  * DNS, off the loop (loop.getaddrinfo / getnameinfo), in a task
  * ====================================================================== */

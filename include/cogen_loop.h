@@ -69,6 +69,7 @@
 #include "cogen.h"
 
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -402,6 +403,30 @@ typedef struct cg_run_opts {
  * the loop's eventfd. CG_RUN_NO_SIGINT in loop_flags turns all of this off;
  * so does a handler of one's own installed before the call. */
 CG_API cg_status cg_run(cg_fn body, void *arg, const cg_run_opts *opts, void **out, cg_exc **exc);
+
+/* ======================================================================
+ * A loop per thread
+ * ====================================================================== */
+
+/* The outcome of one run: as cg_run's status, *out and *exc. */
+typedef struct cg_run_result {
+    cg_status status;
+    void *value;
+    cg_exc *exc; /* a new reference, or NULL */
+} cg_run_result;
+
+/* Runs n loops at once, each on a thread of its own (n 0: one per CPU
+ * the process may run on, cg_cpu_count()): loop i runs cg_run(body,
+ * args ? args[i] : (void *)i, opts), and results[i] gets its outcome
+ * (exceptions move to the caller's thread). pin: thread i is bound to
+ * the i-th CPU (modulo their number). Returns when every loop has ended:
+ * 0, or -1 with errno when a thread could not be started (the loops that
+ * did start have run; the others' results are that OSError). Loops reach
+ * each other with cg_loop_call_soon_threadsafe (and servers can share a
+ * port across loops with the reuse_port option of cg_start_server). */
+CG_API int cg_run_parallel(size_t n, cg_fn body, void *const *args, const cg_run_opts *opts, int pin,
+                           cg_run_result *results);
+CG_API size_t cg_cpu_count(void);
 
 /* ======================================================================
  * Structured helpers: exception groups, gather, shield, wait, wait_for,
@@ -886,6 +911,51 @@ CG_API size_t cg_queue_qsize(const cg_queue *q);
 CG_API int cg_queue_empty(const cg_queue *q);
 CG_API int cg_queue_full(const cg_queue *q);
 CG_API long cg_queue_maxsize(const cg_queue *q);
+
+/* ======================================================================
+ * Task dumps
+ * ====================================================================== */
+
+/* Writes every task of loop (NULL: the running loop) to f (NULL: stderr),
+ * one line each: its name and number, its state (scheduled, running,
+ * suspended, not started), what a suspended task awaits (an fd and its
+ * direction, a sleep and the time left, a Lock/Event/Condition/Semaphore/
+ * Queue and its address, another task, a future), where it awaits and
+ * where it was created (file:line, recorded by the macros below), and the
+ * task that created it. Call it on the loop's thread (a task, a callback)
+ * or while the loop does not run. */
+CG_API void cg_loop_dump_tasks(cg_loop *loop, FILE *f);
+/* Opt-in: signal sig (SIGUSR1, say) makes every running loop dump its
+ * tasks to stderr at its next iteration (a loop waiting for I/O is woken
+ * within 50 ms). 0 turns it off. 0, or -1 with errno. */
+CG_API int cg_task_dump_on_signal(int sig);
+
+/* Call sites for the dump. The calls that create a task or wait are
+ * macros outside the library that record __FILE__ and __LINE__ in the
+ * thread (two stores) before they call the function of the same name;
+ * calling the function itself (through a pointer, or with the name in
+ * parentheses) records nothing. */
+extern CG_API __thread const char *cg__site_file;
+extern CG_API __thread int cg__site_line;
+static inline void cg__site(const char *file, int line) {
+    cg__site_file = file;
+    cg__site_line = line;
+}
+#ifndef COGEN_BUILDING
+#define CG__SITE() cg__site(__FILE__, __LINE__)
+#define cg_await(f) (CG__SITE(), cg_await(f))
+#define cg_sleep(d) (CG__SITE(), cg_sleep(d))
+#define cg_task_new(loop, body, arg, opts) (CG__SITE(), cg_task_new(loop, body, arg, opts))
+#define cg_create_task(body, arg, name) (CG__SITE(), cg_create_task(body, arg, name))
+#define cg_lock_acquire(l) (CG__SITE(), cg_lock_acquire(l))
+#define cg_event_wait(e) (CG__SITE(), cg_event_wait(e))
+#define cg_condition_wait(c) (CG__SITE(), cg_condition_wait(c))
+#define cg_semaphore_acquire(s) (CG__SITE(), cg_semaphore_acquire(s))
+#define cg_barrier_wait(b) (CG__SITE(), cg_barrier_wait(b))
+#define cg_queue_get(q) (CG__SITE(), cg_queue_get(q))
+#define cg_queue_put(q, item) (CG__SITE(), cg_queue_put(q, item))
+#define cg_queue_join(q) (CG__SITE(), cg_queue_join(q))
+#endif
 
 /* ======================================================================
  * Metrics and the stall detector

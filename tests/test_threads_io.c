@@ -29,6 +29,8 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -228,6 +230,9 @@ static pthread_t loop_thread;
 static void *twice(void *arg) {
     CHECK(!pthread_equal(pthread_self(), loop_thread)); /* on a worker */
     CHECK(cg_running_loop() == NULL);
+    sigset_t mask; /* no signal of the process's for it to take */
+    pthread_sigmask(SIG_SETMASK, NULL, &mask);
+    CHECK(sigismember(&mask, SIGINT) && sigismember(&mask, SIGCHLD) && !sigismember(&mask, SIGSEGV));
     return (void *)((intptr_t)arg * 2);
 }
 
@@ -255,10 +260,11 @@ static void *to_thread_main(cg_gen *g, void *arg) {
 TEST(thread_to_thread) { run_main(to_thread_main, NULL); }
 
 static gate job_gate = GATE_INIT;
-static int jobs_ran, jobs_now, jobs_max; /* atomic */
+static int jobs_started, jobs_ran, jobs_now, jobs_max; /* atomic */
 
 /* A job that waits at job_gate, counting how many run at once. */
 static void *gated(void *arg) {
+    __atomic_add_fetch(&jobs_started, 1, __ATOMIC_SEQ_CST);
     int now = __atomic_add_fetch(&jobs_now, 1, __ATOMIC_SEQ_CST);
     int m = __atomic_load_n(&jobs_max, __ATOMIC_SEQ_CST);
     while (now > m && !__atomic_compare_exchange_n(&jobs_max, &m, now, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
@@ -270,6 +276,7 @@ static void *gated(void *arg) {
 }
 
 static void jobs_reset(void) {
+    __atomic_store_n(&jobs_started, 0, __ATOMIC_SEQ_CST);
     __atomic_store_n(&jobs_ran, 0, __ATOMIC_SEQ_CST);
     __atomic_store_n(&jobs_now, 0, __ATOMIC_SEQ_CST);
     __atomic_store_n(&jobs_max, 0, __ATOMIC_SEQ_CST);
@@ -348,6 +355,7 @@ static void *limit_main(cg_gen *g, void *arg) {
     cg_exc *e = cg_try_catch(submit_after_shutdown, ex, &cg_Exception);
     CHECK_EXC(e, "RuntimeError('cannot schedule new futures after shutdown')");
     cg_exc_unref(e);
+    cg_executor_shutdown(ex, 1); /* again, waiting for the workers to end */
     cg_executor_free(ex);
     return NULL;
 }
@@ -401,7 +409,11 @@ TEST(thread_many) { run_main_no_fd_leak(many_main, NULL); }
 
 /* asyncio.run waits for the default executor's jobs (shutdown_default_
  * executor) after cancelling the task that waited for one. */
+static int n_started(void *arg) { return __atomic_load_n(&jobs_started, __ATOMIC_SEQ_CST) >= (int)(intptr_t)arg; }
+
+/* Opens the gate 50 ms after the job has started. */
 static void *open_later(void *arg) {
+    while (!n_started((void *)1)) sched_yield();
     struct timespec ts = {0, 50 * 1000000};
     nanosleep(&ts, NULL);
     gate_set(arg, 1);
@@ -411,7 +423,7 @@ static void *open_later(void *arg) {
 static void *leave_job_main(cg_gen *g, void *arg) {
     (void)g, (void)arg;
     cg_task *t = cg_create_task(gated_task, "left", NULL);
-    sleep_until(n_at_gate, (void *)1);
+    sleep_until(n_started, (void *)1);
     cg_future_unref(cg_task_future(t));
     return NULL; /* the run cancels t, then waits for its job */
 }
@@ -455,6 +467,10 @@ TEST(thread_loop_close_pending) {
     cg_executor_shutdown(ex, 1);
     cg_executor_free(ex);
     while (__atomic_load_n(&jobs_ran, __ATOMIC_SEQ_CST) < 6) sched_yield();
+    /* the default executor's workers were let go (detached): give them
+     * time to end before the process does, or valgrind sees their TLS */
+    struct timespec end = {0, 200 * 1000000};
+    nanosleep(&end, NULL);
 }
 
 /* ---------------------------------------------------------------------
@@ -539,7 +555,8 @@ static void *client_thread(void *arg) {
 static void *rct_main(cg_gen *g, void *arg) {
     (void)g, (void)arg;
     loop_thread = pthread_self();
-    client c = {cg_get_running_loop(), cg_cfuture_new()};
+    static client c; /* not on the task's stack: compact mode swaps it out while the thread reads it */
+    c = (client){cg_get_running_loop(), cg_cfuture_new()};
     pthread_t th;
     CHECK_EQ(pthread_create(&th, NULL, client_thread, &c), 0);
     CHECK_STR(cg_await_cfuture(c.done), "client done"); /* the loop keeps running meanwhile */
@@ -621,11 +638,142 @@ static void *wrap_main(cg_gen *g, void *arg) {
 
 TEST(thread_wrap_future) { run_main(wrap_main, NULL); }
 
+/* Loops closed while their jobs finish, over and over: each job is
+ * delivered, dropped as posted, or dropped by its worker, never twice. */
+static int quick_round;
+
+static void *submit_quick(cg_gen *g, void *ex) {
+    (void)g;
+    for (intptr_t i = 0; i < 8; i++) cg_future_unref(cg_loop_run_in_executor(NULL, ex, plus_one, (void *)i));
+    if (quick_round % 3 == 0) cg_sleep(CG_MS(1)); /* (some rounds let some be delivered) */
+    return NULL;
+}
+
+/* COGEN_TEST_SCALE (tools/check.sh sets it per mode), 1 by default. */
+static double test_scale(void) {
+    const char *s = getenv("COGEN_TEST_SCALE");
+    double v = s ? atof(s) : 1.0;
+    return v > 0 ? v : 1.0;
+}
+
+TEST(thread_loop_close_race) {
+    cg_executor *ex = cg_executor_new(4);
+    int rounds = (int)(200 * test_scale()) + 1;
+    for (int r = 0; r < rounds; r++) {
+        quick_round = r;
+        cg_loop *loop = cg_loop_new(NULL);
+        cg_task *t = cg_task_new(loop, submit_quick, ex, NULL);
+        CHECK_EQ(cg_loop_run_until_complete(loop, cg_task_future(t), NULL, NULL), CG_RETURNED);
+        cg_future_unref(cg_task_future(t));
+        if (r & 1) sched_yield();
+        cg_loop_free(loop);
+    }
+    cg_executor_shutdown(ex, 1);
+    cg_executor_free(ex);
+}
+
+/* Many threads submit to one loop at once. */
+enum { SUBMITTERS = 8, PER_SUBMITTER = 50 };
+
+static void *submitter(void *loop) {
+    intptr_t sum = 0;
+    for (intptr_t i = 0; i < PER_SUBMITTER; i++) {
+        cg_cfuture *f = cg_run_coroutine_threadsafe(loop, add_one_later, (void *)i);
+        void *v;
+        CHECK_EQ(cg_cfuture_result(f, CG_NEVER, &v, NULL), CG_RETURNED);
+        sum += (intptr_t)v;
+        cg_cfuture_unref(f);
+    }
+    return (void *)sum;
+}
+
+static void *join_thread(void *th) {
+    void *v;
+    pthread_join(*(pthread_t *)th, &v);
+    return v;
+}
+
+static void *submitters_main(cg_gen *g, void *arg) {
+    (void)g, (void)arg;
+    loop_thread = pthread_self();
+    static pthread_t th[SUBMITTERS];
+    for (int i = 0; i < SUBMITTERS; i++) CHECK_EQ(pthread_create(&th[i], NULL, submitter, cg_get_running_loop()), 0);
+    intptr_t sum = 0;
+    for (int i = 0; i < SUBMITTERS; i++) sum += (intptr_t)cg_to_thread(join_thread, &th[i]); /* the loop runs on */
+    CHECK_EQ(sum, (intptr_t)SUBMITTERS * PER_SUBMITTER * (PER_SUBMITTER + 1) / 2);
+    return NULL;
+}
+
+TEST(thread_many_submitters) { run_main(submitters_main, NULL); }
+
+/* Misuse: asyncio's 'no running event loop' without a loop; cogen's own
+ * message in a loop's callback. */
+static void to_thread_now(void *arg) { cg_to_thread(plus_one, arg); }
+static void gai_now(void *arg) { freeaddrinfo(cg_getaddrinfo(arg, "80", NULL)); }
+
+static cg_exc *cb_exc;
+
+static void callback_calls(void *arg) {
+    (void)arg;
+    cb_exc = cg_try_catch(to_thread_now, NULL, &cg_Exception);
+}
+
+static void *misuse_main(cg_gen *g, void *arg) {
+    (void)g, (void)arg;
+    cg_handle_unref(cg_loop_call_soon(cg_get_running_loop(), callback_calls, NULL));
+    cg_sleep(0);
+    CHECK_EXC(cb_exc, "RuntimeError('cg_to_thread() called outside a task')");
+    cg_exc_unref(cb_exc);
+    return NULL;
+}
+
+TEST(thread_misuse) {
+    cg_exc *e = cg_try_catch(to_thread_now, NULL, &cg_Exception);
+    CHECK_EXC(e, "RuntimeError('no running event loop')");
+    cg_exc_unref(e);
+    e = cg_try_catch(gai_now, "localhost", &cg_Exception);
+    CHECK_EXC(e, "RuntimeError('no running event loop')");
+    cg_exc_unref(e);
+    run_main(misuse_main, NULL);
+}
+
+/* A virtual clock loop waits for its jobs out on threads instead of
+ * declaring a deadlock (cg__loop_hold), also in asyncio.run's wait for the
+ * default executor. */
+static void *nap_20ms(void *arg) {
+    struct timespec ts = {0, 20 * 1000000};
+    nanosleep(&ts, NULL);
+    return arg;
+}
+
+static void *virtual_main(cg_gen *g, void *arg) {
+    (void)g, (void)arg;
+    CHECK_STR(cg_to_thread(nap_20ms, "napped"), "napped");
+    struct addrinfo *res = cg_getaddrinfo("localhost", "80", NULL);
+    CHECK(res != NULL);
+    freeaddrinfo(res);
+    cg_sleep(CG_SEC(3600)); /* the clock jumps */
+    cg_future_unref(cg_loop_run_in_executor(NULL, NULL, nap_20ms, NULL)); /* left for the run's shutdown */
+    return "done";
+}
+
+TEST(thread_virtual_clock) {
+    cg_run_opts o = {0};
+    o.loop_flags = CG_LOOP_VIRTUAL_CLOCK;
+    void *v = NULL;
+    cg_exc *e = NULL;
+    cg_status st = cg_run(virtual_main, NULL, &o, &v, &e);
+    if (st != CG_RETURNED) cg_exc_print(e, stderr);
+    CHECK_EQ(st, CG_RETURNED);
+    CHECK_STR(v, "done");
+}
+
 static const check_case cases[] = {
     CASE(dns_getaddrinfo_localhost), CASE(dns_getaddrinfo_error), CASE(dns_getnameinfo), CASE(dns_cancel),
     CASE(thread_to_thread), CASE(thread_cancel), CASE(thread_pool_limit), CASE(thread_dns_pool_separate),
     CASE(thread_many), CASE(thread_run_waits_for_executor), CASE(thread_loop_close_pending),
-    CASE(thread_run_coroutine_threadsafe), CASE(thread_wrap_future),
+    CASE(thread_run_coroutine_threadsafe), CASE(thread_wrap_future), CASE(thread_loop_close_race),
+    CASE(thread_many_submitters), CASE(thread_misuse), CASE(thread_virtual_clock),
 };
 
 CHECK_MAIN(cases)

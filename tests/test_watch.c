@@ -5,7 +5,11 @@
 #include "cogen_loop.h"
 #include "check.h"
 
+#include "cogen_io.h"
+
 #include <errno.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
@@ -121,7 +125,10 @@ TEST(stall_reported_once) {
 
 TEST(stall_not_for_short_steps) {
     skip_if_timing_unreliable();
-    cg_stall_threshold(CG_MS(100));
+    /* 40 steps of 5 ms, 200 ms in all: none is a stall. The threshold is
+     * well above a step, so that the process being descheduled for a
+     * while on a loaded machine is not taken for one. */
+    cg_stall_threshold(CG_MS(500));
     capture_stderr();
     CHECK_EQ(cg_run(two, (void *)polite, NULL, NULL, NULL), CG_RETURNED);
     const char *err = captured();
@@ -181,7 +188,130 @@ TEST(loop_metrics) {
     CHECK_EQ(m.steps, 0);
 }
 
-static const check_case cases[] = {CASE(stall_reported_once), CASE(stall_not_for_short_steps), CASE(stall_off),
+/* ---------------------------------------------------------------------
+ * Task dumps
+ * ------------------------------------------------------------------ */
+
+static int line_sleep, line_lock, line_event, line_get, line_fd, line_join, line_new;
+static cg_lock *d_lock;
+static cg_event *d_event;
+static cg_queue *d_queue;
+static int d_pair[2];
+
+static void *d_sleeper(cg_gen *g, void *a) { (void)g; (void)a; line_sleep = __LINE__; cg_sleep(CG_SEC(10)); return NULL; }
+static void *d_locker(cg_gen *g, void *a) { (void)g; (void)a; line_lock = __LINE__; cg_lock_acquire(d_lock); return NULL; }
+static void *d_eventer(cg_gen *g, void *a) { (void)g; (void)a; line_event = __LINE__; cg_event_wait(d_event); return NULL; }
+static void *d_getter(cg_gen *g, void *a) { (void)g; (void)a; line_get = __LINE__; cg_queue_get(d_queue); return NULL; }
+static void *d_reader(cg_gen *g, void *a) { (void)g; (void)a; line_fd = __LINE__; cg_wait_readable(d_pair[0]); return NULL; }
+static void *d_joiner(cg_gen *g, void *a) { (void)g; line_join = __LINE__; cg_await(a); return NULL; }
+
+static const char *line_of(const char *dump, const char *name) {
+    static char line[512];
+    char key[64];
+    snprintf(key, sizeof key, "task '%s' (#", name);
+    const char *p = strstr(dump, key);
+    CHECK(p != NULL);
+    const char *e = strchr(p, '\n');
+    snprintf(line, sizeof line, "%.*s", (int)(e - p), p);
+    return line;
+}
+
+static void expect_in(const char *line, const char *what) {
+    if (!strstr(line, what)) {
+        fprintf(stderr, "dump line: %s\nlacks: %s\n", line, what);
+        CHECK(!"the dump line has it");
+    }
+}
+
+static void *dump_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    d_lock = cg_lock_new(NULL);
+    d_event = cg_event_new(NULL);
+    d_queue = cg_queue_new(NULL, 0);
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, d_pair), 0);
+    cg_lock_acquire(d_lock);
+    cg_task *ts[6];
+    line_new = __LINE__; ts[0] = cg_create_task(d_sleeper, NULL, "sleeper");
+    ts[1] = cg_create_task(d_locker, NULL, "locker");
+    ts[2] = cg_create_task(d_eventer, NULL, "eventer");
+    ts[3] = cg_create_task(d_getter, NULL, "getter");
+    ts[4] = cg_create_task(d_reader, NULL, "reader");
+    ts[5] = cg_create_task(d_joiner, cg_task_future(ts[0]), "joiner");
+    cg_sleep(0);
+    cg_sleep(0);
+    cg_task *fresh = cg_create_task(d_sleeper, NULL, "fresh");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    cg_loop_dump_tasks(NULL, f);
+    fclose(f);
+    char want[160];
+    expect_in(buf, "cogen: loop ");
+    expect_in(line_of(buf, "main"), "running");
+    const char *l = line_of(buf, "sleeper");
+    expect_in(l, "suspended, awaits sleep, ");
+    expect_in(l, " ms left");
+    snprintf(want, sizeof want, "at %s:%d; created at %s:%d by task 'main' (#1)", __FILE__, line_sleep, __FILE__, line_new);
+    expect_in(l, want);
+    snprintf(want, sizeof want, "awaits Lock %p at %s:%d", (void *)d_lock, __FILE__, line_lock);
+    expect_in(line_of(buf, "locker"), want);
+    snprintf(want, sizeof want, "awaits Event %p at %s:%d", (void *)d_event, __FILE__, line_event);
+    expect_in(line_of(buf, "eventer"), want);
+    snprintf(want, sizeof want, "awaits Queue (get) %p at %s:%d", (void *)d_queue, __FILE__, line_get);
+    expect_in(line_of(buf, "getter"), want);
+    snprintf(want, sizeof want, "awaits fd %d (readable) at %s:%d", d_pair[0], __FILE__, line_fd);
+    expect_in(line_of(buf, "reader"), want);
+    snprintf(want, sizeof want, "awaits task 'sleeper' (#2) at %s:%d", __FILE__, line_join);
+    expect_in(line_of(buf, "joiner"), want);
+    expect_in(line_of(buf, "fresh"), "scheduled");
+    free(buf);
+    for (int i = 0; i < 6; i++) {
+        cg_task_cancel(ts[i], NULL);
+        cg_future_unref(cg_task_future(ts[i]));
+    }
+    cg_task_cancel(fresh, NULL);
+    cg_future_unref(cg_task_future(fresh));
+    cg_sleep(0);
+    cg_sleep(0);
+    cg_io_close(d_pair[0]);
+    cg_io_close(d_pair[1]);
+    cg_lock_free(d_lock);
+    cg_event_free(d_event);
+    cg_queue_free(d_queue);
+    return NULL;
+}
+
+TEST(task_dump) {
+    cg_run_opts o = {.name = "main"};
+    CHECK_EQ(cg_run(dump_main, NULL, &o, NULL, NULL), CG_RETURNED);
+}
+
+static void *signal_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_task *t = cg_create_task(d_sleeper, NULL, "sleepy");
+    cg_sleep(0);
+    raise(SIGUSR1);
+    cg_sleep(CG_MS(200)); /* blocked in epoll: the watchdog wakes the loop, which dumps */
+    cg_task_cancel(t, NULL);
+    cg_future_unref(cg_task_future(t));
+    return NULL;
+}
+
+TEST(task_dump_on_signal) {
+    CHECK_EQ(cg_task_dump_on_signal(SIGUSR1), 0);
+    capture_stderr();
+    cg_run_opts o = {.name = "main"};
+    CHECK_EQ(cg_run(signal_main, NULL, &o, NULL, NULL), CG_RETURNED);
+    const char *err = captured();
+    CHECK_EQ(cg_task_dump_on_signal(0), 0);
+    expect_in(err, "cogen: loop ");
+    expect_in(line_of(err, "sleepy"), "awaits sleep");
+    expect_in(line_of(err, "main"), "awaits sleep");
+}
+
+static const check_case cases[] = {CASE(task_dump), CASE(task_dump_on_signal),CASE(stall_reported_once), CASE(stall_not_for_short_steps), CASE(stall_off),
                                    CASE(loop_metrics)};
 
 CHECK_MAIN(cases)

@@ -8,6 +8,8 @@ notes draw concurrency.
     cogen-trace.py lanes TRACE.json [--width N]  # threads side by side in time:
                                                  #   a text timeline, one row per thread
     cogen-trace.py svg TRACE.json OUT.svg        # an SVG timeline, one row per thread
+    cogen-trace.py merged TRACE.json [--width N] # every thread on one line, in time
+                                                 # order: who ran after whom
     cogen-trace.py overlap TRACE.json            # how long two threads ran at once
     cogen-trace.py --self-test
 
@@ -34,6 +36,12 @@ def load(path):
             threads.setdefault(e["tid"], []).append(e)
     for evs in threads.values():
         evs.sort(key=lambda e: (e["ts"], -e["dur"]))
+    # the recorder names a track "thread TID": number them in order of
+    # appearance instead (per process when a trace holds several)
+    order = sorted(threads, key=lambda t: threads[t][0]["ts"])
+    for i, tid in enumerate(order):
+        if names.get(tid, "thread %d" % tid) == "thread %d" % tid:
+            names[tid] = "thread %d" % (i + 1)
     return threads, names
 
 
@@ -62,6 +70,19 @@ def text(path, width=0):
             seq = seq[:width - 3] + "..."
         lines.append("%s: %s" % (names.get(tid, "thread %d" % tid), seq))
     return "\n".join(lines)
+
+
+def merged(path, width=0):
+    """One line for all threads: their turns in the order they started."""
+    threads, names = load(path)
+    evs = []
+    for tevs in threads.values():
+        evs.extend(tevs)
+    evs.sort(key=lambda e: e["ts"])
+    seq = " --> ".join(turns(evs, leaf_only=False))
+    if width and len(seq) > width:
+        seq = seq[:width - 3] + "..."
+    return seq
 
 
 def intervals(evs):
@@ -175,7 +196,7 @@ def self_test():
     try:
         t = text(p)
         assert t.splitlines()[0] == "loop: task1 --> task2 --> task1", t
-        assert t.splitlines()[1] == "thread 8: worker", t
+        assert t.splitlines()[1] == "thread 2: worker", t
         both, total = overlap(p)
         assert abs(both - 18) < 1e-9 and total == 43, (both, total)
         svg_path = p + ".svg"
@@ -185,6 +206,7 @@ def self_test():
         assert s.count("<rect") == 1 + 5 + 3, s  # background, events, legend
         os.unlink(svg_path)
         assert "1=task1" in lanes(p)
+        assert merged(p) == "task1 --> worker --> task2 --> task1", merged(p)
     finally:
         os.unlink(p)
     print("cogen-trace.py: self-test passed")
@@ -203,6 +225,8 @@ def main(argv):
         width = int(argv[argv.index("--width") + 1])
     if cmd == "text":
         print(text(path, width))
+    elif cmd == "merged":
+        print(merged(path, width))
     elif cmd == "lanes":
         print(lanes(path, width or 72))
     elif cmd == "svg" and len(argv) >= 4:

@@ -33,10 +33,10 @@ typedef struct dns_job {
 static cg__pool *dns_pool;
 static pthread_once_t dns_once = PTHREAD_ONCE_INIT;
 
-/* At exit, idle DNS workers are stopped (a lookup still running keeps
- * its worker: it is left to the process's end). */
+/* At exit, idle DNS workers end, and are waited for (a lookup still
+ * running keeps its worker: it is left to the process's end). */
 static void dns_atexit(void) {
-    if (dns_pool) cg__pool_release(dns_pool);
+    if (dns_pool) cg__pool_release_idle(dns_pool);
 }
 
 static void dns_init(void) {
@@ -119,7 +119,7 @@ static char *dup_or_null(const char *s, int *failed) {
 }
 
 struct addrinfo *cg_getaddrinfo(const char *host, const char *port, const struct addrinfo *hints) {
-    if (!cg_current_task()) CG_RAISE(&cg_RuntimeError, "cg_getaddrinfo() called outside a task");
+    cg__check_in_task("cg_getaddrinfo");
     /* numeric host and port: no lookup, no worker */
     struct addrinfo h = {0}, *res = NULL;
     if (hints) h = *hints;
@@ -149,7 +149,7 @@ struct addrinfo *cg_getaddrinfo(const char *host, const char *port, const struct
 
 void cg_getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, size_t hostlen, char *serv,
                     size_t servlen, int flags) {
-    if (!cg_current_task()) CG_RAISE(&cg_RuntimeError, "cg_getnameinfo() called outside a task");
+    cg__check_in_task("cg_getnameinfo");
     if (!sa || salen > sizeof(struct sockaddr_storage)) cg_raise(gai_exc(EAI_FAMILY, 0));
     dns_job *d = dns_job_new(gni_work);
     memcpy(&d->sa, sa, salen);

@@ -8,19 +8,20 @@
 #include "cogen_io.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-enum { J_NEW = 0, J_QUEUED, J_RUNNING, J_POSTED, J_DONE };
+enum { J_NEW = 0, J_QUEUED, J_RUNNING, J_DONE }; /* a job's state in its pool (under its mu) */
 
 struct cg__pool {
     pthread_mutex_t mu;
     pthread_cond_t work;          /* a job queued, or the shutdown */
     cg__job *head, *tail;
     size_t nqueued;
-    unsigned max, nthreads, nidle;
+    unsigned max, nthreads, nidle, nrunning;
     unsigned char shutdown;
     int refs;                     /* the owner's, and one per worker alive */
     pthread_t *tids;              /* the workers started (max of them) */
@@ -88,13 +89,32 @@ static void *worker(void *arg) {
             p->tail = NULL;
         p->nqueued--;
         j->state = J_RUNNING;
+        p->nrunning++;
         pthread_mutex_unlock(&p->mu);
         j->work(j);
+        pthread_mutex_lock(&p->mu);
+        p->nrunning--; /* (before its outcome can be seen: cg__pool_release_idle) */
+        pthread_mutex_unlock(&p->mu);
         cg__job_finished(j);
         pthread_mutex_lock(&p->mu);
     }
     pool_unref_unlock(p);
     return NULL;
+}
+
+/* Starts a worker with every asynchronous signal blocked (as libuv's
+ * pool does), so that a signal the process waits for (signalfd, sigwait
+ * on the loop's thread) is never taken by a worker instead; the faults a
+ * worker itself may raise (SIGSEGV, ...) stay deliverable. */
+static int start_worker(cg__pool *p) {
+    sigset_t all, old;
+    sigfillset(&all);
+    static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS};
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) sigdelset(&all, faults[i]);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int r = pthread_create(&p->tids[p->nthreads], NULL, worker, p);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return r;
 }
 
 /* Queues j; 0, or -1 with errno (ESHUTDOWN, EAGAIN: no worker at all). */
@@ -116,9 +136,7 @@ static int pool_submit(cg__pool *p, cg__job *j) {
     p->nqueued++;
     j->state = J_QUEUED;
     if (p->nidle < p->nqueued && p->nthreads < p->max) {
-        /* (workers block no signal the process handles: they inherit the
-         * caller's mask; signalfd users block theirs before) */
-        if (pthread_create(&p->tids[p->nthreads], NULL, worker, p) == 0) {
+        if (start_worker(p) == 0) {
             p->nthreads++;
             p->refs++;
         } else if (p->nthreads == 0) {
@@ -170,6 +188,14 @@ void cg__pool_shutdown(cg__pool *p, int wait) {
     pthread_mutex_unlock(&p->mu);
 }
 
+void cg__pool_release_idle(cg__pool *p) {
+    pthread_mutex_lock(&p->mu);
+    int busy = p->nrunning || p->head;
+    pthread_mutex_unlock(&p->mu);
+    if (!busy) cg__pool_shutdown(p, 1);
+    cg__pool_release(p);
+}
+
 void cg__pool_release(cg__pool *p) {
     cg__pool_shutdown(p, 0);
     pthread_mutex_lock(&p->mu);
@@ -183,6 +209,11 @@ unsigned cg__pool_workers(cg__pool *p) {
     unsigned n = p->nthreads;
     pthread_mutex_unlock(&p->mu);
     return n;
+}
+
+void cg__check_in_task(const char *fn) {
+    cg_get_running_loop();
+    if (!cg_current_task()) cg_raise(cg_exc_newf(&cg_RuntimeError, "%s() called outside a task", fn));
 }
 
 /* ---------------------------------------------------------------------
@@ -217,7 +248,9 @@ void *cg__job_new(size_t size, void (*work)(cg__job *), void (*deliver)(cg__job 
     return j;
 }
 
+/* j leaves l's jobs in flight (on the loop's thread, the links' lock held). */
 static void link_remove(cg__link *l, cg__job *j) {
+    cg__loop_release(l->loop);
     if (j->lprev)
         j->lprev->lnext = j->lnext;
     else
@@ -234,7 +267,6 @@ static void on_loop(void *arg) {
     pthread_mutex_lock(&links_mu);
     link_remove(j->link, j);
     j->link = NULL;
-    j->state = J_DONE;
     pthread_mutex_unlock(&links_mu);
     cg_future *f = j->fut;
     j->fut = NULL;
@@ -251,7 +283,7 @@ void cg__job_finished(cg__job *j) {
         pthread_mutex_lock(&links_mu);
         if (!j->link) break; /* orphaned */
         if (cg_loop_call_soon_threadsafe(j->link->loop, on_loop, j) == 0) {
-            j->state = J_POSTED;
+            j->posted = 1;
             pthread_mutex_unlock(&links_mu);
             return;
         }
@@ -260,7 +292,6 @@ void cg__job_finished(cg__job *j) {
         struct timespec ts = {0, (long)ms * 1000000};
         nanosleep(&ts, NULL);
     }
-    j->state = J_DONE;
     pthread_mutex_unlock(&links_mu);
     cg__job_release(j);
 }
@@ -296,17 +327,20 @@ static void link_close(cg__loop_ext *x, cg_loop *loop) {
     cg__job *j = l->jobs;
     l->jobs = NULL;
     l->loop = NULL;
-    for (cg__job *k = j; k; k = k->lnext) k->link = NULL; /* workers drop them from now on */
+    for (cg__job *k = j; k; k = k->lnext) {
+        k->link = NULL; /* workers drop them from now on */
+        /* a posted one: the call that would deliver it is dropped with the
+         * loop's queue, so its reference is dropped here; the others are
+         * held while this runs (their worker may drop them meanwhile) */
+        if (!k->posted) __atomic_add_fetch(&k->refs, 1, __ATOMIC_RELAXED);
+    }
     pthread_mutex_unlock(&links_mu);
     while (j) {
         cg__job *next = j->lnext;
         cg__future_forget_callback(j->fut, cancel_cb, j);
         cg_future_unref(j->fut);
         j->fut = NULL;
-        /* posted: the call that would deliver it is dropped with the loop's
-         * queue; J_DONE after a cancel_cb that found it queued cannot be
-         * here (it left the list) */
-        if (j->state == J_POSTED) cg__job_release(j);
+        cg__job_release(j);
         j = next;
     }
     if (l->default_ex) cg__pool_release(l->default_ex);
@@ -338,7 +372,10 @@ static void link_shutdown(cg__loop_ext *x) {
     if (f && pthread_create(&l->joiner, NULL, joiner, l) == 0) {
         l->joined = f;
         l->joiner_started = 1;
-        cg_await(f); /* cancelled: link_close joins it */
+        cg__loop_hold(l->loop);
+        cg_exc *e = cg__await_catch(f);
+        cg__loop_release(l->loop);
+        if (e) cg_raise(e); /* cancelled: link_close joins it */
         pthread_join(l->joiner, NULL);
         l->joiner_started = 0;
     } else {
@@ -388,6 +425,7 @@ cg_future *cg__job_attach(cg_loop *loop, cg__job *j, cg_exc **err) {
     }
     j->fut = cg_future_ref(f);
     j->link = l;
+    cg__loop_hold(loop); /* (a virtual clock waits for it: no deadlock) */
     pthread_mutex_lock(&links_mu);
     j->lprev = NULL;
     j->lnext = l->jobs;

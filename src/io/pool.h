@@ -35,7 +35,8 @@ struct cg__job {
                                                  thread); may be NULL */
     /* the pool's and the link's */
     int refs;                                 /* atomic */
-    unsigned char state;                      /* J_*, under the locks */
+    unsigned char state;                      /* in its pool (pool.c), under its lock */
+    unsigned char posted;                     /* handed to its loop (under the links' lock) */
     cg__job *qnext, *qprev;                   /* the pool's queue */
     cg__job *lnext, *lprev;                   /* the link's jobs in flight */
     cg__pool *pool;
@@ -54,6 +55,9 @@ CG_HIDDEN void cg__pool_shutdown(cg__pool *p, int wait);
 /* The owner lets the pool go (shut down first without waiting, if it was
  * not): it is freed once its last worker has ended. */
 CG_HIDDEN void cg__pool_release(cg__pool *p);
+/* The same, but when no job runs or waits, the workers are waited for
+ * first (they are idle: they end at once), so that no thread is left. */
+CG_HIDDEN void cg__pool_release_idle(cg__pool *p);
 /* The number of workers started (alive), for the tests. */
 CG_HIDDEN unsigned cg__pool_workers(cg__pool *p);
 
@@ -81,5 +85,10 @@ CG_HIDDEN void cg__job_finished(cg__job *j);
  * ThreadPoolExecutor(min(32, cpus + 4)). Raises RuntimeError('Executor
  * shutdown has been called') once loop.shutdown_default_executor ran. */
 CG_HIDDEN cg__pool *cg__default_executor(cg_loop *loop);
+
+/* Misuse of a call that awaits: without a loop, asyncio's RuntimeError('no
+ * running event loop'); in a loop's callback (not a task), RuntimeError(
+ * 'fn() called outside a task'). */
+CG_HIDDEN void cg__check_in_task(const char *fn);
 
 #endif

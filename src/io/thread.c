@@ -122,7 +122,7 @@ static void *await_unref(cg_future *f) {
 }
 
 void *cg_to_thread(cg_thread_fn fn, void *arg) {
-    if (!cg_current_task()) CG_RAISE(&cg_RuntimeError, "cg_to_thread() called outside a task");
+    cg__check_in_task("cg_to_thread");
     return await_unref(cg_loop_run_in_executor(cg_get_running_loop(), NULL, fn, arg));
 }
 

@@ -300,6 +300,8 @@ static void io_wait_edge(int fd, int dir) {
     }
     io->waiter[dir] = t;
     t->io_wait = (uintptr_t)io | (uintptr_t)dir;
+    t->await_file = cg__site_file;
+    t->await_line = cg__site_line;
     loop->io_waiting++;
     if (io->level && io_register(loop, io) < 0) {
         int err = errno;
@@ -308,6 +310,8 @@ static void io_wait_edge(int fd, int dir) {
     }
     cg_yield(cur, &cg__io_token); /* the edge, a cancellation or a forget steps the task */
 }
+
+int cg__io_wait_fd(uintptr_t io_wait) { return ((cg__io *)(io_wait & ~(uintptr_t)1))->fd; }
 
 void cg__io_cancel_wait(cg_task *t) {
     if (!t->io_wait) return;

@@ -585,6 +585,8 @@ static void ready_drop(cg__ready *r) {
  * clock loop can make no progress at all. */
 static int run_once(cg_loop *loop) {
     if (loop->sigints != loop->sigints_seen) cg__loop_on_sigint(loop);
+    if (CG_UNLIKELY(__atomic_load_n(&cg__dump_requests, __ATOMIC_RELAXED) != loop->dump_seen))
+        cg__loop_dump_requested(loop);
     while (loop->nheap && loop->heap[0].h->cancelled) cg_handle_unref(heap_pop(loop));
     take_threadsafe(loop);
     int virt = (loop->flags & CG_LOOP_VIRTUAL_CLOCK) != 0;

@@ -123,6 +123,15 @@ struct cg_task {
     struct cg_task *all_next, *all_prev; /* the loop's tasks, creation order */
     uintptr_t io_wait;        /* the fd it waits on (io.c): a cg__io * with
                                  the direction in bit 0, or 0 */
+    /* For the task dump (cg_loop_dump_tasks): what it awaits, beyond the
+     * future (a primitive's kind and the object, or a sleep's timer
+     * handle), where it awaits and where it was made (the call sites the
+     * public macros record), and the task that made it. */
+    const char *await_kind;
+    const void *await_obj;
+    const char *await_file, *new_file;
+    int await_line, new_line;
+    uint64_t parent;          /* its serial, 0 for none */
 };
 
 /* The token a task yields to its driver when it awaits (cg_await): the
@@ -220,6 +229,8 @@ struct cg_loop {
     volatile sig_atomic_t sigints;
     sig_atomic_t sigints_seen;
     cg_task *sigint_main;
+    /* What higher layers attached to the loop (cg__loop_attach) */
+    struct cg__loop_ext *exts;
     size_t external;          /* work on other threads that will call back
                                  with call_soon_threadsafe (cg__loop_hold) */
     /* Metrics (cg_loop_metrics) and the stall detector (watch.c): the
@@ -235,8 +246,7 @@ struct cg_loop {
     struct cg_loop *watch_next, *watch_prev; /* running loops (watch.c) */
     uint64_t stall_seq, stall_reported; /* the watchdog's own */
     cg_ns stall_since;
-    /* What higher layers attached to the loop (cg__loop_attach) */
-    struct cg__loop_ext *exts;
+    int dump_seen;            /* cg__dump_requests when it last dumped */
 };
 
 /* Free lists: take a block (NULL when empty, or when the allocator has
@@ -370,21 +380,9 @@ CG_HIDDEN void cg__loop_release(cg_loop *loop);
 /* A plain callback handle (call_soon's) without scheduling it. */
 CG_HIDDEN cg_handle *cg__loop_plain_handle(cg_loop *loop, cg_callback fn, void *arg);
 
-/* The stall detector's registry of running loops (watch.c). */
-CG_HIDDEN void cg__watch_add(cg_loop *loop);
-CG_HIDDEN void cg__watch_remove(cg_loop *loop);
+/* The fd and direction of an io_wait (io.c). */
+CG_HIDDEN int cg__io_wait_fd(uintptr_t io_wait);
 
-/* ---------------------------------------------------------------------
- * The trace recorder (trace.c)
- * ------------------------------------------------------------------ */
-
-extern CG_HIDDEN int cg__trace_on;
-static inline int cg__tracing(void) { return CG_UNLIKELY(__atomic_load_n(&cg__trace_on, __ATOMIC_RELAXED)); }
-CG_HIDDEN cg_ns cg__trace_now(void);
-/* A step of t that began at t0 and answered st, r (what it yielded). */
-CG_HIDDEN void cg__trace_step(cg_task *t, cg_ns t0, cg_status st, void *r);
-/* COGEN_TRACE in the environment: start tracing (once per process). */
-CG_HIDDEN void cg__trace_from_env(void);
 /* Something a higher layer attaches to a loop (the thread pool's link to
  * it, src/io/pool.c), found again by its close function. shutdown, when
  * not NULL, runs in a task of the loop as cg_run's shutdown step
@@ -398,8 +396,39 @@ typedef struct cg__loop_ext {
 } cg__loop_ext;
 CG_HIDDEN void cg__loop_attach(cg_loop *loop, cg__loop_ext *x);
 CG_HIDDEN cg__loop_ext *cg__loop_find(cg_loop *loop, void (*close)(cg__loop_ext *, cg_loop *));
+/* The stall detector's registry of running loops (watch.c). */
+CG_HIDDEN void cg__watch_add(cg_loop *loop);
+CG_HIDDEN void cg__watch_remove(cg_loop *loop);
+/* Task dumps asked for by a signal (cg_task_dump_on_signal): a loop whose
+ * dump_seen differs dumps its tasks at its next iteration. */
+extern CG_HIDDEN int cg__dump_requests;
+CG_HIDDEN void cg__loop_dump_requested(cg_loop *loop);
+/* Call sites the public macros record (cogen_loop.h, CG__SITE). */
+
+/* ---------------------------------------------------------------------
+ * The trace recorder (trace.c)
+ * ------------------------------------------------------------------ */
+
+extern CG_HIDDEN int cg__trace_on;
+static inline int cg__tracing(void) { return CG_UNLIKELY(__atomic_load_n(&cg__trace_on, __ATOMIC_RELAXED)); }
+CG_HIDDEN cg_ns cg__trace_now(void);
+/* A step of t that began at t0 and answered st, r (what it yielded). */
+CG_HIDDEN void cg__trace_step(cg_task *t, cg_ns t0, cg_status st, void *r);
+/* COGEN_TRACE in the environment: start tracing (once per process). */
+CG_HIDDEN void cg__trace_from_env(void);
 
 /* The loop running in this thread. */
 extern __thread cg_loop *cg__running_loop CG_HIDDEN;
+
+/* The running task will await kind obj (for the task dump). */
+static inline void cg__await_note(const char *kind, const void *obj) {
+    cg_loop *loop = cg__running_loop;
+    cg_task *t = loop ? loop->current : NULL;
+    if (t) {
+        t->await_kind = kind;
+        t->await_obj = obj;
+    }
+}
+
 
 #endif

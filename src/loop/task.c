@@ -8,7 +8,7 @@
  * task->awaiting), NULL (a bare yield: step again next iteration), or
  * anything else (a bad yield: RuntimeError thrown in at the next step).
  */
-#define _GNU_SOURCE /* syscall(SYS_gettid) */
+#define _GNU_SOURCE /* syscall(SYS_gettid), flockfile */
 #include "loop/loop.h"
 
 #include <errno.h>
@@ -128,6 +128,9 @@ cg_task *cg_task_new(cg_loop *loop, cg_fn body, void *arg, const cg_task_opts *o
     }
     t->log_destroy_pending = 1;
     t->serial = ++loop->task_serial;
+    t->new_file = cg__site_file; /* where the public macro was called */
+    t->new_line = cg__site_line;
+    t->parent = loop->current ? loop->current->serial : 0;
     loop_link(loop, t);
     cg_future_ref(&t->fut); /* the loop's, until the task is done */
     cg__task_schedule_step(t, NULL);
@@ -263,6 +266,8 @@ void cg__task_step(cg_task *t, cg_exc *exc) {
     loop->current = t;
     loop->n_steps++;
     t->started = 1;
+    t->await_kind = NULL;
+    cg__site_file = NULL; /* a site is the task's own, from this step */
     void *r = NULL;
     cg_exc *err = NULL;
     cg_ns t0 = cg__tracing() ? cg__trace_now() : 0;
@@ -418,6 +423,19 @@ static inline cg_task *task_body_running(cg_gen *cur) {
     return t && t->gen == cur && !cg__agen_running ? t : NULL;
 }
 
+__thread const char *cg__site_file;
+__thread int cg__site_line;
+
+/* The running task records the call site of the wait it makes. */
+static inline void note_site(void) {
+    cg_loop *loop = cg__running_loop;
+    cg_task *t = loop ? loop->current : NULL;
+    if (t) {
+        t->await_file = cg__site_file;
+        t->await_line = cg__site_line;
+    }
+}
+
 void *cg_await(cg_future *f) {
     cg_gen *cur = cg_current();
     struct cg_agen *ag = NULL;
@@ -430,6 +448,7 @@ void *cg_await(cg_future *f) {
             cg__agen_set_awaiting(ag, f);
         else
             t->awaiting = f;
+        note_site();
         cg_yield(cur, &cg__await_token);
         if (f->state == F_PENDING) CG_RAISE(&cg_RuntimeError, "await wasn't used with future");
     }
@@ -450,6 +469,7 @@ cg_exc *cg__await_catch(cg_future *f) {
     if (!t || !f) return cg_try_catch(await_fn, f, &cg_BaseException);
     if (f->state == F_PENDING) {
         t->awaiting = f;
+        note_site();
         cg_exc *e = cg_yield_catch(cur, &cg__await_token, NULL);
         if (e) return e;
         if (f->state == F_PENDING) return cg_exc_new(&cg_RuntimeError, "await wasn't used with future");
@@ -496,6 +516,7 @@ void cg_sleep(cg_ns delay) {
         cg_raise(cg_exc_new(&cg_MemoryError, NULL));
     }
     CG_DEFER(sleep_cleanup, &s);
+    cg__await_note("sleep", s.h);
     cg_await(s.f);
 }
 
@@ -796,4 +817,71 @@ cg_status cg_run(cg_fn body, void *arg, const cg_run_opts *opts, void **out, cg_
         st = CG_RAISED;
     }
     return run_outcome(st, v, e, out, exc);
+}
+
+/* ---------------------------------------------------------------------
+ * The task dump
+ * ------------------------------------------------------------------ */
+
+static const char *state_word(const cg_task *t) {
+    if (t->fut.state == F_CANCELLED) return "cancelled";
+    if (t->fut.state == F_FINISHED) return "finished";
+    if (t->fut.loop->current == t) return "running";
+    if (t->fut.ready.queued) return "scheduled";
+    return t->started ? "suspended" : "not started";
+}
+
+static cg_task *task_by_serial(cg_loop *loop, uint64_t serial) {
+    for (cg_task *t = loop->tasks_head; t; t = t->all_next)
+        if (t->serial == serial) return t;
+    return NULL;
+}
+
+static void dump_awaits(cg_loop *loop, cg_task *t, FILE *f) {
+    if (t->io_wait) {
+        fprintf(f, "awaits fd %d (%s)", cg__io_wait_fd(t->io_wait), (t->io_wait & 1) ? "writable" : "readable");
+    } else if (t->await_kind && !strcmp(t->await_kind, "sleep") && t->fut_waiter) {
+        const cg_handle *h = t->await_obj;
+        fprintf(f, "awaits sleep, %.3f ms left", (double)(h->when - cg_loop_time(loop)) / 1e6);
+    } else if (t->await_kind && t->fut_waiter) {
+        fprintf(f, "awaits %s %p", t->await_kind, t->await_obj);
+    } else if (t->fut_waiter && t->fut_waiter->is_task) {
+        const cg_task *o = (const cg_task *)t->fut_waiter;
+        fprintf(f, "awaits task '%s' (#%llu)", o->name, (unsigned long long)o->serial);
+    } else if (t->fut_waiter) {
+        fprintf(f, "awaits future %p", (void *)t->fut_waiter);
+    } else {
+        fputs("awaits nothing", f);
+    }
+    if (t->await_file) fprintf(f, " at %s:%d", t->await_file, t->await_line);
+}
+
+void cg_loop_dump_tasks(cg_loop *loop, FILE *f) {
+    if (!loop) loop = cg__running_loop;
+    if (!f) f = stderr;
+    if (!loop) {
+        fputs("cogen: no loop to dump\n", f);
+        return;
+    }
+    flockfile(f);
+    fprintf(f, "cogen: loop %llu: %zu task%s\n", (unsigned long long)loop->serial, loop->ntasks,
+            loop->ntasks == 1 ? "" : "s");
+    for (cg_task *t = loop->tasks_head; t; t = t->all_next) {
+        fprintf(f, "  task '%s' (#%llu) %s", t->name, (unsigned long long)t->serial, state_word(t));
+        if (t->fut.state == F_PENDING && loop->current != t && !t->fut.ready.queued) {
+            fputs(", ", f);
+            dump_awaits(loop, t, f);
+        }
+        if (t->new_file) fprintf(f, "; created at %s:%d", t->new_file, t->new_line);
+        if (t->parent) {
+            cg_task *p = task_by_serial(loop, t->parent);
+            if (p)
+                fprintf(f, " by task '%s' (#%llu)", p->name, (unsigned long long)p->serial);
+            else
+                fprintf(f, " by task #%llu (done)", (unsigned long long)t->parent);
+        }
+        if (t->must_cancel || t->num_cancels) fprintf(f, "; cancelling %d", t->num_cancels);
+        fputc('\n', f);
+    }
+    funlockfile(f);
 }

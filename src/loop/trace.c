@@ -49,6 +49,10 @@ typedef struct trace_buf {
     trace_ev ev[BUF_EVENTS];
 } trace_buf;
 
+/* What ends a trace file; COGEN_TRACE_APPEND=1 continues a file that
+ * ends so (make demo records all of its programs in one). */
+#define TAIL "\n],\"displayTimeUnit\":\"ns\"}\n"
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static FILE *out;
 static unsigned generation; /* of the trace being written: a buffer of an
@@ -210,7 +214,7 @@ static void stop_locked(void) {
                 first_event ? "\n" : ",\n", (int)getpid(), (int)b->tid, (int)b->tid);
         first_event = 0;
     }
-    fputs("\n],\"displayTimeUnit\":\"ns\"}\n", out);
+    fputs(TAIL, out);
     fclose(out);
     out = NULL;
 }
@@ -228,7 +232,22 @@ int cg_trace_start(const char *path) {
     }
     pthread_mutex_lock(&lock);
     stop_locked();
-    FILE *f = fopen(path, "we");
+    FILE *f = NULL;
+    int appending = 0;
+    const char *app = getenv("COGEN_TRACE_APPEND");
+    if (app && *app && *app != '0' && (f = fopen(path, "r+e")) != NULL) {
+        /* a trace another process finished: continue it, before its tail */
+        long tail = (long)strlen(TAIL);
+        char buf[64];
+        if (fseek(f, -tail, SEEK_END) == 0 && fread(buf, 1, (size_t)tail, f) == (size_t)tail &&
+            memcmp(buf, TAIL, (size_t)tail) == 0 && fseek(f, -tail, SEEK_END) == 0) {
+            appending = 1;
+        } else {
+            fclose(f);
+            f = NULL;
+        }
+    }
+    if (!f) f = fopen(path, "we");
     if (!f) {
         int err = errno;
         pthread_mutex_unlock(&lock);
@@ -238,9 +257,9 @@ int cg_trace_start(const char *path) {
     static int registered;
     if (!registered && atexit(at_exit) == 0) registered = 1;
     out = f;
-    fputs("{\"traceEvents\":[", out);
-    first_event = 1;
-    origin = now_ns();
+    if (!appending) fputs("{\"traceEvents\":[", out);
+    first_event = !appending;
+    origin = 0; /* times since boot (CLOCK_MONOTONIC): processes appended to one trace line up */
     __atomic_add_fetch(&generation, 1, __ATOMIC_RELEASE);
     __atomic_store_n(&cg__trace_on, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&lock);

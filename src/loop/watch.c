@@ -36,6 +36,8 @@ static cg_loop *running_loops; /* the registry, through watch_next/prev */
 static cg_ns threshold = -1;   /* -1: not read from the environment yet */
 static int watchdog_started;
 static int handler_state; /* 0 not tried, 1 installed, -1 the program has its own */
+int cg__dump_requests;      /* task dumps asked for by the signal */
+static int dump_enabled;
 
 static cg_ns mono(void) {
     struct timespec ts;
@@ -116,11 +118,12 @@ static void *watchdog(void *arg) {
     pthread_mutex_lock(&lock);
     for (;;) {
         cg_ns th = threshold;
-        if (th <= 0) {
+        if (th <= 0 && !dump_enabled) {
             pthread_cond_wait(&wake, &lock);
             continue;
         }
         cg_ns period = th / 4 > CG_MS(5) ? th / 4 : CG_MS(5);
+        if (th <= 0 || (dump_enabled && period > CG_MS(50))) period = CG_MS(50);
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         long long ns = until.tv_nsec + period;
@@ -128,7 +131,14 @@ static void *watchdog(void *arg) {
         until.tv_nsec = (long)(ns % 1000000000);
         pthread_cond_timedwait(&wake, &lock, &until);
         cg_ns now = mono();
+        int dumps = __atomic_load_n(&cg__dump_requests, __ATOMIC_RELAXED);
         for (cg_loop *l = running_loops; l; l = l->watch_next) {
+            if (dumps != __atomic_load_n(&l->dump_seen, __ATOMIC_RELAXED) && l->wake_fd >= 0) {
+                uint64_t one = 1; /* a loop waiting for I/O dumps at once */
+                ssize_t w = write(l->wake_fd, &one, sizeof one);
+                (void)w;
+            }
+            if (th <= 0) continue;
             uint64_t seq = __atomic_load_n(&l->n_entries, __ATOMIC_RELAXED);
             if (__atomic_load_n(&l->blocked, __ATOMIC_RELAXED) || seq != l->stall_seq) {
                 l->stall_seq = seq;
@@ -179,15 +189,8 @@ static void read_env(void) {
     if (threshold < 0) threshold = 0;
 }
 
-void cg__watch_add(cg_loop *loop) {
-    loop->thread = pthread_self();
-    loop->stall_seq = (uint64_t)-1;
-    loop->stall_reported = 0;
-    pthread_mutex_lock(&lock);
-    read_env();
-    if (threshold > 0) {
-        install_handler();
-        if (!watchdog_started) {
+static void start_watchdog(void) {
+    if (!watchdog_started) {
             pthread_t th;
             pthread_attr_t a;
             pthread_attr_init(&a);
@@ -200,8 +203,18 @@ void cg__watch_add(cg_loop *loop) {
             if (pthread_create(&th, &a, watchdog, NULL) == 0) watchdog_started = 1;
             pthread_sigmask(SIG_SETMASK, &old, NULL);
             pthread_attr_destroy(&a);
-        }
     }
+}
+
+void cg__watch_add(cg_loop *loop) {
+    loop->thread = pthread_self();
+    loop->stall_seq = (uint64_t)-1;
+    loop->stall_reported = 0;
+    loop->dump_seen = __atomic_load_n(&cg__dump_requests, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&lock);
+    read_env();
+    if (threshold > 0) install_handler();
+    if (threshold > 0 || dump_enabled) start_watchdog();
     loop->watch_prev = NULL;
     loop->watch_next = running_loops;
     if (running_loops) running_loops->watch_prev = loop;
@@ -248,4 +261,47 @@ void cg_loop_metrics(const cg_loop *loop, cg_metrics *m) {
     m->idle_ns = loop->idle_ns;
     m->tasks = loop->ntasks;
     m->fds = loop->io_registered;
+}
+
+/* ---------------------------------------------------------------------
+ * Task dumps on a signal
+ * ------------------------------------------------------------------ */
+
+static int dump_signal;
+
+static void on_dump_signal(int sig) {
+    (void)sig;
+    __atomic_add_fetch(&cg__dump_requests, 1, __ATOMIC_RELAXED);
+}
+
+void cg__loop_dump_requested(cg_loop *loop) {
+    loop->dump_seen = __atomic_load_n(&cg__dump_requests, __ATOMIC_RELAXED);
+    cg_loop_dump_tasks(loop, stderr);
+}
+
+int cg_task_dump_on_signal(int sig) {
+    pthread_mutex_lock(&lock);
+    if (dump_signal) {
+        signal(dump_signal, SIG_DFL);
+        dump_signal = 0;
+        dump_enabled = 0;
+    }
+    int r = 0;
+    if (sig > 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_dump_signal;
+        sa.sa_flags = SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(sig, &sa, NULL) < 0) {
+            r = -1;
+        } else {
+            dump_signal = sig;
+            dump_enabled = 1;
+            start_watchdog();
+            pthread_cond_signal(&wake);
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    return r;
 }
