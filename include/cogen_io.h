@@ -206,9 +206,12 @@ typedef struct cg_stream_opts {
 } cg_stream_opts;
 
 /* open_connection(host, port): a TCP connection (IPv4 or IPv6; a host
- * name is resolved off the loop, trying each address in turn, as asyncio
- * does), its reader and writer in *r and *w. Raises OSError (the
- * ConnectionRefusedError of the last address, gaierror for a name). */
+ * name is resolved off the loop), trying each address in turn as asyncio
+ * does, its reader and writer in *r and *w. Raises OSError as asyncio's
+ * create_connection: the error of the one address (ConnectionRefusedError
+ * '[Errno 111] Connect call failed ('127.0.0.1', 1)'), or the first when
+ * all read the same, else OSError('Multiple exceptions: a, b'); gaierror
+ * for a name that does not resolve. Cancellable: the socket is closed. */
 CG_API void cg_open_connection(const char *host, int port, const cg_stream_opts *opts, cg_stream_reader **r,
                                cg_stream_writer **w);
 /* open_unix_connection(path). */
@@ -245,14 +248,24 @@ CG_API const char *cg_stream_readuntil(cg_stream_reader *r, const void *sep, siz
 CG_API int cg_stream_at_eof(const cg_stream_reader *r);
 
 /* The writer.
- * - write: queues n bytes (copied), writing at once when nothing is queued;
- *   never waits. Writes queued between two drains go out in one writev.
- * - drain: waits while more than the high-water mark is queued, until it
- *   is below the low-water mark; raises the connection's error
- *   (ConnectionResetError, BrokenPipeError) once it is lost.
- * - write_eof: shuts the write side down once the queue is out.
- * - close / wait_closed / is_closing: as asyncio's.
- * - peer and socket names: getpeername/getsockname of the socket. */
+ * - write: sends at once when nothing is queued; what the socket does not
+ *   take is queued (copied) and sent when the fd is writable, whether or
+ *   not anybody drains; never waits. Everything queued goes out in one
+ *   system call. Once the connection is lost (or closing) writes are
+ *   dropped, as asyncio's transport drops them; after write_eof:
+ *   RuntimeError('Cannot call write() after write_eof()').
+ * - drain: returns at once (no system call) unless more than the high-water
+ *   mark is queued; then waits until the queue is at the low-water mark.
+ *   Raises the connection's error (ConnectionResetError, BrokenPipeError,
+ *   the exception the reader has), or ConnectionResetError('Connection
+ *   lost') once it is closed.
+ * - write_eof: shuts the write side down once the queue is out (a pipe:
+ *   closes it).
+ * - close: the connection ends once the queue is out (the reader then
+ *   sees the end); wait_closed waits for that and raises the connection's
+ *   error if it ended with one; is_closing: as asyncio's.
+ * - peer and socket names: getpeername/getsockname of the socket (0, or
+ *   -1 with errno). */
 CG_API void cg_stream_write(cg_stream_writer *w, const void *buf, size_t n);
 CG_API void cg_stream_drain(cg_stream_writer *w);
 CG_API void cg_stream_write_eof(cg_stream_writer *w);
@@ -262,6 +275,8 @@ CG_API int cg_stream_is_closing(const cg_stream_writer *w);
 CG_API int cg_stream_peername(const cg_stream_writer *w, struct sockaddr_storage *addr, socklen_t *len);
 CG_API int cg_stream_sockname(const cg_stream_writer *w, struct sockaddr_storage *addr, socklen_t *len);
 CG_API int cg_stream_fileno(const cg_stream_writer *w);
+/* transport.get_write_buffer_size(): the bytes queued, not yet sent. */
+CG_API size_t cg_stream_buffer_size(const cg_stream_writer *w);
 /* Frees a reader or writer (the pair's connection closes when both are
  * freed, or at close). NULL is ignored. */
 CG_API void cg_stream_reader_free(cg_stream_reader *r);
@@ -277,6 +292,7 @@ typedef struct cg_server_opts {
     int reuse_address;      /* SO_REUSEADDR (asyncio's default on Unix: on) ; -1 off */
     int reuse_port;         /* SO_REUSEPORT */
     size_t stack_size;      /* of the connection tasks (0: cogen's default) */
+    cg_ns accept_retry_delay; /* out of fds, accept sleeps this long: 0: 1 s */
     cg_stream_opts stream;
 } cg_server_opts;
 CG_API cg_server *cg_start_server(cg_client_connected cb, void *arg, const char *host, int port,
@@ -285,7 +301,16 @@ CG_API cg_server *cg_start_unix_server(cg_client_connected cb, void *arg, const 
                                        const cg_server_opts *opts);
 /* The port it listens on (the first socket's), for port 0. */
 CG_API int cg_server_port(const cg_server *s);
+/* close: stops listening (the connections go on); close_clients (asyncio
+ * 3.13's): closes the writer of every connection, whose reader then sees
+ * the end; wait_closed: waits until the server is closed and every
+ * connection's task has ended; serve_forever: waits until cancelled or
+ * closed (CancelledError), closing the server and waiting for it then;
+ * RuntimeError('server <Server sockets=(...)> is already being awaited on
+ * serve_forever()') / ('server <Server sockets=()> is closed') as
+ * asyncio's. free: closes it; the memory goes once its connections end. */
 CG_API void cg_server_close(cg_server *s);
+CG_API void cg_server_close_clients(cg_server *s);
 CG_API void cg_server_wait_closed(cg_server *s);
 CG_API void cg_server_serve_forever(cg_server *s);
 CG_API void cg_server_free(cg_server *s);
@@ -392,6 +417,187 @@ CG_API cg_cfuture *cg_run_coroutine_threadsafe(cg_loop *loop, cg_fn body, void *
  * task, without blocking the loop. */
 CG_API cg_future *cg_wrap_future(cg_cfuture *f);
 CG_API void *cg_await_cfuture(cg_cfuture *f);
+
+/* ======================================================================
+ * Datagram endpoints (loop.create_datagram_endpoint), in a task
+ * ====================================================================== */
+
+/* A UDP socket with awaitable sends and receives, instead of asyncio's
+ * protocol callbacks. */
+typedef struct cg_datagram cg_datagram;
+typedef struct cg_datagram_opts {
+    int reuse_port;      /* SO_REUSEPORT */
+    int allow_broadcast; /* SO_BROADCAST */
+} cg_datagram_opts;
+/* A socket bound to local_host:local_port (local_port -1: not bound; NULL
+ * host: every interface; port 0: any) and/or connected to
+ * remote_host:remote_port (NULL: not connected); names resolved off the
+ * loop. Raises OSError (the bind's, the connect's), gaierror; ValueError
+ * when neither address is given. Free with cg_datagram_close. */
+CG_API cg_datagram *cg_open_datagram(const char *local_host, int local_port, const char *remote_host,
+                                     int remote_port, const cg_datagram_opts *opts);
+/* sendto: one datagram, waiting while the socket is full. addr NULL sends
+ * to the connected peer; on a connected endpoint another address is
+ * ValueError('Invalid address: must be None or (\'127.0.0.1\', 9)') as in
+ * asyncio. Errors raise (ConnectionRefusedError after an ICMP refusal on a
+ * connected endpoint, ...). */
+CG_API void cg_datagram_sendto(cg_datagram *d, const void *buf, size_t n, const struct sockaddr *addr, socklen_t len);
+/* recvfrom: waits for one datagram; its size (truncated to n), the sender
+ * in addr/len (may be NULL). Cancellable: a datagram that arrives stays for
+ * the next call. */
+CG_API size_t cg_datagram_recvfrom(cg_datagram *d, void *buf, size_t n, struct sockaddr_storage *addr, socklen_t *len);
+CG_API int cg_datagram_sockname(const cg_datagram *d, struct sockaddr_storage *addr, socklen_t *len);
+CG_API int cg_datagram_fileno(const cg_datagram *d);
+/* Closes the socket and frees d (NULL ignored). */
+CG_API void cg_datagram_close(cg_datagram *d);
+
+/* ======================================================================
+ * Signals (loop.add_signal_handler, and a signal wait) and subprocesses
+ * (asyncio.create_subprocess_exec / create_subprocess_shell)
+ * ====================================================================== */
+
+#include <signal.h>
+
+/* Signals. The loop reads the signals it catches from a signalfd: each is
+ * blocked in the loop's thread while the loop catches it, and its
+ * disposition is a handler that does nothing (asyncio's). So:
+ * - Other threads: a process-directed signal goes to a thread that does
+ *   not block it. A thread that does not block a caught signal may take
+ *   it (the do-nothing handler runs there) and the loop never sees it:
+ *   block the signals in the other threads of the program (threads made
+ *   from the loop's thread after the signal is caught inherit its mask),
+ *   or catch them before making threads.
+ * - Children inherit a blocked mask across exec: cg_create_subprocess_*
+ *   spawns with an empty mask; a child made with fork/exec by other code
+ *   should unblock them itself.
+ * - The mask and the disposition of each signal are put back when the loop
+ *   stops catching it: when its handler is removed (and no wait caught
+ *   it), and when the loop closes. A signal that arrived and was not read
+ *   then is dropped.
+ * The loop's thread only: the mask is per thread. */
+
+/* loop.add_signal_handler(sig, fn, arg): fn(arg) runs as a callback of the
+ * loop (call_soon'd when the loop reads the signal), not in signal
+ * context, once for each delivery the kernel makes (standard signals that
+ * arrive together are merged, as always). Replaces the handler already
+ * there. loop NULL: the running loop. Raises asyncio's errors:
+ * ValueError('invalid signal number N') for a number outside
+ * signal.valid_signals() (1..64 but 32 and 33), RuntimeError('sig N cannot
+ * be caught') for SIGKILL and SIGSTOP, RuntimeError('Event loop is
+ * closed'); TypeError for a NULL fn. */
+CG_API void cg_loop_add_signal_handler(cg_loop *loop, int sig, cg_callback fn, void *arg);
+/* remove_signal_handler(sig): 1 if there was a handler (it is gone, and
+ * the signal's disposition and mask are what they were before), else 0.
+ * ValueError for an invalid number. */
+CG_API int cg_loop_remove_signal_handler(cg_loop *loop, int sig);
+/* Waits, in a task, until a signal of set arrives, and returns its number
+ * (it is consumed). Every task waiting for that signal is woken, and its
+ * handler (if any) runs too. A signal of set that arrived while nobody
+ * waited for it and no handler took it is kept for the next wait (once:
+ * standard signals merge), which returns at once. The signals of set are
+ * caught from the first wait until the loop closes. Cancellable. Errors as
+ * add_signal_handler's; ValueError('no signal to wait for') for an empty
+ * set. */
+CG_API int cg_wait_signal(const sigset_t *set);
+
+/* Subprocesses. A process object (asyncio.subprocess.Process) belongs to
+ * the loop that made it. Its child is watched from the start (a pidfd the
+ * loop waits on; a thread blocked in waitpid where pidfd_open says ENOSYS)
+ * and reaped as soon as it ends, whoever waits or not: no zombie is left.
+ *
+ * stdin, stdout, stderr: one of these modes each (asyncio's None, PIPE,
+ * DEVNULL, STDOUT, or a file descriptor). */
+enum {
+    CG_PROC_INHERIT = 0, /* the parent's (None) */
+    CG_PROC_PIPE,        /* a pipe to the parent (subprocess.PIPE) */
+    CG_PROC_DEVNULL,     /* /dev/null (subprocess.DEVNULL) */
+    CG_PROC_STDOUT,      /* stderr only: where stdout goes (subprocess.STDOUT) */
+    CG_PROC_FD           /* the fd in *_fd (duplicated into the child; the
+                            caller keeps and closes its own) */
+};
+
+typedef struct cg_process_opts {
+    int stdin_mode, stdout_mode, stderr_mode; /* CG_PROC_*; 0: inherit */
+    int stdin_fd, stdout_fd, stderr_fd;       /* for CG_PROC_FD */
+    const char *cwd;                          /* NULL: the parent's */
+    char *const *env;                         /* NULL: the parent's environ */
+    int new_session;                          /* start_new_session (setsid) */
+    cg_stream_opts stream;                    /* for the pipes' streams (limit=) */
+} cg_process_opts;
+
+typedef struct cg_process cg_process;
+
+/* create_subprocess_exec(file, *argv[1:]): in a task (or a callback) of
+ * the running loop, spawns file (looked up in PATH when it has no '/')
+ * with argv (argv[0] included, NULL-terminated). The child gets an empty
+ * signal mask, SIGPIPE and SIGXFSZ at their defaults, and no fd of the
+ * parent but stdin, stdout and stderr (close_fds=True). A program that
+ * cannot be run raises subprocess's OSError: FileNotFoundError('[Errno 2]
+ * No such file or directory: \'prog\''), PermissionError('[Errno 13]
+ * Permission denied: \'prog\''). opts NULL: everything inherited. */
+CG_API cg_process *cg_create_subprocess_exec(const char *file, char *const argv[], const cg_process_opts *opts);
+/* create_subprocess_shell(cmd): /bin/sh -c cmd. */
+CG_API cg_process *cg_create_subprocess_shell(const char *cmd, const cg_process_opts *opts);
+
+CG_API int cg_process_pid(const cg_process *p);
+/* returncode: 1 and *code once the child has been reaped (its exit status,
+ * or minus the number of the signal that killed it, as asyncio), else 0
+ * (None). */
+CG_API int cg_process_returncode(const cg_process *p, int *code);
+/* await wait(): the returncode, once the child has ended. Cancellable (the
+ * child runs on). */
+CG_API int cg_process_wait(cg_process *p);
+/* send_signal / terminate (SIGTERM) / kill (SIGKILL). Once the child has
+ * been reaped: ProcessLookupError() (its pid may be another process's
+ * now; asyncio raises it once the process has ended and its pipes are
+ * closed). */
+CG_API void cg_process_send_signal(cg_process *p, int sig);
+CG_API void cg_process_terminate(cg_process *p);
+CG_API void cg_process_kill(cg_process *p);
+
+/* The pipes: the parent's ends (non-blocking once the loop has seen them),
+ * -1 where the mode was not CG_PROC_PIPE or the pipe was closed, taken or
+ * made a stream (below). Read stdout and stderr with cg_read; write stdin with
+ * cg_process_write, which raises BrokenPipeError (never SIGPIPE) once the
+ * child has closed it, and close it with cg_process_close_stdin (EOF for
+ * the child). cg_process_take_fd(p, 0..2): the fd is the caller's from
+ * then on (to close with cg_io_close); -1 if none. */
+CG_API int cg_process_stdin(const cg_process *p);
+CG_API int cg_process_stdout(const cg_process *p);
+CG_API int cg_process_stderr(const cg_process *p);
+CG_API int cg_process_take_fd(cg_process *p, int i);
+CG_API void cg_process_write(cg_process *p, const void *buf, size_t n);
+CG_API void cg_process_close_stdin(cg_process *p);
+
+/* The pipes as streams (asyncio's proc.stdin, proc.stdout, proc.stderr):
+ * made from the pipe on the first call (the stream owns it from then on:
+ * cg_process_stdin() and the others say -1), the same one after; NULL
+ * where there is no pipe. They belong to the process (freed with it).
+ * Writing to stdin's stream never raises SIGPIPE: a child gone is a lost
+ * connection (BrokenPipeError from drain). */
+CG_API cg_stream_writer *cg_process_stdin_stream(cg_process *p);
+CG_API cg_stream_reader *cg_process_stdout_stream(cg_process *p);
+CG_API cg_stream_reader *cg_process_stderr_stream(cg_process *p);
+
+/* await communicate(input): feeds input (n bytes; NULL: none) to stdin and
+ * closes it, while reading stdout and stderr to their ends, concurrently
+ * (tasks of their own, gathered, as asyncio: no deadlock however much
+ * comes out); then waits for the child and returns its returncode. *out
+ * and *err (each may be NULL) get what came out of the pipes, malloc'd and
+ * NUL-terminated (free() them; *len without the NUL), or NULL where that
+ * stream was not a pipe. A BrokenPipeError feeding stdin is ignored, as in
+ * asyncio. The pipes (or their streams, if they were made) are
+ * communicate's from the start (closed at their ends): cancelled, it loses
+ * what was read, and the pipes close. */
+CG_API int cg_process_communicate(cg_process *p, const void *input, size_t n, char **out, size_t *outlen, char **err,
+                                  size_t *errlen);
+
+/* Frees the process object. A child still running is killed (SIGKILL, as
+ * asyncio's transport close does) and reaped by the loop when it ends; its
+ * pipes are closed. A process whose loop has closed may be freed outside
+ * any loop: a child that was still running then was left running, reaped
+ * by a detached thread when it ends. NULL is ignored. */
+CG_API void cg_process_free(cg_process *p);
 
 #ifdef __cplusplus
 }

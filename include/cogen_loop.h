@@ -379,6 +379,10 @@ typedef struct cg_run_opts {
     void *handler_ud;
 } cg_run_opts;
 
+/* In loop_flags, for cg_run itself: leave SIGINT alone (no Ctrl-C
+ * handling, below). */
+#define CG_RUN_NO_SIGINT 0x100u
+
 /* asyncio.run(body(arg)): a new loop, the body as its main task, run until
  * it is done; then every task still pending is cancelled and the loop runs
  * until they are done (an exception other than a cancellation is reported
@@ -395,7 +399,22 @@ typedef struct cg_run_opts {
  * pending!'). MemoryError is also the outcome when there was no memory for
  * the loop or the main task (the body never ran). Inside a running loop:
  * RuntimeError('asyncio.run() cannot be called from a running event
- * loop'). */
+ * loop').
+ *
+ * Ctrl-C, as asyncio.Runner (3.11+): when cg_run is called in the main
+ * thread and SIGINT's disposition is the default (SIG_DFL), it handles
+ * SIGINT while the main task runs. The first SIGINT cancels the main task;
+ * if the task then ends cancelled, and by that cancellation only (its
+ * uncancel() brings it to 0), the outcome is KeyboardInterrupt (its
+ * context the CancelledError), after the shutdown above has run; a task
+ * that swallows the cancellation keeps its own outcome. A second SIGINT
+ * ends the process at once by SIGINT's default action, as an uncaught
+ * KeyboardInterrupt ends Python. SIGINT's default disposition is put back
+ * when the main task is done (before the shutdown, as asyncio does), so
+ * during the shutdown a SIGINT also ends the process. The handler may run
+ * in any thread that does not block SIGINT; it only counts and writes to
+ * the loop's eventfd. CG_RUN_NO_SIGINT in loop_flags turns all of this off;
+ * so does a handler of one's own installed before the call. */
 CG_API cg_status cg_run(cg_fn body, void *arg, const cg_run_opts *opts, void **out, cg_exc **exc);
 
 /* ======================================================================

@@ -407,7 +407,7 @@ static void take_threadsafe(cg_loop *loop) {
     }
 }
 
-static int ensure_wake_fd(cg_loop *loop) {
+int cg__loop_wake_fd(cg_loop *loop) {
     if (loop->wake_fd >= 0) return loop->wake_fd;
     int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (fd < 0) return -1;
@@ -423,7 +423,7 @@ void cg__loop_release(cg_loop *loop) { loop->external--; }
 /* Waits until timeout (ns, -1: forever), an fd is ready or a threadsafe
  * call arrives (the eventfd is one of epoll's fds). */
 static void block(cg_loop *loop, cg_ns timeout) {
-    ensure_wake_fd(loop);
+    cg__loop_wake_fd(loop);
     pthread_mutex_lock(&loop->ts_lock);
     int pending = loop->ts_head != NULL;
     pthread_mutex_unlock(&loop->ts_lock);
@@ -646,6 +646,7 @@ static CG_NOINLINE void run_timed(cg_loop *loop, cg__ready *r) {
  * clock loop can make no progress at all. */
 static int run_once(cg_loop *loop) {
     loop->clock_valid = 0; /* a new iteration reads the clock anew */
+    if (loop->sigints != loop->sigints_seen) cg__loop_on_sigint(loop);
     if (CG_UNLIKELY(__atomic_load_n(&cg__dump_requests, __ATOMIC_RELAXED) != loop->dump_seen))
         cg__loop_dump_requested(loop);
     while (loop->nheap && loop->heap[0].h->cancelled) cg_handle_unref(heap_pop(loop));
@@ -825,6 +826,8 @@ void cg_loop_free(cg_loop *loop) {
     }
     cg__task_finalize_all(loop);
     cg__agen_forget_loop(loop);
+    for (int i = 0; i < CG__EXT_N; i++)
+        if (loop->ext_fini[i]) loop->ext_fini[i](loop);
     take_threadsafe(loop);
     for (cg__ready *r; (r = ready_pop(loop)) != NULL;) {
         if (r->kind > R_DONE)

@@ -9,6 +9,7 @@
 #include "core/thread.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 
 /* ---------------------------------------------------------------------
@@ -179,6 +180,9 @@ typedef struct cg__freelist {
     cg__allocator alloc;
 } cg__freelist;
 
+/* The slots of cg_loop.ext. */
+enum { CG__EXT_PROCESS = 0, CG__EXT_SIGNAL, CG__EXT_N };
+
 struct cg_loop {
     unsigned flags;           /* CG_LOOP_* */
     unsigned char running;
@@ -225,6 +229,18 @@ struct cg_loop {
     size_t nio;
     size_t io_registered;
     size_t io_waiting;
+    /* Per-loop state of the parts of src/io/ that keep some (signal.c,
+     * process.c): the loop layer may not call them, so each leaves its
+     * state and what releases it here; cg_loop_free calls the fini of each
+     * slot once the tasks are finalized, before the fds leave the loop. */
+    void *ext[CG__EXT_N];
+    void (*ext_fini[CG__EXT_N])(cg_loop *loop);
+    /* cg_run's Ctrl-C (task.c): how many SIGINTs arrived (counted by the
+     * signal handler), how many the loop has acted on, and the main task
+     * the first one cancels. */
+    volatile sig_atomic_t sigints;
+    sig_atomic_t sigints_seen;
+    cg_task *sigint_main;
     /* What higher layers attached to the loop (cg__loop_attach) */
     struct cg__loop_ext *exts;
     size_t external;          /* work on other threads that will call back
@@ -379,6 +395,15 @@ CG_HIDDEN void cg__io_close_all(cg_loop *loop);
 CG_HIDDEN void cg__io_enter(int fd, int dir);
 CG_HIDDEN void cg__io_empty(int fd, int dir, int is_short);
 CG_HIDDEN void cg__io_wait(int fd, int dir);
+/* Something (a task, an async generator's body) waits on dir of fd. */
+CG_HIDDEN int cg__io_waiting(int fd, int dir);
+/* The loop's eventfd (made when missing): what a signal handler writes
+ * to wake the loop. -1 with errno. */
+CG_HIDDEN int cg__loop_wake_fd(cg_loop *loop);
+/* A SIGINT counted by cg_run's handler that the loop has not acted on yet
+ * (task.c): the first cancels the main task. */
+CG_HIDDEN void cg__loop_on_sigint(cg_loop *loop);
+
 /* Work handed to another thread that will come back through
  * call_soon_threadsafe (a worker's job, a DNS lookup): while some is
  * out, a virtual-clock loop with nothing to do waits for it instead of

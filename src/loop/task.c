@@ -8,7 +8,7 @@
  * task->awaiting), NULL (a bare yield: step again next iteration), or
  * anything else (a bad yield: RuntimeError thrown in at the next step).
  */
-#define _GNU_SOURCE /* flockfile */
+#define _GNU_SOURCE /* syscall(SYS_gettid), flockfile */
 #include "loop/loop.h"
 
 #include <errno.h>
@@ -16,6 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 char cg__await_token;
 
@@ -774,6 +777,81 @@ static cg_status run_outcome(cg_status st, void *v, cg_exc *e, void **out, cg_ex
     return st;
 }
 
+/* ---------------------------------------------------------------------
+ * Ctrl-C (asyncio.Runner._on_sigint)
+ * ------------------------------------------------------------------ */
+
+/* The loop of the cg_run that handles SIGINT now (one at a time: only the
+ * main thread's, as asyncio's). */
+static cg_loop *volatile sigint_loop;
+
+/* The handler: the first SIGINT is counted and wakes the loop, which
+ * cancels the main task (cg__loop_on_sigint); the next one interrupts at
+ * once, as Python's default_int_handler raising KeyboardInterrupt ends an
+ * uncaught program: by the default action of SIGINT. Async-signal-safe. */
+static void on_sigint(int sig) {
+    cg_loop *loop = sigint_loop;
+    if (loop && loop->sigints == 0) {
+        int saved = errno;
+        loop->sigints = 1;
+        if (loop->wake_fd >= 0) {
+            uint64_t one = 1;
+            ssize_t r = write(loop->wake_fd, &one, sizeof one);
+            (void)r;
+        }
+        errno = saved;
+        return;
+    }
+    signal(sig, SIG_DFL);
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, sig);
+    pthread_sigmask(SIG_UNBLOCK, &s, NULL);
+    raise(sig);
+}
+
+void cg__loop_on_sigint(cg_loop *loop) {
+    loop->sigints_seen = loop->sigints;
+    cg_task *t = loop->sigint_main;
+    if (t && t->fut.state == F_PENDING) cg_task_cancel(t, NULL);
+}
+
+/* Runner.run's condition: the main thread, SIGINT's handler the default
+ * (SIG_DFL is C's default_int_handler) and the option on. 1 when the
+ * handler is installed (old: what to put back). */
+static int sigint_install(cg_loop *loop, cg_task *main, const cg_run_opts *opts, struct sigaction *old) {
+    if (opts && (opts->loop_flags & CG_RUN_NO_SIGINT)) return 0;
+    if (getpid() != (pid_t)syscall(SYS_gettid)) return 0;
+    if (sigint_loop || sigaction(SIGINT, NULL, old) < 0 || old->sa_handler != SIG_DFL ||
+        (old->sa_flags & SA_SIGINFO))
+        return 0;
+    if (cg__loop_wake_fd(loop) < 0) return 0; /* no fd to wake the loop with: as if off */
+    loop->sigint_main = main;
+    sigint_loop = loop;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGINT, &sa, NULL) < 0) {
+        sigint_loop = NULL;
+        loop->sigint_main = NULL;
+        return 0;
+    }
+    return 1;
+}
+
+/* Runner.run's finally: SIGINT's default again, if it is still ours. Once
+ * more after the loop is closed (loop NULL): a SIGINT handler of the
+ * loop's (add_signal_handler, a wait) put ours back when it went, where
+ * asyncio's loop.close puts default_int_handler. */
+static void sigint_remove(cg_loop *loop, const struct sigaction *old) {
+    struct sigaction now;
+    if (sigaction(SIGINT, NULL, &now) == 0 && now.sa_handler == on_sigint) sigaction(SIGINT, old, NULL);
+    sigint_loop = NULL;
+    if (loop) loop->sigint_main = NULL;
+}
+
 cg_status cg_run(cg_fn body, void *arg, const cg_run_opts *opts, void **out, cg_exc **exc) {
     if (cg__running_loop) CG_RAISE(&cg_RuntimeError, "asyncio.run() cannot be called from a running event loop");
     if (!body) CG_RAISE(&cg_ValueError, "a coroutine was expected, got NULL");
@@ -789,12 +867,27 @@ cg_status cg_run(cg_fn body, void *arg, const cg_run_opts *opts, void **out, cg_
     }
     void *v = NULL;
     cg_exc *e = NULL;
+    struct sigaction old_int;
+    int sigint = sigint_install(loop, main, opts, &old_int);
     cg_status st = cg_loop_run_until_complete(loop, &main->fut, &v, &e);
+    if (sigint) {
+        sigint_remove(loop, &old_int);
+        /* Runner.run: the main task cancelled by Ctrl-C (and by nothing
+         * else: uncancel() brings it to 0) raises KeyboardInterrupt, its
+         * context the CancelledError, before the shutdown */
+        if (st == CG_RAISED && loop->sigints && cg_exc_is(e, &cg_CancelledError) && cg_task_uncancel(main) == 0) {
+            cg_exc *ki = cg_exc_new(&cg_KeyboardInterrupt, NULL);
+            cg_exc_set_context(ki, e);
+            cg_exc_unref(e);
+            e = ki;
+        }
+    }
     shutdown_rec r = {loop, NULL};
     cg_exc *err = cg_try_catch(run_shutdown, &r, &cg_BaseException);
     if (!err) err = r.stuck;
     cg_future_unref(&main->fut);
     cg_loop_free(loop); /* reports the tasks still pending */
+    if (sigint) sigint_remove(NULL, &old_int); /* a SIGINT handler of the loop's, gone with it, put ours back */
     if (err) { /* raised by Runner.close in __exit__: chained to main's */
         if (e) cg_exc_set_context(err, e);
         cg_exc_unref(e);
