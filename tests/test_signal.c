@@ -194,7 +194,7 @@ static void await_fn(void *f) { cg_await(f); }
 static void *wait_main(cg_gen *g, void *arg) {
     (void)g;
     (void)arg;
-    sigset_t set;
+    static sigset_t set; /* (other tasks read it: not on this task's stack, which compact mode swaps out) */
     sigemptyset(&set);
     sigaddset(&set, SIGUSR1);
     sigaddset(&set, SIGUSR2);
