@@ -175,11 +175,11 @@ TEST(signal_restored_at_close) {
 
 /* A thread that does not block the signal takes it: the handler there
  * hands it to the loop, which runs the callback all the same. */
-static volatile int other_go;
+static int other_go; /* (atomic) */
 
 static void *other_thread(void *arg) {
     (void)arg;
-    while (!other_go) usleep(1000);
+    while (!__atomic_load_n(&other_go, __ATOMIC_ACQUIRE)) usleep(1000);
     raise(SIGUSR2); /* to this thread, which does not block it */
     return NULL;
 }
@@ -190,7 +190,7 @@ static void *other_main(cg_gen *g, void *arg) {
     cg_future *f = cg_future_new(cg_get_running_loop());
     handled = 0;
     cg_loop_add_signal_handler(NULL, SIGUSR2, on_usr1, f);
-    other_go = 1;
+    __atomic_store_n(&other_go, 1, __ATOMIC_RELEASE);
     cg_await(f);
     CHECK_EQ(handled, 1);
     CHECK(in_loop);

@@ -54,7 +54,7 @@ typedef struct sigstate {
 } sigstate;
 
 /* The loop that catches each signal, for the handler. */
-static sigstate *volatile owner[NSIGS];
+static sigstate *owner[NSIGS]; /* (atomic: read by handlers in any thread) */
 
 /* The disposition of a caught signal. It runs only where the signal was
  * not blocked: in another thread that does not block it, or in the loop's
@@ -63,7 +63,7 @@ static sigstate *volatile owner[NSIGS];
  * as asyncio's C handler does (a bit and a write to an fd the loop
  * watches), so that it is not lost. Async-signal-safe. */
 static void on_signal(int sig) {
-    sigstate *st = owner[sig];
+    sigstate *st = __atomic_load_n(&owner[sig], __ATOMIC_ACQUIRE);
     if (!st) return;
     int saved = errno;
     __atomic_fetch_or(&st->hpending, (uint64_t)1 << (sig - 1), __ATOMIC_SEQ_CST);
@@ -162,9 +162,9 @@ static void catch_signal(sigstate *st, int sig) {
     sa.sa_handler = on_signal;
     sa.sa_flags = SA_RESTART; /* signal.siginterrupt(sig, False) */
     sigemptyset(&sa.sa_mask);
-    owner[sig] = st;
+    __atomic_store_n(&owner[sig], st, __ATOMIC_RELEASE);
     if (sigaction(sig, &sa, &st->old[sig]) < 0) {
-        owner[sig] = NULL;
+        __atomic_store_n(&owner[sig], NULL, __ATOMIC_RELEASE);
         if (errno == EINVAL) CG_RAISEF(&cg_RuntimeError, "sig %d cannot be caught", sig);
         cg_raise_oserror(errno);
     }
@@ -190,7 +190,7 @@ static void catch_signal(sigstate *st, int sig) {
         if (!sigismember(&st->was_blocked, sig)) pthread_sigmask(SIG_UNBLOCK, &one, NULL);
         sigdelset(&st->was_blocked, sig);
         sigaction(sig, &st->old[sig], NULL);
-        owner[sig] = NULL;
+        __atomic_store_n(&owner[sig], NULL, __ATOMIC_RELEASE);
         cg_raise(err == ENOMEM ? cg_exc_new(&cg_MemoryError, NULL) : cg_oserror_new(err));
     }
     /* a signal already pending in the thread or the process is read now */
@@ -226,7 +226,7 @@ static void release_signal(sigstate *st, int sig) {
     while (sigtimedwait(&one, NULL, &zero) == sig) {
     }
     sigaction(sig, &st->old[sig], NULL);
-    owner[sig] = NULL;
+    __atomic_store_n(&owner[sig], NULL, __ATOMIC_RELEASE);
     __atomic_fetch_and(&st->hpending, ~((uint64_t)1 << (sig - 1)), __ATOMIC_SEQ_CST);
     if (!sigismember(&st->was_blocked, sig)) pthread_sigmask(SIG_UNBLOCK, &one, NULL);
     sigdelset(&st->was_blocked, sig);
