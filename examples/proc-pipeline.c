@@ -17,8 +17,9 @@
  * A stage that fails is reported on stderr ("stage 2 (exit 3) exited with
  * status 3", or "was killed by signal 15"), and the exit status is that of
  * the last stage that failed (128+N for a signal), as bash's pipefail; 0
- * when all succeed. SIGINT or SIGTERM stops it cleanly: the stages get
- * SIGTERM, are reaped, "interrupted" goes to stderr, and the exit status
+ * when all succeed. SIGINT or SIGTERM stops it cleanly: the stages (each
+ * in a session and process group of its own, so that what their shell
+ * started goes too) get SIGTERM, are reaped, "interrupted" goes to stderr, and the exit status
  * is 0. With PROC_PIPELINE_VERBOSE set, each stage's pid goes to stderr
  * (the tests check that no stage outlives the program).
  *
@@ -81,6 +82,10 @@ static void start_stage(pipeline *pl, int i, int in_fd) {
         o.stdin_fd = in_fd;
     }
     o.stdout_mode = CG_PROC_PIPE;
+    /* a session (so a process group) of its own: /bin/sh may run the
+     * command as a child of its own, which a signal to the shell alone
+     * would leave running; the group gets it all */
+    o.new_session = 1;
     pl->stage[i] = cg_create_subprocess_shell(pl->cmds[i], &o);
     if (getenv("PROC_PIPELINE_VERBOSE")) fprintf(stderr, "stage %d pid %d\n", i + 1, cg_process_pid(pl->stage[i]));
 }
@@ -128,7 +133,7 @@ static void *main_task(cg_gen *g, void *arg) {
     /* every stage started is reaped; when stopped, they get SIGTERM first */
     for (int i = 0; i < pl->n && pl->stage[i]; i++) {
         cg_process *p = pl->stage[i];
-        if (pl->interrupted && !cg_process_returncode(p, NULL)) cg_process_terminate(p);
+        if (pl->interrupted) kill(-cg_process_pid(p), SIGTERM); /* the stage's whole group */
         int rc = cg_process_wait(p);
         if (pl->interrupted) {
         } else if (rc > 0) {

@@ -460,22 +460,18 @@ CG_API void cg_datagram_close(cg_datagram *d);
 
 /* Signals. The loop reads the signals it catches from a signalfd: each is
  * blocked in the loop's thread while the loop catches it, and its
- * disposition is a handler that does nothing (asyncio's). So:
- * - Other threads: a process-directed signal goes to a thread that does
- *   not block it. A thread that does not block a caught signal may take
- *   it (the do-nothing handler runs there) and the loop never sees it:
- *   block the signals in the other threads of the program (threads made
- *   from the loop's thread after the signal is caught inherit its mask),
- *   or catch them before making threads.
+ * disposition is a handler that, where the signal is not blocked (another
+ * thread; see docs/loop.md), hands it to the loop through an eventfd, as
+ * asyncio's C handler does. So:
+ * - Other threads may take a caught signal; the loop sees it all the same.
  * - Children inherit a blocked mask across exec: cg_create_subprocess_*
  *   spawns with an empty mask; a child made with fork/exec by other code
- *   should unblock them itself.
+ *   should unblock the signals itself.
  * - The mask and the disposition of each signal are put back when the loop
  *   stops catching it: when its handler is removed (and no wait caught
  *   it), and when the loop closes. A signal that arrived and was not read
  *   then is dropped.
- * The loop's thread only: the mask is per thread. */
-
+ * Call these in the loop's thread: the mask is per thread. */
 /* loop.add_signal_handler(sig, fn, arg): fn(arg) runs as a callback of the
  * loop (call_soon'd when the loop reads the signal), not in signal
  * context, once for each delivery the kernel makes (standard signals that

@@ -5,14 +5,35 @@
 Runs PROG (build/examples/proc-pipeline) with its word-count chain, its
 stdin a pipe kept open (so the pipeline would run forever), sends it the
 signal once the stages have started, and checks that it exits with status
-0, says 'interrupted', and leaves none of its stages running (the pids it
-prints with PROC_PIPELINE_VERBOSE are gone from /proc once it has exited:
-it reaped them).
+0, says 'interrupted', and leaves none of its stages running: the pids it
+prints with PROC_PIPELINE_VERBOSE are gone from /proc once it has exited
+(it reaped them), and so is every process of their process groups (what
+each stage's shell started).
 """
 import os
 import signal
 import subprocess
 import sys
+import time
+
+
+def proc_stats():
+    """(pid, pgrp, state, name) of every process."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name_end = stat.rindex(")")
+        fields = stat[name_end + 2:].split()
+        if fields[0] == "Z":
+            continue  # a zombie is not running (and may be pid 1's to reap)
+        out.append((int(d), int(fields[2]), fields[0], stat[stat.index("(") + 1:name_end]))
+    return out
 
 
 def run(cmd, sig):
@@ -30,11 +51,15 @@ def run(cmd, sig):
         if words[:1] == [b"stage"]:
             pids.append(int(words[3]))
     p.send_signal(sig)
+    # (not communicate(): it would close stdin, and the EOF could end the
+    # pipeline before the signal is seen)
     try:
-        out, err = p.communicate(timeout=20)
+        p.wait(timeout=20)
     except subprocess.TimeoutExpired:
         p.kill()
         sys.exit("%s: the example did not stop" % sig.name)
+    err = p.stderr.read()
+    p.stdout.read()
     p.stdin.close()
     if p.returncode != 0:
         sys.exit("%s: exit status %d, stderr %r" % (sig.name, p.returncode, err))
@@ -47,6 +72,14 @@ def run(cmd, sig):
             with open("/proc/%d/stat" % pid) as f:
                 stat = f.read()
             sys.exit("%s: stage pid %d is still there: %s" % (sig.name, pid, stat))
+    left = []
+    for _ in range(200):  # (what a SIGTERM'd group member needs to end)
+        left = [st for st in proc_stats() if st[1] in pids]
+        if not left:
+            break
+        time.sleep(0.05)
+    if left:
+        sys.exit("%s: processes of the stages' groups are left: %r" % (sig.name, left))
     print("%s: ok (%d stages reaped)" % (sig.name, len(pids)))
 
 

@@ -142,6 +142,9 @@ static void on_pidfd(void *arg) {
  * the loop under the lock: the loop lets go of it (loop NULL) when it
  * closes or frees the process. */
 struct reaper {
+    pthread_t thread;    /* joined by the loop when it hands the status over
+                            (so that no thread outlives its work); detached
+                            when nobody is to be told */
     pid_t pid;
     int status;
     cg_loop *loop;       /* to hand the status to, or NULL */
@@ -159,6 +162,7 @@ static void reaped_cb(void *arg) {
     pthread_mutex_lock(&reaper_lock);
     int mine = r->loop != NULL;
     pthread_mutex_unlock(&reaper_lock);
+    pthread_join(r->thread, NULL); /* it has said all it will: it is ending */
     if (mine && p) {
         p->thread = NULL;
         cg__loop_release(p->loop);
@@ -184,17 +188,17 @@ static void *reaper_main(void *arg) {
     return NULL;
 }
 
-/* Starts a reaper thread for pid (detached); r->loop NULL: nobody is told. */
+/* Starts a reaper thread for pid; r->loop NULL: nobody is told, and the
+ * thread is detached. */
 static int start_reaper(reaper *r) {
     pthread_attr_t a;
     pthread_attr_init(&a);
-    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    if (!r->loop) pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&a, 128 * 1024);
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old); /* it takes no signal */
-    pthread_t t;
-    int err = pthread_create(&t, &a, reaper_main, r);
+    int err = pthread_create(&r->thread, &a, reaper_main, r);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&a);
     return err;
@@ -212,10 +216,12 @@ static void procs_fini(cg_loop *loop) {
             int finished = r->finished;
             r->loop = NULL;
             r->p = NULL;
+            if (!finished) pthread_detach(r->thread); /* it frees r when it is done */
             pthread_mutex_unlock(&reaper_lock);
             p->thread = NULL;
             cg__loop_release(loop);
             if (finished) { /* its callback, if any, is dropped with the loop, not run */
+                pthread_join(r->thread, NULL);
                 p->returncode = status_code(r->status);
                 p->done = 1;
                 free(r);

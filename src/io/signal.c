@@ -3,10 +3,11 @@
  * awaitable wait for a signal.
  *
  * A signal the loop catches is blocked in the loop's thread and read from
- * one signalfd per loop, which the loop watches with a reader callback;
- * its disposition is a handler that does nothing (asyncio's
- * _sighandler_noop), so that a thread that does not block it does not die
- * of it. What was there before (the thread's mask, the disposition) is
+ * one signalfd per loop, which the loop watches with a reader callback.
+ * Its disposition is a handler that runs only where the signal is not
+ * blocked (another thread, or a context whose mask a ucontext switch put
+ * back): it hands the signal to the loop through an eventfd, as asyncio's
+ * handler does through its wakeup fd, so that it is not lost. What was there before (the thread's mask, the disposition) is
  * kept and put back when the loop stops catching the signal: when its
  * handler is removed, or when the loop closes.
  *
@@ -24,6 +25,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +41,8 @@ typedef struct sig_waiter {
 typedef struct sigstate {
     cg_loop *loop;
     int sfd;                          /* -1 until a signal is caught */
+    int efd;                          /* the handler's eventfd (below), with sfd */
+    uint64_t hpending;                /* bit sig-1: the handler saw sig (atomic) */
     sigset_t caught;                  /* blocked here and read from sfd */
     sigset_t was_blocked;             /* of those, the ones the thread blocked before */
     struct sigaction old[NSIGS];      /* their dispositions before */
@@ -49,7 +53,25 @@ typedef struct sigstate {
     sig_waiter *waiters;
 } sigstate;
 
-static void sighandler_noop(int sig) { (void)sig; }
+/* The loop that catches each signal, for the handler. */
+static sigstate *owner[NSIGS]; /* (atomic: read by handlers in any thread) */
+
+/* The disposition of a caught signal. It runs only where the signal was
+ * not blocked: in another thread that does not block it, or in the loop's
+ * thread when the mask was put back behind our back (the ucontext switch
+ * restores each context's own mask). Then it hands the signal to the loop
+ * as asyncio's C handler does (a bit and a write to an fd the loop
+ * watches), so that it is not lost. Async-signal-safe. */
+static void on_signal(int sig) {
+    sigstate *st = __atomic_load_n(&owner[sig], __ATOMIC_ACQUIRE);
+    if (!st) return;
+    int saved = errno;
+    __atomic_fetch_or(&st->hpending, (uint64_t)1 << (sig - 1), __ATOMIC_SEQ_CST);
+    uint64_t one = 1;
+    ssize_t r = write(st->efd, &one, sizeof one);
+    (void)r;
+    errno = saved;
+}
 
 /* signal.valid_signals() on Linux with glibc: 1..64 without 32 and 33,
  * which glibc keeps for itself. */
@@ -69,6 +91,7 @@ static sigstate *state(cg_loop *loop, int make) {
     memset(st, 0, sizeof *st);
     st->loop = loop;
     st->sfd = -1;
+    st->efd = -1;
     sigemptyset(&st->caught);
     sigemptyset(&st->was_blocked);
     loop->ext[CG__EXT_SIGNAL] = st;
@@ -101,6 +124,13 @@ static void deliver(sigstate *st, int sig) {
 
 static void on_signalfd(void *p) {
     sigstate *st = p;
+    uint64_t v;
+    while (st->efd >= 0 && read(st->efd, &v, sizeof v) > 0) {
+    }
+    uint64_t bits = __atomic_exchange_n(&st->hpending, 0, __ATOMIC_SEQ_CST);
+    for (int sig = 1; sig < NSIGS; sig++)
+        if (bits & ((uint64_t)1 << (sig - 1))) deliver(st, sig);
+    if (st->sfd < 0) return;
     struct signalfd_siginfo si[16];
     for (;;) {
         ssize_t r = read(st->sfd, si, sizeof si);
@@ -117,12 +147,24 @@ static void on_signalfd(void *p) {
  * caught') for SIGKILL and SIGSTOP, as asyncio's signal.signal does. */
 static void catch_signal(sigstate *st, int sig) {
     if (sigismember(&st->caught, sig)) return;
+    if (st->efd < 0) {
+        int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (efd < 0) cg_raise_oserror(errno);
+        if (cg_loop_add_reader(st->loop, efd, on_signalfd, st) < 0) {
+            int err = errno;
+            close(efd);
+            cg_raise(err == ENOMEM ? cg_exc_new(&cg_MemoryError, NULL) : cg_oserror_new(err));
+        }
+        st->efd = efd;
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = sighandler_noop;
+    sa.sa_handler = on_signal;
     sa.sa_flags = SA_RESTART; /* signal.siginterrupt(sig, False) */
     sigemptyset(&sa.sa_mask);
+    __atomic_store_n(&owner[sig], st, __ATOMIC_RELEASE);
     if (sigaction(sig, &sa, &st->old[sig]) < 0) {
+        __atomic_store_n(&owner[sig], NULL, __ATOMIC_RELEASE);
         if (errno == EINVAL) CG_RAISEF(&cg_RuntimeError, "sig %d cannot be caught", sig);
         cg_raise_oserror(errno);
     }
@@ -148,6 +190,7 @@ static void catch_signal(sigstate *st, int sig) {
         if (!sigismember(&st->was_blocked, sig)) pthread_sigmask(SIG_UNBLOCK, &one, NULL);
         sigdelset(&st->was_blocked, sig);
         sigaction(sig, &st->old[sig], NULL);
+        __atomic_store_n(&owner[sig], NULL, __ATOMIC_RELEASE);
         cg_raise(err == ENOMEM ? cg_exc_new(&cg_MemoryError, NULL) : cg_oserror_new(err));
     }
     /* a signal already pending in the thread or the process is read now */
@@ -170,6 +213,12 @@ static void release_signal(sigstate *st, int sig) {
             signalfd(st->sfd, &st->caught, SFD_NONBLOCK | SFD_CLOEXEC);
         }
     }
+    if (st->efd >= 0 && sigisemptyset(&st->caught)) {
+        cg_loop_remove_reader(st->loop, st->efd);
+        cg_loop_io_forget(st->loop, st->efd);
+        close(st->efd);
+        st->efd = -1;
+    }
     sigset_t one;
     sigemptyset(&one);
     sigaddset(&one, sig);
@@ -177,6 +226,8 @@ static void release_signal(sigstate *st, int sig) {
     while (sigtimedwait(&one, NULL, &zero) == sig) {
     }
     sigaction(sig, &st->old[sig], NULL);
+    __atomic_store_n(&owner[sig], NULL, __ATOMIC_RELEASE);
+    __atomic_fetch_and(&st->hpending, ~((uint64_t)1 << (sig - 1)), __ATOMIC_SEQ_CST);
     if (!sigismember(&st->was_blocked, sig)) pthread_sigmask(SIG_UNBLOCK, &one, NULL);
     sigdelset(&st->was_blocked, sig);
 }
