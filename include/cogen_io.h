@@ -190,9 +190,12 @@ typedef struct cg_stream_opts {
 } cg_stream_opts;
 
 /* open_connection(host, port): a TCP connection (IPv4 or IPv6; a host
- * name is resolved off the loop, trying each address in turn, as asyncio
- * does), its reader and writer in *r and *w. Raises OSError (the
- * ConnectionRefusedError of the last address, gaierror for a name). */
+ * name is resolved off the loop), trying each address in turn as asyncio
+ * does, its reader and writer in *r and *w. Raises OSError as asyncio's
+ * create_connection: the error of the one address (ConnectionRefusedError
+ * '[Errno 111] Connect call failed ('127.0.0.1', 1)'), or the first when
+ * all read the same, else OSError('Multiple exceptions: a, b'); gaierror
+ * for a name that does not resolve. Cancellable: the socket is closed. */
 CG_API void cg_open_connection(const char *host, int port, const cg_stream_opts *opts, cg_stream_reader **r,
                                cg_stream_writer **w);
 /* open_unix_connection(path). */
@@ -229,14 +232,24 @@ CG_API const char *cg_stream_readuntil(cg_stream_reader *r, const void *sep, siz
 CG_API int cg_stream_at_eof(const cg_stream_reader *r);
 
 /* The writer.
- * - write: queues n bytes (copied), writing at once when nothing is queued;
- *   never waits. Writes queued between two drains go out in one writev.
- * - drain: waits while more than the high-water mark is queued, until it
- *   is below the low-water mark; raises the connection's error
- *   (ConnectionResetError, BrokenPipeError) once it is lost.
- * - write_eof: shuts the write side down once the queue is out.
- * - close / wait_closed / is_closing: as asyncio's.
- * - peer and socket names: getpeername/getsockname of the socket. */
+ * - write: sends at once when nothing is queued; what the socket does not
+ *   take is queued (copied) and sent when the fd is writable, whether or
+ *   not anybody drains; never waits. Everything queued goes out in one
+ *   system call. Once the connection is lost (or closing) writes are
+ *   dropped, as asyncio's transport drops them; after write_eof:
+ *   RuntimeError('Cannot call write() after write_eof()').
+ * - drain: returns at once (no system call) unless more than the high-water
+ *   mark is queued; then waits until the queue is at the low-water mark.
+ *   Raises the connection's error (ConnectionResetError, BrokenPipeError,
+ *   the exception the reader has), or ConnectionResetError('Connection
+ *   lost') once it is closed.
+ * - write_eof: shuts the write side down once the queue is out (a pipe:
+ *   closes it).
+ * - close: the connection ends once the queue is out (the reader then
+ *   sees the end); wait_closed waits for that and raises the connection's
+ *   error if it ended with one; is_closing: as asyncio's.
+ * - peer and socket names: getpeername/getsockname of the socket (0, or
+ *   -1 with errno). */
 CG_API void cg_stream_write(cg_stream_writer *w, const void *buf, size_t n);
 CG_API void cg_stream_drain(cg_stream_writer *w);
 CG_API void cg_stream_write_eof(cg_stream_writer *w);
@@ -246,6 +259,8 @@ CG_API int cg_stream_is_closing(const cg_stream_writer *w);
 CG_API int cg_stream_peername(const cg_stream_writer *w, struct sockaddr_storage *addr, socklen_t *len);
 CG_API int cg_stream_sockname(const cg_stream_writer *w, struct sockaddr_storage *addr, socklen_t *len);
 CG_API int cg_stream_fileno(const cg_stream_writer *w);
+/* transport.get_write_buffer_size(): the bytes queued, not yet sent. */
+CG_API size_t cg_stream_buffer_size(const cg_stream_writer *w);
 /* Frees a reader or writer (the pair's connection closes when both are
  * freed, or at close). NULL is ignored. */
 CG_API void cg_stream_reader_free(cg_stream_reader *r);
@@ -261,6 +276,7 @@ typedef struct cg_server_opts {
     int reuse_address;      /* SO_REUSEADDR (asyncio's default on Unix: on) ; -1 off */
     int reuse_port;         /* SO_REUSEPORT */
     size_t stack_size;      /* of the connection tasks (0: cogen's default) */
+    cg_ns accept_retry_delay; /* out of fds, accept sleeps this long: 0: 1 s */
     cg_stream_opts stream;
 } cg_server_opts;
 CG_API cg_server *cg_start_server(cg_client_connected cb, void *arg, const char *host, int port,

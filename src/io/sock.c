@@ -3,7 +3,7 @@
  * says EAGAIN (or when the backend knows it would: src/loop/io.c). */
 #define _GNU_SOURCE
 #include "loop/loop.h"
-#include "cogen_io.h"
+#include "io/io.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,9 +15,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-/* An address as Python prints it: ('127.0.0.1', 80), ('::1', 80, 0, 0),
- * or the path of a Unix socket. */
-static void addr_repr(const struct sockaddr *a, socklen_t len, char *buf, size_t size) {
+/* cg__addr_repr (io.h). */
+void cg__addr_repr(const struct sockaddr *a, socklen_t len, char *buf, size_t size) {
     char host[INET6_ADDRSTRLEN] = "?";
     if (a->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
         const struct sockaddr_in *s = (const void *)a;
@@ -38,7 +37,7 @@ static void addr_repr(const struct sockaddr *a, socklen_t len, char *buf, size_t
 /* asyncio's OSError(err, f'Connect call failed {address}'). */
 static CG_NORETURN void connect_failed(int err, const struct sockaddr *addr, socklen_t len) {
     char a[200], msg[300];
-    addr_repr(addr, len, a, sizeof a);
+    cg__addr_repr(addr, len, a, sizeof a);
     snprintf(msg, sizeof msg, "[Errno %d] Connect call failed %s", err, a);
     cg_raise(cg_oserror_new_msg(NULL, err, msg));
 }

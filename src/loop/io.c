@@ -358,6 +358,12 @@ void cg__io_empty(int fd, int dir, int is_short) {
 
 void cg__io_wait(int fd, int dir) { io_wait_edge(fd, dir); }
 
+int cg__io_waiting(int fd, int dir) {
+    cg_loop *loop = cg__running_loop;
+    cg__io *io = loop ? io_find(loop, fd) : NULL;
+    return io && has_waiter(io, dir);
+}
+
 /* ---------------------------------------------------------------------
  * Leaving the loop
  * ------------------------------------------------------------------ */

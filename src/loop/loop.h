@@ -319,6 +319,8 @@ CG_HIDDEN void cg__io_close_all(cg_loop *loop);
 CG_HIDDEN void cg__io_enter(int fd, int dir);
 CG_HIDDEN void cg__io_empty(int fd, int dir, int is_short);
 CG_HIDDEN void cg__io_wait(int fd, int dir);
+/* Something (a task, an async generator's body) waits on dir of fd. */
+CG_HIDDEN int cg__io_waiting(int fd, int dir);
 /* A plain callback handle (call_soon's) without scheduling it. */
 CG_HIDDEN cg_handle *cg__loop_plain_handle(cg_loop *loop, cg_callback fn, void *arg);
 
