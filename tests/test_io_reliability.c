@@ -76,6 +76,8 @@ typedef struct client {
     size_t len;       /* payload size */
     size_t sent, got; /* sendall calls completed; bytes echoed and checked */
     int fd;
+    cg_stream_reader *r; /* with W.streams */
+    cg_stream_writer *w;
     int err_send, err_recv, err_connect; /* errno of an OSError raised there */
     int done;
 } client;
@@ -90,6 +92,8 @@ typedef struct world {
     int server_errs;           /* handlers that ended with an OSError */
     int accept_errs;
     int run_clients;           /* this process runs the clients */
+    int streams;               /* the echo on streams (start_server, open_connection) */
+    cg_server *server;
     int barrier_wait;          /* clients wait until all are connected */
     int connected;
     cg_event *all_connected;
@@ -186,18 +190,81 @@ static void send_payload(void *arg) {
     }
 }
 
+/* The same echo on streams: read, write and drain on the server; a
+ * client's sender writes and drains, then write_eof. */
+static void stream_echo(void *arg) {
+    cg_stream_reader *r = ((void **)arg)[0];
+    cg_stream_writer *w = ((void **)arg)[1];
+    char buf[8192];
+    size_t n;
+    while ((n = cg_stream_read(r, buf, sizeof buf)) > 0) {
+        cg_stream_write(w, buf, n);
+        cg_stream_drain(w);
+    }
+}
+
+static void stream_handler(cg_stream_reader *r, cg_stream_writer *w, void *arg) {
+    (void)arg;
+    W.accepted++;
+    W.handlers++;
+    void *rw[2] = {r, w};
+    cg_exc *e = cg_try_catch(stream_echo, rw, &cg_OSError);
+    if (e) {
+        check_oserror(e, "the stream server's handler");
+        W.server_errs++;
+        cg_exc_unref(e);
+    }
+    W.handlers--;
+}
+
+static void stream_send_payload(void *arg) {
+    client *c = arg;
+    unsigned char buf[16384];
+    size_t chunk = W.chunk < sizeof buf ? W.chunk : sizeof buf;
+    for (size_t off = 0; off < c->len;) {
+        size_t n = c->len - off < chunk ? c->len - off : chunk;
+        for (size_t j = 0; j < n; j++) buf[j] = pay(c->id, off + j);
+        cg_stream_write(c->w, buf, n);
+        cg_stream_drain(c->w);
+        off += n;
+        c->sent = off;
+    }
+    cg_stream_write_eof(c->w);
+}
+
+static void stream_recv_echo(void *arg) {
+    client *c = arg;
+    unsigned char buf[8192];
+    size_t n;
+    while ((n = cg_stream_read(c->r, buf, sizeof buf)) > 0) {
+        for (size_t j = 0; j < n; j++)
+            if (buf[j] != pay(c->id, c->got + j)) CHECK(!"a byte came back changed, lost or twice (streams)");
+        c->got += n;
+        CHECK(c->got <= c->len);
+    }
+}
+
+static void stream_open(void *arg) {
+    client *c = arg;
+    static const cg_stream_opts opts = {.high_water = 16384};
+    cg_open_connection("127.0.0.1", ntohs(W.addr.sin_port), &opts, &c->r, &c->w);
+}
+
+static void stream_wait_closed(void *arg) { cg_stream_wait_closed(arg); }
+
 static void await_fn(void *f) { cg_await(f); }
 
 static void *sender(cg_gen *g, void *arg) {
     (void)g;
     client *c = arg;
-    cg_exc *e = cg_try_catch(send_payload, c, &cg_OSError);
+    cg_exc *e = cg_try_catch(W.streams ? stream_send_payload : send_payload, c, &cg_OSError);
     if (e) {
         check_oserror(e, "the client's sendall");
         c->err_send = cg_exc_errno(e);
         cg_exc_unref(e);
     }
-    shutdown(c->fd, SHUT_WR); /* the server sees the end (ENOTCONN after a reset: fine) */
+    if (!W.streams) shutdown(c->fd, SHUT_WR); /* the server sees the end (ENOTCONN after a reset: fine) */
+    else if (e) cg_stream_close(c->w);
     return NULL;
 }
 
@@ -226,10 +293,12 @@ static void connect_fd(void *arg) {
 static void *client_task(cg_gen *g, void *arg) {
     (void)g;
     client *c = arg;
-    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    CHECK(c->fd >= 0);
+    if (!W.streams) {
+        c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        CHECK(c->fd >= 0);
+    }
     cg_semaphore_acquire(W.connecting);
-    cg_exc *e = cg_try_catch(connect_fd, c, &cg_OSError);
+    cg_exc *e = cg_try_catch(W.streams ? stream_open : connect_fd, c, &cg_OSError);
     cg_semaphore_release(W.connecting);
     if (e) { /* ENOMEM from epoll_ctl */
         check_oserror(e, "connect");
@@ -237,7 +306,7 @@ static void *client_task(cg_gen *g, void *arg) {
         cg_exc_unref(e);
         W.connected++;
         if (W.connected == W.nclients) cg_event_set(W.all_connected);
-        cg_io_close(c->fd);
+        if (!W.streams) cg_io_close(c->fd);
         c->done = 1;
         return NULL;
     }
@@ -250,7 +319,7 @@ static void *client_task(cg_gen *g, void *arg) {
     } else {
         sender(NULL, c);
     }
-    e = cg_try_catch(recv_echo, c, &cg_OSError);
+    e = cg_try_catch(W.streams ? stream_recv_echo : recv_echo, c, &cg_OSError);
     if (e) {
         check_oserror(e, "the client's recv");
         c->err_recv = cg_exc_errno(e);
@@ -262,7 +331,15 @@ static void *client_task(cg_gen *g, void *arg) {
         cg_exc_unref(se);
         cg_future_unref(cg_task_future(s));
     }
-    cg_io_close(c->fd);
+    if (W.streams) {
+        cg_stream_close(c->w);
+        cg_exc *ce = cg_try_catch(stream_wait_closed, c->w, &cg_OSError); /* the connection's error again */
+        if (ce) check_oserror(ce, "wait_closed"), cg_exc_unref(ce);
+        cg_stream_reader_free(c->r);
+        cg_stream_writer_free(c->w);
+    } else {
+        cg_io_close(c->fd);
+    }
     c->done = 1;
     return NULL;
 }
@@ -313,7 +390,12 @@ static void run_all(void *arg) {
     W.connecting = cg_semaphore_new(loop, 256);
     cg_future **f = malloc(sizeof *f * (size_t)(W.nclients + 3));
     size_t n = 0;
-    cg_task *acc = W.srv >= 0 ? cg_create_task(acceptor, NULL, "acceptor") : NULL;
+    cg_task *acc = W.srv >= 0 && !W.streams ? cg_create_task(acceptor, NULL, "acceptor") : NULL;
+    if (W.streams) {
+        static const cg_server_opts opts = {.stream = {.high_water = 16384}};
+        W.server = cg_start_server(stream_handler, NULL, "127.0.0.1", 0, &opts);
+        W.addr.sin_port = htons((uint16_t)cg_server_port(W.server));
+    }
     if (acc && !W.run_clients) f[n++] = cg_future_ref(cg_task_future(acc)); /* it counts the connections */
     for (int i = 0; W.run_clients && i < W.nclients; i++) f[n++] = cg_task_future(cg_create_task(client_task, &W.cl[i], NULL));
     if (W.pipe_len) {
@@ -328,6 +410,12 @@ static void run_all(void *arg) {
     for (size_t i = 0; i < n; i++) cg_future_unref(f[i]);
     free(f);
     while (W.handlers) cg_sleep(CG_MS(1)); /* the last handlers close */
+    if (W.server) {
+        cg_server_close(W.server);
+        cg_server_wait_closed(W.server);
+        cg_server_free(W.server);
+        W.server = NULL;
+    }
     if (acc) { /* a client that failed before it connected never came */
         cg_task_cancel(acc, NULL);
         cg_exc *e = cg_try_catch(await_fn, cg_task_future(acc), &cg_CancelledError);
@@ -536,6 +624,54 @@ TEST(io_faults_enomem) {
     echo_done(before);
 }
 
+/* ---------------------------------------------------------------------
+ * The same on streams (start_server, open_connection, read, write, drain)
+ * ------------------------------------------------------------------ */
+
+TEST(io_faults_streams_retry) {
+    int before = count_fds();
+    echo_setup(8, 200000, 0, 9);
+    W.streams = 1;
+    fault_arm(9);
+    all_calls(EINTR, 3, 0, 1);
+    all_calls(EAGAIN, 0, 20000, 25);
+    fault_add(FAULT_EDGE, 0, 0, 300000, 1);
+    fault_add(FAULT_EPOLL_WAIT, EINTR, 3, 0, 1);
+    fault_add(FAULT_CONNECT, EINTR, 2, 0, 1);
+    echo_run();
+    fault_disarm();
+    fault_report(stdout);
+    fflush(stdout);
+    check_all_complete();
+    CHECK(fault_count(FAULT_RECV, EINTR) > 0);
+    CHECK(fault_count(FAULT_SEND, EAGAIN) > 0);
+    CHECK(fault_count(FAULT_ACCEPT, 0) > 0);
+    echo_done(before);
+}
+
+TEST(io_faults_streams_fatal) {
+    int before = count_fds();
+    echo_setup(24, 100000, 0, 10);
+    W.streams = 1;
+    fault_arm(10);
+    fault_add(FAULT_RECV, ECONNRESET, 211, 0, 1);
+    fault_add(FAULT_SEND, ECONNRESET, 151, 0, 1);
+    fault_add(FAULT_SEND, ENOBUFS, 199, 0, 1);
+    fault_add(FAULT_EPOLL_CTL, ENOMEM, 11, 0, 1);
+    echo_run();
+    fault_disarm();
+    int cut = check_complete_or_failed();
+    fault_report(stdout);
+    printf("%d of %d connections ended by a fault\n", cut, W.nclients);
+    fflush(stdout);
+    CHECK(fault_count(FAULT_RECV, ECONNRESET) > 0);
+    CHECK(fault_count(FAULT_SEND, 0) > 0);
+    CHECK(fault_count(FAULT_EPOLL_CTL, ENOMEM) > 0);
+    CHECK(cut > 0);
+    CHECK(cut < W.nclients);
+    echo_done(before);
+}
+
 /* epoll_ctl's ENOMEM, one call at a time: the operation that registers the
  * fd raises OSError(12), nothing changes, and the next call registers it. */
 static int spair[2];
@@ -615,6 +751,7 @@ TEST(io_faults_seeded) {
     for (long s = 1; s <= seeds; s++) {
         uint64_t seed = (uint64_t)s * 7919;
         echo_setup(6, 60000, 50000, seed);
+        W.streams = s % 2 == 0; /* every other seed on streams */
         fault_arm(seed);
         uint64_t r = fault_rand();
         all_calls(EINTR, 0, 20000 + r % 100000, 1 + (r >> 20) % 3);
@@ -694,7 +831,8 @@ TEST(io_many_connections) {
 
 static const check_case cases[] = {
     CASE(io_faults_eintr),     CASE(io_faults_eagain_storm), CASE(io_faults_econnreset),
-    CASE(io_faults_enomem),    CASE(io_faults_one_at_a_time), CASE(io_faults_seeded),
+    CASE(io_faults_enomem),    CASE(io_faults_one_at_a_time), CASE(io_faults_streams_retry),
+    CASE(io_faults_streams_fatal), CASE(io_faults_seeded),
     CASE(io_many_connections),
 };
 
