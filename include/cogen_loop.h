@@ -868,6 +868,55 @@ CG_API int cg_queue_empty(const cg_queue *q);
 CG_API int cg_queue_full(const cg_queue *q);
 CG_API long cg_queue_maxsize(const cg_queue *q);
 
+/* ======================================================================
+ * Metrics and the stall detector
+ * ====================================================================== */
+
+/* loop's counters (read on its own thread, or while it does not run):
+ * iterations of run_once, entries of the ready queue run (task steps and
+ * callbacks), task steps, the time spent waiting for I/O or timers (as
+ * libuv's uv_metrics_idle_time), tasks alive (not yet finished), fds
+ * registered. */
+typedef struct cg_metrics {
+    uint64_t iterations, entries, steps;
+    cg_ns idle_ns;
+    size_t tasks, fds;
+} cg_metrics;
+CG_API void cg_loop_metrics(const cg_loop *loop, cg_metrics *m);
+
+/* The stall detector, on by default: a task step or callback that holds
+ * its loop past the threshold (100 ms, asyncio debug mode's slow-callback
+ * limit; the environment variable COGEN_STALL_MS=N sets it, 0 turns it
+ * off) is reported once on stderr by the loop's thread: the task's name,
+ * for how long, and a backtrace of what runs (through SIGURG, whose
+ * default action is to be ignored, unless the program handles SIGURG
+ * itself: then without the backtrace). Costs the loop one store per entry
+ * it runs. cg_stall_threshold sets it (ns; -1 only reads) and returns
+ * the previous one. */
+CG_API cg_ns cg_stall_threshold(cg_ns ns);
+
+/* ======================================================================
+ * The trace recorder
+ * ====================================================================== */
+
+/* Records every task step (its task, loop and thread, start and end, and
+ * what the task then waits on) and the spans marked with cg_trace_begin/
+ * cg_trace_end, on every thread, as Chrome trace-event JSON in path
+ * (Perfetto and chrome://tracing open it; one track per thread;
+ * tools/cogen-trace.py prints it as `task1 --> task2 --> task1` and draws
+ * an SVG). The environment variable COGEN_TRACE=FILE starts it when the
+ * process makes its first loop. Off, the recorder costs one predictable
+ * branch per task step. cg_trace_start: 0, or -1 with errno (a trace
+ * already running is stopped first). cg_trace_stop writes the file out
+ * (also done at exit); call it when the traced threads are done or
+ * between their steps. Spans nest up to 8 deep per thread; a span
+ * longer than the buffer's time is written when it ends. */
+CG_API int cg_trace_start(const char *path);
+CG_API void cg_trace_stop(void);
+CG_API int cg_trace_active(void);
+CG_API void cg_trace_begin(const char *name);
+CG_API void cg_trace_end(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -17,7 +17,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -390,7 +392,163 @@ TEST(io_add_reader) {
     close(pair[1]);
 }
 
+/* ---------------------------------------------------------------------
+ * Waits seen from the caller: level-triggered; in an async generator
+ * ------------------------------------------------------------------ */
+
+static void *level_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    CHECK_EQ(write(pair[1], "abcdef", 6), 6);
+    cg_wait_readable(pair[0]);
+    char buf[4];
+    CHECK_EQ(read(pair[0], buf, 2), 2); /* a partial read behind the loop's back */
+    cg_wait_readable(pair[0]);           /* returns at once: 4 bytes are there */
+    CHECK_EQ(read(pair[0], buf, 4), 4);
+    CHECK(memcmp(buf, "cdef", 4) == 0);
+    cg_wait_writable(pair[0]);
+    return NULL;
+}
+
+TEST(io_wait_level) {
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
+    run_main(level_main, NULL);
+    cg_io_close(pair[0]);
+    cg_io_close(pair[1]);
+}
+
+/* An async generator's body waits on an fd for the task that iterates
+ * it (through a future, as its awaits go through its driver), and a
+ * cancellation reaches it there. */
+static void *agen_lines(cg_gen *g, void *arg) {
+    (void)arg;
+    char c;
+    while (cg_sock_recv(pair[0], &c, 1) == 1) cg_yield(g, (void *)(intptr_t)c);
+    return NULL;
+}
+
+static void *agen_io_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_agen *ag = cg_agen_new(agen_lines, NULL, NULL);
+    CHECK_EQ(write(pair[1], "xy", 2), 2);
+    void *v;
+    CHECK(cg_anext(ag, &v));
+    CHECK_EQ((intptr_t)v, 'x');
+    CHECK(cg_anext(ag, &v));
+    CHECK_EQ((intptr_t)v, 'y');
+    shutdown(pair[1], SHUT_WR);
+    CHECK(!cg_anext(ag, &v)); /* end of stream: the body returns */
+    cg_agen_free(ag);
+    return NULL;
+}
+
+TEST(io_agen) {
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
+    run_main(agen_io_main, NULL);
+    cg_io_close(pair[0]);
+    cg_io_close(pair[1]);
+}
+
+/* ---------------------------------------------------------------------
+ * The loop blocks in epoll: timers on the real clock, threadsafe calls
+ * ------------------------------------------------------------------ */
+
+static cg_ns mono(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (cg_ns)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void *sleeper_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_ns t0 = mono();
+    cg_sleep(CG_MS(30));
+    CHECK_INT(mono() - t0, >=, CG_MS(29));
+    /* with an fd registered too */
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
+    cg_wait_writable(pair[0]);
+    t0 = mono();
+    cg_sleep(CG_MS(20));
+    CHECK_INT(mono() - t0, >=, CG_MS(19));
+    cg_io_close(pair[0]);
+    cg_io_close(pair[1]);
+    return NULL;
+}
+
+TEST(io_real_clock_sleep) { run_main(sleeper_main, NULL); }
+
+static cg_loop *ts_loop;
+static cg_future *ts_fut;
+
+static void ts_set(void *arg) { cg_future_set_result(ts_fut, arg); }
+
+static void *ts_thread(void *arg) {
+    (void)arg;
+    struct timespec d = {0, 30 * 1000000};
+    nanosleep(&d, NULL); /* the loop is blocked in epoll_wait by now, with no timer */
+    CHECK_EQ(cg_loop_call_soon_threadsafe(ts_loop, ts_set, (void *)42), 0);
+    return NULL;
+}
+
+static void *ts_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    ts_loop = cg_get_running_loop();
+    ts_fut = cg_future_new(ts_loop);
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, ts_thread, NULL), 0);
+    CHECK_EQ((intptr_t)cg_await(ts_fut), 42);
+    pthread_join(th, NULL);
+    cg_future_unref(ts_fut);
+    return NULL;
+}
+
+TEST(io_threadsafe_wakes) { run_main(ts_main, NULL); }
+
+static void *late_writer(void *arg) {
+    (void)arg;
+    struct timespec d = {0, 30 * 1000000};
+    nanosleep(&d, NULL);
+    CHECK_EQ(write(pair[1], "w", 1), 1);
+    return NULL;
+}
+
+/* A virtual clock with I/O: it waits for I/O (for real) while no timer is
+ * pending, and jumps to the next timer when nothing is ready for I/O. */
+static void *virt_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_loop *loop = cg_get_running_loop();
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
+    cg_ns t0 = cg_loop_time(loop);
+    cg_sleep(CG_SEC(3600)); /* no fd waits: a jump */
+    CHECK_EQ(cg_loop_time(loop) - t0, CG_SEC(3600));
+    /* nothing ready, no timer, but a task waits on an fd: the loop waits
+     * for it (a thread writes in 30 ms of real time) */
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, late_writer, NULL), 0);
+    char c;
+    CHECK_EQ(cg_sock_recv(pair[0], &c, 1), 1);
+    CHECK_EQ(c, 'w');
+    CHECK_EQ(cg_loop_time(loop) - t0, CG_SEC(3600)); /* no time passed */
+    pthread_join(th, NULL);
+    CHECK_EQ(write(pair[1], "z", 1), 1);
+    CHECK_EQ(cg_sock_recv(pair[0], &c, 1), 1); /* ready at once */
+    cg_io_close(pair[0]);
+    cg_io_close(pair[1]);
+    return NULL;
+}
+
+TEST(io_virtual_clock) {
+    cg_run_opts o = {.loop_flags = CG_LOOP_VIRTUAL_CLOCK};
+    cg_exc *e = NULL;
+    CHECK_EQ(cg_run(virt_main, NULL, &o, NULL, &e), CG_RETURNED);
+}
+
 static const check_case cases[] = {
+    CASE(io_wait_level), CASE(io_agen), CASE(io_real_clock_sleep), CASE(io_threadsafe_wakes), CASE(io_virtual_clock),
     CASE(io_oserror),     CASE(io_socketpair_echo), CASE(io_big_transfer), CASE(io_cancel_loses_nothing),
     CASE(io_misuse),      CASE(io_tcp),             CASE(io_broken_pipe),  CASE(io_add_reader),
 };

@@ -252,6 +252,7 @@ static cg_handle *heap_pop(cg_loop *loop) {
  * ------------------------------------------------------------------ */
 
 cg_loop *cg_loop_new(const cg_loop_opts *opts) {
+    cg__trace_from_env();
     cg_loop *loop = cg__alloc(sizeof *loop);
     if (!loop) {
         errno = ENOMEM;
@@ -390,6 +391,9 @@ static int ensure_wake_fd(cg_loop *loop) {
     return fd;
 }
 
+void cg__loop_hold(cg_loop *loop) { loop->external++; }
+void cg__loop_release(cg_loop *loop) { loop->external--; }
+
 /* Waits until timeout (ns, -1: forever), an fd is ready or a threadsafe
  * call arrives (the eventfd is one of epoll's fds). */
 static void block(cg_loop *loop, cg_ns timeout) {
@@ -398,11 +402,20 @@ static void block(cg_loop *loop, cg_ns timeout) {
     int pending = loop->ts_head != NULL;
     pthread_mutex_unlock(&loop->ts_lock);
     if (pending) timeout = 0;
+    cg_ns t0 = 0;
+    if (timeout != 0) {
+        __atomic_store_n(&loop->blocked, 1, __ATOMIC_RELAXED);
+        t0 = mono_now();
+    }
     if (cg__io_poll(loop, timeout) < 0 && timeout != 0) {
         /* no epoll (out of fds): sleep to the timer, or a while */
         if (timeout < 0 || timeout > CG_MS(10)) timeout = CG_MS(10);
         struct timespec ts = {(time_t)(timeout / 1000000000), (long)(timeout % 1000000000)};
         nanosleep(&ts, NULL);
+    }
+    if (timeout != 0) {
+        loop->idle_ns += mono_now() - t0;
+        __atomic_store_n(&loop->blocked, 0, __ATOMIC_RELAXED);
     }
 }
 
@@ -579,15 +592,19 @@ static int run_once(cg_loop *loop) {
             /* I/O comes in real time: a virtual clock jumps when nothing
              * is ready for I/O either, and waits for it when no timer is
              * pending */
-            if (loop->io_waiting) {
-                cg__io_poll(loop, loop->nheap ? 0 : -1);
+            int outside = loop->io_waiting || loop->external;
+            if (outside) {
+                if (loop->nheap)
+                    cg__io_poll(loop, 0);
+                else
+                    block(loop, -1);
                 take_threadsafe(loop);
             }
             if (!loop->nready) {
                 if (loop->nheap) {
                     cg_ns when = loop->heap[0].when;
                     if (when > loop->now) loop->now = when;
-                } else if (!loop->io_waiting) {
+                } else if (!outside) {
                     return -1;
                 }
             }
@@ -612,8 +629,10 @@ static int run_once(cg_loop *loop) {
         }
     }
     size_t ntodo = loop->nready;
+    loop->n_iterations++;
     for (size_t i = 0; i < ntodo; i++) {
         cg__ready *r = ready_pop(loop);
+        __atomic_store_n(&loop->n_entries, loop->n_entries + 1, __ATOMIC_RELAXED); /* the stall detector's */
         if (r->kind > R_DONE) { /* embedded in a future or a task */
             ready_run(loop, r);
             continue;
@@ -642,11 +661,15 @@ static void leave(cg_loop *loop) {
 }
 
 /* Runs until stopped; -1 on a virtual-clock deadlock. */
-static void leave_cb(void *loop) { leave(loop); }
+static void leave_watched(void *loop) {
+    cg__watch_remove(loop);
+    leave(loop);
+}
 
 static int run_forever(cg_loop *loop) {
     enter(loop);
-    CG_DEFER(leave_cb, loop); /* also when something raises out of an iteration */
+    cg__watch_add(loop);
+    CG_DEFER(leave_watched, loop); /* also when something raises out of an iteration */
     int r = 0;
     for (;;) {
         if (run_once(loop) < 0) {

@@ -204,6 +204,21 @@ struct cg_loop {
     size_t nio;
     size_t io_registered;
     size_t io_waiting;
+    size_t external;          /* work on other threads that will call back
+                                 with call_soon_threadsafe (cg__loop_hold) */
+    /* Metrics (cg_loop_metrics) and the stall detector (watch.c): the
+     * counters are written by the loop's thread only; n_entries and
+     * blocked are read by the watchdog (relaxed atomics). */
+    uint64_t n_iterations, n_entries, n_steps;
+    cg_ns idle_ns;
+    size_t ntasks;
+    int blocked;              /* in epoll_wait (or asleep) */
+    int stall_pending;        /* a report for the signal handler */
+    cg_ns stall_ns;
+    pthread_t thread;         /* running it */
+    struct cg_loop *watch_next, *watch_prev; /* running loops (watch.c) */
+    uint64_t stall_seq, stall_reported; /* the watchdog's own */
+    cg_ns stall_since;
 };
 
 /* Free lists: take a block (NULL when empty, or when the allocator has
@@ -321,8 +336,30 @@ CG_HIDDEN void cg__io_empty(int fd, int dir, int is_short);
 CG_HIDDEN void cg__io_wait(int fd, int dir);
 /* Something (a task, an async generator's body) waits on dir of fd. */
 CG_HIDDEN int cg__io_waiting(int fd, int dir);
+/* Work handed to another thread that will come back through
+ * call_soon_threadsafe (a worker's job, a DNS lookup): while some is
+ * out, a virtual-clock loop with nothing to do waits for it instead of
+ * declaring a deadlock. Called on the loop's thread, in pairs. */
+CG_HIDDEN void cg__loop_hold(cg_loop *loop);
+CG_HIDDEN void cg__loop_release(cg_loop *loop);
 /* A plain callback handle (call_soon's) without scheduling it. */
 CG_HIDDEN cg_handle *cg__loop_plain_handle(cg_loop *loop, cg_callback fn, void *arg);
+
+/* The stall detector's registry of running loops (watch.c). */
+CG_HIDDEN void cg__watch_add(cg_loop *loop);
+CG_HIDDEN void cg__watch_remove(cg_loop *loop);
+
+/* ---------------------------------------------------------------------
+ * The trace recorder (trace.c)
+ * ------------------------------------------------------------------ */
+
+extern CG_HIDDEN int cg__trace_on;
+static inline int cg__tracing(void) { return CG_UNLIKELY(__atomic_load_n(&cg__trace_on, __ATOMIC_RELAXED)); }
+CG_HIDDEN cg_ns cg__trace_now(void);
+/* A step of t that began at t0 and answered st, r (what it yielded). */
+CG_HIDDEN void cg__trace_step(cg_task *t, cg_ns t0, cg_status st, void *r);
+/* COGEN_TRACE in the environment: start tracing (once per process). */
+CG_HIDDEN void cg__trace_from_env(void);
 
 /* The loop running in this thread. */
 extern __thread cg_loop *cg__running_loop CG_HIDDEN;

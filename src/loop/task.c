@@ -34,6 +34,7 @@ typedef struct task_extra {
  * ------------------------------------------------------------------ */
 
 static void loop_link(cg_loop *loop, cg_task *t) {
+    loop->ntasks++;
     t->all_prev = loop->tasks_tail;
     t->all_next = NULL;
     if (loop->tasks_tail)
@@ -50,6 +51,7 @@ static void loop_unlink(cg_loop *loop, cg_task *t) {
         loop->tasks_head = t->all_next;
     else
         return; /* not linked */
+    loop->ntasks--;
     if (t->all_next)
         t->all_next->all_prev = t->all_prev;
     else
@@ -255,11 +257,14 @@ void cg__task_step(cg_task *t, cg_exc *exc) {
         t->fut_waiter = NULL;
     }
     loop->current = t;
+    loop->n_steps++;
     t->started = 1;
     void *r = NULL;
     cg_exc *err = NULL;
+    cg_ns t0 = cg__tracing() ? cg__trace_now() : 0;
     cg_status st = exc ? cg_throw(t->gen, exc, &r, &err) : cg_send(t->gen, NULL, &r, &err);
     loop->current = NULL;
+    if (t0) cg__trace_step(t, t0, st, r);
     switch (st) {
     case CG_RETURNED:
         if (t->must_cancel) {
