@@ -320,7 +320,11 @@ int __wrap_epoll_wait(int ep, struct epoll_event *ev, int max, int ms) {
     if (n < 0) return n;
     for (int i = 0; i < fs.npending && n < max;) {
         int fd = fs.pending[i].fd;
-        if (fs.ep_of[fd] == ep + 1) {
+        if (fs.ep_of[fd] && fs.ep_of[fd] != ep + 1) { /* another loop's: kept for it */
+            i++;
+            continue;
+        }
+        if (fs.ep_of[fd]) { /* (an fd no longer registered gets no edge) */
             ev[n].events = fs.pending[i].ev;
             ev[n].data = fs.data_of[fd];
             n++;
