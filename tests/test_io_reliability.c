@@ -94,6 +94,8 @@ typedef struct world {
     int run_clients;           /* this process runs the clients */
     int streams;               /* the echo on streams (start_server, open_connection) */
     cg_server *server;
+    int ready_fd;              /* told when the stream server listens (-1: none) */
+    int serve_streams;         /* start the streams' server though srv is closed */
     int barrier_wait;          /* clients wait until all are connected */
     int connected;
     cg_event *all_connected;
@@ -391,10 +393,15 @@ static void run_all(void *arg) {
     cg_future **f = malloc(sizeof *f * (size_t)(W.nclients + 3));
     size_t n = 0;
     cg_task *acc = W.srv >= 0 && !W.streams ? cg_create_task(acceptor, NULL, "acceptor") : NULL;
-    if (W.streams) {
-        static const cg_server_opts opts = {.stream = {.high_water = 16384}};
-        W.server = cg_start_server(stream_handler, NULL, "127.0.0.1", 0, &opts);
-        W.addr.sin_port = htons((uint16_t)cg_server_port(W.server));
+    if (W.streams && (W.srv >= 0 || W.serve_streams)) { /* the streams' server, on the port reserved */
+        static const cg_server_opts opts = {.backlog = 4096, .stream = {.high_water = 16384}};
+        if (W.srv >= 0) CHECK_EQ(__real_close(W.srv), 0);
+        W.srv = -1;
+        W.server = cg_start_server(stream_handler, NULL, "127.0.0.1", ntohs(W.addr.sin_port), &opts);
+        if (W.ready_fd >= 0) {
+            CHECK_EQ(__real_write(W.ready_fd, "", 1), 1);
+            CHECK_EQ(__real_close(W.ready_fd), 0);
+        }
     }
     if (acc && !W.run_clients) f[n++] = cg_future_ref(cg_task_future(acc)); /* it counts the connections */
     for (int i = 0; W.run_clients && i < W.nclients; i++) f[n++] = cg_task_future(cg_create_task(client_task, &W.cl[i], NULL));
@@ -411,6 +418,7 @@ static void run_all(void *arg) {
     free(f);
     while (W.handlers) cg_sleep(CG_MS(1)); /* the last handlers close */
     if (W.server) {
+        while (!W.run_clients && (W.accepted < W.nclients || W.handlers)) cg_sleep(CG_MS(2)); /* (clients elsewhere) */
         cg_server_close(W.server);
         cg_server_wait_closed(W.server);
         cg_server_free(W.server);
@@ -448,6 +456,7 @@ static void echo_setup(int nclients, size_t maxlen, size_t pipe_len, uint64_t se
     W.srv = -1;
     W.nclients = nclients;
     W.run_clients = 1;
+    W.ready_fd = -1;
     W.chunk = 256 + (size_t)(seed * 2654435761u % 16128);
     W.pipe_len = pipe_len;
     W.deadline = CG_SEC(50);
@@ -776,7 +785,9 @@ TEST(io_faults_seeded) {
  * 10,000 connections at once
  * ------------------------------------------------------------------ */
 
-TEST(io_many_connections) {
+/* want connections, the clients in a child process so that each side has
+ * want fds; the server on the socket operations or on the streams. */
+static void many_connections(int streams) {
     long want = scaled(10000, 50);
     struct rlimit rl;
     CHECK_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
@@ -791,22 +802,42 @@ TEST(io_many_connections) {
         printf("RLIMIT_NOFILE's hard limit is %ld: %ld connections instead of %ld\n", (long)rl.rlim_max, n, want);
         want = n;
     }
+    /* starting 10,000 tasks is one long step of its caller, and so is a
+     * batch of 10,000 connections made ready at once: no stall to report */
+    cg_stall_threshold(CG_SEC(10));
     int before = count_fds();
     echo_setup((int)want, 2000, 0, 8);
+    W.streams = streams;
     W.deadline = CG_SEC(100);
     W.barrier_wait = 1;
+    int ready[2];
+    CHECK_EQ(pipe2(ready, O_CLOEXEC), 0);
+    if (streams) { /* the port is free before the child exists to hold it */
+        CHECK_EQ(__real_close(W.srv), 0);
+        W.srv = -1;
+    }
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
     CHECK(pid >= 0);
-    if (pid == 0) { /* the clients, in a process of their own (each side has want fds) */
+    if (pid == 0) { /* the clients */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        close(W.srv);
+        if (W.srv >= 0) CHECK_EQ(__real_close(W.srv), 0);
         W.srv = -1;
+        CHECK_EQ(__real_close(ready[1]), 0);
+        char c;
+        if (streams) CHECK_EQ(__real_read(ready[0], &c, 1), 1); /* the server listens */
+        CHECK_EQ(__real_close(ready[0]), 0);
         echo_run();
         check_all_complete_clients();
         _exit(0);
     }
+    CHECK_EQ(__real_close(ready[0]), 0);
+    if (streams) {
+        W.ready_fd = ready[1];
+        W.serve_streams = 1;
+    } else
+        CHECK_EQ(__real_close(ready[1]), 0);
     W.run_clients = 0;
     echo_run();
     int status;
@@ -815,15 +846,19 @@ TEST(io_many_connections) {
     CHECK_EQ(WEXITSTATUS(status), 0);
     CHECK_EQ(W.accepted, want);
     CHECK_EQ(W.server_errs, 0);
-    printf("%ld connections open at once, each echoed byte for byte\n", want);
+    printf("%ld connections open at once (%s), each echoed byte for byte\n", want,
+           streams ? "streams" : "socket operations");
     echo_done(before);
 }
+
+TEST(io_many_connections) { many_connections(0); }
+TEST(io_many_connections_streams) { many_connections(1); }
 
 static const check_case cases[] = {
     CASE(io_faults_eintr),     CASE(io_faults_eagain_storm), CASE(io_faults_econnreset),
     CASE(io_faults_enomem),    CASE(io_faults_one_at_a_time), CASE(io_faults_streams_retry),
     CASE(io_faults_streams_fatal), CASE(io_faults_seeded),
-    CASE(io_many_connections),
+    CASE(io_many_connections), CASE(io_many_connections_streams),
 };
 
 CHECK_MAIN(cases)
