@@ -100,8 +100,9 @@ size_t cg_limit_overrun_consumed(const cg_exc *e) {
 }
 
 /* ---------------------------------------------------------------------
- * Waiters: futures of tasks waiting for drain or for the close, each on
- * its task's stack while it waits
+ * Waiters: futures of tasks waiting for drain or for the close, each in
+ * a node on the heap (not on the waiting task's stack: a compact task's
+ * stack is swapped out while it waits, and wake_all reads the list)
  * ------------------------------------------------------------------ */
 
 typedef struct waitnode {
@@ -118,15 +119,21 @@ static void waitnode_leave(void *p) {
             break;
         }
     cg_future_unref(n->f);
+    cg__dealloc(n);
 }
 
 /* Waits on a future of its own in *list until wake_all. */
 static void wait_on(cg_loop *loop, waitnode **list) {
-    waitnode n = {*list, cg_future_new(loop), list};
-    if (!n.f) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
-    *list = &n;
-    CG_DEFER(waitnode_leave, &n);
-    cg_await(n.f);
+    waitnode *n = cg__alloc(sizeof *n);
+    cg_future *f = n ? cg_future_new(loop) : NULL;
+    if (!f) {
+        cg__dealloc(n);
+        cg_raise(cg_exc_new(&cg_MemoryError, NULL));
+    }
+    *n = (waitnode){*list, f, list};
+    *list = n;
+    CG_DEFER(waitnode_leave, n);
+    cg_await(f);
 }
 
 /* exc borrowed (NULL: a result). */
