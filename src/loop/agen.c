@@ -3,9 +3,12 @@
  * task that iterates it). Its driver, the awaiting of anext/asend/athrow/
  * aclose in a task, resumes its generator in a loop: a value yielded ends
  * the step; the await token (cg_await in the body) makes the driver await
- * that future on the task's own stack and resume the body with the outcome,
+ * that future on the task's behalf and resume the body with the outcome,
  * throwing an exception in where the await raised (a cancellation too).
- * Semantics are CPython 3.13's (A16-A21).
+ * From the body's first await on, the driver runs in a frame of its own,
+ * a generator the caller delegates to (step), so that what the loop throws
+ * into the task is chained as CPython chains it. Semantics are CPython
+ * 3.13's (A16-A21).
  */
 #include "loop/loop.h"
 
