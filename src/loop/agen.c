@@ -177,8 +177,9 @@ static void sleep0(void *p) {
  * (returned, or raised, which propagates), awaiting for it what it awaits
  * and resuming it with the outcome (a value, or the exception thrown in
  * where its await raised, a cancellation too). With stop_at_token, stops
- * instead at the first token, left in d->token. */
-static void drive(drive_t *d, int stop_at_token) {
+ * instead at the first token, left in d->token, if an exception is being
+ * handled here (step says why). */
+static inline __attribute__((always_inline)) void drive(drive_t *d, int stop_at_token) {
     cg_agen *ag = d->ag;
     for (;;) {
         if (d->token) {
@@ -198,7 +199,10 @@ static void drive(drive_t *d, int stop_at_token) {
         if (st == CG_YIELDED && (r == &cg__await_token || r == &cg__bare_token)) {
             /* cg_await, or cg_sleep(0), in the body */
             d->token = r;
-            if (stop_at_token) return;
+            if (stop_at_token) {
+                if (cg_exc_current()) return;
+                stop_at_token = 0;
+            }
             continue;
         }
         if (st == CG_YIELDED) {
@@ -248,7 +252,13 @@ static void not_running(void *p) { ((cg_agen *)p)->running = 0; }
  * as an await on the caller's own stack would). An await made there also
  * goes up through the caller, which may be an async generator's body in
  * turn. With no generator to delegate from (anext outside a task), or no
- * memory for the frame, the driver goes on where it is. */
+ * memory for the frame, the driver goes on where it is.
+ *
+ * Nor is the frame made when nothing is being handled where the step is
+ * awaited, here or further up (the caller's frames, the loop's caller):
+ * every chaining the frame puts in its place would then be to nothing, on
+ * either path, and what is handled there cannot change until the step is
+ * over. An anext outside an except block costs what it did. */
 static void *step(cg_agen *ag, int op, void *val, cg_exc *exc, int *yielded) {
     cg_loop *loop = cg_get_running_loop();
     mark_started(ag, loop);
