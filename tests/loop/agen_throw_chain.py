@@ -5,13 +5,7 @@
 # anext. (The C test makes the tasks compact and has them swapped out while
 # they wait; nothing of that shows here.)
 import asyncio, vloop
-
-def chain(e):
-    out = []
-    while e is not None:
-        out.append(repr(e))
-        e = e.__context__
-    return " <- ".join(out)
+from vloop import chain
 
 async def body(fut):
     try:
