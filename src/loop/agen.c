@@ -160,7 +160,6 @@ static void mark_started(cg_agen *ag, cg_loop *loop) {
 
 enum { OP_SEND, OP_THROW, OP_CLOSE };
 
-
 static void await_awaited(void *p) {
     drive_t *d = p;
     cg_future *f = d->ag->awaiting;
@@ -179,7 +178,7 @@ static void sleep0(void *p) {
  * where its await raised, a cancellation too). With stop_at_token, stops
  * instead at the first token, left in d->token, if an exception is being
  * handled here (step says why). */
-static inline __attribute__((always_inline)) void drive(drive_t *d, int stop_at_token) {
+static void drive(drive_t *d, int stop_at_token) {
     cg_agen *ag = d->ag;
     for (;;) {
         if (d->token) {
