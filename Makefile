@@ -6,7 +6,7 @@ CMAKE ?= cmake
 CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all demo test bench check check-asan check-tsan check-valgrind check-aarch64 check-ucontext \
+.PHONY: all demo test bench bench-io check check-asan check-tsan check-valgrind check-aarch64 check-ucontext \
 	check-compact check-guards fuzz fuzz-long clean
 
 all: $(BUILD)/CMakeCache.txt
@@ -15,15 +15,23 @@ all: $(BUILD)/CMakeCache.txt
 $(BUILD)/CMakeCache.txt:
 	$(CMAKE) -S . -B $(BUILD) $(CMAKE_FLAGS)
 
+# COGEN_TRACE=FILE make demo: every program of the demo is recorded into
+# FILE (one Chrome trace, COGEN_TRACE_APPEND).
 demo: all
-	$(BUILD)/examples/tour
-	$(BUILD)/examples/tour_loop
+	@if [ -n "$${COGEN_TRACE:-}" ]; then rm -f "$$COGEN_TRACE"; fi
+	COGEN_TRACE_APPEND=1 $(BUILD)/examples/tour
+	COGEN_TRACE_APPEND=1 $(BUILD)/examples/tour_loop
+	@COGEN_TRACE_APPEND=1 sh examples/tour_threads.sh $(BUILD)
 
 test: all
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
 bench: all
 	sh bench/run.sh $(BUILD)
+
+# Only the I/O servers' part of `make bench` (bench/io).
+bench-io: all
+	BENCH_IO=only sh bench/run.sh $(BUILD)
 
 check: check-asan check-tsan check-valgrind check-aarch64 check-ucontext check-compact check-guards
 

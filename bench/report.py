@@ -18,7 +18,10 @@ import os
 import sys
 from xml.sax.saxutils import escape
 
-IMPLS = ["cogen", "boost-fcontext", "ucontext", "pthread", "cpython", "asyncio", "uvloop", "libuv"]
+IMPLS = ["cogen", "boost-fcontext", "ucontext", "pthread", "cpython", "asyncio", "uvloop", "libuv", "epoll"]
+# The I/O servers' benches (bench/io): their results also carry vs_libuv,
+# the median as a ratio to libuv's, the reference of their targets.
+IO_BENCHES = ["echo_c100", "echo_c1000", "http_c100", "syscalls_per_msg"]
 UNIT_KEY = {"ns": "ns", "kib": "kib", "count": "count"}
 
 
@@ -69,6 +72,7 @@ def read_lines(path):
 
 def to_json(rows):
     res = []
+    libuv = {r["bench"]: r["median"] for r in rows if r["impl"] == "libuv"}
     for r in rows:
         u = UNIT_KEY.get(r["unit"], r["unit"])
         d = {"bench": r["bench"], "impl": r["impl"],
@@ -80,6 +84,8 @@ def to_json(rows):
             d["count"] = d["median_count"]
         if r["guard"]:
             d["guard"] = r["guard"]
+        if r["bench"] in IO_BENCHES and libuv.get(r["bench"], 0) > 0:
+            d["vs_libuv"] = round(r["median"] / libuv[r["bench"]], 4)
         if r["fallback"] and r["bench"].startswith("compact_rss_tasks"):
             d["note"] = "compact mode not active (cg_gen_compact() == 0): tasks with normal stacks measured"
         elif r["fallback"]:
@@ -129,6 +135,7 @@ RATIO_TARGETS = {
     ("task_spawn_join", "asyncio"): 0.03, ("sleep0_switch", "asyncio"): 0.03,
     ("future_wakeup", "asyncio"): 0.03, ("queue_handoff", "asyncio"): 0.03,
     ("timer_arm_fire", "libuv"): 1.0, ("timer_arm_cancel", "libuv"): 1.0,
+    ("echo_c100", "libuv"): 1.05, ("echo_c1000", "libuv"): 1.05, ("http_c100", "libuv"): 1.05,
 }
 ABS_TARGETS = [  # (label, bench, limit, unit)
     ("instructions per roundtrip", "instructions_roundtrip", 65, "instr."),
@@ -136,11 +143,12 @@ ABS_TARGETS = [  # (label, bench, limit, unit)
     ("compact_rss_10m per generator", "compact_rss_10m", 0.5, "KiB"),
     ("rss_tasks_1m per task", "rss_tasks_1m", 4.6, "KiB"),
     ("compact_rss_tasks_1m per task", "compact_rss_tasks_1m", 0.6, "KiB"),
+    ("system calls per echoed message", "syscalls_per_msg", 2.05, "calls"),
 ]
 RATIO_BENCHES = ["roundtrip", "instructions_roundtrip", "next_loop", "throw_catch", "lifecycle",
                  "rss_100k", "rss_1m", "task_spawn_join", "sleep0_switch", "future_wakeup",
                  "queue_handoff", "timer_arm_fire", "timer_arm_cancel", "timer_arm_cancel_timeout",
-                 "rss_tasks_1m"]
+                 "rss_tasks_1m", "echo_c100", "echo_c1000", "http_c100", "syscalls_per_msg"]
 
 
 def results_svg(rows, machine, runs):
@@ -153,7 +161,7 @@ def results_svg(rows, machine, runs):
         for impl in IMPLS[1:]:
             if (b, impl) in med and med[(b, impl)]["median"] > 0:
                 p = med[(b, impl)]
-                unit = {"ns": "ns", "kib": "KiB", "count": "instr."}[p["unit"]]
+                unit = "calls" if b == "syscalls_per_msg" else {"ns": "ns", "kib": "KiB", "count": "instr."}[p["unit"]]
                 bars.append(("%s vs %s" % (b, impl), c / p["median"], RATIO_TARGETS.get((b, impl)),
                              "%.4g / %.4g %s" % (c, p["median"], unit)))
     # The timeout scope's target is libuv's plain start+stop (timer_arm_cancel).
@@ -409,6 +417,8 @@ def markdown(doc):
     for r in res:
         unit = "ns" if "median_ns" in r else "KiB" if "median_kib" in r else "instr."
         key = {"ns": "ns", "KiB": "kib", "instr.": "count"}[unit]
+        if r["bench"] == "syscalls_per_msg":
+            unit = "calls"
         m, lo, hi = r["median_" + key], r["min_" + key], r["max_" + key]
         ratio = ""
         c = med.get((r["bench"], "cogen"))
@@ -436,7 +446,8 @@ def main():
         notes = read_lines(os.path.join(d, "notes.txt"))
         machine = (read_lines(os.path.join(d, "machine.txt")) or ["unknown"])[0]
         doc = {"machine": machine, "method": "median of %s interleaved process runs per figure, min and max "
-               "alongside; instruction counts from callgrind (difference of two iteration counts)" % runs,
+               "alongside; instruction counts from callgrind (difference of two iteration counts); I/O servers: "
+               "the server's CPU time (utime+stime) per message, server and load pinned to one CPU" % runs,
                "results": to_json(rows), "targets": targets, "notes": notes}
         with open(os.path.join(d, "results.json"), "w") as f:
             json.dump(doc, f, indent=1)

@@ -1,8 +1,10 @@
 #!/bin/sh
 # run.sh [BUILD_DIR]: `make bench`. Runs cogen's benchmarks beside its peers
 # (Boost.Context fcontext, ucontext, a pthread condvar ping-pong, CPython
-# generators; for the event loop asyncio, uvloop and libuv), prints a table with the ratios and the targets, and writes
-# BUILD_DIR/bench/results.json and results.svg (scaling.svg too).
+# generators; for the event loop asyncio, uvloop and libuv; for I/O servers
+# libuv, plain epoll, asyncio and uvloop), prints a table with the ratios and
+# the targets, and writes BUILD_DIR/bench/results.json and results.svg
+# (scaling.svg too).
 #
 # Method: every figure is the median of RUNS separate process runs (min and
 # max shown). The runs are interleaved: for each benchmark, run 1 of every
@@ -11,7 +13,9 @@
 # them alike. Instruction counts come from callgrind: the roundtrip program
 # runs under it with two iteration counts, and the difference of the totals
 # divided by the difference of the counts is the count per roundtrip (setup
-# and warm-up cancel out; the result is exact and repeatable).
+# and warm-up cancel out; the result is exact and repeatable). The I/O
+# servers' figures are the server's CPU time per message (bench/io/measure.sh
+# says how; docs/performance.md, "I/O servers", why).
 #
 # Environment:
 #   BENCH_RUNS=N      runs per figure (default 5; at least 5 for real results)
@@ -19,6 +23,11 @@
 #   BENCH_SMOKE=1     tiny sizes and 3 runs: proves the pipeline works (CI)
 #   BENCH_SCALING=0   skip the scaling series (depth, chains, 1k/10k memory)
 #   BENCH_RUNS_10M=N  runs of compact_rss_10m (default RUNS)
+#   BENCH_IO=0        skip the I/O servers; BENCH_IO=only: run only them
+#                     (`make bench-io`)
+#   BENCH_IO_SECONDS=S  measured seconds per I/O run (default 5)
+#   BENCH_IO_CPU=C    the CPU the I/O servers and their load run on (default:
+#                     the last one)
 #   BENCH_REPORT_ONLY=1  measure nothing: redo the table, JSON and SVG from
 #                     the raw runs of the last measurement (raw.txt)
 #
@@ -32,6 +41,7 @@ BIN=$BUILD/bench
 OUT=${BENCH_OUT:-$BIN}
 SMOKE=${BENCH_SMOKE:-0}
 SCALING=${BENCH_SCALING:-1}
+IO=${BENCH_IO:-1}
 if [ "$SMOKE" = 1 ]; then RUNS=${BENCH_RUNS:-3}; else RUNS=${BENCH_RUNS:-5}; fi
 
 if [ ! -x "$BIN/bench_cogen" ]; then
@@ -124,6 +134,41 @@ else
     note "uvloop: skipped: 'import uvloop' fails in python3 and /usr/bin/python3; install it with 'apt-get install python3-uvloop' (Debian's package is for /usr/bin/python3)"
 fi
 if [ $have_libuv = 1 ] && [ -n "$BENCH_LIBUV_VERSION" ]; then note "libuv: $BENCH_LIBUV_VERSION (pkg-config), bench/bench_libuv.c"; fi
+# The I/O servers (bench/io): the load generator and each server program;
+# cogen's are issue 10's examples, echo-server and http-hello. wrk and
+# strace are looked for at run time (installing them needs no re-configure).
+IO_BIN=$BIN/io
+have_io=0
+have_wrk=0
+have_strace=0
+IO_PY=
+if [ "$IO" != 0 ]; then
+    if [ -x "$IO_BIN/bench_io_load" ]; then
+        have_io=1
+    else
+        note "I/O servers: skipped: $IO_BIN/bench_io_load was not built"
+    fi
+    [ -n "$PYTHON" ] && IO_PY=$("$PYTHON" -c 'import sys; print(sys.executable)' 2>/dev/null)
+    if command -v wrk >/dev/null 2>&1; then
+        have_wrk=1
+    else
+        note "http_c100: skipped: wrk not found; install it with 'apt-get install wrk'"
+    fi
+    if command -v strace >/dev/null 2>&1; then
+        have_strace=1
+    else
+        note "syscalls_per_msg: skipped: strace not found; install it with 'apt-get install strace'"
+    fi
+    if [ $have_io = 1 ]; then
+        [ -x "$BUILD/examples/echo-server" ] ||
+            note "cogen echo_c100, echo_c1000, syscalls_per_msg: skipped: $BUILD/examples/echo-server is not built (issue 10's streams example)"
+        [ -x "$BUILD/examples/http-hello" ] ||
+            note "cogen http_c100: skipped: $BUILD/examples/http-hello is not built (issue 10's HTTP example)"
+        [ -x "$IO_BIN/bench_io_libuv_echo" ] || [ $have_libuv = 0 ] ||
+            note "libuv I/O servers: skipped: $IO_BIN/bench_io_libuv_echo was not built"
+        note "I/O servers: server and load generator pinned to CPU ${BENCH_IO_CPU:-$(($(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1) - 1))} (taskset); value = server utime+stime per message"
+    fi
+fi
 if [ -n "$BENCH_SANITIZE" ]; then
     note "instructions_roundtrip: skipped: valgrind cannot run a sanitizer build ($BENCH_SANITIZE)"
 elif command -v valgrind >/dev/null 2>&1; then
@@ -146,7 +191,54 @@ libuv() { "$BIN/bench_libuv" "$@"; }
 asyncio() { "$ASYNCIO_PY" "$SRC/asyncio_bench.py" "$@"; }
 uvloop() { "$UVLOOP_PY" "$SRC/asyncio_bench.py" --uvloop "$@"; }
 
-available() {
+# The I/O servers: `io-IMPL MODE [measure.sh options]` (MODE echo, http or
+# syscalls) runs bench/io/measure.sh once on IMPL's server.
+io_server() { # io_server IMPL KIND: the server's command line, one word a line
+    case $1/$2 in
+    cogen/echo) echo "$BUILD/examples/echo-server" ;;
+    cogen/http) echo "$BUILD/examples/http-hello" ;;
+    libuv/* | epoll/*) echo "$IO_BIN/bench_io_$1_$2" ;;
+    asyncio/* | uvloop/*)
+        if [ "$1" = asyncio ]; then echo "$IO_PY"; else echo "$UVLOOP_PY"; fi
+        echo "$SRC/io/asyncio_server.py"
+        [ "$1" = asyncio ] || echo --uvloop
+        [ "$2" = echo ] || echo --http
+        ;;
+    esac
+}
+io_run() {
+    r_impl=$1
+    r_mode=$2
+    shift 2
+    r_kind=echo
+    [ "$r_mode" = http ] && r_kind=http
+    set -- "$@" --
+    # (the server's words go through a file: paths may hold spaces)
+    io_server "$r_impl" "$r_kind" >"$OUT/.io-cmd"
+    while IFS= read -r r_word; do set -- "$@" "$r_word"; done <"$OUT/.io-cmd"
+    rm -f "$OUT/.io-cmd"
+    BENCH_IO_LOAD=$IO_BIN/bench_io_load sh "$SRC/io/measure.sh" "$r_mode" -i "$r_impl" "$@"
+}
+io_cogen() { io_run cogen "$@"; }
+io_libuv() { io_run libuv "$@"; }
+io_epoll() { io_run epoll "$@"; }
+io_asyncio() { io_run asyncio "$@"; }
+io_uvloop() { io_run uvloop "$@"; }
+# io_available IMPL MODE: whether that server, and what MODE needs, exist.
+io_available() {
+    [ $have_io = 1 ] || return 1
+    case $2 in
+    http) [ $have_wrk = 1 ] || return 1 ;;
+    syscalls) [ $have_strace = 1 ] || return 1 ;;
+    esac
+    case $1 in
+    asyncio) [ -n "$IO_PY" ] || return 1 ;;
+    uvloop) [ $have_uvloop = 1 ] || return 1 ;;
+    *) [ -x "$(io_server "$1" "$([ "$2" = http ] && echo http || echo echo)")" ] || return 1 ;;
+    esac
+}
+
+available() { # available IMPL [ARGS...]
     case $1 in
     cogen) [ $have_cogen = 1 ] ;;
     boost-fcontext) [ $have_boost = 1 ] ;;
@@ -157,6 +249,7 @@ available() {
     libuv) [ $have_libuv = 1 ] ;;
     asyncio) [ $have_asyncio = 1 ] ;;
     uvloop) [ $have_uvloop = 1 ] ;;
+    io-*) io_available "${1#io-}" "$2" ;;
     *) return 1 ;;
     esac
 }
@@ -189,13 +282,15 @@ group() {
     g_impls=
     while IFS= read -r g_spec; do
         # shellcheck disable=SC2086
-        available "${g_spec%% *}" && g_impls="$g_impls $(echo $g_spec | awk '{ print $1 "[" $2 "]" }')"
+        # shellcheck disable=SC2086
+        available $g_spec && g_impls="$g_impls $(echo $g_spec | awk '{ print $1 "[" $2 "]" }')"
     done <"$g_specs"
     printf 'bench: %-30s x%s:%s\n' "$g_title" "$g_runs" "$g_impls"
     g_r=1
     while [ "$g_r" -le "$g_runs" ]; do
         while IFS= read -r g_spec; do
-            available "${g_spec%% *}" || continue
+            # shellcheck disable=SC2086
+            available $g_spec || continue
             # shellcheck disable=SC2086
             run_one $g_spec </dev/null
         done <"$g_specs"
@@ -250,6 +345,7 @@ instructions() {
 START=$(date +%s)
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
 if [ "$REPORT_ONLY" != 1 ]; then
+if [ "$IO" != only ]; then
 
 # --- Timings --------------------------------------------------------------
 group roundtrip "$RUNS" \
@@ -378,6 +474,40 @@ if [ "$SCALING" = 1 ]; then
             "cogen compact_rss $(sz $n $((n / 100)))"
     done
 fi
+fi # IO != only
+
+# --- I/O servers (bench/io, docs/performance.md "I/O servers") -------------------
+# Server CPU per message: each run starts the server, warms it up, measures,
+# stops it. 5 s measured per run (the CPU time counts in 10 ms ticks: at
+# least a few hundred of them per run). A server missing is skipped.
+if [ "$IO" != 0 ]; then
+    IO_T=${BENCH_IO_SECONDS:-$(sz 5 0.2)}
+    IO_W=$(sz 1 0.05)
+    for c in 100 1000; do
+        group "echo_c$c" "$RUNS" \
+            "io-cogen echo -c $c -t $IO_T -w $IO_W" \
+            "io-libuv echo -c $c -t $IO_T -w $IO_W" \
+            "io-epoll echo -c $c -t $IO_T -w $IO_W" \
+            "io-asyncio echo -c $c -t $IO_T -w $IO_W" \
+            "io-uvloop echo -c $c -t $IO_T -w $IO_W"
+    done
+    # wrk counts whole seconds: at smoke size, one 1 s round, no warm-up.
+    IO_HT=${BENCH_IO_SECONDS:-$(sz 5 1)}
+    IO_HW=$(sz 1 0)
+    group http_c100 "$(sz "$RUNS" 1)" \
+        "io-cogen http -c 100 -t $IO_HT -w $IO_HW" \
+        "io-libuv http -c 100 -t $IO_HT -w $IO_HW" \
+        "io-epoll http -c 100 -t $IO_HT -w $IO_HW" \
+        "io-asyncio http -c 100 -t $IO_HT -w $IO_HW" \
+        "io-uvloop http -c 100 -t $IO_HT -w $IO_HW"
+    # A count, not a timing: 3 runs show that it barely moves.
+    group syscalls_per_msg "$(sz 3 1)" \
+        "io-cogen syscalls -c 100 -n $(sz 20000 2000) -w $IO_W" \
+        "io-libuv syscalls -c 100 -n $(sz 20000 2000) -w $IO_W" \
+        "io-epoll syscalls -c 100 -n $(sz 20000 2000) -w $IO_W" \
+        "io-asyncio syscalls -c 100 -n $(sz 20000 2000) -w $IO_W" \
+        "io-uvloop syscalls -c 100 -n $(sz 20000 2000) -w $IO_W"
+fi
 
 ELAPSED=$(($(date +%s) - START))
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
@@ -457,6 +587,10 @@ END {
     k = "compact_rss_tasks_1m" SUBSEP "cogen"
     absolute("compact_rss_tasks_1m KiB per task (cogen)", "compact_rss_tasks_1m", "cogen", 0.6, "kib",
              (k in fb && fb[k] != "-") ? "compact mode not active: normal stacks measured" : "")
+    ratio("echo_c100 cogen/libuv", "echo_c100", "cogen", "echo_c100", "libuv", 1.05)
+    ratio("echo_c1000 cogen/libuv", "echo_c1000", "cogen", "echo_c1000", "libuv", 1.05)
+    ratio("http_c100 cogen/libuv", "http_c100", "cogen", "http_c100", "libuv", 1.05)
+    absolute("syscalls per message (cogen)", "syscalls_per_msg", "cogen", 2.05, "count", "")
 }' "$SUMMARY" >"$TARGETS"
 
 # Table order: the headline benchmarks first, then the scaling series.
@@ -479,9 +613,9 @@ function numkey(name,   parts, k, m, p, out, v) {
     return out
 }
 BEGIN {
-    split("roundtrip compact_roundtrip instructions_roundtrip next_loop throw_catch lifecycle rss_100k rss_100k_pte rss_1m rss_1m_pte compact_rss_10m compact_rss_10m_pte task_spawn_join sleep0_switch instructions_sleep0_step future_wakeup instructions_future_wakeup queue_handoff timer_arm_fire timer_arm_cancel timer_arm_cancel_timeout rss_tasks_1m rss_tasks_1m_pte compact_rss_tasks_1m compact_rss_tasks_1m_pte", order, " ")
+    split("roundtrip compact_roundtrip instructions_roundtrip next_loop throw_catch lifecycle rss_100k rss_100k_pte rss_1m rss_1m_pte compact_rss_10m compact_rss_10m_pte task_spawn_join sleep0_switch instructions_sleep0_step future_wakeup instructions_future_wakeup queue_handoff timer_arm_fire timer_arm_cancel timer_arm_cancel_timeout rss_tasks_1m rss_tasks_1m_pte compact_rss_tasks_1m compact_rss_tasks_1m_pte echo_c100 echo_c1000 http_c100 syscalls_per_msg", order, " ")
     for (k in order) rank[order[k]] = k
-    split("cogen boost-fcontext ucontext pthread cpython asyncio uvloop libuv", io, " ")
+    split("cogen boost-fcontext ucontext pthread cpython asyncio uvloop libuv epoll", io, " ")
     for (k in io) irank[io[k]] = k
 }
 { rows[NR] = $0 }
@@ -521,6 +655,20 @@ END {
             ratio = sprintf("%.3f", med[f[1] SUBSEP "cogen"] / f[3])
         extra = (f[10] != "-") ? "  (" f[10] ", n=" f[8] ")" : ""
         printf "%-28s %-15s %12.2f %12.2f %12.2f %-5s %4d %12s%s\n", f[1], f[2], f[3], f[4], f[5], f[7], f[6], ratio, extra
+    }
+}' "$SUMMARY"
+# The I/O servers against libuv, the reference of their targets.
+awk -F '\t' '
+$1 ~ /^(echo_c[0-9]+|http_c[0-9]+|syscalls_per_msg)$/ { rows[++n] = $0; med[$1 SUBSEP $2] = $3 }
+END {
+    if (!n) exit
+    printf "\nI/O servers: server CPU per message (system calls per message for syscalls_per_msg) as a ratio to libuv\n"
+    printf "%-28s %-15s %12s %12s\n", "bench", "impl", "median", "impl/libuv"
+    for (r = 1; r <= n; r++) {
+        split(rows[r], f, "\t")
+        l = ((f[1] SUBSEP "libuv") in med) ? med[f[1] SUBSEP "libuv"] : 0
+        ratio = (l > 0) ? sprintf("%.3f", f[3] / l) : "-"
+        printf "%-28s %-15s %12.2f %12s\n", f[1], f[2], f[3], ratio
     }
 }' "$SUMMARY"
 echo

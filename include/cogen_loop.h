@@ -69,6 +69,7 @@
 #include "cogen.h"
 
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -116,7 +117,12 @@ CG_API cg_loop *cg_loop_new(const cg_loop_opts *opts);
  * running event loop') if it runs. NULL is ignored. */
 CG_API void cg_loop_free(cg_loop *loop);
 
-/* loop.time(): the loop's clock, in nanoseconds. */
+/* loop.time(): the loop's clock, in nanoseconds. On the real clock it reads
+ * the monotonic clock at every call, as asyncio's time() does. Timers
+ * (call_later, cg_sleep, timeout scopes) are armed from the loop's last
+ * reading in the current iteration instead (as libuv's uv_now): the one it
+ * took to look for due timers, the last cg_loop_time() call, or one taken
+ * by the first timer armed; see cg_loop_call_later. */
 CG_API cg_ns cg_loop_time(cg_loop *loop);
 
 /* loop.run_until_complete(fut): runs until fut is done and returns its
@@ -154,7 +160,12 @@ typedef void (*cg_callback)(void *arg);
  * return a new reference to a handle that can cancel the call, or NULL with
  * errno ENOMEM; cg_handle_unref it when done with it (the call happens
  * whether or not a reference is kept). A callback that raises is reported
- * to the exception handler ('Exception in callback ...'). */
+ * to the exception handler ('Exception in callback ...'). call_later's
+ * deadline is delay after the loop's last clock reading in this iteration
+ * (cg_loop_time): a callback that has computed for a while before it arms
+ * a timer sees it come up that much early, as with libuv, where asyncio
+ * reads the clock again; cg_loop_time() just before arms it from now. A
+ * clock reading costs more than arming a timer (about 30 ns here). */
 CG_API cg_handle *cg_loop_call_soon(cg_loop *loop, cg_callback fn, void *arg);
 CG_API cg_handle *cg_loop_call_later(cg_loop *loop, cg_ns delay, cg_callback fn, void *arg);
 CG_API cg_handle *cg_loop_call_at(cg_loop *loop, cg_ns when, cg_callback fn, void *arg);
@@ -283,7 +294,10 @@ CG_API int cg_task_cancelling(const cg_task *t);
 CG_API int cg_task_uncancel(cg_task *t);
 
 /* asyncio.sleep(delay) inside a task: 0 (or less) is a bare yield, one turn
- * of the loop; else suspends until the clock has advanced by delay. */
+ * of the loop; else suspends until the clock has advanced by delay (from
+ * the loop's time, see cg_loop_time). In the task's own body it makes no
+ * future (the timer steps the task; a cancellation acts as on asyncio's
+ * sleep future): docs/loop.md, "A sleep without a future". */
 CG_API void cg_sleep(cg_ns delay);
 
 /* asyncio.all_tasks(loop): the tasks not done, in creation order, as new
@@ -365,6 +379,10 @@ typedef struct cg_run_opts {
     void *handler_ud;
 } cg_run_opts;
 
+/* In loop_flags, for cg_run itself: leave SIGINT alone (no Ctrl-C
+ * handling, below). */
+#define CG_RUN_NO_SIGINT 0x100u
+
 /* asyncio.run(body(arg)): a new loop, the body as its main task, run until
  * it is done; then every task still pending is cancelled and the loop runs
  * until they are done (an exception other than a cancellation is reported
@@ -381,8 +399,47 @@ typedef struct cg_run_opts {
  * pending!'). MemoryError is also the outcome when there was no memory for
  * the loop or the main task (the body never ran). Inside a running loop:
  * RuntimeError('asyncio.run() cannot be called from a running event
- * loop'). */
+ * loop').
+ *
+ * Ctrl-C, as asyncio.Runner (3.11+): when cg_run is called in the main
+ * thread and SIGINT's disposition is the default (SIG_DFL), it handles
+ * SIGINT while the main task runs. The first SIGINT cancels the main task;
+ * if the task then ends cancelled, and by that cancellation only (its
+ * uncancel() brings it to 0), the outcome is KeyboardInterrupt (its
+ * context the CancelledError), after the shutdown above has run; a task
+ * that swallows the cancellation keeps its own outcome. A second SIGINT
+ * ends the process at once by SIGINT's default action, as an uncaught
+ * KeyboardInterrupt ends Python. SIGINT's default disposition is put back
+ * when the main task is done (before the shutdown, as asyncio does), so
+ * during the shutdown a SIGINT also ends the process. The handler may run
+ * in any thread that does not block SIGINT; it only counts and writes to
+ * the loop's eventfd. CG_RUN_NO_SIGINT in loop_flags turns all of this off;
+ * so does a handler of one's own installed before the call. */
 CG_API cg_status cg_run(cg_fn body, void *arg, const cg_run_opts *opts, void **out, cg_exc **exc);
+
+/* ======================================================================
+ * A loop per thread
+ * ====================================================================== */
+
+/* The outcome of one run: as cg_run's status, *out and *exc. */
+typedef struct cg_run_result {
+    cg_status status;
+    void *value;
+    cg_exc *exc; /* a new reference, or NULL */
+} cg_run_result;
+
+/* Runs n loops at once, each on a thread of its own (n 0: one per CPU
+ * the process may run on, cg_cpu_count()): loop i runs cg_run(body,
+ * args ? args[i] : (void *)i, opts), and results[i] gets its outcome
+ * (exceptions move to the caller's thread). pin: thread i is bound to
+ * the i-th CPU (modulo their number). Returns when every loop has ended:
+ * 0, or -1 with errno when a thread could not be started (the loops that
+ * did start have run; the others' results are that OSError). Loops reach
+ * each other with cg_loop_call_soon_threadsafe (and servers can share a
+ * port across loops with the reuse_port option of cg_start_server). */
+CG_API int cg_run_parallel(size_t n, cg_fn body, void *const *args, const cg_run_opts *opts, int pin,
+                           cg_run_result *results);
+CG_API size_t cg_cpu_count(void);
 
 /* ======================================================================
  * Structured helpers: exception groups, gather, shield, wait, wait_for,
@@ -867,6 +924,117 @@ CG_API size_t cg_queue_qsize(const cg_queue *q);
 CG_API int cg_queue_empty(const cg_queue *q);
 CG_API int cg_queue_full(const cg_queue *q);
 CG_API long cg_queue_maxsize(const cg_queue *q);
+
+/* ======================================================================
+ * Debug mode
+ * ====================================================================== */
+
+/* loop.set_debug(): asyncio's debug mode, also on for every loop when the
+ * environment variable COGEN_DEBUG is set (not 0): calls that are not
+ * thread-safe (call_soon, call_later, call_at, task creation, set_result,
+ * set_exception, cancel of a future), made on a running loop from another
+ * thread, raise RuntimeError('Non-thread-safe operation invoked on an
+ * event loop other than the current one'); a step or callback that runs
+ * 100 ms or more is logged on stderr ('cogen: Executing <Task 'name'> step
+ * took 0.150 seconds'); a task the loop drops without its ever having run
+ * is logged with where it was created. (Exceptions nobody retrieved and
+ * tasks destroyed while pending are reported in any mode.) */
+CG_API void cg_loop_set_debug(cg_loop *loop, int on);
+CG_API int cg_loop_get_debug(const cg_loop *loop);
+
+/* ======================================================================
+ * Task dumps
+ * ====================================================================== */
+
+/* Writes every task of loop (NULL: the running loop) to f (NULL: stderr),
+ * one line each: its name and number, its state (scheduled, running,
+ * suspended, not started), what a suspended task awaits (an fd and its
+ * direction, a sleep and the time left, a Lock/Event/Condition/Semaphore/
+ * Queue and its address, another task, a future), where it awaits and
+ * where it was created (file:line, recorded by the macros below), and the
+ * task that created it. Call it on the loop's thread (a task, a callback)
+ * or while the loop does not run. */
+CG_API void cg_loop_dump_tasks(cg_loop *loop, FILE *f);
+/* Opt-in: signal sig (SIGUSR1, say) makes every running loop dump its
+ * tasks to stderr at its next iteration (a loop waiting for I/O is woken
+ * within 50 ms). 0 turns it off. 0, or -1 with errno. */
+CG_API int cg_task_dump_on_signal(int sig);
+
+/* Call sites for the dump. The calls that create a task or wait are
+ * macros outside the library that record __FILE__ and __LINE__ in the
+ * thread (two stores) before they call the function of the same name;
+ * calling the function itself (through a pointer, or with the name in
+ * parentheses) records nothing. */
+extern CG_API __thread const char *cg__site_file;
+extern CG_API __thread int cg__site_line;
+static inline void cg__site(const char *file, int line) {
+    cg__site_file = file;
+    cg__site_line = line;
+}
+#ifndef COGEN_BUILDING
+#define CG__SITE() cg__site(__FILE__, __LINE__)
+#define cg_await(f) (CG__SITE(), cg_await(f))
+#define cg_sleep(d) (CG__SITE(), cg_sleep(d))
+#define cg_task_new(loop, body, arg, opts) (CG__SITE(), cg_task_new(loop, body, arg, opts))
+#define cg_create_task(body, arg, name) (CG__SITE(), cg_create_task(body, arg, name))
+#define cg_lock_acquire(l) (CG__SITE(), cg_lock_acquire(l))
+#define cg_event_wait(e) (CG__SITE(), cg_event_wait(e))
+#define cg_condition_wait(c) (CG__SITE(), cg_condition_wait(c))
+#define cg_semaphore_acquire(s) (CG__SITE(), cg_semaphore_acquire(s))
+#define cg_barrier_wait(b) (CG__SITE(), cg_barrier_wait(b))
+#define cg_queue_get(q) (CG__SITE(), cg_queue_get(q))
+#define cg_queue_put(q, item) (CG__SITE(), cg_queue_put(q, item))
+#define cg_queue_join(q) (CG__SITE(), cg_queue_join(q))
+#endif
+
+/* ======================================================================
+ * Metrics and the stall detector
+ * ====================================================================== */
+
+/* loop's counters (read on its own thread, or while it does not run):
+ * iterations of run_once, entries of the ready queue run (task steps and
+ * callbacks), task steps, the time spent waiting for I/O or timers (as
+ * libuv's uv_metrics_idle_time), tasks alive (not yet finished), fds
+ * registered. */
+typedef struct cg_metrics {
+    uint64_t iterations, entries, steps;
+    cg_ns idle_ns;
+    size_t tasks, fds;
+} cg_metrics;
+CG_API void cg_loop_metrics(const cg_loop *loop, cg_metrics *m);
+
+/* The stall detector, on by default: a task step or callback that holds
+ * its loop past the threshold (100 ms, asyncio debug mode's slow-callback
+ * limit; the environment variable COGEN_STALL_MS=N sets it, 0 turns it
+ * off) is reported once on stderr by the loop's thread: the task's name,
+ * for how long, and a backtrace of what runs (through SIGURG, whose
+ * default action is to be ignored, unless the program handles SIGURG
+ * itself: then without the backtrace). Costs the loop one store per entry
+ * it runs. cg_stall_threshold sets it (ns; -1 only reads) and returns
+ * the previous one. */
+CG_API cg_ns cg_stall_threshold(cg_ns ns);
+
+/* ======================================================================
+ * The trace recorder
+ * ====================================================================== */
+
+/* Records every task step (its task, loop and thread, start and end, and
+ * what the task then waits on) and the spans marked with cg_trace_begin/
+ * cg_trace_end, on every thread, as Chrome trace-event JSON in path
+ * (Perfetto and chrome://tracing open it; one track per thread;
+ * tools/cogen-trace.py prints it as `task1 --> task2 --> task1` and draws
+ * an SVG). The environment variable COGEN_TRACE=FILE starts it when the
+ * process makes its first loop. Off, the recorder costs one predictable
+ * branch per task step. cg_trace_start: 0, or -1 with errno (a trace
+ * already running is stopped first). cg_trace_stop writes the file out
+ * (also done at exit); call it when the traced threads are done or
+ * between their steps. Spans nest up to 8 deep per thread; a span
+ * longer than the buffer's time is written when it ends. */
+CG_API int cg_trace_start(const char *path);
+CG_API void cg_trace_stop(void);
+CG_API int cg_trace_active(void);
+CG_API void cg_trace_begin(const char *name);
+CG_API void cg_trace_end(void);
 
 #ifdef __cplusplus
 }

@@ -139,7 +139,7 @@ build_dir_ok() { # dir: did the build get the switch it should?
         echo "$syms" | grep -q ' cg__switch$' || continue
         n=$((n + 1))
         case $WANT_SWITCH in
-        asm) echo "$syms" | grep -q ' T cg__entry$' && ! echo "$syms" | grep -q ' U swapcontext' ;;
+        asm) echo "$syms" | grep -q ' [Tt] cg__entry$' && ! echo "$syms" | grep -q ' U swapcontext' ;;
         ucontext) echo "$syms" | grep -q ' U swapcontext' && ! echo "$syms" | grep -q ' cg__entry$' ;;
         esac || {
             say "$exe was not linked with the $WANT_SWITCH switch"

@@ -669,6 +669,13 @@ def _future_state(f):
 def _awaits(loop, task, now):
     """What a pending task that is not running waits for, as text."""
     fw = task["fut_waiter"]
+    io_wait = int(task["io_wait"])
+    if not _ptr(fw) and io_wait & 2:  # a sleep in the task's own body waits on its timer (task.c)
+        h = gdb.Value(io_wait & ~3).cast(gdb.lookup_type("cg_handle").pointer())
+        when = int(h["when"])
+        text = "sleep: timer due at %s, in %s" % (_ms(when), _ms(when - now))
+        where = _task_site(task, 0)[0]
+        return text + ("; in %s" % where if where is not None else "")
     if not _ptr(fw):
         if not int(task["started"]):
             return "not started: its first step is scheduled"

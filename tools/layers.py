@@ -36,6 +36,9 @@ LAYERS = [
     # functions, and layout.h is the generator struct as they see it.
     ("gen", 6, [r"core/gen[a-z_]*\.[ch]", r"arch/layout\.h", r"arch/[a-z0-9_]+-fast\.S"]),
     ("loop", 7, [r"loop/.*\.[chS]"]),
+    # I/O on the loop: sockets, streams, DNS, signals, processes, threads.
+    # (The epoll backend itself is the loop's: src/loop/io.c.)
+    ("io", 8, [r"io/.*\.[chS]"]),
 ]
 
 CONTRACTS_FILE = "core/upcalls.h"

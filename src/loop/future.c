@@ -25,9 +25,7 @@ cg_future *cg_future_new(cg_loop *loop) {
         errno = ENOMEM;
         return NULL;
     }
-    memset(f, 0, sizeof *f);
-    f->refs = 1;
-    f->loop = loop;
+    *f = (cg_future){.refs = 1, .loop = loop}; /* stores, not a memset call */
     return f;
 }
 
@@ -60,7 +58,7 @@ CG_HIDDEN void cg__task_free(cg_task *t);
 
 /* The last reference gone (apart, so that dropping one of several costs
  * only the test). */
-static CG_NOINLINE void future_free(cg_future *f) {
+CG_NOINLINE void cg__future_free(cg_future *f) {
     if (f->is_task) {
         cg__task_free((cg_task *)f);
         return;
@@ -78,7 +76,7 @@ static CG_NOINLINE void future_free(cg_future *f) {
 }
 
 void cg_future_unref(cg_future *f) {
-    if (f && --f->refs == 0) future_free(f);
+    if (f && --f->refs == 0) cg__future_free(f);
 }
 
 cg_loop *cg_future_loop(const cg_future *f) { return f ? f->loop : NULL; }
@@ -145,15 +143,25 @@ void cg__future_set_exception_plain(cg_future *f, cg_exc *e) {
 
 void cg_future_set_result(cg_future *f, void *result) {
     check(f, "cg_future_set_result");
+    cg__check_thread(f->loop);
     if (f->is_task) CG_RAISE(&cg_RuntimeError, "Task does not support set_result operation");
     if (f->state != F_PENDING) CG_RAISE(&cg_InvalidStateError, "invalid state");
     cg__future_set_result_plain(f, result);
 }
 
+static void check_thread_fn(void *loop) { cg__check_thread(loop); }
+
 void cg_future_set_exception(cg_future *f, cg_exc *e) {
     if (!f) {
         cg_exc_unref(e);
         check(f, "cg_future_set_exception");
+    }
+    if (CG_UNLIKELY(f->loop->debug)) {
+        cg_exc *w = cg_try_catch(check_thread_fn, f->loop, &cg_RuntimeError);
+        if (w) {
+            cg_exc_unref(e);
+            cg_raise(w);
+        }
     }
     if (f->is_task) {
         cg_exc_unref(e);
@@ -204,8 +212,9 @@ int cg__future_cancel_plain(cg_future *f, char *msg) {
     f->log_tb = 0;
     if (f->state != F_PENDING) return 0;
     f->state = F_CANCELLED;
-    cg__msg_unref(f->cancel_msg);
-    f->cancel_msg = cg__msg_ref(msg);
+    char *old = f->cancel_msg;
+    f->cancel_msg = cg__msg_ref(msg); /* before the unref: a task ending cancelled passes its own */
+    cg__msg_unref(old);
     cg__future_schedule_callbacks(f);
     return 1;
 }
@@ -220,6 +229,7 @@ int cg__future_cancel(cg_future *f, char *msg) {
  * was. A future already done needs none. */
 int cg_future_cancel(cg_future *f, const char *msg) {
     check(f, "cg_future_cancel");
+    cg__check_thread(f->loop);
     if (f->state != F_PENDING) {
         f->log_tb = 0;
         return 0;

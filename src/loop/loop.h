@@ -9,6 +9,7 @@
 #include "core/thread.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 
 /* ---------------------------------------------------------------------
@@ -42,11 +43,15 @@ struct cg_handle {
     unsigned char timer;     /* made by call_later/call_at */
     unsigned char scheduled; /* in the timer heap */
     unsigned alloc_gen;      /* cg__alloc_generation() it was allocated in */
-    cg_callback fn;          /* R_PLAIN */
+    union {                  /* by ready.kind: 72 bytes, an 80-byte malloc chunk */
+        cg_callback fn;           /* R_PLAIN: fn(arg) */
+        cg_done_callback done_fn; /* R_DONE: done_fn(fut, arg) */
+    };
     void *arg;
-    cg_done_callback done_fn; /* R_DONE: done_fn(fut, arg) */
-    cg_future *fut;          /* R_DONE: the future (owned) */
-    cg_loop *loop;           /* timers: whose heap */
+    union {
+        cg_future *fut;      /* R_DONE: the future (owned) */
+        cg_loop *loop;       /* timers (R_PLAIN): whose heap */
+    };
     cg_ns when;              /* timers: deadline */
     size_t heap_at;          /* timers: index in the heap */
 };
@@ -97,7 +102,8 @@ struct cg_future {
     uint32_t ncbs, cbs_cap;
     done_cb cb0;              /* the first, without an allocation (as
                                  CPython's fut_callback0) */
-    char *cancel_msg;         /* Future.cancel(msg): a shared message
+    char *cancel_msg;         /* Future.cancel(msg), and a task's
+                                 Task.cancel(msg) while pending: a shared message
                                  (cg__msg_new, one reference), or NULL */
     cg_exc *cancelled_exc;    /* the CancelledError a task ended with,
                                  handed out once (owned) */
@@ -118,8 +124,21 @@ struct cg_task {
     unsigned char started;
     unsigned char log_destroy_pending; /* reported if dropped pending (0: a
                                           task gather made for a coroutine) */
-    uint64_t serial;          /* creation order */
+    uint64_t serial;          /* creation order (the task dump's #N) */
     struct cg_task *all_next, *all_prev; /* the loop's tasks, creation order */
+    uintptr_t io_wait;        /* what it waits on without a future: an fd
+                                 (io.c: a cg__io * with the direction in
+                                 bit 0), or its sleep's timer (task.c: a
+                                 cg_handle * with bit 1 set), or 0 */
+    /* For the task dump (cg_loop_dump_tasks): what it awaits, beyond the
+     * future (a primitive's kind and the object, or a sleep's timer
+     * handle), where it awaits and where it was made (the call sites the
+     * public macros record), and the task that made it. */
+    const char *await_kind;
+    const void *await_obj;
+    const char *await_file, *new_file;
+    int await_line, new_line;
+    uint64_t parent;          /* its serial, 0 for none */
 };
 
 /* The token a task yields to its driver when it awaits (cg_await): the
@@ -169,6 +188,9 @@ typedef struct cg__freelist {
     cg__allocator alloc;
 } cg__freelist;
 
+/* The slots of cg_loop.ext. */
+enum { CG__EXT_PROCESS = 0, CG__EXT_SIGNAL, CG__EXT_N };
+
 struct cg_loop {
     unsigned flags;           /* CG_LOOP_* */
     unsigned char running;
@@ -176,6 +198,10 @@ struct cg_loop {
     unsigned char closed;
     cg_ns now;                /* the virtual clock */
     cg_ns base;               /* real clock: monotonic time at creation */
+    cg_ns clock;              /* real clock: the last reading in this
+                                 iteration (loop time), valid while
+                                 clock_valid: what timers are armed from */
+    unsigned char clock_valid;
     cg__ready *ready_head, *ready_tail;
     size_t nready;
     cg__timer_slot *heap;     /* timers, by (when, seq) */
@@ -201,6 +227,47 @@ struct cg_loop {
      * (loop.c, future.c). */
     cg__freelist handle_cache;
     cg__freelist future_cache;
+    cg__freelist timeout_cache; /* timeout scopes (structured.c) */
+    /* I/O (io.c): epoll, -1 until an fd is waited on or the loop blocks;
+     * the fds it has seen, by number; how many are registered and how
+     * many have a waiter or a callback (the loop polls while there are). */
+    int epfd;
+    unsigned char wake_registered; /* wake_fd is in epfd */
+    struct cg__io **io;
+    size_t nio;
+    size_t io_registered;
+    size_t io_waiting;
+    /* Per-loop state of the parts of src/io/ that keep some (signal.c,
+     * process.c): the loop layer may not call them, so each leaves its
+     * state and what releases it here; cg_loop_free calls the fini of each
+     * slot once the tasks are finalized, before the fds leave the loop. */
+    void *ext[CG__EXT_N];
+    void (*ext_fini[CG__EXT_N])(cg_loop *loop);
+    /* cg_run's Ctrl-C (task.c): how many SIGINTs arrived (counted by the
+     * signal handler), how many the loop has acted on, and the main task
+     * the first one cancels. */
+    volatile sig_atomic_t sigints;
+    sig_atomic_t sigints_seen;
+    cg_task *sigint_main;
+    /* What higher layers attached to the loop (cg__loop_attach) */
+    struct cg__loop_ext *exts;
+    size_t external;          /* work on other threads that will call back
+                                 with call_soon_threadsafe (cg__loop_hold) */
+    /* Metrics (cg_loop_metrics) and the stall detector (watch.c): the
+     * counters are written by the loop's thread only; n_entries and
+     * blocked are read by the watchdog (relaxed atomics). */
+    uint64_t n_iterations, n_entries, n_steps;
+    cg_ns idle_ns;
+    size_t ntasks;
+    int blocked;              /* in epoll_wait (or asleep) */
+    int stall_pending;        /* a report for the signal handler */
+    cg_ns stall_ns;
+    pthread_t thread;         /* running it */
+    struct cg_loop *watch_next, *watch_prev; /* running loops (watch.c) */
+    uint64_t stall_seq, stall_reported; /* the watchdog's own */
+    cg_ns stall_since;
+    int dump_seen;            /* cg__dump_requests when it last dumped */
+    unsigned char debug;      /* asyncio's debug mode (cg_loop_set_debug) */
 };
 
 /* Free lists: take a block (NULL when empty, or when the allocator has
@@ -237,6 +304,15 @@ static inline int cg__freelist_put(cg__freelist *fl, void *p, unsigned gen) {
     return 1;
 }
 
+/* The time timers are armed from (call_later, sleep, timeout scopes): the
+ * virtual clock, or the loop's last reading of the real clock in this
+ * iteration, read now if there was none (loop.c). */
+CG_HIDDEN cg_ns cg__loop_clock_read(cg_loop *loop);
+static inline cg_ns cg__loop_now(cg_loop *loop) {
+    if (loop->flags & CG_LOOP_VIRTUAL_CLOCK) return loop->now;
+    return loop->clock_valid ? loop->clock : cg__loop_clock_read(loop);
+}
+
 /* Schedules a handle at the end of the ready queue (takes a reference). */
 CG_HIDDEN void cg__loop_ready(cg_loop *loop, cg_handle *h);
 /* Appends an embedded entry (the caller has given it what it holds). */
@@ -267,6 +343,17 @@ CG_HIDDEN size_t cg__future_forget_callback(cg_future *f, cg_done_callback fn, v
 CG_HIDDEN void cg__loop_report(cg_loop *loop, const char *message, cg_exc *e, cg_future *f);
 /* A task leaves the loop's list (finalized). */
 CG_HIDDEN void cg__task_finalize_all(cg_loop *loop);
+/* References on a future the caller knows is not NULL, inline for the
+ * loop's hot paths (a task's step, a wake-up): cg_future_ref/unref are
+ * calls. cg__future_free: the last reference went. */
+CG_HIDDEN void cg__future_free(cg_future *f);
+static inline cg_future *cg__fut_ref(cg_future *f) {
+    f->refs++;
+    return f;
+}
+static inline void cg__fut_unref(cg_future *f) {
+    if (--f->refs == 0) cg__future_free(f);
+}
 /* Frees what a future holds (not the struct). */
 CG_HIDDEN void cg__future_clear(cg_future *f);
 /* A CancelledError for a future (_make_cancelled_error). New reference. */
@@ -290,7 +377,110 @@ CG_HIDDEN void cg__future_set_result_plain(cg_future *f, void *v);
 CG_HIDDEN void cg__future_set_exception_plain(cg_future *f, cg_exc *e);
 CG_HIDDEN char *cg__strdup(const char *s);
 
+/* ---------------------------------------------------------------------
+ * I/O (io.c): the epoll backend
+ * ------------------------------------------------------------------ */
+
+/* What a task yields while it is an fd's waiter (io.c registered it). */
+extern CG_HIDDEN char cg__io_token;
+/* Polls for I/O and moves the waiters and callbacks of ready fds to the
+ * ready queue: timeout in ns, 0 not to wait, -1 forever. A call made from
+ * another thread (call_soon_threadsafe) ends the wait. */
+CG_HIDDEN int cg__io_poll(cg_loop *loop, cg_ns timeout); /* -1: no epoll (errno) */
+/* A task waiting on an fd is cancelled, or finalized: it stops waiting
+ * (the caller schedules its step, or drops it). */
+CG_HIDDEN void cg__io_cancel_wait(cg_task *t);
+/* Loop close: every fd leaves, epoll is closed. */
+CG_HIDDEN void cg__io_close_all(cg_loop *loop);
+/* For the operations (src/io/), on the running loop (RuntimeError
+ * without one). cg__io_enter: before an operation on fd in dir: registers
+ * fd the first time (non-blocking), and waits for an edge when dir is
+ * known empty (found empty since its last edge: the call would say
+ * EAGAIN). cg__io_empty: the operation found dir empty (EAGAIN; is_short:
+ * a short read or write, which says so on stream sockets only).
+ * cg__io_wait: waits for the next edge. The waits raise what a wait
+ * raises (CancelledError, OSError(EBADF) when fd leaves the loop). */
+CG_HIDDEN void cg__io_enter(int fd, int dir);
+CG_HIDDEN void cg__io_empty(int fd, int dir, int is_short);
+CG_HIDDEN void cg__io_wait(int fd, int dir);
+/* Something (a task, an async generator's body) waits on dir of fd. */
+CG_HIDDEN int cg__io_waiting(int fd, int dir);
+/* The loop's eventfd (made when missing): what a signal handler writes
+ * to wake the loop. -1 with errno. */
+CG_HIDDEN int cg__loop_wake_fd(cg_loop *loop);
+/* A SIGINT counted by cg_run's handler that the loop has not acted on yet
+ * (task.c): the first cancels the main task. */
+CG_HIDDEN void cg__loop_on_sigint(cg_loop *loop);
+
+/* Work handed to another thread that will come back through
+ * call_soon_threadsafe (a worker's job, a DNS lookup): while some is
+ * out, a virtual-clock loop with nothing to do waits for it instead of
+ * declaring a deadlock. Called on the loop's thread, in pairs. */
+CG_HIDDEN void cg__loop_hold(cg_loop *loop);
+CG_HIDDEN void cg__loop_release(cg_loop *loop);
+/* A plain callback handle (call_soon's) without scheduling it. */
+CG_HIDDEN cg_handle *cg__loop_plain_handle(cg_loop *loop, cg_callback fn, void *arg);
+
+/* The fd and direction of an io_wait (io.c). */
+CG_HIDDEN int cg__io_wait_fd(uintptr_t io_wait);
+
+/* Something a higher layer attaches to a loop (the thread pool's link to
+ * it, src/io/pool.c), found again by its close function. shutdown, when
+ * not NULL, runs in a task of the loop as cg_run's shutdown step
+ * (loop.shutdown_default_executor: it may await); close runs when the loop
+ * closes, first thing once it is marked closed (its queues and the task
+ * list are still there), and frees the extension. */
+typedef struct cg__loop_ext {
+    struct cg__loop_ext *next;
+    void (*shutdown)(struct cg__loop_ext *x);
+    void (*close)(struct cg__loop_ext *x, cg_loop *loop);
+} cg__loop_ext;
+CG_HIDDEN void cg__loop_attach(cg_loop *loop, cg__loop_ext *x);
+CG_HIDDEN cg__loop_ext *cg__loop_find(cg_loop *loop, void (*close)(cg__loop_ext *, cg_loop *));
+/* Debug mode (asyncio's loop._check_thread): a call that is not
+ * thread-safe, made on a running loop from another thread, raises
+ * RuntimeError. Off, one load of a flag. */
+CG_HIDDEN CG_NORETURN void cg__wrong_thread(void);
+static inline void cg__check_thread(const cg_loop *loop) {
+    if (CG_UNLIKELY(loop->debug) && loop->running && !pthread_equal(loop->thread, pthread_self()))
+        cg__wrong_thread();
+}
+/* The limit of a step or callback in debug mode (slow_callback_duration). */
+#define CG__SLOW_CALLBACK CG_MS(100)
+
+/* The stall detector's registry of running loops (watch.c). */
+CG_HIDDEN void cg__watch_add(cg_loop *loop);
+CG_HIDDEN void cg__watch_remove(cg_loop *loop);
+/* Task dumps asked for by a signal (cg_task_dump_on_signal): a loop whose
+ * dump_seen differs dumps its tasks at its next iteration. */
+extern CG_HIDDEN int cg__dump_requests;
+CG_HIDDEN void cg__loop_dump_requested(cg_loop *loop);
+/* Call sites the public macros record (cogen_loop.h, CG__SITE). */
+
+/* ---------------------------------------------------------------------
+ * The trace recorder (trace.c)
+ * ------------------------------------------------------------------ */
+
+extern CG_HIDDEN int cg__trace_on;
+static inline int cg__tracing(void) { return CG_UNLIKELY(__atomic_load_n(&cg__trace_on, __ATOMIC_RELAXED)); }
+CG_HIDDEN cg_ns cg__trace_now(void);
+/* A step of t that began at t0 and answered st, r (what it yielded). */
+CG_HIDDEN void cg__trace_step(cg_task *t, cg_ns t0, cg_status st, void *r);
+/* COGEN_TRACE in the environment: start tracing (once per process). */
+CG_HIDDEN void cg__trace_from_env(void);
+
 /* The loop running in this thread. */
 extern __thread cg_loop *cg__running_loop CG_HIDDEN;
+
+/* The running task will await kind obj (for the task dump). */
+static inline void cg__await_note(const char *kind, const void *obj) {
+    cg_loop *loop = cg__running_loop;
+    cg_task *t = loop ? loop->current : NULL;
+    if (t) {
+        t->await_kind = kind;
+        t->await_obj = obj;
+    }
+}
+
 
 #endif

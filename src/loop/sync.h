@@ -52,10 +52,11 @@ CG_HIDDEN cg_loop *cg__sync_get_loop(cg__sync *s, cg__sync_repr_fn repr, const v
 /* loop.create_future() appended to w: the caller holds one reference and
  * w another. MemoryError when out of memory (nothing changed). */
 CG_HIDDEN cg_future *cg__sync_new_waiter(cg_loop *loop, cg__waiters *w);
-/* await f: NULL when it returned, else the exception it raised (a new
+/* await f, which the task dump shows as awaiting kind obj ('Lock',
+ * the lock): NULL when it returned, else the exception it raised (a new
  * reference; any BaseException, so that the caller can clean up and
  * re-raise it as a try/finally would). */
-CG_HIDDEN cg_exc *cg__sync_await(cg_future *f);
+CG_HIDDEN cg_exc *cg__sync_await(cg_future *f, const char *kind, const void *obj);
 
 /* Event internals the queue uses (Queue._finished). */
 CG_HIDDEN void cg__event_unref(cg_event *e);

@@ -8,6 +8,7 @@
  * task->awaiting), NULL (a bare yield: step again next iteration), or
  * anything else (a bad yield: RuntimeError thrown in at the next step).
  */
+#define _GNU_SOURCE /* syscall(SYS_gettid), flockfile */
 #include "loop/loop.h"
 
 #include <errno.h>
@@ -15,25 +16,48 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 char cg__await_token;
 
 
 static char *task_cancel_msg_take(cg_task *t);
 
-/* The task's own cancel message (Task._cancel_message), kept apart from
- * the future's (set when the future itself is cancelled); shared
- * (cg__msg_new). */
+/* The task's own cancel message (Task._cancel_message) is its future's
+ * cancel_msg, one attribute as in CPython, where Task inherits Future's
+ * _cancel_message: Task.cancel sets it while the task is pending, and the
+ * task's end (Future.cancel) sets it again. Shared (cg__msg_new). Keeping
+ * it apart cost a task 16 bytes of malloc chunk. */
+#define TASK_CANCEL_MSG(t) ((t)->fut.cancel_msg)
+
 typedef struct task_extra {
-    char *cancel_msg;
     char name_buf[16]; /* the name when it is a default 'Task-N' that fits */
 } task_extra;
+
+/* A task's io_wait with this bit is a sleep's timer handle (cg_sleep),
+ * else the fd it waits on (io.c: a cg__io *, direction in bit 0). */
+#define WAIT_TIMER ((uintptr_t)2)
+
+/* The task stops waiting on its fd or its sleep's timer (the caller steps
+ * it, or drops it). */
+static void wait_cancel(cg_task *t) {
+    if (t->io_wait & WAIT_TIMER) {
+        cg_handle *h = (cg_handle *)(t->io_wait & ~WAIT_TIMER);
+        t->io_wait = 0;
+        cg_handle_cancel(h); /* cg_sleep holds it and lets it go */
+        return;
+    }
+    cg__io_cancel_wait(t);
+}
 
 /* ---------------------------------------------------------------------
  * Creation and end
  * ------------------------------------------------------------------ */
 
 static void loop_link(cg_loop *loop, cg_task *t) {
+    loop->ntasks++;
     t->all_prev = loop->tasks_tail;
     t->all_next = NULL;
     if (loop->tasks_tail)
@@ -50,6 +74,7 @@ static void loop_unlink(cg_loop *loop, cg_task *t) {
         loop->tasks_head = t->all_next;
     else
         return; /* not linked */
+    loop->ntasks--;
     if (t->all_next)
         t->all_next->all_prev = t->all_prev;
     else
@@ -60,7 +85,7 @@ static void loop_unlink(cg_loop *loop, cg_task *t) {
 void cg__task_schedule_step(cg_task *t, cg_exc *exc) {
     t->step_exc = exc;
     t->fut.ready.kind = R_STEP;
-    cg_future_ref(&t->fut); /* the entry's */
+    cg__fut_ref(&t->fut); /* the entry's */
     cg__loop_ready_entry(t->fut.loop, &t->fut.ready);
 }
 
@@ -97,6 +122,7 @@ cg_task *cg_task_new(cg_loop *loop, cg_fn body, void *arg, const cg_task_opts *o
         errno = EINVAL;
         return NULL;
     }
+    cg__check_thread(loop);
     cg_task *t = cg__alloc(sizeof *t + sizeof(task_extra));
     if (!t) {
         errno = ENOMEM;
@@ -122,6 +148,9 @@ cg_task *cg_task_new(cg_loop *loop, cg_fn body, void *arg, const cg_task_opts *o
     }
     t->log_destroy_pending = 1;
     t->serial = ++loop->task_serial;
+    t->new_file = cg__site_file; /* where the public macro was called */
+    t->new_line = cg__site_line;
+    t->parent = loop->current ? loop->current->serial : 0;
     loop_link(loop, t);
     cg_future_ref(&t->fut); /* the loop's, until the task is done */
     cg__task_schedule_step(t, NULL);
@@ -145,8 +174,8 @@ cg_gen *cg_task_gen(const cg_task *t) { return t ? t->gen : NULL; }
 static task_extra *extra(cg_task *t) { return (task_extra *)(t + 1); }
 
 static char *task_cancel_msg_take(cg_task *t) {
-    char *m = extra(t)->cancel_msg;
-    extra(t)->cancel_msg = NULL;
+    char *m = TASK_CANCEL_MSG(t);
+    TASK_CANCEL_MSG(t) = NULL;
     return m;
 }
 
@@ -156,7 +185,7 @@ static char *task_cancel_msg_take(cg_task *t) {
  * request it got, which the task keeps. */
 cg_exc *cg__future_make_cancelled_error(cg_future *f) {
     if (f->is_task && f->state != F_CANCELLED && !f->cancelled_exc)
-        return cg_exc_new(&cg_CancelledError, extra((cg_task *)f)->cancel_msg);
+        return cg_exc_new(&cg_CancelledError, TASK_CANCEL_MSG((cg_task *)f));
     return cg__future_cancelled_error(f);
 }
 
@@ -181,8 +210,7 @@ void cg__task_free(cg_task *t) {
     }
     if (t->fut_waiter) cg_future_unref(t->fut_waiter);
     cg_exc_unref(t->step_exc);
-    cg__msg_unref(extra(t)->cancel_msg);
-    cg__future_clear(&t->fut);
+    cg__future_clear(&t->fut); /* and the cancel message */
     if (t->name != extra(t)->name_buf) cg__dealloc(t->name);
     cg__dealloc(t);
 }
@@ -207,12 +235,20 @@ void cg__task_finalize_all(cg_loop *loop) {
         loop_unlink(loop, t);
         cg_future_ref(&t->fut);
         if (t->log_destroy_pending) cg__loop_report(loop, "Task was destroyed but it is pending!", NULL, &t->fut);
+        if (loop->debug && !t->started) {
+            if (t->new_file)
+                fprintf(stderr, "cogen: task '%s' was created at %s:%d but never started\n", t->name, t->new_file,
+                        t->new_line);
+            else
+                fprintf(stderr, "cogen: task '%s' was created but never started\n", t->name);
+        }
         if (t->fut_waiter && cg_future_remove_done_callback(t->fut_waiter, cg__task_wakeup, t) > 0)
             cg_future_unref(&t->fut); /* the wake-up's */
         if (t->fut_waiter) { /* tasks awaiting each other hold each other */
             cg_future_unref(t->fut_waiter);
             t->fut_waiter = NULL;
         }
+        wait_cancel(t);
         cg_gen *g = t->gen;
         t->gen = NULL;
         cg_free(g); /* closes it: its cleanups run, outside the loop */
@@ -245,25 +281,30 @@ void cg__task_step(cg_task *t, cg_exc *exc) {
             cg_exc_unref(exc);
             char *m = task_cancel_msg_take(t);
             exc = cg_exc_new(&cg_CancelledError, m);
-            extra(t)->cancel_msg = m;
+            TASK_CANCEL_MSG(t) = m;
         }
         t->must_cancel = 0;
     }
     if (t->fut_waiter) {
-        cg_future_unref(t->fut_waiter);
+        cg__fut_unref(t->fut_waiter);
         t->fut_waiter = NULL;
     }
     loop->current = t;
+    loop->n_steps++;
     t->started = 1;
+    t->await_kind = NULL;
+    cg__site_file = NULL; /* a site is the task's own, from this step */
     void *r = NULL;
     cg_exc *err = NULL;
+    cg_ns t0 = cg__tracing() ? cg__trace_now() : 0;
     cg_status st = exc ? cg_throw(t->gen, exc, &r, &err) : cg_send(t->gen, NULL, &r, &err);
     loop->current = NULL;
+    if (t0) cg__trace_step(t, t0, st, r);
     switch (st) {
     case CG_RETURNED:
         if (t->must_cancel) {
             t->must_cancel = 0;
-            set_cancelled(t, extra(t)->cancel_msg);
+            set_cancelled(t, TASK_CANCEL_MSG(t));
         } else {
             cg__future_set_result_plain(&t->fut, r);
             task_done(t);
@@ -289,14 +330,32 @@ void cg__task_step(cg_task *t, cg_exc *exc) {
         } else if (f == &t->fut) {
             cg__task_schedule_step(t, cg_exc_newf(&cg_RuntimeError, "Task cannot await on itself: <Task pending name='%s'>", t->name));
         } else {
-            cg_future_ref(&t->fut); /* the wake-up's */
-            if (cg_future_add_done_callback(f, cg__task_wakeup, t) < 0) {
+            cg__fut_ref(&t->fut); /* the wake-up's */
+            if (f->cbs_cap == 0 && f->state == F_PENDING) { /* its first callback, in the future (as add_done_callback) */
+                f->cbs = &f->cb0;
+                f->cbs_cap = f->ncbs = 1;
+                f->cb0 = (done_cb){cg__task_wakeup, t};
+            } else if (cg_future_add_done_callback(f, cg__task_wakeup, t) < 0) {
                 cg_future_unref(&t->fut);
                 cg__task_schedule_step(t, cg_exc_new(&cg_MemoryError, NULL));
                 return;
             }
-            t->fut_waiter = cg_future_ref(f);
-            if (t->must_cancel && cg__future_cancel(f, extra(t)->cancel_msg)) t->must_cancel = 0;
+            t->fut_waiter = cg__fut_ref(f);
+            if (t->must_cancel && cg__future_cancel(f, TASK_CANCEL_MSG(t))) t->must_cancel = 0;
+        }
+    } else if (r == &cg__io_token) {
+        /* an fd's waiter (io.c): its edge steps the task; a cancellation
+         * that came during the step stops the wait at once */
+        if (t->must_cancel && (t->io_wait & WAIT_TIMER)) {
+            /* a sleep: its future would be cancelled with the message and
+             * the request consumed (must_cancel cleared), so that a later
+             * cancel() does not replace the message thrown in */
+            wait_cancel(t);
+            t->must_cancel = 0;
+            cg__task_schedule_step(t, cg_exc_new(&cg_CancelledError, TASK_CANCEL_MSG(t)));
+        } else if (t->must_cancel) {
+            wait_cancel(t);
+            cg__task_schedule_step(t, NULL);
         }
     } else if (r == NULL) {
         cg__task_schedule_step(t, NULL); /* a bare yield: one turn */
@@ -315,7 +374,7 @@ void cg__task_wakeup(cg_future *f, void *arg) {
         e = cg_exc_ref(f->exc);
     }
     cg__task_step(t, e);
-    cg_future_unref(&t->fut);
+    cg__fut_unref(&t->fut);
 }
 
 /* ---------------------------------------------------------------------
@@ -346,9 +405,19 @@ int cg__task_cancel(cg_task *t, char *msg) {
         cancel_depth--;
         if (passed) return 1;
     }
+    if (t->io_wait & WAIT_TIMER) { /* asleep: as if its sleep's future were cancelled */
+        wait_cancel(t);
+        cg__task_schedule_step(t, cg_exc_new(&cg_CancelledError, msg));
+        return 1;
+    }
     t->must_cancel = 1;
-    cg__msg_unref(extra(t)->cancel_msg);
-    extra(t)->cancel_msg = cg__msg_ref(msg);
+    char *old = TASK_CANCEL_MSG(t);
+    TASK_CANCEL_MSG(t) = cg__msg_ref(msg); /* before the unref: msg may be old */
+    cg__msg_unref(old);
+    if (t->io_wait) { /* waiting on an fd: the step throws CancelledError in */
+        wait_cancel(t);
+        cg__task_schedule_step(t, NULL);
+    }
     return 1;
 }
 
@@ -397,6 +466,19 @@ static inline cg_task *task_body_running(cg_gen *cur) {
     return t && t->gen == cur && !cg__agen_running ? t : NULL;
 }
 
+__thread const char *cg__site_file;
+__thread int cg__site_line;
+
+/* The running task records the call site of the wait it makes. */
+static inline void note_site(void) {
+    cg_loop *loop = cg__running_loop;
+    cg_task *t = loop ? loop->current : NULL;
+    if (t) {
+        t->await_file = cg__site_file;
+        t->await_line = cg__site_line;
+    }
+}
+
 void *cg_await(cg_future *f) {
     cg_gen *cur = cg_current();
     struct cg_agen *ag = NULL;
@@ -409,8 +491,13 @@ void *cg_await(cg_future *f) {
             cg__agen_set_awaiting(ag, f);
         else
             t->awaiting = f;
+        note_site();
         cg_yield(cur, &cg__await_token);
         if (f->state == F_PENDING) CG_RAISE(&cg_RuntimeError, "await wasn't used with future");
+    }
+    if (f->state == F_FINISHED && !f->exc) { /* a result: cg_future_result's case without the call */
+        f->log_tb = 0;
+        return f->result;
     }
     return cg_future_result(f);
 }
@@ -429,6 +516,7 @@ cg_exc *cg__await_catch(cg_future *f) {
     if (!t || !f) return cg_try_catch(await_fn, f, &cg_BaseException);
     if (f->state == F_PENDING) {
         t->awaiting = f;
+        note_site();
         cg_exc *e = cg_yield_catch(cur, &cg__await_token, NULL);
         if (e) return e;
         if (f->state == F_PENDING) return cg_exc_new(&cg_RuntimeError, "await wasn't used with future");
@@ -456,15 +544,46 @@ static void sleep_cleanup(void *p) {
     cg_future_unref(s->f);
 }
 
+/* asyncio.sleep's future and its timer in one, for the task's own body
+ * (the common case): the task waits on the timer itself, as on an fd
+ * (io_wait, tagged WAIT_TIMER), and the timer steps it. A cancellation
+ * cancels the timer and steps the task with CancelledError(msg), which is
+ * what cancelling the sleep's future would do (Task.cancel passes msg to
+ * the future, whose wake-up throws it in); nothing else could see the
+ * future. A sleeping task is a future (112 bytes) lighter, and a sleep
+ * neither makes one nor runs its done callback. */
+static void sleep_wake(void *arg) {
+    cg_task *t = arg;
+    t->io_wait = 0;
+    cg__task_schedule_step(t, NULL);
+}
+
+static void sleep_on_timer(cg_task *t, cg_loop *loop, cg_gen *cur, cg_ns delay) {
+    cg_handle *h = cg_loop_call_later(loop, delay, sleep_wake, t);
+    if (!h) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
+    t->io_wait = (uintptr_t)h | WAIT_TIMER;
+    cg__await_note("sleep", h);
+    note_site();
+    cg_exc *e = cg_yield_catch(cur, &cg__io_token, NULL); /* the timer or a cancellation steps it */
+    if (t->io_wait == ((uintptr_t)h | WAIT_TIMER)) t->io_wait = 0;
+    cg_handle_cancel(h);
+    cg_handle_unref(h);
+    if (e) cg_raise(e);
+}
+
 void cg_sleep(cg_ns delay) {
     cg_gen *cur = cg_current();
     struct cg_agen *ag = NULL;
-    int direct = task_body_running(cur) != NULL;
+    cg_task *direct = task_body_running(cur);
     int in_agen = direct ? 0 : cg__agen_context(&ag);
     if (!direct && !in_agen) running_task("cg_sleep");
     cg_loop *loop = cg__running_loop;
     if (delay <= 0) {
         cg_yield(cur, in_agen ? (void *)&cg__bare_token : NULL);
+        return;
+    }
+    if (direct) {
+        sleep_on_timer(direct, loop, cur, delay);
         return;
     }
     sleep_rec s = {cg_future_new(loop), NULL};
@@ -475,6 +594,7 @@ void cg_sleep(cg_ns delay) {
         cg_raise(cg_exc_new(&cg_MemoryError, NULL));
     }
     CG_DEFER(sleep_cleanup, &s);
+    cg__await_note("sleep", s.h);
     cg_await(s.f);
 }
 
@@ -597,9 +717,15 @@ static cg_exc *cancel_all(cg_loop *loop) {
     return stuck;
 }
 
-static void *nothing(cg_gen *g, void *arg) {
+/* loop.shutdown_default_executor(): what higher layers attached to the
+ * loop shut down (the default executor waits for its jobs, awaiting). */
+static void *shutdown_exts(cg_gen *g, void *arg) {
     (void)g;
-    return arg;
+    (void)arg;
+    cg_loop *loop = cg_get_running_loop();
+    for (cg__loop_ext *x = loop->exts; x; x = x->next)
+        if (x->shutdown) x->shutdown(x);
+    return NULL;
 }
 
 /* A step of the shutdown that runs as a task of its own, as asyncio's
@@ -637,7 +763,7 @@ static void run_shutdown(void *p) {
     r->stuck = cancel_all(r->loop);
     if (r->stuck) return;
     shutdown_task(r->loop, shutdown_asyncgens); /* loop.shutdown_asyncgens() */
-    shutdown_task(r->loop, nothing); /* loop.shutdown_default_executor() */
+    shutdown_task(r->loop, shutdown_exts); /* loop.shutdown_default_executor() */
 }
 
 /* asyncio.run's outcome: *out and *exc (either may be NULL) from st, v, e
@@ -649,6 +775,81 @@ static cg_status run_outcome(cg_status st, void *v, cg_exc *e, void **out, cg_ex
     else
         cg_exc_unref(e);
     return st;
+}
+
+/* ---------------------------------------------------------------------
+ * Ctrl-C (asyncio.Runner._on_sigint)
+ * ------------------------------------------------------------------ */
+
+/* The loop of the cg_run that handles SIGINT now (one at a time: only the
+ * main thread's, as asyncio's). */
+static cg_loop *volatile sigint_loop;
+
+/* The handler: the first SIGINT is counted and wakes the loop, which
+ * cancels the main task (cg__loop_on_sigint); the next one interrupts at
+ * once, as Python's default_int_handler raising KeyboardInterrupt ends an
+ * uncaught program: by the default action of SIGINT. Async-signal-safe. */
+static void on_sigint(int sig) {
+    cg_loop *loop = sigint_loop;
+    if (loop && loop->sigints == 0) {
+        int saved = errno;
+        loop->sigints = 1;
+        if (loop->wake_fd >= 0) {
+            uint64_t one = 1;
+            ssize_t r = write(loop->wake_fd, &one, sizeof one);
+            (void)r;
+        }
+        errno = saved;
+        return;
+    }
+    signal(sig, SIG_DFL);
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, sig);
+    pthread_sigmask(SIG_UNBLOCK, &s, NULL);
+    raise(sig);
+}
+
+void cg__loop_on_sigint(cg_loop *loop) {
+    loop->sigints_seen = loop->sigints;
+    cg_task *t = loop->sigint_main;
+    if (t && t->fut.state == F_PENDING) cg_task_cancel(t, NULL);
+}
+
+/* Runner.run's condition: the main thread, SIGINT's handler the default
+ * (SIG_DFL is C's default_int_handler) and the option on. 1 when the
+ * handler is installed (old: what to put back). */
+static int sigint_install(cg_loop *loop, cg_task *main, const cg_run_opts *opts, struct sigaction *old) {
+    if (opts && (opts->loop_flags & CG_RUN_NO_SIGINT)) return 0;
+    if (getpid() != (pid_t)syscall(SYS_gettid)) return 0;
+    if (sigint_loop || sigaction(SIGINT, NULL, old) < 0 || old->sa_handler != SIG_DFL ||
+        (old->sa_flags & SA_SIGINFO))
+        return 0;
+    if (cg__loop_wake_fd(loop) < 0) return 0; /* no fd to wake the loop with: as if off */
+    loop->sigint_main = main;
+    sigint_loop = loop;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGINT, &sa, NULL) < 0) {
+        sigint_loop = NULL;
+        loop->sigint_main = NULL;
+        return 0;
+    }
+    return 1;
+}
+
+/* Runner.run's finally: SIGINT's default again, if it is still ours. Once
+ * more after the loop is closed (loop NULL): a SIGINT handler of the
+ * loop's (add_signal_handler, a wait) put ours back when it went, where
+ * asyncio's loop.close puts default_int_handler. */
+static void sigint_remove(cg_loop *loop, const struct sigaction *old) {
+    struct sigaction now;
+    if (sigaction(SIGINT, NULL, &now) == 0 && now.sa_handler == on_sigint) sigaction(SIGINT, old, NULL);
+    sigint_loop = NULL;
+    if (loop) loop->sigint_main = NULL;
 }
 
 cg_status cg_run(cg_fn body, void *arg, const cg_run_opts *opts, void **out, cg_exc **exc) {
@@ -666,12 +867,27 @@ cg_status cg_run(cg_fn body, void *arg, const cg_run_opts *opts, void **out, cg_
     }
     void *v = NULL;
     cg_exc *e = NULL;
+    struct sigaction old_int;
+    int sigint = sigint_install(loop, main, opts, &old_int);
     cg_status st = cg_loop_run_until_complete(loop, &main->fut, &v, &e);
+    if (sigint) {
+        sigint_remove(loop, &old_int);
+        /* Runner.run: the main task cancelled by Ctrl-C (and by nothing
+         * else: uncancel() brings it to 0) raises KeyboardInterrupt, its
+         * context the CancelledError, before the shutdown */
+        if (st == CG_RAISED && loop->sigints && cg_exc_is(e, &cg_CancelledError) && cg_task_uncancel(main) == 0) {
+            cg_exc *ki = cg_exc_new(&cg_KeyboardInterrupt, NULL);
+            cg_exc_set_context(ki, e);
+            cg_exc_unref(e);
+            e = ki;
+        }
+    }
     shutdown_rec r = {loop, NULL};
     cg_exc *err = cg_try_catch(run_shutdown, &r, &cg_BaseException);
     if (!err) err = r.stuck;
     cg_future_unref(&main->fut);
     cg_loop_free(loop); /* reports the tasks still pending */
+    if (sigint) sigint_remove(NULL, &old_int); /* a SIGINT handler of the loop's, gone with it, put ours back */
     if (err) { /* raised by Runner.close in __exit__: chained to main's */
         if (e) cg_exc_set_context(err, e);
         cg_exc_unref(e);
@@ -679,4 +895,74 @@ cg_status cg_run(cg_fn body, void *arg, const cg_run_opts *opts, void **out, cg_
         st = CG_RAISED;
     }
     return run_outcome(st, v, e, out, exc);
+}
+
+/* ---------------------------------------------------------------------
+ * The task dump
+ * ------------------------------------------------------------------ */
+
+static const char *state_word(const cg_task *t) {
+    if (t->fut.state == F_CANCELLED) return "cancelled";
+    if (t->fut.state == F_FINISHED) return "finished";
+    if (t->fut.loop->current == t) return "running";
+    if (t->fut.ready.queued) return "scheduled";
+    return t->started ? "suspended" : "not started";
+}
+
+static cg_task *task_by_serial(cg_loop *loop, uint64_t serial) {
+    for (cg_task *t = loop->tasks_head; t; t = t->all_next)
+        if (t->serial == serial) return t;
+    return NULL;
+}
+
+static void dump_awaits(cg_loop *loop, cg_task *t, FILE *f) {
+    if (t->io_wait & WAIT_TIMER) { /* a sleep in the task's own body: its timer */
+        const cg_handle *h = (const cg_handle *)(t->io_wait & ~WAIT_TIMER);
+        fprintf(f, "awaits sleep, %.3f ms left", (double)(h->when - cg_loop_time(loop)) / 1e6);
+    } else if (t->io_wait) {
+        fprintf(f, "awaits fd %d (%s)", cg__io_wait_fd(t->io_wait), (t->io_wait & 1) ? "writable" : "readable");
+    } else if (t->await_kind && !strcmp(t->await_kind, "sleep") && t->fut_waiter) {
+        const cg_handle *h = t->await_obj;
+        fprintf(f, "awaits sleep, %.3f ms left", (double)(h->when - cg_loop_time(loop)) / 1e6);
+    } else if (t->await_kind && t->fut_waiter) {
+        fprintf(f, "awaits %s %p", t->await_kind, t->await_obj);
+    } else if (t->fut_waiter && t->fut_waiter->is_task) {
+        const cg_task *o = (const cg_task *)t->fut_waiter;
+        fprintf(f, "awaits task '%s' (#%llu)", o->name, (unsigned long long)o->serial);
+    } else if (t->fut_waiter) {
+        fprintf(f, "awaits future %p", (void *)t->fut_waiter);
+    } else {
+        fputs("awaits nothing", f);
+    }
+    if (t->await_file) fprintf(f, " at %s:%d", t->await_file, t->await_line);
+}
+
+void cg_loop_dump_tasks(cg_loop *loop, FILE *f) {
+    if (!loop) loop = cg__running_loop;
+    if (!f) f = stderr;
+    if (!loop) {
+        fputs("cogen: no loop to dump\n", f);
+        return;
+    }
+    flockfile(f);
+    fprintf(f, "cogen: loop %llu: %zu task%s\n", (unsigned long long)loop->serial, loop->ntasks,
+            loop->ntasks == 1 ? "" : "s");
+    for (cg_task *t = loop->tasks_head; t; t = t->all_next) {
+        fprintf(f, "  task '%s' (#%llu) %s", t->name, (unsigned long long)t->serial, state_word(t));
+        if (t->fut.state == F_PENDING && loop->current != t && !t->fut.ready.queued) {
+            fputs(", ", f);
+            dump_awaits(loop, t, f);
+        }
+        if (t->new_file) fprintf(f, "; created at %s:%d", t->new_file, t->new_line);
+        if (t->parent) {
+            cg_task *p = task_by_serial(loop, t->parent);
+            if (p)
+                fprintf(f, " by task '%s' (#%llu)", p->name, (unsigned long long)p->serial);
+            else
+                fprintf(f, " by task #%llu (done)", (unsigned long long)t->parent);
+        }
+        if (t->must_cancel || t->num_cancels) fprintf(f, "; cancelling %d", t->num_cancels);
+        fputc('\n', f);
+    }
+    funlockfile(f);
 }

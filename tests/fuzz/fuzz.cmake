@@ -73,3 +73,30 @@ if(COGEN_LIBFUZZER)
   target_compile_options(cogen-scenario-libfuzzer PRIVATE ${COGEN_WARNINGS} -fsanitize=fuzzer)
   target_link_options(cogen-scenario-libfuzzer PRIVATE -fsanitize=fuzzer)
 endif()
+
+# The I/O fuzz entries (issue 10): the stream reader's readline/readuntil
+# against a model (fuzz_stream.c) and http-hello's request parser
+# (fuzz_http.c, over examples/http_parse.h). Without libFuzzer each is its
+# own driver of random inputs from a seed, run by ctest; with
+# COGEN_LIBFUZZER, libFuzzer targets (tests/fuzz/libfuzzer.sh, make fuzz).
+foreach(_io stream http)
+  add_executable(cogen-${_io}-random ${_fz}/fuzz_${_io}.c)
+  target_compile_definitions(cogen-${_io}-random PRIVATE FUZZ_STANDALONE)
+  target_include_directories(cogen-${_io}-random PRIVATE ${PROJECT_SOURCE_DIR}/examples)
+  target_link_libraries(cogen-${_io}-random cogen::cogen)
+  target_compile_options(cogen-${_io}-random PRIVATE ${COGEN_WARNINGS})
+  add_test(NAME fuzz.${_io}_random COMMAND cogen-${_io}-random 3000 1)
+  set_tests_properties(fuzz.${_io}_random PROPERTIES TIMEOUT 300 LABELS "fuzz;io")
+  file(GLOB _io_regress CONFIGURE_DEPENDS ${_fz}/regress-io/${_io}-*)
+  if(_io_regress)
+    add_test(NAME fuzz.${_io}_regress COMMAND cogen-${_io}-random ${_io_regress})
+    set_tests_properties(fuzz.${_io}_regress PROPERTIES TIMEOUT 60 LABELS "fuzz;io")
+  endif()
+  if(COGEN_LIBFUZZER)
+    add_executable(cogen-${_io}-libfuzzer ${_fz}/fuzz_${_io}.c)
+    target_include_directories(cogen-${_io}-libfuzzer PRIVATE ${PROJECT_SOURCE_DIR}/examples)
+    target_link_libraries(cogen-${_io}-libfuzzer cogen::cogen)
+    target_compile_options(cogen-${_io}-libfuzzer PRIVATE ${COGEN_WARNINGS} -fsanitize=fuzzer)
+    target_link_options(cogen-${_io}-libfuzzer PRIVATE -fsanitize=fuzzer)
+  endif()
+endforeach()

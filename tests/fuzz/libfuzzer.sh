@@ -4,12 +4,14 @@
 #   sh tests/fuzz/libfuzzer.sh [extra libFuzzer options]
 #
 # Builds cogen (instrumented for coverage, with ASan and UBSan) and the fuzz
-# entry tests/fuzz/fuzz_scenario.c with clang -fsanitize=fuzzer into its own
+# entry tests/fuzz/fuzz_scenario.c (then the I/O entries fuzz_stream.c and
+# fuzz_http.c, below) with clang -fsanitize=fuzzer into its own
 # build directory, then fuzzes for a bounded time. The seed corpus is the
 # scenario files (tests/scenarios) and tests/fuzz/regress; new inputs go to
 # BUILD/corpus, crashes, leaks and timeouts to BUILD/artifacts.
 #
-# Environment: FUZZ_SECONDS (default 60), FUZZ_BUILD (default build-fuzz),
+# Environment: FUZZ_SECONDS (default 60), FUZZ_IO_SECONDS (each I/O entry,
+# default 30), FUZZ_BUILD (default build-fuzz),
 # CC (default clang), FUZZ_JOBS (parallel fuzzing processes, default 1).
 #
 # A crash found here becomes a regression file: minimize it (the command is
@@ -44,7 +46,7 @@ cmake -S "$root" -B "$BUILD" -DCMAKE_C_COMPILER="$CC" -DCMAKE_BUILD_TYPE=RelWith
     -DCMAKE_C_FLAGS="-fno-sanitize-recover=undefined" \
     -DCOGEN_EXAMPLES=OFF -DCOGEN_BENCH=OFF >"$BUILD/configure.log" 2>&1 ||
     { cat "$BUILD/configure.log" >&2; exit 1; }
-cmake --build "$BUILD" -j2 --target cogen-scenario-libfuzzer
+cmake --build "$BUILD" -j2 --target cogen-scenario-libfuzzer cogen-stream-libfuzzer cogen-http-libfuzzer
 
 fuzzer=$BUILD/tests/cogen-scenario-libfuzzer
 # Seeds: the scenario files and the regression inputs. One that fails on
@@ -75,6 +77,18 @@ status=0
     -dict="$root/tests/fuzz/scenario.dict" -artifact_prefix="$BUILD/artifacts/" \
     -print_final_stats=1 "$@" \
     "$BUILD/corpus" "$BUILD/seeds" || status=$?
+
+# The I/O entries (issue 10): the stream reader against its model
+# (fuzz_stream.c) and http-hello's request parser (fuzz_http.c), each for
+# FUZZ_IO_SECONDS (default 30); their crashes go to BUILD/artifacts-NAME.
+io_status=0
+for name in stream http; do
+    mkdir -p "$BUILD/corpus-$name" "$BUILD/artifacts-$name"
+    "$BUILD/tests/cogen-$name-libfuzzer" -max_total_time="${FUZZ_IO_SECONDS:-30}" -timeout=10 -rss_limit_mb=2048 \
+        -max_len=2048 -artifact_prefix="$BUILD/artifacts-$name/" -print_final_stats=1 "$BUILD/corpus-$name" ||
+        { echo "libfuzzer.sh: $name: libFuzzer stopped with a failure (BUILD/artifacts-$name; add the input to tests/fuzz/regress-io/$name-NAME)" >&2; io_status=1; }
+done
+[ "$io_status" -eq 0 ] || status=1
 
 found=$(find "$BUILD/artifacts" -type f -newer "$BUILD/seeds" | head -n 20)
 if [ "$status" -ne 0 ] || [ -n "$found" ]; then
