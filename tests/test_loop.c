@@ -1191,6 +1191,89 @@ TEST(loop_agen_context) {
 }
 
 /* =====================================================================
+ * agen_throw_chain: what the loop throws into a task while an async
+ * generator's body awaits reaches the body unchained and is chained to
+ * what the task handles on its way out of anext. The tasks are compact and
+ * swapped out while they wait (one resident generator), so that the throw
+ * runs the driver's frame while the task's stack is not there to read.
+ * ================================================================== */
+
+static void *tc_body(cg_gen *g, void *fut) {
+    CG_TRY {
+        cg_await(fut);
+    } CG_EXCEPT(&cg_ValueError, e) {
+        printf("body sees: %s\n", chain(e));
+        cg_yield(g, I(2));
+    } CG_EXCEPT(&cg_BaseException, e) {
+        printf("body sees: %s\n", chain(e));
+        cg_reraise();
+    } CG_END;
+    cg_yield(g, I(1));
+    return NULL;
+}
+
+static void *tc_iterate(cg_gen *g, void *fut) {
+    (void)g;
+    cg_agen *ag = cg_agen_new(tc_body, fut, NULL);
+    CHECK(ag != NULL);
+    CG_TRY {
+        CG_RAISE(&cg_KeyError, "handled");
+    } CG_EXCEPT(&cg_KeyError, k) {
+        void *v = NULL;
+        cg_exc *e = agop_try(ag, 0, &v, NULL);
+        if (e)
+            printf("out of anext: %s\n", chain(e));
+        else
+            printf("anext -> %d\n", (int)(intptr_t)v);
+        cg_exc_unref(e);
+    } CG_END;
+    cg_agen_free(ag);
+    return NULL;
+}
+
+static void *tc_other(cg_gen *g, void *arg) {
+    (void)g, (void)arg;
+    for (int i = 0; i < 3; i++) cg_sleep(0);
+    return NULL;
+}
+
+static void tc_one(int how) {
+    cg_loop *loop = cg_get_running_loop();
+    cg_future *fut = cg_future_new(loop);
+    cg_task_opts co = {NULL, 0, CG_OPT_COMPACT};
+    cg_task *t = cg_task_new(loop, tc_iterate, fut, &co);
+    CHECK(fut && t);
+    cg_sleep(0);
+    cg_task *others[4];
+    for (int i = 0; i < 4; i++) CHECK((others[i] = cg_task_new(loop, tc_other, NULL, &co)) != NULL);
+    for (int i = 0; i < 4; i++) {
+        cg_await(F(others[i]));
+        cg_future_unref(F(others[i]));
+    }
+    if (how == 2)
+        cg_task_cancel(t, "stop");
+    else
+        cg_future_set_exception(fut, cg_exc_new(how ? &cg_TypeError : &cg_ValueError, "boom"));
+    cg_await(F(t));
+    printf("%s done\n", how == 2 ? "cancel" : how ? "raised" : "caught");
+    cg_future_unref(F(t));
+    cg_future_unref(fut);
+}
+
+static void *tc_main(cg_gen *g, void *arg) {
+    (void)g, (void)arg;
+    unsigned old = cg_compact_resident(1);
+    for (int how = 0; how < 3; how++) tc_one(how);
+    cg_compact_resident(old);
+    return NULL;
+}
+
+TEST(loop_agen_throw_chain) {
+    CHECK_EQ(run_main(tc_main, NULL, NULL), CG_RETURNED);
+    expect("agen_throw_chain");
+}
+
+/* =====================================================================
  * agen_running: A20's messages; asend's is anext's
  * ================================================================== */
 
@@ -1218,6 +1301,6 @@ TEST(loop_agen_running) {
     expect("agen_running");
 }
 
-static const check_case cases[] = {CASE(loop_fifo), CASE(loop_cancel), CASE(loop_counters), CASE(loop_future), CASE(loop_timers), CASE(loop_run), CASE(loop_run_stuck), CASE(loop_misuse), CASE(loop_agen), CASE(loop_agen_shutdown), CASE(loop_agen_context), CASE(loop_agen_running),
+static const check_case cases[] = {CASE(loop_fifo), CASE(loop_cancel), CASE(loop_counters), CASE(loop_future), CASE(loop_timers), CASE(loop_run), CASE(loop_run_stuck), CASE(loop_misuse), CASE(loop_agen), CASE(loop_agen_shutdown), CASE(loop_agen_context), CASE(loop_agen_throw_chain), CASE(loop_agen_running),
                                    CASE(loop_timer_heap)};
 CHECK_MAIN(cases)

@@ -718,6 +718,17 @@ static void iter_fn(void *p) {
     for (int i = 0; (r->steps < 0 || i < r->steps) && cg_anext(r->ag, &v); i++) r->sum += (intptr_t)v;
 }
 
+/* The same inside an except block, where an await in the body makes the
+ * driver a frame of its own (src/loop/agen.c): without memory for it, the
+ * driver awaits where it is. */
+static void iter_handling_fn(void *p) {
+    CG_TRY {
+        CG_RAISE(&cg_KeyError, "handled");
+    } CG_EXCEPT(&cg_KeyError, e) {
+        iter_fn(p);
+    } CG_END;
+}
+
 static void aclose_fn(void *ag) { cg_aclose(ag); }
 
 static void *p_agen(cg_gen *g, void *arg) {
@@ -738,12 +749,18 @@ static void *p_agen(cg_gen *g, void *arg) {
         OK(ATTEMPT(aclose_fn, half, NULL));
         cg_agen_free(half);
     }
+    cg_agen *handling = cg_agen_new(counter, I(3), NULL);
+    if (MADE(handling)) {
+        iter_rec r = {handling, 0, -1};
+        OK(ATTEMPT(iter_handling_fn, &r, NULL) && r.sum == 6);
+        cg_agen_free(handling);
+    }
     left_open = cg_agen_new(counter, I(3), NULL);
     if (MADE(left_open)) {
         iter_rec r = {left_open, 0, 2};
         OK(ATTEMPT(iter_fn, &r, NULL) && r.sum == 3);
     }
-    OK(agen_closed == 2);
+    OK(agen_closed == 3);
     return DONE;
 }
 

@@ -3,14 +3,32 @@
  * task that iterates it). Its driver, the awaiting of anext/asend/athrow/
  * aclose in a task, resumes its generator in a loop: a value yielded ends
  * the step; the await token (cg_await in the body) makes the driver await
- * that future on the task's own stack and resume the body with the outcome,
+ * that future on the task's behalf and resume the body with the outcome,
  * throwing an exception in where the await raised (a cancellation too).
- * Semantics are CPython 3.13's (A16-A21).
+ * From the body's first await on, the driver runs in a frame of its own,
+ * a generator the caller delegates to (step), so that what the loop throws
+ * into the task is chained as CPython chains it. Semantics are CPython
+ * 3.13's (A16-A21).
  */
 #include "loop/loop.h"
 
 #include <errno.h>
 #include <string.h>
+
+/* An anext/asend/athrow/aclose step in progress: it lives in the async
+ * generator, not on the stack of the code that awaits the step, which the
+ * driver's frame (step) must not read: a compact caller can be swapped out
+ * while a throw runs that frame. */
+typedef struct drive {
+    cg_agen *ag;
+    int op;
+    void *val;    /* what the next resume sends */
+    cg_exc *exc;  /* or throws (owned until thrown in) */
+    void *token;  /* a token the body yielded and the driver has not
+                     awaited yet (cg__await_token, cg__bare_token) */
+    void *out;    /* the value the body yielded */
+    int yielded;
+} drive_t;
 
 struct cg_agen {
     long refs;
@@ -19,6 +37,7 @@ struct cg_agen {
     void *arg;
     cg_loop *loop;          /* set at the first start */
     cg_future *awaiting;    /* what the body awaits now (cg_await) */
+    drive_t drv;            /* the step in progress (running) */
     unsigned char running;  /* an anext/asend/athrow/aclose is in progress */
     unsigned char started;  /* iteration started: closed at shutdown */
     unsigned char ignored_exit; /* the body ignored GeneratorExit once */
@@ -141,12 +160,6 @@ static void mark_started(cg_agen *ag, cg_loop *loop) {
 
 enum { OP_SEND, OP_THROW, OP_CLOSE };
 
-typedef struct drive {
-    cg_agen *ag;
-    void *val;
-    cg_exc *exc; /* owned until thrown in */
-} drive_t;
-
 static void await_awaited(void *p) {
     drive_t *d = p;
     cg_future *f = d->ag->awaiting;
@@ -159,58 +172,113 @@ static void sleep0(void *p) {
     cg_sleep(0);
 }
 
+/* Resumes the body until it yields a value (d->yielded, d->out) or ends
+ * (returned, or raised, which propagates), awaiting for it what it awaits
+ * and resuming it with the outcome (a value, or the exception thrown in
+ * where its await raised, a cancellation too). With stop_at_token, stops
+ * instead at the first token, left in d->token, if an exception is being
+ * handled here (step says why). */
+static void drive(drive_t *d, int stop_at_token) {
+    cg_agen *ag = d->ag;
+    for (;;) {
+        if (d->token) {
+            void *tok = d->token;
+            d->token = NULL;
+            d->val = NULL;
+            d->exc = cg_try_catch(tok == &cg__bare_token ? sleep0 : await_awaited, d, &cg_BaseException);
+        }
+        cg_agen *prev = cg__agen_running;
+        cg__agen_running = ag;
+        void *r = NULL;
+        cg_exc *err = NULL;
+        cg_exc *e = d->exc;
+        d->exc = NULL;
+        cg_status st = e ? cg_throw(ag->gen, e, &r, &err) : cg_send(ag->gen, d->val, &r, &err);
+        cg__agen_running = prev;
+        if (st == CG_YIELDED && (r == &cg__await_token || r == &cg__bare_token)) {
+            /* cg_await, or cg_sleep(0), in the body */
+            d->token = r;
+            if (stop_at_token) {
+                if (cg_exc_current()) return;
+                stop_at_token = 0;
+            }
+            continue;
+        }
+        if (st == CG_YIELDED) {
+            if (d->op == OP_CLOSE) {
+                ag->ignored_exit = 1;
+                CG_RAISE(&cg_RuntimeError, "async generator ignored GeneratorExit");
+            }
+            d->yielded = 1;
+            d->out = r;
+            return;
+        }
+        if (st == CG_RAISED) {
+            /* A StopAsyncIteration out of the body is a RuntimeError by
+             * the time aclose() looks at it (agen_edge). */
+            if (d->op == OP_CLOSE && cg_exc_is(err, &cg_GeneratorExit)) {
+                cg_exc_unref(err);
+                return;
+            }
+            cg_propagate(err); /* out of the body as it is (its context stays the body's) */
+        }
+        return;
+    }
+}
+
+static void *drive_frame(cg_gen *g, void *p) {
+    (void)g;
+    drive(&((cg_agen *)p)->drv, 0);
+    return NULL;
+}
+
+static void free_frame(void *g) { cg_free(g); }
+
 static void not_running(void *p) { ((cg_agen *)p)->running = 0; }
 
 /* Runs the body until it yields a value (returned, *yielded = 1) or ends
- * (*yielded = 0: returned, or raised, which propagates). */
+ * (*yielded = 0: returned, or raised, which propagates).
+ *
+ * Up to its first await the body runs straight from the caller's stack.
+ * From there on, the driver runs in a frame of its own, a generator that
+ * the calling one delegates to (the caller's stack size and flags), as
+ * CPython's task coroutine awaits the anext() awaitable, which drives the
+ * body, which awaits the future. What the loop throws into the task then
+ * goes down that delegation: it is chained in the driver's frame, which
+ * handles nothing, then in the body's own (G37, G66), and only on its way
+ * out of anext, when the core hands it back up a delegation during a
+ * throw, to what the caller handles (not to that before the body sees it,
+ * as an await on the caller's own stack would). An await made there also
+ * goes up through the caller, which may be an async generator's body in
+ * turn. With no generator to delegate from (anext outside a task), or no
+ * memory for the frame, the driver goes on where it is.
+ *
+ * Nor is the frame made when nothing is being handled where the step is
+ * awaited, here or further up (the caller's frames, the loop's caller):
+ * every chaining the frame puts in its place would then be to nothing, on
+ * either path, and what is handled there cannot change until the step is
+ * over. An anext outside an except block costs what it did. */
 static void *step(cg_agen *ag, int op, void *val, cg_exc *exc, int *yielded) {
     cg_loop *loop = cg_get_running_loop();
     mark_started(ag, loop);
     ag->running = 1;
     CG_DEFER(not_running, ag);
-    drive_t d = {ag, val, exc};
-    for (;;) {
-        cg_agen *prev = cg__agen_running;
-        cg__agen_running = ag;
-        void *r = NULL;
-        cg_exc *err = NULL;
-        cg_exc *e = d.exc;
-        d.exc = NULL;
-        cg_status st = e ? cg_throw(ag->gen, e, &r, &err) : cg_send(ag->gen, d.val, &r, &err);
-        cg__agen_running = prev;
-        if (st == CG_YIELDED && r == &cg__bare_token) {
-            /* cg_sleep(0) in the body: one turn of the loop, taken here. */
-            d.val = NULL;
-            d.exc = cg_try_catch(sleep0, NULL, &cg_BaseException);
-            continue;
+    drive_t *d = &ag->drv;
+    *d = (drive_t){ag, op, val, exc, NULL, NULL, 0};
+    cg_gen *g = cg_current();
+    drive(d, g != NULL);
+    if (d->token) {
+        cg_opts o = cg__frame_opts(g, op == OP_SEND ? "async_generator_asend" : "async_generator_athrow");
+        cg_gen *frame = cg_new(drive_frame, ag, &o);
+        if (frame) {
+            CG_DEFER(free_frame, frame);
+            cg_yield_from(g, frame);
+        } else {
+            drive(d, 0);
         }
-        if (st == CG_YIELDED && r == &cg__await_token) {
-            /* The body awaits: await here, on the task's stack, and resume
-             * it with what that gave (a value, or an exception thrown in). */
-            d.val = NULL;
-            d.exc = cg_try_catch(await_awaited, &d, &cg_BaseException);
-            continue;
-        }
-        if (st == CG_YIELDED) {
-            if (op == OP_CLOSE) {
-                ag->ignored_exit = 1;
-                CG_RAISE(&cg_RuntimeError, "async generator ignored GeneratorExit");
-            }
-            *yielded = 1;
-            return r;
-        }
-        *yielded = 0;
-        if (st == CG_RAISED) {
-            /* A StopAsyncIteration out of the body is a RuntimeError by
-             * the time aclose() looks at it (agen_edge). */
-            if (op == OP_CLOSE && cg_exc_is(err, &cg_GeneratorExit)) {
-                cg_exc_unref(err);
-                return NULL;
-            }
-            cg_propagate(err); /* out of the body as it is (its context stays the body's) */
-        }
-        return NULL;
     }
+    *yielded = d->yielded;
+    return d->out;
 }
 
 static cg_agen *check(cg_agen *ag, const char *op) {

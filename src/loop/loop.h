@@ -154,6 +154,14 @@ extern __thread struct cg_agen *cg__agen_running CG_HIDDEN;
  * generator's body, else 0 (the task's own stack; checked by task.c). */
 CG_HIDDEN int cg__agen_context(struct cg_agen **ag);
 CG_HIDDEN void cg__agen_set_awaiting(struct cg_agen *ag, cg_future *f);
+/* The options of a frame of g's own, a generator g delegates to (wait_for,
+ * an async generator's driver), so that what is thrown into the task is
+ * chained there as in a coroutine of asyncio's: g's stack size and flags. */
+static inline cg_opts cg__frame_opts(const cg_gen *g, const char *name) {
+    cg_opts o = {cg_gen_stack_size(g), name,
+                 (cg_gen_compact(g) ? CG_OPT_COMPACT : 0u) | (cg_gen_fpenv(g) ? CG_OPT_FPENV : 0u)};
+    return o;
+}
 /* Loop close: started async generators forget the loop. */
 CG_HIDDEN void cg__agen_forget_loop(cg_loop *loop);
 /* A future done when every task of v is (gather(*v, return_exceptions=

@@ -860,8 +860,7 @@ static void *wait_for_scope(wait_for_rec *w, cg_ns timeout) {
     /* A future already done is not awaited: nothing is thrown in, and
      * the frame would change nothing. */
     if (!g || !cg_current_task() || (w->fut && w->fut->state != F_PENDING)) return wait_for_frame(NULL, w);
-    cg_opts o = {cg_gen_stack_size(g), "wait_for",
-                 (cg_gen_compact(g) ? CG_OPT_COMPACT : 0u) | (cg_gen_fpenv(g) ? CG_OPT_FPENV : 0u)};
+    cg_opts o = cg__frame_opts(g, "wait_for");
     return cg_yield_from_new(g, wait_for_frame, w, &o);
 }
 

@@ -2,13 +2,7 @@
 # not chained again to the exception its caller handles (it propagates, as
 # out of any call); a new exception made by the awaitable itself is.
 import asyncio, vloop
-
-def chain(e):
-    out = []
-    while e is not None:
-        out.append(repr(e))
-        e = e.__context__
-    return " <- ".join(out)
+from vloop import chain
 
 async def in_handler():
     try:

@@ -9,9 +9,19 @@ would wait with nothing scheduled raises RuntimeError('deadlock').
     vloop.run(main())          # asyncio.run on the virtual clock
     vloop.run(main(), handler) # ... with an exception handler
     vloop.ms()                 # the running loop's time in whole ms
+    vloop.chain(e)             # e's context chain: "repr <- repr <- ..."
 """
 import asyncio
 import asyncio.base_events
+
+
+def chain(e):
+    """e and its __context__ chain, as the C tests print it."""
+    out = []
+    while e is not None:
+        out.append(repr(e))
+        e = e.__context__
+    return " <- ".join(out)
 
 
 class VirtualLoop(asyncio.base_events.BaseEventLoop):
