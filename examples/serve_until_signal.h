@@ -30,7 +30,10 @@ static void serve_forever_fn(void *s) { cg_server_serve_forever(s); }
  * SIGTERM (loop.add_signal_handler), then frees s and prints 'NAME:
  * stopped'. */
 static void serve_until_signal(cg_server *s, const char *name) {
-    stop_signal sig = {0, s};
+    /* static, not on this task's stack: the signal's callback reads it
+     * while the task waits (a compact task's stack is swapped out then) */
+    static stop_signal sig;
+    sig = (stop_signal){0, s};
     cg_loop_add_signal_handler(NULL, SIGINT, stop_signal_ready, &sig);
     cg_loop_add_signal_handler(NULL, SIGTERM, stop_signal_ready, &sig);
     printf("%s: listening on 127.0.0.1:%d\n", name, cg_server_port(s));

@@ -120,8 +120,12 @@ static void await_fn(void *f) { cg_await(f); }
 static void *test_main(cg_gen *g, void *arg) {
     (void)g;
     scenario *sc = arg;
-    rng r = {0x9e3779b97f4a7c15ULL}; /* a fixed seed: the same jitter every run */
-    fetch_args a = {&sc->svc, &r};
+    /* what the tasks share is static, not on this task's stack (which
+     * compact mode swaps out while it waits) */
+    static rng r;
+    static fetch_args a;
+    r = (rng){0x9e3779b97f4a7c15ULL}; /* a fixed seed: the same jitter every run */
+    a = (fetch_args){&sc->svc, &r};
     cg_task *fetch = cg_create_task(fetch_with_retry, &a, "fetch");
     cg_task *dog = sc->cancel_at ? cg_create_task(watchdog, fetch, "watchdog") : NULL;
     cg_future *f = cg_task_future(fetch);

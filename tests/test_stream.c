@@ -307,7 +307,7 @@ static void *echo_main(cg_gen *g, void *arg) {
     int port = cg_server_port(s);
     CHECK(port > 0);
     enum { N = 20 };
-    client cs[N];
+    static client cs[N]; /* not on this task's stack: swapped out in compact mode */
     cg_task *ts[N];
     for (int i = 0; i < N; i++) {
         cs[i] = (client){host, port, i};
@@ -576,7 +576,7 @@ static void *slow_reader_main(cg_gen *g, void *arg) {
     cg_exc_unref(e);
     cg_future_unref(cg_task_future(t));
     size_t got = 0;
-    char buf[65536];
+    static char buf[65536]; /* not on the stack: 32 KiB in compact mode */
     while (got < sent_total) {
         cg_wait_readable(pair[1]);
         ssize_t n = read(pair[1], buf, sizeof buf);

@@ -305,16 +305,24 @@ static void leave(void *p) {
             break;
         }
     cg_future_unref(n->f);
+    cg__dealloc(n);
     maybe_free(s);
 }
 
+/* The waiter's node is on the heap, not on its stack: a compact task's
+ * stack is swapped out while it waits, and the close reads the list. */
 void cg_server_wait_closed(cg_server *s) {
     if (s->closed && s->active == 0) return;
-    waitnode n = {s->waiters, cg_future_new(cg__running_loop), s};
-    if (!n.f) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
-    s->waiters = &n;
-    CG_DEFER(leave, &n);
-    cg_await(n.f);
+    waitnode *n = cg__alloc(sizeof *n);
+    cg_future *f = n ? cg_future_new(cg__running_loop) : NULL;
+    if (!f) {
+        cg__dealloc(n);
+        cg_raise(cg_exc_new(&cg_MemoryError, NULL));
+    }
+    *n = (waitnode){s->waiters, f, s};
+    s->waiters = n;
+    CG_DEFER(leave, n);
+    cg_await(f);
 }
 
 /* The server's repr, as asyncio's Server.__repr__ with its sockets. */
