@@ -17,6 +17,9 @@ if [ -n "${COGEN_TRACE:-}" ]; then
     echo "trace of the demo in $COGEN_TRACE (open it in https://ui.perfetto.dev or chrome://tracing)"
     exit 0
 fi
+# each scene's trace afresh (COGEN_TRACE_APPEND is for COGEN_TRACE only)
+unset COGEN_TRACE_APPEND
+rm -f "$out"/*.json "$out"/*.svg
 "$build/examples/tour_threads" "$out" >"$out/scenes.txt"
 if ! command -v python3 >/dev/null 2>&1; then
     cat "$out/scenes.txt"
