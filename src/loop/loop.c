@@ -647,7 +647,8 @@ static CG_NOINLINE void run_timed(cg_loop *loop, cg__ready *r) {
 static int run_once(cg_loop *loop) {
     loop->clock_valid = 0; /* a new iteration reads the clock anew */
     if (loop->sigints != loop->sigints_seen) cg__loop_on_sigint(loop);
-    if (CG_UNLIKELY(__atomic_load_n(&cg__dump_requests, __ATOMIC_RELAXED) != loop->dump_seen))
+    if (CG_UNLIKELY(__atomic_load_n(&cg__dump_requests, __ATOMIC_RELAXED) !=
+                    __atomic_load_n(&loop->dump_seen, __ATOMIC_RELAXED)))
         cg__loop_dump_requested(loop);
     while (loop->nheap && loop->heap[0].h->cancelled) cg_handle_unref(heap_pop(loop));
     take_threadsafe(loop);

@@ -133,10 +133,13 @@ static void *watchdog(void *arg) {
         cg_ns now = mono();
         int dumps = __atomic_load_n(&cg__dump_requests, __ATOMIC_RELAXED);
         for (cg_loop *l = running_loops; l; l = l->watch_next) {
-            if (dumps != __atomic_load_n(&l->dump_seen, __ATOMIC_RELAXED) && l->wake_fd >= 0) {
+            if (dumps != __atomic_load_n(&l->dump_seen, __ATOMIC_RELAXED)) {
+                pthread_mutex_lock(&l->ts_lock); /* wake_fd is set under it */
+                int fd = l->wake_fd;
+                pthread_mutex_unlock(&l->ts_lock);
                 uint64_t one = 1; /* a loop waiting for I/O dumps at once */
-                ssize_t w = write(l->wake_fd, &one, sizeof one);
-                (void)w;
+                if (fd >= 0 && write(fd, &one, sizeof one) < 0) {
+                }
             }
             if (th <= 0) continue;
             uint64_t seq = __atomic_load_n(&l->n_entries, __ATOMIC_RELAXED);
@@ -210,7 +213,7 @@ void cg__watch_add(cg_loop *loop) {
     loop->thread = pthread_self();
     loop->stall_seq = (uint64_t)-1;
     loop->stall_reported = 0;
-    loop->dump_seen = __atomic_load_n(&cg__dump_requests, __ATOMIC_RELAXED);
+    __atomic_store_n(&loop->dump_seen, __atomic_load_n(&cg__dump_requests, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
     pthread_mutex_lock(&lock);
     read_env();
     if (threshold > 0) install_handler();
@@ -275,7 +278,7 @@ static void on_dump_signal(int sig) {
 }
 
 void cg__loop_dump_requested(cg_loop *loop) {
-    loop->dump_seen = __atomic_load_n(&cg__dump_requests, __ATOMIC_RELAXED);
+    __atomic_store_n(&loop->dump_seen, __atomic_load_n(&cg__dump_requests, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
     cg_loop_dump_tasks(loop, stderr);
 }
 
