@@ -35,6 +35,7 @@ static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 static cg_loop *running_loops; /* the registry, through watch_next/prev */
 static cg_ns threshold = -1;   /* -1: not read from the environment yet */
 static int watchdog_started;
+static int watchdog_quit;      /* at exit: the watchdog ends */
 static int handler_state; /* 0 not tried, 1 installed, -1 the program has its own */
 int cg__dump_requests;      /* task dumps asked for by the signal */
 static int dump_enabled;
@@ -91,8 +92,16 @@ static void on_stall_signal(int sig) {
     errno = saved;
 }
 
+static int on_valgrind(void);
+
 static void install_handler(void) {
     if (handler_state) return;
+    if (on_valgrind()) { /* reported without the backtrace (its unwinder
+                            loads libgcc_s, whose loader state reads as
+                            leaked there) */
+        handler_state = -1;
+        return;
+    }
     struct sigaction old;
     if (sigaction(SIGURG, NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) &&
         (old.sa_handler == SIG_DFL || old.sa_handler == SIG_IGN)) {
@@ -117,6 +126,7 @@ static void *watchdog(void *arg) {
     (void)arg;
     pthread_mutex_lock(&lock);
     for (;;) {
+        if (watchdog_quit) break;
         cg_ns th = threshold;
         if (th <= 0 && !dump_enabled) {
             pthread_cond_wait(&wake, &lock);
@@ -130,6 +140,7 @@ static void *watchdog(void *arg) {
         until.tv_sec += (time_t)(ns / 1000000000);
         until.tv_nsec = (long)(ns % 1000000000);
         pthread_cond_timedwait(&wake, &lock, &until);
+        if (watchdog_quit) break;
         cg_ns now = mono();
         int dumps = __atomic_load_n(&cg__dump_requests, __ATOMIC_RELAXED);
         for (cg_loop *l = running_loops; l; l = l->watch_next) {
@@ -160,6 +171,7 @@ static void *watchdog(void *arg) {
             }
         }
     }
+    pthread_mutex_unlock(&lock);
     return NULL;
 }
 
@@ -185,6 +197,8 @@ static void *watchdog(void *arg) {
 #define RUNNING_ON_VALGRIND 0
 #endif
 
+static int on_valgrind(void) { return RUNNING_ON_VALGRIND; }
+
 static void read_env(void) {
     if (threshold >= 0) return;
     const char *s = getenv("COGEN_STALL_MS");
@@ -192,21 +206,44 @@ static void read_env(void) {
     if (threshold < 0) threshold = 0;
 }
 
+/* The watchdog ends with the process: at exit it is told to stop and is
+ * joined (so that nothing of it is left for a leak checker); a child
+ * made by fork has no watchdog until it starts one. */
+static pthread_t watchdog_th;
+
+static void stop_watchdog(void) {
+    pthread_mutex_lock(&lock);
+    int started = watchdog_started;
+    watchdog_quit = 1;
+    pthread_cond_signal(&wake);
+    pthread_mutex_unlock(&lock);
+    if (started) pthread_join(watchdog_th, NULL);
+}
+
+static void after_fork_child(void) {
+    pthread_mutex_init(&lock, NULL);
+    pthread_cond_init(&wake, NULL);
+    watchdog_started = 0;
+    watchdog_quit = 0;
+}
+
 static void start_watchdog(void) {
-    if (!watchdog_started) {
-            pthread_t th;
-            pthread_attr_t a;
-            pthread_attr_init(&a);
-            pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-            pthread_attr_setstacksize(&a, 64 * 1024);
-            /* the watchdog takes no signal: the stall signal goes to loops */
-            sigset_t all, old;
-            sigfillset(&all);
-            pthread_sigmask(SIG_SETMASK, &all, &old);
-            if (pthread_create(&th, &a, watchdog, NULL) == 0) watchdog_started = 1;
-            pthread_sigmask(SIG_SETMASK, &old, NULL);
-            pthread_attr_destroy(&a);
+    if (watchdog_started) return;
+    static int hooks;
+    if (!hooks) {
+        if (atexit(stop_watchdog) != 0 || pthread_atfork(NULL, NULL, after_fork_child) != 0) return;
+        hooks = 1;
     }
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setstacksize(&a, 64 * 1024);
+    /* the watchdog takes no signal: the stall signal goes to loops */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    if (pthread_create(&watchdog_th, &a, watchdog, NULL) == 0) watchdog_started = 1;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&a);
 }
 
 void cg__watch_add(cg_loop *loop) {
