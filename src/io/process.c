@@ -69,6 +69,17 @@ typedef struct procs {
 /* Tests force the thread fallback with this (tests/test_proc.c). */
 CG_API int cg__proc_no_pidfd;
 
+/* valgrind before 3.21 does not know pidfd_open (it warns and says
+ * ENOSYS): under it, the watcher thread from the start. */
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
 /* ---------------------------------------------------------------------
  * The end of a child
  * ------------------------------------------------------------------ */
@@ -419,7 +430,7 @@ static cg_process *spawn(const char *file, char *const argv[], const char *shown
     for (int i = 0; i < 3; i++) p->fds[i] = s.ours[i];
     p->sopts = o->stream;
     /* watched from now on */
-    int pfd = cg__proc_no_pidfd ? (errno = ENOSYS, -1) : (int)syscall(SYS_pidfd_open, pid, 0);
+    int pfd = cg__proc_no_pidfd || RUNNING_ON_VALGRIND ? (errno = ENOSYS, -1) : (int)syscall(SYS_pidfd_open, pid, 0);
     if (pfd >= 0) {
         fcntl(pfd, F_SETFD, FD_CLOEXEC);
         if (cg_loop_add_reader(loop, pfd, on_pidfd, p) == 0)
