@@ -63,4 +63,20 @@
     } while (0)
 CG_NORETURN CG_HIDDEN void cg__fatal(const char *file, int line, const char *msg);
 
+/* valgrind's client requests where its header is installed (stacks are
+ * announced to it; the loop's watchdog and process watcher adapt to it);
+ * RUNNING_ON_VALGRIND is 0 without it. */
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define CG_VALGRIND 1
+#endif
+#endif
+#ifndef CG_VALGRIND
+#define CG_VALGRIND 0
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
 #endif

@@ -7,16 +7,7 @@
 #include "check.h"
 #include "cogen_loop.h"
 
-#include <dirent.h>
-
-static inline int count_fds(void) {
-    DIR *d = opendir("/proc/self/fd");
-    CHECK(d != NULL);
-    int n = 0;
-    while (readdir(d)) n++;
-    closedir(d);
-    return n;
-}
+#include "fd_count.h"
 
 static inline void run_main(cg_fn body, void *arg) {
     cg_exc *e = NULL;

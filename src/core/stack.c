@@ -43,15 +43,6 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#define CG_VALGRIND 1
-#endif
-#endif
-#ifndef CG_VALGRIND
-#define CG_VALGRIND 0
-#endif
 
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102

@@ -71,14 +71,7 @@ CG_API int cg__proc_no_pidfd;
 
 /* valgrind before 3.21 does not know pidfd_open (it warns and says
  * ENOSYS): under it, the watcher thread from the start. */
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
+/* (RUNNING_ON_VALGRIND: base.h) */
 
 /* ---------------------------------------------------------------------
  * The end of a child

@@ -29,7 +29,7 @@ int cg__trace_on;
 enum { EV_STEP = 1, EV_SPAN };
 
 typedef struct trace_ev {
-    cg_ns t0, t1;      /* since the trace started */
+    cg_ns t0, t1;      /* CLOCK_MONOTONIC */
     uint64_t loop;     /* the loop's serial, 0 for a span */
     uint8_t kind;
     char name[47];
@@ -58,7 +58,6 @@ static FILE *out;
 static unsigned generation; /* of the trace being written: a buffer of an
                                older one is emptied before it is used */
 static int first_event;
-static cg_ns origin;
 static trace_buf *buffers;
 static __thread trace_buf *mine;
 
@@ -153,8 +152,8 @@ void cg__trace_step(cg_task *t, cg_ns t0, cg_status st, void *r) {
     trace_ev *e = new_event();
     if (!e) return;
     e->kind = EV_STEP;
-    e->t0 = t0 - origin;
-    e->t1 = t1 - origin;
+    e->t0 = t0; /* times since boot: processes appended to one trace line up */
+    e->t1 = t1;
     e->loop = t->fut.loop ? t->fut.loop->serial : 0;
     copy_name(e->name, sizeof e->name, t->name);
     if (st == CG_RETURNED) {
@@ -198,8 +197,8 @@ void cg_trace_end(void) {
     trace_ev *e = new_event();
     if (!e) return;
     e->kind = EV_SPAN;
-    e->t0 = t0 - origin;
-    e->t1 = now_ns() - origin;
+    e->t0 = t0;
+    e->t1 = now_ns();
     e->loop = 0;
     memcpy(e->name, name, sizeof e->name);
     e->what[0] = '\0';
@@ -261,7 +260,6 @@ int cg_trace_start(const char *path) {
     out = f;
     if (!appending) fputs("{\"traceEvents\":[", out);
     first_event = !appending;
-    origin = 0; /* times since boot (CLOCK_MONOTONIC): processes appended to one trace line up */
     __atomic_add_fetch(&generation, 1, __ATOMIC_RELEASE);
     __atomic_store_n(&cg__trace_on, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&lock);

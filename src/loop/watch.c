@@ -188,14 +188,7 @@ static void *watchdog(void *arg) {
 #ifndef DEFAULT_OFF
 #define DEFAULT_OFF 0
 #endif
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
+/* (RUNNING_ON_VALGRIND: base.h) */
 
 static int on_valgrind(void) { return RUNNING_ON_VALGRIND; }
 
