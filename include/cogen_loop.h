@@ -961,18 +961,16 @@ CG_API void cg_loop_dump_tasks(cg_loop *loop, FILE *f);
 CG_API int cg_task_dump_on_signal(int sig);
 
 /* Call sites for the dump. The calls that create a task or wait are
- * macros outside the library that record __FILE__ and __LINE__ in the
- * thread (two stores) before they call the function of the same name;
+ * macros outside the library that record the call site in the thread
+ * (one store: a string literal "file:line", static, so that a task keeps
+ * only its address) before they call the function of the same name;
  * calling the function itself (through a pointer, or with the name in
  * parentheses) records nothing. */
-extern CG_API __thread const char *cg__site_file;
-extern CG_API __thread int cg__site_line;
-static inline void cg__site(const char *file, int line) {
-    cg__site_file = file;
-    cg__site_line = line;
-}
+extern CG_API __thread const char *cg__site;
+#define CG__SITE_STR2(x) #x
+#define CG__SITE_STR(x) CG__SITE_STR2(x)
 #ifndef COGEN_BUILDING
-#define CG__SITE() cg__site(__FILE__, __LINE__)
+#define CG__SITE() (void)(cg__site = __FILE__ ":" CG__SITE_STR(__LINE__))
 #define cg_await(f) (CG__SITE(), cg_await(f))
 #define cg_sleep(d) (CG__SITE(), cg_sleep(d))
 #define cg_task_new(loop, body, arg, opts) (CG__SITE(), cg_task_new(loop, body, arg, opts))

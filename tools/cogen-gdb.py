@@ -482,6 +482,32 @@ def _task_ptr(value):
     return value.cast(gdb.lookup_type("struct cg_task").pointer())
 
 
+def _task_name(task):
+    """struct cg_task's name: in the task (name.buf, a default 'Task-N')
+    or allocated (name.ptr) when name_heap is set (loop.h)."""
+    name = task["name"]
+    if int(task["name_heap"]):
+        return _string(name["ptr"], "?")
+    try:
+        return name["buf"].string()
+    except (gdb.error, gdb.MemoryError, UnicodeDecodeError):
+        return "?"
+
+
+WAIT_TIMER, WAIT_FD, WAIT_TAGS = 2, 4, 7  # struct cg_task.wait's tags (task.c, loop.h)
+
+
+def _future_ops(fut):
+    """The ops of a future of a kind of its own (has_ops: a cg__future_ext,
+    ops right after the struct cg_future), as a symbol name, or None."""
+    if not int(fut["has_ops"]):
+        return None
+    size = gdb.lookup_type("struct cg_future").sizeof
+    vpp = gdb.lookup_type("void").pointer().pointer()
+    ops = gdb.Value(_ptr(fut) + size).cast(vpp).dereference()
+    return _symbol(ops) if _ptr(ops) else None
+
+
 def _ms(ns):
     """A duration in nanoseconds as milliseconds, without useless digits."""
     return ("%.3f" % (ns / 1e6)).rstrip("0").rstrip(".") + " ms"
@@ -668,15 +694,23 @@ def _future_state(f):
 
 def _awaits(loop, task, now):
     """What a pending task that is not running waits for, as text."""
-    fw = task["fut_waiter"]
-    io_wait = int(task["io_wait"])
-    if not _ptr(fw) and io_wait & 2:  # a sleep in the task's own body waits on its timer (task.c)
-        h = gdb.Value(io_wait & ~3).cast(gdb.lookup_type("cg_handle").pointer())
+    wait = int(task["wait"])  # the future it awaits, or a tagged timer or fd
+    if wait & WAIT_TIMER:  # a sleep in the task's own body waits on its timer (task.c)
+        h = gdb.Value(wait & ~WAIT_TAGS).cast(gdb.lookup_type("cg_handle").pointer())
         when = int(h["when"])
         text = "sleep: timer due at %s, in %s" % (_ms(when), _ms(when - now))
         where = _task_site(task, 0)[0]
         return text + ("; in %s" % where if where is not None else "")
-    if not _ptr(fw):
+    if wait & WAIT_FD:  # an fd's waiter (io.c): a cg__io *, the direction in bit 0
+        try:
+            io = gdb.Value(wait & ~WAIT_TAGS).cast(gdb.lookup_type("struct cg__io").pointer())
+            text = "fd %d (%s)" % (int(io["fd"]), "writable" if wait & 1 else "readable")
+        except gdb.error:
+            text = "an fd (%s)" % ("writable" if wait & 1 else "readable")
+        where = _task_site(task, 0)[0]
+        return text + ("; in %s" % where if where is not None else "")
+    fw = gdb.Value(wait).cast(gdb.lookup_type("struct cg_future").pointer())
+    if not wait:
         if not int(task["started"]):
             return "not started: its first step is scheduled"
         return "ready: its next step is scheduled"
@@ -686,10 +720,10 @@ def _awaits(loop, task, now):
         text = sync
     elif int(fw["is_task"]):
         other = _task_ptr(fw)
-        text = "task %#x '%s' (%s)" % (fut, _string(other["name"], "?"), _future_state(fw))
+        text = "task %#x '%s' (%s)" % (fut, _task_name(other), _future_state(fw))
     else:
         h = _timer_for(loop, fut)
-        ops = _symbol(fw["ops"]) if _ptr(fw["ops"]) else None
+        ops = _future_ops(fw)
         if h is not None and _symbol(h["fn"]) == "set_result_unless_cancelled":
             when = int(h["when"])
             text = "sleep: timer due at %s, in %s" % (_ms(when), _ms(when - now))
@@ -789,7 +823,7 @@ program awaits), and cancelling=N or a pending cancel when there is one."""
                     extra += "; cancelling=%d" % int(t["num_cancels"])
                 if int(t["must_cancel"]):
                     extra += "; cancel pending"
-                print("  %#x  %-14s %s%s" % (_ptr(t), "'%s'" % _string(t["name"], "?"), what, extra))
+                print("  %#x  %-14s %s%s" % (_ptr(t), "'%s'" % _task_name(t), what, extra))
         finally:
             orig.switch()
 

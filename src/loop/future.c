@@ -65,14 +65,15 @@ CG_NOINLINE void cg__future_free(cg_future *f) {
     }
     if (f->state == F_FINISHED && f->exc && f->log_tb)
         cg__loop_report(f->loop, "Future exception was never retrieved", f->exc, f);
-    if (f->ops && f->ops->fini) f->ops->fini(f);
+    const cg__future_ops *ops = cg__future_ops_of(f);
+    if (ops && ops->fini) ops->fini(f);
     cg__future_clear(f);
     /* A plain future (cg_future_new's size) goes to the cache of the loop
      * running on this thread, if any (loop.c). It was made with the
      * allocator in force now (cg_set_allocator's contract: memory is freed
      * under the functions that made it), as cg__dealloc assumes too. */
     cg_loop *running = cg__running_loop;
-    if (f->ops || !running || !cg__freelist_put(&running->future_cache, f, cg__alloc_generation())) cg__dealloc(f);
+    if (f->has_ops || !running || !cg__freelist_put(&running->future_cache, f, cg__alloc_generation())) cg__dealloc(f);
 }
 
 void cg_future_unref(cg_future *f) {
@@ -221,7 +222,8 @@ int cg__future_cancel_plain(cg_future *f, char *msg) {
 
 int cg__future_cancel(cg_future *f, char *msg) {
     if (f->is_task) return cg__task_cancel((cg_task *)f, msg);
-    if (f->ops && f->ops->cancel) return f->ops->cancel(f, msg);
+    const cg__future_ops *ops = cg__future_ops_of(f);
+    if (ops && ops->cancel) return ops->cancel(f, msg);
     return cg__future_cancel_plain(f, msg);
 }
 

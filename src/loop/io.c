@@ -165,7 +165,7 @@ static void io_wake(cg_loop *loop, cg__io *io, int dir, cg_exc *exc) {
     cg_future *f = io->wfut[dir];
     if (t) {
         io->waiter[dir] = NULL;
-        t->io_wait = 0;
+        t->wait = 0;
         loop->io_waiting--;
         cg__task_schedule_step(t, exc);
         return;
@@ -299,9 +299,8 @@ static void io_wait_edge(int fd, int dir) {
         return;
     }
     io->waiter[dir] = t;
-    t->io_wait = (uintptr_t)io | (uintptr_t)dir;
-    t->await_file = cg__site_file;
-    t->await_line = cg__site_line;
+    t->wait = (uintptr_t)io | CG__WAIT_FD | (uintptr_t)dir;
+    t->await_site = cg__site;
     loop->io_waiting++;
     if (io->level && io_register(loop, io) < 0) {
         int err = errno;
@@ -311,13 +310,13 @@ static void io_wait_edge(int fd, int dir) {
     cg_yield(cur, &cg__io_token); /* the edge, a cancellation or a forget steps the task */
 }
 
-int cg__io_wait_fd(uintptr_t io_wait) { return ((cg__io *)(io_wait & ~(uintptr_t)1))->fd; }
+int cg__io_wait_fd(uintptr_t io_wait) { return ((cg__io *)(io_wait & ~CG__WAIT_TAGS))->fd; }
 
 void cg__io_cancel_wait(cg_task *t) {
-    if (!t->io_wait) return;
-    cg__io *io = (cg__io *)(t->io_wait & ~(uintptr_t)1);
-    int dir = (int)(t->io_wait & 1);
-    t->io_wait = 0;
+    if (!(t->wait & CG__WAIT_FD)) return;
+    cg__io *io = (cg__io *)(t->wait & ~CG__WAIT_TAGS);
+    int dir = (int)(t->wait & 1);
+    t->wait = 0;
     if (io->waiter[dir] == t) {
         io->waiter[dir] = NULL;
         t->fut.loop->io_waiting--;

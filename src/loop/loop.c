@@ -633,7 +633,7 @@ static CG_NOINLINE void run_timed(cg_loop *loop, cg__ready *r) {
     char what[128];
     cg_task *t = r->kind == R_STEP ? (cg_task *)ready_future(r) : NULL;
     if (t)
-        snprintf(what, sizeof what, "<Task '%s'> step", t->name);
+        snprintf(what, sizeof what, "<Task '%s'> step", cg__task_name(t));
     else
         snprintf(what, sizeof what, r->kind == R_CALLBACKS ? "<done callbacks of a future>" : "<Handle %p>", (void *)r);
     cg_ns t0 = mono_now();

@@ -88,7 +88,7 @@ struct cg_future {
     unsigned char state;      /* F_* */
     unsigned char is_task;
     unsigned char log_tb;     /* an exception nobody has retrieved */
-    const cg__future_ops *ops; /* NULL for a plain future or a task */
+    unsigned char has_ops;    /* a cg__future_ext: a future of a kind of its own */
     cg_loop *loop;
     cg__ready ready;          /* queued with R_CALLBACKS once it is done
                                  and has callbacks (they stay in cbs until
@@ -112,33 +112,65 @@ struct cg_future {
 struct cg_task {
     cg_future fut;            /* first: a task is a future */
     cg_gen *gen;
-    char *name;               /* owned */
-    cg_future *fut_waiter;    /* what it awaits (owned), or NULL */
+    uintptr_t wait;           /* what it waits on, one at a time: the future
+                                 it awaits (owned; low bits 0), its sleep's
+                                 timer (task.c: a cg_handle * | WAIT_TIMER),
+                                 an fd (io.c: a cg__io * | CG__WAIT_FD, the
+                                 direction in bit 0), or 0. cg__task_waiter
+                                 and cg__task_io_wait read it */
     union { /* never both: one lives while the step runs, the other while
-               it is scheduled (a union keeps the task at 200 bytes) */
+               it is scheduled */
         cg_future *awaiting;  /* set by cg_await just before it yields */
         cg_exc *step_exc;     /* thrown in by the step scheduled (owned) */
     };
-    int num_cancels;          /* cancelling() */
+    int32_t num_cancels;      /* cancelling() */
     unsigned char must_cancel;
     unsigned char started;
     unsigned char log_destroy_pending; /* reported if dropped pending (0: a
                                           task gather made for a coroutine) */
+    unsigned char name_heap;  /* the name is name.ptr (owned), not name.buf */
     uint64_t serial;          /* creation order (the task dump's #N) */
     struct cg_task *all_next, *all_prev; /* the loop's tasks, creation order */
-    uintptr_t io_wait;        /* what it waits on without a future: an fd
-                                 (io.c: a cg__io * with the direction in
-                                 bit 0), or its sleep's timer (task.c: a
-                                 cg_handle * with bit 1 set), or 0 */
-    /* For the task dump (cg_loop_dump_tasks): what it awaits, beyond the
-     * future (a primitive's kind and the object, or a sleep's timer
-     * handle), where it awaits and where it was made (the call sites the
-     * public macros record), and the task that made it. */
-    const char *await_kind;
-    const void *await_obj;
-    const char *await_file, *new_file;
-    int await_line, new_line;
-    uint64_t parent;          /* its serial, 0 for none */
+    /* For the task dump (cg_loop_dump_tasks): what it awaits beyond the
+     * future (a primitive or a sleep's timer handle, its kind CG__AW_* in
+     * the low 3 bits), where it awaits and where it was made (the call
+     * sites the public macros record: static "file:line" strings), and
+     * the task that made it (its serial, 0 for none). */
+    uintptr_t await_obj;
+    const char *await_site, *new_site;
+    uint64_t parent;
+    union {                   /* the name: 'Task-N' in buf when it fits */
+        char buf[16];
+        char *ptr;
+    } name;
+};                            /* 200 bytes: a 208-byte malloc chunk */
+
+/* An fd wait in a task's wait word (io.c). */
+#define CG__WAIT_FD ((uintptr_t)4)
+#define CG__WAIT_TAGS ((uintptr_t)7)
+
+/* The future a task awaits (borrowed), or NULL. */
+static inline cg_future *cg__task_waiter(const cg_task *t) {
+    return (t->wait & CG__WAIT_TAGS) ? NULL : (cg_future *)t->wait;
+}
+/* What it waits on without a future (a tagged fd or timer), or 0. */
+static inline uintptr_t cg__task_io_wait(const cg_task *t) {
+    return (t->wait & CG__WAIT_TAGS) ? t->wait : 0;
+}
+static inline const char *cg__task_name(const cg_task *t) {
+    return t->name_heap ? t->name.ptr : t->name.buf;
+}
+
+/* What the task dump says a task awaits (await_obj's tag). */
+enum {
+    CG__AW_NONE = 0,
+    CG__AW_SLEEP,
+    CG__AW_LOCK,
+    CG__AW_EVENT,
+    CG__AW_CONDITION,
+    CG__AW_SEMAPHORE,
+    CG__AW_QUEUE_GET,
+    CG__AW_QUEUE_PUT
 };
 
 /* The token a task yields to its driver when it awaits (cg_await): the
@@ -354,6 +386,15 @@ static inline cg_future *cg__fut_ref(cg_future *f) {
 static inline void cg__fut_unref(cg_future *f) {
     if (--f->refs == 0) cg__future_free(f);
 }
+/* A future with ops (has_ops set) begins with this: ops follows the
+ * future, which it does not make bigger for the others (a task). */
+typedef struct cg__future_ext {
+    cg_future fut;
+    const cg__future_ops *ops;
+} cg__future_ext;
+static inline const cg__future_ops *cg__future_ops_of(const cg_future *f) {
+    return f->has_ops ? ((const cg__future_ext *)f)->ops : NULL;
+}
 /* Frees what a future holds (not the struct). */
 CG_HIDDEN void cg__future_clear(cg_future *f);
 /* A CancelledError for a future (_make_cancelled_error). New reference. */
@@ -455,7 +496,6 @@ CG_HIDDEN void cg__watch_remove(cg_loop *loop);
  * dump_seen differs dumps its tasks at its next iteration. */
 extern CG_HIDDEN int cg__dump_requests;
 CG_HIDDEN void cg__loop_dump_requested(cg_loop *loop);
-/* Call sites the public macros record (cogen_loop.h, CG__SITE). */
 
 /* ---------------------------------------------------------------------
  * The trace recorder (trace.c)
@@ -472,14 +512,13 @@ CG_HIDDEN void cg__trace_from_env(void);
 /* The loop running in this thread. */
 extern __thread cg_loop *cg__running_loop CG_HIDDEN;
 
-/* The running task will await kind obj (for the task dump). */
-static inline void cg__await_note(const char *kind, const void *obj) {
+/* The running task will await obj, of kind CG__AW_* (for the task
+ * dump). Objects are malloc'd, so their low 3 bits are free for the kind;
+ * one that is not (a caller's allocator) is left out. */
+static inline void cg__await_note(int kind, const void *obj) {
     cg_loop *loop = cg__running_loop;
     cg_task *t = loop ? loop->current : NULL;
-    if (t) {
-        t->await_kind = kind;
-        t->await_obj = obj;
-    }
+    if (t) t->await_obj = (((uintptr_t)obj & 7) ? 0 : (uintptr_t)obj) | (uintptr_t)kind;
 }
 
 

@@ -295,7 +295,7 @@ void *cg_queue_get_nowait(cg_queue *q) {
 static void wait_turn(cg_queue *q, cg__waiters *waiters, int (*missing)(const cg_queue *)) {
     cg_loop *loop = cg__sync_get_loop(&q->h, queue_repr, q);
     cg_future *w = cg__sync_new_waiter(loop, waiters);
-    cg_exc *e = cg__sync_await(w, waiters == &q->getters ? "Queue (get)" : "Queue (put)", q);
+    cg_exc *e = cg__sync_await(w, waiters == &q->getters ? CG__AW_QUEUE_GET : CG__AW_QUEUE_PUT, q);
     if (e) {
         cg_future_cancel(w, NULL); /* in case it is not done yet */
         /* It may have been popped already by a get/put or shutdown. */

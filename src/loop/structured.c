@@ -179,6 +179,7 @@ static void detach_child(cg_future *child, cg_done_callback fn, void *arg) {
 
 typedef struct gathering {
     cg_future fut; /* first: the outer future (_GatheringFuture) */
+    const cg__future_ops *ops; /* second, as in cg__future_ext */
     cg_future **children; /* in argument order, duplicates included (owned) */
     size_t n, nfuts, nfinished;
     unsigned char return_exceptions, cancel_requested;
@@ -186,6 +187,7 @@ typedef struct gathering {
     cg_exc **excs; /* owned */
     cg_gathered res;
 } gathering;
+_Static_assert(offsetof(gathering, ops) == offsetof(cg__future_ext, ops), "gathering's ops where cg__future_ops_of reads it");
 
 static int gathering_cancel(cg_future *f, char *msg) {
     gathering *g = (gathering *)f;
@@ -263,7 +265,8 @@ static gathering *gathering_new(cg_loop *loop, size_t n, int return_exceptions) 
     memset(g, 0, sizeof *g);
     g->fut.refs = 1;
     g->fut.loop = loop;
-    g->fut.ops = &gathering_ops;
+    g->ops = &gathering_ops;
+    g->fut.has_ops = 1;
     g->return_exceptions = return_exceptions != 0;
     g->children = cg__alloc(n * sizeof *g->children + 1);
     if (!g->children) {
@@ -374,7 +377,7 @@ cg_future *cg_gather_bodies(const cg_body *bodies, size_t n, int return_exceptio
 }
 
 static gathering *as_gathering(cg_future *g, const char *op) {
-    if (!g || g->ops != &gathering_ops) CG_RAISEF(&cg_TypeError, "%s() argument must be a gather() future", op);
+    if (!g || cg__future_ops_of(g) != &gathering_ops) CG_RAISEF(&cg_TypeError, "%s() argument must be a gather() future", op);
     return (gathering *)g;
 }
 
@@ -395,8 +398,10 @@ cg_future *cg_gather_child(cg_future *g, size_t i) {
  * were dropped pending at loop close): freeing it removes the callback. */
 typedef struct shielding {
     cg_future fut;
+    const cg__future_ops *ops; /* second, as in cg__future_ext */
     cg_future *inner; /* owned */
 } shielding;
+_Static_assert(offsetof(shielding, ops) == offsetof(cg__future_ext, ops), "shielding's ops where cg__future_ops_of reads it");
 
 static void shield_inner_done(cg_future *inner, void *arg);
 
@@ -435,7 +440,8 @@ static cg_future *shield_future(cg_future *inner) {
     memset(s, 0, sizeof *s);
     s->fut.refs = 1;
     s->fut.loop = inner->loop;
-    s->fut.ops = &shielding_ops;
+    s->ops = &shielding_ops;
+    s->fut.has_ops = 1;
     s->inner = cg_future_ref(inner);
     if (cg_future_add_done_callback(inner, shield_inner_done, s) < 0) {
         cg_future_unref(&s->fut);
@@ -1115,15 +1121,15 @@ static void tg_add_error(cg_taskgroup *tg, cg_exc *e) { tg->errors[tg->nerrors++
 static void task_repr(cg_task *t, char *buf, size_t size) {
     cg_future *f = &t->fut;
     if (f->state == F_PENDING) {
-        snprintf(buf, size, "<Task pending name='%s'>", t->name);
+        snprintf(buf, size, "<Task pending name='%s'>", cg__task_name(t));
     } else if (f->state == F_CANCELLED) {
-        snprintf(buf, size, "<Task cancelled name='%s'>", t->name);
+        snprintf(buf, size, "<Task cancelled name='%s'>", cg__task_name(t));
     } else if (f->exc) {
         char e[200];
         cg_exc_repr(f->exc, e, sizeof e);
-        snprintf(buf, size, "<Task finished name='%s' exception=%s>", t->name, e);
+        snprintf(buf, size, "<Task finished name='%s' exception=%s>", cg__task_name(t), e);
     } else {
-        snprintf(buf, size, "<Task finished name='%s' result=%p>", t->name, f->result);
+        snprintf(buf, size, "<Task finished name='%s' result=%p>", cg__task_name(t), f->result);
     }
 }
 

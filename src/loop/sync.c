@@ -89,7 +89,7 @@ cg_future *cg__sync_new_waiter(cg_loop *loop, cg__waiters *w) {
     return f;
 }
 
-cg_exc *cg__sync_await(cg_future *f, const char *kind, const void *obj) {
+cg_exc *cg__sync_await(cg_future *f, int kind, const void *obj) {
     cg__await_note(kind, obj);
     return cg__await_catch(f);
 }
@@ -160,7 +160,7 @@ int cg_lock_acquire(cg_lock *l) {
     cg_loop *loop = cg__sync_get_loop(&l->h, lock_repr, l);
     cg_future *f = cg__sync_new_waiter(loop, &l->waiters);
     l->h.refs++;
-    cg_exc *e = cg__sync_await(f, "Lock", l);
+    cg_exc *e = cg__sync_await(f, CG__AW_LOCK, l);
     cg__wq_remove(&l->waiters, f);
     cg_future_unref(f);
     if (e) {
@@ -253,7 +253,7 @@ int cg_event_wait(cg_event *e) {
     cg_loop *loop = cg__sync_get_loop(&e->h, event_repr, e);
     cg_future *f = cg__sync_new_waiter(loop, &e->waiters);
     e->h.refs++;
-    cg_exc *x = cg__sync_await(f, "Event", e);
+    cg_exc *x = cg__sync_await(f, CG__AW_EVENT, e);
     cg__wq_remove(&e->waiters, f);
     cg_future_unref(f);
     cg__event_unref(e);
@@ -337,7 +337,7 @@ int cg_condition_wait(cg_condition *c) {
     if (cg__wq_append(&c->waiters, f) < 0) {
         x = cg_exc_new(&cg_MemoryError, NULL);
     } else {
-        x = cg__sync_await(f, "Condition", c);
+        x = cg__sync_await(f, CG__AW_CONDITION, c);
         cg__wq_remove(&c->waiters, f);
     }
     cg_future_unref(f);
@@ -480,7 +480,7 @@ int cg_semaphore_acquire(cg_semaphore *s) {
     cg_loop *loop = cg__sync_get_loop(&s->h, sem_repr, s);
     cg_future *f = cg__sync_new_waiter(loop, &s->waiters);
     s->h.refs++;
-    cg_exc *e = cg__sync_await(f, "Semaphore", s);
+    cg_exc *e = cg__sync_await(f, CG__AW_SEMAPHORE, s);
     cg__wq_remove(&s->waiters, f);
     /* Cancelled after being handed a slot: give it back. */
     if (e && cg_exc_is(e, &cg_CancelledError) && cg_future_done(f) && !cg_future_cancelled(f)) s->value++;

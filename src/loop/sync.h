@@ -56,7 +56,7 @@ CG_HIDDEN cg_future *cg__sync_new_waiter(cg_loop *loop, cg__waiters *w);
  * the lock): NULL when it returned, else the exception it raised (a new
  * reference; any BaseException, so that the caller can clean up and
  * re-raise it as a try/finally would). */
-CG_HIDDEN cg_exc *cg__sync_await(cg_future *f, const char *kind, const void *obj);
+CG_HIDDEN cg_exc *cg__sync_await(cg_future *f, int kind, const void *obj); /* kind: CG__AW_* */
 
 /* Event internals the queue uses (Queue._finished). */
 CG_HIDDEN void cg__event_unref(cg_event *e);

@@ -32,20 +32,22 @@ static char *task_cancel_msg_take(cg_task *t);
  * it apart cost a task 16 bytes of malloc chunk. */
 #define TASK_CANCEL_MSG(t) ((t)->fut.cancel_msg)
 
-typedef struct task_extra {
-    char name_buf[16]; /* the name when it is a default 'Task-N' that fits */
-} task_extra;
+/* What a suspended task costs is mostly this struct's malloc chunk beside
+ * its stack: keep it within 200 bytes (a 208-byte chunk) on 64-bit
+ * targets. */
+_Static_assert(sizeof(void *) != 8 || sizeof(cg_task) <= 200, "cg_task outgrew its 208-byte malloc chunk");
 
-/* A task's io_wait with this bit is a sleep's timer handle (cg_sleep),
- * else the fd it waits on (io.c: a cg__io *, direction in bit 0). */
+/* A task's wait word with this bit is a sleep's timer handle (cg_sleep);
+ * with CG__WAIT_FD, the fd it waits on (io.c); with neither, the future it
+ * awaits (loop.h). */
 #define WAIT_TIMER ((uintptr_t)2)
 
 /* The task stops waiting on its fd or its sleep's timer (the caller steps
  * it, or drops it). */
 static void wait_cancel(cg_task *t) {
-    if (t->io_wait & WAIT_TIMER) {
-        cg_handle *h = (cg_handle *)(t->io_wait & ~WAIT_TIMER);
-        t->io_wait = 0;
+    if (t->wait & WAIT_TIMER) {
+        cg_handle *h = (cg_handle *)(t->wait & ~WAIT_TIMER);
+        t->wait = 0;
         cg_handle_cancel(h); /* cg_sleep holds it and lets it go */
         return;
     }
@@ -109,7 +111,7 @@ static char *task_default_name(unsigned long n, char *buf) {
         *--d = (char)('0' + n);
     }
     size_t nd = (size_t)(digits + sizeof digits - d);
-    char *name = 5 + nd + 1 <= sizeof ((task_extra *)0)->name_buf ? buf : cg__alloc(5 + nd + 1);
+    char *name = 5 + nd + 1 <= sizeof ((cg_task *)0)->name.buf ? buf : cg__alloc(5 + nd + 1);
     if (!name) return NULL;
     memcpy(name, "Task-", 5);
     memcpy(name + 5, d, nd);
@@ -123,33 +125,32 @@ cg_task *cg_task_new(cg_loop *loop, cg_fn body, void *arg, const cg_task_opts *o
         return NULL;
     }
     cg__check_thread(loop);
-    cg_task *t = cg__alloc(sizeof *t + sizeof(task_extra));
+    cg_task *t = cg__alloc(sizeof *t);
     if (!t) {
         errno = ENOMEM;
         return NULL;
     }
-    memset(t, 0, sizeof *t + sizeof(task_extra));
+    memset(t, 0, sizeof *t);
     t->fut.refs = 1;
     t->fut.loop = loop;
     t->fut.is_task = 1;
-    if (opts && opts->name) {
-        t->name = cg__strdup(opts->name);
-    } else {
-        t->name = task_default_name(++loop->unnamed, ((task_extra *)(t + 1))->name_buf);
+    char *name = opts && opts->name ? cg__strdup(opts->name) : task_default_name(++loop->unnamed, t->name.buf);
+    if (name != t->name.buf) {
+        t->name.ptr = name;
+        t->name_heap = 1;
     }
-    cg_opts go = {opts ? opts->stack_size : 0, t->name, opts ? opts->gen_flags : 0};
-    t->gen = t->name ? cg_new(body, arg, &go) : NULL;
+    cg_opts go = {opts ? opts->stack_size : 0, name, opts ? opts->gen_flags : 0};
+    t->gen = name ? cg_new(body, arg, &go) : NULL;
     if (!t->gen) {
-        int err = t->name ? errno : ENOMEM;
-        if (t->name != ((task_extra *)(t + 1))->name_buf) cg__dealloc(t->name);
+        int err = name ? errno : ENOMEM;
+        if (t->name_heap) cg__dealloc(name);
         cg__dealloc(t);
         errno = err;
         return NULL;
     }
     t->log_destroy_pending = 1;
     t->serial = ++loop->task_serial;
-    t->new_file = cg__site_file; /* where the public macro was called */
-    t->new_line = cg__site_line;
+    t->new_site = cg__site; /* where the public macro was called */
     t->parent = loop->current ? loop->current->serial : 0;
     loop_link(loop, t);
     cg_future_ref(&t->fut); /* the loop's, until the task is done */
@@ -168,10 +169,8 @@ cg_task *cg_create_task(cg_fn body, void *arg, const char *name) {
     return t;
 }
 
-const char *cg_task_name(const cg_task *t) { return t ? t->name : NULL; }
+const char *cg_task_name(const cg_task *t) { return t ? cg__task_name(t) : NULL; }
 cg_gen *cg_task_gen(const cg_task *t) { return t ? t->gen : NULL; }
-
-static task_extra *extra(cg_task *t) { return (task_extra *)(t + 1); }
 
 static char *task_cancel_msg_take(cg_task *t) {
     char *m = TASK_CANCEL_MSG(t);
@@ -208,10 +207,10 @@ void cg__task_free(cg_task *t) {
         t->gen = NULL;
         cg_free(g);
     }
-    if (t->fut_waiter) cg_future_unref(t->fut_waiter);
+    if (cg__task_waiter(t)) cg_future_unref(cg__task_waiter(t));
     cg_exc_unref(t->step_exc);
     cg__future_clear(&t->fut); /* and the cancel message */
-    if (t->name != extra(t)->name_buf) cg__dealloc(t->name);
+    if (t->name_heap) cg__dealloc(t->name.ptr);
     cg__dealloc(t);
 }
 
@@ -236,17 +235,18 @@ void cg__task_finalize_all(cg_loop *loop) {
         cg_future_ref(&t->fut);
         if (t->log_destroy_pending) cg__loop_report(loop, "Task was destroyed but it is pending!", NULL, &t->fut);
         if (loop->debug && !t->started) {
-            if (t->new_file)
-                fprintf(stderr, "cogen: task '%s' was created at %s:%d but never started\n", t->name, t->new_file,
-                        t->new_line);
+            if (t->new_site)
+                fprintf(stderr, "cogen: task '%s' was created at %s but never started\n", cg__task_name(t),
+                        t->new_site);
             else
-                fprintf(stderr, "cogen: task '%s' was created but never started\n", t->name);
+                fprintf(stderr, "cogen: task '%s' was created but never started\n", cg__task_name(t));
         }
-        if (t->fut_waiter && cg_future_remove_done_callback(t->fut_waiter, cg__task_wakeup, t) > 0)
+        cg_future *w = cg__task_waiter(t);
+        if (w && cg_future_remove_done_callback(w, cg__task_wakeup, t) > 0)
             cg_future_unref(&t->fut); /* the wake-up's */
-        if (t->fut_waiter) { /* tasks awaiting each other hold each other */
-            cg_future_unref(t->fut_waiter);
-            t->fut_waiter = NULL;
+        if (w) { /* tasks awaiting each other hold each other */
+            t->wait = 0;
+            cg_future_unref(w);
         }
         wait_cancel(t);
         cg_gen *g = t->gen;
@@ -272,7 +272,7 @@ void cg__task_step(cg_task *t, cg_exc *exc) {
         cg_exc_unref(exc);
         char msg[200];
         snprintf(msg, sizeof msg, "_step(): already done: <Task %s name='%s'>",
-                 t->fut.state == F_CANCELLED ? "cancelled" : "finished", t->name);
+                 t->fut.state == F_CANCELLED ? "cancelled" : "finished", cg__task_name(t));
         cg__loop_report(loop, "Exception in callback", cg_exc_new(&cg_InvalidStateError, msg), NULL);
         return;
     }
@@ -285,15 +285,16 @@ void cg__task_step(cg_task *t, cg_exc *exc) {
         }
         t->must_cancel = 0;
     }
-    if (t->fut_waiter) {
-        cg__fut_unref(t->fut_waiter);
-        t->fut_waiter = NULL;
+    cg_future *waited = cg__task_waiter(t);
+    if (waited) { /* the future it awaited (its wake-up steps it) */
+        t->wait = 0;
+        cg__fut_unref(waited);
     }
     loop->current = t;
     loop->n_steps++;
     t->started = 1;
-    t->await_kind = NULL;
-    cg__site_file = NULL; /* a site is the task's own, from this step */
+    t->await_obj = 0;
+    cg__site = NULL; /* a site is the task's own, from this step */
     void *r = NULL;
     cg_exc *err = NULL;
     cg_ns t0 = cg__tracing() ? cg__trace_now() : 0;
@@ -326,9 +327,9 @@ void cg__task_step(cg_task *t, cg_exc *exc) {
         cg_future *f = t->awaiting;
         t->awaiting = NULL;
         if (f->loop != loop) {
-            cg__task_schedule_step(t, cg_exc_newf(&cg_RuntimeError, "Task <Task pending name='%s'> got Future <Future pending> attached to a different loop", t->name));
+            cg__task_schedule_step(t, cg_exc_newf(&cg_RuntimeError, "Task <Task pending name='%s'> got Future <Future pending> attached to a different loop", cg__task_name(t)));
         } else if (f == &t->fut) {
-            cg__task_schedule_step(t, cg_exc_newf(&cg_RuntimeError, "Task cannot await on itself: <Task pending name='%s'>", t->name));
+            cg__task_schedule_step(t, cg_exc_newf(&cg_RuntimeError, "Task cannot await on itself: <Task pending name='%s'>", cg__task_name(t)));
         } else {
             cg__fut_ref(&t->fut); /* the wake-up's */
             if (f->cbs_cap == 0 && f->state == F_PENDING) { /* its first callback, in the future (as add_done_callback) */
@@ -340,13 +341,13 @@ void cg__task_step(cg_task *t, cg_exc *exc) {
                 cg__task_schedule_step(t, cg_exc_new(&cg_MemoryError, NULL));
                 return;
             }
-            t->fut_waiter = cg__fut_ref(f);
+            t->wait = (uintptr_t)cg__fut_ref(f);
             if (t->must_cancel && cg__future_cancel(f, TASK_CANCEL_MSG(t))) t->must_cancel = 0;
         }
     } else if (r == &cg__io_token) {
         /* an fd's waiter (io.c): its edge steps the task; a cancellation
          * that came during the step stops the wait at once */
-        if (t->must_cancel && (t->io_wait & WAIT_TIMER)) {
+        if (t->must_cancel && (t->wait & WAIT_TIMER)) {
             /* a sleep: its future would be cancelled with the message and
              * the request consumed (must_cancel cleared), so that a later
              * cancel() does not replace the message thrown in */
@@ -395,17 +396,17 @@ int cg__task_cancel(cg_task *t, char *msg) {
     t->fut.log_tb = 0;
     if (t->fut.state != F_PENDING) return 0;
     t->num_cancels++;
-    if (t->fut_waiter) {
+    if (cg__task_waiter(t)) {
         if (cancel_depth >= CANCEL_DEPTH_MAX) {
             cancel_depth = 0;
             CG_RAISE(&cg_RecursionError, "maximum recursion depth exceeded");
         }
         cancel_depth++;
-        int passed = cg__future_cancel(t->fut_waiter, msg);
+        int passed = cg__future_cancel(cg__task_waiter(t), msg);
         cancel_depth--;
         if (passed) return 1;
     }
-    if (t->io_wait & WAIT_TIMER) { /* asleep: as if its sleep's future were cancelled */
+    if (t->wait & WAIT_TIMER) { /* asleep: as if its sleep's future were cancelled */
         wait_cancel(t);
         cg__task_schedule_step(t, cg_exc_new(&cg_CancelledError, msg));
         return 1;
@@ -414,7 +415,7 @@ int cg__task_cancel(cg_task *t, char *msg) {
     char *old = TASK_CANCEL_MSG(t);
     TASK_CANCEL_MSG(t) = cg__msg_ref(msg); /* before the unref: msg may be old */
     cg__msg_unref(old);
-    if (t->io_wait) { /* waiting on an fd: the step throws CancelledError in */
+    if (t->wait & CG__WAIT_FD) { /* waiting on an fd: the step throws CancelledError in */
         wait_cancel(t);
         cg__task_schedule_step(t, NULL);
     }
@@ -466,17 +467,13 @@ static inline cg_task *task_body_running(cg_gen *cur) {
     return t && t->gen == cur && !cg__agen_running ? t : NULL;
 }
 
-__thread const char *cg__site_file;
-__thread int cg__site_line;
+__thread const char *cg__site;
 
 /* The running task records the call site of the wait it makes. */
 static inline void note_site(void) {
     cg_loop *loop = cg__running_loop;
     cg_task *t = loop ? loop->current : NULL;
-    if (t) {
-        t->await_file = cg__site_file;
-        t->await_line = cg__site_line;
-    }
+    if (t) t->await_site = cg__site;
 }
 
 void *cg_await(cg_future *f) {
@@ -546,7 +543,7 @@ static void sleep_cleanup(void *p) {
 
 /* asyncio.sleep's future and its timer in one, for the task's own body
  * (the common case): the task waits on the timer itself, as on an fd
- * (io_wait, tagged WAIT_TIMER), and the timer steps it. A cancellation
+ * (its wait word, tagged WAIT_TIMER), and the timer steps it. A cancellation
  * cancels the timer and steps the task with CancelledError(msg), which is
  * what cancelling the sleep's future would do (Task.cancel passes msg to
  * the future, whose wake-up throws it in); nothing else could see the
@@ -554,18 +551,18 @@ static void sleep_cleanup(void *p) {
  * neither makes one nor runs its done callback. */
 static void sleep_wake(void *arg) {
     cg_task *t = arg;
-    t->io_wait = 0;
+    t->wait = 0;
     cg__task_schedule_step(t, NULL);
 }
 
 static void sleep_on_timer(cg_task *t, cg_loop *loop, cg_gen *cur, cg_ns delay) {
     cg_handle *h = cg_loop_call_later(loop, delay, sleep_wake, t);
     if (!h) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
-    t->io_wait = (uintptr_t)h | WAIT_TIMER;
-    cg__await_note("sleep", h);
+    t->wait = (uintptr_t)h | WAIT_TIMER;
+    cg__await_note(CG__AW_SLEEP, h);
     note_site();
     cg_exc *e = cg_yield_catch(cur, &cg__io_token, NULL); /* the timer or a cancellation steps it */
-    if (t->io_wait == ((uintptr_t)h | WAIT_TIMER)) t->io_wait = 0;
+    if (t->wait == ((uintptr_t)h | WAIT_TIMER)) t->wait = 0;
     cg_handle_cancel(h);
     cg_handle_unref(h);
     if (e) cg_raise(e);
@@ -594,7 +591,7 @@ void cg_sleep(cg_ns delay) {
         cg_raise(cg_exc_new(&cg_MemoryError, NULL));
     }
     CG_DEFER(sleep_cleanup, &s);
-    cg__await_note("sleep", s.h);
+    cg__await_note(CG__AW_SLEEP, s.h);
     cg_await(s.f);
 }
 
@@ -915,26 +912,34 @@ static cg_task *task_by_serial(cg_loop *loop, uint64_t serial) {
     return NULL;
 }
 
+/* The dump's words for await_obj's kinds (CG__AW_*). */
+static const char *const await_kinds[8] = {NULL,        "sleep",     "Lock",        "Event",
+                                           "Condition", "Semaphore", "Queue (get)", "Queue (put)"};
+
 static void dump_awaits(cg_loop *loop, cg_task *t, FILE *f) {
-    if (t->io_wait & WAIT_TIMER) { /* a sleep in the task's own body: its timer */
-        const cg_handle *h = (const cg_handle *)(t->io_wait & ~WAIT_TIMER);
+    uintptr_t io_wait = cg__task_io_wait(t);
+    cg_future *waiter = cg__task_waiter(t);
+    int kind = (int)(t->await_obj & 7);
+    const void *obj = (const void *)(t->await_obj & ~(uintptr_t)7);
+    if (io_wait & WAIT_TIMER) { /* a sleep in the task's own body: its timer */
+        const cg_handle *h = (const cg_handle *)(io_wait & ~WAIT_TIMER);
         fprintf(f, "awaits sleep, %.3f ms left", (double)(h->when - cg_loop_time(loop)) / 1e6);
-    } else if (t->io_wait) {
-        fprintf(f, "awaits fd %d (%s)", cg__io_wait_fd(t->io_wait), (t->io_wait & 1) ? "writable" : "readable");
-    } else if (t->await_kind && !strcmp(t->await_kind, "sleep") && t->fut_waiter) {
-        const cg_handle *h = t->await_obj;
+    } else if (io_wait) {
+        fprintf(f, "awaits fd %d (%s)", cg__io_wait_fd(io_wait), (io_wait & 1) ? "writable" : "readable");
+    } else if (kind == CG__AW_SLEEP && waiter && obj) {
+        const cg_handle *h = obj;
         fprintf(f, "awaits sleep, %.3f ms left", (double)(h->when - cg_loop_time(loop)) / 1e6);
-    } else if (t->await_kind && t->fut_waiter) {
-        fprintf(f, "awaits %s %p", t->await_kind, t->await_obj);
-    } else if (t->fut_waiter && t->fut_waiter->is_task) {
-        const cg_task *o = (const cg_task *)t->fut_waiter;
-        fprintf(f, "awaits task '%s' (#%llu)", o->name, (unsigned long long)o->serial);
-    } else if (t->fut_waiter) {
-        fprintf(f, "awaits future %p", (void *)t->fut_waiter);
+    } else if (kind && waiter) {
+        fprintf(f, "awaits %s %p", await_kinds[kind], obj);
+    } else if (waiter && waiter->is_task) {
+        const cg_task *o = (const cg_task *)waiter;
+        fprintf(f, "awaits task '%s' (#%llu)", cg__task_name(o), (unsigned long long)o->serial);
+    } else if (waiter) {
+        fprintf(f, "awaits future %p", (void *)waiter);
     } else {
         fputs("awaits nothing", f);
     }
-    if (t->await_file) fprintf(f, " at %s:%d", t->await_file, t->await_line);
+    if (t->await_site) fprintf(f, " at %s", t->await_site);
 }
 
 void cg_loop_dump_tasks(cg_loop *loop, FILE *f) {
@@ -948,16 +953,16 @@ void cg_loop_dump_tasks(cg_loop *loop, FILE *f) {
     fprintf(f, "cogen: loop %llu: %zu task%s\n", (unsigned long long)loop->serial, loop->ntasks,
             loop->ntasks == 1 ? "" : "s");
     for (cg_task *t = loop->tasks_head; t; t = t->all_next) {
-        fprintf(f, "  task '%s' (#%llu) %s", t->name, (unsigned long long)t->serial, state_word(t));
+        fprintf(f, "  task '%s' (#%llu) %s", cg__task_name(t), (unsigned long long)t->serial, state_word(t));
         if (t->fut.state == F_PENDING && loop->current != t && !t->fut.ready.queued) {
             fputs(", ", f);
             dump_awaits(loop, t, f);
         }
-        if (t->new_file) fprintf(f, "; created at %s:%d", t->new_file, t->new_line);
+        if (t->new_site) fprintf(f, "; created at %s", t->new_site);
         if (t->parent) {
             cg_task *p = task_by_serial(loop, t->parent);
             if (p)
-                fprintf(f, " by task '%s' (#%llu)", p->name, (unsigned long long)p->serial);
+                fprintf(f, " by task '%s' (#%llu)", cg__task_name(p), (unsigned long long)p->serial);
             else
                 fprintf(f, " by task #%llu (done)", (unsigned long long)t->parent);
         }

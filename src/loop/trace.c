@@ -155,7 +155,7 @@ void cg__trace_step(cg_task *t, cg_ns t0, cg_status st, void *r) {
     e->t0 = t0; /* times since boot: processes appended to one trace line up */
     e->t1 = t1;
     e->loop = t->fut.loop ? t->fut.loop->serial : 0;
-    copy_name(e->name, sizeof e->name, t->name);
+    copy_name(e->name, sizeof e->name, cg__task_name(t));
     if (st == CG_RETURNED) {
         copy_name(e->what, sizeof e->what, "returned");
     } else if (st == CG_RAISED) {
@@ -163,13 +163,13 @@ void cg__trace_step(cg_task *t, cg_ns t0, cg_status st, void *r) {
     } else if (r == &cg__await_token && t->awaiting) {
         cg_future *f = t->awaiting;
         if (f->is_task)
-            snprintf(e->what, sizeof e->what, "task %s", ((cg_task *)f)->name);
+            snprintf(e->what, sizeof e->what, "task %s", cg__task_name((cg_task *)f));
         else
             copy_name(e->what, sizeof e->what, "future");
-    } else if (r == &cg__io_token && (t->io_wait & 2)) { /* a sleep's timer (task.c's WAIT_TIMER) */
+    } else if (r == &cg__io_token && (cg__task_io_wait(t) & 2)) { /* a sleep's timer (task.c's WAIT_TIMER) */
         copy_name(e->what, sizeof e->what, "sleep");
     } else if (r == &cg__io_token) {
-        snprintf(e->what, sizeof e->what, "fd (%s)", (t->io_wait & 1) ? "write" : "read");
+        snprintf(e->what, sizeof e->what, "fd (%s)", (cg__task_io_wait(t) & 1) ? "write" : "read");
     } else if (r == NULL) {
         copy_name(e->what, sizeof e->what, "ready");
     } else {

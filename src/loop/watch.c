@@ -77,7 +77,7 @@ static void on_stall_signal(int sig) {
         put("cogen: stall: ");
         if (loop->current) {
             put("task '");
-            put(loop->current->name ? loop->current->name : "?");
+            put(cg__task_name(loop->current));
             put("'");
         } else {
             put("a callback");
