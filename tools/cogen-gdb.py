@@ -494,7 +494,7 @@ def _task_name(task):
         return "?"
 
 
-WAIT_TIMER, WAIT_FD, WAIT_TAGS = 2, 4, 7  # struct cg_task.wait's tags (task.c, loop.h)
+WAIT_TIMER, WAIT_FD, WAIT_TAGS = 2, 4, 7  # the tags of a task's fut.task_wait (task.c, loop.h)
 
 
 def _future_ops(fut):
@@ -694,7 +694,7 @@ def _future_state(f):
 
 def _awaits(loop, task, now):
     """What a pending task that is not running waits for, as text."""
-    wait = int(task["wait"])  # the future it awaits, or a tagged timer or fd
+    wait = int(task["fut"]["task_wait"])  # the future it awaits, or a tagged timer or fd (loop.h)
     if wait & WAIT_TIMER:  # a sleep in the task's own body waits on its timer (task.c)
         h = gdb.Value(wait & ~WAIT_TAGS).cast(gdb.lookup_type("cg_handle").pointer())
         when = int(h["when"])

@@ -41,10 +41,6 @@ void cg__future_clear(cg_future *f) {
         cg_exc_unref(f->exc);
         f->exc = NULL;
     }
-    if (f->cancelled_exc) {
-        cg_exc_unref(f->cancelled_exc);
-        f->cancelled_exc = NULL;
-    }
     if (f->cancel_msg) {
         cg__msg_unref(f->cancel_msg);
         f->cancel_msg = NULL;
@@ -87,9 +83,10 @@ int cg_future_cancelled(const cg_future *f) { return f && f->state == F_CANCELLE
 int cg_future_unretrieved(const cg_future *f) { return f && f->state == F_FINISHED && f->exc && f->log_tb; }
 
 cg_exc *cg__future_cancelled_error(cg_future *f) {
-    if (f->cancelled_exc) {
-        cg_exc *e = f->cancelled_exc;
-        f->cancelled_exc = NULL;
+    cg_task *t = (cg_task *)f;
+    if (f->is_task && f->state == F_CANCELLED && t->cancelled_exc) {
+        cg_exc *e = t->cancelled_exc;
+        t->cancelled_exc = NULL;
         return e;
     }
     return cg_exc_new(&cg_CancelledError, f->cancel_msg);
@@ -125,7 +122,7 @@ void cg__future_schedule_callbacks(cg_future *f) {
         return;
     }
     f->ready.kind = R_CALLBACKS;
-    cg_future_ref(f);
+    cg__fut_ref(f);
     cg__loop_ready_entry(f->loop, &f->ready);
 }
 

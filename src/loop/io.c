@@ -165,7 +165,7 @@ static void io_wake(cg_loop *loop, cg__io *io, int dir, cg_exc *exc) {
     cg_future *f = io->wfut[dir];
     if (t) {
         io->waiter[dir] = NULL;
-        t->wait = 0;
+        t->fut.task_wait = 0;
         loop->io_waiting--;
         cg__task_schedule_step(t, exc);
         return;
@@ -299,7 +299,7 @@ static void io_wait_edge(int fd, int dir) {
         return;
     }
     io->waiter[dir] = t;
-    t->wait = (uintptr_t)io | CG__WAIT_FD | (uintptr_t)dir;
+    t->fut.task_wait = (uintptr_t)io | CG__WAIT_FD | (uintptr_t)dir;
     t->await_site = cg__site;
     loop->io_waiting++;
     if (io->level && io_register(loop, io) < 0) {
@@ -313,10 +313,10 @@ static void io_wait_edge(int fd, int dir) {
 int cg__io_wait_fd(uintptr_t io_wait) { return ((cg__io *)(io_wait & ~CG__WAIT_TAGS))->fd; }
 
 void cg__io_cancel_wait(cg_task *t) {
-    if (!(t->wait & CG__WAIT_FD)) return;
-    cg__io *io = (cg__io *)(t->wait & ~CG__WAIT_TAGS);
-    int dir = (int)(t->wait & 1);
-    t->wait = 0;
+    if (!(t->fut.task_wait & CG__WAIT_FD)) return;
+    cg__io *io = (cg__io *)(t->fut.task_wait & ~CG__WAIT_TAGS);
+    int dir = (int)(t->fut.task_wait & 1);
+    t->fut.task_wait = 0;
     if (io->waiter[dir] == t) {
         io->waiter[dir] = NULL;
         t->fut.loop->io_waiting--;

@@ -130,19 +130,6 @@ void cg_handle_cancel(cg_handle *h) {
 int cg_handle_cancelled(const cg_handle *h) { return h ? h->cancelled : 0; }
 cg_ns cg_handle_when(const cg_handle *h) { return h ? h->when : 0; }
 
-void cg__loop_ready_entry(cg_loop *loop, cg__ready *r) {
-    /* Queued twice, an entry would link the queue into a cycle. */
-    CG_CHECK(!r->queued, "a ready queue entry scheduled twice");
-    r->queued = 1;
-    r->next = NULL;
-    if (loop->ready_tail)
-        loop->ready_tail->next = r;
-    else
-        loop->ready_head = r;
-    loop->ready_tail = r;
-    loop->nready++;
-}
-
 void cg__loop_ready(cg_loop *loop, cg_handle *h) {
     h->refs++;
     cg__loop_ready_entry(loop, &h->ready);

@@ -95,7 +95,11 @@ struct cg_future {
                                  they run), holding a reference; a task's
                                  steps use it too (R_STEP). Beside refs
                                  and state: a completion touches them all */
-    void *result;
+    union {
+        void *result;         /* FINISHED (without an exception) */
+        uintptr_t task_wait;  /* a task's wait word while it is pending
+                                 (cg_task): 0 again before it ends */
+    };
     cg_exc *exc;              /* FINISHED with an exception (owned) */
     done_cb *cbs;             /* done callbacks, in registration order:
                                  &cb0 while there is room for one only */
@@ -105,19 +109,16 @@ struct cg_future {
     char *cancel_msg;         /* Future.cancel(msg), and a task's
                                  Task.cancel(msg) while pending: a shared message
                                  (cg__msg_new, one reference), or NULL */
-    cg_exc *cancelled_exc;    /* the CancelledError a task ended with,
-                                 handed out once (owned) */
 };
 
 struct cg_task {
     cg_future fut;            /* first: a task is a future */
     cg_gen *gen;
-    uintptr_t wait;           /* what it waits on, one at a time: the future
-                                 it awaits (owned; low bits 0), its sleep's
-                                 timer (task.c: a cg_handle * | WAIT_TIMER),
-                                 an fd (io.c: a cg__io * | CG__WAIT_FD, the
-                                 direction in bit 0), or 0. cg__task_waiter
-                                 and cg__task_io_wait read it */
+    /* fut.task_wait, while it is pending: what it waits on, one at a time:
+     * the future it awaits (owned; low bits 0), its sleep's timer (task.c:
+     * a cg_handle * | WAIT_TIMER), an fd (io.c: a cg__io * | CG__WAIT_FD,
+     * the direction in bit 0), or 0. cg__task_waiter and cg__task_io_wait
+     * read it. It shares the result's word: read it only while pending. */
     union { /* never both: one lives while the step runs, the other while
                it is scheduled */
         cg_future *awaiting;  /* set by cg_await just before it yields */
@@ -136,14 +137,18 @@ struct cg_task {
      * the low 3 bits), where it awaits and where it was made (the call
      * sites the public macros record: static "file:line" strings), and
      * the task that made it (its serial, 0 for none). */
-    uintptr_t await_obj;
+    union {
+        uintptr_t await_obj;  /* while pending */
+        cg_exc *cancelled_exc; /* once cancelled: the CancelledError it
+                                  ended with, handed out once (owned) */
+    };
     const char *await_site, *new_site;
     uint64_t parent;
     union {                   /* the name: 'Task-N' in buf when it fits */
         char buf[16];
         char *ptr;
     } name;
-};                            /* 200 bytes: a 208-byte malloc chunk */
+};                            /* 184 bytes: a 192-byte malloc chunk */
 
 /* An fd wait in a task's wait word (io.c). */
 #define CG__WAIT_FD ((uintptr_t)4)
@@ -151,11 +156,11 @@ struct cg_task {
 
 /* The future a task awaits (borrowed), or NULL. */
 static inline cg_future *cg__task_waiter(const cg_task *t) {
-    return (t->wait & CG__WAIT_TAGS) ? NULL : (cg_future *)t->wait;
+    return (t->fut.task_wait & CG__WAIT_TAGS) ? NULL : (cg_future *)t->fut.task_wait;
 }
 /* What it waits on without a future (a tagged fd or timer), or 0. */
 static inline uintptr_t cg__task_io_wait(const cg_task *t) {
-    return (t->wait & CG__WAIT_TAGS) ? t->wait : 0;
+    return (t->fut.task_wait & CG__WAIT_TAGS) ? t->fut.task_wait : 0;
 }
 static inline const char *cg__task_name(const cg_task *t) {
     return t->name_heap ? t->name.ptr : t->name.buf;
@@ -347,8 +352,20 @@ static inline cg_ns cg__loop_now(cg_loop *loop) {
 
 /* Schedules a handle at the end of the ready queue (takes a reference). */
 CG_HIDDEN void cg__loop_ready(cg_loop *loop, cg_handle *h);
-/* Appends an embedded entry (the caller has given it what it holds). */
-CG_HIDDEN void cg__loop_ready_entry(cg_loop *loop, cg__ready *r);
+/* Appends an embedded entry (the caller has given it what it holds).
+ * Inline: every task step and every completion with callbacks comes here. */
+static inline void cg__loop_ready_entry(cg_loop *loop, cg__ready *r) {
+    /* Queued twice, an entry would link the queue into a cycle. */
+    CG_CHECK(!r->queued, "a ready queue entry scheduled twice");
+    r->queued = 1;
+    r->next = NULL;
+    if (loop->ready_tail)
+        loop->ready_tail->next = r;
+    else
+        loop->ready_head = r;
+    loop->ready_tail = r;
+    loop->nready++;
+}
 /* Handles for the internal kinds; NULL when out of memory. The loop's
  * variant reuses a handle the loop has run, when it has one. */
 CG_HIDDEN cg_handle *cg__handle_new(void);
@@ -514,11 +531,18 @@ extern __thread cg_loop *cg__running_loop CG_HIDDEN;
 
 /* The running task will await obj, of kind CG__AW_* (for the task
  * dump). Objects are malloc'd, so their low 3 bits are free for the kind;
- * one that is not (a caller's allocator) is left out. */
+ * one that is not (a caller's allocator) is left out. cg__await_done:
+ * the wait on obj is over (the note goes then, so that a task's step need
+ * not clear it; a cleanup run while another task steps leaves its note). */
 static inline void cg__await_note(int kind, const void *obj) {
     cg_loop *loop = cg__running_loop;
     cg_task *t = loop ? loop->current : NULL;
     if (t) t->await_obj = (((uintptr_t)obj & 7) ? 0 : (uintptr_t)obj) | (uintptr_t)kind;
+}
+static inline void cg__await_done(const void *obj) {
+    cg_loop *loop = cg__running_loop;
+    cg_task *t = loop ? loop->current : NULL;
+    if (t && (t->await_obj & ~(uintptr_t)7) == (((uintptr_t)obj & 7) ? 0 : (uintptr_t)obj)) t->await_obj = 0;
 }
 
 

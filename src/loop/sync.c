@@ -91,7 +91,9 @@ cg_future *cg__sync_new_waiter(cg_loop *loop, cg__waiters *w) {
 
 cg_exc *cg__sync_await(cg_future *f, int kind, const void *obj) {
     cg__await_note(kind, obj);
-    return cg__await_catch(f);
+    cg_exc *e = cg__await_catch(f);
+    cg__await_done(obj);
+    return e;
 }
 
 /* " [extra, waiters:N]>" after "<asyncio.locks.Type object at 0x...". */

@@ -33,9 +33,9 @@ static char *task_cancel_msg_take(cg_task *t);
 #define TASK_CANCEL_MSG(t) ((t)->fut.cancel_msg)
 
 /* What a suspended task costs is mostly this struct's malloc chunk beside
- * its stack: keep it within 200 bytes (a 208-byte chunk) on 64-bit
+ * its stack: keep it within 184 bytes (a 192-byte chunk) on 64-bit
  * targets. */
-_Static_assert(sizeof(void *) != 8 || sizeof(cg_task) <= 200, "cg_task outgrew its 208-byte malloc chunk");
+_Static_assert(sizeof(void *) != 8 || sizeof(cg_task) <= 184, "cg_task outgrew its 192-byte malloc chunk");
 
 /* A task's wait word with this bit is a sleep's timer handle (cg_sleep);
  * with CG__WAIT_FD, the fd it waits on (io.c); with neither, the future it
@@ -45,9 +45,9 @@ _Static_assert(sizeof(void *) != 8 || sizeof(cg_task) <= 200, "cg_task outgrew i
 /* The task stops waiting on its fd or its sleep's timer (the caller steps
  * it, or drops it). */
 static void wait_cancel(cg_task *t) {
-    if (t->wait & WAIT_TIMER) {
-        cg_handle *h = (cg_handle *)(t->wait & ~WAIT_TIMER);
-        t->wait = 0;
+    if (t->fut.task_wait & WAIT_TIMER) {
+        cg_handle *h = (cg_handle *)(t->fut.task_wait & ~WAIT_TIMER);
+        t->fut.task_wait = 0;
         cg_handle_cancel(h); /* cg_sleep holds it and lets it go */
         return;
     }
@@ -183,7 +183,7 @@ static char *task_cancel_msg_take(cg_task *t) {
  * raised or returned), Task._cancel_message is the message of the cancel
  * request it got, which the task keeps. */
 cg_exc *cg__future_make_cancelled_error(cg_future *f) {
-    if (f->is_task && f->state != F_CANCELLED && !f->cancelled_exc)
+    if (f->is_task && f->state != F_CANCELLED)
         return cg_exc_new(&cg_CancelledError, TASK_CANCEL_MSG((cg_task *)f));
     return cg__future_cancelled_error(f);
 }
@@ -207,7 +207,8 @@ void cg__task_free(cg_task *t) {
         t->gen = NULL;
         cg_free(g);
     }
-    if (cg__task_waiter(t)) cg_future_unref(cg__task_waiter(t));
+    if (t->fut.state == F_PENDING && cg__task_waiter(t)) cg_future_unref(cg__task_waiter(t));
+    if (t->fut.state == F_CANCELLED) cg_exc_unref(t->cancelled_exc);
     cg_exc_unref(t->step_exc);
     cg__future_clear(&t->fut); /* and the cancel message */
     if (t->name_heap) cg__dealloc(t->name.ptr);
@@ -245,7 +246,7 @@ void cg__task_finalize_all(cg_loop *loop) {
         if (w && cg_future_remove_done_callback(w, cg__task_wakeup, t) > 0)
             cg_future_unref(&t->fut); /* the wake-up's */
         if (w) { /* tasks awaiting each other hold each other */
-            t->wait = 0;
+            t->fut.task_wait = 0;
             cg_future_unref(w);
         }
         wait_cancel(t);
@@ -261,39 +262,111 @@ void cg__task_finalize_all(cg_loop *loop) {
  * The step
  * ------------------------------------------------------------------ */
 
-static void set_cancelled(cg_task *t, char *msg) {
+/* The task ends cancelled; err (owned, or NULL) is the CancelledError it
+ * raised, handed to the first awaiter. */
+static void set_cancelled(cg_task *t, char *msg, cg_exc *err) {
+    t->cancelled_exc = err; /* in await_obj's place, from now on */
     cg__future_cancel_plain(&t->fut, msg);
     task_done(t);
 }
 
-void cg__task_step(cg_task *t, cg_exc *exc) {
-    cg_loop *loop = t->fut.loop;
-    if (t->fut.state != F_PENDING) {
+/* The step's cold paths, out of line so that the common step (a bare
+ * yield, an await) sets up a small frame: a step scheduled for a task
+ * already done is reported (Task.__step's assertion)... */
+static CG_NOINLINE void step_already_done(cg_task *t, cg_exc *exc) {
+    cg_exc_unref(exc);
+    char msg[200];
+    snprintf(msg, sizeof msg, "_step(): already done: <Task %s name='%s'>",
+             t->fut.state == F_CANCELLED ? "cancelled" : "finished", cg__task_name(t));
+    cg__loop_report(t->fut.loop, "Exception in callback", cg_exc_new(&cg_InvalidStateError, msg), NULL);
+}
+
+/* ... a pending cancellation becomes the exception thrown in ... */
+static CG_NOINLINE cg_exc *step_must_cancel(cg_task *t, cg_exc *exc) {
+    if (!cg_exc_is(exc, &cg_CancelledError)) {
         cg_exc_unref(exc);
-        char msg[200];
-        snprintf(msg, sizeof msg, "_step(): already done: <Task %s name='%s'>",
-                 t->fut.state == F_CANCELLED ? "cancelled" : "finished", cg__task_name(t));
-        cg__loop_report(loop, "Exception in callback", cg_exc_new(&cg_InvalidStateError, msg), NULL);
+        char *m = task_cancel_msg_take(t);
+        exc = cg_exc_new(&cg_CancelledError, m);
+        TASK_CANCEL_MSG(t) = m;
+    }
+    t->must_cancel = 0;
+    return exc;
+}
+
+/* ... and the body's end: its result, or its exception. */
+static CG_NOINLINE void step_ended(cg_task *t, cg_status st, void *r, cg_exc *err) {
+    if (st == CG_RETURNED) {
+        if (t->must_cancel) {
+            t->must_cancel = 0;
+            set_cancelled(t, TASK_CANCEL_MSG(t), NULL);
+        } else {
+            cg__future_set_result_plain(&t->fut, r);
+            task_done(t);
+        }
+    } else if (cg_exc_is(err, &cg_CancelledError)) {
+        set_cancelled(t, NULL, err);
+    } else {
+        cg__future_set_exception_plain(&t->fut, err);
+        task_done(t);
+    }
+}
+
+/* The body yielded the await token: the task waits on t->awaiting. */
+static void step_await(cg_task *t, cg_loop *loop) {
+    cg_future *f = t->awaiting;
+    t->awaiting = NULL;
+    if (f->loop != loop) {
+        cg__task_schedule_step(t, cg_exc_newf(&cg_RuntimeError, "Task <Task pending name='%s'> got Future <Future pending> attached to a different loop", cg__task_name(t)));
+    } else if (f == &t->fut) {
+        cg__task_schedule_step(t, cg_exc_newf(&cg_RuntimeError, "Task cannot await on itself: <Task pending name='%s'>", cg__task_name(t)));
+    } else {
+        cg__fut_ref(&t->fut); /* the wake-up's */
+        if (f->cbs_cap == 0 && f->state == F_PENDING) { /* its first callback, in the future (as add_done_callback) */
+            f->cbs = &f->cb0;
+            f->cbs_cap = f->ncbs = 1;
+            f->cb0 = (done_cb){cg__task_wakeup, t};
+        } else if (cg_future_add_done_callback(f, cg__task_wakeup, t) < 0) {
+            cg_future_unref(&t->fut);
+            cg__task_schedule_step(t, cg_exc_new(&cg_MemoryError, NULL));
+            return;
+        }
+        t->fut.task_wait = (uintptr_t)cg__fut_ref(f);
+        if (t->must_cancel && cg__future_cancel(f, TASK_CANCEL_MSG(t))) t->must_cancel = 0;
+    }
+}
+
+/* The body yielded the I/O token: an fd's waiter (io.c) or a sleep's
+ * timer (sleep_on_timer): its edge or its timer steps the task; a
+ * cancellation that came during the step stops the wait at once. */
+static CG_NOINLINE void step_io(cg_task *t) {
+    if (t->must_cancel && (t->fut.task_wait & WAIT_TIMER)) {
+        /* a sleep: its future would be cancelled with the message and
+         * the request consumed (must_cancel cleared), so that a later
+         * cancel() does not replace the message thrown in */
+        wait_cancel(t);
+        t->must_cancel = 0;
+        cg__task_schedule_step(t, cg_exc_new(&cg_CancelledError, TASK_CANCEL_MSG(t)));
+    } else if (t->must_cancel) {
+        wait_cancel(t);
+        cg__task_schedule_step(t, NULL);
+    }
+}
+
+void cg__task_step(cg_task *t, cg_exc *exc) {
+    if (CG_UNLIKELY(t->fut.state != F_PENDING)) {
+        step_already_done(t, exc);
         return;
     }
-    if (t->must_cancel) {
-        if (!cg_exc_is(exc, &cg_CancelledError)) {
-            cg_exc_unref(exc);
-            char *m = task_cancel_msg_take(t);
-            exc = cg_exc_new(&cg_CancelledError, m);
-            TASK_CANCEL_MSG(t) = m;
-        }
-        t->must_cancel = 0;
-    }
+    if (CG_UNLIKELY(t->must_cancel)) exc = step_must_cancel(t, exc);
+    cg_loop *loop = t->fut.loop;
     cg_future *waited = cg__task_waiter(t);
     if (waited) { /* the future it awaited (its wake-up steps it) */
-        t->wait = 0;
+        t->fut.task_wait = 0;
         cg__fut_unref(waited);
     }
     loop->current = t;
     loop->n_steps++;
     t->started = 1;
-    t->await_obj = 0;
     cg__site = NULL; /* a site is the task's own, from this step */
     void *r = NULL;
     cg_exc *err = NULL;
@@ -301,68 +374,16 @@ void cg__task_step(cg_task *t, cg_exc *exc) {
     cg_status st = exc ? cg_throw(t->gen, exc, &r, &err) : cg_send(t->gen, NULL, &r, &err);
     loop->current = NULL;
     if (t0) cg__trace_step(t, t0, st, r);
-    switch (st) {
-    case CG_RETURNED:
-        if (t->must_cancel) {
-            t->must_cancel = 0;
-            set_cancelled(t, TASK_CANCEL_MSG(t));
-        } else {
-            cg__future_set_result_plain(&t->fut, r);
-            task_done(t);
-        }
-        return;
-    case CG_RAISED:
-        if (cg_exc_is(err, &cg_CancelledError)) {
-            t->fut.cancelled_exc = err; /* handed to the first awaiter */
-            set_cancelled(t, NULL);
-        } else {
-            cg__future_set_exception_plain(&t->fut, err);
-            task_done(t);
-        }
-        return;
-    case CG_YIELDED:
-        break;
-    }
-    if (r == &cg__await_token) {
-        cg_future *f = t->awaiting;
-        t->awaiting = NULL;
-        if (f->loop != loop) {
-            cg__task_schedule_step(t, cg_exc_newf(&cg_RuntimeError, "Task <Task pending name='%s'> got Future <Future pending> attached to a different loop", cg__task_name(t)));
-        } else if (f == &t->fut) {
-            cg__task_schedule_step(t, cg_exc_newf(&cg_RuntimeError, "Task cannot await on itself: <Task pending name='%s'>", cg__task_name(t)));
-        } else {
-            cg__fut_ref(&t->fut); /* the wake-up's */
-            if (f->cbs_cap == 0 && f->state == F_PENDING) { /* its first callback, in the future (as add_done_callback) */
-                f->cbs = &f->cb0;
-                f->cbs_cap = f->ncbs = 1;
-                f->cb0 = (done_cb){cg__task_wakeup, t};
-            } else if (cg_future_add_done_callback(f, cg__task_wakeup, t) < 0) {
-                cg_future_unref(&t->fut);
-                cg__task_schedule_step(t, cg_exc_new(&cg_MemoryError, NULL));
-                return;
-            }
-            t->wait = (uintptr_t)cg__fut_ref(f);
-            if (t->must_cancel && cg__future_cancel(f, TASK_CANCEL_MSG(t))) t->must_cancel = 0;
-        }
-    } else if (r == &cg__io_token) {
-        /* an fd's waiter (io.c): its edge steps the task; a cancellation
-         * that came during the step stops the wait at once */
-        if (t->must_cancel && (t->wait & WAIT_TIMER)) {
-            /* a sleep: its future would be cancelled with the message and
-             * the request consumed (must_cancel cleared), so that a later
-             * cancel() does not replace the message thrown in */
-            wait_cancel(t);
-            t->must_cancel = 0;
-            cg__task_schedule_step(t, cg_exc_new(&cg_CancelledError, TASK_CANCEL_MSG(t)));
-        } else if (t->must_cancel) {
-            wait_cancel(t);
-            cg__task_schedule_step(t, NULL);
-        }
-    } else if (r == NULL) {
+    if (CG_UNLIKELY(st != CG_YIELDED))
+        step_ended(t, st, r, err);
+    else if (r == NULL)
         cg__task_schedule_step(t, NULL); /* a bare yield: one turn */
-    } else {
+    else if (r == &cg__await_token)
+        step_await(t, loop);
+    else if (r == &cg__io_token)
+        step_io(t);
+    else
         cg__task_schedule_step(t, cg_exc_newf(&cg_RuntimeError, "Task got bad yield: %p", r));
-    }
 }
 
 void cg__task_wakeup(cg_future *f, void *arg) {
@@ -406,7 +427,7 @@ int cg__task_cancel(cg_task *t, char *msg) {
         cancel_depth--;
         if (passed) return 1;
     }
-    if (t->wait & WAIT_TIMER) { /* asleep: as if its sleep's future were cancelled */
+    if (t->fut.task_wait & WAIT_TIMER) { /* asleep: as if its sleep's future were cancelled */
         wait_cancel(t);
         cg__task_schedule_step(t, cg_exc_new(&cg_CancelledError, msg));
         return 1;
@@ -415,7 +436,7 @@ int cg__task_cancel(cg_task *t, char *msg) {
     char *old = TASK_CANCEL_MSG(t);
     TASK_CANCEL_MSG(t) = cg__msg_ref(msg); /* before the unref: msg may be old */
     cg__msg_unref(old);
-    if (t->wait & CG__WAIT_FD) { /* waiting on an fd: the step throws CancelledError in */
+    if (t->fut.task_wait & CG__WAIT_FD) { /* waiting on an fd: the step throws CancelledError in */
         wait_cancel(t);
         cg__task_schedule_step(t, NULL);
     }
@@ -536,6 +557,7 @@ typedef struct sleep_rec {
 
 static void sleep_cleanup(void *p) {
     sleep_rec *s = p;
+    cg__await_done(s->h);
     cg_handle_cancel(s->h);
     cg_handle_unref(s->h);
     cg_future_unref(s->f);
@@ -551,24 +573,25 @@ static void sleep_cleanup(void *p) {
  * neither makes one nor runs its done callback. */
 static void sleep_wake(void *arg) {
     cg_task *t = arg;
-    t->wait = 0;
+    t->fut.task_wait = 0;
     cg__task_schedule_step(t, NULL);
 }
 
 static void sleep_on_timer(cg_task *t, cg_loop *loop, cg_gen *cur, cg_ns delay) {
     cg_handle *h = cg_loop_call_later(loop, delay, sleep_wake, t);
     if (!h) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
-    t->wait = (uintptr_t)h | WAIT_TIMER;
+    t->fut.task_wait = (uintptr_t)h | WAIT_TIMER;
     cg__await_note(CG__AW_SLEEP, h);
     note_site();
     cg_exc *e = cg_yield_catch(cur, &cg__io_token, NULL); /* the timer or a cancellation steps it */
-    if (t->wait == ((uintptr_t)h | WAIT_TIMER)) t->wait = 0;
+    t->await_obj = 0;
+    if (t->fut.task_wait == ((uintptr_t)h | WAIT_TIMER)) t->fut.task_wait = 0;
     cg_handle_cancel(h);
     cg_handle_unref(h);
     if (e) cg_raise(e);
 }
 
-void cg_sleep(cg_ns delay) {
+static CG_NOINLINE void sleep_slow(cg_ns delay) {
     cg_gen *cur = cg_current();
     struct cg_agen *ag = NULL;
     cg_task *direct = task_body_running(cur);
@@ -593,6 +616,20 @@ void cg_sleep(cg_ns delay) {
     CG_DEFER(sleep_cleanup, &s);
     cg__await_note(CG__AW_SLEEP, s.h);
     cg_await(s.f);
+}
+
+/* sleep(0) in the task's own body, the common case, is a bare yield: no
+ * frame to set up for the rest (a fifth of a sleep(0) step's
+ * instructions were cg_sleep's). */
+void cg_sleep(cg_ns delay) {
+    if (delay <= 0) {
+        cg_gen *cur = cg_current();
+        if (task_body_running(cur)) {
+            cg_yield(cur, NULL);
+            return;
+        }
+    }
+    sleep_slow(delay);
 }
 
 cg_task **cg_all_tasks(cg_loop *loop, size_t *n) {
