@@ -967,10 +967,13 @@ CG_API int cg_task_dump_on_signal(int sig);
  * calling the function itself (through a pointer, or with the name in
  * parentheses) records nothing. */
 extern CG_API __thread const char *cg__site;
+/* A call, not an assignment in the macro: two of the macros in one
+ * expression (an initializer list) are then not unsequenced stores. */
+static inline void cg__site_at(const char *site) { cg__site = site; }
 #define CG__SITE_STR2(x) #x
 #define CG__SITE_STR(x) CG__SITE_STR2(x)
 #ifndef COGEN_BUILDING
-#define CG__SITE() (void)(cg__site = __FILE__ ":" CG__SITE_STR(__LINE__))
+#define CG__SITE() cg__site_at(__FILE__ ":" CG__SITE_STR(__LINE__))
 #define cg_await(f) (CG__SITE(), cg_await(f))
 #define cg_sleep(d) (CG__SITE(), cg_sleep(d))
 #define cg_task_new(loop, body, arg, opts) (CG__SITE(), cg_task_new(loop, body, arg, opts))

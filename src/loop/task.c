@@ -577,8 +577,8 @@ static void sleep_wake(void *arg) {
     cg__task_schedule_step(t, NULL);
 }
 
-static void sleep_on_timer(cg_task *t, cg_loop *loop, cg_gen *cur, cg_ns delay) {
-    cg_handle *h = cg_loop_call_later(loop, delay, sleep_wake, t);
+static CG_NOINLINE void sleep_on_timer(cg_task *t, cg_gen *cur, cg_ns delay) {
+    cg_handle *h = cg_loop_call_later(t->fut.loop, delay, sleep_wake, t);
     if (!h) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
     t->fut.task_wait = (uintptr_t)h | WAIT_TIMER;
     cg__await_note(CG__AW_SLEEP, h);
@@ -603,7 +603,7 @@ static CG_NOINLINE void sleep_slow(cg_ns delay) {
         return;
     }
     if (direct) {
-        sleep_on_timer(direct, loop, cur, delay);
+        sleep_on_timer(direct, cur, delay);
         return;
     }
     sleep_rec s = {cg_future_new(loop), NULL};
@@ -618,18 +618,23 @@ static CG_NOINLINE void sleep_slow(cg_ns delay) {
     cg_await(s.f);
 }
 
-/* sleep(0) in the task's own body, the common case, is a bare yield: no
- * frame to set up for the rest (a fifth of a sleep(0) step's
- * instructions were cg_sleep's). */
+/* In the task's own body, the common case, sleep(0) is a bare yield and
+ * a sleep waits on its timer, each a tail call: no frame to set up for
+ * the rest (a fifth of a sleep(0) step's instructions were cg_sleep's),
+ * and none left on the stack while the task sleeps (in compact mode, what
+ * a sleeping task keeps is its stack's used bytes). */
 void cg_sleep(cg_ns delay) {
-    if (delay <= 0) {
-        cg_gen *cur = cg_current();
-        if (task_body_running(cur)) {
-            cg_yield(cur, NULL);
-            return;
-        }
+    cg_gen *cur = cg_current();
+    cg_task *t = task_body_running(cur);
+    if (!t) {
+        sleep_slow(delay);
+        return;
     }
-    sleep_slow(delay);
+    if (delay <= 0) {
+        cg_yield(cur, NULL);
+        return;
+    }
+    sleep_on_timer(t, cur, delay);
 }
 
 cg_task **cg_all_tasks(cg_loop *loop, size_t *n) {
