@@ -63,7 +63,11 @@ CG_NOINLINE void cg__future_free(cg_future *f) {
         cg__loop_report(f->loop, "Future exception was never retrieved", f->exc, f);
     const cg__future_ops *ops = cg__future_ops_of(f);
     if (ops && ops->fini) ops->fini(f);
-    cg__future_clear(f);
+    /* What it owns goes; the fields need no reset (cg_future_new sets
+     * them all), and cg__future_clear's call is a tenth of a wake-up. */
+    if (f->exc) cg_exc_unref(f->exc);
+    if (f->cancel_msg) cg__msg_unref(f->cancel_msg);
+    if (f->cbs && f->cbs != &f->cb0) cg__dealloc(f->cbs);
     /* A plain future (cg_future_new's size) goes to the cache of the loop
      * running on this thread, if any (loop.c). It was made with the
      * allocator in force now (cg_set_allocator's contract: memory is freed
@@ -114,7 +118,7 @@ cg_exc *cg_future_exception(cg_future *f) {
  * queued for them (loop.h says why that is call_soon's order), so that no
  * completion can fail for want of memory: a lost wake-up would leave a task
  * waiting forever. */
-void cg__future_schedule_callbacks(cg_future *f) {
+static inline void schedule_callbacks(cg_future *f) {
     if (!f->ncbs) {
         if (f->cbs != &f->cb0) cg__dealloc(f->cbs);
         f->cbs = NULL;
@@ -126,11 +130,16 @@ void cg__future_schedule_callbacks(cg_future *f) {
     cg__loop_ready_entry(f->loop, &f->ready);
 }
 
-void cg__future_set_result_plain(cg_future *f, void *v) {
+void cg__future_schedule_callbacks(cg_future *f) { schedule_callbacks(f); }
+
+/* A result, inline in the public call (a wake-up's set_result). */
+static inline void set_result(cg_future *f, void *v) {
     f->result = v;
     f->state = F_FINISHED;
-    cg__future_schedule_callbacks(f);
+    schedule_callbacks(f);
 }
+
+void cg__future_set_result_plain(cg_future *f, void *v) { set_result(f, v); }
 
 void cg__future_set_exception_plain(cg_future *f, cg_exc *e) {
     f->exc = e;
@@ -144,7 +153,7 @@ void cg_future_set_result(cg_future *f, void *result) {
     cg__check_thread(f->loop);
     if (f->is_task) CG_RAISE(&cg_RuntimeError, "Task does not support set_result operation");
     if (f->state != F_PENDING) CG_RAISE(&cg_InvalidStateError, "invalid state");
-    cg__future_set_result_plain(f, result);
+    set_result(f, result);
 }
 
 static void check_thread_fn(void *loop) { cg__check_thread(loop); }
