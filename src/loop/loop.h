@@ -6,6 +6,7 @@
 #define COGEN_LOOP_INTERNAL_H
 
 #include "cogen_loop.h"
+#include "core/gen_trace.h"
 #include "core/thread.h"
 
 #include <pthread.h>
@@ -461,13 +462,10 @@ CG_HIDDEN void cg__loop_dump_requested(cg_loop *loop);
  * The trace recorder (trace.c)
  * ------------------------------------------------------------------ */
 
-extern CG_HIDDEN int cg__trace_on;
-static inline int cg__tracing(void) { return CG_UNLIKELY(__atomic_load_n(&cg__trace_on, __ATOMIC_RELAXED)); }
-CG_HIDDEN cg_ns cg__trace_now(void);
-/* A step of t that began at t0 and answered st, r (what it yielded). */
+/* The recorder itself is the generator layer's (core/gen_trace.h: cg__tracing,
+ * cg__trace_now, cg__trace_from_env). A step of t that began at t0 and
+ * answered st, r (what it yielded). */
 CG_HIDDEN void cg__trace_step(cg_task *t, cg_ns t0, cg_status st, void *r);
-/* COGEN_TRACE in the environment: start tracing (once per process). */
-CG_HIDDEN void cg__trace_from_env(void);
 
 /* The loop running in this thread. */
 extern __thread cg_loop *cg__running_loop CG_HIDDEN;

@@ -146,6 +146,7 @@ cg_task *cg_task_new(cg_loop *loop, cg_fn body, void *arg, const cg_task_opts *o
         errno = err;
         return NULL;
     }
+    if (cg__tracing()) cg__gen_untraced(t->gen); /* its steps are recorded as steps */
     t->log_destroy_pending = 1;
     t->serial = ++loop->task_serial;
     t->new_file = cg__site_file; /* where the public macro was called */
