@@ -109,8 +109,11 @@ static void write_events(trace_buf *b) {
         first_event = 0;
         fputs("{\"name\":", out);
         put_json_string(out, e->name);
-        fprintf(out, ",\"cat\":\"%s\",\"ph\":\"X\",\"ts\":%.3f,\"dur\":%.3f,\"pid\":%d,\"tid\":%d", category(e->kind),
-                (double)e->t0 / 1000.0, (double)(e->t1 - e->t0) / 1000.0, (int)getpid(), (int)b->tid);
+        /* microseconds, to the exact nanosecond: an event inside another
+         * (a generator's resume in a step) ends inside it in the file too */
+        long long t0 = (long long)e->t0, d = (long long)(e->t1 - e->t0);
+        fprintf(out, ",\"cat\":\"%s\",\"ph\":\"X\",\"ts\":%lld.%03lld,\"dur\":%lld.%03lld,\"pid\":%d,\"tid\":%d",
+                category(e->kind), t0 / 1000, t0 % 1000, d / 1000, d % 1000, (int)getpid(), (int)b->tid);
         if (e->kind == TR_STEP) {
             fprintf(out, ",\"args\":{\"loop\":%llu,\"waits\":", (unsigned long long)e->loop);
             put_json_string(out, e->what);
