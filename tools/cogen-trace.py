@@ -94,6 +94,9 @@ def gen_turns(evs):
                 run(stack[-1]["name"])
         stack.append(e)
         run(e["name"])
+    while len(stack) > 1:  # the last ones end: back to those that resumed them
+        stack.pop()
+        run(stack[-1]["name"])
     return out
 
 
@@ -280,7 +283,8 @@ def self_test():
         {"name": "gen1", "cat": "gen", "ph": "X", "ts": 23, "dur": 5, "pid": 1, "tid": 7, "args": g},
         {"name": "gen2", "cat": "gen", "ph": "X", "ts": 24, "dur": 1, "pid": 1, "tid": 7, "args": g},
         {"name": "gen2", "cat": "gen", "ph": "X", "ts": 26, "dur": 1, "pid": 1, "tid": 7, "args": g},
-        {"name": "gen3", "cat": "gen", "ph": "X", "ts": 29, "dur": 1, "pid": 1, "tid": 7, "args": g},
+        {"name": "gen3", "cat": "gen", "ph": "X", "ts": 29, "dur": 2, "pid": 1, "tid": 7, "args": g},
+        {"name": "gen4", "cat": "gen", "ph": "X", "ts": 30, "dur": 0.5, "pid": 1, "tid": 7, "args": g},
     ]
     def write(events):
         fd, path = tempfile.mkstemp(suffix=".json")
@@ -298,7 +302,7 @@ def self_test():
         try:
             t = text(q).splitlines()
             assert t[0] == "loop: task1 --> task2 --> task1", t
-            assert t[1] == "loop generators: gen1 --> gen2 --> gen1 --> gen2 --> gen1 --> gen3", t
+            assert t[1] == "loop generators: gen1 --> gen2 --> gen1 --> gen2 --> gen1 --> gen3 --> gen4 --> gen3", t
             assert merged(q) == "task1 --> worker --> task2 --> task1", merged(q)
             assert check(q) == [], check(q)
         finally:
