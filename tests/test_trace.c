@@ -210,18 +210,26 @@ TEST(trace_generators) {
     /* a generator that resumes another: its resume holds the other's */
     cg_gen *src = named(counter, NULL, "source"), *p = named(pipeline, src, "pipeline");
     cg_next(p, NULL, NULL);
+    /* traced, with and without a floating-point environment of its own
+     * (the trace's mark shares the byte CG_OPT_FPENV's state is kept in) */
+    cg_opts fo = {.name = "fp", .flags = CG_OPT_FPENV};
+    cg_gen *fp = cg_new(counter, NULL, &fo);
+    CHECK(fp != NULL);
+    CHECK_EQ(cg_gen_fpenv(fp), 1);
+    CHECK_EQ(cg_gen_fpenv(sub), 0);
+    CHECK_EQ(cg_next(fp, NULL, NULL), CG_YIELDED);
     cg_trace_stop();
     cg_next(p, NULL, NULL); /* after the trace: not recorded */
     const char *json = slurp(path);
     CHECK_STR(gen_events(json), "delegator/send/delegated sub/send/yielded sub/send/yielded sub/send/returned "
                                 "delegator/send/returned catcher/send/yielded catcher/throw/yielded "
                                 "catcher/throw/raised catcher2/send/yielded catcher2/close/closed "
-                                "source/send/yielded pipeline/send/yielded");
+                                "source/send/yielded pipeline/send/yielded fp/send/yielded");
     double p0, p1, s0, s1;
     times_of(json, "gen", "pipeline", &p0, &p1);
     times_of(json, "gen", "source", &s0, &s1);
     CHECK(p0 <= s0 && s0 <= s1 && s1 <= p1);
-    cg_gen *all[] = {old, sub, d, c, c2, src, p};
+    cg_gen *all[] = {old, sub, d, c, c2, src, p, fp};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) cg_free(all[i]);
     unlink(path);
 }
