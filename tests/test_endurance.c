@@ -376,8 +376,7 @@ static void *tasks_main(cg_gen *g, void *arg) {
     for (long k = 0; k < warm; k++) one_round();
     size_t n = 0;
     cg_task **left = cg_all_tasks(NULL, &n);
-    for (size_t i = 0; i < n; i++) cg_future_unref(cg_task_future(left[i]));
-    free(left);
+    cg_all_tasks_free(left, n);
     CHECK_EQ(n, 1); /* main only: every task of the rounds is done */
     mem_mark m0;
     mark(&m0);
