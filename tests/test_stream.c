@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include "cogen_io.h"
 #include "io_check.h"
+#include "under_tools.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,14 +21,6 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
 
 static void await_fn(void *f) { cg_await(f); }
 
