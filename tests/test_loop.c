@@ -4,6 +4,7 @@
  * (tests/loop/regen.sh). */
 #define _GNU_SOURCE
 #include "check.h"
+#include "vclock_limit.h"
 #include "cogen_loop.h"
 
 #include <stdarg.h>
@@ -61,7 +62,7 @@ static const char *tf(int v) { return v ? "True" : "False"; }
 
 static cg_status run_main(cg_fn body, void **out, cg_exc **exc) {
     cg_run_opts o = {CG_LOOP_VIRTUAL_CLOCK, "main", NULL, NULL};
-    return cg_run(body, NULL, &o, out, exc);
+    return vclock_run(body, NULL, &o, out, exc);
 }
 
 static long ms(void) { return (long)(cg_loop_time(cg_get_running_loop()) / 1000000); }
