@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* What a case prints goes to a buffer, compared at its end. */
 static FILE *out_file;
@@ -1302,6 +1305,53 @@ TEST(loop_agen_running) {
     expect("agen_running");
 }
 
-static const check_case cases[] = {CASE(loop_fifo), CASE(loop_cancel), CASE(loop_counters), CASE(loop_future), CASE(loop_timers), CASE(loop_run), CASE(loop_run_stuck), CASE(loop_misuse), CASE(loop_agen), CASE(loop_agen_shutdown), CASE(loop_agen_context), CASE(loop_agen_throw_chain), CASE(loop_agen_running),
+/* The harness's own limit (tests/vclock_limit.h), no twin: a program that
+ * keeps sleeping is stopped, by name, long before ctest's TIMEOUT; and so
+ * is a deadlock, which vclock_run does not let stop on its own. Each in a
+ * child, which must die of the abort with the message. */
+static void *sleeps_forever(cg_gen *g, void *arg) {
+    (void)g, (void)arg;
+    for (;;) cg_sleep(CG_SEC(100));
+    return NULL;
+}
+
+static void *waits_forever(cg_gen *g, void *arg) {
+    (void)g, (void)arg;
+    cg_future *f = cg_future_new(cg_get_running_loop());
+    cg_await(f); /* nobody sets it */
+    return NULL;
+}
+
+static void limit_stops(cg_fn body) {
+    int p[2];
+    CHECK_EQ(pipe(p), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        dup2(p[1], 2);
+        signal(SIGABRT, SIG_DFL);
+        vclock_run(body, NULL, NULL, NULL, NULL);
+        _exit(0); /* not reached */
+    }
+    close(p[1]);
+    char err[1000];
+    size_t len = 0;
+    ssize_t r;
+    while (len < sizeof err - 1 && (r = read(p[0], err + len, sizeof err - 1 - len)) > 0) len += (size_t)r;
+    err[len] = '\0';
+    close(p[0]);
+    int st;
+    CHECK_EQ(waitpid(pid, &st, 0), pid);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+    CHECK(strstr(err, "vclock limit: the run is at ") != NULL);
+}
+
+TEST(loop_vclock_limit) {
+    limit_stops(sleeps_forever);
+    limit_stops(waits_forever);
+}
+
+static const check_case cases[] = {CASE(loop_vclock_limit), CASE(loop_fifo), CASE(loop_cancel), CASE(loop_counters), CASE(loop_future), CASE(loop_timers), CASE(loop_run), CASE(loop_run_stuck), CASE(loop_misuse), CASE(loop_agen), CASE(loop_agen_shutdown), CASE(loop_agen_context), CASE(loop_agen_throw_chain), CASE(loop_agen_running),
                                    CASE(loop_timer_heap)};
 CHECK_MAIN(cases)
