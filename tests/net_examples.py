@@ -87,18 +87,45 @@ class Lines:
         fail(f"timed out waiting for {what}: last lines {self.lines[-3:]}")
 
 
-def chat(prog):
+def start_chat(prog, *args):
+    """The chat server on a free port, once it listens: (process, its
+    stdout's lines as they come, port)."""
     port = free_port()
-    drop_ms = 500 * SLOW
-    srv = subprocess.Popen(WRAPPER + [prog, str(port), str(drop_ms)], stdout=subprocess.PIPE, text=True)
+    srv = subprocess.Popen(WRAPPER + [prog, str(port), *args], stdout=subprocess.PIPE, text=True)
     out = []
     threading.Thread(target=lambda: out.extend(iter(srv.stdout.readline, "")), daemon=True).start()
+    end = time.time() + 30 * SLOW
+    while not any("listening" in l for l in out):
+        if time.time() > end or srv.poll() is not None:
+            srv.kill()
+            fail(f"the server did not start: {out}")
+        time.sleep(0.02)
+    return srv, out, port
+
+
+def stop_chat(srv, out, sig, clients):
+    """sig ends the server cleanly: status 0, 'signal N: shutting down' and
+    'shut down' printed, every client's connection closed."""
+    srv.send_signal(sig)
     try:
-        end = time.time() + 30 * SLOW
-        while not any("listening" in l for l in out):
-            if time.time() > end or srv.poll() is not None:
-                fail(f"the server did not start: {out}")
-            time.sleep(0.02)
+        rc = srv.wait(30 * SLOW)
+    except subprocess.TimeoutExpired:
+        fail(f"the server did not stop on {sig.name}")
+    time.sleep(0.1)
+    if rc != 0:
+        fail(f"the server exited {rc} on {sig.name}")
+    if not any(l.strip() == "signal %d: shutting down" % sig for l in out) or \
+            not any(l.strip() == "shut down" for l in out):
+        fail(f"no clean shutdown on {sig.name}: {out[-5:]}")
+    for cl in clients:
+        if not cl.eof.wait(5):
+            fail(f"a client's connection stayed open after {sig.name}")
+
+
+def chat(prog):
+    drop_ms = 500 * SLOW
+    srv, out, port = start_chat(prog, str(drop_ms))
+    try:
         a, b, c = Lines(port), Lines(port), Lines(port)
         d = Lines(port, rcvbuf=4096, read=False)
         for cl in (a, b, c):
@@ -144,19 +171,7 @@ def chat(prog):
         b.sock.sendall(b"still here\n")
         for cl in (a, c):
             cl.wait_for(lambda ls: ls and ls[-1] == b"client %d: still here" % b_id, "B's line", 10 * SLOW)
-        srv.send_signal(signal.SIGINT)
-        try:
-            rc = srv.wait(30 * SLOW)
-        except subprocess.TimeoutExpired:
-            fail("the server did not stop on SIGINT")
-        time.sleep(0.1)
-        if rc != 0:
-            fail(f"the server exited {rc}")
-        if not any(l.strip() == "shut down" for l in out):
-            fail(f"no clean shutdown: {out[-5:]}")
-        for cl in (a, b, c):
-            if not cl.eof.wait(5):
-                fail("a client's connection stayed open after the shutdown")
+        stop_chat(srv, out, signal.SIGINT, (a, b, c))
         print(f"chat: {n} lines to two readers, the client that never read dropped after {got} bytes: ok")
     finally:
         if srv.poll() is None:
@@ -166,31 +181,11 @@ def chat(prog):
 
 
 def chat_sigterm(prog):
-    port = free_port()
-    srv = subprocess.Popen(WRAPPER + [prog, str(port)], stdout=subprocess.PIPE, text=True)
-    out = []
-    threading.Thread(target=lambda: out.extend(iter(srv.stdout.readline, "")), daemon=True).start()
+    srv, out, port = start_chat(prog)
     try:
-        end = time.time() + 30 * SLOW
-        while not any("listening" in l for l in out):
-            if time.time() > end or srv.poll() is not None:
-                fail(f"the server did not start: {out}")
-            time.sleep(0.02)
         a = Lines(port)
         a.wait_for(lambda ls: ls and ls[0].startswith(b"welcome"), "the welcome", 10 * SLOW)
-        srv.send_signal(signal.SIGTERM)
-        try:
-            rc = srv.wait(30 * SLOW)
-        except subprocess.TimeoutExpired:
-            fail("the server did not stop on SIGTERM")
-        time.sleep(0.1)
-        if rc != 0:
-            fail(f"the server exited {rc} on SIGTERM")
-        if not any(l.strip() == "signal %d: shutting down" % signal.SIGTERM for l in out) or \
-                not any(l.strip() == "shut down" for l in out):
-            fail(f"no clean shutdown on SIGTERM: {out[-5:]}")
-        if not a.eof.wait(5):
-            fail("the client's connection stayed open after SIGTERM")
+        stop_chat(srv, out, signal.SIGTERM, (a,))
         print("chat: SIGTERM with a client connected: a clean shutdown: ok")
     finally:
         if srv.poll() is None:
