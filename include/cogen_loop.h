@@ -301,9 +301,14 @@ CG_API int cg_task_uncancel(cg_task *t);
 CG_API void cg_sleep(cg_ns delay);
 
 /* asyncio.all_tasks(loop): the tasks not done, in creation order, as new
- * references in a malloc'd array of *n (free it and unref each); NULL and
- * *n 0 when there are none. loop NULL: the running loop. */
+ * references in an array of *n made with the library's allocator
+ * (cg_set_allocator; give it back with cg_all_tasks_free); NULL and *n 0
+ * when there are none. loop NULL: the running loop. Out of memory:
+ * MemoryError. */
 CG_API cg_task **cg_all_tasks(cg_loop *loop, size_t *n);
+/* Drops the n references of v (from cg_all_tasks) and frees v (NULL with
+ * n 0 is fine). */
+CG_API void cg_all_tasks_free(cg_task **v, size_t n);
 
 /* ======================================================================
  * Async generators

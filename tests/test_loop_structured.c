@@ -9,6 +9,7 @@
  * on the virtual clock, in milliseconds as the twin's loop counts them.
  */
 #include "check.h"
+#include "vclock_limit.h"
 
 #include <cogen_loop.h>
 
@@ -92,7 +93,7 @@ static void run(cg_fn main_body) {
     cg_run_opts o = {CG_LOOP_VIRTUAL_CLOCK, NULL, handler, NULL};
     void *out = NULL;
     cg_exc *e = NULL;
-    if (cg_run(main_body, NULL, &o, &out, &e) == CG_RETURNED) {
+    if (vclock_run(main_body, NULL, &o, &out, &e) == CG_RETURNED) {
         emit("run -> %s", out ? (const char *)out : "None");
     } else {
         emit("run -> raised %s", X(e));

@@ -17,47 +17,17 @@ __context__ chain: "TimeoutError() <- CancelledError()".
 import asyncio
 import sys
 
-TIE_EPS = 1e-9
+import vloop
 
 
-class _VirtualSelector:
-    def __init__(self, loop):
-        self._loop = loop
+class VirtualLoop(vloop.VirtualLoop):
+    """The virtual clock in milliseconds (vloop.py), with tasks named
+    Task-1, Task-2, ... per loop and the cases' exception handler."""
 
-    def select(self, timeout=None):
-        if timeout is None:
-            raise RuntimeError("deadlock")
-        if timeout > 0:
-            self._loop._vnow = int(self._loop._vnow + timeout)
-        return []
-
-    def close(self):
-        pass
-
-
-class VirtualLoop(asyncio.BaseEventLoop):
     def __init__(self):
-        super().__init__()
-        self._selector = _VirtualSelector(self)
-        self._vnow = 0
-        self._timer_calls = 0
-        self._clock_resolution = 0.5
+        super().__init__(ms=True)
         self._unnamed = 0
         self.set_exception_handler(handler)
-
-    def time(self):
-        return self._vnow
-
-    def call_at(self, when, callback, *args, context=None):
-        # equal deadlines run in the order they were made
-        self._timer_calls += 1
-        return super().call_at(when + self._timer_calls * TIE_EPS, callback, *args, context=context)
-
-    def _process_events(self, event_list):
-        pass
-
-    def _write_to_self(self):
-        pass
 
     def create_task(self, coro, *, name=None, context=None):
         if name is None:
