@@ -24,18 +24,41 @@ static const char hello[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nCont
 static const char not_allowed[] = "HTTP/1.1 405 Method Not Allowed\r\nAllow: GET\r\nContent-Length: 0\r\n\r\n";
 static const char bad[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
-typedef struct head {
-    cg_stream_reader *r;
-    const char *p;
-    size_t n;
-} head;
+/* The idle timeout, lazily: one timer per connection, armed when it opens,
+ * and a request only notes when the wait for the next head began (one
+ * clock reading, no timer re-armed per request). When the timer comes up
+ * and the connection has been waiting for a head for the whole timeout, it
+ * is closed (the waiting reader sees the end); otherwise the timer is armed
+ * again for the deadline of the current wait. */
+typedef struct idle {
+    cg_loop *loop;
+    cg_stream_writer *w;
+    cg_handle *timer;
+    cg_ns since;     /* when the wait for the current head began */
+    int reading;     /* waiting for a head (not answering) */
+} idle;
 
-static void read_head(void *arg) {
-    head *h = arg;
-    h->p = cg_stream_readuntil(h->r, "\r\n\r\n", 4, &h->n);
+static void idle_check(void *arg) {
+    idle *c = arg;
+    cg_ns now = cg_loop_time(c->loop), deadline = c->since + idle_timeout;
+    cg_handle_unref(c->timer);
+    c->timer = NULL;
+    if (c->reading && now >= deadline) {
+        cg_stream_close(c->w);
+        return;
+    }
+    c->timer = cg_loop_call_at(c->loop, c->reading ? deadline : now + idle_timeout, idle_check, c);
+    if (!c->timer) cg_stream_close(c->w); /* out of memory: no timeout to keep it by */
 }
 
-static void read_head_in_time(void *arg) { cg_timeout_call(idle_timeout, read_head, arg); }
+static void idle_end(void *arg) {
+    idle *c = arg;
+    if (c->timer) {
+        cg_handle_cancel(c->timer);
+        cg_handle_unref(c->timer);
+    }
+    free(c);
+}
 
 /* Skips a request's body. */
 static void skip(cg_stream_reader *r, size_t n) {
@@ -47,29 +70,53 @@ static void skip(cg_stream_reader *r, size_t n) {
     }
 }
 
-static void conn(cg_stream_reader *r, cg_stream_writer *w, void *arg) {
-    (void)arg;
+typedef struct conn_arg {
+    cg_stream_reader *r;
+    idle *idle;
+} conn_arg;
+
+/* The requests of one connection, until it ends (the peer gone, idle, a
+ * head over the limit: the exception goes to conn, which closes). */
+static void serve(void *arg) {
+    conn_arg *a = arg;
+    cg_stream_reader *r = a->r;
+    idle *c = a->idle;
     for (;;) {
-        head h = {r, NULL, 0};
-        /* idle (or the peer gone, or a head over the limit): close */
-        cg_exc *e = cg_try_catch(read_head_in_time, &h, &cg_Exception);
-        if (e) {
-            cg_exc_unref(e);
-            break;
-        }
+        c->since = cg_loop_time(c->loop);
+        c->reading = 1;
+        size_t n;
+        const char *head = cg_stream_readuntil(r, "\r\n\r\n", 4, &n);
+        c->reading = 0;
         http_request req;
-        if (http_parse(h.p, h.n, &req) < 0) {
-            cg_stream_write(w, bad, sizeof bad - 1);
-            break;
+        if (http_parse(head, n, &req) < 0) {
+            cg_stream_write(c->w, bad, sizeof bad - 1);
+            return;
         }
         int get = req.method_len == 3 && memcmp(req.method, "GET", 3) == 0;
         if (get)
-            cg_stream_write(w, hello, sizeof hello - 1);
+            cg_stream_write(c->w, hello, sizeof hello - 1);
         else
-            cg_stream_write(w, not_allowed, sizeof not_allowed - 1);
-        cg_stream_drain(w);
-        if (!req.keep_alive) break;
+            cg_stream_write(c->w, not_allowed, sizeof not_allowed - 1);
+        cg_stream_drain(c->w);
+        if (!req.keep_alive) return;
         skip(r, req.content_length);
+    }
+}
+
+static void conn(cg_stream_reader *r, cg_stream_writer *w, void *arg) {
+    (void)arg;
+    idle *c = malloc(sizeof *c);
+    if (!c) {
+        cg_stream_close(w);
+        cg_raise(cg_exc_new(&cg_MemoryError, NULL));
+    }
+    *c = (idle){cg_get_running_loop(), w, NULL, 0, 1};
+    c->since = cg_loop_time(c->loop);
+    c->timer = cg_loop_call_at(c->loop, c->since + idle_timeout, idle_check, c);
+    CG_DEFER(idle_end, c); /* also when the task is cancelled */
+    if (c->timer) {
+        conn_arg a = {r, c};
+        cg_exc_unref(cg_try_catch(serve, &a, &cg_Exception));
     }
     cg_stream_close(w);
 }

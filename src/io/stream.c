@@ -378,6 +378,22 @@ void cg_stream_readexactly(cg_stream_reader *r, void *buf, size_t n) {
     r->start += n;
 }
 
+/* The first sep[0..m) in p[0..n), or NULL. glibc's memmem prepares a
+ * shift table for every needle of three bytes or more (a few hundred
+ * instructions for one short head); a short separator is found by memchr
+ * on its first byte and a compare, at most m times the work per byte. */
+static const char *find_sep(const char *p, size_t n, const char *sep, size_t m) {
+    if (m > 16) return memmem(p, n, sep, m);
+    const char *end = p + n;
+    while ((size_t)(end - p) >= m) {
+        const char *q = memchr(p, sep[0], (size_t)(end - p) - m + 1);
+        if (!q) return NULL;
+        if (memcmp(q + 1, sep + 1, m - 1) == 0) return q;
+        p = q + 1;
+    }
+    return NULL;
+}
+
 enum { UNTIL_OK, UNTIL_EOF, UNTIL_NOT_FOUND, UNTIL_TOO_LONG };
 
 /* readuntil's loop: UNTIL_OK with *len; UNTIL_EOF (the buffer is the
@@ -387,7 +403,7 @@ static int until(cg_stream_reader *r, const char *sep, size_t seplen, size_t *le
     for (;;) {
         size_t buflen = r->end - r->start;
         if (buflen >= offset + seplen) {
-            const char *p = memmem(r->buf + r->start + offset, buflen - offset, sep, seplen);
+            const char *p = find_sep(r->buf + r->start + offset, buflen - offset, sep, seplen);
             if (p) {
                 size_t isep = (size_t)(p - (r->buf + r->start));
                 if (isep > r->limit) {
