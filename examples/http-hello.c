@@ -7,8 +7,13 @@
  * request 400 and the connection closed. Runs until SIGINT or SIGTERM,
  * then closes everything and exits with status 0.
  *
+ *     build/examples/http-hello PORT [IDLE_TIMEOUT_SECONDS [LOOPS]]
  *     build/examples/http-hello 8080 5 &
  *     curl -s http://127.0.0.1:8080/
+ *
+ * With LOOPS > 1 it runs that many loops, one per thread, each with a
+ * listener of its own on the same port (SO_REUSEPORT; serve_loops.h, as
+ * echo-server).
  */
 #define _POSIX_C_SOURCE 200809L /* cogen_io.h declares sigset_t uses (POSIX) */
 #include <cogen_io.h>
@@ -16,6 +21,7 @@
 #include <stdlib.h>
 
 #include "http_parse.h"
+#include "serve_loops.h"
 #include "serve_until_signal.h"
 
 static cg_ns idle_timeout = CG_SEC(10);
@@ -124,9 +130,12 @@ static void conn(cg_stream_reader *r, cg_stream_writer *w, void *arg) {
 static void *main_task(cg_gen *g, void *arg) {
     (void)g;
     char **argv = arg;
-    if (argv[1] && argv[2]) idle_timeout = (cg_ns)(atof(argv[2]) * 1e9);
     serve_until_signal(cg_start_server(conn, NULL, "127.0.0.1", atoi(argv[1]), NULL), "http-hello");
     return NULL;
 }
 
-int main(int argc, char **argv) { return example_main(argc, argv, main_task, "PORT [IDLE_TIMEOUT_SECONDS]"); }
+int main(int argc, char **argv) {
+    if (argc > 2) idle_timeout = (cg_ns)(atof(argv[2]) * 1e9);
+    int st = serve_loops_main(argc, argv, 3, "http-hello", conn);
+    return st >= 0 ? st : example_main(argc, argv, main_task, "PORT [IDLE_TIMEOUT_SECONDS [LOOPS]]");
+}
