@@ -4,7 +4,7 @@
  * answers to a pipelined batch leave together, since writes queue while
  * the socket is busy). A connection idle for longer than the timeout (argv[2],
  * seconds, default 10) is closed. Other methods get 405, a malformed
- * request 400 and the connection closed. Runs until SIGINT or SIGTERM,
+ * request 400 and a head over 8 KiB 431, and the connection closed. Runs until SIGINT or SIGTERM,
  * then closes everything and exits with status 0.
  *
  *     build/examples/http-hello PORT [IDLE_TIMEOUT_SECONDS [LOOPS]]
@@ -29,23 +29,33 @@ static cg_ns idle_timeout = CG_SEC(10);
 static const char hello[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!";
 static const char not_allowed[] = "HTTP/1.1 405 Method Not Allowed\r\nAllow: GET\r\nContent-Length: 0\r\n\r\n";
 static const char bad[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+static const char too_large[] =
+    "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
-/* The idle timeout, lazily: one timer per connection, armed when it opens,
- * and a request only notes when the wait for the next head began (one
- * clock reading, no timer re-armed per request). When the timer comes up
- * and the connection has been waiting for a head for the whole timeout, it
- * is closed (the waiting reader sees the end); otherwise the timer is armed
- * again for the deadline of the current wait. */
-typedef struct idle {
+/* A connection: what it has read (heads are parsed where they were read:
+ * no copy, and one pass over the bytes finds a head's end and parses it),
+ * and its idle timeout, kept lazily: one timer per connection, armed when
+ * it opens, and a head only notes when the wait for it began (one clock
+ * reading, and none for a pipelined head already read; no timer re-armed
+ * per request). When the timer comes up and the connection has been
+ * waiting for a head for the whole timeout, it is closed (the waiting
+ * reader sees the end); otherwise the timer is armed again for the
+ * deadline of the current wait. */
+#define HEAD_MAX 8192 /* a longer head is answered 431 */
+
+typedef struct conn_state {
     cg_loop *loop;
+    cg_stream_reader *r;
     cg_stream_writer *w;
     cg_handle *timer;
-    cg_ns since;     /* when the wait for the current head began */
-    int reading;     /* waiting for a head (not answering) */
-} idle;
+    cg_ns since;         /* when the wait for the current head began */
+    int reading;         /* waiting for a head (not answering) */
+    size_t start, end;   /* the bytes read and not yet used: buf[start..end) */
+    char buf[HEAD_MAX];
+} conn_state;
 
 static void idle_check(void *arg) {
-    idle *c = arg;
+    conn_state *c = arg;
     cg_ns now = cg_loop_time(c->loop), deadline = c->since + idle_timeout;
     cg_handle_unref(c->timer);
     c->timer = NULL;
@@ -57,8 +67,8 @@ static void idle_check(void *arg) {
     if (!c->timer) cg_stream_close(c->w); /* out of memory: no timeout to keep it by */
 }
 
-static void idle_end(void *arg) {
-    idle *c = arg;
+static void conn_end(void *arg) {
+    conn_state *c = arg;
     if (c->timer) {
         cg_handle_cancel(c->timer);
         cg_handle_unref(c->timer);
@@ -66,38 +76,65 @@ static void idle_end(void *arg) {
     free(c);
 }
 
-/* Skips a request's body. */
-static void skip(cg_stream_reader *r, size_t n) {
-    char buf[4096];
+/* Reads more after buf[start..end) (moved to the front first): 0 at the
+ * end of the stream. */
+static size_t read_more(conn_state *c) {
+    if (c->start) {
+        memmove(c->buf, c->buf + c->start, c->end - c->start);
+        c->end -= c->start;
+        c->start = 0;
+    }
+    size_t n = cg_stream_read(c->r, c->buf + c->end, sizeof c->buf - c->end);
+    c->end += n;
+    return n;
+}
+
+/* The next request's head, parsed into *req: its length, or 0 when the
+ * stream ended first, or -1 (bad or too long: answered, to be closed). */
+static long next_head(conn_state *c, http_request *req) {
+    long n = http_parse_prefix(c->buf + c->start, c->end - c->start, req);
+    if (n) return n;
+    c->since = cg_loop_time(c->loop);
+    c->reading = 1;
+    do {
+        if (c->end - c->start == sizeof c->buf) {
+            /* answered, then the rest of the head read and dropped until the
+             * peer ends (or the idle timeout): a close with unread bytes
+             * would reset the connection, and the answer with it */
+            cg_stream_write(c->w, too_large, sizeof too_large - 1);
+            cg_stream_write_eof(c->w);
+            while (cg_stream_read(c->r, c->buf, sizeof c->buf) > 0) continue;
+            return -1;
+        }
+        if (read_more(c) == 0) return 0; /* (a head cut short: closed without an answer) */
+    } while ((n = http_parse_prefix(c->buf + c->start, c->end - c->start, req)) == 0);
+    c->reading = 0;
+    if (n < 0) cg_stream_write(c->w, bad, sizeof bad - 1);
+    return n;
+}
+
+/* Skips a request's body: what was read with the head, then the rest. */
+static void skip(conn_state *c, size_t n) {
+    size_t have = c->end - c->start, k = n < have ? n : have;
+    c->start += k;
+    n -= k;
     while (n > 0) {
-        size_t k = n < sizeof buf ? n : sizeof buf;
-        cg_stream_readexactly(r, buf, k);
-        n -= k;
+        c->start = c->end = 0;
+        size_t got = cg_stream_read(c->r, c->buf, n < sizeof c->buf ? n : sizeof c->buf);
+        if (got == 0) CG_RAISE(&cg_IncompleteReadError, "the body ended early");
+        n -= got;
     }
 }
 
-typedef struct conn_arg {
-    cg_stream_reader *r;
-    idle *idle;
-} conn_arg;
-
 /* The requests of one connection, until it ends (the peer gone, idle, a
- * head over the limit: the exception goes to conn, which closes). */
+ * bad request: an exception goes to conn, which closes). */
 static void serve(void *arg) {
-    conn_arg *a = arg;
-    cg_stream_reader *r = a->r;
-    idle *c = a->idle;
+    conn_state *c = arg;
     for (;;) {
-        c->since = cg_loop_time(c->loop);
-        c->reading = 1;
-        size_t n;
-        const char *head = cg_stream_readuntil(r, "\r\n\r\n", 4, &n);
-        c->reading = 0;
         http_request req;
-        if (http_parse(head, n, &req) < 0) {
-            cg_stream_write(c->w, bad, sizeof bad - 1);
-            return;
-        }
+        long n = next_head(c, &req);
+        if (n <= 0) return;
+        c->start += (size_t)n;
         int get = req.method_len == 3 && memcmp(req.method, "GET", 3) == 0;
         if (get)
             cg_stream_write(c->w, hello, sizeof hello - 1);
@@ -105,25 +142,26 @@ static void serve(void *arg) {
             cg_stream_write(c->w, not_allowed, sizeof not_allowed - 1);
         cg_stream_drain(c->w);
         if (!req.keep_alive) return;
-        skip(r, req.content_length);
+        skip(c, req.content_length);
     }
 }
 
 static void conn(cg_stream_reader *r, cg_stream_writer *w, void *arg) {
     (void)arg;
-    idle *c = malloc(sizeof *c);
+    conn_state *c = malloc(sizeof *c);
     if (!c) {
         cg_stream_close(w);
         cg_raise(cg_exc_new(&cg_MemoryError, NULL));
     }
-    *c = (idle){cg_get_running_loop(), w, NULL, 0, 1};
+    c->loop = cg_get_running_loop();
+    c->r = r;
+    c->w = w;
+    c->reading = 1;
+    c->start = c->end = 0;
     c->since = cg_loop_time(c->loop);
     c->timer = cg_loop_call_at(c->loop, c->since + idle_timeout, idle_check, c);
-    CG_DEFER(idle_end, c); /* also when the task is cancelled */
-    if (c->timer) {
-        conn_arg a = {r, c};
-        cg_exc_unref(cg_try_catch(serve, &a, &cg_Exception));
-    }
+    CG_DEFER(conn_end, c); /* also when the task is cancelled */
+    if (c->timer) cg_exc_unref(cg_try_catch(serve, c, &cg_Exception));
     cg_stream_close(w);
 }
 

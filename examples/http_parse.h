@@ -1,9 +1,10 @@
 /* http_parse.h: the request head parser of http-hello (and of its fuzz
  * target, tests/fuzz/fuzz_http.c): one HTTP/1.x request head, from the
- * request line to the empty line, already cut out of the stream by
- * readuntil("\r\n\r\n"). Only what the server needs: the method, the
- * version, Content-Length (the body is skipped) and whether the
- * connection stays open. */
+ * request line to the empty line, found at the start of what the server
+ * has read (http_parse_prefix: the parse also finds where the head ends,
+ * so the bytes are scanned once), or already cut out (http_parse). Only
+ * what the server needs: the method, the version, Content-Length (the
+ * body is skipped) and whether the connection stays open. */
 #ifndef COGEN_EXAMPLE_HTTP_PARSE_H
 #define COGEN_EXAMPLE_HTTP_PARSE_H
 
@@ -52,42 +53,46 @@ static int http_has_token(const char *v, size_t n, const char *tok, size_t m) {
     return 0;
 }
 
-/* Parses head[0..n) (ending with "\r\n\r\n"): 0 and *req, or -1 for a
- * request to answer 400 Bad Request. */
-static int http_parse(const char *head, size_t n, http_request *req) {
+/* Parses the request head at the start of buf[0..n), in one pass that
+ * also finds where it ends (its first empty line): the head's length and
+ * *req; 0 when buf holds only part of a head (read more and call again);
+ * -1 for a request to answer 400 Bad Request. */
+static long http_parse_prefix(const char *buf, size_t n, http_request *req) {
     memset(req, 0, sizeof *req);
-    if (n < 4 || memcmp(head + n - 4, "\r\n\r\n", 4) != 0) return -1;
-    const char *end = head + n - 2; /* the final CRLF */
-    const char *p = head;
+    const char *p = buf, *lim = buf + n;
     /* request line: method SP target SP HTTP/1.d CRLF */
-    const char *m = p;
-    while (p < end && http_tchar((unsigned char)*p)) p++;
-    if (p == m || p >= end || *p != ' ') return -1;
-    req->method = m;
-    req->method_len = (size_t)(p - m);
+    while (p < lim && http_tchar((unsigned char)*p)) p++;
+    if (p == lim) return 0;
+    if (p == buf || *p != ' ') return -1;
+    req->method = buf;
+    req->method_len = (size_t)(p - buf);
+    const char *t = ++p;
+    while (p < lim && *p != ' ' && (unsigned char)*p > ' ') p++;
+    if (p == lim) return 0;
+    if (p == t || *p != ' ') return -1;
     p++;
-    const char *t = p;
-    while (p < end && *p != ' ' && *p != '\r' && (unsigned char)*p > ' ') p++;
-    if (p == t || p >= end || *p != ' ') return -1;
-    p++;
-    if (end - p < 10 || memcmp(p, "HTTP/1.", 7) != 0 || p[7] < '0' || p[7] > '9' || p[8] != '\r' || p[9] != '\n')
-        return -1;
+    if (lim - p < 10) return 0;
+    if (memcmp(p, "HTTP/1.", 7) != 0 || p[7] < '0' || p[7] > '9' || p[8] != '\r' || p[9] != '\n') return -1;
     req->minor = p[7] - '0';
     p += 10;
-    if (memchr(p, 0, (size_t)(end - p))) return -1; /* a NUL in a field */
     int have_length = 0, close = 0, keep = 0;
-    /* header fields: name ":" OWS value OWS CRLF */
-    while (p < end) {
+    /* header fields: name ":" OWS value OWS CRLF, up to an empty line */
+    for (;;) {
+        if (lim - p < 2) return 0;
+        if (*p == '\r') {
+            if (p[1] != '\n') return -1;
+            break;
+        }
         const char *name = p;
-        while (p < end && http_tchar((unsigned char)*p)) p++;
-        if (p == name || p >= end || *p != ':') return -1;
+        while (p < lim && http_tchar((unsigned char)*p)) p++;
+        if (p == lim) return 0;
+        if (p == name || *p != ':') return -1;
         size_t name_len = (size_t)(p - name);
         p++;
-        /* the line's CR (there is one: the head ends with CRLF CRLF), and
-         * no bare LF before it: its first LF is the one after that CR (and
-         * no NUL anywhere, checked once above) */
-        const char *eol = memchr(p, '\r', (size_t)(end + 1 - p));
-        if (!eol || eol >= end || memchr(p, '\n', (size_t)(eol + 2 - p)) != eol + 1) return -1;
+        /* the line's CR, then its LF, and no bare LF or NUL before them */
+        const char *eol = memchr(p, '\r', (size_t)(lim - p));
+        if (!eol || lim - eol < 2) return 0;
+        if (eol[1] != '\n' || memchr(p, '\n', (size_t)(eol - p)) || memchr(p, 0, (size_t)(eol - p))) return -1;
         const char *v = p, *ve = eol;
         while (v < ve && (*v == ' ' || *v == '\t')) v++;
         while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
@@ -110,7 +115,13 @@ static int http_parse(const char *head, size_t n, http_request *req) {
         p = eol + 2;
     }
     req->keep_alive = !close && (req->minor >= 1 || keep);
-    return 0;
+    return (long)(p + 2 - buf);
+}
+
+/* Parses head[0..n), one whole head (ending with its empty line "\r\n"):
+ * 0 and *req, or -1 for a request to answer 400 Bad Request. */
+static inline int http_parse(const char *head, size_t n, http_request *req) {
+    return http_parse_prefix(head, n, req) == (long)n ? 0 : -1;
 }
 
 #endif

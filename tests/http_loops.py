@@ -7,7 +7,9 @@ Starts `PROG PORT 0.5 2` (idle timeout 0.5 s, two loops, each with a
 listener of its own on PORT, SO_REUSEPORT), then, as real clients over
 loopback: 40 keep-alive connections at once (spread over both loops by the
 kernel), each sending 10 batches of 3 pipelined requests, every answer
-checked; a connection left idle is closed by its loop after the timeout;
+checked; a head over 8 KiB gets 431 and the connection closed, a head cut
+short by the peer's end is not answered; a connection left idle is closed
+by its loop after the timeout;
 SIGTERM with clients connected: each sees the end, both loops stop, and
 the program prints 'http-hello: stopped' and exits with status 0.
 """
@@ -41,6 +43,17 @@ async def client(port):
 
 async def check(p, port):
     await asyncio.gather(*(client(port) for _ in range(40)))
+    # a head over 8 KiB: 431, closed; one cut short by the peer: closed
+    r, w = await asyncio.open_connection("127.0.0.1", port)
+    w.write(b"GET / HTTP/1.1\r\n" + b"X-Long: " + b"a" * 9000 + b"\r\n\r\n")
+    got = await asyncio.wait_for(r.read(), 5)
+    assert got.startswith(b"HTTP/1.1 431 ") and got.endswith(b"\r\n\r\n"), got
+    w.close()
+    r, w = await asyncio.open_connection("127.0.0.1", port)
+    w.write(GET + b"GET / HTTP/1.1\r\nHo")
+    w.write_eof()
+    assert await asyncio.wait_for(r.read(), 5) == ANSWER
+    w.close()
     # idle: closed after the timeout (0.5 s) by the loop that has it
     r, w = await asyncio.open_connection("127.0.0.1", port)
     w.write(GET)
