@@ -3,7 +3,7 @@
  * are read from the stream one after another and answered in order; the
  * answers to a pipelined batch leave together, since writes queue while
  * the socket is busy). A connection idle for longer than the timeout (argv[2],
- * seconds, default 10) is closed. Other methods get 405, a malformed
+ * seconds, default 10; checked every quarter of it) is closed. Other methods get 405, a malformed
  * request 400 and a head over 8 KiB 431, and the connection closed. Runs until SIGINT or SIGTERM,
  * then closes everything and exits with status 0.
  *
@@ -34,36 +34,40 @@ static const char too_large[] =
 
 /* A connection: what it has read (heads are parsed where they were read:
  * no copy, and one pass over the bytes finds a head's end and parses it),
- * and its idle timeout, kept lazily: one timer per connection, armed when
- * it opens, and a head only notes when the wait for it began (one clock
- * reading, and none for a pipelined head already read; no timer re-armed
- * per request). When the timer comes up and the connection has been
- * waiting for a head for the whole timeout, it is closed (the waiting
- * reader sees the end); otherwise the timer is armed again for the
- * deadline of the current wait. */
+ * and its idle timeout, kept coarsely: a timer per connection that comes
+ * up every quarter of the timeout and looks whether the connection is
+ * still in the same wait for a head as the last four times; a request only
+ * counts its wait (no clock reading, no timer re-armed per request). So an
+ * idle connection is closed between the timeout and a quarter more after
+ * its wait began (the waiting reader sees the end); one busy answering (a
+ * peer slow to read) is not idle. */
 #define HEAD_MAX 8192 /* a longer head is answered 431 */
+#define IDLE_TICKS 4  /* idle checks per timeout */
 
 typedef struct conn_state {
     cg_loop *loop;
     cg_stream_reader *r;
     cg_stream_writer *w;
     cg_handle *timer;
-    cg_ns since;         /* when the wait for the current head began */
-    int reading;         /* waiting for a head (not answering) */
-    size_t start, end;   /* the bytes read and not yet used: buf[start..end) */
+    unsigned waits, seen; /* waits for a head begun; the count at the last check */
+    int quiet;            /* checks that found the same wait */
+    int reading;          /* waiting for a head (not answering) */
+    size_t start, end;    /* the bytes read and not yet used: buf[start..end) */
     char buf[HEAD_MAX];
 } conn_state;
 
 static void idle_check(void *arg) {
     conn_state *c = arg;
-    cg_ns now = cg_loop_time(c->loop), deadline = c->since + idle_timeout;
     cg_handle_unref(c->timer);
     c->timer = NULL;
-    if (c->reading && now >= deadline) {
+    if (!c->reading || c->waits != c->seen) {
+        c->seen = c->waits;
+        c->quiet = 0;
+    } else if (++c->quiet >= IDLE_TICKS) {
         cg_stream_close(c->w);
         return;
     }
-    c->timer = cg_loop_call_at(c->loop, c->reading ? deadline : now + idle_timeout, idle_check, c);
+    c->timer = cg_loop_call_later(c->loop, idle_timeout / IDLE_TICKS, idle_check, c);
     if (!c->timer) cg_stream_close(c->w); /* out of memory: no timeout to keep it by */
 }
 
@@ -94,7 +98,7 @@ static size_t read_more(conn_state *c) {
 static long next_head(conn_state *c, http_request *req) {
     long n = http_parse_prefix(c->buf + c->start, c->end - c->start, req);
     if (n) return n;
-    c->since = cg_loop_time(c->loop);
+    c->waits++;
     c->reading = 1;
     do {
         if (c->end - c->start == sizeof c->buf) {
@@ -156,10 +160,11 @@ static void conn(cg_stream_reader *r, cg_stream_writer *w, void *arg) {
     c->loop = cg_get_running_loop();
     c->r = r;
     c->w = w;
+    c->waits = c->seen = 0;
+    c->quiet = 0;
     c->reading = 1;
     c->start = c->end = 0;
-    c->since = cg_loop_time(c->loop);
-    c->timer = cg_loop_call_at(c->loop, c->since + idle_timeout, idle_check, c);
+    c->timer = cg_loop_call_later(c->loop, idle_timeout / IDLE_TICKS, idle_check, c);
     CG_DEFER(conn_end, c); /* also when the task is cancelled */
     if (c->timer) cg_exc_unref(cg_try_catch(serve, c, &cg_Exception));
     cg_stream_close(w);
