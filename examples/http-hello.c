@@ -83,7 +83,9 @@ static void conn_end(void *arg) {
 /* Reads more after buf[start..end) (moved to the front first): 0 at the
  * end of the stream. */
 static size_t read_more(conn_state *c) {
-    if (c->start) {
+    if (c->start == c->end) {
+        c->start = c->end = 0;
+    } else if (c->start) {
         memmove(c->buf, c->buf + c->start, c->end - c->start);
         c->end -= c->start;
         c->start = 0;
