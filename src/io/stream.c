@@ -157,6 +157,7 @@ struct cg_stream_reader {
     size_t start, end, cap;
     size_t limit;
     int eof;
+    int waiting; /* in receive's wait (or was, when that wait was cancelled) */
 };
 
 struct cg_stream_writer {
@@ -314,12 +315,16 @@ static const char *buffered(const cg_stream_reader *r) { return r->buf ? r->buf 
  * least one byte; 0 at end of stream (or of the connection). */
 static size_t receive(cg_stream_reader *r, char *dst, size_t room, const char *name) {
     cg__conn *c = r->c;
-    if (c->fd >= 0 && cg__io_waiting(c->fd, CG_IO_READ))
+    /* r->waiting says a task of this reader may be waiting (it stays set
+     * when that wait was cancelled: the backend then says no waiter) */
+    if (r->waiting && c->fd >= 0 && cg__io_waiting(c->fd, CG_IO_READ))
         CG_RAISEF(&cg_RuntimeError, "%s() called while another coroutine is already waiting for incoming data", name);
     for (;;) {
         if (c->exc) raise_exc(c);
         if (c->fd < 0) return 0;
+        r->waiting = 1;
         cg__io_enter(c->fd, CG_IO_READ);
+        r->waiting = 0;
         if (c->exc) raise_exc(c);
         if (c->fd < 0) return 0;
         ssize_t n = c->sock ? recv(c->fd, dst, room, MSG_DONTWAIT) : read(c->fd, dst, room);
