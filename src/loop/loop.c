@@ -89,6 +89,14 @@ static int handle_cache_put(cg_loop *loop, cg_handle *h) {
     return loop && cg__freelist_put(&loop->handle_cache, h, h->alloc_gen);
 }
 
+/* A timeout scope's own timer is a handle embedded at its start
+ * (structured.c), not one of the handle cache's: when its last reference
+ * goes (the scope's, or the ready queue's once the scope is freed while
+ * its timer is queued), the block goes back whole to the scopes' cache. */
+void cg__timeout_block_free(cg_loop *loop, cg_handle *h) {
+    if (!loop || !cg__freelist_put(&loop->timeout_cache, h, h->alloc_gen)) cg__dealloc(h);
+}
+
 /* Drops the loop's reference to a handle it has run. */
 static void handle_release(cg_loop *loop, cg_handle *h) {
     if (h->refs != 1) {
@@ -96,6 +104,10 @@ static void handle_release(cg_loop *loop, cg_handle *h) {
         return;
     }
     h->refs = 0;
+    if (CG_UNLIKELY(h->embedded)) {
+        cg__timeout_block_free(loop, h);
+        return;
+    }
     handle_drop_payload(h);
     if (!handle_cache_put(loop, h)) cg__dealloc(h);
 }
@@ -104,6 +116,10 @@ static void handle_release(cg_loop *loop, cg_handle *h) {
  * cancelled and let go, as call_later + cancel does) puts the handle in
  * that loop's cache. */
 static CG_NOINLINE void handle_free(cg_handle *h) {
+    if (h->embedded) {
+        cg__timeout_block_free(cg__running_loop, h);
+        return;
+    }
     handle_drop_payload(h);
     if (!handle_cache_put(cg__running_loop, h)) cg__dealloc(h);
 }
@@ -208,22 +224,35 @@ static void heap_down(cg_loop *loop, size_t i) {
     heap_set(loop, i, s);
 }
 
-static int heap_push(cg_loop *loop, cg_handle *h, cg_ns when) {
-    if (loop->nheap == loop->heap_cap) {
-        size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
-        cg__timer_slot *nh = cg__alloc(cap * sizeof *nh);
-        if (!nh) return -1;
-        if (loop->nheap) memcpy(nh, loop->heap, loop->nheap * sizeof *nh);
-        cg__dealloc(loop->heap);
-        loop->heap = nh;
-        loop->heap_cap = cap;
-    }
+static CG_NOINLINE int heap_grow(cg_loop *loop) {
+    size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
+    cg__timer_slot *nh = cg__alloc(cap * sizeof *nh);
+    if (!nh) return -1;
+    if (loop->nheap) memcpy(nh, loop->heap, loop->nheap * sizeof *nh);
+    cg__dealloc(loop->heap);
+    loop->heap = nh;
+    loop->heap_cap = cap;
+    return 0;
+}
+
+static inline int heap_push(cg_loop *loop, cg_handle *h, cg_ns when) {
+    if (loop->nheap == loop->heap_cap && heap_grow(loop) < 0) return -1;
     h->when = when;
     heap_set(loop, loop->nheap++, (cg__timer_slot){when, loop->timer_seq++, h});
     heap_up(loop, loop->nheap - 1);
     h->scheduled = 1;
     return 0;
 }
+
+static inline int timer_arm(cg_loop *loop, cg_handle *h, cg_ns when) {
+    h->timer = 1;
+    h->loop = loop;
+    if (heap_push(loop, h, when) < 0) return -1;
+    h->refs++; /* the heap's */
+    return 0;
+}
+
+int cg__loop_timer_arm(cg_loop *loop, cg_handle *h, cg_ns when) { return timer_arm(loop, h, when); }
 
 static void heap_remove(cg_loop *loop, cg_handle *h) {
     size_t i = h->heap_at;
@@ -341,14 +370,11 @@ cg_handle *cg_loop_call_at(cg_loop *loop, cg_ns when, cg_callback fn, void *arg)
     cg__check_thread(loop);
     cg_handle *h = cg__loop_plain_handle(loop, fn, arg);
     if (!h) return NULL;
-    h->timer = 1;
-    h->loop = loop;
-    if (heap_push(loop, h, when) < 0) {
+    if (timer_arm(loop, h, when) < 0) {
         cg__dealloc(h);
         errno = ENOMEM;
         return NULL;
     }
-    h->refs++; /* the heap's */
     return h;
 }
 
