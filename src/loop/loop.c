@@ -143,6 +143,14 @@ void cg_handle_cancel(cg_handle *h) {
     }
 }
 
+void cg__loop_timer_disarm(cg_handle *h) {
+    h->cancelled = 1;
+    if (h->scheduled) {
+        heap_remove(h->loop, h);
+        h->refs--; /* the heap's; the owner's is left */
+    }
+}
+
 int cg_handle_cancelled(const cg_handle *h) { return h ? h->cancelled : 0; }
 cg_ns cg_handle_when(const cg_handle *h) { return h ? h->when : 0; }
 

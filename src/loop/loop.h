@@ -320,6 +320,10 @@ static inline cg_ns cg__loop_now(cg_loop *loop) {
  * cg_loop_call_at does with a handle of the caller's. -1 when out of
  * memory (nothing changed). */
 CG_HIDDEN int cg__loop_timer_arm(cg_loop *loop, cg_handle *h, cg_ns when);
+/* Handle.cancel for a plain timer handle whose owner keeps a reference
+ * (a timeout scope's own): it leaves the heap, or is skipped when the
+ * ready queue reaches it. */
+CG_HIDDEN void cg__loop_timer_disarm(cg_handle *h);
 /* The last reference to an embedded handle went (loop.c): its scope goes
  * back to the loop's timeout_cache, or to the allocator. */
 CG_HIDDEN void cg__timeout_block_free(cg_loop *loop, cg_handle *h);

@@ -637,8 +637,12 @@ static void drop_handler(cg_timeout *t) {
     cg_handle *h = t->handler;
     if (!h) return;
     t->handler = NULL;
-    cg_handle_cancel(h);
-    if (h != &t->timer) cg_handle_unref(h);
+    if (h == &t->timer) {
+        cg__loop_timer_disarm(h);
+    } else {
+        cg_handle_cancel(h);
+        cg_handle_unref(h);
+    }
 }
 
 /* The scope's reference to its timer goes last: a timer fired and still
@@ -809,7 +813,12 @@ static void timeout_call(cg_loop *loop, cg_ns when, cg_ns now, void (*fn)(void *
     }
     cg_exc *e = fn ? cg_try_catch(fn, arg, &cg_BaseException) : cg_exc_new(&cg_TypeError, "'NoneType' object is not callable");
     if (!e) {
-        cg_timeout_exit(t, NULL);
+        if (t->state == TO_ENTERED) { /* __aexit__ before the deadline */
+            drop_handler(t);
+            t->state = TO_EXITED;
+        } else {
+            cg_timeout_exit(t, NULL);
+        }
         timeout_release(t, loop);
         return;
     }
@@ -818,7 +827,8 @@ static void timeout_call(cg_loop *loop, cg_ns when, cg_ns now, void (*fn)(void *
 }
 
 void cg_timeout_call(cg_ns delay, void (*fn)(void *), void *arg) {
-    cg_loop *loop = cg_get_running_loop();
+    cg_loop *loop = cg__running_loop;
+    if (!loop) loop = cg_get_running_loop(); /* (raises) */
     cg_ns now = cg__loop_now(loop);
     timeout_call(loop, delay == CG_NEVER ? CG_NEVER : add_sat(now, delay), now, fn, arg);
 }
