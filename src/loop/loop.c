@@ -408,15 +408,16 @@ static inline cg_handle *timer_new(cg_loop *loop, cg_ns when, cg_callback fn, vo
         }
     }
     h->ready.kind = R_PLAIN;
-    h->ready.queued = 0;
-    h->ready.nlate = 0;
-    h->refs = 1;
+    h->ready.queued = 0; /* (nlate is a future's) */
+    h->refs = 2; /* the caller's and the heap's */
     h->cancelled = 0;
+    h->timer = 1;
     h->embedded = 0;
     h->alloc_gen = gen;
     h->fn = fn;
     h->arg = arg;
-    if (CG_UNLIKELY(timer_arm(loop, h, when) < 0)) {
+    h->loop = loop;
+    if (CG_UNLIKELY(heap_push(loop, h, when) < 0)) {
         cg__dealloc(h);
         errno = ENOMEM;
         return NULL;
