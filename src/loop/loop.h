@@ -43,6 +43,8 @@ struct cg_handle {
     unsigned char cancelled;
     unsigned char timer;     /* made by call_later/call_at */
     unsigned char scheduled; /* in the timer heap */
+    unsigned char embedded;  /* the first member of a timeout scope (structured.c):
+                                its last reference frees the scope */
     unsigned alloc_gen;      /* cg__alloc_generation() it was allocated in */
     union {                  /* by ready.kind: 72 bytes, an 80-byte malloc chunk */
         cg_callback fn;           /* R_PLAIN: fn(arg) */
@@ -314,6 +316,18 @@ static inline cg_ns cg__loop_now(cg_loop *loop) {
     return loop->clock_valid ? loop->clock : cg__loop_clock_read(loop);
 }
 
+/* Puts a timer handle (R_PLAIN, fn and arg set, not cancelled, in no
+ * heap) in loop's heap at when, with the heap's reference: what
+ * cg_loop_call_at does with a handle of the caller's. -1 when out of
+ * memory (nothing changed). */
+CG_HIDDEN int cg__loop_timer_arm(cg_loop *loop, cg_handle *h, cg_ns when);
+/* Handle.cancel for a plain timer handle whose owner keeps a reference
+ * (a timeout scope's own): it leaves the heap, or is skipped when the
+ * ready queue reaches it. */
+CG_HIDDEN void cg__loop_timer_disarm(cg_handle *h);
+/* The last reference to an embedded handle went (loop.c): its scope goes
+ * back to the loop's timeout_cache, or to the allocator. */
+CG_HIDDEN void cg__timeout_block_free(cg_loop *loop, cg_handle *h);
 /* Schedules a handle at the end of the ready queue (takes a reference). */
 CG_HIDDEN void cg__loop_ready(cg_loop *loop, cg_handle *h);
 /* Appends an embedded entry (the caller has given it what it holds). */

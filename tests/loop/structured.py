@@ -880,7 +880,51 @@ def retrieved():
     run(main)
 
 
-CASES = [destroy, groups, shield, gather, gather_cancel, wait, taskgroup, taskgroup_more, taskgroup_cancel, timeout, timeout_corners,
+def timeout_queued():
+    # A scope whose timer is due and queued behind the task's own wake-up
+    # (another task rescheduled it to now, call_soon): the task reschedules
+    # it again before the old callback runs, or leaves it and frees it.
+    async def waker(fut, cm):
+        fut.set_result(None)          # the owner's wake-up is queued first
+        cm.reschedule(asyncio.get_running_loop().time())  # then _on_timeout
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        try:
+            async with asyncio.timeout(50) as cm:
+                w = asyncio.create_task(waker(fut, cm))
+                await fut
+                log(f"woken, timer queued: expired={cm.expired()}")
+                cm.reschedule(loop.time() + 20)
+                log(f"rescheduled: when={cm.when()}")
+                await asyncio.sleep(30)
+        except TimeoutError as e:
+            log(f"rescheduled while queued -> raised {X(e)}")
+        await w
+        fut = loop.create_future()
+        async with asyncio.timeout(50) as cm:
+            w = asyncio.create_task(waker(fut, cm))
+            await fut
+        log(f"left while queued: expired={cm.expired()} {cm!r}")
+        await asyncio.sleep(5)
+        log(f"not cancelled: cancelling={asyncio.current_task().cancelling()}")
+        await w
+        fut = loop.create_future()
+        try:
+            async with asyncio.timeout(50) as cm:
+                w = asyncio.create_task(waker(fut, cm))
+                await fut
+                await asyncio.sleep(0)
+                log("not reached")
+        except TimeoutError as e:
+            log(f"fired from the queue -> raised {X(e)} expired={cm.expired()}")
+        await w
+        return "ok"
+    run(main)
+
+
+CASES = [destroy, groups, shield, gather, gather_cancel, wait, taskgroup, taskgroup_more, taskgroup_cancel, timeout, timeout_corners, timeout_queued,
          wait_for, wait_for_context, combos, as_completed, misuse, retrieved]
 
 if __name__ == "__main__":
