@@ -500,6 +500,17 @@ if [ "$IO" != 0 ]; then
         "io-epoll http -c 100 -t $IO_HT -w $IO_HW" \
         "io-asyncio http -c 100 -t $IO_HT -w $IO_HW" \
         "io-uvloop http -c 100 -t $IO_HT -w $IO_HW"
+    # Issue 11: the examples on 1 and 2 loops (one thread each), the load
+    # generator alone pinned to one CPU and the server free on both (-s
+    # split); 1 and 2 loops interleaved. Three figures per run: server CPU
+    # per message (BENCH), wall time per message (BENCH_wall, 1e9 /
+    # throughput) and the load generator's CPU per message (BENCH_client).
+    group echo_c100_loops "$RUNS" \
+        "io-cogen echo -c 100 -t $IO_T -w $IO_W -s split -x 1 -b echo_c100_loops1" \
+        "io-cogen echo -c 100 -t $IO_T -w $IO_W -s split -x 2 -b echo_c100_loops2"
+    group http_c100_loops "$(sz "$RUNS" 1)" \
+        "io-cogen http -c 100 -t $IO_HT -w $IO_HW -s split -x 10,1 -b http_c100_loops1" \
+        "io-cogen http -c 100 -t $IO_HT -w $IO_HW -s split -x 10,2 -b http_c100_loops2"
     # A count, not a timing: 3 runs show that it barely moves.
     group syscalls_per_msg "$(sz 3 1)" \
         "io-cogen syscalls -c 100 -n $(sz 20000 2000) -w $IO_W" \

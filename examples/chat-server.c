@@ -21,10 +21,9 @@
 #define _GNU_SOURCE
 #include <cogen_io.h>
 
-#include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,15 +252,16 @@ static void on_client(cg_stream_reader *r, cg_stream_writer *w, void *arg) {
     member_unref(m);
 }
 
-/* SIGINT and SIGTERM, through a pipe the main task reads. */
-static int sigpipe[2];
+/* SIGINT and SIGTERM: the loop's signal handlers (loop.add_signal_handler,
+ * which reads them from a signalfd and runs these as callbacks, not in
+ * signal context) complete the future the main task awaits, with the
+ * signal's number. */
+static const int stop_signals[] = {SIGINT, SIGTERM};
+static cg_future *stop;
 
-static void on_signal(int sig) {
-    int saved = errno;
-    unsigned char c = (unsigned char)sig;
-    ssize_t r = write(sigpipe[1], &c, 1);
-    (void)r;
-    errno = saved;
+static void on_stop_signal(void *arg) {
+    int sig = *(const int *)arg;
+    if (!cg_future_done(stop)) cg_future_set_result(stop, (void *)(intptr_t)sig);
 }
 
 static void *main_task(cg_gen *g, void *arg) {
@@ -269,15 +269,19 @@ static void *main_task(cg_gen *g, void *arg) {
     int port = *(int *)arg;
     cg_server_opts opts = {.stream = {.high_water = HIGH_WATER}};
     cg_server *srv = cg_start_server(on_client, NULL, "127.0.0.1", port, &opts);
-    say("listening on 127.0.0.1:%d", cg_server_port(srv));
-    unsigned char sig;
-    cg_read(sigpipe[0], &sig, 1);
+    stop = cg_future_new(cg_get_running_loop());
+    if (!stop) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
+    for (int i = 0; i < 2; i++)
+        cg_loop_add_signal_handler(NULL, stop_signals[i], on_stop_signal, (void *)&stop_signals[i]);
+    say("listening on 127.0.0.1:%d", cg_server_port(srv)); /* (caught from here on) */
+    int sig = (int)(intptr_t)cg_await(stop);
+    for (int i = 0; i < 2; i++) cg_loop_remove_signal_handler(NULL, stop_signals[i]);
+    cg_future_unref(stop);
     say("signal %d: shutting down", sig);
     cg_server_close(srv); /* no new clients */
     for (member *m = members; m; m = m->next) cg_task_cancel(m->reader, NULL);
     cg_server_wait_closed(srv); /* every client's task done */
     cg_server_free(srv);
-    cg_io_close(sigpipe[0]);
     say("shut down");
     return NULL;
 }
@@ -289,17 +293,11 @@ int main(int argc, char **argv) {
     }
     int port = atoi(argv[1]);
     if (argc > 2) drop_after = CG_MS(atol(argv[2]));
-    if (pipe2(sigpipe, O_CLOEXEC | O_NONBLOCK) < 0) return 1;
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
     cg_exc *e = NULL;
     if (cg_run(main_task, &port, NULL, NULL, &e) != CG_RETURNED) {
         cg_exc_print(e, stderr);
         cg_exc_unref(e);
         return 1;
     }
-    close(sigpipe[1]);
     return 0;
 }

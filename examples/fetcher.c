@@ -21,8 +21,6 @@
 #define _GNU_SOURCE
 #include <cogen_io.h>
 
-#include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,31 +175,21 @@ static void *one(cg_gen *g, void *arg) {
     return NULL;
 }
 
-/* SIGINT and SIGTERM, through a pipe a task reads. */
-static int sigpipe[2];
-
-static void on_signal(int sig) {
-    int saved = errno;
-    unsigned char c = (unsigned char)sig;
-    ssize_t r = write(sigpipe[1], &c, 1);
-    (void)r;
-    errno = saved;
-}
-
 typedef struct job {
     request *rq;
     size_t n;
     cg_future *all;
 } job;
 
-static void *watch_signals(cg_gen *g, void *arg) {
-    (void)g;
-    job *j = arg;
-    unsigned char sig;
-    cg_read(sigpipe[0], &sig, 1);
-    fprintf(stderr, "signal %d: cancelling the requests in flight\n", sig);
-    cg_future_cancel(j->all, NULL);
-    return NULL;
+/* SIGINT and SIGTERM: the loop's signal handlers (loop.add_signal_handler,
+ * which reads them from a signalfd and runs these as callbacks, not in
+ * signal context) cancel the gather, and so every request in flight. */
+static const int stop_signals[] = {SIGINT, SIGTERM};
+static job *running;
+
+static void on_stop_signal(void *sig) {
+    fprintf(stderr, "signal %d: cancelling the requests in flight\n", *(const int *)sig);
+    cg_future_cancel(running->all, NULL);
 }
 
 static void await_fn(void *f) { cg_await(f); }
@@ -215,16 +203,14 @@ static void *main_task(cg_gen *g, void *arg) {
     for (size_t i = 0; i < j->n; i++) bodies[i] = (cg_body){one, &j->rq[i]};
     j->all = cg_gather_bodies(bodies, j->n, 1);
     free(bodies);
-    cg_task *watcher = cg_create_task(watch_signals, j, "signals");
+    running = j;
+    for (int i = 0; i < 2; i++)
+        cg_loop_add_signal_handler(NULL, stop_signals[i], on_stop_signal, (void *)&stop_signals[i]);
     cg_exc *e = cg_try_catch(await_fn, j->all, &cg_CancelledError);
     cg_exc_unref(e);
-    cg_task_cancel(watcher, NULL);
-    e = cg_try_catch(await_fn, cg_task_future(watcher), &cg_CancelledError);
-    cg_exc_unref(e);
-    cg_future_unref(cg_task_future(watcher));
+    for (int i = 0; i < 2; i++) cg_loop_remove_signal_handler(NULL, stop_signals[i]);
     cg_future_unref(j->all);
     cg_semaphore_free(limit);
-    cg_io_close(sigpipe[0]);
     return NULL;
 }
 
@@ -257,11 +243,6 @@ int main(int argc, char **argv) {
             }
             j.n++;
         }
-    if (pipe2(sigpipe, O_CLOEXEC | O_NONBLOCK) < 0) return 1;
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
     cg_exc *e = NULL;
     int rc = 0;
     if (cg_run(main_task, &j, NULL, NULL, &e) != CG_RETURNED) {
@@ -269,7 +250,6 @@ int main(int argc, char **argv) {
         cg_exc_unref(e);
         rc = 1;
     }
-    close(sigpipe[1]);
     size_t ok = 0;
     for (size_t i = 0; i < j.n; i++) {
         request *rq = &j.rq[i];

@@ -240,8 +240,7 @@ static void *tour_main(cg_gen *g, void *arg) { /* async def main() */
     group();
     size_t n = 0;
     cg_task **all = cg_all_tasks(NULL, &n);
-    for (size_t i = 0; i < n; i++) cg_future_unref(cg_task_future(all[i]));
-    free(all);
+    cg_all_tasks_free(all, n);
     printf("\ntasks still pending besides main: %zu\n", n - 1);
     expect(n == 1, "every task of the tour is done");
     return NULL;

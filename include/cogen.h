@@ -678,6 +678,38 @@ CG_API void cg_get_stack_stats(cg_stack_stats *st);
  * freed for it (cg_free). */
 CG_API void cg_trim(void);
 
+/* The trace recorder. Records, on every thread, every resume of a plain
+ * generator made while it is on (cg_send, cg_next, cg_throw, cg_close and
+ * the resumes of a yield from's subgenerator: the generator's name, as
+ * given in cg_opts.name, else "generator"; its thread; start and end; how
+ * it was resumed, "send", "throw" or "close"; how that resume ended,
+ * "yielded", "returned", "raised", "closed" or "delegated" to a
+ * subgenerator), every task step of the event loop (cogen_loop.h), and
+ * the spans marked with cg_trace_begin/cg_trace_end, as Chrome
+ * trace-event JSON in path: Perfetto and chrome://tracing open it, one
+ * track per thread. Every event is a complete event ("X"), so that one
+ * resumed inside another (a generator in a task step, a generator that
+ * drives another) is drawn nested inside it. tools/cogen-trace.py prints
+ * a trace as `task1 --> task2 --> task1` and `gen1 --> gen2 --> gen1`
+ * and draws an SVG (docs/debugging.md).
+ *
+ * The environment variable COGEN_TRACE=FILE starts it when the library is
+ * loaded (or, if set later, when the process makes its first loop).
+ * Off, it costs nothing on cg_send, cg_next and cg_yield: a generator made
+ * while it is off is never traced, even once a trace starts, and one made
+ * while it is on is resumed through the slower C path (its resumes are
+ * recorded only while a trace runs). cg_new costs one more test.
+ * cg_trace_start: 0, or -1 with errno (a trace already running is stopped
+ * first). cg_trace_stop writes the file out (also done at exit); call it
+ * when the traced threads are done or between their steps. Spans nest up
+ * to 8 deep per thread; a span longer than the buffer's time is written
+ * when it ends. Names are cut to 45 bytes. */
+CG_API int cg_trace_start(const char *path);
+CG_API void cg_trace_stop(void);
+CG_API int cg_trace_active(void);
+CG_API void cg_trace_begin(const char *name);
+CG_API void cg_trace_end(void);
+
 /* ======================================================================
  * 7. Internals the macros above need. Not API: names and layout change.
  * ====================================================================== */

@@ -301,9 +301,14 @@ CG_API int cg_task_uncancel(cg_task *t);
 CG_API void cg_sleep(cg_ns delay);
 
 /* asyncio.all_tasks(loop): the tasks not done, in creation order, as new
- * references in a malloc'd array of *n (free it and unref each); NULL and
- * *n 0 when there are none. loop NULL: the running loop. */
+ * references in an array of *n made with the library's allocator
+ * (cg_set_allocator; give it back with cg_all_tasks_free); NULL and *n 0
+ * when there are none. loop NULL: the running loop. Out of memory:
+ * MemoryError. */
 CG_API cg_task **cg_all_tasks(cg_loop *loop, size_t *n);
+/* Drops the n references of v (from cg_all_tasks) and frees v (NULL with
+ * n 0 is fine). */
+CG_API void cg_all_tasks_free(cg_task **v, size_t n);
 
 /* ======================================================================
  * Async generators
@@ -1019,23 +1024,13 @@ CG_API cg_ns cg_stall_threshold(cg_ns ns);
  * The trace recorder
  * ====================================================================== */
 
-/* Records every task step (its task, loop and thread, start and end, and
- * what the task then waits on) and the spans marked with cg_trace_begin/
- * cg_trace_end, on every thread, as Chrome trace-event JSON in path
- * (Perfetto and chrome://tracing open it; one track per thread;
- * tools/cogen-trace.py prints it as `task1 --> task2 --> task1` and draws
- * an SVG). The environment variable COGEN_TRACE=FILE starts it when the
- * process makes its first loop. Off, the recorder costs one predictable
- * branch per task step. cg_trace_start: 0, or -1 with errno (a trace
- * already running is stopped first). cg_trace_stop writes the file out
- * (also done at exit); call it when the traced threads are done or
- * between their steps. Spans nest up to 8 deep per thread; a span
- * longer than the buffer's time is written when it ends. */
-CG_API int cg_trace_start(const char *path);
-CG_API void cg_trace_stop(void);
-CG_API int cg_trace_active(void);
-CG_API void cg_trace_begin(const char *name);
-CG_API void cg_trace_end(void);
+/* cg_trace_start, cg_trace_stop, cg_trace_active, cg_trace_begin and
+ * cg_trace_end are declared in cogen.h ("The trace recorder"), since plain
+ * generators are traced too: with a loop, each task step is an event (its
+ * task, loop and thread, start and end, what the task then waits on:
+ * "ready", "sleep", "future", "task NAME", "fd (read)"...), and the plain
+ * generators a step resumes are events inside it on the same track. Off,
+ * the recorder costs the loop one predictable branch per task step. */
 
 #ifdef __cplusplus
 }

@@ -2158,8 +2158,7 @@ static int cancel_all(void) {
         trec *r = rec_of(cg_task_future(v[i]));
         if (r && cancel_would_cycle(r)) {
             reject_soon("Python's recursion limit was hit");
-            for (size_t k = 0; k < n; k++) cg_future_unref(cg_task_future(v[k]));
-            free(v);
+            cg_all_tasks_free(v, n);
             return -1;
         }
     }
@@ -2181,8 +2180,7 @@ static int cancel_all(void) {
             cg_loop_call_exception_handler(R.loop, &c);
         }
     }
-    for (size_t i = 0; i < n; i++) cg_future_unref(cg_task_future(v[i]));
-    free(v);
+    cg_all_tasks_free(v, n);
     if (dead) {
         /* Its callbacks stay registered on tasks that will never finish:
          * freed after the loop. */

@@ -12,14 +12,17 @@ chat: four clients; A floods lines while B and C read them and D, whose
 receive buffer is small, never reads. The server must drop D (its queue
 or its drain time runs out) while B and C receive every one of A's lines,
 in order; then B's line still reaches A and C; SIGINT ends the server with
-status 0.
+status 0. Another run ends with SIGTERM while a client is connected: the
+server closes it and exits 0 too.
 
 fetcher: a threaded HTTP server that counts the requests in flight
 (each answered after 100 ms, Content-Length or chunked), one path that
 never answers and a closed port: the fetcher must get every answer byte
 for byte, time the silent one out, report the refused one as
 ConnectionRefusedError, never have more requests in flight than its
-limit, exit 1 (some failed); and exit 0 when all succeed.
+limit, exit 1 (some failed); and exit 0 when all succeed. SIGINT while a
+request waits on a server that never answers cancels it at once (the
+request reported as CancelledError, status 1).
 """
 import os
 import shlex
@@ -84,18 +87,45 @@ class Lines:
         fail(f"timed out waiting for {what}: last lines {self.lines[-3:]}")
 
 
-def chat(prog):
+def start_chat(prog, *args):
+    """The chat server on a free port, once it listens: (process, its
+    stdout's lines as they come, port)."""
     port = free_port()
-    drop_ms = 500 * SLOW
-    srv = subprocess.Popen(WRAPPER + [prog, str(port), str(drop_ms)], stdout=subprocess.PIPE, text=True)
+    srv = subprocess.Popen(WRAPPER + [prog, str(port), *args], stdout=subprocess.PIPE, text=True)
     out = []
     threading.Thread(target=lambda: out.extend(iter(srv.stdout.readline, "")), daemon=True).start()
+    end = time.time() + 30 * SLOW
+    while not any("listening" in l for l in out):
+        if time.time() > end or srv.poll() is not None:
+            srv.kill()
+            fail(f"the server did not start: {out}")
+        time.sleep(0.02)
+    return srv, out, port
+
+
+def stop_chat(srv, out, sig, clients):
+    """sig ends the server cleanly: status 0, 'signal N: shutting down' and
+    'shut down' printed, every client's connection closed."""
+    srv.send_signal(sig)
     try:
-        end = time.time() + 30 * SLOW
-        while not any("listening" in l for l in out):
-            if time.time() > end or srv.poll() is not None:
-                fail(f"the server did not start: {out}")
-            time.sleep(0.02)
+        rc = srv.wait(30 * SLOW)
+    except subprocess.TimeoutExpired:
+        fail(f"the server did not stop on {sig.name}")
+    time.sleep(0.1)
+    if rc != 0:
+        fail(f"the server exited {rc} on {sig.name}")
+    if not any(l.strip() == "signal %d: shutting down" % sig for l in out) or \
+            not any(l.strip() == "shut down" for l in out):
+        fail(f"no clean shutdown on {sig.name}: {out[-5:]}")
+    for cl in clients:
+        if not cl.eof.wait(5):
+            fail(f"a client's connection stayed open after {sig.name}")
+
+
+def chat(prog):
+    drop_ms = 500 * SLOW
+    srv, out, port = start_chat(prog, str(drop_ms))
+    try:
         a, b, c = Lines(port), Lines(port), Lines(port)
         d = Lines(port, rcvbuf=4096, read=False)
         for cl in (a, b, c):
@@ -141,20 +171,22 @@ def chat(prog):
         b.sock.sendall(b"still here\n")
         for cl in (a, c):
             cl.wait_for(lambda ls: ls and ls[-1] == b"client %d: still here" % b_id, "B's line", 10 * SLOW)
-        srv.send_signal(signal.SIGINT)
-        try:
-            rc = srv.wait(30 * SLOW)
-        except subprocess.TimeoutExpired:
-            fail("the server did not stop on SIGINT")
-        time.sleep(0.1)
-        if rc != 0:
-            fail(f"the server exited {rc}")
-        if not any(l.strip() == "shut down" for l in out):
-            fail(f"no clean shutdown: {out[-5:]}")
-        for cl in (a, b, c):
-            if not cl.eof.wait(5):
-                fail("a client's connection stayed open after the shutdown")
+        stop_chat(srv, out, signal.SIGINT, (a, b, c))
         print(f"chat: {n} lines to two readers, the client that never read dropped after {got} bytes: ok")
+    finally:
+        if srv.poll() is None:
+            srv.kill()
+            srv.wait()
+    chat_sigterm(prog)
+
+
+def chat_sigterm(prog):
+    srv, out, port = start_chat(prog)
+    try:
+        a = Lines(port)
+        a.wait_for(lambda ls: ls and ls[0].startswith(b"welcome"), "the welcome", 10 * SLOW)
+        stop_chat(srv, out, signal.SIGTERM, (a,))
+        print("chat: SIGTERM with a client connected: a clean shutdown: ok")
     finally:
         if srv.poll() is None:
             srv.kill()
@@ -170,8 +202,11 @@ class Counting(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    silent = threading.Event()  # a request for /silent came
+
     def do_GET(self):
         if self.path == "/silent":
+            Counting.silent.set()
             time.sleep(60)
             return
         with Counting.lock:
@@ -229,6 +264,25 @@ def fetcher(prog):
                        timeout=120 * SLOW)
     if r.returncode != 0 or r.stdout.splitlines()[-1] != "3 requests: 3 ok, 0 failed":
         fail("fetcher with every request answered:\n" + r.stdout + r.stderr)
+    # SIGINT while the silent request waits (60 s of timeout left; one
+    # request at a time, so /1 is done by then): it is cancelled at once,
+    # and reported
+    Counting.silent.clear()
+    p = subprocess.Popen(WRAPPER + [prog, "-c", "1", "-t", "60000", f"{base}/1", f"{base}/silent"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        if not Counting.silent.wait(30 * SLOW):
+            fail("the fetcher never asked for /silent")
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30 * SLOW)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        fail("the fetcher did not stop on SIGINT")
+    want = [f"GET {base}/1 -> 200, 1000 bytes", f"GET {base}/silent -> CancelledError",
+            "2 requests: 1 ok, 1 failed"]
+    if out.splitlines() != want or p.returncode != 1 or \
+            f"signal {int(signal.SIGINT)}: cancelling the requests in flight" not in err:
+        fail(f"fetcher on SIGINT exited {p.returncode}, printed:\n{out}{err}\nwanted:\n" + "\n".join(want))
     server.shutdown()
     print(f"fetcher: 11 requests, at most {3} in flight, a timeout and a refusal reported: ok")
 

@@ -6,13 +6,22 @@
  * (every allocation from the Nth on fails), and counts the blocks that are
  * out, so that a leak shows. Blocks carry a header that the hook checks on
  * free, so a double free or a free of a block the hook never made fails
- * loudly. Include it after check.h, in one file of a test binary. */
+ * loudly. Include it after check.h, in one file of a test binary.
+ *
+ * Only the thread that armed it sees failures (the loop's thread, in the
+ * loop's tests): a worker thread's allocations (a pool's worker posting a
+ * job back with call_soon_threadsafe) succeed, since a failure there is
+ * retried until memory comes back, which it never would in a run failing
+ * every allocation from the Nth on. Any thread may allocate and free
+ * through it: the block counts are atomic (read them with hook_live()
+ * while other threads may still free). */
 #ifndef COGEN_TEST_OOM_HOOK_H
 #define COGEN_TEST_OOM_HOOK_H
 
 #include "check.h"
 
 #include <stddef.h>
+#include <time.h>
 
 #define LIVE_MAGIC 0x6c6976652d626c6bull /* "live-blk" */
 #define DEAD_MAGIC 0x646561642d626c6bull /* "dead-blk" */
@@ -33,10 +42,13 @@ static struct {
     long live;       /* blocks out */
     long allocs, frees;
 } hk;
+static _Thread_local int hk_armed_here; /* this thread armed it */
+
+static inline long hook_live(void) { return __atomic_load_n(&hk.live, __ATOMIC_ACQUIRE); }
 
 static void *hook_alloc(size_t n, void *ud) {
     CHECK_PTR(ud, &hk);
-    if (hk.fail_at) {
+    if (hk_armed_here && hk.fail_at) {
         hk.count++;
         if (hk.count == hk.fail_at || (hk.persistent && hk.count > hk.fail_at)) {
             hk.injected++;
@@ -47,8 +59,8 @@ static void *hook_alloc(size_t n, void *ud) {
     if (!b) return NULL;
     b->h.magic = LIVE_MAGIC;
     b->h.size = n;
-    hk.live++;
-    hk.allocs++;
+    __atomic_add_fetch(&hk.live, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&hk.allocs, 1, __ATOMIC_RELAXED);
     return b + 1;
 }
 
@@ -61,8 +73,8 @@ static void hook_free(void *p, void *ud) {
         abort();
     }
     b->h.magic = DEAD_MAGIC;
-    hk.live--;
-    hk.frees++;
+    __atomic_sub_fetch(&hk.live, 1, __ATOMIC_RELEASE);
+    __atomic_add_fetch(&hk.frees, 1, __ATOMIC_RELAXED);
     free(b);
 }
 
@@ -71,8 +83,23 @@ static void arm(long n, int persistent) {
     hk.persistent = persistent;
     hk.count = 0;
     hk.injected = 0;
+    hk_armed_here = 1;
 }
 
-static void disarm(void) { hk.fail_at = 0; }
+static void disarm(void) {
+    hk.fail_at = 0;
+    hk_armed_here = 0;
+}
+
+/* Blocks out, once what other threads still hold has come back: a pool's
+ * workers end on their own after their loop has gone (detached), and free
+ * what they held as they do; waits up to 5 s for the count to reach 0. */
+static inline long hook_live_settled(void) {
+    for (int i = 0; i < 500 && hook_live() != 0; i++) {
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return hook_live();
+}
 
 #endif

@@ -30,46 +30,17 @@
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include "check.h"
+#include "under_tools.h"
 #include "cogen_loop.h"
 
 #include <time.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define UNDER_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define UNDER_SANITIZER 1
-#endif
-#endif
-#ifndef UNDER_SANITIZER
-#define UNDER_SANITIZER 0
-#endif
 /* Under a sanitizer each cycle is slow: ASan's quarantine and shadow
  * memory cost microseconds, and TSan makes and destroys a fiber for every
  * generator, about a millisecond. The cycle count is divided on top of
  * COGEN_TEST_SCALE: by 20 under ASan, by 2000 under TSan. */
-#if defined(__SANITIZE_THREAD__)
-#define TSAN_DIVISOR 2000
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TSAN_DIVISOR 2000
-#endif
-#endif
-#if !defined(TSAN_DIVISOR) && UNDER_SANITIZER
-#define TSAN_DIVISOR 20
-#endif
-#ifndef TSAN_DIVISOR
-#define TSAN_DIVISOR 1
-#endif
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
+#define TSAN_DIVISOR (UNDER_TSAN ? 2000 : UNDER_ASAN ? 20 : 1)
 
 /* Why RSS cannot be judged in this run, or NULL. */
 static const char *rss_unreliable(void) {
@@ -376,8 +347,7 @@ static void *tasks_main(cg_gen *g, void *arg) {
     for (long k = 0; k < warm; k++) one_round();
     size_t n = 0;
     cg_task **left = cg_all_tasks(NULL, &n);
-    for (size_t i = 0; i < n; i++) cg_future_unref(cg_task_future(left[i]));
-    free(left);
+    cg_all_tasks_free(left, n);
     CHECK_EQ(n, 1); /* main only: every task of the rounds is done */
     mem_mark m0;
     mark(&m0);

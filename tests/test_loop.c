@@ -4,6 +4,7 @@
  * (tests/loop/regen.sh). */
 #define _GNU_SOURCE
 #include "check.h"
+#include "vclock_limit.h"
 #include "cogen_loop.h"
 
 #include <stdarg.h>
@@ -11,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* What a case prints goes to a buffer, compared at its end. */
 static FILE *out_file;
@@ -61,7 +65,7 @@ static const char *tf(int v) { return v ? "True" : "False"; }
 
 static cg_status run_main(cg_fn body, void **out, cg_exc **exc) {
     cg_run_opts o = {CG_LOOP_VIRTUAL_CLOCK, "main", NULL, NULL};
-    return cg_run(body, NULL, &o, out, exc);
+    return vclock_run(body, NULL, &o, out, exc);
 }
 
 static long ms(void) { return (long)(cg_loop_time(cg_get_running_loop()) / 1000000); }
@@ -1301,6 +1305,50 @@ TEST(loop_agen_running) {
     expect("agen_running");
 }
 
-static const check_case cases[] = {CASE(loop_fifo), CASE(loop_cancel), CASE(loop_counters), CASE(loop_future), CASE(loop_timers), CASE(loop_run), CASE(loop_run_stuck), CASE(loop_misuse), CASE(loop_agen), CASE(loop_agen_shutdown), CASE(loop_agen_context), CASE(loop_agen_throw_chain), CASE(loop_agen_running),
+/* The harness's own limit (tests/vclock_limit.h), no twin: a program that
+ * keeps sleeping is stopped, by name, long before ctest's TIMEOUT; and so
+ * is a deadlock, which vclock_run does not let stop on its own. Each in a
+ * child, which must die of the abort with the message. */
+static void *sleeps_forever(cg_gen *g, void *arg) {
+    (void)g, (void)arg;
+    for (;;) cg_sleep(CG_SEC(100));
+    return NULL;
+}
+
+static void *waits_forever(cg_gen *g, void *arg) {
+    (void)g, (void)arg;
+    cg_future *f = cg_future_new(cg_get_running_loop());
+    cg_await(f); /* nobody sets it */
+    return NULL;
+}
+
+static void limit_stops(cg_fn body) {
+    FILE *err = tmpfile(); /* the child's stderr */
+    CHECK(err != NULL);
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        dup2(fileno(err), 2);
+        signal(SIGABRT, SIG_DFL);
+        vclock_run(body, NULL, NULL, NULL, NULL);
+        _exit(0); /* not reached */
+    }
+    int st;
+    CHECK_EQ(waitpid(pid, &st, 0), pid);
+    char text[1000];
+    rewind(err);
+    text[fread(text, 1, sizeof text - 1, err)] = '\0';
+    fclose(err);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+    CHECK(strstr(text, "vclock limit: the run is at ") != NULL);
+}
+
+TEST(loop_vclock_limit) {
+    limit_stops(sleeps_forever);
+    limit_stops(waits_forever);
+}
+
+static const check_case cases[] = {CASE(loop_vclock_limit), CASE(loop_fifo), CASE(loop_cancel), CASE(loop_counters), CASE(loop_future), CASE(loop_timers), CASE(loop_run), CASE(loop_run_stuck), CASE(loop_misuse), CASE(loop_agen), CASE(loop_agen_shutdown), CASE(loop_agen_context), CASE(loop_agen_throw_chain), CASE(loop_agen_running),
                                    CASE(loop_timer_heap)};
 CHECK_MAIN(cases)

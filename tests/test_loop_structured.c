@@ -9,6 +9,7 @@
  * on the virtual clock, in milliseconds as the twin's loop counts them.
  */
 #include "check.h"
+#include "vclock_limit.h"
 
 #include <cogen_loop.h>
 
@@ -92,7 +93,7 @@ static void run(cg_fn main_body) {
     cg_run_opts o = {CG_LOOP_VIRTUAL_CLOCK, NULL, handler, NULL};
     void *out = NULL;
     cg_exc *e = NULL;
-    if (cg_run(main_body, NULL, &o, &out, &e) == CG_RETURNED) {
+    if (vclock_run(main_body, NULL, &o, &out, &e) == CG_RETURNED) {
         emit("run -> %s", out ? (const char *)out : "None");
     } else {
         emit("run -> raised %s", X(e));
@@ -1054,6 +1055,90 @@ static void *timeout_corners_main(cg_gen *g, void *arg) {
 TEST(loop_structured_timeout_corners) {
     run(timeout_corners_main);
     compare("timeout_corners");
+}
+
+/* ---------------------------------------------------------------------
+ * timeout_queued: a scope's timer due and queued behind its task's
+ * wake-up (another task rescheduled it to now). The scope's own handle is
+ * still in the ready queue when the task reschedules it (a handle of its
+ * own then), frees the scope (the queue frees it), or lets it fire.
+ * ------------------------------------------------------------------ */
+
+static struct { /* static: shared with the waker, whose stack may be swapped out */
+    cg_future *fut;
+    cg_timeout *cm;
+} tq;
+
+static void *tq_waker(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_future_set_result(tq.fut, NULL); /* the owner's wake-up is queued first */
+    cg_timeout_reschedule(tq.cm, cg_loop_time(cg_get_running_loop())); /* then the timer */
+    return NULL;
+}
+
+static cg_task *tq_start(void) {
+    tq.fut = cg_future_new(cg_get_running_loop());
+    return cg_create_task(tq_waker, NULL, NULL);
+}
+
+static void tq_end(cg_task *w) {
+    cg_await(F_(w));
+    cg_future_unref(F_(w));
+    cg_future_unref(tq.fut);
+}
+
+static void tq_reschedule_body(void *arg) {
+    cg_task **w = arg;
+    *w = tq_start();
+    cg_await(tq.fut);
+    LOG("woken, timer queued: expired=%s", cg_timeout_expired(tq.cm) ? "True" : "False");
+    cg_timeout_reschedule(tq.cm, cg_loop_time(cg_get_running_loop()) + CG_MS(20));
+    LOG("rescheduled: when=%s", when_str(cg_timeout_when(tq.cm)));
+    cg_sleep(CG_MS(30));
+}
+
+static void tq_leave_body(void *arg) {
+    cg_task **w = arg;
+    *w = tq_start();
+    cg_await(tq.fut);
+}
+
+static void tq_fire_body(void *arg) {
+    tq_leave_body(arg);
+    cg_sleep(0);
+    LOG("not reached");
+}
+
+static void *timeout_queued_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_task *w = NULL;
+    tq.cm = cg_timeout_new(CG_MS(50));
+    cg_exc *e = catch_(do_timeout_run, &(to_run){tq.cm, tq_reschedule_body, &w});
+    LOG("rescheduled while queued -> raised %s", X(e));
+    cg_exc_unref(e);
+    cg_timeout_free(tq.cm);
+    tq_end(w);
+    tq.cm = cg_timeout_new(CG_MS(50));
+    cg_timeout_run(tq.cm, tq_leave_body, &w);
+    LOG("left while queued: expired=%s %s", cg_timeout_expired(tq.cm) ? "True" : "False", TR(tq.cm));
+    cg_timeout_free(tq.cm); /* its fired timer is still queued: the queue frees the scope */
+    cg_sleep(CG_MS(5));
+    LOG("not cancelled: cancelling=%d", cg_task_cancelling(cg_current_task()));
+    tq_end(w);
+    tq.cm = cg_timeout_new(CG_MS(50));
+    e = catch_(do_timeout_run, &(to_run){tq.cm, tq_fire_body, &w});
+    LOG("fired from the queue -> raised %s expired=%s", X(e), cg_timeout_expired(tq.cm) ? "True" : "False");
+    cg_exc_unref(e);
+    cg_timeout_free(tq.cm);
+    tq_end(w);
+    return "ok";
+}
+
+TEST(loop_structured_timeout_queued) {
+    run(timeout_queued_main);
+    compare("timeout_queued");
 }
 
 /* ---------------------------------------------------------------------
@@ -2036,6 +2121,7 @@ static const check_case cases[] = {
     CASE(loop_structured_taskgroup_cancel),
     CASE(loop_structured_timeout),
     CASE(loop_structured_timeout_corners),
+    CASE(loop_structured_timeout_queued),
     CASE(loop_structured_wait_for),
     CASE(loop_structured_wait_for_context),
     CASE(loop_structured_combos),

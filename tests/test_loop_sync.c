@@ -15,6 +15,7 @@
  */
 #include "cogen_loop.h"
 #include "check.h"
+#include "vclock_limit.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -110,7 +111,7 @@ static long now(void) { return (long)(cg_loop_time(cg_get_running_loop()) / CG_M
 static void run_main(cg_fn body, void *arg) {
     cg_run_opts o = {CG_LOOP_VIRTUAL_CLOCK, NULL, NULL, NULL};
     cg_exc *e = NULL;
-    cg_status st = cg_run(body, arg, &o, NULL, &e);
+    cg_status st = vclock_run(body, arg, &o, NULL, &e);
     if (st != CG_RETURNED) fprintf(stderr, "main raised %s\n", check_exc(e));
     CHECK_EQ(st, CG_RETURNED);
 }

@@ -19,6 +19,7 @@
  *     be freed with it.
  * The hook is tests/oom_hook.h.
  */
+#define _GNU_SOURCE
 #include "check.h"
 #include "oom_hook.h"
 

@@ -21,6 +21,7 @@
 #include "cogen_io.h"
 #include "check.h"
 #include "fd_count.h"
+#include "under_tools.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -328,15 +329,6 @@ static void *ctrlc_body(cg_gen *g, void *arg) {
 
 static void ctrlc_child(void);
 
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define CG_TEST_HAS_TSAN 1
-#endif
-#endif
-#ifndef CG_TEST_HAS_TSAN
-#define CG_TEST_HAS_TSAN 0
-#endif
-
 static void *ctrlc_thread(void *arg) {
     (void)arg;
     mode = PLAIN;
@@ -381,7 +373,7 @@ static void ctrlc_child(void) {
 /* Runs the child in mode m, sends SIGINT once it is ready (and again after
  * 'cancelled' for IGNORE); its report in out, its wait status returned. */
 static int ctrlc_run(int m, char *out, size_t size) {
-#if defined(__SANITIZE_THREAD__) || CG_TEST_HAS_TSAN
+#if UNDER_TSAN
     /* ThreadSanitizer runs a thread of its own that blocks no signal: the
      * kernel may give it the SIGINT sent to the process (which the loop's
      * thread blocks, to read it from a signalfd), and TSan's handler there

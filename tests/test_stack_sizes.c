@@ -23,6 +23,7 @@
  */
 #define _GNU_SOURCE
 #include "check.h"
+#include "under_tools.h"
 
 #include <alloca.h>
 #include <malloc.h>
@@ -30,28 +31,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
 /* Built to run under an emulator (qemu-user): /proc/self/status then
  * describes the emulator's process, whose VmSize grows on its own. */
 #ifndef COGEN_TEST_EMULATED
 #define COGEN_TEST_EMULATED 0
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-#ifndef UNDER_TSAN
-#define UNDER_TSAN 0
 #endif
 
 #define NSIZES 60

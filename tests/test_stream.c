@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include "cogen_io.h"
 #include "io_check.h"
+#include "under_tools.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,27 +21,12 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
 
 static void await_fn(void *f) { cg_await(f); }
 
 /* Helpers: streams and servers made and ended. */
 static void connect_to(cg_server *s, cg_stream_reader **r, cg_stream_writer **w) {
     cg_open_connection("127.0.0.1", cg_server_port(s), NULL, r, w);
-}
-
-/* A server on 127.0.0.1 (a port of its own) with cb, and a client of it. */
-static cg_server *serve_and_connect(cg_client_connected cb, cg_stream_reader **r, cg_stream_writer **w) {
-    cg_server *s = cg_start_server(cb, NULL, "127.0.0.1", 0, NULL);
-    connect_to(s, r, w);
-    return s;
 }
 
 static void streams_free(cg_stream_reader *r, cg_stream_writer *w) {
@@ -59,6 +45,30 @@ static void server_done(cg_server *s) {
     cg_server_close(s);
     cg_server_wait_closed(s);
     cg_server_free(s);
+}
+
+/* The set-up most tests of one connection share: a server on 127.0.0.1 (a
+ * port of its own) with cb, and a client of it, r and w. */
+typedef struct fixture {
+    cg_server *s;
+    cg_stream_reader *r;
+    cg_stream_writer *w;
+} fixture;
+
+static fixture serve_and_connect(cg_client_connected cb) {
+    fixture f = {cg_start_server(cb, NULL, "127.0.0.1", 0, NULL), NULL, NULL};
+    connect_to(f.s, &f.r, &f.w);
+    return f;
+}
+
+/* Its end: the client's streams closed first (close) or only freed, then
+ * the server closed, waited for and freed. */
+static void fixture_done(fixture *f, int close) {
+    if (close)
+        streams_close(f->r, f->w);
+    else
+        streams_free(f->r, f->w);
+    server_done(f->s);
 }
 
 /* A reader (and writer) over one end of a socketpair; the test writes
@@ -386,26 +396,24 @@ static void serve_forever_fn(void *s) { cg_server_serve_forever(s); }
 
 static void *writer_misuse_main(cg_gen *g, void *arg) {
     (void)g, (void)arg;
-    cg_stream_reader *r;
-    cg_stream_writer *w;
-    cg_server *s = serve_and_connect(closer_cb, &r, &w);
-    cg_stream_write_eof(w);
-    cg_exc *e = cg_try_catch(do_write_x, w, &cg_Exception);
+    fixture f = serve_and_connect(closer_cb);
+    cg_stream_write_eof(f.w);
+    cg_exc *e = cg_try_catch(do_write_x, f.w, &cg_Exception);
     CHECK_EXC(e, "RuntimeError('Cannot call write() after write_eof()')");
     cg_exc_unref(e);
-    cg_stream_close(w);
-    CHECK(cg_stream_is_closing(w));
-    e = cg_try_catch(do_drain, w, &cg_Exception);
+    cg_stream_close(f.w);
+    CHECK(cg_stream_is_closing(f.w));
+    e = cg_try_catch(do_drain, f.w, &cg_Exception);
     CHECK_EXC(e, "ConnectionResetError('Connection lost')");
     cg_exc_unref(e);
-    cg_stream_wait_closed(w);
-    streams_free(r, w);
-    cg_server_close(s);
-    cg_server_wait_closed(s);
-    e = cg_try_catch(serve_forever_fn, s, &cg_Exception);
+    cg_stream_wait_closed(f.w);
+    streams_free(f.r, f.w);
+    cg_server_close(f.s);
+    cg_server_wait_closed(f.s);
+    e = cg_try_catch(serve_forever_fn, f.s, &cg_Exception);
     CHECK_EXC(e, "RuntimeError('server <Server sockets=()> is closed')");
     cg_exc_unref(e);
-    cg_server_free(s);
+    cg_server_free(f.s);
     return NULL;
 }
 
@@ -428,21 +436,18 @@ static void count_cb(cg_stream_reader *r, cg_stream_writer *w, void *arg) {
 
 static void *half_close_main(cg_gen *g, void *arg) {
     (void)g, (void)arg;
-    cg_stream_reader *r;
-    cg_stream_writer *w;
-    cg_server *s = serve_and_connect(count_cb, &r, &w);
+    fixture f = serve_and_connect(count_cb);
     static char big[300000];
     memset(big, 'z', sizeof big);
-    cg_stream_write(w, big, sizeof big); /* more than the socket takes: queued */
-    cg_stream_write_eof(w);              /* sent once the queue is out */
-    cg_stream_drain(w);
+    cg_stream_write(f.w, big, sizeof big); /* more than the socket takes: queued */
+    cg_stream_write_eof(f.w);              /* sent once the queue is out */
+    cg_stream_drain(f.w);
     size_t n;
-    const char *l = cg_stream_readline(r, &n);
+    const char *l = cg_stream_readline(f.r, &n);
     CHECK_STR(line_of(l, n), "300000\n");
-    l = cg_stream_readline(r, &n);
+    l = cg_stream_readline(f.r, &n);
     CHECK_EQ(n, 0);
-    streams_close(r, w);
-    server_done(s);
+    fixture_done(&f, 1);
     return NULL;
 }
 
@@ -515,28 +520,25 @@ static void do_wait_closed(void *p) { cg_stream_wait_closed(p); }
 
 static void *reset_main(cg_gen *g, void *arg) {
     (void)g, (void)arg;
-    cg_stream_reader *r;
-    cg_stream_writer *w;
-    cg_server *s = serve_and_connect(reset_cb, &r, &w);
-    cg_exc *e = cg_try_catch(write_until_error, w, &cg_Exception);
+    fixture f = serve_and_connect(reset_cb);
+    cg_exc *e = cg_try_catch(write_until_error, f.w, &cg_Exception);
     CHECK(e != NULL);
     CHECK(cg_exc_is(e, &cg_ConnectionResetError) || cg_exc_is(e, &cg_BrokenPipeError));
     CHECK(cg_exc_errno(e) == ECONNRESET || cg_exc_errno(e) == EPIPE);
     cg_exc_unref(e);
-    CHECK(cg_stream_is_closing(w));
-    cg_stream_write(w, "dropped", 7); /* no error: dropped */
-    CHECK_EQ(cg_stream_buffer_size(w), 0);
-    e = cg_try_catch(do_wait_closed, w, &cg_Exception);
+    CHECK(cg_stream_is_closing(f.w));
+    cg_stream_write(f.w, "dropped", 7); /* no error: dropped */
+    CHECK_EQ(cg_stream_buffer_size(f.w), 0);
+    e = cg_try_catch(do_wait_closed, f.w, &cg_Exception);
     CHECK(cg_exc_is(e, &cg_ConnectionError));
     cg_exc_unref(e);
     /* the reader has the error too, as asyncio's gets it from connection_lost */
-    rd = r;
+    rd = f.r;
     e = cg_try_catch(do_readline, NULL, &cg_Exception);
     CHECK(cg_exc_is(e, &cg_ConnectionError));
     cg_exc_unref(e);
     rd = NULL;
-    streams_free(r, w);
-    server_done(s);
+    fixture_done(&f, 0);
     return NULL;
 }
 
@@ -793,16 +795,13 @@ static void *bad_cb_main(cg_gen *g, void *arg) {
     (void)g, (void)arg;
     cg_loop_set_exception_handler(cg_get_running_loop(), handler, NULL);
     handler_calls = 0;
-    cg_stream_reader *r;
-    cg_stream_writer *w;
-    cg_server *s = serve_and_connect(bad_cb, &r, &w);
+    fixture f = serve_and_connect(bad_cb);
     char buf[10];
-    CHECK_EQ(cg_stream_read(r, buf, sizeof buf), 0);
+    CHECK_EQ(cg_stream_read(f.r, buf, sizeof buf), 0);
     cg_sleep(CG_MS(10));
     CHECK_EQ(handler_calls, 1);
     CHECK_STR(handler_msg, "Unhandled exception in client_connected_cb" "ValueError('boom')");
-    streams_free(r, w);
-    server_done(s);
+    fixture_done(&f, 0);
     return NULL;
 }
 

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "cogen_loop.h"
 #include "check.h"
+#include "under_tools.h"
 
 #include "cogen_io.h"
 
@@ -18,24 +19,6 @@
 /* The detector interrupts the loop's thread with a signal whose handler
  * unwinds the stack, and measures wall time: not under ThreadSanitizer
  * (signal-unsafe calls), valgrind or an emulator (every step is slow). */
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-#ifndef UNDER_TSAN
-#define UNDER_TSAN 0
-#endif
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
 
 static void skip_if_timing_unreliable(void) {
     if (UNDER_TSAN || RUNNING_ON_VALGRIND || getenv("COGEN_UNDER_EMULATOR")) {

@@ -5,18 +5,28 @@ notes draw concurrency.
 
     cogen-trace.py text TRACE.json [--width N]   # one line per thread:
                                                  #   task1 --> task2 --> task1
+                                                 # and one for its generators:
+                                                 #   gen1 --> gen2 --> gen1
     cogen-trace.py lanes TRACE.json [--width N]  # threads side by side in time:
                                                  #   a text timeline, one row per thread
     cogen-trace.py svg TRACE.json OUT.svg        # an SVG timeline, one row per thread
     cogen-trace.py merged TRACE.json [--width N] # every thread on one line, in time
                                                  # order: who ran after whom
     cogen-trace.py overlap TRACE.json            # how long two threads ran at once
+    cogen-trace.py check TRACE.json              # well formed: JSON, every start before
+                                                 # its end, each thread's events nested
     cogen-trace.py --self-test
 
 Events of category "task" are task steps (their name is the task's), those of
-category "span" are spans a program marked (cg_trace_begin/end). A thread's
-line lists its events in time order, with repeats of the same name next to
-each other merged (a task that steps twice in a row is one turn).
+category "span" are spans a program marked (cg_trace_begin/end), those of
+category "gen" are resumes of plain generators (their name is the
+generator's, cg_opts.name; args say how each was resumed and how it ended),
+nested in time inside the task step or the generator that resumed them. A
+thread's line lists its task steps and spans in time order, with repeats of
+the same name next to each other merged (a task that steps twice in a row is
+one turn); its generators' line lists who ran, as control passed from
+generator to generator (a generator that resumes another gets control back
+when the other yields: pipeline --> source --> pipeline).
 """
 import html
 import json
@@ -61,15 +71,87 @@ def turns(evs, leaf_only=True):
     return out
 
 
+def is_gen(e):
+    return e.get("cat") == "gen"
+
+
+def gen_turns(evs):
+    """Who ran, in order, among a thread's generator resumes: a resume
+    gives control to its generator; when it ends, control goes back to the
+    generator whose resume encloses it, if any. Consecutive repeats merged."""
+    out, stack = [], []
+
+    def run(name):
+        if not out or out[-1] != name:
+            out.append(name)
+
+    for e in evs:
+        if not is_gen(e):
+            continue
+        while stack and e["ts"] >= stack[-1]["ts"] + stack[-1]["dur"]:
+            stack.pop()
+            if stack:
+                run(stack[-1]["name"])
+        stack.append(e)
+        run(e["name"])
+    while len(stack) > 1:  # the last ones end: back to those that resumed them
+        stack.pop()
+        run(stack[-1]["name"])
+    return out
+
+
 def text(path, width=0):
     threads, names = load(path)
     lines = []
-    for tid in sorted(threads, key=lambda t: threads[t][0]["ts"]):
-        seq = " --> ".join(turns(threads[tid]))
+
+    def line(label, seq):
+        seq = " --> ".join(seq)
         if width and len(seq) > width:
             seq = seq[:width - 3] + "..."
-        lines.append("%s: %s" % (names.get(tid, "thread %d" % tid), seq))
+        lines.append("%s: %s" % (label, seq))
+
+    for tid in sorted(threads, key=lambda t: threads[t][0]["ts"]):
+        label = names.get(tid, "thread %d" % tid)
+        others = [e for e in threads[tid] if not is_gen(e)]
+        if others:
+            line(label, turns(others))
+        gens = gen_turns(threads[tid])
+        if gens:
+            line(label + " generators", gens)
     return "\n".join(lines)
+
+
+def check(path):
+    """The trace's faults, as strings: none when it is well formed (the JSON
+    parses, every complete event has a start and a duration >= 0, and the
+    events of one thread nest: two never overlap but by one holding the
+    other)."""
+    faults = []
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except ValueError as x:
+        return ["not JSON: %s" % x]
+    events = data["traceEvents"] if isinstance(data, dict) else data
+    threads = {}
+    for e in events:
+        if e.get("ph") != "X":
+            continue
+        if not isinstance(e.get("ts"), (int, float)) or not isinstance(e.get("dur"), (int, float)) or e["dur"] < 0:
+            faults.append("bad start or duration: %r" % e)
+            continue
+        threads.setdefault((e.get("pid"), e.get("tid")), []).append(e)
+    for key, evs in threads.items():
+        evs.sort(key=lambda e: (e["ts"], -e["dur"]))
+        stack = []
+        for e in evs:
+            while stack and e["ts"] >= stack[-1]["ts"] + stack[-1]["dur"]:
+                stack.pop()
+            if stack and e["ts"] + e["dur"] > stack[-1]["ts"] + stack[-1]["dur"] + 1e-4:  # (ns exact; doubles)
+                faults.append("thread %s: %s (%.3f+%.3f) overlaps %s (%.3f+%.3f)" % (
+                    key[1], e["name"], e["ts"], e["dur"], stack[-1]["name"], stack[-1]["ts"], stack[-1]["dur"]))
+            stack.append(e)
+    return faults
 
 
 def merged(path, width=0):
@@ -77,7 +159,7 @@ def merged(path, width=0):
     threads, names = load(path)
     evs = []
     for tevs in threads.values():
-        evs.extend(tevs)
+        evs.extend(e for e in tevs if not is_gen(e))
     evs.sort(key=lambda e: e["ts"])
     seq = " --> ".join(turns(evs, leaf_only=False))
     if width and len(seq) > width:
@@ -163,12 +245,17 @@ def svg(path, out_path):
             c = colors.setdefault(e["name"], palette[len(colors) % len(palette)])
             x = left + (e["ts"] - t0) / span * (W - left - 10)
             w = max(e["dur"] / span * (W - left - 10), 0.5)
-            depth = 1 if e.get("cat") == "span" else 0
-            title = "%s: %.1f us%s" % (e["name"], e["dur"],
-                                       (", then waits on " + e["args"]["waits"]) if "args" in e else "")
+            depth = 1 if e.get("cat") == "span" else 2 if is_gen(e) else 0
+            if is_gen(e):
+                more = ", %s, then %s" % (e["args"]["resumed"], e["args"]["ended"])
+            elif "args" in e:
+                more = ", then waits on " + e["args"]["waits"]
+            else:
+                more = ""
+            title = "%s: %.1f us%s" % (e["name"], e["dur"], more)
+            y0, h = ((y + 4, 24), (y + 8, 16), (y + 20, 6))[[1, 0, 2][depth]]
             parts.append('<rect x="%.2f" y="%d" width="%.2f" height="%d" fill="%s" opacity="%s"><title>%s</title>'
-                         '</rect>' % (x, y + 4 + (0 if depth else 4), w, 24 if depth else 16, c,
-                                      "0.35" if depth else "0.95", html.escape(title)))
+                         '</rect>' % (x, y0, w, h, c, "0.35" if depth == 1 else "0.95", html.escape(title)))
     x = left
     for name, c in colors.items():
         parts.append('<rect x="%d" y="%d" width="10" height="10" fill="%s"/>' % (x, H - 22, c))
@@ -190,13 +277,52 @@ def self_test():
         {"name": "worker", "cat": "span", "ph": "X", "ts": 5, "dur": 20, "pid": 1, "tid": 8},
         {"name": "thread_name", "ph": "M", "pid": 1, "tid": 7, "args": {"name": "loop"}},
     ]
-    fd, p = tempfile.mkstemp(suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump({"traceEvents": ev}, f)
+    # task1's second step drives a pipeline: gen1 resumes gen2 twice
+    g = {"resumed": "send", "ended": "yielded"}
+    gens = [
+        {"name": "gen1", "cat": "gen", "ph": "X", "ts": 23, "dur": 5, "pid": 1, "tid": 7, "args": g},
+        {"name": "gen2", "cat": "gen", "ph": "X", "ts": 24, "dur": 1, "pid": 1, "tid": 7, "args": g},
+        {"name": "gen2", "cat": "gen", "ph": "X", "ts": 26, "dur": 1, "pid": 1, "tid": 7, "args": g},
+        {"name": "gen3", "cat": "gen", "ph": "X", "ts": 29, "dur": 2, "pid": 1, "tid": 7, "args": g},
+        {"name": "gen4", "cat": "gen", "ph": "X", "ts": 30, "dur": 0.5, "pid": 1, "tid": 7, "args": g},
+    ]
+    def write(events):
+        fd, path = tempfile.mkstemp(suffix=".json")
+        with os.fdopen(fd, "w") as f:
+            json.dump({"traceEvents": events}, f)
+        return path
+
+    p = write(ev)
     try:
         t = text(p)
         assert t.splitlines()[0] == "loop: task1 --> task2 --> task1", t
         assert t.splitlines()[1] == "thread 2: worker", t
+        assert check(p) == [], check(p)
+        q = write(ev + gens)
+        try:
+            t = text(q).splitlines()
+            assert t[0] == "loop: task1 --> task2 --> task1", t
+            assert t[1] == "loop generators: gen1 --> gen2 --> gen1 --> gen2 --> gen1 --> gen3 --> gen4 --> gen3", t
+            assert merged(q) == "task1 --> worker --> task2 --> task1", merged(q)
+            assert check(q) == [], check(q)
+        finally:
+            os.unlink(q)
+        # the check can fail: an event that sticks out of the one it starts in,
+        # a negative duration, a file that is not JSON
+        bad = dict(gens[1], ts=30, dur=5)  # from inside task1 (22..32) to past its end
+        for events, want in (([ev[2], bad], "overlaps"), ([dict(ev[0], dur=-1)], "duration")):
+            q = write(events)
+            try:
+                assert any(want in x for x in check(q)), check(q)
+            finally:
+                os.unlink(q)
+        fd, q = tempfile.mkstemp(suffix=".json")
+        with os.fdopen(fd, "w") as f:
+            f.write('{"traceEvents":[')
+        try:
+            assert check(q) and "not JSON" in check(q)[0], check(q)
+        finally:
+            os.unlink(q)
         both, total = overlap(p)
         assert abs(both - 18) < 1e-9 and total == 43, (both, total)
         svg_path = p + ".svg"
@@ -231,6 +357,13 @@ def main(argv):
         print(lanes(path, width or 72))
     elif cmd == "svg" and len(argv) >= 4:
         svg(path, argv[3])
+    elif cmd == "check":
+        faults = check(path)
+        for x in faults[:20]:
+            print(x)
+        if faults:
+            return 1
+        print("%s: well formed" % path)
     elif cmd == "overlap":
         both, total = overlap(path)
         print("%.1f us with two or more threads running, of %.1f us" % (both, total))

@@ -29,7 +29,8 @@
  * time per message. With -S, strace -c -f is attached to the server for
  * the measured messages only (after the warm-up, so start-up, accepts and
  * warm-up are not counted) and the RESULT is bench=syscalls_per_msg, the
- * server's system calls per message.
+ * server's system calls per message. The load generator's own CPU time
+ * in the measured phase is in the RESULT line too (client_cpu_s).
  */
 #define _GNU_SOURCE
 #include "io_common.h"
@@ -41,6 +42,7 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -294,6 +296,13 @@ static void parse(int argc, char **argv, options *o) {
     if (o->strace_out && !o->server_pid) bench_die("-S needs -p SERVER_PID");
 }
 
+/* This process's CPU time (user + system), in seconds. */
+static double self_cpu_s(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 static void echo(const options *o) {
     io_raise_nofile();
     conns = calloc((size_t)o->conns, sizeof *conns);
@@ -312,9 +321,9 @@ static void echo(const options *o) {
     long warm = run_phase(ep, o, o->warmup, 0);
     pid_t tracer = o->strace_out ? strace_start(o) : 0;
     long long ticks0 = o->server_pid ? server_ticks(o->server_pid) : 0;
-    double t0 = bench_now_ns();
+    double t0 = bench_now_ns(), self0 = self_cpu_s();
     long done = run_phase(ep, o, o->seconds, o->messages);
-    double wall = bench_now_ns() - t0;
+    double wall = bench_now_ns() - t0, self = self_cpu_s() - self0;
     long long ticks1 = o->server_pid ? server_ticks(o->server_pid) : 0;
     long calls = tracer ? strace_stop(tracer, o->strace_out) : 0;
     for (long i = 0; i < o->conns; i++) close(conns[i].fd);
@@ -324,8 +333,8 @@ static void echo(const options *o) {
 
     char extra[256];
     long hz = sysconf(_SC_CLK_TCK);
-    snprintf(extra, sizeof extra, "conns=%ld size=%zu wall_s=%.3f warmup_msgs=%ld", o->conns, o->size, wall / 1e9,
-             warm);
+    snprintf(extra, sizeof extra, "conns=%ld size=%zu wall_s=%.3f warmup_msgs=%ld client_cpu_s=%.3f", o->conns,
+             o->size, wall / 1e9, warm, self);
     if (tracer) {
         snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " syscalls=%ld", calls);
         bench_result("syscalls_per_msg", o->impl, (double)calls / (double)done, "count", done, extra);

@@ -11,6 +11,7 @@
 #include "arch/fpenv.h"
 #include "arch/switch.h"
 #include "core/exc.h"
+#include "core/gen_trace.h"
 #include "core/stack.h"
 #include "core/upcalls.h"
 
@@ -68,7 +69,9 @@ struct cg_gen {
     unsigned char compact;   /* CG_OPT_COMPACT */
     unsigned char resident;  /* compact: in the resident list */
     unsigned char in_inbox;  /* freed by another thread, waiting in home */
-    unsigned char fpenv;     /* CG_OPT_FPENV: 1, then 2 once fp is saved */
+    unsigned char fpenv;     /* GEN_FPENV, GEN_FPENV_SAVED, GEN_TRACED
+                                (gen_trace.h): resumes take resume()'s
+                                slow branch */
     cg_exc *exc;             /* exception crossing the switch (owned) */
     cg_exc **send_exc;       /* cg_send's exc while its fast path waits
                                 (src/arch/x86_64-fast.S) */
@@ -274,6 +277,9 @@ static inline void before_resume(cg_gen *n, unsigned in) {
  * when it differs; the first run starts in the resumer's, as a called
  * function would. Nested resumes nest: each resumer saves its own. */
 CG_HIDDEN void *cg__switch_in_fpenv(cg_gen *g, cg__ctx *from, void *value);
+/* switch_in for a generator whose fpenv byte is not 0: the above, and the
+ * trace recorder's record of the resume (gen_trace.c). */
+CG_HIDDEN void *cg__switch_in_slow(cg_gen *g, cg__ctx *from, void *value);
 
 /* Resumer side: resume n once with (in, value, e). */
 static inline void *resume(cg_gen *n, cg__ctx *caller, unsigned in, void *value, cg_exc *e) {
@@ -283,7 +289,7 @@ static inline void *resume(cg_gen *n, cg__ctx *caller, unsigned in, void *value,
     n->resumer = caller;
     cg__t.cur = &n->ctx;
     before_resume(n, in);
-    void *r = CG_UNLIKELY(n->fpenv) ? cg__switch_in_fpenv(n, caller, value) : switch_in(n, caller, value);
+    void *r = CG_UNLIKELY(n->fpenv) ? cg__switch_in_slow(n, caller, value) : switch_in(n, caller, value);
     cg__t.cur = caller;
     return r;
 }

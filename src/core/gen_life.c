@@ -59,10 +59,10 @@ void cg__gen_finish(cg_gen *g, cg_exc *e) {
 void *cg__switch_in_fpenv(cg_gen *g, cg__ctx *from, void *value) {
     cg__fpenv mine;
     cg__fpenv_get(&mine);
-    if (g->fpenv == 2 && !cg__fpenv_eq(&g->fp, &mine)) cg__fpenv_set(&g->fp);
+    if ((g->fpenv & GEN_FPENV_SAVED) && !cg__fpenv_eq(&g->fp, &mine)) cg__fpenv_set(&g->fp);
     void *r = switch_in(g, from, value);
     cg__fpenv_get(&g->fp);
-    g->fpenv = 2;
+    g->fpenv |= GEN_FPENV_SAVED;
     if (!cg__fpenv_eq(&g->fp, &mine)) cg__fpenv_set(&mine);
     return r;
 }
@@ -356,7 +356,7 @@ CG_NOINLINE static cg_gen *new_slow(cg_fn fn, void *arg, const cg_opts *opts) {
     g->yf_owned = 0;
     g->free_pending = 0;
     g->forwarding = 0;
-    g->fpenv = (opts->flags & CG_OPT_FPENV) ? 1 : 0;
+    g->fpenv = (unsigned char)(((opts->flags & CG_OPT_FPENV) ? GEN_FPENV : 0) | (cg__tracing() ? GEN_TRACED : 0));
     g->ev = resting(g);
     g->fn = fn;
     g->arg = arg;
@@ -406,8 +406,8 @@ static void discard(cg_gen *g) {
 
 /* The common case of cg_new: a thread that has made generators before,
  * with a spare handle and the stack its last generator gave back (of the
- * size asked for), no compact mode, nothing in its inbox. new_slow does
- * the same and everything else. */
+ * size asked for), no compact mode, no trace being recorded, nothing in
+ * its inbox. new_slow does the same and everything else. */
 cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
     size_t size = CG_STACK_DEFAULT;
     const char *name = NULL;
@@ -421,7 +421,7 @@ cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
     cg__home *home = cg__gt.home;
     if (CG_UNLIKELY(!fn || !g || !st || (size_t)(st->hi - st->lo) != size || !home || !cg__t.cur ||
                     atomic_load_explicit(&home->inbox, memory_order_relaxed) ||
-                    __atomic_load_n(&cg__compact_env, __ATOMIC_RELAXED) != 0 ||
+                    __atomic_load_n(&cg__compact_env, __ATOMIC_RELAXED) != 0 || cg__tracing() ||
                     cg__t.cache_gen != cg__alloc_generation()))
         return new_slow(fn, arg, opts);
     cg__gt.spare = spare_next(g);
@@ -532,7 +532,7 @@ cg_gen *cg_gen_yieldfrom(const cg_gen *g) { return live(g, "cg_gen_yieldfrom") ?
 size_t cg_gen_stack_size(const cg_gen *g) { return live(g, "cg_gen_stack_size") ? g->stack_size : 0; }
 void *cg_gen_arg(const cg_gen *g) { return live(g, "cg_gen_arg") ? g->arg : NULL; }
 int cg_gen_compact(const cg_gen *g) { return live(g, "cg_gen_compact") ? g->compact : 0; }
-int cg_gen_fpenv(const cg_gen *g) { return live(g, "cg_gen_fpenv") ? g->fpenv != 0 : 0; }
+int cg_gen_fpenv(const cg_gen *g) { return live(g, "cg_gen_fpenv") ? (g->fpenv & GEN_FPENV) != 0 : 0; }
 cg_guard cg_gen_guard(const cg_gen *g) {
     if (!live(g, "cg_gen_guard") || !g->stack) return CG_GUARD_NONE;
     return g->canary ? CG_GUARD_CANARY : CG_GUARD_PAGE;

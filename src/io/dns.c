@@ -80,9 +80,9 @@ static void dns_deliver(cg__job *j, cg_future *f) {
 static void dns_fini(cg__job *j) {
     dns_job *d = (dns_job *)j;
     if (d->res) freeaddrinfo(d->res);
-    free(d->host);
-    free(d->port);
-    free(d);
+    cg__dealloc_with(j->mem, d->host);
+    cg__dealloc_with(j->mem, d->port);
+    cg__job_dealloc(j);
 }
 
 static dns_job *dns_job_new(void (*work)(cg__job *)) {
@@ -113,8 +113,12 @@ static void dns_run(dns_job *d) {
 
 static char *dup_or_null(const char *s, int *failed) {
     if (!s) return NULL;
-    char *c = strdup(s);
-    if (!c) *failed = 1;
+    size_t n = strlen(s) + 1;
+    char *c = cg__alloc(n); /* (the job's allocator: it is the one in force) */
+    if (c)
+        memcpy(c, s, n);
+    else
+        *failed = 1;
     return c;
 }
 

@@ -26,6 +26,7 @@ struct cg__pool {
     int refs;                     /* the owner's, and one per worker alive */
     pthread_t *tids;              /* the workers started (max of them) */
     unsigned njoined;             /* tids[0..njoined) joined */
+    cg__allocator mem;            /* what made it and tids */
 };
 
 /* ---------------------------------------------------------------------
@@ -40,14 +41,15 @@ static unsigned default_workers(void) {
 
 cg__pool *cg__pool_new(unsigned max_workers) {
     if (max_workers == 0) max_workers = default_workers();
-    cg__pool *p = calloc(1, sizeof *p);
-    pthread_t *t = calloc(max_workers, sizeof *t);
+    cg__pool *p = cg__zalloc(sizeof *p);
+    pthread_t *t = cg__zalloc(max_workers * sizeof *t);
     if (!p || !t) {
-        free(p);
-        free(t);
+        cg__dealloc(p);
+        cg__dealloc(t);
         errno = ENOMEM;
         return NULL;
     }
+    p->mem = cg__allocator_now();
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->work, NULL);
     p->max = max_workers;
@@ -59,8 +61,8 @@ cg__pool *cg__pool_new(unsigned max_workers) {
 static void pool_free(cg__pool *p) {
     pthread_cond_destroy(&p->work);
     pthread_mutex_destroy(&p->mu);
-    free(p->tids);
-    free(p);
+    cg__dealloc_with(p->mem, p->tids);
+    cg__dealloc_with(p->mem, p);
 }
 
 /* Drops a reference, p->mu held (and released). */
@@ -239,14 +241,17 @@ void cg__job_release(cg__job *j) {
 
 void *cg__job_new(size_t size, void (*work)(cg__job *), void (*deliver)(cg__job *, cg_future *),
                   void (*fini)(cg__job *), int refs) {
-    cg__job *j = calloc(1, size);
+    cg__job *j = cg__zalloc(size);
     if (!j) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
+    j->mem = cg__allocator_now();
     j->work = work;
     j->deliver = deliver;
     j->fini = fini;
     j->refs = refs;
     return j;
 }
+
+void cg__job_dealloc(cg__job *j) { cg__dealloc_with(j->mem, j); }
 
 /* j leaves l's jobs in flight (on the loop's thread, the links' lock held). */
 static void link_remove(cg__link *l, cg__job *j) {
@@ -276,19 +281,28 @@ static void on_loop(void *arg) {
     cg__job_release(j);
 }
 
-/* On a worker, after work: the job goes to its loop, or is dropped when
- * its loop has closed. */
+/* On a worker, after work (or in whatever thread completes a concurrent
+ * future a job follows): the job goes to its loop, or is dropped when its
+ * loop has closed. */
 void cg__job_finished(cg__job *j) {
     for (unsigned ms = 1;; ms = ms < 64 ? ms * 2 : ms) {
         pthread_mutex_lock(&links_mu);
         if (!j->link) break; /* orphaned */
-        if (cg_loop_call_soon_threadsafe(j->link->loop, on_loop, j) == 0) {
+        cg_loop *loop = j->link->loop;
+        if (cg_loop_call_soon_threadsafe(loop, on_loop, j) == 0) {
             j->posted = 1;
             pthread_mutex_unlock(&links_mu);
             return;
         }
-        /* no memory for the call: try again in a while */
         pthread_mutex_unlock(&links_mu);
+        if (cg_running_loop() == loop) {
+            /* no memory for the call, on the loop's own thread (a task
+             * completed the concurrent future): waiting would stop the
+             * loop for good; the outcome is delivered at once instead */
+            on_loop(j);
+            return;
+        }
+        /* no memory for the call: try again in a while */
         struct timespec ts = {0, (long)ms * 1000000};
         nanosleep(&ts, NULL);
     }
@@ -344,7 +358,7 @@ static void link_close(cg__loop_ext *x, cg_loop *loop) {
         j = next;
     }
     if (l->default_ex) cg__pool_release(l->default_ex);
-    free(l);
+    cg__dealloc(l);
 }
 
 static void joined(void *arg) {
@@ -389,7 +403,7 @@ static void link_shutdown(cg__loop_ext *x) {
 /* The loop's link, made the first time; NULL when out of memory. */
 static cg__link *link_get(cg_loop *loop) {
     cg__link *l = (cg__link *)cg__loop_find(loop, link_close);
-    if (l || !(l = calloc(1, sizeof *l))) return l;
+    if (l || !(l = cg__zalloc(sizeof *l))) return l;
     l->ext.close = link_close;
     l->ext.shutdown = link_shutdown;
     l->loop = loop;

@@ -17,9 +17,11 @@
 #ifndef COGEN_IO_POOL_H
 #define COGEN_IO_POOL_H
 
+#include "core/mem.h"
 #include "loop/loop.h"
 
 #include <pthread.h>
+#include <string.h>
 
 typedef struct cg__job cg__job;
 typedef struct cg__link cg__link;
@@ -42,11 +44,24 @@ struct cg__job {
     cg__pool *pool;
     cg__link *link;                           /* NULL once orphaned */
     cg_future *fut;                           /* the loop's future (owned) */
+    cg__allocator mem;                        /* what made it (cg__job_dealloc) */
 };
+
+/* Zeroed memory from the library's allocator (cg_set_allocator), as the
+ * loop's own allocations are: what the pools, their jobs, the DNS lookups
+ * and the executors allocate goes through it, so that the out-of-memory
+ * tests reach it. NULL when there is none. */
+static inline void *cg__zalloc(size_t n) {
+    void *p = cg__alloc(n);
+    if (p) memset(p, 0, n);
+    return p;
+}
 
 /* A pool of at most max_workers threads (0: asyncio's default, min(32,
  * cpus + 4)), started as jobs come (as ThreadPoolExecutor starts them).
  * NULL with errno ENOMEM. */
+/* NULL with ENOMEM. The pool is freed with the allocator that made it
+ * (the DNS workers' pool lives as long as the process). */
 CG_HIDDEN cg__pool *cg__pool_new(unsigned max_workers);
 /* executor.shutdown(wait): no job may be submitted any more; the queued
  * ones still run; wait: until every worker has ended (one thread at a
@@ -70,10 +85,13 @@ CG_HIDDEN unsigned cg__pool_workers(cg__pool *p);
  * MemoryError. */
 CG_HIDDEN cg_future *cg__job_start(cg_loop *loop, cg__pool *p, cg__job *j, cg_exc **err);
 CG_HIDDEN void cg__job_release(cg__job *j);
+/* For a job's fini: gives j's memory back to the allocator that made it
+ * (a job may outlive its loop, and be dropped on a worker). */
+CG_HIDDEN void cg__job_dealloc(cg__job *j);
 /* A job of size bytes (a struct that begins with its cg__job), zeroed,
  * with its functions (cancel NULL) and refs set. MemoryError raised. */
 CG_HIDDEN void *cg__job_new(size_t size, void (*work)(cg__job *), void (*deliver)(cg__job *, cg_future *),
-                            void (*fini)(cg__job *), int refs);
+                            void (*fini)(cg__job *), int refs); /* zeroed; MemoryError */
 /* A job of no pool (completed by someone else, as wrap_future's by a
  * concurrent future): attached to loop (NULL: the running one) as
  * cg__job_start attaches one, and handed to it with cg__job_finished, from

@@ -157,6 +157,7 @@ struct cg_stream_reader {
     size_t start, end, cap;
     size_t limit;
     int eof;
+    int waiting; /* in receive's wait (or was, when that wait was cancelled) */
 };
 
 struct cg_stream_writer {
@@ -314,12 +315,16 @@ static const char *buffered(const cg_stream_reader *r) { return r->buf ? r->buf 
  * least one byte; 0 at end of stream (or of the connection). */
 static size_t receive(cg_stream_reader *r, char *dst, size_t room, const char *name) {
     cg__conn *c = r->c;
-    if (c->fd >= 0 && cg__io_waiting(c->fd, CG_IO_READ))
+    /* r->waiting says a task of this reader may be waiting (it stays set
+     * when that wait was cancelled: the backend then says no waiter) */
+    if (r->waiting && c->fd >= 0 && cg__io_waiting(c->fd, CG_IO_READ))
         CG_RAISEF(&cg_RuntimeError, "%s() called while another coroutine is already waiting for incoming data", name);
     for (;;) {
         if (c->exc) raise_exc(c);
         if (c->fd < 0) return 0;
+        r->waiting = 1;
         cg__io_enter(c->fd, CG_IO_READ);
+        r->waiting = 0;
         if (c->exc) raise_exc(c);
         if (c->fd < 0) return 0;
         ssize_t n = c->sock ? recv(c->fd, dst, room, MSG_DONTWAIT) : read(c->fd, dst, room);
@@ -378,6 +383,22 @@ void cg_stream_readexactly(cg_stream_reader *r, void *buf, size_t n) {
     r->start += n;
 }
 
+/* The first sep[0..m) in p[0..n), or NULL. glibc's memmem prepares a
+ * shift table for every needle of three bytes or more (a few hundred
+ * instructions for one short head); a short separator is found by memchr
+ * on its first byte and a compare, at most m times the work per byte. */
+static const char *find_sep(const char *p, size_t n, const char *sep, size_t m) {
+    if (m > 16) return memmem(p, n, sep, m);
+    const char *end = p + n;
+    while ((size_t)(end - p) >= m) {
+        const char *q = memchr(p, sep[0], (size_t)(end - p) - m + 1);
+        if (!q) return NULL;
+        if (memcmp(q + 1, sep + 1, m - 1) == 0) return q;
+        p = q + 1;
+    }
+    return NULL;
+}
+
 enum { UNTIL_OK, UNTIL_EOF, UNTIL_NOT_FOUND, UNTIL_TOO_LONG };
 
 /* readuntil's loop: UNTIL_OK with *len; UNTIL_EOF (the buffer is the
@@ -387,7 +408,7 @@ static int until(cg_stream_reader *r, const char *sep, size_t seplen, size_t *le
     for (;;) {
         size_t buflen = r->end - r->start;
         if (buflen >= offset + seplen) {
-            const char *p = memmem(r->buf + r->start + offset, buflen - offset, sep, seplen);
+            const char *p = find_sep(r->buf + r->start + offset, buflen - offset, sep, seplen);
             if (p) {
                 size_t isep = (size_t)(p - (r->buf + r->start));
                 if (isep > r->limit) {

@@ -23,14 +23,14 @@ struct cg_executor {
 };
 
 cg_executor *cg_executor_new(unsigned max_workers) {
-    cg_executor *ex = calloc(1, sizeof *ex);
+    cg_executor *ex = cg__zalloc(sizeof *ex);
     if (!ex) {
         errno = ENOMEM;
         return NULL;
     }
     ex->pool = cg__pool_new(max_workers);
     if (!ex->pool) {
-        free(ex);
+        cg__dealloc(ex);
         errno = ENOMEM;
         return NULL;
     }
@@ -49,7 +49,7 @@ void cg_executor_free(cg_executor *ex) {
     if (!ex) return;
     cg__pool_release(ex->pool);
     pthread_mutex_destroy(&ex->mu);
-    free(ex);
+    cg__dealloc(ex);
 }
 
 unsigned cg_executor_workers(cg_executor *ex) { return cg__pool_workers(ex->pool); }
@@ -86,7 +86,7 @@ static void call_deliver(cg__job *j, cg_future *f) {
 static void call_fini(cg__job *j) {
     call_job *c = (call_job *)j;
     cg_exc_unref(c->exc);
-    free(c);
+    cg__job_dealloc(j);
 }
 
 cg_future *cg_loop_run_in_executor(cg_loop *loop, cg_executor *ex, cg_thread_fn fn, void *arg) {
@@ -149,7 +149,7 @@ struct cg_cfuture {
 };
 
 cg_cfuture *cg_cfuture_new(void) {
-    cg_cfuture *f = calloc(1, sizeof *f);
+    cg_cfuture *f = cg__zalloc(sizeof *f);
     if (!f) {
         errno = ENOMEM;
         return NULL;
@@ -173,12 +173,12 @@ void cg_cfuture_unref(cg_cfuture *f) {
     if (!f || __atomic_sub_fetch(&f->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
     for (cf_cb *c = f->cbs, *n; c; c = n) {
         n = c->next;
-        free(c);
+        cg__dealloc(c);
     }
     cg_exc_unref(f->exc);
     pthread_cond_destroy(&f->cv);
     pthread_mutex_destroy(&f->mu);
-    free(f);
+    cg__dealloc(f);
 }
 
 int cg_cfuture_done(cg_cfuture *f) {
@@ -208,7 +208,7 @@ static void cf_complete(cg_cfuture *f, int state, void *v, cg_exc *e) {
     while (cbs) {
         cf_cb *n = cbs->next;
         cbs->fn(f, cbs->arg);
-        free(cbs);
+        cg__dealloc(cbs);
         cbs = n;
     }
 }
@@ -258,12 +258,12 @@ static void cf_add_cb(cg_cfuture *f, cf_cb *c) {
     pthread_mutex_unlock(&f->mu);
     cg_cfuture_callback fn = c->fn;
     void *arg = c->arg;
-    free(c);
+    cg__dealloc(c);
     fn(f, arg); /* done: at once, as concurrent.futures does */
 }
 
 int cg_cfuture_add_done_callback(cg_cfuture *f, cg_cfuture_callback fn, void *arg) {
-    cf_cb *c = malloc(sizeof *c);
+    cf_cb *c = cg__alloc(sizeof *c);
     if (!c) {
         errno = ENOMEM;
         return -1;
@@ -325,7 +325,7 @@ typedef struct rct {
 static void rct_unref(rct *r) {
     if (__atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
     cg_cfuture_unref(r->cf);
-    free(r);
+    cg__dealloc(r);
 }
 
 /* The task is done: its outcome goes to the concurrent future (the
@@ -386,7 +386,7 @@ cg_cfuture *cg_run_coroutine_threadsafe(cg_loop *loop, cg_fn body, void *arg) {
         errno = EINVAL;
         return NULL;
     }
-    rct *r = calloc(1, sizeof *r);
+    rct *r = cg__zalloc(sizeof *r);
     cg_cfuture *cf = cg_cfuture_new();
     if (!r || !cf) goto fail;
     r->refs = 2; /* the loop's side, and the cancel callback's */
@@ -406,7 +406,7 @@ cg_cfuture *cg_run_coroutine_threadsafe(cg_loop *loop, cg_fn body, void *arg) {
 fail_cf:
     cg_cfuture_unref(cf);
 fail:
-    free(r);
+    cg__dealloc(r);
     cg_cfuture_unref(cf);
     errno = ENOMEM;
     return NULL;
@@ -441,7 +441,7 @@ static void wrap_deliver(cg__job *j, cg_future *f) {
 
 static void wrap_fini(cg__job *j) {
     cg_cfuture_unref(((wrap_job *)j)->cf);
-    free(j);
+    cg__job_dealloc(j);
 }
 
 /* The loop's future was cancelled: so is the concurrent one. */
@@ -456,16 +456,16 @@ cg_future *cg_wrap_future(cg_cfuture *cf) {
     cg_loop *loop = cg_get_running_loop();
     wrap_job *w = cg__job_new(sizeof *w, NULL, wrap_deliver, wrap_fini, 1);
     w->job.cancel = wrap_cancel;
-    cf_cb *c = malloc(sizeof *c); /* made first: once attached, nothing may fail */
+    cf_cb *c = cg__alloc(sizeof *c); /* made first: once attached, nothing may fail */
     if (!c) {
-        free(w);
+        cg__job_dealloc(&w->job);
         cg_raise(cg_exc_new(&cg_MemoryError, NULL));
     }
     w->cf = cg_cfuture_ref(cf);
     cg_exc *e;
     cg_future *f = cg__job_attach(loop, &w->job, &e);
     if (!f) {
-        free(c);
+        cg__dealloc(c);
         cg_raise(e);
     }
     c->fn = wrap_cf_done;

@@ -89,6 +89,14 @@ static int handle_cache_put(cg_loop *loop, cg_handle *h) {
     return loop && cg__freelist_put(&loop->handle_cache, h, h->alloc_gen);
 }
 
+/* A timeout scope's own timer is a handle embedded at its start
+ * (structured.c), not one of the handle cache's: when its last reference
+ * goes (the scope's, or the ready queue's once the scope is freed while
+ * its timer is queued), the block goes back whole to the scopes' cache. */
+void cg__timeout_block_free(cg_loop *loop, cg_handle *h) {
+    if (!loop || !cg__freelist_put(&loop->timeout_cache, h, h->alloc_gen)) cg__dealloc(h);
+}
+
 /* Drops the loop's reference to a handle it has run. */
 static void handle_release(cg_loop *loop, cg_handle *h) {
     if (h->refs != 1) {
@@ -96,6 +104,10 @@ static void handle_release(cg_loop *loop, cg_handle *h) {
         return;
     }
     h->refs = 0;
+    if (CG_UNLIKELY(h->embedded)) {
+        cg__timeout_block_free(loop, h);
+        return;
+    }
     handle_drop_payload(h);
     if (!handle_cache_put(loop, h)) cg__dealloc(h);
 }
@@ -104,6 +116,10 @@ static void handle_release(cg_loop *loop, cg_handle *h) {
  * cancelled and let go, as call_later + cancel does) puts the handle in
  * that loop's cache. */
 static CG_NOINLINE void handle_free(cg_handle *h) {
+    if (h->embedded) {
+        cg__timeout_block_free(cg__running_loop, h);
+        return;
+    }
     handle_drop_payload(h);
     if (!handle_cache_put(cg__running_loop, h)) cg__dealloc(h);
 }
@@ -123,7 +139,15 @@ void cg_handle_cancel(cg_handle *h) {
      * up or until half the heap is cancelled: nothing can tell). */
     if (h->scheduled) {
         heap_remove(h->loop, h);
-        cg_handle_unref(h); /* the heap's reference */
+        if (--h->refs == 0) handle_free(h); /* the heap's reference */
+    }
+}
+
+void cg__loop_timer_disarm(cg_handle *h) {
+    h->cancelled = 1;
+    if (h->scheduled) {
+        heap_remove(h->loop, h);
+        h->refs--; /* the heap's; the owner's is left */
     }
 }
 
@@ -161,14 +185,19 @@ static inline int slot_before(const cg__timer_slot *a, const cg__timer_slot *b) 
     return a->when < b->when || (a->when == b->when && a->seq < b->seq);
 }
 
+/* The same without branches, for picking the least of four children,
+ * whose order a branch predictor cannot guess (a conditional move). */
+static inline int slot_before_nb(const cg__timer_slot *a, const cg__timer_slot *b) {
+    return (a->when < b->when) | ((a->when == b->when) & (a->seq < b->seq));
+}
+
 static inline void heap_set(cg_loop *loop, size_t i, cg__timer_slot s) {
     loop->heap[i] = s;
     s.h->heap_at = i;
 }
 
-static void heap_up(cg_loop *loop, size_t i) {
-    cg__timer_slot s = loop->heap[i];
-    if (i == 0 || !slot_before(&s, &loop->heap[(i - 1) / HEAP_ARITY])) return; /* in place (heap_at set) */
+/* Sifts s up from i, where it is not yet stored (its parent is after it). */
+static CG_NOINLINE void heap_sift_up(cg_loop *loop, size_t i, cg__timer_slot s) {
     while (i > 0) {
         size_t p = (i - 1) / HEAP_ARITY;
         if (!slot_before(&s, &loop->heap[p])) break;
@@ -176,6 +205,12 @@ static void heap_up(cg_loop *loop, size_t i) {
         i = p;
     }
     heap_set(loop, i, s);
+}
+
+static inline void heap_up(cg_loop *loop, size_t i) {
+    cg__timer_slot s = loop->heap[i];
+    if (i == 0 || !slot_before(&s, &loop->heap[(i - 1) / HEAP_ARITY])) return; /* in place (heap_at set) */
+    heap_sift_up(loop, i, s);
 }
 
 static void heap_down(cg_loop *loop, size_t i) {
@@ -186,8 +221,15 @@ static void heap_down(cg_loop *loop, size_t i) {
         if (c >= n) break;
         if (end > n) end = n;
         size_t m = c;
-        for (size_t k = c + 1; k < end; k++)
-            if (slot_before(&loop->heap[k], &loop->heap[m])) m = k;
+        if (end - c == HEAP_ARITY) { /* a full set (all but the last): a tournament */
+            const cg__timer_slot *hp = loop->heap;
+            size_t a = c + (size_t)slot_before_nb(&hp[c + 1], &hp[c]);
+            size_t b = c + 2 + (size_t)slot_before_nb(&hp[c + 3], &hp[c + 2]);
+            m = a ^ ((a ^ b) & (0 - (size_t)slot_before_nb(&hp[b], &hp[a])));
+        } else {
+            for (size_t k = c + 1; k < end; k++)
+                if (slot_before(&loop->heap[k], &loop->heap[m])) m = k;
+        }
         if (!slot_before(&loop->heap[m], &s)) break;
         heap_set(loop, i, loop->heap[m]);
         i = m;
@@ -195,22 +237,39 @@ static void heap_down(cg_loop *loop, size_t i) {
     heap_set(loop, i, s);
 }
 
-static int heap_push(cg_loop *loop, cg_handle *h, cg_ns when) {
-    if (loop->nheap == loop->heap_cap) {
-        size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
-        cg__timer_slot *nh = cg__alloc(cap * sizeof *nh);
-        if (!nh) return -1;
-        if (loop->nheap) memcpy(nh, loop->heap, loop->nheap * sizeof *nh);
-        cg__dealloc(loop->heap);
-        loop->heap = nh;
-        loop->heap_cap = cap;
-    }
+static CG_NOINLINE int heap_grow(cg_loop *loop) {
+    size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
+    cg__timer_slot *nh = cg__alloc(cap * sizeof *nh);
+    if (!nh) return -1;
+    if (loop->nheap) memcpy(nh, loop->heap, loop->nheap * sizeof *nh);
+    cg__dealloc(loop->heap);
+    loop->heap = nh;
+    loop->heap_cap = cap;
+    return 0;
+}
+
+static inline int heap_push(cg_loop *loop, cg_handle *h, cg_ns when) {
+    if (loop->nheap == loop->heap_cap && heap_grow(loop) < 0) return -1;
     h->when = when;
-    heap_set(loop, loop->nheap++, (cg__timer_slot){when, loop->timer_seq++, h});
-    heap_up(loop, loop->nheap - 1);
+    cg__timer_slot s = {when, loop->timer_seq++, h};
+    size_t i = loop->nheap++;
+    if (i == 0 || !slot_before(&s, &loop->heap[(i - 1) / HEAP_ARITY]))
+        heap_set(loop, i, s); /* (a timer later than its parent: most) */
+    else
+        heap_sift_up(loop, i, s);
     h->scheduled = 1;
     return 0;
 }
+
+static inline int timer_arm(cg_loop *loop, cg_handle *h, cg_ns when) {
+    h->timer = 1;
+    h->loop = loop;
+    if (heap_push(loop, h, when) < 0) return -1;
+    h->refs++; /* the heap's */
+    return 0;
+}
+
+int cg__loop_timer_arm(cg_loop *loop, cg_handle *h, cg_ns when) { return timer_arm(loop, h, when); }
 
 static void heap_remove(cg_loop *loop, cg_handle *h) {
     size_t i = h->heap_at;
@@ -320,31 +379,55 @@ cg_handle *cg_loop_call_soon(cg_loop *loop, cg_callback fn, void *arg) {
     return h;
 }
 
+/* call_at's work in one frame (it was four calls deep, which was a fifth
+ * of arming and cancelling a timer): a handle from the loop's cache,
+ * given only the fields a timer reads, armed with two references (the
+ * caller's and the heap's). */
+static inline cg_handle *timer_new(cg_loop *loop, cg_ns when, cg_callback fn, void *arg) {
+    cg_handle *h = cg__freelist_take(&loop->handle_cache);
+    unsigned gen = loop->handle_cache.gen;
+    if (CG_UNLIKELY(!h)) {
+        gen = cg__alloc_generation();
+        h = cg__alloc(sizeof *h);
+        if (!h) {
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    h->ready.kind = R_PLAIN;
+    h->ready.queued = 0; /* (nlate is a future's) */
+    h->refs = 2; /* the caller's and the heap's */
+    h->cancelled = 0;
+    h->timer = 1;
+    h->embedded = 0;
+    h->alloc_gen = gen;
+    h->fn = fn;
+    h->arg = arg;
+    h->loop = loop;
+    if (CG_UNLIKELY(heap_push(loop, h, when) < 0)) {
+        cg__dealloc(h);
+        errno = ENOMEM;
+        return NULL;
+    }
+    return h;
+}
+
 cg_handle *cg_loop_call_at(cg_loop *loop, cg_ns when, cg_callback fn, void *arg) {
     if (!loop || !fn) {
         errno = EINVAL;
         return NULL;
     }
     cg__check_thread(loop);
-    cg_handle *h = cg__loop_plain_handle(loop, fn, arg);
-    if (!h) return NULL;
-    h->timer = 1;
-    h->loop = loop;
-    if (heap_push(loop, h, when) < 0) {
-        cg__dealloc(h);
-        errno = ENOMEM;
-        return NULL;
-    }
-    h->refs++; /* the heap's */
-    return h;
+    return timer_new(loop, when, fn, arg);
 }
 
 cg_handle *cg_loop_call_later(cg_loop *loop, cg_ns delay, cg_callback fn, void *arg) {
-    if (!loop) {
+    if (!loop || !fn) {
         errno = EINVAL;
         return NULL;
     }
-    return cg_loop_call_at(loop, cg__loop_now(loop) + delay, fn, arg);
+    cg__check_thread(loop);
+    return timer_new(loop, cg__loop_now(loop) + delay, fn, arg);
 }
 
 /* ---------------------------------------------------------------------

@@ -6,6 +6,7 @@
 #define COGEN_LOOP_INTERNAL_H
 
 #include "cogen_loop.h"
+#include "core/gen_trace.h"
 #include "core/thread.h"
 
 #include <pthread.h>
@@ -42,6 +43,8 @@ struct cg_handle {
     unsigned char cancelled;
     unsigned char timer;     /* made by call_later/call_at */
     unsigned char scheduled; /* in the timer heap */
+    unsigned char embedded;  /* the first member of a timeout scope (structured.c):
+                                its last reference frees the scope */
     unsigned alloc_gen;      /* cg__alloc_generation() it was allocated in */
     union {                  /* by ready.kind: 72 bytes, an 80-byte malloc chunk */
         cg_callback fn;           /* R_PLAIN: fn(arg) */
@@ -350,6 +353,18 @@ static inline cg_ns cg__loop_now(cg_loop *loop) {
     return loop->clock_valid ? loop->clock : cg__loop_clock_read(loop);
 }
 
+/* Puts a timer handle (R_PLAIN, fn and arg set, not cancelled, in no
+ * heap) in loop's heap at when, with the heap's reference: what
+ * cg_loop_call_at does with a handle of the caller's. -1 when out of
+ * memory (nothing changed). */
+CG_HIDDEN int cg__loop_timer_arm(cg_loop *loop, cg_handle *h, cg_ns when);
+/* Handle.cancel for a plain timer handle whose owner keeps a reference
+ * (a timeout scope's own): it leaves the heap, or is skipped when the
+ * ready queue reaches it. */
+CG_HIDDEN void cg__loop_timer_disarm(cg_handle *h);
+/* The last reference to an embedded handle went (loop.c): its scope goes
+ * back to the loop's timeout_cache, or to the allocator. */
+CG_HIDDEN void cg__timeout_block_free(cg_loop *loop, cg_handle *h);
 /* Schedules a handle at the end of the ready queue (takes a reference). */
 CG_HIDDEN void cg__loop_ready(cg_loop *loop, cg_handle *h);
 /* Appends an embedded entry (the caller has given it what it holds).
@@ -518,13 +533,10 @@ CG_HIDDEN void cg__loop_dump_requested(cg_loop *loop);
  * The trace recorder (trace.c)
  * ------------------------------------------------------------------ */
 
-extern CG_HIDDEN int cg__trace_on;
-static inline int cg__tracing(void) { return CG_UNLIKELY(__atomic_load_n(&cg__trace_on, __ATOMIC_RELAXED)); }
-CG_HIDDEN cg_ns cg__trace_now(void);
-/* A step of t that began at t0 and answered st, r (what it yielded). */
+/* The recorder itself is the generator layer's (core/gen_trace.h: cg__tracing,
+ * cg__trace_now, cg__trace_from_env). A step of t that began at t0 and
+ * answered st, r (what it yielded). */
 CG_HIDDEN void cg__trace_step(cg_task *t, cg_ns t0, cg_status st, void *r);
-/* COGEN_TRACE in the environment: start tracing (once per process). */
-CG_HIDDEN void cg__trace_from_env(void);
 
 /* The loop running in this thread. */
 extern __thread cg_loop *cg__running_loop CG_HIDDEN;

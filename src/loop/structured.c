@@ -586,11 +586,15 @@ enum { TO_CREATED, TO_ENTERED, TO_EXPIRING, TO_EXPIRED, TO_EXITED };
 static const char *const to_state_names[] = {"created", "active", "expiring", "expired", "finished"};
 
 struct cg_timeout {
+    cg_handle timer;    /* first: its own timer handle (embedded, loop.c),
+                           armed whenever it is idle: neither in the heap
+                           nor in the ready queue (refs 1, the scope's);
+                           alloc_gen is the scope's */
     int state;
-    unsigned alloc_gen; /* cg__alloc_generation() it was allocated in */
     cg_ns when;
-    cg_handle *handler;
-    cg_task *task; /* owned */
+    cg_handle *handler; /* &timer, another handle (owned) when the timer
+                           was busy, or NULL */
+    cg_task *task;      /* owned */
     int cancelling;
 };
 
@@ -601,9 +605,8 @@ static cg_ns add_sat(cg_ns a, cg_ns b) {
 
 /* A scope made and freed while a loop runs on this thread comes from and
  * goes back to that loop's cache of dead ones: a malloc and a free were a
- * fifth of a scope entered and left. */
-cg_timeout *cg_timeout_at_new(cg_ns when) {
-    cg_loop *loop = cg__running_loop;
+ * fifth of a scope entered and left. Its timer handle comes with it. */
+static cg_timeout *timeout_alloc(cg_loop *loop, cg_ns when) {
     cg_timeout *t = loop ? cg__freelist_take(&loop->timeout_cache) : NULL;
     unsigned gen;
     if (t) {
@@ -616,9 +619,20 @@ cg_timeout *cg_timeout_at_new(cg_ns when) {
             return NULL;
         }
     }
-    *t = (cg_timeout){.state = TO_CREATED, .alloc_gen = gen, .when = when};
+    t->timer.ready.queued = 0;
+    t->timer.refs = 1;
+    t->timer.cancelled = 1; /* idle */
+    t->timer.scheduled = 0;
+    t->timer.embedded = 1;
+    t->timer.alloc_gen = gen;
+    t->state = TO_CREATED;
+    t->when = when;
+    t->handler = NULL;
+    t->task = NULL;
     return t;
 }
+
+cg_timeout *cg_timeout_at_new(cg_ns when) { return timeout_alloc(cg__running_loop, when); }
 
 cg_timeout *cg_timeout_new(cg_ns delay) {
     cg_loop *loop = cg_get_running_loop();
@@ -626,19 +640,28 @@ cg_timeout *cg_timeout_new(cg_ns delay) {
 }
 
 static void drop_handler(cg_timeout *t) {
-    if (t->handler) {
-        cg_handle_cancel(t->handler);
-        cg_handle_unref(t->handler);
-        t->handler = NULL;
+    cg_handle *h = t->handler;
+    if (!h) return;
+    t->handler = NULL;
+    if (h == &t->timer) {
+        cg__loop_timer_disarm(h);
+    } else {
+        cg_handle_cancel(h);
+        cg_handle_unref(h);
     }
+}
+
+/* The scope's reference to its timer goes last: a timer fired and still
+ * in the ready queue (cancelled) frees the block when it leaves it. */
+static void timeout_release(cg_timeout *t, cg_loop *loop) {
+    if (t->task) cg__fut_unref(&t->task->fut);
+    if (--t->timer.refs == 0) cg__timeout_block_free(loop, &t->timer);
 }
 
 void cg_timeout_free(cg_timeout *t) {
     if (!t) return;
     drop_handler(t);
-    if (t->task) cg_future_unref(&t->task->fut);
-    cg_loop *loop = cg__running_loop;
-    if (!loop || !cg__freelist_put(&loop->timeout_cache, t, t->alloc_gen)) cg__dealloc(t);
+    timeout_release(t, cg__running_loop);
 }
 
 cg_ns cg_timeout_when(const cg_timeout *t) { return t ? t->when : CG_NEVER; }
@@ -664,19 +687,36 @@ static void on_timeout(void *arg) {
     cg_timeout *t = arg;
     cg_task_cancel(t->task, NULL);
     t->state = TO_EXPIRING;
-    cg_handle_unref(t->handler);
+    if (t->handler != &t->timer) cg_handle_unref(t->handler);
     t->handler = NULL;
 }
 
 /* Timeout.reschedule's work, now being loop.time() (read by the caller:
  * a scope made and entered at once reads the clock once, as if it had not
- * moved between timeout() and __aenter__). */
-static void reschedule_at(cg_timeout *t, cg_loop *loop, cg_ns when, cg_ns now) {
+ * moved between timeout() and __aenter__). The timer is the scope's own
+ * unless that one is still in the ready queue (fired, then rescheduled
+ * before its callback ran): a handle of its own then, as asyncio makes a
+ * new one at every reschedule. */
+static int reschedule_at(cg_timeout *t, cg_loop *loop, cg_ns when, cg_ns now) {
     t->when = when;
     drop_handler(t);
-    if (when == CG_NEVER) return;
-    t->handler = when <= now ? cg_loop_call_soon(loop, on_timeout, t) : cg_loop_call_at(loop, when, on_timeout, t);
-    if (!t->handler) no_memory();
+    if (when == CG_NEVER) return 0;
+    cg_handle *h = &t->timer;
+    if (h->refs == 1) {
+        h->ready.kind = R_PLAIN;
+        h->cancelled = 0;
+        h->fn = on_timeout;
+        h->arg = t;
+        if (when <= now)
+            cg__loop_ready(loop, h);
+        else if (cg__loop_timer_arm(loop, h, when) < 0)
+            return -1;
+    } else {
+        h = when <= now ? cg_loop_call_soon(loop, on_timeout, t) : cg_loop_call_at(loop, when, on_timeout, t);
+        if (!h) return -1;
+    }
+    t->handler = h;
+    return 0;
 }
 
 void cg_timeout_reschedule(cg_timeout *t, cg_ns when) {
@@ -686,24 +726,32 @@ void cg_timeout_reschedule(cg_timeout *t, cg_ns when) {
         CG_RAISEF(&cg_RuntimeError, "Cannot change state of %s Timeout", to_state_names[t->state]);
     }
     cg_loop *loop = cg_get_running_loop();
-    reschedule_at(t, loop, when, when == CG_NEVER ? 0 : cg__loop_now(loop));
+    if (reschedule_at(t, loop, when, when == CG_NEVER ? 0 : cg__loop_now(loop)) < 0) no_memory();
 }
 
-/* __aenter__, now being loop.time() or -1 (not read yet). */
-static void timeout_enter_at(cg_timeout *t, cg_ns now) {
+/* The running task, or RuntimeError as __aenter__ raises it. */
+static cg_task *scope_task(cg_loop *loop) {
+    cg_task *task = loop->current;
+    if (!task) CG_RAISE(&cg_RuntimeError, "Timeout should be used inside a task");
+    return task;
+}
+
+/* __aenter__ in task of loop, now being loop.time() or -1 (not read yet).
+ * -1 when out of memory for the timer (entered, not armed). */
+static int timeout_enter_in(cg_timeout *t, cg_loop *loop, cg_task *task, cg_ns now) {
+    t->state = TO_ENTERED;
+    t->task = (cg_task *)cg__fut_ref(&task->fut);
+    t->cancelling = task->num_cancels;
+    if (now < 0 && t->when != CG_NEVER) now = cg__loop_now(loop);
+    return reschedule_at(t, loop, t->when, now);
+}
+
+void cg_timeout_enter(cg_timeout *t) {
     if (!t) CG_RAISE(&cg_TypeError, "cg_timeout_enter() argument must be a Timeout, not NULL");
     if (t->state != TO_CREATED) CG_RAISE(&cg_RuntimeError, "Timeout has already been entered");
     cg_loop *loop = cg_get_running_loop();
-    cg_task *task = cg_current_task();
-    if (!task) CG_RAISE(&cg_RuntimeError, "Timeout should be used inside a task");
-    t->state = TO_ENTERED;
-    t->task = (cg_task *)cg_future_ref(&task->fut);
-    t->cancelling = cg_task_cancelling(task);
-    if (now < 0 && t->when != CG_NEVER) now = cg__loop_now(loop);
-    reschedule_at(t, loop, t->when, now);
+    if (timeout_enter_in(t, loop, scope_task(loop), -1) < 0) no_memory();
 }
-
-void cg_timeout_enter(cg_timeout *t) { timeout_enter_at(t, -1); }
 
 /* Timeout._insert_timeout_error: a TimeoutError between exc and the first
  * CancelledError of its context chain. */
@@ -741,9 +789,8 @@ void cg_timeout_exit(cg_timeout *t, cg_exc *exc) {
 
 static void timeout_exit_cb(void *arg, cg_exc *e) { cg_timeout_exit(arg, e); }
 
-/* `async with t: fn(arg)`, now as timeout_enter_at takes it. */
-static void timeout_run_at(cg_timeout *t, cg_ns now, void (*fn)(void *), void *arg) {
-    timeout_enter_at(t, now);
+/* The block of `async with t:`, fn(arg), and __aexit__. */
+static void timeout_body(cg_timeout *t, void (*fn)(void *), void *arg) {
     cg_exc *e = fn ? cg_try_catch(fn, arg, &cg_BaseException) : cg_exc_new(&cg_TypeError, "'NoneType' object is not callable");
     if (!e) {
         cg_timeout_exit(t, NULL);
@@ -752,23 +799,48 @@ static void timeout_run_at(cg_timeout *t, cg_ns now, void (*fn)(void *), void *a
     exit_handling(e, timeout_exit_cb, t);
 }
 
-void cg_timeout_run(cg_timeout *t, void (*fn)(void *), void *arg) { timeout_run_at(t, -1, fn, arg); }
+void cg_timeout_run(cg_timeout *t, void (*fn)(void *), void *arg) {
+    cg_timeout_enter(t);
+    timeout_body(t, fn, arg);
+}
 
 static void timeout_free_cb(void *p) { cg_timeout_free(p); }
 
-void cg_timeout_call(cg_ns delay, void (*fn)(void *), void *arg) {
-    cg_ns now = cg__loop_now(cg_get_running_loop());
-    cg_timeout *t = cg_timeout_at_new(delay == CG_NEVER ? CG_NEVER : add_sat(now, delay));
+/* cg_timeout_call's and cg_timeout_at_call's scope, made, entered, run
+ * and freed here, so nobody else holds it: the task is checked before it
+ * is made, and it is freed without a defer unless the block raises. */
+static void timeout_call(cg_loop *loop, cg_ns when, cg_ns now, void (*fn)(void *), void *arg) {
+    cg_task *task = scope_task(loop);
+    cg_timeout *t = timeout_alloc(loop, when);
     if (!t) no_memory();
+    if (timeout_enter_in(t, loop, task, now) < 0) {
+        timeout_release(t, loop);
+        no_memory();
+    }
+    cg_exc *e = fn ? cg_try_catch(fn, arg, &cg_BaseException) : cg_exc_new(&cg_TypeError, "'NoneType' object is not callable");
+    if (!e) {
+        if (t->state == TO_ENTERED) { /* __aexit__ before the deadline */
+            drop_handler(t);
+            t->state = TO_EXITED;
+        } else {
+            cg_timeout_exit(t, NULL);
+        }
+        timeout_release(t, loop);
+        return;
+    }
     CG_DEFER(timeout_free_cb, t);
-    timeout_run_at(t, now, fn, arg);
+    exit_handling(e, timeout_exit_cb, t);
+}
+
+void cg_timeout_call(cg_ns delay, void (*fn)(void *), void *arg) {
+    cg_loop *loop = cg__running_loop;
+    if (!loop) loop = cg_get_running_loop(); /* (raises) */
+    cg_ns now = cg__loop_now(loop);
+    timeout_call(loop, delay == CG_NEVER ? CG_NEVER : add_sat(now, delay), now, fn, arg);
 }
 
 void cg_timeout_at_call(cg_ns when, void (*fn)(void *), void *arg) {
-    cg_timeout *t = cg_timeout_at_new(when);
-    if (!t) no_memory();
-    CG_DEFER(timeout_free_cb, t);
-    timeout_run_at(t, -1, fn, arg);
+    timeout_call(cg_get_running_loop(), when, -1, fn, arg);
 }
 
 /* ======================================================================

@@ -148,6 +148,7 @@ cg_task *cg_task_new(cg_loop *loop, cg_fn body, void *arg, const cg_task_opts *o
         errno = err;
         return NULL;
     }
+    if (cg__tracing()) cg__gen_untraced(t->gen); /* its steps are recorded as steps */
     t->log_destroy_pending = 1;
     t->serial = ++loop->task_serial;
     t->new_site = cg__site; /* where the public macro was called */
@@ -644,11 +645,16 @@ cg_task **cg_all_tasks(cg_loop *loop, size_t *n) {
         if (t->fut.state == F_PENDING) k++;
     *n = 0;
     if (!k) return NULL;
-    cg_task **v = malloc(k * sizeof *v);
+    cg_task **v = cg__alloc(k * sizeof *v);
     if (!v) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
     for (cg_task *t = loop->tasks_head; t; t = t->all_next)
         if (t->fut.state == F_PENDING) v[(*n)++] = (cg_task *)cg_future_ref(&t->fut);
     return v;
+}
+
+void cg_all_tasks_free(cg_task **v, size_t n) {
+    for (size_t i = 0; i < n; i++) cg_future_unref(&v[i]->fut);
+    cg__dealloc(v);
 }
 
 /* ---------------------------------------------------------------------
@@ -725,8 +731,7 @@ typedef struct cancel_rec {
 
 static void cancel_rec_drop(void *p) {
     cancel_rec *c = p;
-    for (size_t i = 0; i < c->n; i++) cg_future_unref(&c->v[i]->fut);
-    free(c->v);
+    cg_all_tasks_free(c->v, c->n);
     cg_future_unref(c->outer);
 }
 

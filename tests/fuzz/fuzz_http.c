@@ -5,7 +5,9 @@
  * head (through the first empty line, one added when missing) and parsed:
  * whatever the answer, no read outside the head (ASan in `make fuzz`), and
  * an accepted head must hold what was reported (a method of token
- * characters at its start followed by a space, HTTP/1.d, keep-alive 0 or 1).
+ * characters at its start followed by a space, HTTP/1.d, keep-alive 0 or
+ * 1), and each of its prefixes must read as incomplete (http_parse_prefix
+ * asks for more: the server parses what it has read so far).
  * An input starting with 'S' instead builds a valid request from its bytes
  * (method, target, version, header order and case, optional whitespace,
  * Content-Length, Connection) and the parser must report exactly what was
@@ -24,6 +26,21 @@
 #include <strings.h>
 
 #define FAIL(...) (fprintf(stderr, "fuzz_http: " __VA_ARGS__), fputc('\n', stderr), abort())
+
+/* Read in pieces, as the server reads: every part of an accepted head asks
+ * for more (never refused early, never taken as whole), and bytes after it
+ * (the next pipelined request) do not change where it ends. */
+static void check_prefixes(const char *head, size_t len) {
+    http_request part;
+    for (size_t j = 0; j < len; j++)
+        if (http_parse_prefix(head, j, &part) != 0) FAIL("prefix of %zu bytes of a %zu-byte head", j, len);
+    char *more = malloc(len + 5);
+    if (!more) return;
+    memcpy(more, head, len);
+    memcpy(more + len, "GET /", 5);
+    if (http_parse_prefix(more, len + 5, &part) != (long)len) FAIL("a %zu-byte head followed by more", len);
+    free(more);
+}
 
 static void check_raw(const uint8_t *d, size_t n) {
     size_t len = n;
@@ -46,6 +63,7 @@ static void check_raw(const uint8_t *d, size_t n) {
         if (req.minor < 0 || req.minor > 9) FAIL("minor %d", req.minor);
         if (req.keep_alive != 0 && req.keep_alive != 1) FAIL("keep_alive %d", req.keep_alive);
         if (!memmem(head, len, "HTTP/1.", 7)) FAIL("no version");
+        check_prefixes(head, len);
     }
     free(head);
 }
@@ -112,6 +130,7 @@ static void check_built(const uint8_t *d, size_t n) {
     if (r.minor != (int)minor) FAIL("minor of %s", req);
     if (r.content_length != want_length) FAIL("length %zu of %s", r.content_length, req);
     if (r.keep_alive != want_keep) FAIL("keep_alive %d of %s", r.keep_alive, req);
+    check_prefixes(req, (size_t)len);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

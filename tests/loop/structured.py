@@ -17,47 +17,17 @@ __context__ chain: "TimeoutError() <- CancelledError()".
 import asyncio
 import sys
 
-TIE_EPS = 1e-9
+import vloop
 
 
-class _VirtualSelector:
-    def __init__(self, loop):
-        self._loop = loop
+class VirtualLoop(vloop.VirtualLoop):
+    """The virtual clock in milliseconds (vloop.py), with tasks named
+    Task-1, Task-2, ... per loop and the cases' exception handler."""
 
-    def select(self, timeout=None):
-        if timeout is None:
-            raise RuntimeError("deadlock")
-        if timeout > 0:
-            self._loop._vnow = int(self._loop._vnow + timeout)
-        return []
-
-    def close(self):
-        pass
-
-
-class VirtualLoop(asyncio.BaseEventLoop):
     def __init__(self):
-        super().__init__()
-        self._selector = _VirtualSelector(self)
-        self._vnow = 0
-        self._timer_calls = 0
-        self._clock_resolution = 0.5
+        super().__init__(ms=True)
         self._unnamed = 0
         self.set_exception_handler(handler)
-
-    def time(self):
-        return self._vnow
-
-    def call_at(self, when, callback, *args, context=None):
-        # equal deadlines run in the order they were made
-        self._timer_calls += 1
-        return super().call_at(when + self._timer_calls * TIE_EPS, callback, *args, context=context)
-
-    def _process_events(self, event_list):
-        pass
-
-    def _write_to_self(self):
-        pass
 
     def create_task(self, coro, *, name=None, context=None):
         if name is None:
@@ -910,7 +880,51 @@ def retrieved():
     run(main)
 
 
-CASES = [destroy, groups, shield, gather, gather_cancel, wait, taskgroup, taskgroup_more, taskgroup_cancel, timeout, timeout_corners,
+def timeout_queued():
+    # A scope whose timer is due and queued behind the task's own wake-up
+    # (another task rescheduled it to now, call_soon): the task reschedules
+    # it again before the old callback runs, or leaves it and frees it.
+    async def waker(fut, cm):
+        fut.set_result(None)          # the owner's wake-up is queued first
+        cm.reschedule(asyncio.get_running_loop().time())  # then _on_timeout
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        try:
+            async with asyncio.timeout(50) as cm:
+                w = asyncio.create_task(waker(fut, cm))
+                await fut
+                log(f"woken, timer queued: expired={cm.expired()}")
+                cm.reschedule(loop.time() + 20)
+                log(f"rescheduled: when={cm.when()}")
+                await asyncio.sleep(30)
+        except TimeoutError as e:
+            log(f"rescheduled while queued -> raised {X(e)}")
+        await w
+        fut = loop.create_future()
+        async with asyncio.timeout(50) as cm:
+            w = asyncio.create_task(waker(fut, cm))
+            await fut
+        log(f"left while queued: expired={cm.expired()} {cm!r}")
+        await asyncio.sleep(5)
+        log(f"not cancelled: cancelling={asyncio.current_task().cancelling()}")
+        await w
+        fut = loop.create_future()
+        try:
+            async with asyncio.timeout(50) as cm:
+                w = asyncio.create_task(waker(fut, cm))
+                await fut
+                await asyncio.sleep(0)
+                log("not reached")
+        except TimeoutError as e:
+            log(f"fired from the queue -> raised {X(e)} expired={cm.expired()}")
+        await w
+        return "ok"
+    run(main)
+
+
+CASES = [destroy, groups, shield, gather, gather_cancel, wait, taskgroup, taskgroup_more, taskgroup_cancel, timeout, timeout_corners, timeout_queued,
          wait_for, wait_for_context, combos, as_completed, misuse, retrieved]
 
 if __name__ == "__main__":
