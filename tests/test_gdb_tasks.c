@@ -3,19 +3,22 @@
  *
  * On a virtual clock, the main task starts tasks that wait on different
  * things: a sleep, another task, a lock, an event, a semaphore, a queue's
- * get and put, a queue's join, a barrier, a plain future (then cancelled),
- * and one not started yet. At 10 ms, with every other task parked, it
+ * get and put, a queue's join, a barrier, an fd (a pipe's read end, never
+ * written), a plain future (then cancelled), and one not started yet. At 10 ms, with every other task parked, it
  * calls test_gdb_tasks_stop() (where gdb breaks). Then it returns, and
  * asyncio.run's shutdown cancels every task still waiting: all of them
  * must end cancelled, with their cleanups run ("test_gdb_tasks: ok", exit
  * 0). A cogen-tasks that left a register or a stack changed would make
  * that fail or crash.
  */
+#define _GNU_SOURCE /* sigset_t in cogen_io.h */
+#include "cogen_io.h"
 #include "cogen_loop.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define NOINLINE __attribute__((noinline))
 
@@ -36,6 +39,7 @@ static cg_queue *empty_q, *full_q, *join_q;
 static cg_barrier *barrier;
 static cg_future *plain;
 static cg_task *sleeper_task;
+static int pipe_fds[2] = {-1, -1};
 static int cleanups;
 
 static void cleanup(void *arg) {
@@ -67,6 +71,7 @@ NOINLINE static void qjoin_on(cg_queue *q) {
 }
 NOINLINE static void qjoin_wait(void) { qjoin_on(join_q); }
 NOINLINE static void barrier_wait(void) { sink += cg_barrier_wait(barrier); }
+NOINLINE static void reader_wait(void) { cg_wait_readable(pipe_fds[0]); sink++; }
 NOINLINE static void future_wait(void) { cg_await(plain); sink++; }
 
 static void *waiter(cg_gen *g, void *arg) {
@@ -76,10 +81,11 @@ static void *waiter(cg_gen *g, void *arg) {
     return NULL;
 }
 
-static void (*const waits[])(void) = {sleeper_wait, joiner_wait, locker_wait, eventer_wait, sem_wait,
-                                      getter_wait,  putter_wait, qjoin_wait,  barrier_wait, future_wait};
-static const char *const names[] = {"sleeper", "joiner", "locker", "eventer", "sem",
-                                    "getter",  "putter", "qjoin",  "barrier", "futurer"};
+/* futurer last: main cancels tasks[NWAITS - 1]. */
+static void (*const waits[])(void) = {sleeper_wait, joiner_wait, locker_wait,  eventer_wait, sem_wait,   getter_wait,
+                                      putter_wait,  qjoin_wait,  barrier_wait, reader_wait,  future_wait};
+static const char *const names[] = {"sleeper", "joiner", "locker",  "eventer", "sem",    "getter",
+                                    "putter",  "qjoin",  "barrier", "reader",  "futurer"};
 #define NWAITS (sizeof waits / sizeof waits[0])
 static cg_task *tasks[NWAITS + 1];
 
@@ -95,6 +101,7 @@ static void *main_body(cg_gen *g, void *arg) {
     barrier = cg_barrier_new(loop, 2);
     plain = cg_future_new(loop);
     check(lock && event && sem && empty_q && full_q && join_q && barrier && plain, "objects made");
+    check(pipe(pipe_fds) == 0, "pipe made");
     cg_lock_acquire(lock);                /* held by main: locker waits */
     cg_queue_put_nowait(full_q, (void *)1);
     cg_queue_put_nowait(join_q, (void *)1); /* not task_done: qjoin waits */
@@ -129,6 +136,8 @@ int main(void) {
     cg_queue_free(join_q);
     cg_barrier_free(barrier);
     cg_future_unref(plain);
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
     printf("test_gdb_tasks: ok\n");
     return 0;
 }

@@ -9,7 +9,7 @@
 # checks the listing: the loop's header (clock, tasks, ready callbacks,
 # timers), then each task with its state and what it awaits: a sleep's
 # timer and the time left, another task, a Lock, an Event, a Semaphore, a
-# Queue's get, put and join, a Barrier, a cancelled future (cancelling=1),
+# Queue's get, put and join, a Barrier, an fd, a cancelled future (cancelling=1),
 # a task not started yet; and the function where each one awaits. Then
 # the same listing for a loop given as an expression; `bt` shows the
 # thread's own frames again (registers restored); the program runs to its
@@ -43,7 +43,7 @@ at() { echo "; in $1 \(.*test_gdb_tasks\.c:[0-9]+\)"; }
 # The clock is at 10 ms (main slept 10 ms). Ready: futurer's wake-up (its
 # future was cancelled) and fresh's first step. Timers: sleeper's only
 # (main's sleep has fired).
-expect tasks "^Loop $A \(thread 1\): virtual clock at 10 ms; 12 tasks, 2 ready callbacks, 1 timer\$"
+expect tasks "^Loop $A \(thread 1\): virtual clock at 10 ms; 13 tasks, 2 ready callbacks, 1 timer\$"
 expect tasks "^  $A  'main' +running\$"
 expect tasks "^  $A  'sleeper' +pending  sleep: timer due at 1000 ms, in 990 ms$(at sleeper_wait)\$"
 expect tasks "^  $A  'joiner' +pending  task $A 'sleeper' \(pending\)$(at joiner_wait)\$"
@@ -54,11 +54,12 @@ expect tasks "^  $A  'getter' +pending  Queue\.get: Queue $A \[maxsize:2, qsize:
 expect tasks "^  $A  'putter' +pending  Queue\.put: Queue $A \[maxsize:1, qsize:1, getters:0, putters:1\]$(at putter_wait)\$"
 expect tasks "^  $A  'qjoin' +pending  Queue\.join: Queue $A \[maxsize:0, qsize:1, getters:0, putters:0\]$(at qjoin_on)\$"
 expect tasks "^  $A  'barrier' +pending  Barrier\.wait: Barrier $A \[parties:2, waiting:1\]$(at barrier_wait)\$"
+expect tasks "^  $A  'reader' +pending  fd [0-9]+ \(readable\)$(at reader_wait)\$"
 expect tasks "^  $A  'futurer' +pending  future $A \(cancelled\)$(at future_wait); cancelling=1\$"
 expect tasks "^  $A  'fresh' +pending  not started: its first step is scheduled\$"
 # Creation order: main first, fresh last.
 order=$(section tasks | sed -En "s/^  $A  '([a-z]+)'.*/\1/p" | tr '\n' ' ')
-[ "$order" = "main sleeper joiner locker eventer sem getter putter qjoin barrier futurer fresh " ] ||
+[ "$order" = "main sleeper joiner locker eventer sem getter putter qjoin barrier reader futurer fresh " ] ||
     fail "[tasks] not in creation order: $order"
 # The joiner awaits the very task listed as 'sleeper'.
 sleeper=$(section tasks | sed -En "s/^  ($A)  'sleeper'.*/\1/p")
@@ -66,7 +67,7 @@ expect tasks "'joiner' +pending  task $sleeper 'sleeper'"
 reject tasks "Error|Traceback|Python Exception"
 
 # A loop given as an expression: the same listing, without a thread.
-expect given "^Loop $A: virtual clock at 10 ms; 12 tasks, 2 ready callbacks, 1 timer\$"
+expect given "^Loop $A: virtual clock at 10 ms; 13 tasks, 2 ready callbacks, 1 timer\$"
 expect given "^  $A  'locker' +pending  Lock\.acquire: Lock $A \[locked, waiters:1\]$(at locker_wait)\$"
 
 # The thread's registers are its own again.

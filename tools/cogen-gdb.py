@@ -766,6 +766,7 @@ a pending task what it waits for:
   - running: the task whose step runs now;
   - not started / ready: its step is in the ready queue;
   - sleep: the timer of cg_sleep, its deadline and the time left;
+  - fd N (readable / writable): the fd its I/O call waits on;
   - task 0x... 'name': another task it awaits;
   - Lock.acquire, Event.wait, Semaphore.acquire, Condition.wait,
     Barrier.wait, Queue.get, Queue.put, Queue.join: the object and its
