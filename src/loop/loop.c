@@ -124,8 +124,23 @@ static CG_NOINLINE void handle_free(cg_handle *h) {
     if (!handle_cache_put(cg__running_loop, h)) cg__dealloc(h);
 }
 
+/* The last reference to a plain handle of this thread's loop, with room
+ * in its cache: linked in here, as the freed timer of call_later + cancel
+ * is; anything else goes through handle_free. */
+static inline void handle_free_fast(cg_handle *h) {
+    cg_loop *loop = cg__running_loop;
+    cg__freelist *fl = loop ? &loop->handle_cache : NULL;
+    if (CG_LIKELY(fl && h->ready.kind == R_PLAIN && !h->embedded && fl->n < CG__FREELIST_MAX && fl->gen == h->alloc_gen)) {
+        *(void **)h = fl->head;
+        fl->head = h;
+        fl->n++;
+        return;
+    }
+    handle_free(h);
+}
+
 void cg_handle_unref(cg_handle *h) {
-    if (h && --h->refs == 0) handle_free(h);
+    if (h && --h->refs == 0) handle_free_fast(h);
 }
 
 static void heap_remove(cg_loop *loop, cg_handle *h);
@@ -139,7 +154,7 @@ void cg_handle_cancel(cg_handle *h) {
      * up or until half the heap is cancelled: nothing can tell). */
     if (h->scheduled) {
         heap_remove(h->loop, h);
-        if (--h->refs == 0) handle_free(h); /* the heap's reference */
+        if (--h->refs == 0) handle_free_fast(h); /* the heap's reference */
     }
 }
 
@@ -284,15 +299,19 @@ static inline int timer_arm(cg_loop *loop, cg_handle *h, cg_ns when) {
 
 int cg__loop_timer_arm(cg_loop *loop, cg_handle *h, cg_ns when) { return timer_arm(loop, h, when); }
 
-static void heap_remove(cg_loop *loop, cg_handle *h) {
-    size_t i = h->heap_at;
-    loop->nheap--;
-    h->scheduled = 0;
-    if (i == loop->nheap) return;
+static CG_NOINLINE void heap_refill(cg_loop *loop, size_t i) {
     cg__timer_slot m = loop->heap[loop->nheap];
     heap_set(loop, i, m);
     heap_up(loop, i);
     heap_down(loop, m.h->heap_at);
+}
+
+/* The last slot (a timer armed and cancelled with no later one armed
+ * between) is removed without a call. */
+static inline void heap_remove(cg_loop *loop, cg_handle *h) {
+    size_t i = h->heap_at;
+    h->scheduled = 0;
+    if (i != --loop->nheap) heap_refill(loop, i);
 }
 
 static cg_handle *heap_pop(cg_loop *loop) {
@@ -395,18 +414,11 @@ cg_handle *cg_loop_call_soon(cg_loop *loop, cg_callback fn, void *arg) {
 /* call_at's work in one frame (it was four calls deep, which was a fifth
  * of arming and cancelling a timer): a handle from the loop's cache,
  * given only the fields a timer reads, armed with two references (the
- * caller's and the heap's). */
-static inline cg_handle *timer_new(cg_loop *loop, cg_ns when, cg_callback fn, void *arg) {
-    cg_handle *h = cg__freelist_take(&loop->handle_cache);
-    unsigned gen = loop->handle_cache.gen;
-    if (CG_UNLIKELY(!h)) {
-        gen = cg__alloc_generation();
-        h = cg__alloc(sizeof *h);
-        if (!h) {
-            errno = ENOMEM;
-            return NULL;
-        }
-    }
+ * caller's and the heap's). timer_new_slow does it all; timer_new is its
+ * common case (a cached handle, room in the heap, a timer later than its
+ * parent), which calls nothing else, so that it saves no registers:
+ * 20 of call_later's instructions were the spills the slow path needed. */
+static inline void timer_init(cg_handle *h, cg_loop *loop, unsigned gen, cg_callback fn, void *arg) {
     h->ready.kind = R_PLAIN;
     h->ready.queued = 0; /* (nlate is a future's) */
     h->refs = 2; /* the caller's and the heap's */
@@ -417,11 +429,44 @@ static inline cg_handle *timer_new(cg_loop *loop, cg_ns when, cg_callback fn, vo
     h->fn = fn;
     h->arg = arg;
     h->loop = loop;
+}
+
+static CG_NOINLINE cg_handle *timer_new_slow(cg_loop *loop, cg_ns when, cg_callback fn, void *arg) {
+    cg_handle *h = cg__freelist_take(&loop->handle_cache);
+    unsigned gen = loop->handle_cache.gen;
+    if (CG_UNLIKELY(!h)) {
+        gen = cg__alloc_generation();
+        h = cg__alloc(sizeof *h);
+        if (!h) {
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    timer_init(h, loop, gen, fn, arg);
     if (CG_UNLIKELY(heap_push(loop, h, when) < 0)) {
         cg__dealloc(h);
         errno = ENOMEM;
         return NULL;
     }
+    return h;
+}
+
+static inline cg_handle *timer_new(cg_loop *loop, cg_ns when, cg_callback fn, void *arg) {
+    cg__freelist *fl = &loop->handle_cache;
+    cg_handle *h = fl->head;
+    size_t i = loop->nheap;
+    if (CG_UNLIKELY(!h || fl->gen != cg__alloc_generation() || i == loop->heap_cap))
+        return timer_new_slow(loop, when, fn, arg);
+    cg__timer_slot s = {when, loop->timer_seq, h};
+    if (i && slot_before(&s, &loop->heap[(i - 1) / HEAP_ARITY])) return timer_new_slow(loop, when, fn, arg);
+    fl->head = *(void **)h;
+    fl->n--;
+    timer_init(h, loop, fl->gen, fn, arg);
+    loop->timer_seq++;
+    loop->nheap = i + 1;
+    h->when = when;
+    h->scheduled = 1;
+    heap_set(loop, i, s);
     return h;
 }
 
@@ -434,13 +479,22 @@ cg_handle *cg_loop_call_at(cg_loop *loop, cg_ns when, cg_callback fn, void *arg)
     return timer_new(loop, when, fn, arg);
 }
 
-cg_handle *cg_loop_call_later(cg_loop *loop, cg_ns delay, cg_callback fn, void *arg) {
+static CG_NOINLINE cg_handle *call_later_slow(cg_loop *loop, cg_ns delay, cg_callback fn, void *arg) {
     if (!loop || !fn) {
         errno = EINVAL;
         return NULL;
     }
     cg__check_thread(loop);
-    return timer_new(loop, cg__loop_now(loop) + delay, fn, arg);
+    return timer_new_slow(loop, cg__loop_now(loop) + delay, fn, arg);
+}
+
+/* The common case (a loop outside debug mode with this iteration's clock
+ * reading) tests its three conditions at once and calls nothing but in
+ * tail position, so it saves no registers; the rest is call_later_slow. */
+cg_handle *cg_loop_call_later(cg_loop *loop, cg_ns delay, cg_callback fn, void *arg) {
+    if (CG_UNLIKELY(!loop || !fn || loop->debug || (loop->flags & CG_LOOP_VIRTUAL_CLOCK) || !loop->clock_valid))
+        return call_later_slow(loop, delay, fn, arg);
+    return timer_new(loop, loop->clock + delay, fn, arg);
 }
 
 /* ---------------------------------------------------------------------
