@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-__thread cg_loop *cg__running_loop;
+__thread cg_loop *cg__running_loop __attribute__((tls_model("initial-exec"))); /* (as core's thread state: no __tls_get_addr) */
 
 char *cg__strdup(const char *s) {
     if (!s) return NULL;
@@ -128,13 +128,17 @@ static CG_NOINLINE void handle_free(cg_handle *h) {
  * in its cache: linked in here, as the freed timer of call_later + cancel
  * is; anything else goes through handle_free. */
 static inline void handle_free_fast(cg_handle *h) {
-    cg_loop *loop = cg__running_loop;
-    cg__freelist *fl = loop ? &loop->handle_cache : NULL;
-    if (CG_LIKELY(fl && h->ready.kind == R_PLAIN && !h->embedded && fl->n < CG__FREELIST_MAX && fl->gen == h->alloc_gen)) {
-        *(void **)h = fl->head;
-        fl->head = h;
-        fl->n++;
-        return;
+    if (h->ready.kind == R_PLAIN && !h->embedded) {
+        cg_loop *loop = cg__running_loop;
+        if (CG_LIKELY(loop)) {
+            cg__freelist *fl = &loop->handle_cache;
+            if (CG_LIKELY(fl->n < CG__FREELIST_MAX && fl->gen == h->alloc_gen)) {
+                *(void **)h = fl->head;
+                fl->head = h;
+                fl->n++;
+                return;
+            }
+        }
     }
     handle_free(h);
 }
@@ -144,17 +148,37 @@ void cg_handle_unref(cg_handle *h) {
 }
 
 static void heap_remove(cg_loop *loop, cg_handle *h);
+static void heap_refill(cg_loop *loop, size_t i);
+
+/* A timer that leaves the heap from a slot other than the last one, and
+ * loses the heap's reference: cg_handle_cancel's call, kept out of it so
+ * that its common case saves no registers. */
+static CG_NOINLINE void cancel_refill(cg_handle *h, size_t i) {
+    heap_refill(h->loop, i);
+    if (--h->refs == 0) handle_free_fast(h); /* the heap's reference */
+}
+
+static CG_NOINLINE void cancel_done(cg_handle *h) { handle_drop_payload(h); }
 
 void cg_handle_cancel(cg_handle *h) {
     if (!h || h->cancelled) return;
     h->cancelled = 1;
-    handle_drop_payload(h);
+    if (h->ready.kind == R_DONE) { /* (never a timer) */
+        cancel_done(h);
+        return;
+    }
     /* A cancelled timer leaves the heap at once, so that arming and
      * cancelling timers costs no memory (asyncio keeps it until it comes
      * up or until half the heap is cancelled: nothing can tell). */
     if (h->scheduled) {
-        heap_remove(h->loop, h);
-        if (--h->refs == 0) handle_free_fast(h); /* the heap's reference */
+        cg_loop *loop = h->loop;
+        size_t i = h->heap_at;
+        h->scheduled = 0;
+        if (CG_UNLIKELY(i != --loop->nheap)) {
+            cancel_refill(h, i);
+            return;
+        }
+        if (--h->refs == 0) handle_free(h); /* the heap's reference */
     }
 }
 
@@ -424,6 +448,7 @@ static inline void timer_init(cg_handle *h, cg_loop *loop, unsigned gen, cg_call
     h->refs = 2; /* the caller's and the heap's */
     h->cancelled = 0;
     h->timer = 1;
+    h->scheduled = 1; /* (heap_push's, and timer_new's when it is in) */
     h->embedded = 0;
     h->alloc_gen = gen;
     h->fn = fn;
@@ -465,7 +490,6 @@ static inline cg_handle *timer_new(cg_loop *loop, cg_ns when, cg_callback fn, vo
     loop->timer_seq++;
     loop->nheap = i + 1;
     h->when = when;
-    h->scheduled = 1;
     heap_set(loop, i, s);
     return h;
 }

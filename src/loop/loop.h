@@ -482,7 +482,7 @@ CG_HIDDEN void cg__loop_dump_requested(cg_loop *loop);
 CG_HIDDEN void cg__trace_step(cg_task *t, cg_ns t0, cg_status st, void *r);
 
 /* The loop running in this thread. */
-extern __thread cg_loop *cg__running_loop CG_HIDDEN;
+extern __thread cg_loop *cg__running_loop __attribute__((tls_model("initial-exec"))) CG_HIDDEN;
 
 /* The running task will await kind obj (for the task dump). */
 static inline void cg__await_note(const char *kind, const void *obj) {
