@@ -89,13 +89,7 @@ static int handle_cache_put(cg_loop *loop, cg_handle *h) {
     return loop && cg__freelist_put(&loop->handle_cache, h, h->alloc_gen);
 }
 
-/* A timeout scope's own timer is a handle embedded at its start
- * (structured.c), not one of the handle cache's: when its last reference
- * goes (the scope's, or the ready queue's once the scope is freed while
- * its timer is queued), the block goes back whole to the scopes' cache. */
-void cg__timeout_block_free(cg_loop *loop, cg_handle *h) {
-    if (!loop || !cg__freelist_put(&loop->timeout_cache, h, h->alloc_gen)) cg__dealloc(h);
-}
+/* (cg__timeout_block_free, loop.h: a timeout scope's own timer) */
 
 /* Drops the loop's reference to a handle it has run. */
 static void handle_release(cg_loop *loop, cg_handle *h) {
@@ -147,7 +141,7 @@ void cg_handle_unref(cg_handle *h) {
     if (h && --h->refs == 0) handle_free_fast(h);
 }
 
-static void heap_remove(cg_loop *loop, cg_handle *h);
+static inline int heap_leave(cg_handle *h, size_t *at);
 static void heap_refill(cg_loop *loop, size_t i);
 
 /* A timer that leaves the heap from a slot other than the last one, and
@@ -171,10 +165,8 @@ void cg_handle_cancel(cg_handle *h) {
      * cancelling timers costs no memory (asyncio keeps it until it comes
      * up or until half the heap is cancelled: nothing can tell). */
     if (h->scheduled) {
-        cg_loop *loop = h->loop;
-        size_t i = h->heap_at;
-        h->scheduled = 0;
-        if (CG_UNLIKELY(i != --loop->nheap)) {
+        size_t i;
+        if (CG_UNLIKELY(!heap_leave(h, &i))) {
             cancel_refill(h, i);
             return;
         }
@@ -182,10 +174,21 @@ void cg_handle_cancel(cg_handle *h) {
     }
 }
 
+static CG_NOINLINE void disarm_refill(cg_handle *h, size_t i) {
+    h->refs--; /* the heap's; the owner's is left */
+    heap_refill(h->loop, i);
+}
+
+/* (As cg_handle_cancel: the common case, the heap's last slot, calls
+ * nothing.) */
 void cg__loop_timer_disarm(cg_handle *h) {
     h->cancelled = 1;
     if (h->scheduled) {
-        heap_remove(h->loop, h);
+        size_t i;
+        if (CG_UNLIKELY(!heap_leave(h, &i))) {
+            disarm_refill(h, i);
+            return;
+        }
         h->refs--; /* the heap's; the owner's is left */
     }
 }
@@ -321,7 +324,25 @@ static inline int timer_arm(cg_loop *loop, cg_handle *h, cg_ns when) {
     return 0;
 }
 
-int cg__loop_timer_arm(cg_loop *loop, cg_handle *h, cg_ns when) { return timer_arm(loop, h, when); }
+static CG_NOINLINE int timer_arm_slow(cg_loop *loop, cg_handle *h, cg_ns when) { return timer_arm(loop, h, when); }
+
+/* timer_arm, its common case (room in the heap, a timer later than its
+ * parent) without a call, so that it saves no registers. */
+int cg__loop_timer_arm(cg_loop *loop, cg_handle *h, cg_ns when) {
+    size_t i = loop->nheap;
+    cg__timer_slot s = {when, loop->timer_seq, h};
+    if (CG_UNLIKELY(i == loop->heap_cap || (i && slot_before(&s, &loop->heap[(i - 1) / HEAP_ARITY]))))
+        return timer_arm_slow(loop, h, when);
+    h->timer = 1;
+    h->scheduled = 1;
+    h->loop = loop;
+    h->when = when;
+    h->refs++; /* the heap's */
+    loop->timer_seq++;
+    loop->nheap = i + 1;
+    heap_set(loop, i, s);
+    return 0;
+}
 
 static CG_NOINLINE void heap_refill(cg_loop *loop, size_t i) {
     cg__timer_slot m = loop->heap[loop->nheap];
@@ -330,12 +351,16 @@ static CG_NOINLINE void heap_refill(cg_loop *loop, size_t i) {
     heap_down(loop, m.h->heap_at);
 }
 
-/* The last slot (a timer armed and cancelled with no later one armed
- * between) is removed without a call. */
-static inline void heap_remove(cg_loop *loop, cg_handle *h) {
+/* A timer leaves its heap: 1 when it was in the last slot (a timer armed
+ * and cancelled with no later one armed between: nothing else to do), 0
+ * when heap_refill(h->loop, *at) must fill its slot (the callers do that
+ * out of line, so that their common case calls nothing). */
+static inline int heap_leave(cg_handle *h, size_t *at) {
+    cg_loop *loop = h->loop;
     size_t i = h->heap_at;
     h->scheduled = 0;
-    if (i != --loop->nheap) heap_refill(loop, i);
+    *at = i;
+    return i == --loop->nheap;
 }
 
 static cg_handle *heap_pop(cg_loop *loop) {

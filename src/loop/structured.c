@@ -597,6 +597,20 @@ static cg_ns add_sat(cg_ns a, cg_ns b) {
     return a + b;
 }
 
+static inline void timeout_init(cg_timeout *t, unsigned gen, cg_ns when) {
+    t->timer.ready.kind = R_PLAIN;
+    t->timer.ready.queued = 0;
+    t->timer.refs = 1;
+    t->timer.cancelled = 1; /* idle */
+    t->timer.scheduled = 0;
+    t->timer.embedded = 1;
+    t->timer.alloc_gen = gen;
+    t->state = TO_CREATED;
+    t->when = when;
+    t->handler = NULL;
+    t->task = NULL;
+}
+
 /* A scope made and freed while a loop runs on this thread comes from and
  * goes back to that loop's cache of dead ones: a malloc and a free were a
  * fifth of a scope entered and left. Its timer handle comes with it. */
@@ -613,16 +627,7 @@ static cg_timeout *timeout_alloc(cg_loop *loop, cg_ns when) {
             return NULL;
         }
     }
-    t->timer.ready.queued = 0;
-    t->timer.refs = 1;
-    t->timer.cancelled = 1; /* idle */
-    t->timer.scheduled = 0;
-    t->timer.embedded = 1;
-    t->timer.alloc_gen = gen;
-    t->state = TO_CREATED;
-    t->when = when;
-    t->handler = NULL;
-    t->task = NULL;
+    timeout_init(t, gen, when);
     return t;
 }
 
@@ -816,13 +821,41 @@ static void nothing(void *p) { (void)p; }
 /* cg_timeout_call's and cg_timeout_at_call's scope, made, entered, run
  * and freed here, so nobody else holds it: the task is checked before it
  * is made, and it is freed without a defer unless the block raises. */
-static void timeout_call(cg_loop *loop, cg_ns when, cg_ns now, void (*fn)(void *), void *arg) {
-    cg_task *task = scope_task(loop);
+static CG_NOINLINE cg_timeout *timeout_call_enter(cg_loop *loop, cg_task *task, cg_ns when, cg_ns now) {
     cg_timeout *t = timeout_alloc(loop, when);
     if (!t) no_memory();
     if (timeout_enter_in(t, loop, task, now) < 0) {
         timeout_release(t, loop);
         no_memory();
+    }
+    return t;
+}
+
+static void timeout_call(cg_loop *loop, cg_ns when, cg_ns now, void (*fn)(void *), void *arg) {
+    cg_task *task = scope_task(loop);
+    /* The common case, a cached scope whose timer goes in the heap, is
+     * timeout_alloc and timeout_enter_in with each field stored once; the
+     * rest is timeout_call_enter. */
+    cg__freelist *fl = &loop->timeout_cache;
+    cg_timeout *t = fl->head;
+    if (CG_LIKELY(t && fl->gen == cg__alloc_generation() && now >= 0 && when != CG_NEVER && when > now)) {
+        fl->head = *(void **)t;
+        fl->n--;
+        timeout_init(t, fl->gen, when);
+        t->state = TO_ENTERED;
+        t->task = (cg_task *)cg__fut_ref(&task->fut);
+        t->cancelling = task->num_cancels;
+        cg_handle *h = &t->timer;
+        h->cancelled = 0;
+        h->fn = on_timeout;
+        h->arg = t;
+        if (CG_UNLIKELY(cg__loop_timer_arm(loop, h, when) < 0)) {
+            timeout_release(t, loop);
+            no_memory();
+        }
+        t->handler = h;
+    } else {
+        t = timeout_call_enter(loop, task, when, now);
     }
     if (!fn) {
         CG_DEFER(timeout_free_cb, t);
