@@ -652,7 +652,7 @@ static void drop_handler(cg_timeout *t) {
 
 /* The scope's reference to its timer goes last: a timer fired and still
  * in the ready queue (cancelled) frees the block when it leaves it. */
-static void timeout_release(cg_timeout *t, cg_loop *loop) {
+static inline __attribute__((always_inline)) void timeout_release(cg_timeout *t, cg_loop *loop) {
     if (t->task) cg__fut_unref(&t->task->fut);
     if (--t->timer.refs == 0) cg__timeout_block_free(loop, &t->timer);
 }
@@ -831,7 +831,7 @@ static CG_NOINLINE cg_timeout *timeout_call_enter(cg_loop *loop, cg_task *task, 
     return t;
 }
 
-static void timeout_call(cg_loop *loop, cg_ns when, cg_ns now, void (*fn)(void *), void *arg) {
+static inline __attribute__((always_inline)) void timeout_call(cg_loop *loop, cg_ns when, cg_ns now, void (*fn)(void *), void *arg) {
     cg_task *task = scope_task(loop);
     /* The common case, a cached scope whose timer goes in the heap, is
      * timeout_alloc and timeout_enter_in with each field stored once; the
