@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-__thread cg_loop *cg__running_loop;
+__thread cg_loop *cg__running_loop __attribute__((tls_model("initial-exec"))); /* (as core's thread state: no __tls_get_addr) */
 
 char *cg__strdup(const char *s) {
     if (!s) return NULL;
@@ -89,13 +89,7 @@ static int handle_cache_put(cg_loop *loop, cg_handle *h) {
     return loop && cg__freelist_put(&loop->handle_cache, h, h->alloc_gen);
 }
 
-/* A timeout scope's own timer is a handle embedded at its start
- * (structured.c), not one of the handle cache's: when its last reference
- * goes (the scope's, or the ready queue's once the scope is freed while
- * its timer is queued), the block goes back whole to the scopes' cache. */
-void cg__timeout_block_free(cg_loop *loop, cg_handle *h) {
-    if (!loop || !cg__freelist_put(&loop->timeout_cache, h, h->alloc_gen)) cg__dealloc(h);
-}
+/* (cg__timeout_block_free, loop.h: a timeout scope's own timer) */
 
 /* Drops the loop's reference to a handle it has run. */
 static void handle_release(cg_loop *loop, cg_handle *h) {
@@ -124,29 +118,77 @@ static CG_NOINLINE void handle_free(cg_handle *h) {
     if (!handle_cache_put(cg__running_loop, h)) cg__dealloc(h);
 }
 
-void cg_handle_unref(cg_handle *h) {
-    if (h && --h->refs == 0) handle_free(h);
+/* The last reference to a plain handle of this thread's loop, with room
+ * in its cache: linked in here, as the freed timer of call_later + cancel
+ * is; anything else goes through handle_free. */
+static inline void handle_free_fast(cg_handle *h) {
+    if (h->ready.kind == R_PLAIN && !h->embedded) {
+        cg_loop *loop = cg__running_loop;
+        if (CG_LIKELY(loop)) {
+            cg__freelist *fl = &loop->handle_cache;
+            if (CG_LIKELY(fl->n < CG__FREELIST_MAX && fl->gen == h->alloc_gen)) {
+                *(void **)h = fl->head;
+                fl->head = h;
+                fl->n++;
+                return;
+            }
+        }
+    }
+    handle_free(h);
 }
 
-static void heap_remove(cg_loop *loop, cg_handle *h);
+void cg_handle_unref(cg_handle *h) {
+    if (h && --h->refs == 0) handle_free_fast(h);
+}
+
+static inline int heap_leave(cg_handle *h, size_t *at);
+static void heap_refill(cg_loop *loop, size_t i);
+
+/* A timer that leaves the heap from a slot other than the last one, and
+ * loses the heap's reference: cg_handle_cancel's call, kept out of it so
+ * that its common case saves no registers. */
+static CG_NOINLINE void cancel_refill(cg_handle *h, size_t i) {
+    heap_refill(h->loop, i);
+    if (--h->refs == 0) handle_free_fast(h); /* the heap's reference */
+}
+
+static CG_NOINLINE void cancel_done(cg_handle *h) { handle_drop_payload(h); }
 
 void cg_handle_cancel(cg_handle *h) {
     if (!h || h->cancelled) return;
     h->cancelled = 1;
-    handle_drop_payload(h);
+    if (h->ready.kind == R_DONE) { /* (never a timer) */
+        cancel_done(h);
+        return;
+    }
     /* A cancelled timer leaves the heap at once, so that arming and
      * cancelling timers costs no memory (asyncio keeps it until it comes
      * up or until half the heap is cancelled: nothing can tell). */
     if (h->scheduled) {
-        heap_remove(h->loop, h);
+        size_t i;
+        if (CG_UNLIKELY(!heap_leave(h, &i))) {
+            cancel_refill(h, i);
+            return;
+        }
         if (--h->refs == 0) handle_free(h); /* the heap's reference */
     }
 }
 
+static CG_NOINLINE void disarm_refill(cg_handle *h, size_t i) {
+    h->refs--; /* the heap's; the owner's is left */
+    heap_refill(h->loop, i);
+}
+
+/* (As cg_handle_cancel: the common case, the heap's last slot, calls
+ * nothing.) */
 void cg__loop_timer_disarm(cg_handle *h) {
     h->cancelled = 1;
     if (h->scheduled) {
-        heap_remove(h->loop, h);
+        size_t i;
+        if (CG_UNLIKELY(!heap_leave(h, &i))) {
+            disarm_refill(h, i);
+            return;
+        }
         h->refs--; /* the heap's; the owner's is left */
     }
 }
@@ -269,17 +311,43 @@ static inline int timer_arm(cg_loop *loop, cg_handle *h, cg_ns when) {
     return 0;
 }
 
-int cg__loop_timer_arm(cg_loop *loop, cg_handle *h, cg_ns when) { return timer_arm(loop, h, when); }
+static CG_NOINLINE int timer_arm_slow(cg_loop *loop, cg_handle *h, cg_ns when) { return timer_arm(loop, h, when); }
 
-static void heap_remove(cg_loop *loop, cg_handle *h) {
-    size_t i = h->heap_at;
-    loop->nheap--;
-    h->scheduled = 0;
-    if (i == loop->nheap) return;
+/* timer_arm, its common case (room in the heap, a timer later than its
+ * parent) without a call, so that it saves no registers. */
+int cg__loop_timer_arm(cg_loop *loop, cg_handle *h, cg_ns when) {
+    size_t i = loop->nheap;
+    cg__timer_slot s = {when, loop->timer_seq, h};
+    if (CG_UNLIKELY(i == loop->heap_cap || (i && slot_before(&s, &loop->heap[(i - 1) / HEAP_ARITY]))))
+        return timer_arm_slow(loop, h, when);
+    h->timer = 1;
+    h->scheduled = 1;
+    h->loop = loop;
+    h->when = when;
+    h->refs++; /* the heap's */
+    loop->timer_seq++;
+    loop->nheap = i + 1;
+    heap_set(loop, i, s);
+    return 0;
+}
+
+static CG_NOINLINE void heap_refill(cg_loop *loop, size_t i) {
     cg__timer_slot m = loop->heap[loop->nheap];
     heap_set(loop, i, m);
     heap_up(loop, i);
     heap_down(loop, m.h->heap_at);
+}
+
+/* A timer leaves its heap: 1 when it was in the last slot (a timer armed
+ * and cancelled with no later one armed between: nothing else to do), 0
+ * when heap_refill(h->loop, *at) must fill its slot (the callers do that
+ * out of line, so that their common case calls nothing). */
+static inline int heap_leave(cg_handle *h, size_t *at) {
+    cg_loop *loop = h->loop;
+    size_t i = h->heap_at;
+    h->scheduled = 0;
+    *at = i;
+    return i == --loop->nheap;
 }
 
 static cg_handle *heap_pop(cg_loop *loop) {
@@ -382,8 +450,25 @@ cg_handle *cg_loop_call_soon(cg_loop *loop, cg_callback fn, void *arg) {
 /* call_at's work in one frame (it was four calls deep, which was a fifth
  * of arming and cancelling a timer): a handle from the loop's cache,
  * given only the fields a timer reads, armed with two references (the
- * caller's and the heap's). */
-static inline cg_handle *timer_new(cg_loop *loop, cg_ns when, cg_callback fn, void *arg) {
+ * caller's and the heap's). timer_new_slow does it all; timer_new is its
+ * common case (a cached handle, room in the heap, a timer later than its
+ * parent), which calls nothing else, so that it saves no registers:
+ * 20 of call_later's instructions were the spills the slow path needed. */
+static inline void timer_init(cg_handle *h, cg_loop *loop, unsigned gen, cg_callback fn, void *arg) {
+    h->ready.kind = R_PLAIN;
+    h->ready.queued = 0; /* (nlate is a future's) */
+    h->refs = 2; /* the caller's and the heap's */
+    h->cancelled = 0;
+    h->timer = 1;
+    h->scheduled = 1; /* (heap_push's, and timer_new's when it is in) */
+    h->embedded = 0;
+    h->alloc_gen = gen;
+    h->fn = fn;
+    h->arg = arg;
+    h->loop = loop;
+}
+
+static CG_NOINLINE cg_handle *timer_new_slow(cg_loop *loop, cg_ns when, cg_callback fn, void *arg) {
     cg_handle *h = cg__freelist_take(&loop->handle_cache);
     unsigned gen = loop->handle_cache.gen;
     if (CG_UNLIKELY(!h)) {
@@ -394,21 +479,30 @@ static inline cg_handle *timer_new(cg_loop *loop, cg_ns when, cg_callback fn, vo
             return NULL;
         }
     }
-    h->ready.kind = R_PLAIN;
-    h->ready.queued = 0; /* (nlate is a future's) */
-    h->refs = 2; /* the caller's and the heap's */
-    h->cancelled = 0;
-    h->timer = 1;
-    h->embedded = 0;
-    h->alloc_gen = gen;
-    h->fn = fn;
-    h->arg = arg;
-    h->loop = loop;
+    timer_init(h, loop, gen, fn, arg);
     if (CG_UNLIKELY(heap_push(loop, h, when) < 0)) {
         cg__dealloc(h);
         errno = ENOMEM;
         return NULL;
     }
+    return h;
+}
+
+static inline cg_handle *timer_new(cg_loop *loop, cg_ns when, cg_callback fn, void *arg) {
+    cg__freelist *fl = &loop->handle_cache;
+    cg_handle *h = fl->head;
+    size_t i = loop->nheap;
+    if (CG_UNLIKELY(!h || fl->gen != cg__alloc_generation() || i == loop->heap_cap))
+        return timer_new_slow(loop, when, fn, arg);
+    cg__timer_slot s = {when, loop->timer_seq, h};
+    if (i && slot_before(&s, &loop->heap[(i - 1) / HEAP_ARITY])) return timer_new_slow(loop, when, fn, arg);
+    fl->head = *(void **)h;
+    fl->n--;
+    timer_init(h, loop, fl->gen, fn, arg);
+    loop->timer_seq++;
+    loop->nheap = i + 1;
+    h->when = when;
+    heap_set(loop, i, s);
     return h;
 }
 
@@ -421,13 +515,22 @@ cg_handle *cg_loop_call_at(cg_loop *loop, cg_ns when, cg_callback fn, void *arg)
     return timer_new(loop, when, fn, arg);
 }
 
-cg_handle *cg_loop_call_later(cg_loop *loop, cg_ns delay, cg_callback fn, void *arg) {
+static CG_NOINLINE cg_handle *call_later_slow(cg_loop *loop, cg_ns delay, cg_callback fn, void *arg) {
     if (!loop || !fn) {
         errno = EINVAL;
         return NULL;
     }
     cg__check_thread(loop);
-    return timer_new(loop, cg__loop_now(loop) + delay, fn, arg);
+    return timer_new_slow(loop, cg__loop_now(loop) + delay, fn, arg);
+}
+
+/* The common case (a loop outside debug mode with this iteration's clock
+ * reading) tests its three conditions at once and calls nothing but in
+ * tail position, so it saves no registers; the rest is call_later_slow. */
+cg_handle *cg_loop_call_later(cg_loop *loop, cg_ns delay, cg_callback fn, void *arg) {
+    if (CG_UNLIKELY(!loop || !fn || loop->debug || (loop->flags & CG_LOOP_VIRTUAL_CLOCK) || !loop->clock_valid))
+        return call_later_slow(loop, delay, fn, arg);
+    return timer_new(loop, loop->clock + delay, fn, arg);
 }
 
 /* ---------------------------------------------------------------------

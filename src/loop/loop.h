@@ -362,9 +362,16 @@ CG_HIDDEN int cg__loop_timer_arm(cg_loop *loop, cg_handle *h, cg_ns when);
  * (a timeout scope's own): it leaves the heap, or is skipped when the
  * ready queue reaches it. */
 CG_HIDDEN void cg__loop_timer_disarm(cg_handle *h);
-/* The last reference to an embedded handle went (loop.c): its scope goes
- * back to the loop's timeout_cache, or to the allocator. */
-CG_HIDDEN void cg__timeout_block_free(cg_loop *loop, cg_handle *h);
+/* The last reference to an embedded handle went: its scope goes back to
+ * the loop's timeout_cache, or to the allocator. A timeout scope's own
+ * timer is a handle embedded at its start (structured.c), not one of the
+ * handle cache's: when its last reference goes (the scope's, or the ready
+ * queue's once the scope is freed while its timer is queued), the block
+ * goes back whole to the scopes' cache. Inline: a scope entered and left
+ * ends here. */
+static inline void cg__timeout_block_free(cg_loop *loop, cg_handle *h) {
+    if (!loop || !cg__freelist_put(&loop->timeout_cache, h, h->alloc_gen)) cg__dealloc(h);
+}
 /* Schedules a handle at the end of the ready queue (takes a reference). */
 CG_HIDDEN void cg__loop_ready(cg_loop *loop, cg_handle *h);
 /* Appends an embedded entry (the caller has given it what it holds).
@@ -539,7 +546,7 @@ CG_HIDDEN void cg__loop_dump_requested(cg_loop *loop);
 CG_HIDDEN void cg__trace_step(cg_task *t, cg_ns t0, cg_status st, void *r);
 
 /* The loop running in this thread. */
-extern __thread cg_loop *cg__running_loop CG_HIDDEN;
+extern __thread cg_loop *cg__running_loop __attribute__((tls_model("initial-exec"))) CG_HIDDEN;
 
 /* The running task will await obj, of kind CG__AW_* (for the task
  * dump). Objects are malloc'd, so their low 3 bits are free for the kind;

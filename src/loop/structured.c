@@ -603,6 +603,20 @@ static cg_ns add_sat(cg_ns a, cg_ns b) {
     return a + b;
 }
 
+static inline void timeout_init(cg_timeout *t, unsigned gen, cg_ns when) {
+    t->timer.ready.kind = R_PLAIN;
+    t->timer.ready.queued = 0;
+    t->timer.refs = 1;
+    t->timer.cancelled = 1; /* idle */
+    t->timer.scheduled = 0;
+    t->timer.embedded = 1;
+    t->timer.alloc_gen = gen;
+    t->state = TO_CREATED;
+    t->when = when;
+    t->handler = NULL;
+    t->task = NULL;
+}
+
 /* A scope made and freed while a loop runs on this thread comes from and
  * goes back to that loop's cache of dead ones: a malloc and a free were a
  * fifth of a scope entered and left. Its timer handle comes with it. */
@@ -619,16 +633,7 @@ static cg_timeout *timeout_alloc(cg_loop *loop, cg_ns when) {
             return NULL;
         }
     }
-    t->timer.ready.queued = 0;
-    t->timer.refs = 1;
-    t->timer.cancelled = 1; /* idle */
-    t->timer.scheduled = 0;
-    t->timer.embedded = 1;
-    t->timer.alloc_gen = gen;
-    t->state = TO_CREATED;
-    t->when = when;
-    t->handler = NULL;
-    t->task = NULL;
+    timeout_init(t, gen, when);
     return t;
 }
 
@@ -653,7 +658,7 @@ static void drop_handler(cg_timeout *t) {
 
 /* The scope's reference to its timer goes last: a timer fired and still
  * in the ready queue (cancelled) frees the block when it leaves it. */
-static void timeout_release(cg_timeout *t, cg_loop *loop) {
+static inline __attribute__((always_inline)) void timeout_release(cg_timeout *t, cg_loop *loop) {
     if (t->task) cg__fut_unref(&t->task->fut);
     if (--t->timer.refs == 0) cg__timeout_block_free(loop, &t->timer);
 }
@@ -806,30 +811,77 @@ void cg_timeout_run(cg_timeout *t, void (*fn)(void *), void *arg) {
 
 static void timeout_free_cb(void *p) { cg_timeout_free(p); }
 
+/* __aexit__ of timeout_call's scope when its block raises: a defer that
+ * runs while the exception unwinds, so that it is the one being handled
+ * (cg_exc_current), as in exit_handling. What cg_timeout_exit raises
+ * replaces it, chained to it; when it returns, the exception goes on as it
+ * was. Then the scope is freed. */
+static void timeout_unwound(void *p) {
+    cg_timeout *t = p;
+    CG_DEFER(timeout_free_cb, t);
+    cg_timeout_exit(t, cg_exc_current());
+}
+
+static void nothing(void *p) { (void)p; }
+
 /* cg_timeout_call's and cg_timeout_at_call's scope, made, entered, run
  * and freed here, so nobody else holds it: the task is checked before it
  * is made, and it is freed without a defer unless the block raises. */
-static void timeout_call(cg_loop *loop, cg_ns when, cg_ns now, void (*fn)(void *), void *arg) {
-    cg_task *task = scope_task(loop);
+static CG_NOINLINE cg_timeout *timeout_call_enter(cg_loop *loop, cg_task *task, cg_ns when, cg_ns now) {
     cg_timeout *t = timeout_alloc(loop, when);
     if (!t) no_memory();
     if (timeout_enter_in(t, loop, task, now) < 0) {
         timeout_release(t, loop);
         no_memory();
     }
-    cg_exc *e = fn ? cg_try_catch(fn, arg, &cg_BaseException) : cg_exc_new(&cg_TypeError, "'NoneType' object is not callable");
-    if (!e) {
-        if (t->state == TO_ENTERED) { /* __aexit__ before the deadline */
-            drop_handler(t);
-            t->state = TO_EXITED;
-        } else {
-            cg_timeout_exit(t, NULL);
+    return t;
+}
+
+static inline __attribute__((always_inline)) void timeout_call(cg_loop *loop, cg_ns when, cg_ns now, void (*fn)(void *), void *arg) {
+    cg_task *task = scope_task(loop);
+    /* The common case, a cached scope whose timer goes in the heap, is
+     * timeout_alloc and timeout_enter_in with each field stored once; the
+     * rest is timeout_call_enter. */
+    cg__freelist *fl = &loop->timeout_cache;
+    cg_timeout *t = fl->head;
+    if (CG_LIKELY(t && fl->gen == cg__alloc_generation() && now >= 0 && when != CG_NEVER && when > now)) {
+        fl->head = *(void **)t;
+        fl->n--;
+        timeout_init(t, fl->gen, when);
+        t->state = TO_ENTERED;
+        t->task = (cg_task *)cg__fut_ref(&task->fut);
+        t->cancelling = task->num_cancels;
+        cg_handle *h = &t->timer;
+        h->cancelled = 0;
+        h->fn = on_timeout;
+        h->arg = t;
+        if (CG_UNLIKELY(cg__loop_timer_arm(loop, h, when) < 0)) {
+            timeout_release(t, loop);
+            no_memory();
         }
-        timeout_release(t, loop);
-        return;
+        t->handler = h;
+    } else {
+        t = timeout_call_enter(loop, task, when, now);
     }
-    CG_DEFER(timeout_free_cb, t);
-    exit_handling(e, timeout_exit_cb, t);
+    if (!fn) {
+        CG_DEFER(timeout_free_cb, t);
+        exit_handling(cg_exc_new(&cg_TypeError, "'NoneType' object is not callable"), timeout_exit_cb, t);
+    }
+    /* No try around the block: a defer record (a push and a pop, where a
+     * try's setjmp, push and end were about 75 instructions) whose function
+     * runs only when the block raises. */
+    cg__defer rec = {{0, 0}, timeout_unwound, t};
+    cg__defer_push(&rec);
+    fn(arg);
+    rec.fn = nothing;
+    cg__defer_exit(&rec);
+    if (t->state == TO_ENTERED) { /* __aexit__ before the deadline */
+        drop_handler(t);
+        t->state = TO_EXITED;
+    } else {
+        cg_timeout_exit(t, NULL);
+    }
+    timeout_release(t, loop);
 }
 
 void cg_timeout_call(cg_ns delay, void (*fn)(void *), void *arg) {
