@@ -72,7 +72,7 @@ static __thread struct {
 static inline cg_exc *spare_next(const cg_exc *e) { return e->context; }
 static inline void set_spare_next(cg_exc *e, cg_exc *next) { e->context = next; }
 
-static cg_exc *exc_alloc(size_t size) {
+static inline __attribute__((always_inline)) cg_exc *exc_alloc(size_t size) {
     if (size > EXC_SLOT) {
         cg_exc *e = cg__alloc(size);
         if (e) e->slot = 0;
@@ -91,7 +91,7 @@ static cg_exc *exc_alloc(size_t size) {
     return e;
 }
 
-static void exc_free(cg_exc *e) {
+static inline void exc_free(cg_exc *e) {
     cg__cache_check();
     if (e->slot && spare.n < EXC_SPARE_MAX && cg__t.cur) {
         set_spare_next(e, spare.head);
@@ -114,7 +114,9 @@ static void flush(void) {
 static cg__thread_hooks hooks = {.order = CG__HOOKS_EXC, .flush = flush};
 __attribute__((constructor)) static void register_hooks(void) { cg__thread_hooks_add(&hooks); }
 
-static cg_exc *exc_make(const cg_exc_type *type, const char *msg, size_t len) {
+/* Inlined: a throw makes one each time, and cg_exc_new's copy without a
+ * message is a dozen stores. */
+static inline __attribute__((always_inline)) cg_exc *exc_make(const cg_exc_type *type, const char *msg, size_t len) {
     if (!type) {
         type = &cg_TypeError;
         msg = "exceptions must derive from BaseException";
@@ -142,7 +144,8 @@ static cg_exc *exc_make(const cg_exc_type *type, const char *msg, size_t len) {
 }
 
 cg_exc *cg_exc_new(const cg_exc_type *type, const char *msg) {
-    return exc_make(type, msg, msg ? strlen(msg) : 0);
+    if (!msg) return exc_make(type, NULL, 0);
+    return exc_make(type, msg, strlen(msg));
 }
 
 cg_exc *cg_exc_newf(const cg_exc_type *type, const char *fmt, ...) {
@@ -169,8 +172,20 @@ cg_exc *cg_exc_ref(cg_exc *e) {
     return e;
 }
 
+CG_NOINLINE static void release_linked(cg_exc *e);
+
 void cg_exc_unref(cg_exc *e) {
     if (!e || e->refs <= 0 || --e->refs) return;
+    /* The common case, a caught exception that nothing links: straight
+     * back to the spare list. */
+    if (CG_LIKELY(!e->context && !e->cause && !e->payload_dtor)) {
+        exc_free(e);
+        return;
+    }
+    release_linked(e);
+}
+
+static void release_linked(cg_exc *e) {
     /* Released without recursion: a long chain of contexts or causes must
      * not take stack per link. What is to be freed waits in a list linked
      * through walk (a dead object is in no walk of the link graph). */
@@ -627,7 +642,8 @@ int cg__try_match(const cg_exc_type *type) {
         t->phase = PH_HANDLING;
         CG_RAISE(&cg_TypeError, "catching classes that do not inherit from BaseException is not allowed");
     }
-    if (!cg_exc_is(t->exc, type)) return 0;
+    const cg_exc *e = t->exc; /* the exact type first: no calls */
+    if (!e || (e->type != type && !cg_type_is(e->type, type))) return 0;
     t->phase = PH_HANDLING;
     return 1;
 }
