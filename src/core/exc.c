@@ -72,7 +72,17 @@ static __thread struct {
 static inline cg_exc *spare_next(const cg_exc *e) { return e->context; }
 static inline void set_spare_next(cg_exc *e, cg_exc *next) { e->context = next; }
 
-static inline __attribute__((always_inline)) cg_exc *exc_alloc(size_t size) {
+/* Whether the spare slots may be used without a call: the allocator has
+ * not changed since they were filled (else cg__cache_check renews). */
+static inline int spare_current(void) { return cg__t.cache_gen == cg__alloc_generation(); }
+
+/* Takes e, the head of the spare list, off it. */
+static inline void spare_pop(cg_exc *e) {
+    spare.head = spare_next(e);
+    spare.n--;
+}
+
+static inline cg_exc *exc_alloc(size_t size) {
     if (size > EXC_SLOT) {
         cg_exc *e = cg__alloc(size);
         if (e) e->slot = 0;
@@ -81,8 +91,7 @@ static inline __attribute__((always_inline)) cg_exc *exc_alloc(size_t size) {
     cg__cache_check();
     cg_exc *e = spare.head;
     if (e) {
-        spare.head = spare_next(e);
-        spare.n--;
+        spare_pop(e);
     } else {
         e = cg__alloc(EXC_SLOT);
         if (!e) return NULL;
@@ -91,15 +100,30 @@ static inline __attribute__((always_inline)) cg_exc *exc_alloc(size_t size) {
     return e;
 }
 
-static inline void exc_free(cg_exc *e) {
+/* Whether e may go to the spare list (the thread's state still exists). */
+static inline int spare_takes(const cg_exc *e) { return e->slot && spare.n < EXC_SPARE_MAX && cg__t.cur; }
+
+static inline void spare_push(cg_exc *e) {
+    set_spare_next(e, spare.head);
+    spare.head = e;
+    spare.n++;
+}
+
+CG_NOINLINE static void exc_free_slow(cg_exc *e) {
     cg__cache_check();
-    if (e->slot && spare.n < EXC_SPARE_MAX && cg__t.cur) {
-        set_spare_next(e, spare.head);
-        spare.head = e;
-        spare.n++;
-        return;
-    }
-    cg__dealloc(e);
+    if (spare_takes(e))
+        spare_push(e);
+    else
+        cg__dealloc(e);
+}
+
+/* Back to the spare list with no call on the way (and so no frame to set
+ * up) when the allocator has not changed: a caught throw frees one. */
+static inline void exc_free(cg_exc *e) {
+    if (CG_LIKELY(spare_takes(e) && spare_current()))
+        spare_push(e);
+    else
+        exc_free_slow(e);
 }
 
 static void flush(void) {
@@ -114,16 +138,8 @@ static void flush(void) {
 static cg__thread_hooks hooks = {.order = CG__HOOKS_EXC, .flush = flush};
 __attribute__((constructor)) static void register_hooks(void) { cg__thread_hooks_add(&hooks); }
 
-/* Inlined: a throw makes one each time, and cg_exc_new's copy without a
- * message is a dozen stores. */
-static inline __attribute__((always_inline)) cg_exc *exc_make(const cg_exc_type *type, const char *msg, size_t len) {
-    if (!type) {
-        type = &cg_TypeError;
-        msg = "exceptions must derive from BaseException";
-        len = strlen(msg);
-    }
-    cg_exc *e = exc_alloc(sizeof *e + (msg ? len + 1 : 0));
-    if (!e) return &memory_error;
+/* A new exception's fields, but for slot: no links, no message. */
+static inline void exc_init(cg_exc *e, const cg_exc_type *type) {
     e->type = type;
     e->refs = 1;
     e->context = NULL;
@@ -135,6 +151,17 @@ static inline __attribute__((always_inline)) cg_exc *exc_make(const cg_exc_type 
     e->line = 0;
     e->walk = NULL;
     e->msg = NULL;
+}
+
+static cg_exc *exc_make(const cg_exc_type *type, const char *msg, size_t len) {
+    if (!type) {
+        type = &cg_TypeError;
+        msg = "exceptions must derive from BaseException";
+        len = strlen(msg);
+    }
+    cg_exc *e = exc_alloc(sizeof *e + (msg ? len + 1 : 0));
+    if (!e) return &memory_error;
+    exc_init(e, type);
     if (msg) {
         memcpy(e->text, msg, len);
         e->text[len] = '\0';
@@ -144,8 +171,16 @@ static inline __attribute__((always_inline)) cg_exc *exc_make(const cg_exc_type 
 }
 
 cg_exc *cg_exc_new(const cg_exc_type *type, const char *msg) {
-    if (!msg) return exc_make(type, NULL, 0);
-    return exc_make(type, msg, strlen(msg));
+    /* The common case of a throw, an exception without a message from a
+     * spare slot, with no call on the way (and so no frame to set up). */
+    cg_exc *e = spare.head;
+    if (CG_LIKELY(!msg && type && e && spare_current())) {
+        spare_pop(e);
+        e->slot = 1;
+        exc_init(e, type);
+        return e;
+    }
+    return exc_make(type, msg, msg ? strlen(msg) : 0);
 }
 
 cg_exc *cg_exc_newf(const cg_exc_type *type, const char *fmt, ...) {
@@ -177,7 +212,7 @@ CG_NOINLINE static void release_linked(cg_exc *e);
 void cg_exc_unref(cg_exc *e) {
     if (!e || e->refs <= 0 || --e->refs) return;
     /* The common case, a caught exception that nothing links: straight
-     * back to the spare list. */
+     * back to the spare list, with no call on the way. */
     if (CG_LIKELY(!e->context && !e->cause && !e->payload_dtor)) {
         exc_free(e);
         return;
@@ -541,6 +576,15 @@ CG_COLD CG_NORETURN static void uncaught(cg_exc *e) {
 
 void cg__unwind(cg_exc *e) {
     cg__ctx *ctx = cg__cur();
+    cg__rec *top = ctx->chain;
+    if (CG_LIKELY(top && top->kind == CG__REC_TRY && ((cg__try *)top)->phase == PH_BODY)) {
+        /* The common case: the innermost record is a try whose body runs
+         * (it holds no exception yet). */
+        cg__try *t = (cg__try *)top;
+        t->exc = e;
+        t->phase = PH_CAUGHT;
+        cg__longjmp(t->jb, 1);
+    }
     for (cg__rec *r; (r = ctx->chain) != NULL;) {
         if (r->kind == CG__REC_DEFER) {
             cg__defer *d = (cg__defer *)r;

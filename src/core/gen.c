@@ -432,7 +432,7 @@ CG_COLD CG_NORETURN static void not_running(cg_gen *g, const char *op) {
 }
 
 /* The resumer threw: take the exception, chained as the resume mode says. */
-static cg_exc *take_thrown(cg_gen *g) {
+static inline cg_exc *take_thrown(cg_gen *g) {
     cg_exc *e = g->exc;
     unsigned in = g->in;
     g->exc = NULL;
@@ -449,7 +449,7 @@ CG_COLD CG_NORETURN static void raise_thrown(cg_gen *g) { cg__unwind(take_thrown
 #if CG_FASTPATH
 void cg__yield_thrown(cg_gen *g) {
     arrived(g);
-    raise_thrown(g);
+    cg__unwind(take_thrown(g)); /* raise_thrown, without its call */
 }
 #endif
 
