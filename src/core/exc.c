@@ -679,17 +679,28 @@ static cg__try *try_top(void) {
     return (cg__try *)r;
 }
 
+/* `except None:` raises, during the handling. */
+CG_COLD CG_NORETURN static void except_none(cg__try *t) {
+    t->phase = PH_HANDLING;
+    CG_RAISE(&cg_TypeError, "catching classes that do not inherit from BaseException is not allowed");
+}
+
+CG_NOINLINE static int match_base(cg__try *t, const cg_exc_type *type) {
+    if (!t->exc || !cg_type_is(t->exc->type, type)) return 0;
+    t->phase = PH_HANDLING;
+    return 1;
+}
+
 int cg__try_match(const cg_exc_type *type) {
     cg__try *t = try_top();
     if (t->phase != PH_CAUGHT) return 0;
-    if (CG_UNLIKELY(!type)) { /* `except None:` raises, during the handling */
+    if (CG_UNLIKELY(!type)) except_none(t);
+    /* The exact type first, with no call (and so no frame). */
+    if (t->exc && t->exc->type == type) {
         t->phase = PH_HANDLING;
-        CG_RAISE(&cg_TypeError, "catching classes that do not inherit from BaseException is not allowed");
+        return 1;
     }
-    const cg_exc *e = t->exc; /* the exact type first: no calls */
-    if (!e || (e->type != type && !cg_type_is(e->type, type))) return 0;
-    t->phase = PH_HANDLING;
-    return 1;
+    return match_base(t, type);
 }
 
 cg_exc *cg__try_caught(void) { return try_top()->exc; }
@@ -706,11 +717,12 @@ void cg__try_finally(void) {
 void cg__try_end(void) {
     cg__try *t = try_top();
     pop(cg__t.cur, &t->rec);
-    cg_exc *pending = t->phase == PH_HANDLING ? NULL : t->exc;
-    if (!pending) cg_exc_unref(t->exc);
+    cg_exc *e = t->exc;
+    int pending = t->phase != PH_HANDLING && e;
     t->exc = NULL;
     t->phase = PH_DONE;
-    if (pending) cg__unwind(pending); /* nothing caught it: carry on outward */
+    if (pending) cg__unwind(e); /* nothing caught it: carry on outward */
+    cg_exc_unref(e);            /* a tail call: the record is off the chain */
 }
 
 void cg__try_cleanup(cg__try *t) {
