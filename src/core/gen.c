@@ -413,10 +413,11 @@ CG_NOINLINE static cg_status close_slow(cg_gen *g, void **retval, cg_exc **exc) 
 }
 
 cg_status cg_close(cg_gen *g, void **retval, cg_exc **exc) {
-    if (CG_LIKELY(g && plain(g) && !close_observable(g) && !g->free_pending)) {
+    /* What cg__gen_close does for a generator nothing in its body can
+     * observe (cg__gen_abandon), when its stack can go to the hot slot. */
+    if (CG_LIKELY(g && plain(g) && !close_observable(g) && !g->free_pending && cg__gen_release_stack_hot(g))) {
         if (retval) *retval = NULL;
         if (exc) *exc = NULL;
-        cg__gen_abandon(g);
         return CG_RETURNED;
     }
     return close_slow(g, retval, exc);
