@@ -438,9 +438,10 @@ static inline cg_exc *take_thrown(cg_gen *g) {
     unsigned in = g->in;
     g->exc = NULL;
     g->in = IN_SEND;
-    if (in == IN_THROW)
-        cg__chain(e, cg__handled(&g->ctx, 0));
-    else if (in == IN_RAISE)
+    if (in == IN_THROW) {
+        cg_exc *h = cg__handled(&g->ctx, 0); /* usually none: no call then */
+        if (h) cg__chain(e, h);
+    } else if (in == IN_RAISE)
         cg__chain_here(e);
     return e;
 }
