@@ -72,7 +72,17 @@ static __thread struct {
 static inline cg_exc *spare_next(const cg_exc *e) { return e->context; }
 static inline void set_spare_next(cg_exc *e, cg_exc *next) { e->context = next; }
 
-static cg_exc *exc_alloc(size_t size) {
+/* Whether the spare slots may be used without a call: the allocator has
+ * not changed since they were filled (else cg__cache_check renews). */
+static inline int spare_current(void) { return cg__t.cache_gen == cg__alloc_generation(); }
+
+/* Takes e, the head of the spare list, off it. */
+static inline void spare_pop(cg_exc *e) {
+    spare.head = spare_next(e);
+    spare.n--;
+}
+
+static inline cg_exc *exc_alloc(size_t size) {
     if (size > EXC_SLOT) {
         cg_exc *e = cg__alloc(size);
         if (e) e->slot = 0;
@@ -81,8 +91,7 @@ static cg_exc *exc_alloc(size_t size) {
     cg__cache_check();
     cg_exc *e = spare.head;
     if (e) {
-        spare.head = spare_next(e);
-        spare.n--;
+        spare_pop(e);
     } else {
         e = cg__alloc(EXC_SLOT);
         if (!e) return NULL;
@@ -91,15 +100,30 @@ static cg_exc *exc_alloc(size_t size) {
     return e;
 }
 
-static void exc_free(cg_exc *e) {
+/* Whether e may go to the spare list (the thread's state still exists). */
+static inline int spare_takes(const cg_exc *e) { return e->slot && spare.n < EXC_SPARE_MAX && cg__t.cur; }
+
+static inline void spare_push(cg_exc *e) {
+    set_spare_next(e, spare.head);
+    spare.head = e;
+    spare.n++;
+}
+
+CG_NOINLINE static void exc_free_slow(cg_exc *e) {
     cg__cache_check();
-    if (e->slot && spare.n < EXC_SPARE_MAX && cg__t.cur) {
-        set_spare_next(e, spare.head);
-        spare.head = e;
-        spare.n++;
-        return;
-    }
-    cg__dealloc(e);
+    if (spare_takes(e))
+        spare_push(e);
+    else
+        cg__dealloc(e);
+}
+
+/* Back to the spare list with no call on the way (and so no frame to set
+ * up) when the allocator has not changed: a caught throw frees one. */
+static inline void exc_free(cg_exc *e) {
+    if (CG_LIKELY(spare_takes(e) && spare_current()))
+        spare_push(e);
+    else
+        exc_free_slow(e);
 }
 
 static void flush(void) {
@@ -114,14 +138,8 @@ static void flush(void) {
 static cg__thread_hooks hooks = {.order = CG__HOOKS_EXC, .flush = flush};
 __attribute__((constructor)) static void register_hooks(void) { cg__thread_hooks_add(&hooks); }
 
-static cg_exc *exc_make(const cg_exc_type *type, const char *msg, size_t len) {
-    if (!type) {
-        type = &cg_TypeError;
-        msg = "exceptions must derive from BaseException";
-        len = strlen(msg);
-    }
-    cg_exc *e = exc_alloc(sizeof *e + (msg ? len + 1 : 0));
-    if (!e) return &memory_error;
+/* A new exception's fields, but for slot: no links, no message. */
+static inline void exc_init(cg_exc *e, const cg_exc_type *type) {
     e->type = type;
     e->refs = 1;
     e->context = NULL;
@@ -133,6 +151,17 @@ static cg_exc *exc_make(const cg_exc_type *type, const char *msg, size_t len) {
     e->line = 0;
     e->walk = NULL;
     e->msg = NULL;
+}
+
+static cg_exc *exc_make(const cg_exc_type *type, const char *msg, size_t len) {
+    if (!type) {
+        type = &cg_TypeError;
+        msg = "exceptions must derive from BaseException";
+        len = strlen(msg);
+    }
+    cg_exc *e = exc_alloc(sizeof *e + (msg ? len + 1 : 0));
+    if (!e) return &memory_error;
+    exc_init(e, type);
     if (msg) {
         memcpy(e->text, msg, len);
         e->text[len] = '\0';
@@ -142,6 +171,15 @@ static cg_exc *exc_make(const cg_exc_type *type, const char *msg, size_t len) {
 }
 
 cg_exc *cg_exc_new(const cg_exc_type *type, const char *msg) {
+    /* The common case of a throw, an exception without a message from a
+     * spare slot, with no call on the way (and so no frame to set up). */
+    cg_exc *e = spare.head;
+    if (CG_LIKELY(!msg && type && e && spare_current())) {
+        spare_pop(e);
+        e->slot = 1;
+        exc_init(e, type);
+        return e;
+    }
     return exc_make(type, msg, msg ? strlen(msg) : 0);
 }
 
@@ -169,8 +207,20 @@ cg_exc *cg_exc_ref(cg_exc *e) {
     return e;
 }
 
+CG_NOINLINE static void release_linked(cg_exc *e);
+
 void cg_exc_unref(cg_exc *e) {
     if (!e || e->refs <= 0 || --e->refs) return;
+    /* The common case, a caught exception that nothing links: straight
+     * back to the spare list, with no call on the way. */
+    if (CG_LIKELY(!e->context && !e->cause && !e->payload_dtor)) {
+        exc_free(e);
+        return;
+    }
+    release_linked(e);
+}
+
+static void release_linked(cg_exc *e) {
     /* Released without recursion: a long chain of contexts or causes must
      * not take stack per link. What is to be freed waits in a list linked
      * through walk (a dead object is in no walk of the link graph). */
@@ -526,6 +576,15 @@ CG_COLD CG_NORETURN static void uncaught(cg_exc *e) {
 
 void cg__unwind(cg_exc *e) {
     cg__ctx *ctx = cg__cur();
+    cg__rec *top = ctx->chain;
+    if (CG_LIKELY(top && top->kind == CG__REC_TRY && ((cg__try *)top)->phase == PH_BODY)) {
+        /* The common case: the innermost record is a try whose body runs
+         * (it holds no exception yet). */
+        cg__try *t = (cg__try *)top;
+        t->exc = e;
+        t->phase = PH_CAUGHT;
+        cg__longjmp(t->jb, 1);
+    }
     for (cg__rec *r; (r = ctx->chain) != NULL;) {
         if (r->kind == CG__REC_DEFER) {
             cg__defer *d = (cg__defer *)r;
@@ -620,16 +679,28 @@ static cg__try *try_top(void) {
     return (cg__try *)r;
 }
 
+/* `except None:` raises, during the handling. */
+CG_COLD CG_NORETURN static void except_none(cg__try *t) {
+    t->phase = PH_HANDLING;
+    CG_RAISE(&cg_TypeError, "catching classes that do not inherit from BaseException is not allowed");
+}
+
+CG_NOINLINE static int match_base(cg__try *t, const cg_exc_type *type) {
+    if (!t->exc || !cg_type_is(t->exc->type, type)) return 0;
+    t->phase = PH_HANDLING;
+    return 1;
+}
+
 int cg__try_match(const cg_exc_type *type) {
     cg__try *t = try_top();
     if (t->phase != PH_CAUGHT) return 0;
-    if (CG_UNLIKELY(!type)) { /* `except None:` raises, during the handling */
+    if (CG_UNLIKELY(!type)) except_none(t);
+    /* The exact type first, with no call (and so no frame). */
+    if (t->exc && t->exc->type == type) {
         t->phase = PH_HANDLING;
-        CG_RAISE(&cg_TypeError, "catching classes that do not inherit from BaseException is not allowed");
+        return 1;
     }
-    if (!cg_exc_is(t->exc, type)) return 0;
-    t->phase = PH_HANDLING;
-    return 1;
+    return match_base(t, type);
 }
 
 cg_exc *cg__try_caught(void) { return try_top()->exc; }
@@ -646,11 +717,12 @@ void cg__try_finally(void) {
 void cg__try_end(void) {
     cg__try *t = try_top();
     pop(cg__t.cur, &t->rec);
-    cg_exc *pending = t->phase == PH_HANDLING ? NULL : t->exc;
-    if (!pending) cg_exc_unref(t->exc);
+    cg_exc *e = t->exc;
+    int pending = t->phase != PH_HANDLING && e;
     t->exc = NULL;
     t->phase = PH_DONE;
-    if (pending) cg__unwind(pending); /* nothing caught it: carry on outward */
+    if (pending) cg__unwind(e); /* nothing caught it: carry on outward */
+    cg_exc_unref(e);            /* a tail call: the record is off the chain */
 }
 
 void cg__try_cleanup(cg__try *t) {

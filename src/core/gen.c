@@ -413,10 +413,11 @@ CG_NOINLINE static cg_status close_slow(cg_gen *g, void **retval, cg_exc **exc) 
 }
 
 cg_status cg_close(cg_gen *g, void **retval, cg_exc **exc) {
-    if (CG_LIKELY(g && plain(g) && !close_observable(g) && !g->free_pending)) {
+    /* What cg__gen_close does for a generator nothing in its body can
+     * observe (cg__gen_abandon), when its stack can go to the hot slot. */
+    if (CG_LIKELY(g && plain(g) && !close_observable(g) && !g->free_pending && cg__gen_release_stack_hot(g))) {
         if (retval) *retval = NULL;
         if (exc) *exc = NULL;
-        cg__gen_abandon(g);
         return CG_RETURNED;
     }
     return close_slow(g, retval, exc);
@@ -432,14 +433,15 @@ CG_COLD CG_NORETURN static void not_running(cg_gen *g, const char *op) {
 }
 
 /* The resumer threw: take the exception, chained as the resume mode says. */
-static cg_exc *take_thrown(cg_gen *g) {
+static inline cg_exc *take_thrown(cg_gen *g) {
     cg_exc *e = g->exc;
     unsigned in = g->in;
     g->exc = NULL;
     g->in = IN_SEND;
-    if (in == IN_THROW)
-        cg__chain(e, cg__handled(&g->ctx, 0));
-    else if (in == IN_RAISE)
+    if (in == IN_THROW) {
+        cg_exc *h = cg__handled(&g->ctx, 0); /* usually none: no call then */
+        if (h) cg__chain(e, h);
+    } else if (in == IN_RAISE)
         cg__chain_here(e);
     return e;
 }
@@ -449,7 +451,7 @@ CG_COLD CG_NORETURN static void raise_thrown(cg_gen *g) { cg__unwind(take_thrown
 #if CG_FASTPATH
 void cg__yield_thrown(cg_gen *g) {
     arrived(g);
-    raise_thrown(g);
+    cg__unwind(take_thrown(g)); /* raise_thrown, without its call */
 }
 #endif
 

@@ -356,16 +356,27 @@ CG_HIDDEN cg__res cg__gen_close(cg_gen *g);
 CG_HIDDEN void cg__gen_end_delegation(cg_gen *g);
 CG_HIDDEN void cg__gen_release_stack_slow(cg_gen *g);
 
-/* The body will never run again: give its stack back. */
-static inline void cg__gen_release_stack(cg_gen *g) {
+/* The common case of cg__gen_release_stack, with no call (so that the
+ * fast paths of cg_close and cg_free set up no frame): 1 if g's stack went
+ * to the hot slot and g is closed, 0 (and nothing done) otherwise. Never
+ * under ASan, where an abandoned body is resumed once more first
+ * (cg__gen_abandon). */
+static inline int cg__gen_release_stack_hot(cg_gen *g) {
+#if CG_ASAN
+    (void)g;
+    return 0;
+#else
     cg__stack *st = g->stack;
-    if (CG_UNLIKELY(!st || g->canary || g->compact)) {
-        cg__gen_release_stack_slow(g);
-        return;
-    }
+    if (CG_UNLIKELY(!st || g->canary || g->compact) || !cg__stack_put_hot(st)) return 0;
     g->stack = NULL;
     g->state = CG_GEN_CLOSED;
-    cg__stack_put(st);
+    return 1;
+#endif
+}
+
+/* The body will never run again: give its stack back. */
+static inline void cg__gen_release_stack(cg_gen *g) {
+    if (!cg__gen_release_stack_hot(g)) cg__gen_release_stack_slow(g);
 }
 
 /* Gives back the stack of a suspended body that will not run to its end.

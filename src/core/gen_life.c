@@ -157,6 +157,16 @@ CG_COLD static void entomb(cg_gen *g) {
 #endif
 }
 
+/* Whether a freed handle goes to the cache (the thread's state exists). */
+static inline int spare_takes(void) { return cg__gt.nspare < SPARE_MAX && cg__t.cur; }
+
+static inline void spare_push(cg_gen *g) {
+    g->state = STATE_FREED;
+    set_spare_next(g, cg__gt.spare);
+    cg__gt.spare = g;
+    cg__gt.nspare++;
+}
+
 static inline void gen_release(cg_gen *g) {
     g->state = STATE_FREED;
     if (CG_UNLIKELY(debugging_handles())) {
@@ -164,13 +174,11 @@ static inline void gen_release(cg_gen *g) {
         return;
     }
     cg__cache_check();
-    if (CG_UNLIKELY(cg__gt.nspare >= SPARE_MAX || !cg__t.cur)) {
+    if (CG_UNLIKELY(!spare_takes())) {
         cg__dealloc(g);
         return;
     }
-    set_spare_next(g, cg__gt.spare);
-    cg__gt.spare = g;
-    cg__gt.nspare++;
+    spare_push(g);
 }
 
 static void flush_spares(void) {
@@ -501,13 +509,18 @@ void cg_free(cg_gen *g) {
     /* The common case: a closed generator of this thread, with nothing to
      * finalize (what cg__gen_free does last). The owner first: from
      * another thread, the state is changing. */
-    if (CG_LIKELY(owner_word(g) == cg__self() && g->state == CG_GEN_CLOSED && !g->yf_refs)) {
-        drain_if_any();
+    cg__home *h = cg__gt.home;
+    if (CG_LIKELY(owner_word(g) == cg__self() && g->state == CG_GEN_CLOSED && !g->yf_refs &&
+                  !(h && atomic_load_explicit(&h->inbox, memory_order_relaxed)) && spare_takes() &&
+                  __atomic_load_n(&debug_handles, __ATOMIC_RELAXED) == 0 &&
+                  cg__t.cache_gen == cg__alloc_generation())) {
+        /* What cg__gen_free does then, with no call on the way (and so no
+         * frame to set up): nothing to drain, a handle for the cache. */
 #if CG_TSAN
         __tsan_destroy_fiber(g->san.tsan_fiber);
 #endif
         live_unlink(g);
-        gen_release(g);
+        spare_push(g);
         return;
     }
     free_checked(g);

@@ -45,15 +45,23 @@ static inline cg__stack *cg__stack_get(size_t size, unsigned flags) {
 }
 
 /* Gives a stack back (to this thread's pool). */
-static inline void cg__stack_put(cg__stack *s) {
+/* The common case of cg__stack_put, with no call: 1 if s went to the hot
+ * slot, 0 (and nothing done) if it must go to the pool. */
+static inline int cg__stack_put_hot(cg__stack *s) {
 #if !CG_ASAN /* the pool unpoisons what abandoned frames left poisoned */
     if (CG_LIKELY(s->kind == CG_GUARD_PAGE && !atomic_load_explicit(&cg__stack_hot, memory_order_relaxed))) {
         s->next = NULL;
         atomic_store_explicit(&cg__stack_hot, s, memory_order_relaxed);
-        return;
+        return 1;
     }
+#else
+    (void)s;
 #endif
-    cg__stack_put_slow(s);
+    return 0;
+}
+
+static inline void cg__stack_put(cg__stack *s) {
+    if (!cg__stack_put_hot(s)) cg__stack_put_slow(s);
 }
 
 /* Releases a stack's pages, keeping its range (and guard). */
