@@ -965,6 +965,11 @@ static void fmt_exc(str *s, const cg_exc *e) { fmt_exc_at(s, e, 0); }
 
 static void value_text(str *s, value v) { s_puts(s, v ? v : "None"); }
 
+/* COGEN_SCENARIO_DUMP=FILE: before each trace line a task prints, the
+ * loop's task dump goes to FILE after a line "@ TASK" (the property test
+ * tests/trace_property.py checks the dumps of random scenarios). */
+static FILE *dump_file;
+
 /* One trace line, `T TASK: EVENT`, at the loop's time, named after the
  * task running now. */
 #if defined(__GNUC__)
@@ -978,6 +983,10 @@ static void ev(const char *fmt, ...) {
         return;
     }
     cg_task *cur = cg_current_task();
+    if (dump_file && cur) {
+        fprintf(dump_file, "@ %s\n", cg_task_name(cur));
+        cg_loop_dump_tasks(NULL, dump_file);
+    }
     char head[64];
     size_t start = R.out.len;
     snprintf(head, sizeof head, "%4lld ", t);
@@ -2443,7 +2452,14 @@ int main(int argc, char **argv) {
     }
     R.prog = &prog;
     set_stacks(&prog);
+    const char *dump_path = getenv("COGEN_SCENARIO_DUMP");
+    if (dump_path && *dump_path && !(dump_file = fopen(dump_path, "w"))) {
+        fprintf(stderr, "cogen-async-scenario: cannot open %s\n", dump_path);
+        rc = 2;
+        goto done;
+    }
     rc = run_main();
+    if (dump_file) fclose(dump_file);
     /* The reference prints its lines joined by newlines. */
     if (rc == 0) fwrite(R.out.p, 1, R.out.len, stdout);
     fflush(stdout);
