@@ -478,6 +478,11 @@ static cg_task *running_task(const char *op) {
     return t;
 }
 
+/* cg_current() without the call, for the await and sleep paths: the
+ * thread's running context's generator (NULL on the thread's own stack,
+ * or before the thread's first generator call). */
+static inline cg_gen *current_gen(void) { return cg__t.cur ? cg__t.cur->gen : NULL; }
+
 /* The running task, when the code that awaits is its own body: no async
  * generator's body runs and the running generator is the task's (not one
  * it delegates to). The common case, which running_task and
@@ -499,7 +504,7 @@ static inline void note_site(void) {
 }
 
 void *cg_await(cg_future *f) {
-    cg_gen *cur = cg_current();
+    cg_gen *cur = current_gen();
     struct cg_agen *ag = NULL;
     cg_task *t = task_body_running(cur);
     int in_agen = t ? 0 : cg__agen_context(&ag);
@@ -530,7 +535,7 @@ static void await_fn(void *f) { cg_await(f); }
  * task's own body yields with cg_yield_catch; anything else is cg_await
  * inside a try, as before. */
 cg_exc *cg__await_catch(cg_future *f) {
-    cg_gen *cur = cg_current();
+    cg_gen *cur = current_gen();
     cg_task *t = task_body_running(cur);
     if (!t || !f) return cg_try_catch(await_fn, f, &cg_BaseException);
     if (f->state == F_PENDING) {
@@ -593,7 +598,7 @@ static CG_NOINLINE void sleep_on_timer(cg_task *t, cg_gen *cur, cg_ns delay) {
 }
 
 static CG_NOINLINE void sleep_slow(cg_ns delay) {
-    cg_gen *cur = cg_current();
+    cg_gen *cur = current_gen();
     struct cg_agen *ag = NULL;
     cg_task *direct = task_body_running(cur);
     int in_agen = direct ? 0 : cg__agen_context(&ag);
@@ -625,7 +630,7 @@ static CG_NOINLINE void sleep_slow(cg_ns delay) {
  * and none left on the stack while the task sleeps (in compact mode, what
  * a sleeping task keeps is its stack's used bytes). */
 void cg_sleep(cg_ns delay) {
-    cg_gen *cur = cg_current();
+    cg_gen *cur = current_gen();
     cg_task *t = task_body_running(cur);
     if (!t) {
         sleep_slow(delay);
