@@ -749,15 +749,6 @@ static cg_future *ready_future(cg__ready *r) { return (cg_future *)((char *)r - 
  * callbacks of a future that completed. Here, beside run_once, so that
  * it is inlined there. */
 static CG_NOINLINE void ready_callbacks(cg_loop *loop, cg_future *f) {
-    if (f->ncbs == 1 && f->cbs == &f->cb0 && f->cb0.fn == cg__task_wakeup) {
-        /* One task awaits f (the common case): callbacks_take and the
-         * loop below in a few stores, and a tail call. */
-        void *arg = f->cb0.arg;
-        f->cbs = NULL;
-        f->ncbs = f->cbs_cap = 0;
-        cg__task_wakeup(f, arg);
-        return;
-    }
     size_t n;
     done_cb *cbs = callbacks_take(f, &n);
     for (size_t i = 0; i < n; i++) {
@@ -770,7 +761,7 @@ static CG_NOINLINE void ready_callbacks(cg_loop *loop, cg_future *f) {
 }
 
 /* (The callbacks' loop is out of line: inline, it made this a call with
- * a frame of saved registers on every task step.) */
+ * a frame of saved registers on every task step and wake-up.) */
 static inline void ready_run(cg_loop *loop, cg__ready *r) {
     cg_future *f = ready_future(r);
     if (r->kind == R_STEP) {
@@ -778,6 +769,13 @@ static inline void ready_run(cg_loop *loop, cg__ready *r) {
         cg_exc *e = t->step_exc;
         t->step_exc = NULL;
         cg__task_step(t, e);
+    } else if (f->cbs == &f->cb0 && f->ncbs == 1 && f->cb0.fn == cg__task_wakeup) {
+        /* One task awaits f (the common case): callbacks_take and
+         * ready_callbacks' loop in a few stores. */
+        void *arg = f->cb0.arg;
+        f->cbs = NULL;
+        f->ncbs = f->cbs_cap = 0;
+        cg__task_wakeup(f, arg);
     } else {
         ready_callbacks(loop, f);
     }
