@@ -775,7 +775,7 @@ static inline void ready_run(cg_loop *loop, cg__ready *r) {
         void *arg = f->cb0.arg;
         f->cbs = NULL;
         f->ncbs = f->cbs_cap = 0;
-        cg__task_wakeup(f, arg);
+        cg__task_wake(f, arg);
     } else {
         ready_callbacks(loop, f);
     }

@@ -84,13 +84,6 @@ static void loop_unlink(cg_loop *loop, cg_task *t) {
     t->all_next = t->all_prev = NULL;
 }
 
-void cg__task_schedule_step(cg_task *t, cg_exc *exc) {
-    t->step_exc = exc;
-    t->fut.ready.kind = R_STEP;
-    cg__fut_ref(&t->fut); /* the entry's */
-    cg__loop_ready_entry(t->fut.loop, &t->fut.ready);
-}
-
 /* 'Task-N', in buf when it fits (16 bytes: N up to 10 digits), else
  * allocated (NULL when out of memory). By hand: snprintf cost a quarter of
  * a task's creation. */
@@ -387,18 +380,7 @@ void cg__task_step(cg_task *t, cg_exc *exc) {
         cg__task_schedule_step(t, cg_exc_newf(&cg_RuntimeError, "Task got bad yield: %p", r));
 }
 
-void cg__task_wakeup(cg_future *f, void *arg) {
-    cg_task *t = arg;
-    cg_exc *e = NULL;
-    if (f->state == F_CANCELLED) {
-        e = cg__future_cancelled_error(f);
-    } else if (f->exc) {
-        f->log_tb = 0;
-        e = cg_exc_ref(f->exc);
-    }
-    cg__task_step(t, e);
-    cg__fut_unref(&t->fut);
-}
+void cg__task_wakeup(cg_future *f, void *arg) { cg__task_wake(f, arg); }
 
 /* ---------------------------------------------------------------------
  * Cancellation
