@@ -493,11 +493,13 @@ void *cg_await(cg_future *f) {
     if (!t && !in_agen) t = running_task("cg_await");
     if (!f) CG_RAISE(&cg_TypeError, "object NoneType can't be used in 'await' expression");
     if (f->state == F_PENDING) {
-        if (in_agen)
+        if (in_agen) {
             cg__agen_set_awaiting(ag, f);
-        else
+            note_site();
+        } else { /* t is the loop's current task: note_site's, known */
             t->awaiting = f;
-        note_site();
+            t->await_site = cg__site;
+        }
         cg_yield(cur, &cg__await_token);
         if (f->state == F_PENDING) CG_RAISE(&cg_RuntimeError, "await wasn't used with future");
     }
@@ -522,7 +524,7 @@ cg_exc *cg__await_catch(cg_future *f) {
     if (!t || !f) return cg_try_catch(await_fn, f, &cg_BaseException);
     if (f->state == F_PENDING) {
         t->awaiting = f;
-        note_site();
+        t->await_site = cg__site; /* note_site(), t being the current task */
         cg_exc *e = cg_yield_catch(cur, &cg__await_token, NULL);
         if (e) return e;
         if (f->state == F_PENDING) return cg_exc_new(&cg_RuntimeError, "await wasn't used with future");
