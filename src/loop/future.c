@@ -59,15 +59,19 @@ CG_NOINLINE void cg__future_free(cg_future *f) {
         cg__task_free((cg_task *)f);
         return;
     }
-    if (f->state == F_FINISHED && f->exc && f->log_tb)
-        cg__loop_report(f->loop, "Future exception was never retrieved", f->exc, f);
-    const cg__future_ops *ops = cg__future_ops_of(f);
-    if (ops && ops->fini) ops->fini(f);
-    /* What it owns goes; the fields need no reset (cg_future_new sets
-     * them all), and cg__future_clear's call is a tenth of a wake-up. */
-    if (f->exc) cg_exc_unref(f->exc);
-    if (f->cancel_msg) cg__msg_unref(f->cancel_msg);
-    if (f->cbs && f->cbs != &f->cb0) cg__dealloc(f->cbs);
+    /* A plain future that holds nothing (one awaited for its result, the
+     * common case) skips the tests for what it could hold, in one. */
+    if (CG_UNLIKELY((uintptr_t)f->exc | (uintptr_t)f->cancel_msg | (uintptr_t)f->cbs | f->has_ops)) {
+        if (f->state == F_FINISHED && f->exc && f->log_tb)
+            cg__loop_report(f->loop, "Future exception was never retrieved", f->exc, f);
+        const cg__future_ops *ops = cg__future_ops_of(f);
+        if (ops && ops->fini) ops->fini(f);
+        /* What it owns goes; the fields need no reset (cg_future_new sets
+         * them all), and cg__future_clear's call is a tenth of a wake-up. */
+        if (f->exc) cg_exc_unref(f->exc);
+        if (f->cancel_msg) cg__msg_unref(f->cancel_msg);
+        if (f->cbs && f->cbs != &f->cb0) cg__dealloc(f->cbs);
+    }
     /* A plain future (cg_future_new's size) goes to the cache of the loop
      * running on this thread, if any (loop.c). It was made with the
      * allocator in force now (cg_set_allocator's contract: memory is freed

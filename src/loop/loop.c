@@ -562,11 +562,7 @@ int cg_loop_call_soon_threadsafe(cg_loop *loop, cg_callback fn, void *arg) {
     return 0;
 }
 
-static void take_threadsafe(cg_loop *loop) {
-    /* Nothing queued (the common case): no lock. A call that arrives just
-     * after this look is taken at the next iteration; block() looks again
-     * under the lock before it waits. */
-    if (!__atomic_load_n(&loop->ts_head, __ATOMIC_ACQUIRE)) return;
+static CG_NOINLINE void take_threadsafe_slow(cg_loop *loop) {
     pthread_mutex_lock(&loop->ts_lock);
     cg_handle *h = loop->ts_head;
     __atomic_store_n(&loop->ts_head, NULL, __ATOMIC_RELEASE);
@@ -578,6 +574,13 @@ static void take_threadsafe(cg_loop *loop) {
         cg_handle_unref(h); /* the ready queue holds it now */
         h = next;
     }
+}
+
+static inline void take_threadsafe(cg_loop *loop) {
+    /* Nothing queued (the common case): no lock, and no call. A call that
+     * arrives just after this look is taken at the next iteration; block()
+     * looks again under the lock before it waits. */
+    if (__atomic_load_n(&loop->ts_head, __ATOMIC_ACQUIRE)) take_threadsafe_slow(loop);
 }
 
 int cg__loop_wake_fd(cg_loop *loop) {
@@ -745,23 +748,36 @@ static cg_future *ready_future(cg__ready *r) { return (cg_future *)((char *)r - 
 /* Runs an entry embedded in a future (loop.h): a task step, or the done
  * callbacks of a future that completed. Here, beside run_once, so that
  * it is inlined there. */
-static void ready_run(cg_loop *loop, cg__ready *r) {
+static CG_NOINLINE void ready_callbacks(cg_loop *loop, cg_future *f) {
+    size_t n;
+    done_cb *cbs = callbacks_take(f, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (cbs[i].fn == cg__task_wakeup) /* the common case, without a call more */
+            cg__task_wakeup(f, cbs[i].arg);
+        else if (cbs[i].fn)
+            run_done_callback(loop, cbs[i].fn, f, cbs[i].arg);
+    }
+    callbacks_free(f, cbs);
+}
+
+/* (The callbacks' loop is out of line: inline, it made this a call with
+ * a frame of saved registers on every task step and wake-up.) */
+static inline void ready_run(cg_loop *loop, cg__ready *r) {
     cg_future *f = ready_future(r);
     if (r->kind == R_STEP) {
         cg_task *t = (cg_task *)f;
         cg_exc *e = t->step_exc;
         t->step_exc = NULL;
         cg__task_step(t, e);
+    } else if (f->cbs == &f->cb0 && f->ncbs == 1 && f->cb0.fn == cg__task_wakeup) {
+        /* One task awaits f (the common case): callbacks_take and
+         * ready_callbacks' loop in a few stores. */
+        void *arg = f->cb0.arg;
+        f->cbs = NULL;
+        f->ncbs = f->cbs_cap = 0;
+        cg__task_wake(f, arg);
     } else {
-        size_t n;
-        done_cb *cbs = callbacks_take(f, &n);
-        for (size_t i = 0; i < n; i++) {
-            if (cbs[i].fn == cg__task_wakeup) /* the common case, without a call more */
-                cg__task_wakeup(f, cbs[i].arg);
-            else if (cbs[i].fn)
-                run_done_callback(loop, cbs[i].fn, f, cbs[i].arg);
-        }
-        callbacks_free(f, cbs);
+        ready_callbacks(loop, f);
     }
     cg__fut_unref(f); /* the entry's reference, last: it may free f */
 }

@@ -392,9 +392,6 @@ static inline void cg__loop_ready_entry(cg_loop *loop, cg__ready *r) {
  * variant reuses a handle the loop has run, when it has one. */
 CG_HIDDEN cg_handle *cg__handle_new(void);
 CG_HIDDEN cg_handle *cg__loop_handle_new(cg_loop *loop);
-/* Schedules task's step with exc (owned) to be thrown in, as call_soon
- * would: with the entry embedded in the task, so it never allocates. */
-CG_HIDDEN void cg__task_schedule_step(cg_task *t, cg_exc *exc);
 /* await f, returning what it would raise (a new reference) instead of
  * raising it; NULL when f has a result. */
 CG_HIDDEN cg_exc *cg__await_catch(cg_future *f);
@@ -425,6 +422,15 @@ static inline cg_future *cg__fut_ref(cg_future *f) {
 static inline void cg__fut_unref(cg_future *f) {
     if (--f->refs == 0) cg__future_free(f);
 }
+/* Schedules task's step with exc (owned) to be thrown in, as call_soon
+ * would: with the entry embedded in the task, so it never allocates.
+ * Inline: a bare yield (sleep(0)) schedules one on every step. */
+static inline void cg__task_schedule_step(cg_task *t, cg_exc *exc) {
+    t->step_exc = exc;
+    t->fut.ready.kind = R_STEP;
+    cg__fut_ref(&t->fut); /* the entry's */
+    cg__loop_ready_entry(t->fut.loop, &t->fut.ready);
+}
 /* A future with ops (has_ops set) begins with this: ops follows the
  * future, which it does not make bigger for the others (a task). */
 typedef struct cg__future_ext {
@@ -438,6 +444,19 @@ static inline const cg__future_ops *cg__future_ops_of(const cg_future *f) {
 CG_HIDDEN void cg__future_clear(cg_future *f);
 /* A CancelledError for a future (_make_cancelled_error). New reference. */
 CG_HIDDEN cg_exc *cg__future_cancelled_error(cg_future *f);
+/* cg__task_wakeup's body, inline for the loop's one-task wake-up: steps
+ * t with what f raises, and drops the reference the callback held. */
+static inline void cg__task_wake(cg_future *f, cg_task *t) {
+    cg_exc *e = NULL;
+    if (f->state == F_CANCELLED) {
+        e = cg__future_cancelled_error(f);
+    } else if (f->exc) {
+        f->log_tb = 0;
+        e = cg_exc_ref(f->exc);
+    }
+    cg__task_step(t, e);
+    cg__fut_unref(&t->fut);
+}
 CG_HIDDEN cg_exc *cg__future_make_cancelled_error(cg_future *f); /* a task's kept message too */
 /* Cancel messages: made once by the public cancel calls (NULL when out of
  * memory, or for a NULL s), then shared by reference, so that passing one

@@ -210,10 +210,10 @@ size_t cg_queue_qsize(const cg_queue *q) { return q ? q->n : 0; }
 int cg_queue_empty(const cg_queue *q) { return !q || q->n == 0; }
 long cg_queue_maxsize(const cg_queue *q) { return q ? q->maxsize : 0; }
 
-int cg_queue_full(const cg_queue *q) {
-    if (!q || q->maxsize <= 0) return 0;
-    return q->n >= (size_t)q->maxsize;
-}
+/* full(): cg_queue_full of a queue that is not NULL, inline for put. */
+static inline int full(const cg_queue *q) { return q->maxsize > 0 && q->n >= (size_t)q->maxsize; }
+
+int cg_queue_full(const cg_queue *q) { return q && full(q); }
 
 /* Appends to buf at *len, as snprintf, keeping *len within size. */
 static void put_text(char *buf, size_t size, size_t *len, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -260,9 +260,9 @@ static void queue_repr(const void *obj, char *buf, size_t size) {
 static void wakeup_next(cg__waiters *w) {
     cg_future *f;
     while ((f = cg__wq_popleft(w))) {
-        int done = cg_future_done(f);
+        int done = f->state != F_PENDING;
         if (!done) cg_future_set_result(f, NULL);
-        cg_future_unref(f);
+        cg__fut_unref(f);
         if (!done) break;
     }
 }
@@ -270,7 +270,7 @@ static void wakeup_next(cg__waiters *w) {
 void cg_queue_put_nowait(cg_queue *q, void *item) {
     NEED(q, "cg_queue_put_nowait");
     if (q->is_shutdown) CG_RAISE(&cg_QueueShutDown, NULL);
-    if (cg_queue_full(q)) CG_RAISE(&cg_QueueFull, NULL);
+    if (full(q)) CG_RAISE(&cg_QueueFull, NULL);
     if (reserve(q) < 0) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
     store(q, item);
     q->unfinished++;
@@ -302,10 +302,10 @@ static void wait_turn(cg_queue *q, cg__waiters *waiters, int (*missing)(const cg
         cg__wq_remove(waiters, w);
         /* Woken, but cannot take the call: wake the next in line. */
         if (!missing(q) && !cg_future_cancelled(w)) wakeup_next(waiters);
-        cg_future_unref(w);
+        cg__fut_unref(w);
         cg_raise(e);
     }
-    cg_future_unref(w);
+    cg__fut_unref(w);
 }
 
 static int is_empty(const cg_queue *q) { return q->n == 0; }
@@ -318,7 +318,7 @@ typedef struct queue_call {
 static void put_body(void *p) {
     queue_call *c = p;
     cg_queue *q = c->q;
-    while (cg_queue_full(q)) {
+    while (full(q)) {
         if (q->is_shutdown) CG_RAISE(&cg_QueueShutDown, NULL);
         wait_turn(q, &q->putters, cg_queue_full);
     }
@@ -350,7 +350,7 @@ static void held(cg_queue *q, void (*body)(void *), queue_call *c) {
 void cg_queue_put(cg_queue *q, void *item) {
     NEED(q, "cg_queue_put");
     queue_call c = {q, item};
-    if (!cg_queue_full(q)) {
+    if (!full(q)) {
         cg_queue_put_nowait(q, item); /* no wait: no hold needed */
         return;
     }

@@ -84,13 +84,6 @@ static void loop_unlink(cg_loop *loop, cg_task *t) {
     t->all_next = t->all_prev = NULL;
 }
 
-void cg__task_schedule_step(cg_task *t, cg_exc *exc) {
-    t->step_exc = exc;
-    t->fut.ready.kind = R_STEP;
-    cg__fut_ref(&t->fut); /* the entry's */
-    cg__loop_ready_entry(t->fut.loop, &t->fut.ready);
-}
-
 /* 'Task-N', in buf when it fits (16 bytes: N up to 10 digits), else
  * allocated (NULL when out of memory). By hand: snprintf cost a quarter of
  * a task's creation. */
@@ -387,18 +380,7 @@ void cg__task_step(cg_task *t, cg_exc *exc) {
         cg__task_schedule_step(t, cg_exc_newf(&cg_RuntimeError, "Task got bad yield: %p", r));
 }
 
-void cg__task_wakeup(cg_future *f, void *arg) {
-    cg_task *t = arg;
-    cg_exc *e = NULL;
-    if (f->state == F_CANCELLED) {
-        e = cg__future_cancelled_error(f);
-    } else if (f->exc) {
-        f->log_tb = 0;
-        e = cg_exc_ref(f->exc);
-    }
-    cg__task_step(t, e);
-    cg__fut_unref(&t->fut);
-}
+void cg__task_wakeup(cg_future *f, void *arg) { cg__task_wake(f, arg); }
 
 /* ---------------------------------------------------------------------
  * Cancellation
@@ -478,6 +460,11 @@ static cg_task *running_task(const char *op) {
     return t;
 }
 
+/* cg_current() without the call, for the await and sleep paths: the
+ * thread's running context's generator (NULL on the thread's own stack,
+ * or before the thread's first generator call). */
+static inline cg_gen *current_gen(void) { return cg__t.cur ? cg__t.cur->gen : NULL; }
+
 /* The running task, when the code that awaits is its own body: no async
  * generator's body runs and the running generator is the task's (not one
  * it delegates to). The common case, which running_task and
@@ -499,18 +486,20 @@ static inline void note_site(void) {
 }
 
 void *cg_await(cg_future *f) {
-    cg_gen *cur = cg_current();
+    cg_gen *cur = current_gen();
     struct cg_agen *ag = NULL;
     cg_task *t = task_body_running(cur);
     int in_agen = t ? 0 : cg__agen_context(&ag);
     if (!t && !in_agen) t = running_task("cg_await");
     if (!f) CG_RAISE(&cg_TypeError, "object NoneType can't be used in 'await' expression");
     if (f->state == F_PENDING) {
-        if (in_agen)
+        if (in_agen) {
             cg__agen_set_awaiting(ag, f);
-        else
+            note_site();
+        } else { /* t is the loop's current task: note_site's, known */
             t->awaiting = f;
-        note_site();
+            t->await_site = cg__site;
+        }
         cg_yield(cur, &cg__await_token);
         if (f->state == F_PENDING) CG_RAISE(&cg_RuntimeError, "await wasn't used with future");
     }
@@ -530,12 +519,12 @@ static void await_fn(void *f) { cg_await(f); }
  * task's own body yields with cg_yield_catch; anything else is cg_await
  * inside a try, as before. */
 cg_exc *cg__await_catch(cg_future *f) {
-    cg_gen *cur = cg_current();
+    cg_gen *cur = current_gen();
     cg_task *t = task_body_running(cur);
     if (!t || !f) return cg_try_catch(await_fn, f, &cg_BaseException);
     if (f->state == F_PENDING) {
         t->awaiting = f;
-        note_site();
+        t->await_site = cg__site; /* note_site(), t being the current task */
         cg_exc *e = cg_yield_catch(cur, &cg__await_token, NULL);
         if (e) return e;
         if (f->state == F_PENDING) return cg_exc_new(&cg_RuntimeError, "await wasn't used with future");
@@ -593,7 +582,7 @@ static CG_NOINLINE void sleep_on_timer(cg_task *t, cg_gen *cur, cg_ns delay) {
 }
 
 static CG_NOINLINE void sleep_slow(cg_ns delay) {
-    cg_gen *cur = cg_current();
+    cg_gen *cur = current_gen();
     struct cg_agen *ag = NULL;
     cg_task *direct = task_body_running(cur);
     int in_agen = direct ? 0 : cg__agen_context(&ag);
@@ -625,7 +614,7 @@ static CG_NOINLINE void sleep_slow(cg_ns delay) {
  * and none left on the stack while the task sleeps (in compact mode, what
  * a sleeping task keeps is its stack's used bytes). */
 void cg_sleep(cg_ns delay) {
-    cg_gen *cur = cg_current();
+    cg_gen *cur = current_gen();
     cg_task *t = task_body_running(cur);
     if (!t) {
         sleep_slow(delay);
