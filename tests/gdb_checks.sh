@@ -41,6 +41,7 @@ gdb_batch() {
         -iex 'set debuginfod enabled off' \
         -ex 'set pagination off' \
         -ex 'set confirm off' \
+        -ex 'set print thread-events off' \
         -x "$gb_script" "$@" "$gb_prog" >"$out" 2>&1
     if grep -q 'ptrace: Operation not permitted\|Could not trace the inferior\|ptrace: Permission denied' "$out"; then
         echo "skipped: gdb may not trace programs here"
