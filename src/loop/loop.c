@@ -142,7 +142,7 @@ void cg_handle_unref(cg_handle *h) {
 }
 
 static inline int heap_leave(cg_handle *h, size_t *at);
-static void heap_refill(cg_loop *loop, size_t i);
+static CG_NOINLINE void heap_refill(cg_loop *loop, size_t i);
 
 /* A timer that leaves the heap from a slot other than the last one, and
  * loses the heap's reference: cg_handle_cancel's call, kept out of it so
@@ -233,9 +233,23 @@ static inline int slot_before_nb(const cg__timer_slot *a, const cg__timer_slot *
     return (a->when < b->when) | ((a->when == b->when) & (a->seq < b->seq));
 }
 
+/* Where a slot's timer keeps its index: a handle's heap_at, or a sleeping
+ * task's wait word. */
+static inline void slot_at_set(uintptr_t who, size_t i) {
+    if (who & CG__SLOT_TASK)
+        ((cg_task *)(who - CG__SLOT_TASK))->fut.task_wait = (uintptr_t)i << 3 | CG__WAIT_TIMER;
+    else
+        ((cg_handle *)who)->heap_at = i;
+}
+
+static inline size_t slot_at(uintptr_t who) {
+    if (who & CG__SLOT_TASK) return ((cg_task *)(who - CG__SLOT_TASK))->fut.task_wait >> 3;
+    return ((cg_handle *)who)->heap_at;
+}
+
 static inline void heap_set(cg_loop *loop, size_t i, cg__timer_slot s) {
     loop->heap[i] = s;
-    s.h->heap_at = i;
+    slot_at_set(s.who, i);
 }
 
 /* Sifts s up from i, where it is not yet stored (its parent is after it). */
@@ -293,7 +307,7 @@ static CG_NOINLINE int heap_grow(cg_loop *loop) {
 static inline int heap_push(cg_loop *loop, cg_handle *h, cg_ns when) {
     if (loop->nheap == loop->heap_cap && heap_grow(loop) < 0) return -1;
     h->when = when;
-    cg__timer_slot s = {when, loop->timer_seq++, h};
+    cg__timer_slot s = {when, loop->timer_seq++, (uintptr_t)h};
     size_t i = loop->nheap++;
     if (i == 0 || !slot_before(&s, &loop->heap[(i - 1) / HEAP_ARITY]))
         heap_set(loop, i, s); /* (a timer later than its parent: most) */
@@ -317,7 +331,7 @@ static CG_NOINLINE int timer_arm_slow(cg_loop *loop, cg_handle *h, cg_ns when) {
  * parent) without a call, so that it saves no registers. */
 int cg__loop_timer_arm(cg_loop *loop, cg_handle *h, cg_ns when) {
     size_t i = loop->nheap;
-    cg__timer_slot s = {when, loop->timer_seq, h};
+    cg__timer_slot s = {when, loop->timer_seq, (uintptr_t)h};
     if (CG_UNLIKELY(i == loop->heap_cap || (i && slot_before(&s, &loop->heap[(i - 1) / HEAP_ARITY]))))
         return timer_arm_slow(loop, h, when);
     h->timer = 1;
@@ -331,11 +345,11 @@ int cg__loop_timer_arm(cg_loop *loop, cg_handle *h, cg_ns when) {
     return 0;
 }
 
-static CG_NOINLINE void heap_refill(cg_loop *loop, size_t i) {
+static void heap_refill(cg_loop *loop, size_t i) {
     cg__timer_slot m = loop->heap[loop->nheap];
     heap_set(loop, i, m);
     heap_up(loop, i);
-    heap_down(loop, m.h->heap_at);
+    heap_down(loop, slot_at(m.who));
 }
 
 /* A timer leaves its heap: 1 when it was in the last slot (a timer armed
@@ -350,15 +364,81 @@ static inline int heap_leave(cg_handle *h, size_t *at) {
     return i == --loop->nheap;
 }
 
-static cg_handle *heap_pop(cg_loop *loop) {
-    cg_handle *top = loop->heap[0].h;
+/* The first timer leaves the heap: a handle (no longer scheduled), or a
+ * sleeping task (| CG__SLOT_TASK), whose wait word the caller sets. */
+static uintptr_t heap_pop(cg_loop *loop) {
+    uintptr_t top = loop->heap[0].who;
     loop->nheap--;
     if (loop->nheap) {
         heap_set(loop, 0, loop->heap[loop->nheap]);
         heap_down(loop, 0);
     }
-    top->scheduled = 0;
+    if (!(top & CG__SLOT_TASK)) ((cg_handle *)top)->scheduled = 0;
     return top;
+}
+
+/* A handle the heap let go of: its reference goes (a task's slot holds
+ * none). */
+static void heap_drop(uintptr_t who) {
+    if (!(who & CG__SLOT_TASK)) cg_handle_unref((cg_handle *)who);
+}
+
+/* ---------------------------------------------------------------------
+ * Sleeping tasks: the task is its own timer (loop.h)
+ * ------------------------------------------------------------------ */
+
+int cg__loop_sleep_arm(cg_loop *loop, cg_task *t, cg_ns when) {
+    size_t i = loop->nheap;
+    if (CG_UNLIKELY(i == loop->heap_cap) && heap_grow(loop) < 0) return -1;
+    cg__timer_slot s = {when, loop->timer_seq++, (uintptr_t)t | CG__SLOT_TASK};
+    loop->nheap = i + 1;
+    if (i == 0 || !slot_before(&s, &loop->heap[(i - 1) / HEAP_ARITY]))
+        heap_set(loop, i, s); /* (a timer later than its parent: most) */
+    else
+        heap_sift_up(loop, i, s);
+    return 0;
+}
+
+cg_ns cg__loop_sleep_when(const cg_task *t) {
+    uintptr_t w = t->fut.task_wait;
+    if ((w & 7) != CG__WAIT_TIMER) return cg__loop_now(t->fut.loop); /* due: its wake-up is queued */
+    return t->fut.loop->heap[w >> 3].when;
+}
+
+/* Unlinks a queued entry from the middle of the ready queue (a sleep
+ * cancelled between its timer coming up and its wake-up running: rare),
+ * keeping run_once's count of the iteration's entries right. */
+static CG_NOINLINE void ready_unlink(cg_loop *loop, cg__ready *r) {
+    cg__ready *prev = NULL, *p = loop->ready_head;
+    size_t k = 0;
+    while (p && p != r) {
+        prev = p;
+        p = p->next;
+        k++;
+    }
+    CG_CHECK(p, "a queued entry is not in the ready queue");
+    if (prev)
+        prev->next = r->next;
+    else
+        loop->ready_head = r->next;
+    if (loop->ready_tail == r) loop->ready_tail = prev;
+    if (k < loop->ntodo) loop->ntodo--;
+    loop->nready--;
+    r->next = NULL;
+    r->queued = 0;
+}
+
+void cg__loop_sleep_disarm(cg_task *t) {
+    cg_loop *loop = t->fut.loop;
+    uintptr_t w = t->fut.task_wait;
+    t->fut.task_wait = 0;
+    if ((w & 7) == CG__WAIT_WOKEN) { /* due: its R_WAKE entry is queued */
+        ready_unlink(loop, &t->fut.ready);
+        cg_future_unref(&t->fut); /* the entry's */
+        return;
+    }
+    size_t i = w >> 3;
+    if (i != --loop->nheap) heap_refill(loop, i);
 }
 
 /* ---------------------------------------------------------------------
@@ -494,7 +574,7 @@ static inline cg_handle *timer_new(cg_loop *loop, cg_ns when, cg_callback fn, vo
     size_t i = loop->nheap;
     if (CG_UNLIKELY(!h || fl->gen != cg__alloc_generation() || i == loop->heap_cap))
         return timer_new_slow(loop, when, fn, arg);
-    cg__timer_slot s = {when, loop->timer_seq, h};
+    cg__timer_slot s = {when, loop->timer_seq, (uintptr_t)h};
     if (i && slot_before(&s, &loop->heap[(i - 1) / HEAP_ARITY])) return timer_new_slow(loop, when, fn, arg);
     fl->head = *(void **)h;
     fl->n--;
@@ -764,6 +844,17 @@ static CG_NOINLINE void ready_callbacks(cg_loop *loop, cg_future *f) {
  * a frame of saved registers on every task step and wake-up.) */
 static inline void ready_run(cg_loop *loop, cg__ready *r) {
     cg_future *f = ready_future(r);
+    if (r->kind == R_WAKE) {
+        /* A sleep's timer came up (the callback of asyncio.sleep's timer
+         * handle runs here): the task's step goes to the end of the
+         * queue, with the entry and its reference. */
+        cg_task *t = (cg_task *)f;
+        t->fut.task_wait = 0;
+        t->step_exc = NULL;
+        r->kind = R_STEP;
+        cg__loop_ready_entry(loop, r);
+        return;
+    }
     if (r->kind == R_STEP) {
         cg_task *t = (cg_task *)f;
         cg_exc *e = t->step_exc;
@@ -786,7 +877,9 @@ static inline void ready_run(cg_loop *loop, cg__ready *r) {
  * what it held. */
 static void ready_drop(cg__ready *r) {
     cg_future *f = ready_future(r);
-    if (r->kind == R_STEP) {
+    if (r->kind == R_WAKE) {
+        ((cg_task *)f)->fut.task_wait = 0;
+    } else if (r->kind == R_STEP) {
         cg_exc_unref(((cg_task *)f)->step_exc);
         ((cg_task *)f)->step_exc = NULL;
     } else {
@@ -820,9 +913,10 @@ static void run_entry(cg_loop *loop, cg__ready *r) {
  * asyncio logs 'Executing <Handle ...> took 0.150 seconds'. */
 static CG_NOINLINE void run_timed(cg_loop *loop, cg__ready *r) {
     char what[128];
-    cg_task *t = r->kind == R_STEP ? (cg_task *)ready_future(r) : NULL;
+    cg_task *t = r->kind == R_STEP || r->kind == R_WAKE ? (cg_task *)ready_future(r) : NULL;
     if (t)
-        snprintf(what, sizeof what, "<Task '%s'> step", cg__task_name(t));
+        snprintf(what, sizeof what, r->kind == R_STEP ? "<Task '%s'> step" : "<Task '%s'> sleep's timer",
+                 cg__task_name(t));
     else
         snprintf(what, sizeof what, r->kind == R_CALLBACKS ? "<done callbacks of a future>" : "<Handle %p>", (void *)r);
     cg_ns t0 = mono_now();
@@ -839,7 +933,8 @@ static int run_once(cg_loop *loop) {
     if (CG_UNLIKELY(__atomic_load_n(&cg__dump_requests, __ATOMIC_RELAXED) !=
                     __atomic_load_n(&loop->dump_seen, __ATOMIC_RELAXED)))
         cg__loop_dump_requested(loop);
-    while (loop->nheap && loop->heap[0].h->cancelled) cg_handle_unref(heap_pop(loop));
+    while (loop->nheap && !(loop->heap[0].who & CG__SLOT_TASK) && ((cg_handle *)loop->heap[0].who)->cancelled)
+        heap_drop(heap_pop(loop));
     take_threadsafe(loop);
     int virt = (loop->flags & CG_LOOP_VIRTUAL_CLOCK) != 0;
     if (!loop->nready && !loop->stopping) {
@@ -878,14 +973,24 @@ static int run_once(cg_loop *loop) {
     if (loop->nheap) { /* (no timers: no need to read the clock) */
         cg_ns now = cg_loop_time(loop);
         while (loop->nheap && loop->heap[0].when <= now) {
-            cg_handle *h = heap_pop(loop);
+            uintptr_t who = heap_pop(loop);
+            if (who & CG__SLOT_TASK) { /* a sleep: the task's own entry */
+                cg_task *t = (cg_task *)(who - CG__SLOT_TASK);
+                t->fut.task_wait = CG__WAIT_WOKEN;
+                t->fut.ready.kind = R_WAKE;
+                cg__fut_ref(&t->fut); /* the entry's */
+                cg__loop_ready_entry(loop, &t->fut.ready);
+                continue;
+            }
+            cg_handle *h = (cg_handle *)who;
             if (!h->cancelled) cg__loop_ready(loop, h);
             cg_handle_unref(h); /* the heap's reference */
         }
     }
-    size_t ntodo = loop->nready;
+    loop->ntodo = loop->nready; /* (an entry may leave early: ready_unlink) */
     loop->n_iterations++;
-    for (size_t i = 0; i < ntodo; i++) {
+    while (loop->ntodo) {
+        loop->ntodo--;
         cg__ready *r = ready_pop(loop);
         __atomic_store_n(&loop->n_entries, loop->n_entries + 1, __ATOMIC_RELAXED); /* the stall detector's */
         if (CG_UNLIKELY(loop->debug)) {
@@ -1025,7 +1130,7 @@ void cg_loop_free(cg_loop *loop) {
         else
             cg_handle_unref((cg_handle *)r);
     }
-    while (loop->nheap) cg_handle_unref(heap_pop(loop));
+    while (loop->nheap) heap_drop(heap_pop(loop));
     cg__freelist_clear(&loop->handle_cache);
     cg__freelist_clear(&loop->future_cache);
     cg__freelist_clear(&loop->timeout_cache);

@@ -25,8 +25,11 @@
  * scheduled, or awaiting a future), and a future completes once. Running a
  * future's callbacks from one entry is running them from consecutive
  * call_soon handles, as asyncio schedules them: they are queued together,
- * nothing can come between them, and none of them can be cancelled. */
-enum { R_PLAIN = 0, R_DONE, R_STEP, R_CALLBACKS };
+ * nothing can come between them, and none of them can be cancelled. A
+ * sleeping task's entry is its sleep's timer callback too (R_WAKE: queued
+ * when the timer comes up, it schedules the step with itself): a task
+ * that sleeps is not scheduled, and has no callbacks to run yet. */
+enum { R_PLAIN = 0, R_DONE, R_STEP, R_CALLBACKS, R_WAKE };
 
 typedef struct cg__ready {
     struct cg__ready *next;
@@ -61,12 +64,15 @@ struct cg_handle {
 
 /* A timer in the loop's heap: its key (deadline, then the order it was
  * scheduled in, so that equal deadlines fire first in, first out) beside
- * the handle, so that sifting never reads the handles (loop.c). */
+ * what it wakes, so that sifting never reads it (loop.c): a timer handle
+ * (cg_handle *), or a task asleep in cg_sleep (cg_task * | CG__SLOT_TASK),
+ * whose sleep needs no handle: the slot is its timer. */
 typedef struct cg__timer_slot {
     cg_ns when;
     uint64_t seq;
-    cg_handle *h;
+    uintptr_t who;
 } cg__timer_slot;
+#define CG__SLOT_TASK ((uintptr_t)1)
 
 /* ---------------------------------------------------------------------
  * Futures and tasks
@@ -118,10 +124,12 @@ struct cg_task {
     cg_future fut;            /* first: a task is a future */
     cg_gen *gen;
     /* fut.task_wait, while it is pending: what it waits on, one at a time:
-     * the future it awaits (owned; low bits 0), its sleep's timer (task.c:
-     * a cg_handle * | WAIT_TIMER), an fd (io.c: a cg__io * | CG__WAIT_FD,
-     * the direction in bit 0), or 0. cg__task_waiter and cg__task_io_wait
-     * read it. It shares the result's word: read it only while pending. */
+     * the future it awaits (owned; low bits 0), its sleep's timer (the
+     * task's slot in the loop's heap: its index << 3 | CG__WAIT_TIMER, or
+     * CG__WAIT_WOKEN once the timer is due and the task's R_WAKE entry is
+     * queued), an fd (io.c: a cg__io * | CG__WAIT_FD, the direction in
+     * bit 0), or 0. cg__task_waiter and cg__task_io_wait read it. It
+     * shares the result's word: read it only while pending. */
     union { /* never both: one lives while the step runs, the other while
                it is scheduled */
         cg_future *awaiting;  /* set by cg_await just before it yields */
@@ -153,8 +161,10 @@ struct cg_task {
     } name;
 };                            /* 184 bytes: a 192-byte malloc chunk */
 
-/* An fd wait in a task's wait word (io.c). */
+/* An fd wait in a task's wait word (io.c); a sleep's timer (loop.c). */
 #define CG__WAIT_FD ((uintptr_t)4)
+#define CG__WAIT_TIMER ((uintptr_t)2)
+#define CG__WAIT_WOKEN (CG__WAIT_TIMER | 1)
 #define CG__WAIT_TAGS ((uintptr_t)7)
 
 /* The future a task awaits (borrowed), or NULL. */
@@ -244,6 +254,8 @@ struct cg_loop {
     unsigned char clock_valid;
     cg__ready *ready_head, *ready_tail;
     size_t nready;
+    size_t ntodo;             /* the iteration's entries not popped yet (the
+                                 first ntodo of the queue), while it runs */
     cg__timer_slot *heap;     /* timers, by (when, seq) */
     size_t nheap, heap_cap;
     uint64_t timer_seq;
@@ -358,6 +370,19 @@ static inline cg_ns cg__loop_now(cg_loop *loop) {
  * cg_loop_call_at does with a handle of the caller's. -1 when out of
  * memory (nothing changed). */
 CG_HIDDEN int cg__loop_timer_arm(cg_loop *loop, cg_handle *h, cg_ns when);
+/* A task's sleep (cg_sleep in its own body): the task itself goes in the
+ * heap at when, its wait word the slot's index (CG__WAIT_TIMER), with no
+ * handle; when it is due, the loop queues the task's own entry (R_WAKE,
+ * with a reference), which runs where the sleep's timer handle would have
+ * run and schedules the task's step, as the handle's callback did. -1 when
+ * out of memory (nothing changed). cg__loop_sleep_disarm: the sleep ends
+ * before its step (a cancellation, the loop's close): the task leaves the
+ * heap, or its queued R_WAKE entry leaves the ready queue; its wait word
+ * is 0 after either. cg__loop_sleep_when: the deadline of a task in the
+ * heap (the task dump's). */
+CG_HIDDEN int cg__loop_sleep_arm(cg_loop *loop, cg_task *t, cg_ns when);
+CG_HIDDEN void cg__loop_sleep_disarm(cg_task *t);
+CG_HIDDEN cg_ns cg__loop_sleep_when(const cg_task *t);
 /* Handle.cancel for a plain timer handle whose owner keeps a reference
  * (a timeout scope's own): it leaves the heap, or is skipped when the
  * ready queue reaches it. */
