@@ -294,6 +294,32 @@ static void heap_down(cg_loop *loop, size_t i) {
     heap_set(loop, i, s);
 }
 
+/* The root has left (loop->nheap already one less): its hole goes down
+ * to a leaf by the least children, which move up, without comparing them
+ * with the last slot, which then comes up from that leaf (Floyd's
+ * bottom-up pop). The last slot, a leaf's, nearly always belongs near the
+ * bottom, so this saves a sift-down's comparison with it at every level:
+ * a million timers coming due are a million pops. */
+static void heap_pop_fill(cg_loop *loop) {
+    cg__timer_slot *hp = loop->heap;
+    size_t n = loop->nheap, i = 0, c = 1;
+    for (; c + HEAP_ARITY <= n; c = HEAP_ARITY * i + 1) { /* full sets: tournaments */
+        size_t a = c + (size_t)slot_before_nb(&hp[c + 1], &hp[c]);
+        size_t b = c + 2 + (size_t)slot_before_nb(&hp[c + 3], &hp[c + 2]);
+        size_t m = a ^ ((a ^ b) & (0 - (size_t)slot_before_nb(&hp[b], &hp[a])));
+        heap_set(loop, i, hp[m]);
+        i = m;
+    }
+    if (c < n) { /* the last, partial set: its children are leaves */
+        size_t m = c;
+        for (size_t k = c + 1; k < n; k++)
+            if (slot_before(&hp[k], &hp[m])) m = k;
+        heap_set(loop, i, hp[m]);
+        i = m;
+    }
+    heap_sift_up(loop, i, hp[n]);
+}
+
 static CG_NOINLINE int heap_grow(cg_loop *loop) {
     size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
     cg__timer_slot *nh = cg__alloc(cap * sizeof *nh);
@@ -370,10 +396,7 @@ static inline int heap_leave(cg_handle *h, size_t *at) {
 static uintptr_t heap_pop(cg_loop *loop) {
     uintptr_t top = loop->heap[0].who;
     loop->nheap--;
-    if (loop->nheap) {
-        heap_set(loop, 0, loop->heap[loop->nheap]);
-        heap_down(loop, 0);
-    }
+    if (loop->nheap) heap_pop_fill(loop);
     if (!(top & CG__SLOT_TASK)) ((cg_handle *)top)->scheduled = 0;
     return top;
 }
@@ -905,7 +928,12 @@ static CG_NOINLINE void ready_callbacks(cg_loop *loop, cg_future *f) {
  * a frame of saved registers on every task step and wake-up.) */
 static inline void ready_run(cg_loop *loop, cg__ready *r) {
     cg_future *f = ready_future(r);
-    if (r->kind == R_WAKE) {
+    if (r->kind == R_STEP) {
+        cg_task *t = (cg_task *)f;
+        cg_exc *e = t->step_exc;
+        t->step_exc = NULL;
+        cg__task_step(t, e);
+    } else if (CG_UNLIKELY(r->kind == R_WAKE)) {
         /* A sleep's timer came up (the callback of asyncio.sleep's timer
          * handle runs here): the task's step goes to the end of the
          * queue, with the entry and its reference. */
@@ -914,12 +942,6 @@ static inline void ready_run(cg_loop *loop, cg__ready *r) {
         r->kind = R_STEP;
         cg__loop_ready_entry(loop, r);
         return;
-    }
-    if (r->kind == R_STEP) {
-        cg_task *t = (cg_task *)f;
-        cg_exc *e = t->step_exc;
-        t->step_exc = NULL;
-        cg__task_step(t, e);
     } else if (f->cbs == &f->cb0 && f->ncbs == 1 && f->cb0.fn == cg__task_wakeup) {
         /* One task awaits f (the common case): callbacks_take and
          * ready_callbacks' loop in a few stores. */
@@ -983,6 +1005,32 @@ static CG_NOINLINE void run_timed(cg_loop *loop, cg__ready *r) {
     run_entry(loop, r);
     cg_ns took = mono_now() - t0;
     if (took >= CG__SLOW_CALLBACK) fprintf(stderr, "cogen: Executing %s took %.3f seconds\n", what, (double)took / 1e9);
+}
+
+/* Runs an entry the iteration has popped. */
+static inline void run_popped(cg_loop *loop, cg__ready *r) {
+    __atomic_store_n(&loop->n_entries, loop->n_entries + 1, __ATOMIC_RELAXED); /* the stall detector's */
+    if (CG_UNLIKELY(loop->debug)) {
+        run_timed(loop, r);
+        return;
+    }
+    if (r->kind > R_DONE) { /* embedded in a future or a task */
+        ready_run(loop, r);
+        return;
+    }
+    cg_handle *h = (cg_handle *)r;
+    if (!h->cancelled) run_handle(loop, h);
+    handle_release(loop, h);
+}
+
+/* The iteration's entries when they are many: the same, prefetching. */
+static CG_NOINLINE void run_batch_prefetching(cg_loop *loop) {
+    while (loop->ntodo) {
+        loop->ntodo--;
+        cg__ready *r = ready_pop(loop);
+        ready_prefetch(loop);
+        run_popped(loop, r);
+    }
 }
 
 /* One iteration (BaseEventLoop._run_once). Returns 0, or -1 when a virtual
@@ -1049,23 +1097,13 @@ static int run_once(cg_loop *loop) {
     }
     loop->ntodo = loop->nready; /* (an entry may leave early: ready_unlink) */
     loop->n_iterations++;
-    int pf = loop->ntodo >= PREFETCH_MIN;
+    if (CG_UNLIKELY(loop->ntodo >= PREFETCH_MIN)) {
+        run_batch_prefetching(loop);
+        return 0;
+    }
     while (loop->ntodo) {
         loop->ntodo--;
-        cg__ready *r = ready_pop(loop);
-        if (pf) ready_prefetch(loop);
-        __atomic_store_n(&loop->n_entries, loop->n_entries + 1, __ATOMIC_RELAXED); /* the stall detector's */
-        if (CG_UNLIKELY(loop->debug)) {
-            run_timed(loop, r);
-            continue;
-        }
-        if (r->kind > R_DONE) { /* embedded in a future or a task */
-            ready_run(loop, r);
-            continue;
-        }
-        cg_handle *h = (cg_handle *)r;
-        if (!h->cancelled) run_handle(loop, h);
-        handle_release(loop, h);
+        run_popped(loop, ready_pop(loop));
     }
     return 0;
 }
