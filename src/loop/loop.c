@@ -229,10 +229,23 @@ static inline int slot_before(const cg__timer_slot *a, const cg__timer_slot *b) 
 }
 
 /* The same without branches, for picking the least of four children,
- * whose order a branch predictor cannot guess (a conditional move). */
+ * whose order a branch predictor cannot guess (a conditional move): the
+ * key as one 128-bit number, deadline above sequence (a compare and a
+ * subtract with borrow), where the heap's pops spend most of their time. */
+#if defined(__SIZEOF_INT128__)
+__extension__ typedef __int128 slot_key;
+static inline slot_key slot_key_of(const cg__timer_slot *a) {
+    __extension__ unsigned __int128 k = (unsigned __int128)(uint64_t)a->when << 64 | a->seq;
+    return (slot_key)k; /* (modulo 2^128: the deadline's sign is the key's) */
+}
+static inline int slot_before_nb(const cg__timer_slot *a, const cg__timer_slot *b) {
+    return slot_key_of(a) < slot_key_of(b);
+}
+#else
 static inline int slot_before_nb(const cg__timer_slot *a, const cg__timer_slot *b) {
     return (a->when < b->when) | ((a->when == b->when) & (a->seq < b->seq));
 }
+#endif
 
 /* Where a slot's timer keeps its index: a handle's heap_at, or a sleeping
  * task's wait word. */
