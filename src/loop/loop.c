@@ -994,7 +994,7 @@ void cg_loop_set_debug(cg_loop *loop, int on) {
 
 int cg_loop_get_debug(const cg_loop *loop) { return loop ? loop->debug : 0; }
 
-static void run_entry(cg_loop *loop, cg__ready *r) {
+static inline void run_entry(cg_loop *loop, cg__ready *r) {
     if (r->kind > R_DONE) { /* embedded in a future or a task */
         ready_run(loop, r);
         return;
@@ -1027,13 +1027,7 @@ static inline void run_popped(cg_loop *loop, cg__ready *r) {
         run_timed(loop, r);
         return;
     }
-    if (r->kind > R_DONE) { /* embedded in a future or a task */
-        ready_run(loop, r);
-        return;
-    }
-    cg_handle *h = (cg_handle *)r;
-    if (!h->cancelled) run_handle(loop, h);
-    handle_release(loop, h);
+    run_entry(loop, r);
 }
 
 /* The iteration's entries when they are many: the same, prefetching. */
