@@ -10,7 +10,7 @@ import asyncio, time
 
 async def sleeper(name):
     try:
-        await asyncio.sleep(0.04)
+        await asyncio.sleep(0.15)
         print(name, "woke")
     except asyncio.CancelledError as e:
         print(name, "cancelled", repr(e))
@@ -21,7 +21,7 @@ async def main():
     t2 = asyncio.create_task(sleeper("t2"))
     t3 = asyncio.create_task(sleeper("t3"))
     await asyncio.sleep(0)  # the three arm their timers
-    time.sleep(0.08)  # their deadlines pass while main runs
+    time.sleep(0.3)  # their deadlines pass while main runs
     await asyncio.sleep(0)  # the timers come up behind main's step
     loop.call_soon(print, "a")
     print("cancel t1", t1.cancel("late"))
