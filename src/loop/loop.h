@@ -303,9 +303,12 @@ struct cg_loop {
     int stall_pending;        /* a report for the signal handler */
     cg_ns stall_ns;
     pthread_t thread;         /* running it */
+    pid_t tid;                /* the same thread's kernel id */
     struct cg_loop *watch_next, *watch_prev; /* running loops (watch.c) */
     uint64_t stall_seq, stall_reported; /* the watchdog's own */
     cg_ns stall_since;
+    cg_ns stall_wait0;        /* the thread's wait for a CPU when the step
+                                 was first seen running; -1 not read yet */
     int dump_seen;            /* cg__dump_requests when it last dumped */
     unsigned char debug;      /* asyncio's debug mode (cg_loop_set_debug) */
 };
