@@ -289,79 +289,92 @@ void *cg_queue_get_nowait(cg_queue *q) {
     return item;
 }
 
-/* One wait of put() or get() for a slot or an item: waiters is the
- * queue's putters or getters, missing() tells whether what it waits for is
- * still missing (full, empty). */
-static void wait_turn(cg_queue *q, cg__waiters *waiters, int (*missing)(const cg_queue *)) {
-    cg_loop *loop = cg__sync_get_loop(&q->h, queue_repr, q);
-    cg_future *w = cg__sync_new_waiter(loop, waiters);
-    cg_exc *e = cg__sync_await(w, waiters == &q->getters ? CG__AW_QUEUE_GET : CG__AW_QUEUE_PUT, q);
-    if (e) {
-        cg_future_cancel(w, NULL); /* in case it is not done yet */
-        /* It may have been popped already by a get/put or shutdown. */
-        cg__wq_remove(waiters, w);
-        /* Woken, but cannot take the call: wake the next in line. */
-        if (!missing(q) && !cg_future_cancelled(w)) wakeup_next(waiters);
-        cg__fut_unref(w);
-        cg_raise(e);
-    }
-    cg__fut_unref(w);
-}
-
 static int is_empty(const cg_queue *q) { return q->n == 0; }
 
+/* A put() or get() that waits: the queue it holds (so that a
+ * cg_queue_free meanwhile leaves it alive until the call is over), and
+ * the waiter it awaits now, if any. */
 typedef struct queue_call {
     cg_queue *q;
     void *item;
+    cg_future *w;          /* the waiter awaited (a reference), or NULL */
+    cg__waiters *waiters;  /* the deque w is in: q's getters or putters */
 } queue_call;
 
-static void put_body(void *p) {
+/* The call is left: the hold goes. Left while awaiting its waiter, it is
+ * left by the exception the await raised (a cancellation, the task's
+ * close): first the `except:` of put() and get(), which pass a wake-up
+ * they cannot take on, then the exception goes on. A defer, not a try:
+ * the exception passes through untouched, no setjmp, and the wait itself
+ * is the task's plain await (its fast path), not a catching one. */
+static void call_exit(void *p) {
     queue_call *c = p;
     cg_queue *q = c->q;
+    cg_future *w = c->w;
+    if (w) {
+        cg__await_done(q);
+        cg_future_cancel(w, NULL); /* in case it is not done yet */
+        /* It may have been popped already by a get/put or shutdown. */
+        cg__wq_remove(c->waiters, w);
+        /* Woken, but cannot take the call: wake the next in line. */
+        int missing = c->waiters == &q->getters ? is_empty(q) : full(q);
+        if (!missing && !cg_future_cancelled(w)) wakeup_next(c->waiters);
+        cg__fut_unref(w);
+    }
+    queue_unref(q);
+}
+
+/* One wait of put() or get() for a slot or an item, in c->waiters. */
+static void wait_turn(queue_call *c, cg__waiters *waiters, int kind) {
+    cg_queue *q = c->q;
+    cg_loop *loop = cg__sync_loop(&q->h, queue_repr, q);
+    cg_future *w = cg__sync_new_waiter(loop, waiters);
+    c->waiters = waiters;
+    c->w = w;
+    cg__await_note(kind, q);
+    cg_await(w); /* raises: call_exit cleans up */
+    c->w = NULL;
+    cg__await_done(q);
+    cg__fut_unref(w);
+}
+
+static void put_wait(queue_call *c) {
+    cg_queue *q = c->q;
+    q->h.refs++;
+    CG_DEFER(call_exit, c);
     while (full(q)) {
         if (q->is_shutdown) CG_RAISE(&cg_QueueShutDown, NULL);
-        wait_turn(q, &q->putters, cg_queue_full);
+        wait_turn(c, &q->putters, CG__AW_QUEUE_PUT);
     }
     cg_queue_put_nowait(q, c->item);
 }
 
-static void get_body(void *p) {
-    queue_call *c = p;
+static void get_wait(queue_call *c) {
     cg_queue *q = c->q;
+    q->h.refs++;
+    CG_DEFER(call_exit, c);
     while (is_empty(q)) {
         if (q->is_shutdown) CG_RAISE(&cg_QueueShutDown, NULL);
-        wait_turn(q, &q->getters, is_empty);
+        wait_turn(c, &q->getters, CG__AW_QUEUE_GET);
     }
     c->item = cg_queue_get_nowait(q);
 }
 
-static void queue_release(void *q) { queue_unref(q); }
-
-/* Runs a waiting operation holding the queue, so that a cg_queue_free
- * meanwhile leaves it alive until the operation is over (a defer, not a
- * try: the exception passes through untouched, and it costs a fifth of
- * a setjmp'ed try on every wait). */
-static void held(cg_queue *q, void (*body)(void *), queue_call *c) {
-    q->h.refs++;
-    CG_DEFER(queue_release, q);
-    body(c);
-}
-
 void cg_queue_put(cg_queue *q, void *item) {
     NEED(q, "cg_queue_put");
-    queue_call c = {q, item};
     if (!full(q)) {
         cg_queue_put_nowait(q, item); /* no wait: no hold needed */
         return;
     }
-    held(q, put_body, &c);
+    queue_call c = {q, item, NULL, NULL};
+    put_wait(&c);
 }
 
 void *cg_queue_get(cg_queue *q) {
     NEED(q, "cg_queue_get");
-    queue_call c = {q, NULL};
     if (q->n) return cg_queue_get_nowait(q);
-    held(q, get_body, &c);
+    queue_call c = {q, NULL, NULL, NULL};
+    get_wait(&c);
     return c.item;
 }
 

@@ -49,6 +49,13 @@ typedef void (*cg__sync_repr_fn)(const void *obj, char *buf, size_t size);
  * when it is bound to another, RuntimeError('no running event loop')
  * outside a loop. */
 CG_HIDDEN cg_loop *cg__sync_get_loop(cg__sync *s, cg__sync_repr_fn repr, const void *obj);
+/* cg__sync_get_loop, inline for the common case: the object is bound to
+ * the running loop already (the waits' hot path). */
+static inline cg_loop *cg__sync_loop(cg__sync *s, cg__sync_repr_fn repr, const void *obj) {
+    cg_loop *loop = cg__running_loop;
+    if (CG_LIKELY(loop && s->loop == loop && s->serial == loop->serial)) return loop;
+    return cg__sync_get_loop(s, repr, obj);
+}
 /* loop.create_future() appended to w: the caller holds one reference and
  * w another. MemoryError when out of memory (nothing changed). */
 CG_HIDDEN cg_future *cg__sync_new_waiter(cg_loop *loop, cg__waiters *w);
