@@ -495,6 +495,8 @@ def _task_name(task):
 
 
 WAIT_TIMER, WAIT_FD, WAIT_TAGS = 2, 4, 7  # the tags of a task's fut.task_wait (task.c, loop.h)
+WAIT_SYNC = 1  # in a queue's deque itself (queue.c); alone: that wait cancelled
+WQ_TAGS = 3  # a deque entry that is a task (sync.h): CG__WQ_TASK, CG__WQ_CANCELLED
 
 
 def _future_ops(fut):
@@ -523,9 +525,10 @@ def _loop_now(loop):
 
 
 def _waiters(w):
-    """The futures of a cg__waiters deque, as addresses."""
+    """The futures of a cg__waiters deque (or the tasks waiting in it
+    without one), as addresses."""
     v = w["v"]
-    return [_ptr(v[i]) for i in range(int(w["n"]))]
+    return [_ptr(v[i]) & ~WQ_TAGS for i in range(int(w["n"]))]
 
 
 # The loop's objects a task can wait in: for each struct, the deques of
@@ -708,6 +711,12 @@ def _awaits(loop, task, now):
         except gdb.error:
             text = "an fd (%s)" % ("writable" if wait & 1 else "readable")
         where = _task_site(task, 0)[0]
+        return text + ("; in %s" % where if where is not None else "")
+    if (wait & WAIT_TAGS) == WAIT_SYNC:  # a queue's waiter without a future: the task is the entry
+        where, sync = _task_site(task, _ptr(task))
+        text = sync if sync is not None else "a queue's waiter"
+        if wait == WAIT_SYNC:
+            text += " (cancelled)"
         return text + ("; in %s" % where if where is not None else "")
     fw = gdb.Value(wait).cast(gdb.lookup_type("struct cg_future").pointer())
     if not wait:

@@ -255,16 +255,34 @@ static void queue_repr(const void *obj, char *buf, size_t size) {
  * Operations
  * ------------------------------------------------------------------ */
 
+/* Wakes a waiter popped from a deque (w.set_result(None) unless w.done()),
+ * dropping the deque's reference: 1 if it woke it, 0 if it was done. A
+ * task waiting without a future has its step scheduled, as its future's
+ * wake-up would have been. */
+static int wake_popped(cg_future *entry) {
+    cg_future *f = cg__wq_future(entry);
+    int woken;
+    if ((uintptr_t)entry & CG__WQ_TASK) {
+        woken = !((uintptr_t)entry & CG__WQ_CANCELLED);
+        if (woken) {
+            cg_task *t = (cg_task *)f;
+            t->fut.task_wait = 0;
+            cg__task_schedule_step(t, NULL);
+        }
+    } else {
+        woken = f->state == F_PENDING;
+        if (woken) cg__future_set_result_plain(f, NULL);
+    }
+    cg__fut_unref(f);
+    return woken;
+}
+
 /* Queue._wakeup_next: the first waiter that is not done, popping it and
  * the done ones before it. */
 static void wakeup_next(cg__waiters *w) {
     cg_future *f;
-    while ((f = cg__wq_popleft(w))) {
-        int done = f->state != F_PENDING;
-        if (!done) cg_future_set_result(f, NULL);
-        cg__fut_unref(f);
-        if (!done) break;
-    }
+    while ((f = cg__wq_popleft(w)))
+        if (wake_popped(f)) break;
 }
 
 void cg_queue_put_nowait(cg_queue *q, void *item) {
@@ -297,39 +315,68 @@ static int is_empty(const cg_queue *q) { return q->n == 0; }
 typedef struct queue_call {
     cg_queue *q;
     void *item;
-    cg_future *w;          /* the waiter awaited (a reference), or NULL */
+    cg_future *w;          /* the waiter future awaited (a reference), or NULL */
+    cg_task *t;            /* or the task waiting without one (its body's) */
     cg__waiters *waiters;  /* the deque w is in: q's getters or putters */
 } queue_call;
 
-/* The call is left: the hold goes. Left while awaiting its waiter, it is
- * left by the exception the await raised (a cancellation, the task's
- * close): first the `except:` of put() and get(), which pass a wake-up
- * they cannot take on, then the exception goes on. A defer, not a try:
- * the exception passes through untouched, no setjmp, and the wait itself
- * is the task's plain await (its fast path), not a catching one. */
+/* The call is left: the hold goes. Left while waiting, it is left by
+ * the exception the wait raised (a cancellation, the task's close): first
+ * the `except:` of put() and get(), which passes a wake-up it cannot take
+ * on, then the exception goes on. A defer, not a try: the exception
+ * passes through untouched, no setjmp, and the wait itself is a plain
+ * yield (the assembly fast paths), not a catching one. */
 static void call_exit(void *p) {
     queue_call *c = p;
     cg_queue *q = c->q;
-    cg_future *w = c->w;
-    if (w) {
+    if (c->t || c->w) {
+        int cancelled;
         cg__await_done(q);
-        cg_future_cancel(w, NULL); /* in case it is not done yet */
-        /* It may have been popped already by a get/put or shutdown. */
-        cg__wq_remove(c->waiters, w);
+        if (c->t) {
+            /* Without a future: a wait word still set is the wait
+             * cancelled, or still pending (a close), which
+             * getter.cancel() would cancel now; 0, woken. */
+            cancelled = c->t->fut.task_wait != 0;
+            c->t->fut.task_wait = 0;
+            cg__wq_remove(c->waiters, &c->t->fut);
+        } else {
+            cg_future_cancel(c->w, NULL); /* in case it is not done yet */
+            /* It may have been popped already by a get/put or shutdown. */
+            cg__wq_remove(c->waiters, c->w);
+            cancelled = cg_future_cancelled(c->w);
+            cg__fut_unref(c->w);
+        }
         /* Woken, but cannot take the call: wake the next in line. */
         int missing = c->waiters == &q->getters ? is_empty(q) : full(q);
-        if (!missing && !cg_future_cancelled(w)) wakeup_next(c->waiters);
-        cg__fut_unref(w);
+        if (!missing && !cancelled) wakeup_next(c->waiters);
     }
     queue_unref(q);
 }
 
-/* One wait of put() or get() for a slot or an item, in c->waiters. */
+/* One wait of put() or get() for a slot or an item, in waiters. The
+ * task's own body waits without a future: its entry in the deque is the
+ * task, woken by scheduling its step (wake_popped) and cancelled through
+ * its wait word (cg__sync_cancel_wait), as the future's wake-up and
+ * cancellation would. Elsewhere (an async generator's body, a generator
+ * the task delegates to) it awaits a future, as asyncio does. */
 static void wait_turn(queue_call *c, cg__waiters *waiters, int kind) {
     cg_queue *q = c->q;
     cg_loop *loop = cg__sync_loop(&q->h, queue_repr, q);
-    cg_future *w = cg__sync_new_waiter(loop, waiters);
     c->waiters = waiters;
+    cg_task *t = cg__sync_body_task(loop);
+    if (t) {
+        if (cg__wq_append(waiters, (cg_future *)((uintptr_t)t | CG__WQ_TASK)) < 0)
+            cg_raise(cg_exc_new(&cg_MemoryError, NULL));
+        t->fut.task_wait = (uintptr_t)waiters | CG__WAIT_SYNC;
+        c->t = t;
+        cg__await_note(kind, q);
+        t->await_site = cg__site;
+        cg_yield(t->gen, &cg__io_token); /* raises: call_exit cleans up */
+        c->t = NULL;
+        cg__await_done(q);
+        return;
+    }
+    cg_future *w = cg__sync_new_waiter(loop, waiters);
     c->w = w;
     cg__await_note(kind, q);
     cg_await(w); /* raises: call_exit cleans up */
@@ -366,14 +413,14 @@ void cg_queue_put(cg_queue *q, void *item) {
         cg_queue_put_nowait(q, item); /* no wait: no hold needed */
         return;
     }
-    queue_call c = {q, item, NULL, NULL};
+    queue_call c = {q, item, NULL, NULL, NULL};
     put_wait(&c);
 }
 
 void *cg_queue_get(cg_queue *q) {
     NEED(q, "cg_queue_get");
     if (q->n) return cg_queue_get_nowait(q);
-    queue_call c = {q, NULL, NULL, NULL};
+    queue_call c = {q, NULL, NULL, NULL, NULL};
     get_wait(&c);
     return c.item;
 }
@@ -403,12 +450,6 @@ void cg_queue_shutdown(cg_queue *q, int immediate) {
     }
     /* Every blocked getter and putter re-checks, and sees the shutdown. */
     cg_future *f;
-    while ((f = cg__wq_popleft(&q->getters))) {
-        if (!cg_future_done(f)) cg_future_set_result(f, NULL);
-        cg_future_unref(f);
-    }
-    while ((f = cg__wq_popleft(&q->putters))) {
-        if (!cg_future_done(f)) cg_future_set_result(f, NULL);
-        cg_future_unref(f);
-    }
+    while ((f = cg__wq_popleft(&q->getters))) wake_popped(f);
+    while ((f = cg__wq_popleft(&q->putters))) wake_popped(f);
 }

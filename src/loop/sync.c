@@ -38,13 +38,14 @@ int cg__wq_append(cg__waiters *w, cg_future *f) {
         w->v = v;
         w->cap = cap;
     }
-    w->v[w->n++] = cg__fut_ref(f);
+    cg__fut_ref(cg__wq_future(f));
+    w->v[w->n++] = f;
     return 0;
 }
 
 int cg__wq_remove(cg__waiters *w, cg_future *f) {
     for (size_t i = 0; i < w->n; i++) {
-        if (w->v[i] != f) continue;
+        if (cg__wq_future(w->v[i]) != f) continue;
         memmove(&w->v[i], &w->v[i + 1], (w->n - i - 1) * sizeof *w->v);
         w->n--;
         cg_future_unref(f);
@@ -63,10 +64,21 @@ cg_future *cg__wq_popleft(cg__waiters *w) {
 }
 
 void cg__wq_clear(cg__waiters *w) {
-    for (size_t i = 0; i < w->n; i++) cg_future_unref(w->v[i]);
+    for (size_t i = 0; i < w->n; i++) cg_future_unref(cg__wq_future(w->v[i]));
     cg__dealloc(w->v);
     w->v = NULL;
     w->n = w->cap = 0;
+}
+
+void cg__sync_cancel_wait(cg_task *t) {
+    cg__waiters *w = (cg__waiters *)(t->fut.task_wait & ~CG__WAIT_TAGS);
+    t->fut.task_wait = CG__WAIT_SYNC;
+    cg_future *entry = (cg_future *)((uintptr_t)t | CG__WQ_TASK);
+    for (size_t i = 0; i < w->n; i++) {
+        if (w->v[i] != entry) continue;
+        w->v[i] = (cg_future *)((uintptr_t)entry | CG__WQ_CANCELLED);
+        return;
+    }
 }
 
 cg_loop *cg__sync_get_loop(cg__sync *s, cg__sync_repr_fn repr, const void *obj) {

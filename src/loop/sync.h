@@ -26,15 +26,36 @@ static inline void cg__sync_bind(cg__sync *s, cg_loop *loop) {
     s->serial = loop ? loop->serial : 0;
 }
 
-/* collections.deque of futures, each holding a reference. */
+/* collections.deque of futures, each holding a reference. A queue's
+ * deque also holds tasks that wait without a future (queue.c): such an
+ * entry is the task's address tagged CG__WQ_TASK, and CG__WQ_CANCELLED
+ * too once its wait is cancelled (the future's cancelled()); it holds a
+ * reference to the task. A woken one leaves the deque at once (the queue
+ * pops what it wakes), so no entry is ever "done". */
 typedef struct cg__waiters {
     cg_future **v;
     size_t n, cap;
 } cg__waiters;
 
+#define CG__WQ_TASK ((uintptr_t)1)
+#define CG__WQ_CANCELLED ((uintptr_t)2)
+/* The future (or task) of an entry, untagged. */
+static inline cg_future *cg__wq_future(const cg_future *entry) {
+    return (cg_future *)((uintptr_t)entry & ~(CG__WQ_TASK | CG__WQ_CANCELLED));
+}
+
+/* The task whose own body runs now (not an async generator's body, nor a
+ * generator it delegates to), which can wait without a future; or NULL. */
+static inline cg_task *cg__sync_body_task(cg_loop *loop) {
+    cg_task *t = loop->current;
+    cg_gen *cur = cg__t.cur ? cg__t.cur->gen : NULL;
+    return t && t->gen == cur && !cg__agen_running ? t : NULL;
+}
+
 /* Appends (takes a reference): 0, or -1 when out of memory. */
 CG_HIDDEN int cg__wq_append(cg__waiters *w, cg_future *f);
-/* deque.remove(f): 1 if it was there (its reference is dropped), else 0. */
+/* deque.remove(f): 1 if it was there (its reference is dropped), else 0.
+ * A task's entry is found by the task, whatever its tags. */
 CG_HIDDEN int cg__wq_remove(cg__waiters *w, cg_future *f);
 /* deque.popleft(): the first, with the deque's reference; NULL if empty. */
 CG_HIDDEN cg_future *cg__wq_popleft(cg__waiters *w);
