@@ -255,25 +255,22 @@ static void queue_repr(const void *obj, char *buf, size_t size) {
  * Operations
  * ------------------------------------------------------------------ */
 
-/* Wakes a waiter popped from a deque (w.set_result(None) unless w.done()),
- * dropping the deque's reference: 1 if it woke it, 0 if it was done. A
- * task waiting without a future has its step scheduled, as its future's
- * wake-up would have been. */
+/* A waiter popped from a deque: woken (w.set_result(None)) unless it is
+ * done, the deque's reference dropped. 1 if it woke it. A task's step
+ * takes over the deque's reference (cg__wq_wake's, without the ref and
+ * unref). */
 static int wake_popped(cg_future *entry) {
-    cg_future *f = cg__wq_future(entry);
-    int woken;
-    if ((uintptr_t)entry & CG__WQ_TASK) {
-        woken = !((uintptr_t)entry & CG__WQ_CANCELLED);
-        if (woken) {
-            cg_task *t = (cg_task *)f;
-            t->fut.task_wait = 0;
-            cg__task_schedule_step(t, NULL);
-        }
-    } else {
-        woken = f->state == F_PENDING;
-        if (woken) cg__future_set_result_plain(f, NULL);
+    cg_task *t = cg__wq_task(entry);
+    if (t && cg__task_sync_waiting(t)) {
+        t->fut.task_wait = 0;
+        t->step_exc = NULL;
+        t->fut.ready.kind = R_STEP;
+        cg__loop_ready_entry(t->fut.loop, &t->fut.ready);
+        return 1;
     }
-    cg__fut_unref(f);
+    int woken = !cg__wq_done(entry);
+    if (woken) cg__wq_wake(entry);
+    cg__fut_unref(cg__wq_future(entry));
     return woken;
 }
 
@@ -315,8 +312,7 @@ static int is_empty(const cg_queue *q) { return q->n == 0; }
 typedef struct queue_call {
     cg_queue *q;
     void *item;
-    cg_future *w;          /* the waiter future awaited (a reference), or NULL */
-    cg_task *t;            /* or the task waiting without one (its body's) */
+    cg_future *w;          /* the waiter entry awaited (sync.h), or NULL */
     cg__waiters *waiters;  /* the deque w is in: q's getters or putters */
 } queue_call;
 
@@ -324,65 +320,59 @@ typedef struct queue_call {
  * the exception the wait raised (a cancellation, the task's close): first
  * the `except:` of put() and get(), which passes a wake-up it cannot take
  * on, then the exception goes on. A defer, not a try: the exception
- * passes through untouched, no setjmp, and the wait itself is a plain
- * yield (the assembly fast paths), not a catching one. */
+ * passes through untouched, no setjmp. */
 static void call_exit(void *p) {
     queue_call *c = p;
     cg_queue *q = c->q;
-    if (c->t || c->w) {
-        int cancelled;
+    cg_future *w = c->w;
+    if (w) {
         cg__await_done(q);
-        if (c->t) {
-            /* Without a future: a wait word still set is the wait
-             * cancelled, or still pending (a close), which
-             * getter.cancel() would cancel now; 0, woken. */
-            cancelled = c->t->fut.task_wait != 0;
-            c->t->fut.task_wait = 0;
-            cg__wq_remove(c->waiters, &c->t->fut);
+        /* getter.cancel(), in case it is not done yet: a task's wait is
+         * still pending when the exception is its close. */
+        if (cg__wq_task(w)) {
+            if (!cg__wq_done(w)) cg__sync_cancel_wait(cg__wq_task(w));
         } else {
-            cg_future_cancel(c->w, NULL); /* in case it is not done yet */
-            /* It may have been popped already by a get/put or shutdown. */
-            cg__wq_remove(c->waiters, c->w);
-            cancelled = cg_future_cancelled(c->w);
-            cg__fut_unref(c->w);
+            cg_future_cancel(w, NULL);
         }
+        /* It may have been popped already by a get/put or shutdown. */
+        cg__wq_remove(c->waiters, w);
         /* Woken, but cannot take the call: wake the next in line. */
         int missing = c->waiters == &q->getters ? is_empty(q) : full(q);
+        int cancelled = cg__wq_cancelled(w);
+        cg__sync_waiter_end(w);
         if (!missing && !cancelled) wakeup_next(c->waiters);
     }
     queue_unref(q);
 }
 
-/* One wait of put() or get() for a slot or an item, in waiters. The
- * task's own body waits without a future: its entry in the deque is the
- * task, woken by scheduling its step (wake_popped) and cancelled through
- * its wait word (cg__sync_cancel_wait), as the future's wake-up and
- * cancellation would. Elsewhere (an async generator's body, a generator
- * the task delegates to) it awaits a future, as asyncio does. */
+/* One wait of put() or get() for a slot or an item, in waiters: the
+ * task's own body waits as its own entry with a plain yield (the assembly
+ * fast paths; a catching one comes back through the C path), elsewhere
+ * (an async generator's body, a generator the task delegates to) it
+ * awaits a future. What the wait raises, call_exit cleans up after. */
 static void wait_turn(queue_call *c, cg__waiters *waiters, int kind) {
     cg_queue *q = c->q;
     cg_loop *loop = cg__sync_loop(&q->h, queue_repr, q);
-    c->waiters = waiters;
     cg_task *t = cg__sync_body_task(loop);
-    if (t) {
-        if (cg__wq_append(waiters, (cg_future *)((uintptr_t)t | CG__WQ_TASK)) < 0)
-            cg_raise(cg_exc_new(&cg_MemoryError, NULL));
-        t->fut.task_wait = (uintptr_t)waiters | CG__WAIT_SYNC;
-        c->t = t;
+    c->waiters = waiters;
+    if (t) { /* cg__sync_new_waiter's task, in one branch */
+        cg_future *w = (cg_future *)((uintptr_t)t | CG__WQ_TASK);
+        if (cg__wq_append(waiters, w) < 0) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
+        c->w = w;
         cg__await_note(kind, q);
+        t->fut.task_wait = (uintptr_t)waiters | CG__WAIT_SYNC;
         t->await_site = cg__site;
-        cg_yield(t->gen, &cg__io_token); /* raises: call_exit cleans up */
-        c->t = NULL;
-        cg__await_done(q);
-        return;
+        cg_yield(t->gen, &cg__io_token);
+        t->fut.task_wait = 0; /* cg__sync_waiter_end */
+    } else {
+        cg_future *w = cg__sync_new_waiter(loop, waiters);
+        c->w = w;
+        cg__await_note(kind, q);
+        cg_await(w);
+        cg__sync_waiter_end(w);
     }
-    cg_future *w = cg__sync_new_waiter(loop, waiters);
-    c->w = w;
-    cg__await_note(kind, q);
-    cg_await(w); /* raises: call_exit cleans up */
     c->w = NULL;
     cg__await_done(q);
-    cg__fut_unref(w);
 }
 
 static void put_wait(queue_call *c) {
@@ -413,14 +403,14 @@ void cg_queue_put(cg_queue *q, void *item) {
         cg_queue_put_nowait(q, item); /* no wait: no hold needed */
         return;
     }
-    queue_call c = {q, item, NULL, NULL, NULL};
+    queue_call c = {q, item, NULL, NULL};
     put_wait(&c);
 }
 
 void *cg_queue_get(cg_queue *q) {
     NEED(q, "cg_queue_get");
     if (q->n) return cg_queue_get_nowait(q);
-    queue_call c = {q, NULL, NULL, NULL, NULL};
+    queue_call c = {q, NULL, NULL, NULL};
     get_wait(&c);
     return c.item;
 }
