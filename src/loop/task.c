@@ -340,7 +340,7 @@ static CG_NOINLINE void step_io(cg_task *t) {
         wait_cancel(t);
         t->must_cancel = 0;
         cg__task_schedule_step(t, cg_exc_new(&cg_CancelledError, TASK_CANCEL_MSG(t)));
-    } else if (t->must_cancel && cg__task_sync_waiting(t)) { /* a queue's waiter: as a sleep */
+    } else if (t->must_cancel && cg__task_sync_waiting(t)) { /* a waiter in a deque (sync.h): as a sleep */
         cg__sync_cancel_wait(t);
         t->must_cancel = 0;
         cg__task_schedule_step(t, cg_exc_new(&cg_CancelledError, TASK_CANCEL_MSG(t)));
@@ -419,7 +419,7 @@ int cg__task_cancel(cg_task *t, char *msg) {
         cg__task_schedule_step(t, cg_exc_new(&cg_CancelledError, msg));
         return 1;
     }
-    if (cg__task_sync_waiting(t)) { /* in a queue's waiters: as if its waiter future were cancelled */
+    if (cg__task_sync_waiting(t)) { /* a waiter in a deque (sync.h): as if its future were cancelled */
         cg__sync_cancel_wait(t);
         cg__task_schedule_step(t, cg_exc_new(&cg_CancelledError, msg));
         return 1;
@@ -974,7 +974,7 @@ static void dump_awaits(cg_loop *loop, cg_task *t, FILE *f) {
     } else if (kind == CG__AW_SLEEP && waiter && obj) {
         const cg_handle *h = obj;
         fprintf(f, "awaits sleep, %.3f ms left", (double)(h->when - cg_loop_time(loop)) / 1e6);
-    } else if (kind && (waiter || io_wait)) { /* (a queue's waiter without a future) */
+    } else if (kind && (waiter || io_wait)) { /* (a waiter without a future, sync.h) */
         fprintf(f, "awaits %s %p", await_kinds[kind], obj);
     } else if (waiter && waiter->is_task) {
         const cg_task *o = (const cg_task *)waiter;
