@@ -52,7 +52,9 @@ enum {
 struct cg_gen {
     cg__ctx ctx;             /* the body's records; first, so that the
                                 current context pointer is the generator */
-    void *sp;                /* saved stack pointer while not running */
+    void *sp;                /* saved stack pointer while not running; NULL
+                                for a fresh one whose first frame is not
+                                written yet (first_frame() in gen_life.c) */
     void *ret_sp;            /* resumer's stack pointer while running */
     uintptr_t owner;         /* the owner word: see owner_word() below */
     cg_gen *yf;              /* generator this one delegates to, or NULL */
@@ -284,6 +286,11 @@ CG_HIDDEN void *cg__switch_in_slow(cg_gen *g, cg__ctx *from, void *value);
 /* Resumer side: resume n once with (in, value, e). */
 static inline void *resume(cg_gen *n, cg__ctx *caller, unsigned in, void *value, cg_exc *e) {
     if (CG_UNLIKELY(owner_word(n) & OWNER_SWAPPED)) cg__compact_make_resident(n);
+#if CG_FASTPATH
+    /* A fresh generator from cg_new's common case has no first frame yet
+     * (gen_life.c, first_frame): the assembly writes none, C writes it. */
+    if (CG_UNLIKELY(!n->sp)) n->sp = cg__frame_ready(n->stack->lo, n->stack->hi, n);
+#endif
     n->in = (unsigned char)in;
     n->exc = e;
     n->resumer = caller;

@@ -25,6 +25,8 @@ _Static_assert(offsetof(cg_gen, ev) == CG_G_EV, "layout.h");
 _Static_assert(offsetof(cg_gen, in) == CG_G_IN, "layout.h");
 _Static_assert(offsetof(cg_gen, exc) == CG_G_EXC, "layout.h");
 _Static_assert(offsetof(cg_gen, send_exc) == CG_G_SEND_EXC, "layout.h");
+_Static_assert(offsetof(cg_gen, stack) == CG_G_STACK, "layout.h");
+_Static_assert(offsetof(cg__stack, hi) == CG_STACK_HI, "layout.h");
 _Static_assert(IN_THROW == CG_IN_THROW, "layout.h");
 #if defined(__x86_64__) && !CG_ASAN && !CG_TSAN
 _Static_assert(sizeof(cg_gen) <= 232, "a generator handle grew: memory per generator is a target");
@@ -412,6 +414,21 @@ static void discard(cg_gen *g) {
     cg__gen_abandon(g);
 }
 
+/* The saved stack pointer a new generator starts with. With the assembly
+ * fast paths, none: the first frame is written by the first resume, and
+ * the fast one (x86_64-fast.S, cg__send_start) writes none at all but jumps
+ * straight into the body's entry (the C one: resume() in gen.h). Cheaper
+ * than writing a frame into the stack here only to load it back there. */
+static inline void *first_frame(cg__stack *st, cg_gen *g) {
+#if CG_FASTPATH
+    (void)st;
+    (void)g;
+    return NULL;
+#else
+    return cg__frame_ready(st->lo, st->hi, g);
+#endif
+}
+
 /* The common case of cg_new: a thread that has made generators before,
  * with a spare handle and the stack its last generator gave back (of the
  * size asked for), no compact mode, no trace being recorded, nothing in
@@ -457,7 +474,7 @@ cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
     g->stack_size = size;
     g->compact = 0;
     g->home = home;
-    g->sp = cg__frame_ready(st->lo, st->hi, g);
+    g->sp = first_frame(st, g);
     live_link(g);
     return g;
 }
