@@ -363,6 +363,16 @@ CG_HIDDEN cg__res cg__gen_close(cg_gen *g);
 CG_HIDDEN void cg__gen_end_delegation(cg_gen *g);
 CG_HIDDEN void cg__gen_release_stack_slow(cg_gen *g);
 
+/* The last step of cg__gen_release_stack_hot, for a caller that knows g
+ * has a stack and neither a canary nor compact mode: 1 if the stack went
+ * to the hot slot (never under ASan) and g is closed, 0 otherwise. */
+static inline int cg__gen_stack_to_hot(cg_gen *g) {
+    if (!cg__stack_put_hot(g->stack)) return 0;
+    g->stack = NULL;
+    g->state = CG_GEN_CLOSED;
+    return 1;
+}
+
 /* The common case of cg__gen_release_stack, with no call (so that the
  * fast paths of cg_close and cg_free set up no frame): 1 if g's stack went
  * to the hot slot and g is closed, 0 (and nothing done) otherwise. Never
@@ -373,11 +383,8 @@ static inline int cg__gen_release_stack_hot(cg_gen *g) {
     (void)g;
     return 0;
 #else
-    cg__stack *st = g->stack;
-    if (CG_UNLIKELY(!st || g->canary || g->compact) || !cg__stack_put_hot(st)) return 0;
-    g->stack = NULL;
-    g->state = CG_GEN_CLOSED;
-    return 1;
+    if (CG_UNLIKELY(!g->stack || g->canary || g->compact)) return 0;
+    return cg__gen_stack_to_hot(g);
 #endif
 }
 
