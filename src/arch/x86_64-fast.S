@@ -42,7 +42,8 @@
  *
  * Frames (see x86_64-sysv.S): [sp+0] r15 r14 r13 r12 rbx rbp, [sp+48] where
  * to continue. The resumer's frame saved by cg_send continues in cg_send
- * (label 3 of RESUME_FAST) with out pushed above it; exc
+ * (label 3 of RESUME_FAST; in cg__send_start for a first resume) with out
+ * pushed above it; exc
  * waits in g (CG_G_SEND_EXC) for the C code.
  */
 #include "layout.h"
