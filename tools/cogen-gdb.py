@@ -273,13 +273,15 @@ def _saved_registers(sp):
                     "rbp": greg(10), "rbx": greg(11), "rsp": greg(15), "rip": greg(16)}
         # [sp+0] r15 r14 r13 r12 rbx rbp, [sp+48] where the switch continues,
         # with rsp = sp + 56: cg__switch_ret (returns to cg__switch's
-        # caller), cg__entry (a fresh stack), or, for a body parked by the
+        # caller), cg__entry (a fresh stack), the fast paths' resumers
+        # (cg_send, cg_throw, cg__send_start), or, for a body parked by the
         # assembly cg_yield, the return address into cg_yield's caller:
         # that one is shown as a frame of cg_yield, as if just called.
         regs = {"r15": _read_u64(sp), "r14": _read_u64(sp + 8), "r13": _read_u64(sp + 16),
                 "r12": _read_u64(sp + 24), "rbx": _read_u64(sp + 32), "rbp": _read_u64(sp + 40),
                 "rip": _read_u64(sp + 48), "rsp": sp + 56}
-        if _function_at(regs["rip"]) not in ("cg__switch", "cg__switch_ret", "cg__entry", "cg_send", "cg_throw"):
+        if _function_at(regs["rip"]) not in ("cg__switch", "cg__switch_ret", "cg__entry", "cg_send", "cg_throw",
+                                             "cg__send_start"):
             regs["rip"] = int(gdb.parse_and_eval("(unsigned long)&cg_yield"))
             regs["rsp"] = sp + 48
         return regs
@@ -299,6 +301,20 @@ def _saved_registers(sp):
         regs["sp"] = sp + 160
         return regs
     raise gdb.GdbError("cogen-bt: no support for architecture %s" % arch)
+
+
+def _parked_registers(g, sp):
+    """_saved_registers(sp) for generator g parked at sp, or, for a fresh
+    generator whose first frame is not written yet (sp NULL: the first
+    resume writes it, src/core/gen_life.c's first_frame), the registers
+    that frame would hold: cg__entry with the generator in rbx, at the top
+    of its stack."""
+    if sp:
+        return _saved_registers(sp)
+    top = (_ptr(g["stack"]["hi"]) & ~15) - 16
+    regs = {"r15": 0, "r14": 0, "r13": 0, "r12": 0, "rbx": _ptr(g), "rbp": 0,
+            "rip": int(gdb.parse_and_eval("(unsigned long)&cg__entry")), "rsp": top}
+    return regs
 
 
 def _set_register(name, value):
@@ -466,7 +482,7 @@ running (`bt` stops at the innermost generator's cg__entry)."""
             if parked is not None:
                 sp = parked
         with _swapped_in(g):
-            _backtrace_with(_saved_registers(sp), bt_args)
+            _backtrace_with(_parked_registers(g, sp), bt_args)
 
 
 # ---------------------------------------------------------------------------
@@ -621,7 +637,7 @@ def _visit_frames(g, visit):
     selected thread meanwhile (as cogen-bt does), and put back after: the
     frames are valid during the visit only."""
     with _swapped_in(g):  # first: the saved registers are on its stack
-        with _registers_set(_saved_registers(_ptr(g["sp"]))):
+        with _registers_set(_parked_registers(g, _ptr(g["sp"]))):
             _visit_from(gdb.newest_frame(), visit)
 
 
