@@ -621,7 +621,8 @@ static inline void timeout_init(cg_timeout *t, unsigned gen, cg_ns when) {
  * goes back to that loop's cache of dead ones: a malloc and a free were a
  * fifth of a scope entered and left. Its timer handle comes with it. */
 static cg_timeout *timeout_alloc(cg_loop *loop, cg_ns when) {
-    cg_timeout *t = loop ? cg__freelist_take(&loop->timeout_cache) : NULL;
+    /* (leaving a block for each lazy scope, cg__timeout_flush's) */
+    cg_timeout *t = loop && loop->timeout_cache.n > loop->timer_reserved ? cg__freelist_take(&loop->timeout_cache) : NULL;
     unsigned gen;
     if (t) {
         gen = loop->timeout_cache.gen;
@@ -837,32 +838,116 @@ static CG_NOINLINE cg_timeout *timeout_call_enter(cg_loop *loop, cg_task *task, 
     return t;
 }
 
-static inline __attribute__((always_inline)) void timeout_call(cg_loop *loop, cg_ns when, cg_ns now, void (*fn)(void *), void *arg) {
-    cg_task *task = scope_task(loop);
-    /* The common case, a cached scope whose timer goes in the heap, is
-     * timeout_alloc and timeout_enter_in with each field stored once; the
-     * rest is timeout_call_enter. */
-    cg__freelist *fl = &loop->timeout_cache;
-    cg_timeout *t = fl->head;
-    if (CG_LIKELY(t && fl->gen == cg__alloc_generation() && now >= 0 && when != CG_NEVER && when > now)) {
+/* __aexit__ of timeout_call's scope once its block has returned. */
+static void timeout_call_exit(cg_loop *loop, cg_timeout *t) {
+    if (t->state == TO_ENTERED) { /* before the deadline */
+        drop_handler(t);
+        t->state = TO_EXITED;
+    } else {
+        cg_timeout_exit(t, NULL);
+    }
+    timeout_release(t, loop);
+}
+
+/* A scope of timeout_call's whose timer is not in the heap yet: a lazy
+ * scope, on the caller's stack. Its timer can fire only through the loop,
+ * so only once the task has let the loop run: when the step that entered
+ * it ends with the scope still open, cg__timeout_flush moves it into a
+ * cg_timeout of the loop's cache and arms that timer with the heap slot
+ * and the sequence number reserved at enter (the same place among timers
+ * of the same deadline as if it had been armed then). A scope left within
+ * the step gives them back and has done no heap work at all: nothing can
+ * tell, the heap being read only between steps (the timer run, the poll's
+ * timeout). The scope is also the defer record around the block. */
+typedef struct lazy_scope {
+    cg__defer rec; /* first: arg is the scope */
+    struct lazy_scope *next;
+    cg_timeout *moved; /* the cg_timeout it became (owned), or NULL */
+    cg_task *task;
+    cg_ns when;
+    uint64_t seq;
+    int cancelling;
+} lazy_scope;
+
+/* Takes s off loop->timeout_lazy: the first one but for a scope left
+ * after another one entered later (an async generator's block, left by
+ * yielding, and its consumer's), and gives its reservation back. */
+static inline void lazy_leave(cg_loop *loop, lazy_scope *s) {
+    lazy_scope **p = (lazy_scope **)&loop->timeout_lazy;
+    while (*p != s) p = &(*p)->next;
+    *p = s->next;
+    cg__loop_timer_unreserve(loop);
+}
+
+void cg__timeout_flush(cg_loop *loop) {
+    lazy_scope *s = loop->timeout_lazy;
+    loop->timeout_lazy = NULL;
+    for (; s; s = s->next) {
+        /* The cache holds a block for each lazy scope (timeout_alloc
+         * leaves them): taken whatever its generation. */
+        cg__freelist *fl = &loop->timeout_cache;
+        cg_timeout *t = fl->head;
         fl->head = *(void **)t;
         fl->n--;
-        timeout_init(t, fl->gen, when);
+        timeout_init(t, fl->gen, s->when);
         t->state = TO_ENTERED;
-        t->task = (cg_task *)cg__fut_ref(&task->fut);
-        t->cancelling = task->num_cancels;
+        t->task = (cg_task *)cg__fut_ref(&s->task->fut);
+        t->cancelling = s->cancelling;
         cg_handle *h = &t->timer;
         h->cancelled = 0;
         h->fn = on_timeout;
         h->arg = t;
-        if (CG_UNLIKELY(cg__loop_timer_arm(loop, h, when) < 0)) {
-            timeout_release(t, loop);
-            no_memory();
-        }
+        cg__loop_timer_arm_reserved(loop, h, s->when, s->seq);
         t->handler = h;
-    } else {
-        t = timeout_call_enter(loop, task, when, now);
+        s->moved = t;
     }
+}
+
+/* The block of a lazy scope raised (timeout_unwound's work). */
+static void lazy_unwound(void *p) {
+    lazy_scope *s = p;
+    if (s->moved) {
+        timeout_unwound(s->moved);
+        return;
+    }
+    lazy_leave(cg__running_loop, s); /* (not expired: nothing to raise) */
+}
+
+static inline __attribute__((always_inline)) void timeout_call(cg_loop *loop, cg_ns when, cg_ns now, void (*fn)(void *), void *arg) {
+    cg_task *task = scope_task(loop);
+    /* The common case: a deadline to come, a block in the cache and a
+     * slot in the heap to reserve for it (see lazy_scope). */
+    if (CG_LIKELY(fn && when > now && now >= 0 && when != CG_NEVER && loop->timeout_cache.n > loop->timer_reserved &&
+                  loop->nheap < loop->heap_cap)) {
+        lazy_scope s;
+        s.next = loop->timeout_lazy;
+        s.moved = NULL;
+        s.task = task;
+        s.when = when;
+        s.cancelling = task->num_cancels;
+        s.seq = cg__loop_timer_reserve(loop);
+        loop->timeout_lazy = &s;
+        /* cg__defer_push and cg__defer_exit without the calls: the record
+         * goes on the running generator's chain (the task's stack), and
+         * its function runs only when the block raises. */
+        cg__ctx *ctx = cg__t.cur;
+        s.rec.rec.kind = CG__REC_DEFER;
+        s.rec.rec.next = ctx->chain;
+        s.rec.fn = lazy_unwound;
+        s.rec.arg = &s;
+        ctx->chain = &s.rec.rec;
+        fn(arg);
+        ctx = cg__t.cur;
+        CG_CHECK(ctx->chain == &s.rec.rec, "exception records out of order (a CG_TRY or CG_DEFER frame was left by longjmp?)");
+        ctx->chain = s.rec.rec.next;
+        if (CG_LIKELY(!s.moved)) {
+            lazy_leave(loop, &s);
+            return;
+        }
+        timeout_call_exit(loop, s.moved);
+        return;
+    }
+    cg_timeout *t = timeout_call_enter(loop, task, when, now);
     if (!fn) {
         CG_DEFER(timeout_free_cb, t);
         exit_handling(cg_exc_new(&cg_TypeError, "'NoneType' object is not callable"), timeout_exit_cb, t);
@@ -875,13 +960,7 @@ static inline __attribute__((always_inline)) void timeout_call(cg_loop *loop, cg
     fn(arg);
     rec.fn = nothing;
     cg__defer_exit(&rec);
-    if (t->state == TO_ENTERED) { /* __aexit__ before the deadline */
-        drop_handler(t);
-        t->state = TO_EXITED;
-    } else {
-        cg_timeout_exit(t, NULL);
-    }
-    timeout_release(t, loop);
+    timeout_call_exit(loop, t);
 }
 
 void cg_timeout_call(cg_ns delay, void (*fn)(void *), void *arg) {
@@ -892,7 +971,8 @@ void cg_timeout_call(cg_ns delay, void (*fn)(void *), void *arg) {
 }
 
 void cg_timeout_at_call(cg_ns when, void (*fn)(void *), void *arg) {
-    timeout_call(cg_get_running_loop(), when, -1, fn, arg);
+    cg_loop *loop = cg_get_running_loop();
+    timeout_call(loop, when, when == CG_NEVER ? -1 : cg__loop_now(loop), fn, arg);
 }
 
 /* ======================================================================
