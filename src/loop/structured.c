@@ -913,39 +913,56 @@ static void lazy_unwound(void *p) {
     lazy_leave(cg__running_loop, s); /* (not expired: nothing to raise) */
 }
 
-static inline __attribute__((always_inline)) void timeout_call(cg_loop *loop, cg_ns when, cg_ns now, void (*fn)(void *), void *arg) {
+/* A lazy scope around fn(arg) (fn not NULL, now < when < CG_NEVER, a
+ * block in the cache and a free slot in the heap for it: see lazy_scope).
+ * A function of its own, which its callers' checks tail-call: it saves a
+ * register or two, where inlined in them it saved all they used. */
+static CG_NOINLINE void lazy_call(cg_loop *loop, cg_task *task, cg_ns when, void (*fn)(void *), void *arg) {
+    lazy_scope s;
+    s.next = loop->timeout_lazy;
+    s.moved = NULL;
+    s.task = task;
+    s.when = when;
+    s.cancelling = task->num_cancels;
+    s.seq = cg__loop_timer_reserve(loop);
+    loop->timeout_lazy = &s;
+    /* cg__defer_push and cg__defer_exit without the calls: the record goes
+     * on the running generator's chain (the task's stack), and its
+     * function runs only when the block raises. */
+    cg__ctx *ctx = cg__t.cur;
+    s.rec.rec.kind = CG__REC_DEFER;
+    s.rec.rec.next = ctx->chain;
+    s.rec.fn = lazy_unwound;
+    s.rec.arg = &s;
+    ctx->chain = &s.rec.rec;
+    fn(arg);
+    /* (the loop and the context read again: nothing is kept in a register
+     * across the block, so that there are fewer to save) */
+    ctx = cg__t.cur;
+    CG_CHECK(ctx->chain == &s.rec.rec, "exception records out of order (a CG_TRY or CG_DEFER frame was left by longjmp?)");
+    ctx->chain = s.rec.rec.next;
+    loop = cg__running_loop;
+    if (CG_LIKELY(!s.moved)) {
+        lazy_leave(loop, &s);
+        return;
+    }
+    timeout_call_exit(loop, s.moved);
+}
+
+static inline int lazy_room(const cg_loop *loop) {
+    return loop->timeout_cache.n > loop->timer_reserved && loop->nheap < loop->heap_cap;
+}
+
+/* cg_timeout_call and cg_timeout_at_call, now being loop.time() or -1
+ * (not read yet). */
+static CG_NOINLINE void timeout_call(cg_loop *loop, cg_ns when, cg_ns now, void (*fn)(void *), void *arg) {
     cg_task *task = scope_task(loop);
-    /* The common case: a deadline to come, a block in the cache and a
-     * slot in the heap to reserve for it (see lazy_scope). */
-    if (CG_LIKELY(fn && when > now && now >= 0 && when != CG_NEVER && loop->timeout_cache.n > loop->timer_reserved &&
-                  loop->nheap < loop->heap_cap)) {
-        lazy_scope s;
-        s.next = loop->timeout_lazy;
-        s.moved = NULL;
-        s.task = task;
-        s.when = when;
-        s.cancelling = task->num_cancels;
-        s.seq = cg__loop_timer_reserve(loop);
-        loop->timeout_lazy = &s;
-        /* cg__defer_push and cg__defer_exit without the calls: the record
-         * goes on the running generator's chain (the task's stack), and
-         * its function runs only when the block raises. */
-        cg__ctx *ctx = cg__t.cur;
-        s.rec.rec.kind = CG__REC_DEFER;
-        s.rec.rec.next = ctx->chain;
-        s.rec.fn = lazy_unwound;
-        s.rec.arg = &s;
-        ctx->chain = &s.rec.rec;
-        fn(arg);
-        ctx = cg__t.cur;
-        CG_CHECK(ctx->chain == &s.rec.rec, "exception records out of order (a CG_TRY or CG_DEFER frame was left by longjmp?)");
-        ctx->chain = s.rec.rec.next;
-        if (CG_LIKELY(!s.moved)) {
-            lazy_leave(loop, &s);
+    if (fn && when != CG_NEVER) {
+        if (now < 0) now = cg__loop_now(loop);
+        if (when > now && lazy_room(loop)) {
+            lazy_call(loop, task, when, fn, arg);
             return;
         }
-        timeout_call_exit(loop, s.moved);
-        return;
     }
     cg_timeout *t = timeout_call_enter(loop, task, when, now);
     if (!fn) {
@@ -963,16 +980,37 @@ static inline __attribute__((always_inline)) void timeout_call(cg_loop *loop, cg
     timeout_call_exit(loop, t);
 }
 
-void cg_timeout_call(cg_ns delay, void (*fn)(void *), void *arg) {
-    cg_loop *loop = cg__running_loop;
-    if (!loop) loop = cg_get_running_loop(); /* (raises) */
+static CG_NOINLINE void timeout_call_slow(cg_ns delay, void (*fn)(void *), void *arg) {
+    cg_loop *loop = cg_get_running_loop(); /* (raises outside one) */
     cg_ns now = cg__loop_now(loop);
     timeout_call(loop, delay == CG_NEVER ? CG_NEVER : add_sat(now, delay), now, fn, arg);
 }
 
+/* The common case here (a lazy scope, the clock read in this iteration
+ * already), the rest in timeout_call_slow: both tail calls, so that this
+ * saves no register at all. */
+void cg_timeout_call(cg_ns delay, void (*fn)(void *), void *arg) {
+    cg_loop *loop = cg__running_loop;
+    if (CG_LIKELY(loop && fn && delay > 0)) {
+        cg_task *task = loop->current;
+        cg_ns now;
+        if (loop->flags & CG_LOOP_VIRTUAL_CLOCK)
+            now = loop->now;
+        else if (CG_LIKELY(loop->clock_valid))
+            now = loop->clock;
+        else
+            goto slow;
+        if (CG_LIKELY(task && delay < CG_NEVER - now && lazy_room(loop))) {
+            lazy_call(loop, task, now + delay, fn, arg);
+            return;
+        }
+    }
+slow:
+    timeout_call_slow(delay, fn, arg);
+}
+
 void cg_timeout_at_call(cg_ns when, void (*fn)(void *), void *arg) {
-    cg_loop *loop = cg_get_running_loop();
-    timeout_call(loop, when, when == CG_NEVER ? -1 : cg__loop_now(loop), fn, arg);
+    timeout_call(cg_get_running_loop(), when, -1, fn, arg);
 }
 
 /* ======================================================================
