@@ -375,9 +375,15 @@ CG_HIDDEN int cg__loop_timer_arm(cg_loop *loop, cg_handle *h, cg_ns when);
  * as if it had been armed at once. The caller has checked that the heap
  * has a free slot (nheap < heap_cap). */
 static inline uint64_t cg__loop_timer_reserve(cg_loop *loop) {
+    uint64_t seq = loop->timer_seq;
+    /* (opaque to the optimizer: otherwise gcc loads heap_cap and timer_seq
+     * with one 16-byte load, which the 8-byte stores of the unreserve
+     * before it cannot forward to: a stall of a dozen cycles per scope) */
+    __asm__("" : "+r"(seq));
     loop->heap_cap--;
     loop->timer_reserved++;
-    return loop->timer_seq++;
+    loop->timer_seq = seq + 1;
+    return seq;
 }
 static inline void cg__loop_timer_unreserve(cg_loop *loop) {
     loop->heap_cap++;
@@ -398,10 +404,10 @@ CG_HIDDEN void cg__loop_timer_disarm(cg_handle *h);
 static inline void cg__timeout_block_free(cg_loop *loop, cg_handle *h) {
     if (!loop || !cg__freelist_put(&loop->timeout_cache, h, h->alloc_gen)) cg__dealloc(h);
 }
-/* Puts the timers of the lazy timeout scopes of the step that has just
- * ended in the heap (structured.c): called by the task step when
+/* Puts the timers of the lazy timeout scopes of task's step, which has
+ * just ended, in the heap (structured.c): called by the task step when
  * loop->timeout_lazy is set, before anything can look at the heap. */
-CG_HIDDEN void cg__timeout_flush(cg_loop *loop);
+CG_HIDDEN void cg__timeout_flush(cg_loop *loop, cg_task *task);
 /* Schedules a handle at the end of the ready queue (takes a reference). */
 CG_HIDDEN void cg__loop_ready(cg_loop *loop, cg_handle *h);
 /* Appends an embedded entry (the caller has given it what it holds).

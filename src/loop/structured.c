@@ -860,10 +860,10 @@ static void timeout_call_exit(cg_loop *loop, cg_timeout *t) {
  * tell, the heap being read only between steps (the timer run, the poll's
  * timeout). The scope is also the defer record around the block. */
 typedef struct lazy_scope {
-    cg__defer rec; /* first: arg is the scope */
+    cg__defer rec; /* first: lazy_unwound and the scope, or, once it
+                      has become a cg_timeout (owned), timeout_unwound
+                      and that */
     struct lazy_scope *next;
-    cg_timeout *moved; /* the cg_timeout it became (owned), or NULL */
-    cg_task *task;
     cg_ns when;
     uint64_t seq;
     int cancelling;
@@ -879,7 +879,7 @@ static inline void lazy_leave(cg_loop *loop, lazy_scope *s) {
     cg__loop_timer_unreserve(loop);
 }
 
-void cg__timeout_flush(cg_loop *loop) {
+void cg__timeout_flush(cg_loop *loop, cg_task *task) {
     lazy_scope *s = loop->timeout_lazy;
     loop->timeout_lazy = NULL;
     for (; s; s = s->next) {
@@ -891,7 +891,7 @@ void cg__timeout_flush(cg_loop *loop) {
         fl->n--;
         timeout_init(t, fl->gen, s->when);
         t->state = TO_ENTERED;
-        t->task = (cg_task *)cg__fut_ref(&s->task->fut);
+        t->task = (cg_task *)cg__fut_ref(&task->fut);
         t->cancelling = s->cancelling;
         cg_handle *h = &t->timer;
         h->cancelled = 0;
@@ -899,19 +899,13 @@ void cg__timeout_flush(cg_loop *loop) {
         h->arg = t;
         cg__loop_timer_arm_reserved(loop, h, s->when, s->seq);
         t->handler = h;
-        s->moved = t;
+        s->rec.fn = timeout_unwound;
+        s->rec.arg = t;
     }
 }
 
-/* The block of a lazy scope raised (timeout_unwound's work). */
-static void lazy_unwound(void *p) {
-    lazy_scope *s = p;
-    if (s->moved) {
-        timeout_unwound(s->moved);
-        return;
-    }
-    lazy_leave(cg__running_loop, s); /* (not expired: nothing to raise) */
-}
+/* The block of a lazy scope raised: not expired, nothing to raise. */
+static void lazy_unwound(void *p) { lazy_leave(cg__running_loop, p); }
 
 /* A lazy scope around fn(arg) (fn not NULL, now < when < CG_NEVER, a
  * block in the cache and a free slot in the heap for it: see lazy_scope).
@@ -920,8 +914,6 @@ static void lazy_unwound(void *p) {
 static CG_NOINLINE void lazy_call(cg_loop *loop, cg_task *task, cg_ns when, void (*fn)(void *), void *arg) {
     lazy_scope s;
     s.next = loop->timeout_lazy;
-    s.moved = NULL;
-    s.task = task;
     s.when = when;
     s.cancelling = task->num_cancels;
     s.seq = cg__loop_timer_reserve(loop);
@@ -942,11 +934,11 @@ static CG_NOINLINE void lazy_call(cg_loop *loop, cg_task *task, cg_ns when, void
     CG_CHECK(ctx->chain == &s.rec.rec, "exception records out of order (a CG_TRY or CG_DEFER frame was left by longjmp?)");
     ctx->chain = s.rec.rec.next;
     loop = cg__running_loop;
-    if (CG_LIKELY(!s.moved)) {
+    if (CG_LIKELY(s.rec.arg == &s)) {
         lazy_leave(loop, &s);
         return;
     }
-    timeout_call_exit(loop, s.moved);
+    timeout_call_exit(loop, s.rec.arg);
 }
 
 static inline int lazy_room(const cg_loop *loop) {
