@@ -872,10 +872,17 @@ typedef struct lazy_scope {
 /* Takes s off loop->timeout_lazy: the first one but for a scope left
  * after another one entered later (an async generator's block, left by
  * yielding, and its consumer's), and gives its reservation back. */
+static CG_NOINLINE void lazy_unlink(cg_loop *loop, lazy_scope *s) {
+    lazy_scope *p = loop->timeout_lazy;
+    while (p->next != s) p = p->next;
+    p->next = s->next;
+}
+
 static inline void lazy_leave(cg_loop *loop, lazy_scope *s) {
-    lazy_scope **p = (lazy_scope **)&loop->timeout_lazy;
-    while (*p != s) p = &(*p)->next;
-    *p = s->next;
+    if (CG_LIKELY(loop->timeout_lazy == s))
+        loop->timeout_lazy = s->next;
+    else
+        lazy_unlink(loop, s);
     cg__loop_timer_unreserve(loop);
 }
 
@@ -983,7 +990,8 @@ static CG_NOINLINE void timeout_call_slow(cg_ns delay, void (*fn)(void *), void 
  * saves no register at all. */
 void cg_timeout_call(cg_ns delay, void (*fn)(void *), void *arg) {
     cg_loop *loop = cg__running_loop;
-    if (CG_LIKELY(loop && fn && delay > 0)) {
+    if (!loop) goto slow;
+    if (CG_LIKELY(fn && delay > 0)) {
         cg_task *task = loop->current;
         cg_ns now;
         if (loop->flags & CG_LOOP_VIRTUAL_CLOCK)
