@@ -917,8 +917,9 @@ static void lazy_unwound(void *p) { lazy_leave(cg__running_loop, p); }
 /* A lazy scope around fn(arg) (fn not NULL, now < when < CG_NEVER, a
  * block in the cache and a free slot in the heap for it: see lazy_scope).
  * A function of its own, which its callers' checks tail-call: it saves a
- * register or two, where inlined in them it saved all they used. */
-static CG_NOINLINE void lazy_call(cg_loop *loop, cg_task *task, cg_ns when, void (*fn)(void *), void *arg) {
+ * register or two, where inlined in them it saved all they used (and its
+ * first three arguments are cg_timeout_call's, in the same registers). */
+static CG_NOINLINE void lazy_call(cg_ns when, void (*fn)(void *), void *arg, cg_loop *loop, cg_task *task) {
     lazy_scope s;
     s.next = loop->timeout_lazy;
     s.when = when;
@@ -959,7 +960,7 @@ static CG_NOINLINE void timeout_call(cg_loop *loop, cg_ns when, cg_ns now, void 
     if (fn && when != CG_NEVER) {
         if (now < 0) now = cg__loop_now(loop);
         if (when > now && lazy_room(loop)) {
-            lazy_call(loop, task, when, fn, arg);
+            lazy_call(when, fn, arg, loop, task);
             return;
         }
     }
@@ -1001,7 +1002,7 @@ void cg_timeout_call(cg_ns delay, void (*fn)(void *), void *arg) {
         else
             goto slow;
         if (CG_LIKELY(task && delay < CG_NEVER - now && lazy_room(loop))) {
-            lazy_call(loop, task, now + delay, fn, arg);
+            lazy_call(now + delay, fn, arg, loop, task);
             return;
         }
     }
