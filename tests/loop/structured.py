@@ -942,11 +942,13 @@ def timeout_lazy():
             pass
         await asyncio.sleep(10)
         log(f"left at once -> cancelling={task.cancelling()}")
+        early = None
         try:
             async with asyncio.timeout(5):
                 raise KeyError("early")
         except KeyError as e:
-            log(f"raised at once -> {X(e)}")
+            early = e
+        log(f"raised at once -> {X(early)}")
         await asyncio.sleep(10)
         log(f"not fired -> cancelling={task.cancelling()}")
         when = loop.time() + 5
