@@ -10,6 +10,7 @@ dir=$2
 out=${3:-.}
 emu=${4:-}
 here=$(dirname "$0")
+mkdir -p "$out"
 COGEN_SCENARIO_TIMEOUT=call
 export COGEN_SCENARIO_TIMEOUT
 ran=0
