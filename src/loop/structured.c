@@ -621,11 +621,18 @@ static inline void timeout_init(cg_timeout *t, unsigned gen, cg_ns when) {
  * goes back to that loop's cache of dead ones: a malloc and a free were a
  * fifth of a scope entered and left. Its timer handle comes with it. */
 static cg_timeout *timeout_alloc(cg_loop *loop, cg_ns when) {
-    /* (leaving a block for each lazy scope, cg__timeout_flush's) */
-    cg_timeout *t = loop && loop->timeout_cache.n > loop->timer_reserved ? cg__freelist_take(&loop->timeout_cache) : NULL;
+    /* A block for each lazy scope stays (cg__timeout_flush's), and so
+     * does the rest when the allocator has changed (cg__freelist_take
+     * would free them all). */
+    cg__freelist *fl = loop ? &loop->timeout_cache : NULL;
+    cg_timeout *t = NULL;
     unsigned gen;
-    if (t) {
-        gen = loop->timeout_cache.gen;
+    if (fl && fl->gen != cg__alloc_generation() && !loop->timer_reserved) cg__freelist_clear(fl);
+    if (fl && fl->n > loop->timer_reserved && fl->gen == cg__alloc_generation()) {
+        t = fl->head;
+        fl->head = *(void **)t;
+        fl->n--;
+        gen = fl->gen;
     } else {
         gen = cg__alloc_generation();
         t = cg__alloc(sizeof *t);
@@ -891,7 +898,7 @@ void cg__timeout_flush(cg_loop *loop, cg_task *task) {
     loop->timeout_lazy = NULL;
     for (; s; s = s->next) {
         /* The cache holds a block for each lazy scope (timeout_alloc
-         * leaves them): taken whatever its generation. */
+         * leaves them). */
         cg__freelist *fl = &loop->timeout_cache;
         cg_timeout *t = fl->head;
         fl->head = *(void **)t;
@@ -949,6 +956,10 @@ static CG_NOINLINE void lazy_call(cg_ns when, void (*fn)(void *), void *arg, cg_
     timeout_call_exit(loop, s.rec.arg);
 }
 
+/* A block in the cache for each lazy scope and this one, and a free heap
+ * slot. (Of any generation: a block goes back to the cache of its own, or
+ * is freed with its allocator when the loop is; timeout_alloc empties a
+ * cache of another generation when no lazy scope holds a block of it.) */
 static inline int lazy_room(const cg_loop *loop) {
     return loop->timeout_cache.n > loop->timer_reserved && loop->nheap < loop->heap_cap;
 }
