@@ -495,6 +495,8 @@ def _task_name(task):
 
 
 WAIT_TIMER, WAIT_FD, WAIT_TAGS = 2, 4, 7  # the tags of a task's fut.task_wait (task.c, loop.h)
+WAIT_SYNC = 1  # in a primitive's or queue's deque itself (sync.h); alone: that wait cancelled
+WQ_TAGS = 1  # a deque entry that is a task, not a future (sync.h: CG__WQ_TASK)
 
 
 def _future_ops(fut):
@@ -523,9 +525,10 @@ def _loop_now(loop):
 
 
 def _waiters(w):
-    """The futures of a cg__waiters deque, as addresses."""
+    """The futures of a cg__waiters deque (or the tasks waiting in it
+    without one), as addresses."""
     v = w["v"]
-    return [_ptr(v[i]) for i in range(int(w["n"]))]
+    return [_ptr(v[i]) & ~WQ_TAGS for i in range(int(w["n"]))]
 
 
 # The loop's objects a task can wait in: for each struct, the deques of
@@ -709,6 +712,12 @@ def _awaits(loop, task, now):
             text = "an fd (%s)" % ("writable" if wait & 1 else "readable")
         where = _task_site(task, 0)[0]
         return text + ("; in %s" % where if where is not None else "")
+    if (wait & WAIT_TAGS) == WAIT_SYNC:  # a waiter without a future: the task is the entry (sync.h)
+        where, sync = _task_site(task, _ptr(task))
+        text = sync if sync is not None else "a waiter of a lock, event, semaphore or queue"
+        if wait == WAIT_SYNC:
+            text += " (cancelled)"
+        return text + ("; in %s" % where if where is not None else "")
     fw = gdb.Value(wait).cast(gdb.lookup_type("struct cg_future").pointer())
     if not wait:
         if not int(task["started"]):
@@ -771,7 +780,7 @@ a pending task what it waits for:
   - Lock.acquire, Event.wait, Semaphore.acquire, Condition.wait,
     Barrier.wait, Queue.get, Queue.put, Queue.join: the object and its
     state (found among the pointers of the task's frames, and checked:
-    the task's future is among that object's waiters);
+    the task's future, or the task itself, is among that object's waiters);
   - gather / shield / future 0x...: any other future, with its state;
 then the innermost frame of the task outside cogen's sources (where the
 program awaits), and cancelling=N or a pending cancel when there is one."""
