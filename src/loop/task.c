@@ -371,6 +371,7 @@ void cg__task_step(cg_task *t, cg_exc *exc) {
     cg_ns t0 = cg__tracing() ? cg__trace_now() : 0;
     cg_status st = exc ? cg_throw(t->gen, exc, &r, &err) : cg_send(t->gen, NULL, &r, &err);
     loop->current = NULL;
+    if (CG_UNLIKELY(loop->timeout_lazy != NULL)) cg__timeout_flush(loop, t);
     if (t0) cg__trace_step(t, t0, st, r);
     if (CG_UNLIKELY(st != CG_YIELDED))
         step_ended(t, st, r, err);
