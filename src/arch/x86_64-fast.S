@@ -29,11 +29,12 @@
  *
  * The body's frame, saved by cg_yield, continues straight in cg_yield's
  * caller: a send resumes it with the value in rax and nothing else to do.
- * A throw (cg_throw here, or the C code) into a body parked that way first
- * makes its frame continue in cg__yield_thrown_entry instead, which raises
- * the exception at the cg_yield (cg__park_thrown; a frame saved by the C
- * cg__switch, in cg_yield_catch say, is left alone: the C code there checks
- * for a throw itself). ev 0 on a suspended generator means "plain, not
+ * A throw into a body parked that way raises the exception at the
+ * cg_yield: cg_throw here switches in straight to cg__throw_in (src/core/exc.c)
+ * on the body's stack, as if cg_yield had called it; the C code first makes
+ * the frame continue in cg__yield_thrown_entry instead (cg__park_thrown). A
+ * frame saved by the C cg__switch, in cg_yield_catch say, is left alone:
+ * the C code there checks for a throw itself. ev 0 on a suspended generator means "plain, not
  * delegating, no work for the resumer after a yield": src/core/gen.c keeps it
  * so (resume() resets ev before every resume; a delegation keeps
  * EV_DELEGATE until the delegator is resumed; a canary, a pending free or
@@ -53,7 +54,7 @@
 /* Resume g (%rdi) on the fast path, with %rax = what the body receives, and
  * return its answer to the caller. %rdx, %rcx: the caller's out and exc.
  * The CFA offset is 8 (function entry) where it starts. */
-.macro RESUME_FAST
+.macro RESUME_FAST thrown=0
         movq    cg__t@gottpoff(%rip), %r8
         movq    %fs:CG_T_CUR(%r8), %r9
         movb    $CG_STATE_RUNNING, CG_G_STATE(%rdi)
@@ -69,7 +70,14 @@
         leaq    3f(%rip), %r11
         pushq   %r11
         .cfi_adjust_cfa_offset 8
+.if \thrown
+        /* The body continues in cg__throw_in(%rdi, %rsi), as if its
+         * cg_yield had called it in its last act. */
+        CG_SWITCH_REGS CG_G_RETSP(%rdi), CG_G_SP(%rdi)
+        jmp     cg__throw_in
+.else
         CG_SWITCH CG_G_RETSP(%rdi), CG_G_SP(%rdi)
+.endif
         .cfi_restore_state
 3:      /* The body switched back: with ZF set from cg_yield, the value in
          * %rsi; with ZF clear through cg__switch, in %rax. */
@@ -198,11 +206,18 @@ cg_throw:
         jne     9f
         cmpw    $CG_STATE_SUSPENDED, CG_G_STATE(%rdi) /* and ev 0 */
         jne     9f
+        movq    CG_G_SP(%rdi), %r10
+        leaq    cg__switch_ret(%rip), %r11
+        cmpq    %r11, 48(%r10)
+        je      5f
+        /* Parked in cg_yield: its frame is left as it is, and the body
+         * raises e there through cg__throw_in (g is &g->ctx, src/core/gen.c
+         * checks it), with e in %rsi and nothing left in g for it. In this
+         * build arrived() (src/core/gen.h) has nothing to do. */
+        RESUME_FAST thrown=1
+5:      /* Parked in C code, which checks for a throw after its switch. */
         movq    %rsi, CG_G_EXC(%rdi)
         movb    $CG_IN_THROW, CG_G_IN(%rdi)
-        movq    CG_G_SP(%rdi), %r10
-        PARK_THROWN
-        movq    %r10, CG_G_SP(%rdi)
         xorl    %eax, %eax
         xorl    %esi, %esi
         RESUME_FAST

@@ -521,16 +521,23 @@ static void pop(cg__ctx *ctx, cg__rec *r) {
     ctx->chain = r->next;
 }
 
+/* The exception that the records from r outward are handling, or NULL. */
+static inline cg_exc *handled_from(const cg__rec *r) {
+    for (; r; r = r->next) {
+        if (r->kind == CG__REC_TRY) {
+            const cg__try *t = (const cg__try *)r;
+            if ((t->phase == PH_HANDLING || t->phase == PH_FINALLY) && t->exc) return t->exc;
+        } else if (r->kind == CG__REC_HANDLED) {
+            return ((const handled_rec *)r)->exc;
+        }
+    }
+    return NULL;
+}
+
 cg_exc *cg__handled(cg__ctx *ctx, int walk_parents) {
     for (; ctx; ctx = walk_parents ? ctx->parent : NULL) {
-        for (cg__rec *r = ctx->chain; r; r = r->next) {
-            if (r->kind == CG__REC_TRY) {
-                cg__try *t = (cg__try *)r;
-                if ((t->phase == PH_HANDLING || t->phase == PH_FINALLY) && t->exc) return t->exc;
-            } else if (r->kind == CG__REC_HANDLED) {
-                return ((handled_rec *)r)->exc;
-            }
-        }
+        cg_exc *h = handled_from(ctx->chain);
+        if (h) return h;
     }
     return NULL;
 }
@@ -574,17 +581,37 @@ CG_COLD CG_NORETURN static void uncaught(cg_exc *e) {
     abort();
 }
 
+/* The innermost record, when it is a try whose body runs (it holds no
+ * exception yet): the common case of a raise, which lands there at once. */
+static inline cg__try *body_try(const cg__ctx *ctx) {
+    cg__rec *top = ctx->chain;
+    return top && top->kind == CG__REC_TRY && ((cg__try *)top)->phase == PH_BODY ? (cg__try *)top : NULL;
+}
+
+CG_NORETURN static inline void land(cg__try *t, cg_exc *e) {
+    t->exc = e;
+    t->phase = PH_CAUGHT;
+    cg__longjmp(t->jb, 1);
+}
+
+void cg__throw_in(cg__ctx *ctx, cg_exc *e) {
+    cg__try *t = body_try(ctx);
+    if (CG_LIKELY(t)) {
+        /* A try in its body handles nothing: what is handled, if anything,
+         * is further out (usually nothing, and then no call). */
+        cg_exc *h = handled_from(t->rec.next);
+        if (CG_UNLIKELY(h != NULL)) cg__chain(e, h);
+        land(t, e);
+    }
+    cg_exc *h = handled_from(ctx->chain);
+    if (h) cg__chain(e, h);
+    cg__unwind(e);
+}
+
 void cg__unwind(cg_exc *e) {
     cg__ctx *ctx = cg__cur();
-    cg__rec *top = ctx->chain;
-    if (CG_LIKELY(top && top->kind == CG__REC_TRY && ((cg__try *)top)->phase == PH_BODY)) {
-        /* The common case: the innermost record is a try whose body runs
-         * (it holds no exception yet). */
-        cg__try *t = (cg__try *)top;
-        t->exc = e;
-        t->phase = PH_CAUGHT;
-        cg__longjmp(t->jb, 1);
-    }
+    cg__try *t = body_try(ctx);
+    if (CG_LIKELY(t)) land(t, e);
     for (cg__rec *r; (r = ctx->chain) != NULL;) {
         if (r->kind == CG__REC_DEFER) {
             cg__defer *d = (cg__defer *)r;
