@@ -606,8 +606,10 @@ void cg__throw_in(cg__ctx *ctx, cg_exc *e) {
     if (CG_LIKELY(t)) {
         /* A try in its body handles nothing: what is handled, if anything,
          * is further out (usually nothing, and then no call). */
-        cg_exc *h = handled_from(t->rec.next);
-        if (CG_UNLIKELY(h != NULL)) cg__chain(e, h);
+        if (CG_UNLIKELY(t->rec.next != NULL)) {
+            cg_exc *h = handled_from(t->rec.next);
+            if (h) cg__chain(e, h);
+        }
         land(t, e);
     }
     cg_exc *h = handled_from(ctx->chain);
