@@ -601,20 +601,18 @@ CG_NORETURN static inline void land(cg__try *t, cg_exc *e) {
     cg__longjmp(t->jb, 1);
 }
 
-void cg__throw_in(cg__ctx *ctx, cg_exc *e) {
-    cg__try *t = body_try(ctx);
-    if (CG_LIKELY(t)) {
-        /* A try in its body handles nothing: what is handled, if anything,
-         * is further out (usually nothing, and then no call). */
-        if (CG_UNLIKELY(t->rec.next != NULL)) {
-            cg_exc *h = handled_from(t->rec.next);
-            if (h) cg__chain(e, h);
-        }
-        land(t, e);
-    }
+CG_NOINLINE CG_NORETURN static void throw_in_slow(cg__ctx *ctx, cg_exc *e) {
     cg_exc *h = handled_from(ctx->chain);
     if (h) cg__chain(e, h);
     cg__unwind(e);
+}
+
+void cg__throw_in(cg__ctx *ctx, cg_exc *e) {
+    /* A try in its body handles nothing: when it is the only record,
+     * nothing is handled here and e needs no chaining. */
+    cg__try *t = body_try(ctx);
+    if (CG_LIKELY(t && !t->rec.next)) land(t, e);
+    throw_in_slow(ctx, e);
 }
 
 void cg__unwind(cg_exc *e) {
