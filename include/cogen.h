@@ -754,14 +754,18 @@ typedef struct cg__defer {
     void *arg;
 } cg__defer;
 
-/* The library's setjmp: a lean one written for the ABI, or libc's in builds
+/* CG_TRY's start: the record goes on the running context's chain, then a
+ * setjmp. On x86-64 and AArch64, one call (cg__try_enter) does both with
+ * the library's setjmp: a lean one written for the ABI, or libc's in builds
  * with sanitizers (whose interceptors must see it); longjmp must match it,
  * so the choice is the library's, not the caller's. */
 #if defined(__x86_64__) || defined(__aarch64__)
-CG_API int cg__setjmp(jmp_buf env) __attribute__((returns_twice));
-#define CG__SETJMP(env) cg__setjmp(env)
+CG_API int cg__try_enter(cg__try *t) __attribute__((returns_twice));
+#define CG__TRY_ENTER(t) if (cg__try_enter(t) == 0)
 #else
-#define CG__SETJMP(env) setjmp(env)
+#define CG__TRY_ENTER(t)                                            \
+        cg__try_push(t);                                            \
+        if (setjmp((t)->jb) == 0)
 #endif
 
 /* A CG_TRY's record gets a name of its own (__COUNTER__); its clauses reach
@@ -777,8 +781,7 @@ CG_API int cg__setjmp(jmp_buf env) __attribute__((returns_twice));
         CG__NO_SHADOW_BEGIN                                         \
         cg__try *const cg__try_here = &rec;                         \
         CG__NO_SHADOW_END                                           \
-        cg__try_push(cg__try_here);                                 \
-        if (CG__SETJMP(rec.jb) == 0) {
+        CG__TRY_ENTER(&rec) {
 #define CG__NO_SHADOW_BEGIN                                         \
     _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wshadow\"")
 #define CG__NO_SHADOW_END _Pragma("GCC diagnostic pop")

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -698,6 +699,14 @@ void cg_reraise(void) {
 /* ---------------------------------------------------------------------
  * What the CG_TRY and CG_DEFER macros call
  * ------------------------------------------------------------------ */
+
+/* What src/arch/x86_64-setjmp.S and aarch64-setjmp.S know of the records
+ * (cg__try_enter pushes a try record itself). */
+_Static_assert(offsetof(cg__thread, cur) == 0 && offsetof(cg__ctx, chain) == 0, "*-setjmp.S");
+_Static_assert(offsetof(cg__try, rec.next) == 0 && offsetof(cg__try, rec.kind) == 8 && CG__REC_TRY == 1, "*-setjmp.S");
+_Static_assert(offsetof(cg__try, phase) == 16 && offsetof(cg__try, exc) == 24 && offsetof(cg__try, jb) == 32 &&
+                   CG__TRY_BODY == 0,
+               "*-setjmp.S");
 
 /* The first CG_TRY of a thread that has not used cogen yet. */
 CG_NOINLINE static void try_push_first(cg__try *t) {
