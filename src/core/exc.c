@@ -179,13 +179,11 @@ cg_exc *cg_exc_new(const cg_exc_type *type, const char *msg) {
     /* The common case of a throw, an exception without a message from a
      * spare slot, with no call on the way (and so no frame to set up). */
     cg_exc *e = spare.head;
-    if (CG_LIKELY(!msg && type && e && spare_current())) {
-        spare_pop(e);
-        e->slot = 1;
-        exc_init(e, type);
-        return e;
-    }
-    return exc_new_slow(type, msg); /* a tail call */
+    if (CG_UNLIKELY(!e || msg || !type || !spare_current())) return exc_new_slow(type, msg); /* a tail call */
+    spare_pop(e);
+    e->slot = 1;
+    exc_init(e, type);
+    return e;
 }
 
 cg_exc *cg_exc_newf(const cg_exc_type *type, const char *fmt, ...) {
@@ -218,7 +216,7 @@ CG_NOINLINE static void release_linked(cg_exc *e);
  * exception that nothing links, goes straight back to the spare list, with
  * no call on the way. */
 static inline void exc_release(cg_exc *e) {
-    if (CG_LIKELY(!e->context && !e->cause && !e->payload_dtor))
+    if (CG_LIKELY(!((uintptr_t)e->context | (uintptr_t)e->cause | (uintptr_t)e->payload_dtor)))
         exc_free(e);
     else
         release_linked(e);
