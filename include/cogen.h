@@ -347,8 +347,9 @@ CG_API cg_exc *cg_exc_current(void);
  * Locals that are only read between CG_TRY and CG_END, or changed only
  * before CG_TRY, need nothing.
  *
- * Nested blocks declare nothing the compiler sees as shadowing: they build
- * clean with -Wshadow, in C and C++. */
+ * Nested blocks build clean with -Wshadow, in C and C++ (the one name each
+ * CG_TRY declares for its clauses, and that a nested one hides, is
+ * declared with the warning off). */
 #define CG_TRY CG__TRY(CG__CAT(cg__try_, __COUNTER__))
 #define CG_EXCEPT(type, e)                                          \
         } else if (cg__try_match(cg__try_here, (type))) {           \
