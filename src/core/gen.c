@@ -450,13 +450,13 @@ static inline cg_exc *take_thrown(cg_gen *g) {
  * behalf of the resumer) lands in a try that encloses the yield without
  * the generic unwinding. */
 CG_NORETURN static inline void raise_thrown_here(cg_gen *g) {
-    cg_exc *e = g->exc;
-    unsigned in = g->in;
-    g->exc = NULL;
-    g->in = IN_SEND;
-    if (CG_LIKELY(in == IN_THROW)) cg__throw_in(&g->ctx, e);
-    if (in == IN_RAISE) cg__chain_here(e);
-    cg__unwind(e);
+    if (CG_LIKELY(g->in == IN_THROW)) {
+        cg_exc *e = g->exc;
+        g->exc = NULL;
+        g->in = IN_SEND;
+        cg__throw_in(&g->ctx, e); /* chains as take_thrown would */
+    }
+    cg__unwind(take_thrown(g));
 }
 
 CG_COLD CG_NORETURN static void raise_thrown(cg_gen *g) { raise_thrown_here(g); }
