@@ -4,6 +4,25 @@
 #ifndef COGEN_X86_64_SWITCH_H
 #define COGEN_X86_64_SWITCH_H
 
+/* The first half of CG_SWITCH: save the running side's callee-saved
+ * registers and store its stack pointer in SAVE. The caller continues on
+ * a stack of its choosing (the start of a fresh body, x86_64-fast.S). */
+.macro CG_SAVE save
+        pushq   %rbp
+        .cfi_adjust_cfa_offset 8
+        pushq   %rbx
+        .cfi_adjust_cfa_offset 8
+        pushq   %r12
+        .cfi_adjust_cfa_offset 8
+        pushq   %r13
+        .cfi_adjust_cfa_offset 8
+        pushq   %r14
+        .cfi_adjust_cfa_offset 8
+        pushq   %r15
+        .cfi_adjust_cfa_offset 8
+        movq    %rsp, \save
+.endm
+
 /* Save the running side's callee-saved registers on its stack above the
  * return address already there, store its stack pointer in SAVE; continue
  * on the stack pointer LOAD, at the address on top of the frame there. No
@@ -23,19 +42,7 @@
  * registers back, the address where it continues still on top (the CFA
  * offset is 8, as at a function's entry). */
 .macro CG_SWITCH_REGS save, load
-        pushq   %rbp
-        .cfi_adjust_cfa_offset 8
-        pushq   %rbx
-        .cfi_adjust_cfa_offset 8
-        pushq   %r12
-        .cfi_adjust_cfa_offset 8
-        pushq   %r13
-        .cfi_adjust_cfa_offset 8
-        pushq   %r14
-        .cfi_adjust_cfa_offset 8
-        pushq   %r15
-        .cfi_adjust_cfa_offset 8
-        movq    %rsp, \save
+        CG_SAVE \save
         movq    \load, %rsp
         .cfi_def_cfa_offset 56  /* the other side's frame, the same shape */
         popq    %r15

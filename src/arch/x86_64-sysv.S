@@ -73,8 +73,9 @@ cg__switch_ret:
         .size   cg__switch, .-cg__switch
 
 /* First code of every generator: cg__frame_ready leaves the generator in
- * rbx. The return address is marked undefined, so debuggers and unwinders
- * end the generator's backtrace here. The body starts in the thread's
+ * rbx (the fast path's first resume enters at cg__entry_g instead). The
+ * return address is marked undefined, so debuggers and unwinders end the
+ * generator's backtrace here. The body starts in the thread's
  * floating-point environment as it is (see above); a CG_OPT_FPENV
  * generator's first resumer does not load one either, so it too starts
  * with its first resumer's, as a called function would. */
@@ -86,6 +87,11 @@ cg__entry:
         .cfi_startproc
         .cfi_undefined rip
         movq    %rbx, %rdi
+/* Where the fast path's first resume enters with the generator in rdi
+ * (x86_64-fast.S, RESUME_FAST start=1), having no frame to load rbx from. */
+        .globl  cg__entry_g
+        .hidden cg__entry_g
+cg__entry_g:
         call    cg__gen_main
         ud2
         .cfi_endproc

@@ -52,7 +52,9 @@ enum {
 struct cg_gen {
     cg__ctx ctx;             /* the body's records; first, so that the
                                 current context pointer is the generator */
-    void *sp;                /* saved stack pointer while not running */
+    void *sp;                /* saved stack pointer while not running; NULL
+                                for a fresh one whose first frame is not
+                                written yet (first_frame() in gen_life.c) */
     void *ret_sp;            /* resumer's stack pointer while running */
     uintptr_t owner;         /* the owner word: see owner_word() below */
     cg_gen *yf;              /* generator this one delegates to, or NULL */
@@ -284,6 +286,11 @@ CG_HIDDEN void *cg__switch_in_slow(cg_gen *g, cg__ctx *from, void *value);
 /* Resumer side: resume n once with (in, value, e). */
 static inline void *resume(cg_gen *n, cg__ctx *caller, unsigned in, void *value, cg_exc *e) {
     if (CG_UNLIKELY(owner_word(n) & OWNER_SWAPPED)) cg__compact_make_resident(n);
+#if CG_FASTPATH
+    /* A fresh generator from cg_new's common case has no first frame yet
+     * (gen_life.c, first_frame): the assembly writes none, C writes it. */
+    if (CG_UNLIKELY(!n->sp)) n->sp = cg__frame_ready(n->stack->lo, n->stack->hi, n);
+#endif
     n->in = (unsigned char)in;
     n->exc = e;
     n->resumer = caller;
@@ -356,6 +363,16 @@ CG_HIDDEN cg__res cg__gen_close(cg_gen *g);
 CG_HIDDEN void cg__gen_end_delegation(cg_gen *g);
 CG_HIDDEN void cg__gen_release_stack_slow(cg_gen *g);
 
+/* The last step of cg__gen_release_stack_hot, for a caller that knows g
+ * has a stack and neither a canary nor compact mode: 1 if the stack went
+ * to the hot slot (never under ASan) and g is closed, 0 otherwise. */
+static inline int cg__gen_stack_to_hot(cg_gen *g) {
+    if (!cg__stack_put_hot(g->stack)) return 0;
+    g->stack = NULL;
+    g->state = CG_GEN_CLOSED;
+    return 1;
+}
+
 /* The common case of cg__gen_release_stack, with no call (so that the
  * fast paths of cg_close and cg_free set up no frame): 1 if g's stack went
  * to the hot slot and g is closed, 0 (and nothing done) otherwise. Never
@@ -366,11 +383,8 @@ static inline int cg__gen_release_stack_hot(cg_gen *g) {
     (void)g;
     return 0;
 #else
-    cg__stack *st = g->stack;
-    if (CG_UNLIKELY(!st || g->canary || g->compact) || !cg__stack_put_hot(st)) return 0;
-    g->stack = NULL;
-    g->state = CG_GEN_CLOSED;
-    return 1;
+    if (CG_UNLIKELY(!g->stack || g->canary || g->compact)) return 0;
+    return cg__gen_stack_to_hot(g);
 #endif
 }
 

@@ -280,13 +280,14 @@ static void heap_down(cg_loop *loop, size_t i) {
 }
 
 static CG_NOINLINE int heap_grow(cg_loop *loop) {
-    size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
+    size_t has = loop->heap_cap + loop->timer_reserved; /* (reserved slots are not in heap_cap) */
+    size_t cap = has ? has * 2 : 64;
     cg__timer_slot *nh = cg__alloc(cap * sizeof *nh);
     if (!nh) return -1;
     if (loop->nheap) memcpy(nh, loop->heap, loop->nheap * sizeof *nh);
     cg__dealloc(loop->heap);
     loop->heap = nh;
-    loop->heap_cap = cap;
+    loop->heap_cap = cap - loop->timer_reserved;
     return 0;
 }
 
@@ -329,6 +330,21 @@ int cg__loop_timer_arm(cg_loop *loop, cg_handle *h, cg_ns when) {
     loop->nheap = i + 1;
     heap_set(loop, i, s);
     return 0;
+}
+
+void cg__loop_timer_arm_reserved(cg_loop *loop, cg_handle *h, cg_ns when, uint64_t seq) {
+    cg__loop_timer_unreserve(loop); /* (the heap has room: nheap < heap_cap) */
+    h->timer = 1;
+    h->loop = loop;
+    h->when = when;
+    h->refs++; /* the heap's */
+    cg__timer_slot s = {when, seq, h};
+    size_t i = loop->nheap++;
+    if (i == 0 || !slot_before(&s, &loop->heap[(i - 1) / HEAP_ARITY]))
+        heap_set(loop, i, s);
+    else
+        heap_sift_up(loop, i, s);
+    h->scheduled = 1;
 }
 
 static CG_NOINLINE void heap_refill(cg_loop *loop, size_t i) {

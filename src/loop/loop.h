@@ -156,6 +156,17 @@ struct cg_task {
 /* An fd wait in a task's wait word (io.c). */
 #define CG__WAIT_FD ((uintptr_t)4)
 #define CG__WAIT_TAGS ((uintptr_t)7)
+/* A wait in the deque of waiters of a queue or a primitive, without a
+ * future (sync.h): the deque's address | CG__WAIT_SYNC; CG__WAIT_SYNC
+ * alone once the wait is cancelled, until the waiting call has seen it. */
+#define CG__WAIT_SYNC ((uintptr_t)1)
+static inline int cg__task_sync_waiting(const cg_task *t) {
+    return (t->fut.task_wait & CG__WAIT_TAGS) == CG__WAIT_SYNC && t->fut.task_wait != CG__WAIT_SYNC;
+}
+/* Cancels that wait as cancelling its future would (sync.c): the wait
+ * word becomes CG__WAIT_SYNC; the caller schedules the task's step with
+ * the CancelledError. */
+CG_HIDDEN void cg__sync_cancel_wait(cg_task *t);
 
 /* The future a task awaits (borrowed), or NULL. */
 static inline cg_future *cg__task_waiter(const cg_task *t) {
@@ -245,8 +256,16 @@ struct cg_loop {
     cg__ready *ready_head, *ready_tail;
     size_t nready;
     cg__timer_slot *heap;     /* timers, by (when, seq) */
-    size_t nheap, heap_cap;
+    size_t nheap, heap_cap;   /* heap_cap: the slots free for timers,
+                                 without timer_reserved */
     uint64_t timer_seq;
+    size_t timer_reserved;    /* heap slots (and timeout_cache blocks)
+                                 held for the timers of lazy timeout
+                                 scopes (structured.c): one per scope on
+                                 timeout_lazy */
+    void *timeout_lazy;       /* the lazy scopes entered by the running
+                                 task and not yet in the heap, innermost
+                                 first (structured.c); NULL between steps */
     uint64_t task_serial;
     unsigned long unnamed;    /* Task-N counter */
     cg_task *tasks_head, *tasks_tail; /* every task not yet finalized, in creation order */
@@ -303,9 +322,12 @@ struct cg_loop {
     int stall_pending;        /* a report for the signal handler */
     cg_ns stall_ns;
     pthread_t thread;         /* running it */
+    pid_t tid;                /* the same thread's kernel id */
     struct cg_loop *watch_next, *watch_prev; /* running loops (watch.c) */
     uint64_t stall_seq, stall_reported; /* the watchdog's own */
     cg_ns stall_since;
+    cg_ns stall_wait0;        /* the thread's wait for a CPU when the step
+                                 was first seen running; -1 not read yet */
     int dump_seen;            /* cg__dump_requests when it last dumped */
     unsigned char debug;      /* asyncio's debug mode (cg_loop_set_debug) */
 };
@@ -358,6 +380,30 @@ static inline cg_ns cg__loop_now(cg_loop *loop) {
  * cg_loop_call_at does with a handle of the caller's. -1 when out of
  * memory (nothing changed). */
 CG_HIDDEN int cg__loop_timer_arm(cg_loop *loop, cg_handle *h, cg_ns when);
+/* A timer put in the heap later than it was armed: a slot of the heap
+ * (hidden from heap_cap, so that timers armed meanwhile cannot take it)
+ * and a sequence number are reserved now, cg__loop_timer_arm_reserved
+ * puts the handle in with them (it cannot fail: the heap has room) or
+ * cg__loop_timer_unreserve gives the slot back. The timer then goes
+ * before every timer armed after the reservation with the same deadline,
+ * as if it had been armed at once. The caller has checked that the heap
+ * has a free slot (nheap < heap_cap). */
+static inline uint64_t cg__loop_timer_reserve(cg_loop *loop) {
+    uint64_t seq = loop->timer_seq;
+    /* (opaque to the optimizer: otherwise gcc loads heap_cap and timer_seq
+     * with one 16-byte load, which the 8-byte stores of the unreserve
+     * before it cannot forward to: a stall of a dozen cycles per scope) */
+    __asm__("" : "+r"(seq));
+    loop->heap_cap--;
+    loop->timer_reserved++;
+    loop->timer_seq = seq + 1;
+    return seq;
+}
+static inline void cg__loop_timer_unreserve(cg_loop *loop) {
+    loop->heap_cap++;
+    loop->timer_reserved--;
+}
+CG_HIDDEN void cg__loop_timer_arm_reserved(cg_loop *loop, cg_handle *h, cg_ns when, uint64_t seq);
 /* Handle.cancel for a plain timer handle whose owner keeps a reference
  * (a timeout scope's own): it leaves the heap, or is skipped when the
  * ready queue reaches it. */
@@ -372,6 +418,10 @@ CG_HIDDEN void cg__loop_timer_disarm(cg_handle *h);
 static inline void cg__timeout_block_free(cg_loop *loop, cg_handle *h) {
     if (!loop || !cg__freelist_put(&loop->timeout_cache, h, h->alloc_gen)) cg__dealloc(h);
 }
+/* Puts the timers of the lazy timeout scopes of task's step, which has
+ * just ended, in the heap (structured.c): called by the task step when
+ * loop->timeout_lazy is set, before anything can look at the heap. */
+CG_HIDDEN void cg__timeout_flush(cg_loop *loop, cg_task *task);
 /* Schedules a handle at the end of the ready queue (takes a reference). */
 CG_HIDDEN void cg__loop_ready(cg_loop *loop, cg_handle *h);
 /* Appends an embedded entry (the caller has given it what it holds).
