@@ -347,20 +347,21 @@ CG_API cg_exc *cg_exc_current(void);
  * Locals that are only read between CG_TRY and CG_END, or changed only
  * before CG_TRY, need nothing.
  *
- * Nested blocks declare nothing the compiler sees as shadowing: they build
- * clean with -Wshadow, in C and C++. */
+ * Nested blocks build clean with -Wshadow, in C and C++ (the one name each
+ * CG_TRY declares for its clauses, and that a nested one hides, is
+ * declared with the warning off). */
 #define CG_TRY CG__TRY(CG__CAT(cg__try_, __COUNTER__))
 #define CG_EXCEPT(type, e)                                          \
-        } else if (cg__try_match((type))) {                         \
-            cg_exc *const e = cg__try_caught();                     \
+        } else if (cg__try_match(cg__try_here, (type))) {           \
+            cg_exc *const e = cg__try_here->exc;                    \
             (void)e;
 #define CG_FINALLY                                                  \
         }                                                           \
-        cg__try_finally();                                          \
+        cg__try_finally(cg__try_here);                              \
         {
 #define CG_END                                                      \
         }                                                           \
-        cg__try_end();                                              \
+        cg__try_end(cg__try_here);                                  \
     }
 
 /* Try as a function call: runs fn(arg) inside a try statement and returns
@@ -729,9 +730,21 @@ typedef struct cg__rec {
 
 enum { CG__REC_TRY = 1, CG__REC_DEFER = 2, CG__REC_HANDLED = 3 };
 
+/* Where control is in a try statement (src/core/exc.c). */
+enum {
+    CG__TRY_BODY = 0, /* running the try body: a raise lands here */
+    CG__TRY_CAUGHT,   /* landed; the except clauses are being matched */
+    CG__TRY_HANDLING, /* an except clause runs: its exception is being
+                         handled, and a raise lands here again so that
+                         finally runs */
+    CG__TRY_PENDING,  /* a handler raised: skip the clauses, run finally */
+    CG__TRY_FINALLY,  /* the finally block runs; exc, if any, is pending */
+    CG__TRY_DONE      /* the record is off the chain */
+};
+
 typedef struct cg__try {
     cg__rec rec;
-    int phase;   /* where control is in the try statement (src/core/exc.c) */
+    int phase;   /* CG__TRY_*: where control is in the try statement */
     cg_exc *exc; /* caught, handled or pending exception (owned) */
     jmp_buf jb;  /* where a raise lands */
 } cg__try;
@@ -742,34 +755,51 @@ typedef struct cg__defer {
     void *arg;
 } cg__defer;
 
-/* The library's setjmp: a lean one written for the ABI, or libc's in builds
+/* CG_TRY's start: the record goes on the running context's chain, then a
+ * setjmp. On x86-64 and AArch64, one call (cg__try_enter) does both with
+ * the library's setjmp: a lean one written for the ABI, or libc's in builds
  * with sanitizers (whose interceptors must see it); longjmp must match it,
  * so the choice is the library's, not the caller's. */
 #if defined(__x86_64__) || defined(__aarch64__)
-CG_API int cg__setjmp(jmp_buf env) __attribute__((returns_twice));
-#define CG__SETJMP(env) cg__setjmp(env)
+CG_API int cg__try_enter(cg__try *t) __attribute__((returns_twice));
+#define CG__TRY_ENTER(t) if (cg__try_enter(t) == 0)
 #else
-#define CG__SETJMP(env) setjmp(env)
+#define CG__TRY_ENTER(t)                                            \
+        cg__try_push(t);                                            \
+        if (setjmp((t)->jb) == 0)
 #endif
 
-/* A CG_TRY's record gets a name of its own (__COUNTER__), so nested blocks
- * shadow nothing; the clauses find their record as the innermost one on the
- * running context's chain, which it is whenever control reaches them. */
+/* A CG_TRY's record gets a name of its own (__COUNTER__); its clauses reach
+ * it through cg__try_here, a constant pointer that every CG_TRY declares:
+ * the innermost one in scope is the clause's own. A nested CG_TRY's
+ * cg__try_here is meant to hide the outer one, so -Wshadow is off for that
+ * declaration alone (user code builds clean with -Wshadow, in C and C++).
+ * It is set before the setjmp and never changes: a longjmp cannot make it
+ * indeterminate. */
 #define CG__TRY(rec)                                                \
     {                                                               \
-        CG__CLEANUP(cg__try_cleanup) cg__try rec;                   \
-        cg__try_push(&rec);                                         \
-        if (CG__SETJMP(rec.jb) == 0) {
+        CG__CLEANUP(cg__try_leave) cg__try rec;                     \
+        CG__NO_SHADOW_BEGIN                                         \
+        cg__try *const cg__try_here = &rec;                         \
+        CG__NO_SHADOW_END                                           \
+        CG__TRY_ENTER(&rec) {
+#define CG__NO_SHADOW_BEGIN                                         \
+    _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wshadow\"")
+#define CG__NO_SHADOW_END _Pragma("GCC diagnostic pop")
 #define CG__DEFER(rec, fn, arg)                                     \
     CG__CLEANUP(cg__defer_exit) cg__defer rec = {{0, 0}, (fn), (arg)}; \
     cg__defer_push(&rec)
 
 CG_API void cg__try_push(cg__try *t);
-CG_API int cg__try_match(const cg_exc_type *type); /* innermost try */
-CG_API cg_exc *cg__try_caught(void);               /* innermost try's exception */
-CG_API void cg__try_finally(void);
-CG_API void cg__try_end(void);
+CG_API int cg__try_match(cg__try *t, const cg_exc_type *type);
+CG_API void cg__try_finally(cg__try *t);
+CG_API void cg__try_end(cg__try *t);
 CG_API void cg__try_cleanup(cg__try *t);
+/* At the end of a CG_TRY's scope: nothing to do unless the block was left
+ * by return, break or goto (CG_END marks the record done). */
+static inline void cg__try_leave(cg__try *t) {
+    if (t->phase != CG__TRY_DONE) cg__try_cleanup(t);
+}
 CG_API void cg__defer_push(cg__defer *d);
 CG_API void cg__defer_exit(cg__defer *d);
 

@@ -1,6 +1,6 @@
 /* aarch64-setjmp.S: setjmp and longjmp for CG_TRY, AAPCS64 (callee-saved:
  * x19-x28, x29, x30, sp, d8-d15; see aarch64-aapcs64.S). Built whatever the
- * context switch, since CG_TRY calls cg__setjmp in every build. */
+ * context switch, since CG_TRY calls cg__try_enter in every build. */
 
         .text
 
@@ -8,12 +8,28 @@
  * callee-saved registers x19-x30, sp and d8-d15; not FPCR, as glibc's
  * setjmp does not save it either (x86_64-setjmp.S says why that is right
  * for CG_TRY). Under sanitizers, libc's.
- *   buf: x19..x28, x29, x30, sp, d8..d15 */
-        .globl  cg__setjmp
-        .type   cg__setjmp, %function
+ *   buf: x19..x28, x29, x30, sp, d8..d15
+ *
+ * int cg__try_enter(cg__try *t): the record push and the setjmp that
+ * CG_TRY starts with, in one call (x86_64-setjmp.S has the offsets). */
+        .globl  cg__try_enter
+        .type   cg__try_enter, %function
         .p2align 4
-cg__setjmp:
+cg__try_enter:
         .cfi_startproc
+        mrs     x9, tpidr_el0
+        adrp    x10, :gottprel:cg__t
+        ldr     x10, [x10, #:gottprel_lo12:cg__t]
+        ldr     x11, [x9, x10]          /* the running context */
+        cbz     x11, 2f
+1:      ldr     x12, [x11]
+        str     x12, [x0, #0]           /* rec.next = chain */
+        mov     w13, #1
+        str     w13, [x0, #8]           /* rec.kind = CG__REC_TRY */
+        str     wzr, [x0, #16]          /* phase = CG__TRY_BODY */
+        str     xzr, [x0, #24]          /* exc = NULL */
+        str     x0, [x11]               /* chain = t */
+        add     x0, x0, #32
 #if CG_LIBC_SETJMP
         b       _setjmp
 #else
@@ -32,8 +48,28 @@ cg__setjmp:
         mov     w0, #0
         ret
 #endif
+2:      /* The thread's first use of cogen: its state first. */
+        stp     x29, x30, [sp, #-16]!
+        .cfi_def_cfa_offset 16
+        .cfi_offset x29, -16
+        .cfi_offset x30, -8
+        mov     x29, sp
+        str     x0, [sp, #-16]!
+        .cfi_def_cfa_offset 32
+        bl      cg__thread_init
+        ldr     x0, [sp], #16
+        .cfi_def_cfa_offset 16
+        ldp     x29, x30, [sp], #16
+        .cfi_def_cfa_offset 0
+        .cfi_restore x29
+        .cfi_restore x30
+        mrs     x9, tpidr_el0
+        adrp    x10, :gottprel:cg__t
+        ldr     x10, [x10, #:gottprel_lo12:cg__t]
+        ldr     x11, [x9, x10]
+        b       1b
         .cfi_endproc
-        .size   cg__setjmp, .-cg__setjmp
+        .size   cg__try_enter, .-cg__try_enter
 
         .globl  cg__longjmp
         .hidden cg__longjmp

@@ -59,7 +59,7 @@ static inline void *cg__frame_ready(char *lo, char *hi, cg_gen *g) {
 }
 #endif
 
-/* Jumps to a cg__setjmp (CG__SETJMP) point of the current stack. */
+/* Jumps to a CG_TRY's setjmp point (cg__try_enter) of the current stack. */
 #if defined(__x86_64__) || defined(__aarch64__)
 CG_NORETURN CG_HIDDEN void cg__longjmp(jmp_buf env, int val);
 #else

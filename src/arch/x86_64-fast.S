@@ -29,11 +29,12 @@
  *
  * The body's frame, saved by cg_yield, continues straight in cg_yield's
  * caller: a send resumes it with the value in rax and nothing else to do.
- * A throw (cg_throw here, or the C code) into a body parked that way first
- * makes its frame continue in cg__yield_thrown_entry instead, which raises
- * the exception at the cg_yield (cg__park_thrown; a frame saved by the C
- * cg__switch, in cg_yield_catch say, is left alone: the C code there checks
- * for a throw itself). ev 0 on a suspended generator means "plain, not
+ * A throw into a body parked that way raises the exception at the
+ * cg_yield: cg_throw here switches in straight to cg__throw_in (src/core/exc.c)
+ * on the body's stack, as if cg_yield had called it; the C code first makes
+ * the frame continue in cg__yield_thrown_entry instead (cg__park_thrown). A
+ * frame saved by the C cg__switch, in cg_yield_catch say, is left alone:
+ * the C code there checks for a throw itself. ev 0 on a suspended generator means "plain, not
  * delegating, no work for the resumer after a yield": src/core/gen.c keeps it
  * so (resume() resets ev before every resume; a delegation keeps
  * EV_DELEGATE until the delegator is resumed; a canary, a pending free or
@@ -57,8 +58,10 @@
  * a fresh generator whose first frame cg_new left unwritten (g->sp NULL):
  * instead of loading a frame, the switch sets the stack pointer to the top
  * of g's stack and jumps into cg__entry with %rdi = g, as the frame that
- * cg__frame_ready would have written does (x86_64-sysv.S). */
-.macro RESUME_FAST start=0
+ * cg__frame_ready would have written does (x86_64-sysv.S). With thrown=1,
+ * g is parked in cg_yield and %rsi is an exception for it: the body
+ * continues in cg__throw_in (see cg_throw). */
+.macro RESUME_FAST start=0, thrown=0
         movq    cg__t@gottpoff(%rip), %r8
         movq    %fs:CG_T_CUR(%r8), %r9
         movb    $CG_STATE_RUNNING, CG_G_STATE(%rdi)
@@ -83,6 +86,11 @@
         subq    $16, %rsp
         xorl    %ebp, %ebp      /* end of the frame chain */
         jmp     cg__entry_g
+.elseif \thrown
+        /* The body continues in cg__throw_in(%rdi, %rsi), as if its
+         * cg_yield had called it in its last act. */
+        CG_SWITCH_REGS CG_G_RETSP(%rdi), CG_G_SP(%rdi)
+        jmp     cg__throw_in
 .else
         CG_SWITCH CG_G_RETSP(%rdi), CG_G_SP(%rdi)
 .endif
@@ -231,11 +239,18 @@ cg_throw:
         jne     9f
         cmpw    $CG_STATE_SUSPENDED, CG_G_STATE(%rdi) /* and ev 0 */
         jne     9f
+        movq    CG_G_SP(%rdi), %r10
+        leaq    cg__switch_ret(%rip), %r11
+        cmpq    %r11, 48(%r10)
+        je      5f
+        /* Parked in cg_yield: its frame is left as it is, and the body
+         * raises e there through cg__throw_in (g is &g->ctx, src/core/gen.c
+         * checks it), with e in %rsi and nothing left in g for it. In this
+         * build arrived() (src/core/gen.h) has nothing to do. */
+        RESUME_FAST thrown=1
+5:      /* Parked in C code, which checks for a throw after its switch. */
         movq    %rsi, CG_G_EXC(%rdi)
         movb    $CG_IN_THROW, CG_G_IN(%rdi)
-        movq    CG_G_SP(%rdi), %r10
-        PARK_THROWN
-        movq    %r10, CG_G_SP(%rdi)
         xorl    %eax, %eax
         xorl    %esi, %esi
         RESUME_FAST

@@ -31,6 +31,17 @@
  * running side's frame, then the other side's: the caller must have the
  * CFA offset right where the macro starts. */
 .macro CG_SWITCH save, load
+        CG_SWITCH_REGS \save, \load
+        popq    %rcx
+        .cfi_adjust_cfa_offset -8
+        .cfi_register rip, rcx
+        jmpq    *%rcx
+.endm
+
+/* CG_SWITCH but for the last step: on the other side's stack, with its six
+ * registers back, the address where it continues still on top (the CFA
+ * offset is 8, as at a function's entry). */
+.macro CG_SWITCH_REGS save, load
         CG_SAVE \save
         movq    \load, %rsp
         .cfi_def_cfa_offset 56  /* the other side's frame, the same shape */
@@ -46,10 +57,6 @@
         .cfi_adjust_cfa_offset -8
         popq    %rbp
         .cfi_adjust_cfa_offset -8
-        popq    %rcx
-        .cfi_adjust_cfa_offset -8
-        .cfi_register rip, rcx
-        jmpq    *%rcx
 .endm
 
 #endif

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,17 +171,19 @@ static cg_exc *exc_make(const cg_exc_type *type, const char *msg, size_t len) {
     return e;
 }
 
+CG_NOINLINE static cg_exc *exc_new_slow(const cg_exc_type *type, const char *msg) {
+    return exc_make(type, msg, msg ? strlen(msg) : 0);
+}
+
 cg_exc *cg_exc_new(const cg_exc_type *type, const char *msg) {
     /* The common case of a throw, an exception without a message from a
      * spare slot, with no call on the way (and so no frame to set up). */
     cg_exc *e = spare.head;
-    if (CG_LIKELY(!msg && type && e && spare_current())) {
-        spare_pop(e);
-        e->slot = 1;
-        exc_init(e, type);
-        return e;
-    }
-    return exc_make(type, msg, msg ? strlen(msg) : 0);
+    if (CG_UNLIKELY(!e || msg || !type || !spare_current())) return exc_new_slow(type, msg); /* a tail call */
+    spare_pop(e);
+    e->slot = 1;
+    exc_init(e, type);
+    return e;
 }
 
 cg_exc *cg_exc_newf(const cg_exc_type *type, const char *fmt, ...) {
@@ -209,15 +212,19 @@ cg_exc *cg_exc_ref(cg_exc *e) {
 
 CG_NOINLINE static void release_linked(cg_exc *e);
 
+/* Frees e, whose last reference is gone. The common case, a caught
+ * exception that nothing links, goes straight back to the spare list, with
+ * no call on the way. */
+static inline void exc_release(cg_exc *e) {
+    if (CG_LIKELY(!((uintptr_t)e->context | (uintptr_t)e->cause | (uintptr_t)e->payload_dtor)))
+        exc_free(e);
+    else
+        release_linked(e);
+}
+
 void cg_exc_unref(cg_exc *e) {
     if (!e || e->refs <= 0 || --e->refs) return;
-    /* The common case, a caught exception that nothing links: straight
-     * back to the spare list, with no call on the way. */
-    if (CG_LIKELY(!e->context && !e->cause && !e->payload_dtor)) {
-        exc_free(e);
-        return;
-    }
-    release_linked(e);
+    exc_release(e);
 }
 
 static void release_linked(cg_exc *e) {
@@ -492,15 +499,14 @@ cg_exc *cg_exc_group_at(const cg_exc *e, size_t i) {
  * The record chain
  * ------------------------------------------------------------------ */
 
-/* Where control is in a try statement. */
+/* Where control is in a try statement (include/cogen.h has the list). */
 enum {
-    PH_BODY = 0, /* running the try body: a raise lands here */
-    PH_CAUGHT,   /* landed; the except clauses are being matched */
-    PH_HANDLING, /* an except clause runs: its exception is being handled,
-                    and a raise lands here again so that finally runs */
-    PH_PENDING,  /* a handler raised: skip the clauses, run finally */
-    PH_FINALLY,  /* the finally block runs; exc, if any, is pending */
-    PH_DONE      /* the record is off the chain */
+    PH_BODY = CG__TRY_BODY,
+    PH_CAUGHT = CG__TRY_CAUGHT,
+    PH_HANDLING = CG__TRY_HANDLING,
+    PH_PENDING = CG__TRY_PENDING,
+    PH_FINALLY = CG__TRY_FINALLY,
+    PH_DONE = CG__TRY_DONE
 };
 
 /* While a defer runs during unwinding, the exception in flight is being
@@ -521,16 +527,23 @@ static void pop(cg__ctx *ctx, cg__rec *r) {
     ctx->chain = r->next;
 }
 
+/* The exception that the records from r outward are handling, or NULL. */
+static inline cg_exc *handled_from(const cg__rec *r) {
+    for (; r; r = r->next) {
+        if (r->kind == CG__REC_TRY) {
+            const cg__try *t = (const cg__try *)r;
+            if ((t->phase == PH_HANDLING || t->phase == PH_FINALLY) && t->exc) return t->exc;
+        } else if (r->kind == CG__REC_HANDLED) {
+            return ((const handled_rec *)r)->exc;
+        }
+    }
+    return NULL;
+}
+
 cg_exc *cg__handled(cg__ctx *ctx, int walk_parents) {
     for (; ctx; ctx = walk_parents ? ctx->parent : NULL) {
-        for (cg__rec *r = ctx->chain; r; r = r->next) {
-            if (r->kind == CG__REC_TRY) {
-                cg__try *t = (cg__try *)r;
-                if ((t->phase == PH_HANDLING || t->phase == PH_FINALLY) && t->exc) return t->exc;
-            } else if (r->kind == CG__REC_HANDLED) {
-                return ((handled_rec *)r)->exc;
-            }
-        }
+        cg_exc *h = handled_from(ctx->chain);
+        if (h) return h;
     }
     return NULL;
 }
@@ -574,17 +587,37 @@ CG_COLD CG_NORETURN static void uncaught(cg_exc *e) {
     abort();
 }
 
+/* The innermost record, when it is a try whose body runs (it holds no
+ * exception yet): the common case of a raise, which lands there at once. */
+static inline cg__try *body_try(const cg__ctx *ctx) {
+    cg__rec *top = ctx->chain;
+    return top && top->kind == CG__REC_TRY && ((cg__try *)top)->phase == PH_BODY ? (cg__try *)top : NULL;
+}
+
+CG_NORETURN static inline void land(cg__try *t, cg_exc *e) {
+    t->exc = e;
+    t->phase = PH_CAUGHT;
+    cg__longjmp(t->jb, 1);
+}
+
+CG_NOINLINE CG_NORETURN static void throw_in_slow(cg__ctx *ctx, cg_exc *e) {
+    cg_exc *h = handled_from(ctx->chain);
+    if (h) cg__chain(e, h);
+    cg__unwind(e);
+}
+
+void cg__throw_in(cg__ctx *ctx, cg_exc *e) {
+    /* A try in its body handles nothing: when it is the only record,
+     * nothing is handled here and e needs no chaining. */
+    cg__try *t = body_try(ctx);
+    if (CG_LIKELY(t && !t->rec.next)) land(t, e);
+    throw_in_slow(ctx, e);
+}
+
 void cg__unwind(cg_exc *e) {
     cg__ctx *ctx = cg__cur();
-    cg__rec *top = ctx->chain;
-    if (CG_LIKELY(top && top->kind == CG__REC_TRY && ((cg__try *)top)->phase == PH_BODY)) {
-        /* The common case: the innermost record is a try whose body runs
-         * (it holds no exception yet). */
-        cg__try *t = (cg__try *)top;
-        t->exc = e;
-        t->phase = PH_CAUGHT;
-        cg__longjmp(t->jb, 1);
-    }
+    cg__try *t = body_try(ctx);
+    if (CG_LIKELY(t)) land(t, e);
     for (cg__rec *r; (r = ctx->chain) != NULL;) {
         if (r->kind == CG__REC_DEFER) {
             cg__defer *d = (cg__defer *)r;
@@ -665,18 +698,33 @@ void cg_reraise(void) {
  * What the CG_TRY and CG_DEFER macros call
  * ------------------------------------------------------------------ */
 
-void cg__try_push(cg__try *t) {
-    t->phase = PH_BODY;
-    t->exc = NULL;
-    push(cg__cur(), &t->rec, CG__REC_TRY);
+/* What src/arch/x86_64-setjmp.S and aarch64-setjmp.S know of the records
+ * (cg__try_enter pushes a try record itself). */
+_Static_assert(offsetof(cg__thread, cur) == 0 && offsetof(cg__ctx, chain) == 0, "*-setjmp.S");
+_Static_assert(offsetof(cg__try, rec.next) == 0 && offsetof(cg__try, rec.kind) == 8 && CG__REC_TRY == 1, "*-setjmp.S");
+_Static_assert(offsetof(cg__try, phase) == 16 && offsetof(cg__try, exc) == 24 && offsetof(cg__try, jb) == 32 &&
+                   CG__TRY_BODY == 0,
+               "*-setjmp.S");
+
+/* The first CG_TRY of a thread that has not used cogen yet. */
+CG_NOINLINE static void try_push_first(cg__try *t) {
+    cg__thread_init();
+    cg__try_push(t);
 }
 
-/* The clauses of a CG_TRY reach their record as the top of the chain:
- * whatever the body and the handlers pushed is off it by then. */
-static cg__try *try_top(void) {
-    cg__rec *r = cg__t.cur ? cg__t.cur->chain : NULL;
-    CG_CHECK(r && r->kind == CG__REC_TRY, "CG_EXCEPT, CG_FINALLY or CG_END without its CG_TRY on top of the chain");
-    return (cg__try *)r;
+void cg__try_push(cg__try *t) {
+    cg__ctx *ctx = cg__t.cur;
+    if (CG_UNLIKELY(!ctx)) {
+        try_push_first(t); /* a tail call: no frame on the common path */
+        return;
+    }
+    t->phase = PH_BODY;
+    t->exc = NULL;
+    push(ctx, &t->rec, CG__REC_TRY);
+}
+
+CG_COLD CG_NORETURN static void out_of_order(void) {
+    cg__fatal(__FILE__, __LINE__, "exception records out of order (a CG_TRY or CG_DEFER frame was left by longjmp?)");
 }
 
 /* `except None:` raises, during the handling. */
@@ -691,22 +739,22 @@ CG_NOINLINE static int match_base(cg__try *t, const cg_exc_type *type) {
     return 1;
 }
 
-int cg__try_match(const cg_exc_type *type) {
-    cg__try *t = try_top();
+/* The clauses get their record from the CG_TRY they belong to; whenever
+ * control reaches them it is the top of the chain: whatever the body and
+ * the handlers pushed is off it by then. */
+int cg__try_match(cg__try *t, const cg_exc_type *type) {
     if (t->phase != PH_CAUGHT) return 0;
-    if (CG_UNLIKELY(!type)) except_none(t);
-    /* The exact type first, with no call (and so no frame). */
-    if (t->exc && t->exc->type == type) {
+    /* The exact type first, with no call (and so no frame); an exception
+     * always has a type, so type is not NULL then. */
+    if (CG_LIKELY(t->exc && t->exc->type == type)) {
         t->phase = PH_HANDLING;
         return 1;
     }
+    if (CG_UNLIKELY(!type)) except_none(t);
     return match_base(t, type);
 }
 
-cg_exc *cg__try_caught(void) { return try_top()->exc; }
-
-void cg__try_finally(void) {
-    cg__try *t = try_top();
+void cg__try_finally(cg__try *t) {
     if (t->phase == PH_HANDLING) { /* the handler finished: done with it */
         cg_exc_unref(t->exc);
         t->exc = NULL;
@@ -714,15 +762,21 @@ void cg__try_finally(void) {
     t->phase = PH_FINALLY;
 }
 
-void cg__try_end(void) {
-    cg__try *t = try_top();
-    pop(cg__t.cur, &t->rec);
+void cg__try_end(cg__try *t) {
+    cg__ctx *ctx = cg__t.cur;
+    if (CG_UNLIKELY(!ctx || ctx->chain != &t->rec)) out_of_order();
+    ctx->chain = t->rec.next;
     cg_exc *e = t->exc;
-    int pending = t->phase != PH_HANDLING && e;
+    int phase = t->phase;
     t->exc = NULL;
     t->phase = PH_DONE;
-    if (pending) cg__unwind(e); /* nothing caught it: carry on outward */
-    cg_exc_unref(e);            /* a tail call: the record is off the chain */
+    if (!e) return;
+    if (CG_LIKELY(phase == PH_HANDLING)) {
+        /* Handled: the record held the one reference of a caught throw. */
+        if (e->refs > 0 && --e->refs == 0) exc_release(e);
+        return;
+    }
+    cg__unwind(e); /* nothing caught it: carry on outward */
 }
 
 void cg__try_cleanup(cg__try *t) {

@@ -36,6 +36,11 @@ static inline void cg__chain_here(cg_exc *e) { cg__chain(e, cg__handled(cg__cur(
  * its context: runs defers, lands in the innermost catching try, or ends
  * the running generator (cg__gen_finish, src/core/upcalls.h). */
 CG_NORETURN CG_HIDDEN void cg__unwind(cg_exc *e);
+/* Raises e (owned) in ctx, the running context, as thrown in by its
+ * resumer (cg_throw): chained to what ctx handles, not its parents, then
+ * unwound as cg__unwind does. A try whose body runs on top of the chain
+ * gets e straight away (the assembly cg_throw enters here directly). */
+CG_NORETURN CG_HIDDEN void cg__throw_in(cg__ctx *ctx, cg_exc *e);
 /* Drops the exceptions held by records of a stack that is being thrown
  * away without unwinding. */
 CG_HIDDEN void cg__drop_chain(cg__ctx *ctx);

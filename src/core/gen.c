@@ -476,12 +476,29 @@ static inline cg_exc *take_thrown(cg_gen *g) {
     return e;
 }
 
-CG_COLD CG_NORETURN static void raise_thrown(cg_gen *g) { cg__unwind(take_thrown(g)); }
+/* The resumer threw: raise the exception here. A throw (not a raise on
+ * behalf of the resumer) lands in a try that encloses the yield without
+ * the generic unwinding. */
+CG_NORETURN static inline void raise_thrown_here(cg_gen *g) {
+    if (CG_LIKELY(g->in == IN_THROW)) {
+        cg_exc *e = g->exc;
+        g->exc = NULL;
+        g->in = IN_SEND;
+        cg__throw_in(&g->ctx, e); /* chains as take_thrown would */
+    }
+    cg__unwind(take_thrown(g));
+}
+
+CG_COLD CG_NORETURN static void raise_thrown(cg_gen *g) { raise_thrown_here(g); }
 
 #if CG_FASTPATH
+/* The assembly cg_throw enters cg__throw_in itself, with g's context (at
+ * offset 0, so the same pointer) and the exception in registers. */
+_Static_assert(offsetof(cg_gen, ctx) == 0, "x86_64-fast.S passes g as &g->ctx");
+
 void cg__yield_thrown(cg_gen *g) {
     arrived(g);
-    cg__unwind(take_thrown(g)); /* raise_thrown, without its call */
+    raise_thrown_here(g); /* raise_thrown, without its call */
 }
 #endif
 
