@@ -33,15 +33,17 @@ static inline void *cg__frame_ready(char *lo, char *hi, cg_gen *g) {
     uintptr_t top = (uintptr_t)hi & ~(uintptr_t)15;
 #if defined(__x86_64__)
     /* After the switch's jump into cg__entry, rsp must be 16-byte aligned
-     * so that its `call` gives cg__gen_main the ABI's alignment. Frame:
-     * r15 r14 r13 r12 rbx rbp, then where to continue. */
-    uint64_t *ret = (uint64_t *)(top - 24);
+     * so that its `call` gives cg__gen_main the ABI's alignment: it is the
+     * top itself. cg__entry's own return address is marked undefined, so
+     * no slot is kept for it: 16 bytes fewer in every stack, and in every
+     * compact generator's saved copy. Frame: r15 r14 r13 r12 rbx rbp,
+     * then where to continue. */
+    uint64_t *ret = (uint64_t *)(top - 8);
     uint64_t *sp = ret - 6;
     memset(sp, 0, 6 * 8);
     sp[4] = (uint64_t)(uintptr_t)g; /* rbx */
     sp[5] = 0;                      /* rbp: end of the frame chain */
     *ret = (uint64_t)(uintptr_t)cg__entry;
-    ret[1] = 0;
     return sp;
 #elif defined(__aarch64__)
     /* Frame: x19..x28, x29, x30 (where to continue), d8..d15. */

@@ -46,9 +46,15 @@ enum {
 };
 
 /* The first fields are read by the assembly fast paths: see
- * src/arch/layout.h for their offsets (checked in gen_life.c). The byte
- * fields sit in what would be padding: a handle is 232 bytes, and a
- * million suspended generators cost their handles too. */
+ * src/arch/layout.h for their offsets (checked in gen_life.c). A handle is
+ * 184 bytes (a 192-byte malloc chunk), and a million suspended generators
+ * cost their handles too, so: the byte fields and flags fill what would be
+ * padding; fields that are never live together share a word (the body
+ * function, needed until the body starts, and the inbox link, used once
+ * the handle is freed; the resident list of compact mode and the swap
+ * buffer); the stack size is kept in 4 KiB units; CG_OPT_FPENV's saved
+ * environment lives at the top of the generator's own stack (gen_fp); the
+ * sanitizer state exists in the sanitizer builds only. */
 struct cg_gen {
     cg__ctx ctx;             /* the body's records; first, so that the
                                 current context pointer is the generator */
@@ -60,18 +66,21 @@ struct cg_gen {
     unsigned char state;     /* cg_state */
     unsigned char ev;        /* EV_*: last thing the body posted */
     unsigned char in;        /* IN_*: how the body is being resumed */
-    unsigned char canary;    /* stack has a canary to check at each switch */
     unsigned char catching;  /* suspended in cg_yield_catch */
-    unsigned char yf_owned;  /* yf was made by cg_yield_from_new */
-    unsigned char free_pending; /* cg_free arrived while running/delegated */
-    unsigned char forwarding;   /* a throw or close is being forwarded to yf */
-    unsigned yf_refs;        /* generators delegating to this one */
-    unsigned char compact;   /* CG_OPT_COMPACT */
-    unsigned char resident;  /* compact: in the resident list */
-    unsigned char in_inbox;  /* freed by another thread, waiting in home */
+    unsigned char in_inbox;  /* freed by another thread, waiting in home
+                                (written by that thread: a byte of its own) */
     unsigned char fpenv;     /* GEN_FPENV, GEN_FPENV_SAVED, GEN_TRACED
                                 (gen_trace.h): resumes take resume()'s
                                 slow branch */
+    unsigned char canary : 1;       /* stack has a canary to check at each switch */
+    unsigned char free_pending : 1; /* cg_free arrived while running/delegated */
+    unsigned char yf_owned : 1;     /* yf was made by cg_yield_from_new */
+    unsigned char forwarding : 1;   /* a throw or close is being forwarded to yf */
+    unsigned char compact : 1;      /* CG_OPT_COMPACT */
+    unsigned char resident : 1;     /* compact: in the resident list */
+    unsigned yf_refs;        /* generators delegating to this one */
+    uint32_t stack_4k;       /* usable stack bytes / 4096 (as made, also
+                                once closed): gen_stack_size() */
     cg_exc *exc;             /* exception crossing the switch (owned) */
     cg_exc **send_exc;       /* cg_send's exc while its fast path waits
                                 (src/arch/x86_64-fast.S) */
@@ -79,24 +88,53 @@ struct cg_gen {
     cg_gen *up;              /* delegator that resumed this one; in the
                                 thread's handle cache, the next spare handle
                                 (spare_next() in gen_life.c) */
-    cg_fn fn;
+    union {
+        cg_fn fn;            /* the body, until it starts (and for
+                                debuggers, while the handle is live) */
+        cg_gen *inbox_next;  /* in_inbox: next in the owner's inbox. The
+                                handle was freed, so the body never starts
+                                (gen_xthread.c) */
+    };
     void *arg;
     cg__stack *stack;        /* NULL once closed */
     const char *name;
-    size_t stack_size;
     cg_gen *live_next;       /* owner thread's list of live generators */
     cg_gen **live_prev;
-    void *swap;              /* compact: the stack's used bytes while they
-                                are swapped out (at first, the initial frame) */
-    size_t swap_len;
-    cg_gen *res_next;        /* compact: place in the thread's resident list */
+    union {                  /* compact mode (gen_compact.c): never both */
+        cg_gen *res_next;    /* resident: place in the thread's resident list */
+        void *swap;          /* not resident: the stack's used bytes, the
+                                swap_len() from sp up, or NULL before the
+                                first run (the first frame is made then) */
+    };
     cg_gen *res_prev;
     struct cg__home *home;   /* the owner thread's inbox; never changes
                                 but for an orphan that is adopted */
-    cg_gen *inbox_next;
-    cg__fpenv fp;            /* CG_OPT_FPENV: the body's own environment */
+#if CG_ASAN || CG_TSAN
     cg__san san;             /* sanitizer state of this stack */
+#endif
 };
+
+/* The usable size of g's stack, as made (kept once closed). Stack sizes
+ * are whole pages, and pages are whole multiples of 4 KiB. */
+static inline size_t gen_stack_size(const cg_gen *g) { return (size_t)g->stack_4k << 12; }
+static inline void gen_set_stack_size(cg_gen *g, size_t size) { g->stack_4k = (uint32_t)(size >> 12); }
+
+/* A compact generator that is not resident keeps its used stack bytes,
+ * from sp to the top, in its swap buffer. */
+static inline size_t swap_len(const cg_gen *g) { return (size_t)(g->stack->hi - (char *)g->sp); }
+
+/* CG_OPT_FPENV: the body's saved floating-point environment sits in the
+ * top bytes of its own stack, above its first frame (gen_top), where it
+ * costs the handle nothing, and where compact mode's swap copy keeps it.
+ * It is read and written by the resumer only while the generator is
+ * suspended or just switched back, its stack resident. */
+#define GEN_FP_RESERVE ((sizeof(cg__fpenv) + 15) & ~(size_t)15)
+static inline cg__fpenv *gen_fp(const cg_gen *g) { return (cg__fpenv *)(void *)(g->stack->hi - GEN_FP_RESERVE); }
+/* Where g's first frame goes (cg__frame_ready): below its saved
+ * environment, if it keeps one. */
+static inline char *gen_top(const cg_gen *g) {
+    return g->stack->hi - ((g->fpenv & GEN_FPENV) ? GEN_FP_RESERVE : 0);
+}
 
 /* The generator layer's per-thread state. */
 typedef struct cg__genthread {

@@ -22,6 +22,8 @@
 
 #define COMPACT_RESIDENT 64
 
+/* The resident list and the swap buffer share their word (gen.h): only a
+ * resident generator is in the list, only one that is not has a buffer. */
 static void res_unlink(cg_gen *g) {
     if (!g->resident) return;
     if (g->res_prev)
@@ -32,6 +34,8 @@ static void res_unlink(cg_gen *g) {
         g->res_next->res_prev = g->res_prev;
     else
         cg__gt.res_tail = g->res_prev;
+    g->res_next = NULL; /* the swap word: no buffer yet */
+    g->res_prev = NULL;
     g->resident = 0;
     cg__gt.nres--;
 }
@@ -52,7 +56,7 @@ static void res_append(cg_gen *g) {
  * drops its pages. Returns 0 if there is no memory for the copy (then it
  * simply stays resident). */
 static int swap_out(cg_gen *g) {
-    size_t len = (size_t)(g->stack->hi - (char *)g->sp);
+    size_t len = swap_len(g);
     void *buf = cg__alloc(len);
     if (!buf) return 0;
 #if CG_ASAN
@@ -60,18 +64,28 @@ static int swap_out(cg_gen *g) {
 #endif
     memcpy(buf, g->sp, len);
     cg__stack_drop_pages(g->stack);
-    g->swap = buf;
-    g->swap_len = len;
     res_unlink(g);
+    g->swap = buf;
     set_swapped(g, 1);
     return 1;
 }
 
+/* The frames go back to the stack; a generator that never ran gets its
+ * first frame there (cg__compact_init keeps none). */
+static void frames_back(cg_gen *g) {
+    if (g->swap) {
+        memcpy(g->sp, g->swap, swap_len(g));
+        cg__dealloc(g->swap);
+        g->swap = NULL;
+    } else {
+        g->sp = cg__frame_ready(g->stack->lo, gen_top(g), g);
+    }
+}
+
 void cg__compact_swap_in(cg_gen *g) {
-    if (!g->swap) return;
-    memcpy(g->stack->hi - g->swap_len, g->swap, g->swap_len);
-    cg__dealloc(g->swap);
-    g->swap = NULL;
+    if (!owner_swapped(g)) return;
+    frames_back(g);
+    set_swapped(g, 0); /* not resident either: it will not run again */
 }
 
 /* A process-wide default, for running a whole test suite in compact mode:
@@ -110,7 +124,7 @@ static void evict_excess(void) {
 }
 
 void cg__compact_make_resident(cg_gen *g) {
-    cg__compact_swap_in(g);
+    frames_back(g);
     set_swapped(g, 0);
     res_append(g);
     evict_excess();
@@ -128,24 +142,27 @@ unsigned cg_compact_resident(unsigned limit) {
 
 
 int cg__compact_init(cg_gen *g) {
-    /* The initial frame goes to the swap buffer: the stack's pages are not
-     * touched until the generator first runs. The frame holds no address
-     * of its own, so it can be built anywhere with the same alignment and
-     * copied to the top of the stack later. */
+    /* The stack's pages are not touched until the generator first runs,
+     * and no buffer is kept for its first frame either: that frame is
+     * made from g alone, on the stack, when it first becomes resident
+     * (frames_back). (A buffer made here and freed at the first run left,
+     * with a million generators made before any ran, a million holes in
+     * the heap that nothing of their size came to fill.) sp is where the
+     * frame will be: it holds no address of its own, so it is built in
+     * tmp with the stack's alignment to learn its size. */
     _Alignas(16) char tmp[256];
-    char *fsp = cg__frame_ready(tmp, tmp + sizeof tmp, g);
-    g->swap_len = (size_t)(tmp + sizeof tmp - fsp);
-    g->swap = cg__alloc(g->swap_len);
-    if (!g->swap) return 0;
-    memcpy(g->swap, fsp, g->swap_len);
-    g->sp = g->stack->hi - g->swap_len;
+    char *top = gen_top(g), *ttop = tmp + sizeof tmp - ((uintptr_t)top & 15);
+    g->sp = top - (ttop - (char *)cg__frame_ready(tmp, ttop, g));
+    g->swap = NULL;
     set_swapped(g, 1);
     return 1;
 }
 
 void cg__compact_release(cg_gen *g) {
-    res_unlink(g);
-    cg__dealloc(g->swap);
+    if (g->resident)
+        res_unlink(g);
+    else
+        cg__dealloc(g->swap);
     g->swap = NULL;
     set_swapped(g, 0);
 }

@@ -27,7 +27,7 @@ _Static_assert(offsetof(cg_gen, exc) == CG_G_EXC, "layout.h");
 _Static_assert(offsetof(cg_gen, send_exc) == CG_G_SEND_EXC, "layout.h");
 _Static_assert(IN_THROW == CG_IN_THROW, "layout.h");
 #if defined(__x86_64__) && !CG_ASAN && !CG_TSAN
-_Static_assert(sizeof(cg_gen) <= 232, "a generator handle grew: memory per generator is a target");
+_Static_assert(sizeof(cg_gen) <= 184, "a generator handle grew: memory per generator is a target");
 #endif
 _Static_assert(offsetof(cg__thread, cur) == CG_T_CUR, "layout.h");
 #if CG_FASTPATH
@@ -59,17 +59,18 @@ void cg__gen_finish(cg_gen *g, cg_exc *e) {
 void *cg__switch_in_fpenv(cg_gen *g, cg__ctx *from, void *value) {
     cg__fpenv mine;
     cg__fpenv_get(&mine);
-    if ((g->fpenv & GEN_FPENV_SAVED) && !cg__fpenv_eq(&g->fp, &mine)) cg__fpenv_set(&g->fp);
+    cg__fpenv *fp = gen_fp(g);
+    if ((g->fpenv & GEN_FPENV_SAVED) && !cg__fpenv_eq(fp, &mine)) cg__fpenv_set(fp);
     void *r = switch_in(g, from, value);
-    cg__fpenv_get(&g->fp);
+    cg__fpenv_get(fp);
     g->fpenv |= GEN_FPENV_SAVED;
-    if (!cg__fpenv_eq(&g->fp, &mine)) cg__fpenv_set(&mine);
+    if (!cg__fpenv_eq(fp, &mine)) cg__fpenv_set(&mine);
     return r;
 }
 
 void cg__gen_canary_dead(cg_gen *g) {
     fprintf(stderr, "cogen: stack overflow in generator '%s' (stack size %zu bytes, no guard page: canary overwritten)\n",
-            cg_gen_name(g), g->stack_size);
+            cg_gen_name(g), gen_stack_size(g));
     fflush(stderr);
     abort();
 }
@@ -370,11 +371,11 @@ CG_NOINLINE static cg_gen *new_slow(cg_fn fn, void *arg, const cg_opts *opts) {
     g->arg = arg;
     g->stack = st;
     g->name = opts->name;
-    g->stack_size = (size_t)(st->hi - st->lo);
+    gen_set_stack_size(g, (size_t)(st->hi - st->lo));
     g->compact = compact;
     g->home = home;
     if (!compact) {
-        g->sp = cg__frame_ready(st->lo, st->hi, g);
+        g->sp = cg__frame_ready(st->lo, gen_top(g), g);
     } else if (!cg__compact_init(g)) {
         cg__stack_put(st);
         g->stack = NULL;
@@ -454,7 +455,7 @@ cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
     g->arg = arg;
     g->stack = st;
     g->name = name;
-    g->stack_size = size;
+    gen_set_stack_size(g, size);
     g->compact = 0;
     g->home = home;
     g->sp = cg__frame_ready(st->lo, st->hi, g);
@@ -542,7 +543,7 @@ static inline const cg_gen *live(const cg_gen *g, const char *op) {
 cg_state cg_gen_state(const cg_gen *g) { return live(g, "cg_gen_state") ? (cg_state)g->state : CG_GEN_CLOSED; }
 const char *cg_gen_name(const cg_gen *g) { return live(g, "cg_gen_name") && g->name ? g->name : "generator"; }
 cg_gen *cg_gen_yieldfrom(const cg_gen *g) { return live(g, "cg_gen_yieldfrom") ? g->yf : NULL; }
-size_t cg_gen_stack_size(const cg_gen *g) { return live(g, "cg_gen_stack_size") ? g->stack_size : 0; }
+size_t cg_gen_stack_size(const cg_gen *g) { return live(g, "cg_gen_stack_size") ? gen_stack_size(g) : 0; }
 void *cg_gen_arg(const cg_gen *g) { return live(g, "cg_gen_arg") ? g->arg : NULL; }
 int cg_gen_compact(const cg_gen *g) { return live(g, "cg_gen_compact") ? g->compact : 0; }
 int cg_gen_fpenv(const cg_gen *g) { return live(g, "cg_gen_fpenv") ? (g->fpenv & GEN_FPENV) != 0 : 0; }

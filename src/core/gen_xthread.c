@@ -90,7 +90,10 @@ void cg__gen_thread_exit(void) {
         next = g->live_next;
         g->live_prev = NULL;
         g->live_next = NULL;
-        g->resident = 0;
+        if (g->resident) { /* the list goes: its word is the swap's */
+            g->resident = 0;
+            g->res_next = g->res_prev = NULL;
+        }
         if (g->in_inbox) continue; /* finalized below, by us */
         set_owner(g, ORPHAN | (owner_word(g) & OWNER_SWAPPED));
         orphans++;
