@@ -129,12 +129,12 @@ expect list1 "^ +$G +'worker-gen' +GEN_SUSPENDED +65536 +page +worker_body\$"
 expect list1 "^9 live generators\$"
 reject list1 "^\*"  # nothing is executing: the main thread is on its own stack
 
-frames alpha cg_yield alpha_park alpha_level1 cg__gen_main
+frames alpha cg_yield alpha_park alpha_level1
 expect alpha "^generator $G 'alpha', GEN_SUSPENDED, alpha_body:"
-frames beta cg_yield_from_new beta_body cg__gen_main
-frames beta-sub cg_yield beta_sub_park cg__gen_main
-frames worker cg_yield worker_park cg__gen_main
-frames kappa cg_yield kappa_park cg__gen_main
+frames beta cg_yield_from_new beta_body
+frames beta-sub cg_yield beta_sub_park
+frames worker cg_yield worker_park
+frames kappa cg_yield kappa_park
 if [ "$switch" = ucontext ]; then
     expect list1 "^ +$G +'kappa' +GEN_SUSPENDED +32768 +page +kappa_body\$"
     reject kappa "swapped out"
@@ -176,8 +176,8 @@ expect list2 "^ +$G +'epsilon' +GEN_RUNNING +131072 +page +epsilon_body +yield f
 expect list2 "^ +$G +'alpha' +GEN_CLOSED +131072 +- +alpha_body\$"
 expect list2 "^ +$G +'gamma' +GEN_SUSPENDED "
 reject list2 "worker-gen"
-frames epsilon cg_yield_from_new epsilon_body cg__gen_main
-frames eta eta_resume eta_body cg__gen_main
+frames epsilon cg_yield_from_new epsilon_body
+frames eta eta_resume eta_body
 expect zeta "executing now in thread 1"
 reject zeta "^#"
 expect thread "^#[0-9]+ .* in main \("
@@ -186,7 +186,7 @@ expect all "^generator $G 'eta' of thread 1, GEN_RUNNING"
 expect all "^generator $G 'epsilon' of thread 1, GEN_RUNNING"
 expect all "^generator $G 'gamma' of thread 1, GEN_SUSPENDED"
 reject all "'zeta'|'alpha'"
-frames bt2 test_gdb_stop_running zeta_inner cg__gen_main
+frames bt2 test_gdb_stop_running zeta_inner
 
 # --- the program finished and found its generators intact -----------------
 expect cont2 "^test_gdb: ok\$"

@@ -321,8 +321,8 @@ def _first_frame(g, top):
     top &= ~15
     u64 = lambda vs: b"".join(int(v).to_bytes(8, "little") for v in vs)
     arch = gdb.selected_frame().architecture().name()
-    if "aarch64" in arch:  # x19..x28, x29, x30, d8..d15, 16 bytes above
-        words = [_ptr(g)] + [0] * 10 + [entry] + [0] * 10
+    if "aarch64" in arch:  # x19..x28, x29, x30, d8..d15
+        words = [_ptr(g)] + [0] * 10 + [entry] + [0] * 8
         return top - 8 * len(words), u64(words)
     words = [0, 0, 0, 0, _ptr(g), 0, entry]  # r15 r14 r13 r12 rbx rbp, where to continue
     return top - 8 * len(words), u64(words)
@@ -659,7 +659,7 @@ def _visit_from(f, visit):
     generator's entry."""
     for _ in range(64):
         visit(f)
-        if (f.name() or "") in ("cg__gen_main", "cg__entry", "cg.entry"):
+        if (f.name() or "") in ("cg__entry", "cg.entry", "entry"):
             break
         f = f.older()
         if f is None:

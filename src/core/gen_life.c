@@ -42,10 +42,14 @@ static void unraisable(cg_exc *e, cg_gen *g);
  * The two upcalls (src/core/upcalls.h)
  * ------------------------------------------------------------------ */
 
-void cg__gen_main(cg_gen *g) {
+cg__body cg__gen_start(cg_gen *g) {
     arrived(g);
     /* A throw or close never starts a body: the first resume is a send. */
-    g->val = g->fn(g, g->arg);
+    return (cg__body){g->fn, g->arg};
+}
+
+void cg__gen_return(cg_gen *g, void *value) {
+    g->val = value;
     g->ev = EV_RETURN;
     switch_final(g);
 }
