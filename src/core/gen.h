@@ -47,9 +47,11 @@ enum {
 
 /* The first fields are read by the assembly fast paths: see
  * src/arch/layout.h for their offsets (checked in gen_life.c). A handle is
- * 184 bytes (a 192-byte malloc chunk), and a million suspended generators
+ * 168 bytes (a 176-byte malloc chunk), and a million suspended generators
  * cost their handles too, so: the byte fields and flags fill what would be
- * padding; fields that are never live together share a word (the body
+ * padding; the body's return value goes to the resumer through the last
+ * switch (cg__gen_return), not through the handle; a delegator that
+ * resumed this one is ctx.parent's generator (gen_up); fields that are never live together share a word (the body
  * function, needed until the body starts, and the inbox link, used once
  * the handle is freed; the resident list of compact mode and the swap
  * buffer); the stack size is kept in 4 KiB units; CG_OPT_FPENV's saved
@@ -84,10 +86,6 @@ struct cg_gen {
     cg_exc *exc;             /* exception crossing the switch (owned) */
     cg_exc **send_exc;       /* cg_send's exc while its fast path waits
                                 (src/arch/x86_64-fast.S) */
-    void *val;               /* the body's return value */
-    cg_gen *up;              /* delegator that resumed this one; in the
-                                thread's handle cache, the next spare handle
-                                (spare_next() in gen_life.c) */
     union {
         cg_fn fn;            /* the body, until it starts (and for
                                 debuggers, while the handle is live) */
@@ -98,7 +96,9 @@ struct cg_gen {
     void *arg;
     cg__stack *stack;        /* NULL once closed */
     const char *name;
-    cg_gen *live_next;       /* owner thread's list of live generators */
+    cg_gen *live_next;       /* owner thread's list of live generators; in
+                                the thread's handle cache, the next spare
+                                handle (spare_next() in gen_life.c) */
     cg_gen **live_prev;
     union {                  /* compact mode (gen_compact.c): never both */
         cg_gen *res_next;    /* resident: place in the thread's resident list */
@@ -116,6 +116,11 @@ struct cg_gen {
 
 /* The usable size of g's stack, as made (kept once closed). Stack sizes
  * are whole pages, and pages are whole multiples of 4 KiB. */
+/* The delegator that resumed g, while g runs below the top of a chain
+ * (gen.c): its exceptions chain to that delegator's (ctx.parent), set when
+ * g joins the chain. */
+static inline cg_gen *gen_up(const cg_gen *g) { return g->ctx.parent->gen; }
+
 static inline size_t gen_stack_size(const cg_gen *g) { return (size_t)g->stack_4k << 12; }
 static inline void gen_set_stack_size(cg_gen *g, size_t size) { g->stack_4k = (uint32_t)(size >> 12); }
 
@@ -227,8 +232,9 @@ static inline void *switch_in(cg_gen *g, cg__ctx *from, void *value) {
     return r;
 }
 
-/* Body side, for the last time: the stack is abandoned. */
-CG_NORETURN static inline void switch_final(cg_gen *g) {
+/* Body side, for the last time: the stack is abandoned. value goes to the
+ * resumer as a yield's does (the body's return value). */
+CG_NORETURN static inline void switch_final(cg_gen *g, void *value) {
     if (g->canary && !cg__canary_ok(g->stack)) cg__gen_canary_dead(g);
     CG_CHECK(g->ctx.chain == NULL, "generator ended with exception records on its stack");
 #if CG_ASAN
@@ -237,7 +243,7 @@ CG_NORETURN static inline void switch_final(cg_gen *g) {
 #if CG_TSAN
     __tsan_switch_to_fiber(san_of(g->resumer)->tsan_fiber, 0);
 #endif
-    cg__switch(&g->sp, g->ret_sp, NULL);
+    cg__switch(&g->sp, g->ret_sp, value);
     cg__fatal(__FILE__, __LINE__, "a finished generator was resumed");
 }
 
@@ -246,7 +252,7 @@ static inline void arrived(cg_gen *g) {
 #if CG_ASAN
     cg__san *r = san_of(g->resumer);
     __sanitizer_finish_switch_fiber(g->san.asan_fake, &r->asan_bottom, &r->asan_size);
-    if (CG_UNLIKELY(g->in == IN_DIE)) switch_final(g);
+    if (CG_UNLIKELY(g->in == IN_DIE)) switch_final(g, NULL);
 #else
     (void)g;
 #endif

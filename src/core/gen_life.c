@@ -27,7 +27,7 @@ _Static_assert(offsetof(cg_gen, exc) == CG_G_EXC, "layout.h");
 _Static_assert(offsetof(cg_gen, send_exc) == CG_G_SEND_EXC, "layout.h");
 _Static_assert(IN_THROW == CG_IN_THROW, "layout.h");
 #if defined(__x86_64__) && !CG_ASAN && !CG_TSAN
-_Static_assert(sizeof(cg_gen) <= 184, "a generator handle grew: memory per generator is a target");
+_Static_assert(sizeof(cg_gen) <= 168, "a generator handle grew: memory per generator is a target");
 #endif
 _Static_assert(offsetof(cg__thread, cur) == CG_T_CUR, "layout.h");
 #if CG_FASTPATH
@@ -49,15 +49,14 @@ cg__body cg__gen_start(cg_gen *g) {
 }
 
 void cg__gen_return(cg_gen *g, void *value) {
-    g->val = value;
     g->ev = EV_RETURN;
-    switch_final(g);
+    switch_final(g, value);
 }
 
 void cg__gen_finish(cg_gen *g, cg_exc *e) {
     g->exc = e;
     g->ev = EV_RAISE;
-    switch_final(g);
+    switch_final(g, NULL);
 }
 
 void *cg__switch_in_fpenv(cg_gen *g, cg__ctx *from, void *value) {
@@ -84,7 +83,7 @@ void cg__gen_canary_dead(cg_gen *g) {
  *
  * Handles are recycled per thread: malloc and free cost more than all the
  * rest of a generator's life cycle. A spare handle is linked through its
- * `up` field, which means nothing while it is spare, and its state is
+ * `live_next` field (it is on no live list while it is spare), and its state is
  * STATE_FREED, so that a second cg_free of it (before cg_new reuses it) or
  * a resume is reported instead of corrupting the list.
  *
@@ -104,8 +103,8 @@ void cg__gen_canary_dead(cg_gen *g) {
 #define CG_DEBUG_HANDLES 0
 #endif
 
-static inline cg_gen *spare_next(const cg_gen *g) { return g->up; }
-static inline void set_spare_next(cg_gen *g, cg_gen *next) { g->up = next; }
+static inline cg_gen *spare_next(const cg_gen *g) { return g->live_next; }
+static inline void set_spare_next(cg_gen *g, cg_gen *next) { g->live_next = next; }
 
 static int debug_handles = -1; /* -1: not read yet */
 
