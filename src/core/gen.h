@@ -47,16 +47,21 @@ enum {
 
 /* The first fields are read by the assembly fast paths: see
  * src/arch/layout.h for their offsets (checked in gen_life.c). A handle is
- * 168 bytes (a 176-byte malloc chunk), and a million suspended generators
- * cost their handles too, so: the byte fields and flags fill what would be
- * padding; the body's return value goes to the resumer through the last
- * switch (cg__gen_return), not through the handle; a delegator that
- * resumed this one is ctx.parent's generator (gen_up); fields that are never live together share a word (the body
- * function, needed until the body starts, and the inbox link, used once
- * the handle is freed; the resident list of compact mode and the swap
- * buffer); the stack size is kept in 4 KiB units; CG_OPT_FPENV's saved
- * environment lives at the top of the generator's own stack (gen_fp); the
- * sanitizer state exists in the sanitizer builds only. */
+ * 152 bytes (a 160-byte malloc chunk), and a million suspended generators
+ * cost their handles too, so:
+ *   - the byte fields and flags fill what would be padding, and the stack
+ *     size is kept in 4 KiB units;
+ *   - fields that are never live together share a word: the body function
+ *     (needed until the body starts) and the inbox link (used once the
+ *     handle is freed); a compact generator's slot in the ring of resident
+ *     ones and its swap buffer;
+ *   - the body's return value goes to the resumer through the last switch
+ *     (cg__gen_return), not through the handle; the delegator that resumed
+ *     a generator is its ctx.parent's generator (gen_up);
+ *   - CG_OPT_FPENV's saved environment lives at the top of the generator's
+ *     own stack (gen_fp);
+ *   - the resumer, which only the sanitizers' switches read, and the
+ *     sanitizer state exist in the sanitizer builds only. */
 struct cg_gen {
     cg__ctx ctx;             /* the body's records; first, so that the
                                 current context pointer is the generator */
@@ -64,7 +69,6 @@ struct cg_gen {
     void *ret_sp;            /* resumer's stack pointer while running */
     uintptr_t owner;         /* the owner word: see owner_word() below */
     cg_gen *yf;              /* generator this one delegates to, or NULL */
-    cg__ctx *resumer;        /* context whose stack we return to */
     unsigned char state;     /* cg_state */
     unsigned char ev;        /* EV_*: last thing the body posted */
     unsigned char in;        /* IN_*: how the body is being resumed */
@@ -79,7 +83,7 @@ struct cg_gen {
     unsigned char yf_owned : 1;     /* yf was made by cg_yield_from_new */
     unsigned char forwarding : 1;   /* a throw or close is being forwarded to yf */
     unsigned char compact : 1;      /* CG_OPT_COMPACT */
-    unsigned char resident : 1;     /* compact: in the resident list */
+    unsigned char resident : 1;     /* compact: in the resident ring */
     unsigned yf_refs;        /* generators delegating to this one */
     uint32_t stack_4k;       /* usable stack bytes / 4096 (as made, also
                                 once closed): gen_stack_size() */
@@ -101,26 +105,29 @@ struct cg_gen {
                                 handle (spare_next() in gen_life.c) */
     cg_gen **live_prev;
     union {                  /* compact mode (gen_compact.c): never both */
-        cg_gen *res_next;    /* resident: place in the thread's resident list */
+        uintptr_t res_slot;  /* resident: its slot in the thread's ring of
+                                resident generators */
         void *swap;          /* not resident: the stack's used bytes, the
                                 swap_len() from sp up, or NULL before the
                                 first run (the first frame is made then) */
     };
-    cg_gen *res_prev;
     struct cg__home *home;   /* the owner thread's inbox; never changes
                                 but for an orphan that is adopted */
 #if CG_ASAN || CG_TSAN
+    cg__ctx *resumer;        /* context whose stack we return to: the
+                                sanitizers' switches name its stack (the
+                                assembly fast paths never kept it) */
     cg__san san;             /* sanitizer state of this stack */
 #endif
 };
 
-/* The usable size of g's stack, as made (kept once closed). Stack sizes
- * are whole pages, and pages are whole multiples of 4 KiB. */
 /* The delegator that resumed g, while g runs below the top of a chain
  * (gen.c): its exceptions chain to that delegator's (ctx.parent), set when
  * g joins the chain. */
 static inline cg_gen *gen_up(const cg_gen *g) { return g->ctx.parent->gen; }
 
+/* The usable size of g's stack, as made (kept once closed). Stack sizes
+ * are whole pages, and pages are whole multiples of 4 KiB. */
 static inline size_t gen_stack_size(const cg_gen *g) { return (size_t)g->stack_4k << 12; }
 static inline void gen_set_stack_size(cg_gen *g, size_t size) { g->stack_4k = (uint32_t)(size >> 12); }
 
@@ -148,9 +155,14 @@ typedef struct cg__genthread {
                                 tools/cogen-gdb.py walks it) */
     cg_gen *spare;           /* freed handles kept for reuse (gen_life.c) */
     unsigned nspare;
-    cg_gen *res_head;        /* compact generators whose stack pages are */
-    cg_gen *res_tail;        /* resident, oldest first (gen_compact.c) */
-    unsigned nres;
+    cg_gen **res;            /* compact generators whose stack pages are
+                                resident, oldest first, in a ring of res_cap
+                                slots (a power of two) from res_first to
+                                res_end (counting on: the slot is the count
+                                modulo res_cap); NULL in the slot of one that
+                                left (gen_compact.c). From malloc */
+    unsigned res_cap, res_first, res_end;
+    unsigned nres;           /* how many are in the ring */
     unsigned res_limit;      /* how many may be resident; 0: the default */
     struct cg__home *home;   /* where other threads send frees (gen_xthread.c) */
 } cg__genthread;
@@ -294,7 +306,7 @@ CG_HIDDEN void cg__compact_make_resident(cg_gen *g);
 /* Copies a swapped-out generator's frames back (records about to be read
  * by a discard; it will not run again). */
 CG_HIDDEN void cg__compact_swap_in(cg_gen *g);
-/* The stack goes: the generator leaves the resident list and its buffer. */
+/* The stack goes: the generator leaves the resident ring and its buffer. */
 CG_HIDDEN void cg__compact_release(cg_gen *g);
 
 /* What ev rests at while g is suspended (see EV_YIELD_SLOW). */
@@ -330,7 +342,9 @@ static inline void *resume(cg_gen *n, cg__ctx *caller, unsigned in, void *value,
     if (CG_UNLIKELY(owner_word(n) & OWNER_SWAPPED)) cg__compact_make_resident(n);
     n->in = (unsigned char)in;
     n->exc = e;
+#if CG_ASAN || CG_TSAN
     n->resumer = caller;
+#endif
     cg__t.cur = &n->ctx;
     before_resume(n, in);
     void *r = CG_UNLIKELY(n->fpenv) ? cg__switch_in_slow(n, caller, value) : switch_in(n, caller, value);

@@ -22,32 +22,60 @@
 
 #define COMPACT_RESIDENT 64
 
-/* The resident list and the swap buffer share their word (gen.h): only a
- * resident generator is in the list, only one that is not has a buffer. */
+/* The resident generators of a thread, oldest first, are a ring of slots
+ * (cg__gt.res): a generator that becomes resident takes the next slot
+ * (res_append), one that leaves empties its own (res_unlink), which it
+ * knows from its res_slot; the oldest are evicted from the front. A
+ * generator's res_slot shares its word with the swap buffer (gen.h): only
+ * a resident one has a slot, only one that is not has a buffer. No link
+ * in the handle: the ring costs a pointer per slot, for as many slots as
+ * are resident (64 by default), not per generator. */
+static inline cg_gen **res_at(unsigned i) { return &cg__gt.res[i & (cg__gt.res_cap - 1)]; }
+
 static void res_unlink(cg_gen *g) {
     if (!g->resident) return;
-    if (g->res_prev)
-        g->res_prev->res_next = g->res_next;
-    else
-        cg__gt.res_head = g->res_next;
-    if (g->res_next)
-        g->res_next->res_prev = g->res_prev;
-    else
-        cg__gt.res_tail = g->res_prev;
-    g->res_next = NULL; /* the swap word: no buffer yet */
-    g->res_prev = NULL;
+    *res_at((unsigned)g->res_slot) = NULL;
+    g->res_slot = 0; /* the swap word: no buffer yet */
     g->resident = 0;
     cg__gt.nres--;
+    while (cg__gt.res_first != cg__gt.res_end && !*res_at(cg__gt.res_first)) cg__gt.res_first++;
 }
 
+/* Room for one more slot: a full ring moves its taken slots, in order, to
+ * a new ring, twice as big if more than a quarter of them are taken (so
+ * that the move comes once every three appends per resident generator at
+ * most). 0 without memory for it. */
+static int res_make_room(void) {
+    unsigned cap = cg__gt.res_cap;
+    if (cg__gt.res_end - cg__gt.res_first < cap) return 1;
+    unsigned ncap = !cap ? 256 : cg__gt.nres > cap / 4 ? cap * 2 : cap;
+    /* Bookkeeping that outlives any one allocator setting, as the stack
+     * records: from malloc itself. */
+    cg_gen **ring = ncap >= cap && ncap < (1u << 30) ? calloc(ncap, sizeof *ring) : NULL;
+    if (!ring) return 0;
+    unsigned n = 0;
+    for (unsigned i = cg__gt.res_first; i != cg__gt.res_end; i++) {
+        cg_gen *v = *res_at(i);
+        if (v) {
+            v->res_slot = n;
+            ring[n++] = v;
+        }
+    }
+    free(cg__gt.res);
+    cg__gt.res = ring;
+    cg__gt.res_cap = ncap;
+    cg__gt.res_first = 0;
+    cg__gt.res_end = n;
+    return 1;
+}
+
+/* g becomes resident. Without memory for the ring it is not entered: it
+ * then simply stays resident, as one whose copy could not be made. */
 static void res_append(cg_gen *g) {
-    g->res_next = NULL;
-    g->res_prev = cg__gt.res_tail;
-    if (cg__gt.res_tail)
-        cg__gt.res_tail->res_next = g;
-    else
-        cg__gt.res_head = g;
-    cg__gt.res_tail = g;
+    if (!res_make_room()) return;
+    unsigned i = cg__gt.res_end++;
+    *res_at(i) = g;
+    g->res_slot = i;
     g->resident = 1;
     cg__gt.nres++;
 }
@@ -115,11 +143,9 @@ static unsigned res_limit(void) {
  * another) stay: their frames are in use. */
 static void evict_excess(void) {
     unsigned limit = res_limit();
-    cg_gen *v = cg__gt.res_head;
-    while (cg__gt.nres > limit && v) {
-        cg_gen *next = v->res_next;
-        if (v->state == CG_GEN_SUSPENDED && !swap_out(v)) break;
-        v = next;
+    for (unsigned i = cg__gt.res_first; cg__gt.nres > limit && i != cg__gt.res_end; i++) {
+        cg_gen *v = *res_at(i);
+        if (v && v->state == CG_GEN_SUSPENDED && !swap_out(v)) break;
     }
 }
 

@@ -19,7 +19,6 @@ _Static_assert(offsetof(cg_gen, sp) == CG_G_SP, "layout.h");
 _Static_assert(offsetof(cg_gen, ret_sp) == CG_G_RETSP, "layout.h");
 _Static_assert(offsetof(cg_gen, owner) == CG_G_OWNER, "layout.h");
 _Static_assert(offsetof(cg_gen, yf) == CG_G_YF, "layout.h");
-_Static_assert(offsetof(cg_gen, resumer) == CG_G_RESUMER, "layout.h");
 _Static_assert(offsetof(cg_gen, state) == CG_G_STATE, "layout.h");
 _Static_assert(offsetof(cg_gen, ev) == CG_G_EV, "layout.h");
 _Static_assert(offsetof(cg_gen, in) == CG_G_IN, "layout.h");
@@ -27,7 +26,7 @@ _Static_assert(offsetof(cg_gen, exc) == CG_G_EXC, "layout.h");
 _Static_assert(offsetof(cg_gen, send_exc) == CG_G_SEND_EXC, "layout.h");
 _Static_assert(IN_THROW == CG_IN_THROW, "layout.h");
 #if defined(__x86_64__) && !CG_ASAN && !CG_TSAN
-_Static_assert(sizeof(cg_gen) <= 168, "a generator handle grew: memory per generator is a target");
+_Static_assert(sizeof(cg_gen) <= 152, "a generator handle grew: memory per generator is a target");
 #endif
 _Static_assert(offsetof(cg__thread, cur) == CG_T_CUR, "layout.h");
 #if CG_FASTPATH
