@@ -52,7 +52,7 @@ static cg_gen *make(cg_fn fn, void *arg, const cg_opts *opts) {
     return g;
 }
 
-static void start(cg_gen *g) {
+static inline void start(cg_gen *g) {
     void *out;
     cg_exc *e = NULL;
     if (cg_next(g, &out, &e) != CG_YIELDED) {
@@ -233,7 +233,13 @@ static void *once_body(cg_gen *g, void *arg) {
     return NULL;
 }
 
-static void lifecycle_once(void) {
+/* Inline, as bench_boost's is (BENCH_LIFECYCLE in common.h expects it): a
+ * function that returns after a context switch pays a mispredicted return
+ * in either library (the switch leaves the return stack buffer out of
+ * step), and with start() and this one called, as they were before, that
+ * was two per cycle, about 7 ns of which cogen's library code does none
+ * (docs/performance.md, the life-cycle section). */
+static inline void lifecycle_once(void) {
     cg_gen *g = make(once_body, NULL, NULL);
     start(g);
     if (cg_close(g, NULL, NULL) != CG_RETURNED) bench_die("close failed");

@@ -28,6 +28,9 @@
 #   BENCH_IO_SECONDS=S  measured seconds per I/O run (default 5)
 #   BENCH_IO_CPU=C    the CPU the I/O servers and their load run on (default:
 #                     the last one)
+#   BENCH_ONLY=REGEX  run only the groups and instruction counts whose
+#                     name matches REGEX (grep -E), e.g. 'lifecycle|throw';
+#                     with BENCH_SCALING=0 BENCH_IO=0 for a short targeted run
 #   BENCH_REPORT_ONLY=1  measure nothing: redo the table, JSON and SVG from
 #                     the raw runs of the last measurement (raw.txt)
 #
@@ -42,6 +45,7 @@ OUT=${BENCH_OUT:-$BIN}
 SMOKE=${BENCH_SMOKE:-0}
 SCALING=${BENCH_SCALING:-1}
 IO=${BENCH_IO:-1}
+ONLY=${BENCH_ONLY:-}
 if [ "$SMOKE" = 1 ]; then RUNS=${BENCH_RUNS:-3}; else RUNS=${BENCH_RUNS:-5}; fi
 
 if [ ! -x "$BIN/bench_cogen" ]; then
@@ -272,10 +276,14 @@ run_one() {
 
 # group TITLE RUNS "IMPL ARGS" "IMPL ARGS" ...: RUNS rounds, each running
 # every available implementation once, in the order given (interleaved).
+# wanted NAME: true unless BENCH_ONLY is set and NAME does not match it.
+wanted() { [ -z "$ONLY" ] || printf '%s\n' "$1" | grep -Eq -- "$ONLY"; }
+
 group() {
     g_title=$1
     g_runs=$2
     shift 2
+    wanted "$g_title" || return 0
     g_specs=$OUT/.specs
     : >"$g_specs"
     for g_spec in "$@"; do printf '%s\n' "$g_spec" >>"$g_specs"; done
@@ -305,6 +313,7 @@ instructions() {
     name=$1
     impl=$2
     shift 2
+    wanted "$name" || return 0
     n1=$(sz 100000 1000)
     n2=$(sz 1100000 11000)
     case $impl in
@@ -371,14 +380,16 @@ group lifecycle "$RUNS" \
 
 # --- Instructions -----------------------------------------------------------
 if [ $have_valgrind = 1 ]; then
-    printf 'bench: %-30s x1 (exact):' instructions_roundtrip
-    printf ' cogen'
-    instructions instructions_roundtrip cogen roundtrip
-    if [ $have_boost = 1 ]; then
-        printf ' boost-fcontext'
-        instructions instructions_roundtrip boost-fcontext roundtrip
+    if wanted instructions_roundtrip; then
+        printf 'bench: %-30s x1 (exact):' instructions_roundtrip
+        printf ' cogen'
+        instructions instructions_roundtrip cogen roundtrip
+        if [ $have_boost = 1 ]; then
+            printf ' boost-fcontext'
+            instructions instructions_roundtrip boost-fcontext roundtrip
+        fi
+        printf '\n'
     fi
-    printf '\n'
 fi
 
 # --- The event loop -----------------------------------------------------------
@@ -418,10 +429,11 @@ group rss_tasks_1m "$RUNS" \
 group compact_rss_tasks_1m "$RUNS" \
     "loop compact_rss_tasks $(sz 1000000 1000)"
 if [ $have_valgrind = 1 ] && [ $have_loop = 1 ]; then
-    printf 'bench: %-30s x1 (exact): cogen\n' "instructions_sleep0_step"
-    instructions instructions_sleep0_step loop sleep0_switch
-    printf 'bench: %-30s x1 (exact): cogen\n' "instructions_future_wakeup"
-    instructions instructions_future_wakeup loop future_wakeup
+    for i_name in sleep0_step:sleep0_switch future_wakeup:future_wakeup; do
+        wanted "instructions_${i_name%%:*}" || continue
+        printf 'bench: %-30s x1 (exact): cogen\n' "instructions_${i_name%%:*}"
+        instructions "instructions_${i_name%%:*}" loop "${i_name#*:}"
+    done
 fi
 
 # --- Memory -----------------------------------------------------------------

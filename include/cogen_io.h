@@ -219,7 +219,10 @@ CG_API void cg_open_unix_connection(const char *path, const cg_stream_opts *opts
                                     cg_stream_writer **w);
 /* Streams over an fd one already has (a connected socket, a pipe's end,
  * a tty): the reader, the writer, or both (NULL: not wanted). The streams
- * own fd from then on. */
+ * own fd from then on. Every stream over a TCP socket (these, the
+ * connections above and a server's) has TCP_NODELAY set, as asyncio's
+ * transports have: set it back with setsockopt on cg_stream_fileno(w)
+ * to batch small writes. */
 CG_API void cg_stream_open_fd(int fd, const cg_stream_opts *opts, cg_stream_reader **r, cg_stream_writer **w);
 
 /* The reader. What the read calls return points into the reader's buffer

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -259,9 +260,25 @@ TEST(stream_two_readers) { run_main_no_fd_leak(two_readers_main, NULL); }
 
 static int served;
 
+/* TCP_NODELAY on a stream's socket: 1 on TCP (asyncio sets it on every
+ * TCP transport), -1 where the option does not exist (a Unix socket). */
+static int nodelay_of(cg_stream_writer *w) {
+    int v = 0;
+    socklen_t len = sizeof v;
+    if (getsockopt(cg_stream_fileno(w), IPPROTO_TCP, TCP_NODELAY, &v, &len) < 0) return -1;
+    return v != 0;
+}
+
+/* What nodelay_of must say for a stream whose peer has this family. */
+static int nodelay_for(sa_family_t family) { return family == AF_INET || family == AF_INET6 ? 1 : -1; }
+
 static void echo_cb(cg_stream_reader *r, cg_stream_writer *w, void *arg) {
     (void)arg;
     served++;
+    struct sockaddr_storage peer;
+    socklen_t plen;
+    CHECK_EQ(cg_stream_peername(w, &peer, &plen), 0);
+    CHECK_EQ(nodelay_of(w), nodelay_for(peer.ss_family)); /* the server's side */
     char buf[4096];
     size_t n;
     while ((n = cg_stream_read(r, buf, sizeof buf)) > 0) {
@@ -289,6 +306,7 @@ static void *echo_client(cg_gen *g, void *arg) {
     CHECK_EQ(cg_stream_peername(w, &peer, &plen), 0);
     CHECK_EQ(cg_stream_sockname(w, &self, &slen), 0);
     CHECK_EQ(peer.ss_family, self.ss_family);
+    CHECK_EQ(nodelay_of(w), 1); /* the client's side */
     CHECK_EQ(ntohs(peer.ss_family == AF_INET ? ((struct sockaddr_in *)&peer)->sin_port
                                              : ((struct sockaddr_in6 *)&peer)->sin6_port), c->port);
     for (int i = 0; i < 50; i++) {

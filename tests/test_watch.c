@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <fcntl.h>
@@ -60,15 +61,19 @@ static int count(const char *hay, const char *needle) {
     return n;
 }
 
-/* Not static: its name is in the backtrace (the test links with
- * ENABLE_EXPORTS, as -rdynamic). */
-void stall_blocker_spins(cg_ns ns);
-__attribute__((noinline)) void stall_blocker_spins(cg_ns ns) {
+/* Computes for ns of this thread's CPU time: at least ns of wall time,
+ * and ns held however loaded the machine (held time leaves out the waits
+ * for a CPU). Not static: its name is in the backtrace (the test links
+ * with ENABLE_EXPORTS, as -rdynamic). */
+static void spin_on(clockid_t clock, cg_ns ns) {
     struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    do clock_gettime(CLOCK_MONOTONIC, &b);
+    clock_gettime(clock, &a);
+    do clock_gettime(clock, &b);
     while ((b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec) < ns);
 }
+
+void stall_blocker_spins(cg_ns ns);
+__attribute__((noinline)) void stall_blocker_spins(cg_ns ns) { spin_on(CLOCK_THREAD_CPUTIME_ID, ns); }
 
 static void *blocker(cg_gen *g, void *arg) {
     (void)g;
@@ -328,7 +333,7 @@ static void *debug_main(cg_gen *g, void *arg) {
     }
     CHECK(!cg_future_done(f)); /* refused */
     cg_future_unref(f);
-    stall_blocker_spins(CG_MS(120)); /* a slow step: logged */
+    spin_on(CLOCK_MONOTONIC, CG_MS(120)); /* a slow step (wall time, as asyncio's debug mode counts): logged */
     cg_sleep(0);
     line_new = __LINE__; cg_task *never = cg_create_task(d_sleeper, NULL, "never");
     cg_future_unref(cg_task_future(never));
@@ -361,7 +366,99 @@ TEST(debug_mode) {
     expect_in(err, want);
 }
 
+/* A step that the scheduler keeps off the CPU is not a stall: the loop
+ * runs on a thread of the lowest priority (SCHED_IDLE) sharing one CPU with
+ * a thread that computes, so that its one step, which itself needs only a
+ * couple of milliseconds of CPU, lasts 400 ms or more of wall time, nearly
+ * all of it waiting for the CPU. Measured as wall time, that is a stall of
+ * 400 ms; held time (wall less the wait) is a few ms, under the threshold. */
+static volatile int starved_spinning, hog_done;
+
+static cg_ns thread_cpu(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (cg_ns)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void *starved(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_sleep(0);
+    cg_ns cpu0 = thread_cpu();
+    starved_spinning = 1;
+    while (!hog_done || thread_cpu() - cpu0 < CG_MS(2)) {
+    }
+    cg_sleep(0);
+    return NULL;
+}
+
+static int pin(pthread_t th, int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(th, sizeof set, &set);
+}
+
+static int hog_cpu;
+
+static void *hog(void *arg) {
+    (void)arg;
+    if (pin(pthread_self(), hog_cpu) != 0) {
+        hog_done = 1;
+        return NULL;
+    }
+    while (!starved_spinning) {
+    }
+    stall_blocker_spins(CG_MS(400));
+    hog_done = 1;
+    return NULL;
+}
+
+static int starved_refused; /* errno of a refused SCHED_IDLE or pinning */
+
+static void *starved_loop(void *arg) {
+    (void)arg;
+    /* glibc's thread attributes take no SCHED_IDLE: the thread lowers
+     * itself (Linux's sched_setscheduler with pid 0 is the calling thread). */
+    struct sched_param none = {0};
+    if (pin(pthread_self(), hog_cpu) != 0 || sched_setscheduler(0, SCHED_IDLE, &none) != 0) {
+        starved_refused = errno ? errno : EINVAL;
+        starved_spinning = 1; /* the hog ends */
+        return NULL;
+    }
+    CHECK_EQ(cg_run(two, (void *)starved, NULL, NULL, NULL), CG_RETURNED);
+    return NULL;
+}
+
+TEST(stall_not_for_cpu_wait) {
+    skip_if_timing_unreliable();
+    FILE *f = fopen("/proc/thread-self/schedstat", "r");
+    if (!f) {
+        printf("skipped: the kernel does not give a thread's wait for a CPU\n");
+        exit(77);
+    }
+    fclose(f);
+    cg_stall_threshold(CG_MS(100));
+    /* The watchdog starts now, on this thread's CPUs and priority; a
+     * watchdog starved with the loop would see no stall at all. */
+    CHECK_EQ(cg_run(two, (void *)polite, NULL, NULL, NULL), CG_RETURNED);
+    hog_cpu = sched_getcpu();
+    CHECK(hog_cpu >= 0);
+    capture_stderr();
+    pthread_t h, l;
+    CHECK_EQ(pthread_create(&h, NULL, hog, NULL), 0);
+    CHECK_EQ(pthread_create(&l, NULL, starved_loop, NULL), 0);
+    pthread_join(l, NULL);
+    pthread_join(h, NULL);
+    const char *err = captured();
+    if (starved_refused) {
+        printf("skipped: no SCHED_IDLE thread pinned to a CPU here (%s)\n", strerror(starved_refused));
+        exit(77);
+    }
+    if (count(err, "stall") != 0) CHECK_STR(err, "no stall report");
+}
+
 static const check_case cases[] = {CASE(debug_mode), CASE(task_dump), CASE(task_dump_on_signal),CASE(stall_reported_once), CASE(stall_not_for_short_steps), CASE(stall_off),
-                                   CASE(loop_metrics)};
+                                   CASE(stall_not_for_cpu_wait), CASE(loop_metrics)};
 
 CHECK_MAIN(cases)

@@ -274,13 +274,15 @@ def _saved_registers(sp):
                     "rbp": greg(10), "rbx": greg(11), "rsp": greg(15), "rip": greg(16)}
         # [sp+0] r15 r14 r13 r12 rbx rbp, [sp+48] where the switch continues,
         # with rsp = sp + 56: cg__switch_ret (returns to cg__switch's
-        # caller), cg__entry (a fresh stack), or, for a body parked by the
+        # caller), cg__entry (a fresh stack), the fast paths' resumers
+        # (cg_send, cg_throw, cg__send_start), or, for a body parked by the
         # assembly cg_yield, the return address into cg_yield's caller:
         # that one is shown as a frame of cg_yield, as if just called.
         regs = {"r15": _read_u64(sp), "r14": _read_u64(sp + 8), "r13": _read_u64(sp + 16),
                 "r12": _read_u64(sp + 24), "rbx": _read_u64(sp + 32), "rbp": _read_u64(sp + 40),
                 "rip": _read_u64(sp + 48), "rsp": sp + 56}
-        if _function_at(regs["rip"]) not in ("cg__switch", "cg__switch_ret", "cg__entry", "cg_send", "cg_throw"):
+        if _function_at(regs["rip"]) not in ("cg__switch", "cg__switch_ret", "cg__entry", "cg_send", "cg_throw",
+                                             "cg__send_start"):
             regs["rip"] = int(gdb.parse_and_eval("(unsigned long)&cg_yield"))
             regs["rsp"] = sp + 48
         return regs
@@ -300,6 +302,20 @@ def _saved_registers(sp):
         regs["sp"] = sp + 160
         return regs
     raise gdb.GdbError("cogen-bt: no support for architecture %s" % arch)
+
+
+def _parked_registers(g, sp):
+    """_saved_registers(sp) for generator g parked at sp, or, for a fresh
+    generator whose first frame is not written yet (sp NULL: the first
+    resume writes it, src/core/gen_life.c's first_frame), the registers
+    that frame would hold: cg__entry with the generator in rbx, at the top
+    of its stack."""
+    if sp:
+        return _saved_registers(sp)
+    top = _ptr(g["stack"]["hi"]) & ~15  # cg__entry runs at the very top (switch.h)
+    regs = {"r15": 0, "r14": 0, "r13": 0, "r12": 0, "rbx": _ptr(g), "rbp": 0,
+            "rip": int(gdb.parse_and_eval("(unsigned long)&cg__entry")), "rsp": top}
+    return regs
 
 
 def _set_register(name, value):
@@ -498,7 +514,7 @@ running (`bt` stops at the innermost generator's cg__entry)."""
             if parked is not None:
                 sp = parked
         with _swapped_in(g):
-            _backtrace_with(_saved_registers(sp), bt_args)
+            _backtrace_with(_parked_registers(g, sp), bt_args)
 
 
 # ---------------------------------------------------------------------------
@@ -527,6 +543,8 @@ def _task_name(task):
 
 
 WAIT_TIMER, WAIT_FD, WAIT_TAGS = 2, 4, 7  # the tags of a task's fut.task_wait (task.c, loop.h)
+WAIT_SYNC = 1  # in a primitive's or queue's deque itself (sync.h); alone: that wait cancelled
+WQ_TAGS = 1  # a deque entry that is a task, not a future (sync.h: CG__WQ_TASK)
 
 
 def _future_ops(fut):
@@ -555,9 +573,10 @@ def _loop_now(loop):
 
 
 def _waiters(w):
-    """The futures of a cg__waiters deque, as addresses."""
+    """The futures of a cg__waiters deque (or the tasks waiting in it
+    without one), as addresses."""
     v = w["v"]
-    return [_ptr(v[i]) for i in range(int(w["n"]))]
+    return [_ptr(v[i]) & ~WQ_TAGS for i in range(int(w["n"]))]
 
 
 # The loop's objects a task can wait in: for each struct, the deques of
@@ -650,7 +669,7 @@ def _visit_frames(g, visit):
     selected thread meanwhile (as cogen-bt does), and put back after: the
     frames are valid during the visit only."""
     with _swapped_in(g):  # first: the saved registers are on its stack
-        with _registers_set(_saved_registers(_ptr(g["sp"]))):
+        with _registers_set(_parked_registers(g, _ptr(g["sp"]))):
             _visit_from(gdb.newest_frame(), visit)
 
 
@@ -741,6 +760,12 @@ def _awaits(loop, task, now):
             text = "an fd (%s)" % ("writable" if wait & 1 else "readable")
         where = _task_site(task, 0)[0]
         return text + ("; in %s" % where if where is not None else "")
+    if (wait & WAIT_TAGS) == WAIT_SYNC:  # a waiter without a future: the task is the entry (sync.h)
+        where, sync = _task_site(task, _ptr(task))
+        text = sync if sync is not None else "a waiter of a lock, event, semaphore or queue"
+        if wait == WAIT_SYNC:
+            text += " (cancelled)"
+        return text + ("; in %s" % where if where is not None else "")
     fw = gdb.Value(wait).cast(gdb.lookup_type("struct cg_future").pointer())
     if not wait:
         if not int(task["started"]):
@@ -803,7 +828,7 @@ a pending task what it waits for:
   - Lock.acquire, Event.wait, Semaphore.acquire, Condition.wait,
     Barrier.wait, Queue.get, Queue.put, Queue.join: the object and its
     state (found among the pointers of the task's frames, and checked:
-    the task's future is among that object's waiters);
+    the task's future, or the task itself, is among that object's waiters);
   - gather / shield / future 0x...: any other future, with its state;
 then the innermost frame of the task outside cogen's sources (where the
 program awaits), and cancelling=N or a pending cancel when there is one."""

@@ -14,6 +14,9 @@
 #define CG_G_IN 58     /* 0 when the body is resumed with a plain send */
 #define CG_G_EXC 72    /* the exception crossing the switch */
 #define CG_G_SEND_EXC 80 /* cg_send's exc pointer while its fast path waits */
+#define CG_G_STACK 104 /* the body's cg__stack (a fresh one's first frame is
+                          not written: x86_64-fast.S starts it at its top) */
+#define CG_STACK_HI 16 /* cg__stack.hi: one past its highest usable byte */
 #define CG_IN_THROW 1  /* CG_G_IN: raise CG_G_EXC, chained to what the body handles */
 
 #define CG_T_CUR 0     /* cg__t.cur: the context executing now */

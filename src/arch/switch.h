@@ -18,8 +18,10 @@ CG_HIDDEN void *cg__switch(void **save, void *new_sp, void *value);
 
 /* Writes the first frame of a stack occupying [lo, hi) and returns the
  * stack pointer to switch to: the first switch there enters
- * cg__entry, which runs g's body. Inline for the assembly switches (every cg_new writes
- * one: a call cost a fifth of cg_new's fast path); ucontext.c has its own.
+ * cg__entry, which runs g's body. Inline for the assembly switches (a call
+ * cost a fifth of cg_new's fast path, when that wrote one: with the x86-64
+ * fast paths it leaves the frame to the first resume, gen_life.c's
+ * first_frame); ucontext.c has its own.
  * The matching layouts are described in x86_64-sysv.S and
  * aarch64-aapcs64.S: the first switch "returns" into cg__entry with the
  * generator in a callee-saved register. */

@@ -42,7 +42,8 @@
  *
  * Frames (see x86_64-sysv.S): [sp+0] r15 r14 r13 r12 rbx rbp, [sp+48] where
  * to continue. The resumer's frame saved by cg_send continues in cg_send
- * (label 3 of RESUME_FAST) with out pushed above it; exc
+ * (label 3 of RESUME_FAST; in cg__send_start for a first resume) with out
+ * pushed above it; exc
  * waits in g (CG_G_SEND_EXC) for the C code.
  */
 #include "layout.h"
@@ -52,8 +53,12 @@
 
 /* Resume g (%rdi) on the fast path, with %rax = what the body receives, and
  * return its answer to the caller. %rdx, %rcx: the caller's out and exc.
- * The CFA offset is 8 (function entry) where it starts. */
-.macro RESUME_FAST
+ * The CFA offset is 8 (function entry) where it starts. With start=1, g is
+ * a fresh generator whose first frame cg_new left unwritten (g->sp NULL):
+ * instead of loading a frame, the switch sets the stack pointer to the top
+ * of g's stack and jumps into cg__entry with %rdi = g, as the frame that
+ * cg__frame_ready would have written does (x86_64-sysv.S). */
+.macro RESUME_FAST start=0
         movq    cg__t@gottpoff(%rip), %r8
         movq    %fs:CG_T_CUR(%r8), %r9
         movb    $CG_STATE_RUNNING, CG_G_STATE(%rdi)
@@ -69,7 +74,17 @@
         leaq    3f(%rip), %r11
         pushq   %r11
         .cfi_adjust_cfa_offset 8
+.if \start
+        CG_SAVE CG_G_RETSP(%rdi)
+        movq    CG_G_STACK(%rdi), %rcx
+        movq    CG_STACK_HI(%rcx), %rsp
+        .cfi_undefined rip      /* the body's side, where backtraces end */
+        andq    $-16, %rsp      /* rsp as after cg__frame_ready's frame */
+        xorl    %ebp, %ebp      /* end of the frame chain */
+        jmp     cg__entry_g
+.else
         CG_SWITCH CG_G_RETSP(%rdi), CG_G_SP(%rdi)
+.endif
         .cfi_restore_state
 3:      /* The body switched back: with ZF set from cg_yield, the value in
          * %rsi; with ZF clear through cg__switch, in %rax. */
@@ -140,6 +155,10 @@ cg_next:
         je      6f
         cmpw    $CG_STATE_CREATED, CG_G_STATE(%rdi)
         jne     9f
+        movq    %rdx, %rcx
+        movq    %rsi, %rdx
+        xorl    %esi, %esi
+        jmp     cg__send_start
 6:      movq    %rdx, %rcx
         movq    %rsi, %rdx
         xorl    %esi, %esi
@@ -164,20 +183,33 @@ cg_send:
         jne     9f
         cmpw    $CG_STATE_SUSPENDED, CG_G_STATE(%rdi) /* and ev 0 */
         jne     7f
-6:
 /* Entered from cg_next too, its checks made. */
 cg__send_resume:
         movq    %rsi, %rax
         RESUME_FAST
-7:      /* A fresh generator starts the same way: its stack holds a saved
-         * frame that continues in cg__entry. Only None may be sent to it. */
+7:      /* A fresh generator (cg__send_start). Only None may be sent to it. */
         cmpw    $CG_STATE_CREATED, CG_G_STATE(%rdi)
         jne     9f
         testq   %rsi, %rsi
-        je      6b
+        je      cg__send_start
 9:      jmp     cg__send_slow
         .cfi_endproc
         .size   cg_send, .-cg_send
+
+/* The first resume of a fresh generator, cg_send's and cg_next's checks
+ * made (its registers as at cg__send_resume). One made by new_slow has its
+ * first frame written, one from cg_new's common case does not: the switch
+ * starts the body at cg__entry without a frame to load, and no store in
+ * cg_new or load here is spent on one. */
+        .type   cg__send_start, @function
+        .p2align 4
+cg__send_start:
+        .cfi_startproc
+        cmpq    $0, CG_G_SP(%rdi)
+        jne     cg__send_resume
+        RESUME_FAST start=1
+        .cfi_endproc
+        .size   cg__send_start, .-cg__send_start
 
 /* cg_status cg_throw(cg_gen *g, cg_exc *e, void **out, cg_exc **exc): a
  * send that delivers e, raised at the body's cg_yield. */

@@ -49,8 +49,9 @@ enum {
  * src/arch/layout.h for their offsets (checked in gen_life.c). A handle is
  * 152 bytes (a 160-byte malloc chunk), and a million suspended generators
  * cost their handles too, so:
- *   - the byte fields and flags fill what would be padding, and the stack
- *     size is kept in 4 KiB units;
+ *   - the byte fields fill what would be padding, the rare flags are bits
+ *     beside the 24-bit count of delegators, and the stack size is kept in
+ *     4 KiB units;
  *   - fields that are never live together share a word: the body function
  *     (needed until the body starts) and the inbox link (used once the
  *     handle is freed); a compact generator's slot in the ring of resident
@@ -65,7 +66,9 @@ enum {
 struct cg_gen {
     cg__ctx ctx;             /* the body's records; first, so that the
                                 current context pointer is the generator */
-    void *sp;                /* saved stack pointer while not running */
+    void *sp;                /* saved stack pointer while not running; NULL
+                                for a fresh one whose first frame is not
+                                written yet (first_frame() in gen_life.c) */
     void *ret_sp;            /* resumer's stack pointer while running */
     uintptr_t owner;         /* the owner word: see owner_word() below */
     cg_gen *yf;              /* generator this one delegates to, or NULL */
@@ -78,13 +81,16 @@ struct cg_gen {
     unsigned char fpenv;     /* GEN_FPENV, GEN_FPENV_SAVED, GEN_TRACED
                                 (gen_trace.h): resumes take resume()'s
                                 slow branch */
-    unsigned char canary : 1;       /* stack has a canary to check at each switch */
-    unsigned char free_pending : 1; /* cg_free arrived while running/delegated */
-    unsigned char yf_owned : 1;     /* yf was made by cg_yield_from_new */
-    unsigned char forwarding : 1;   /* a throw or close is being forwarded to yf */
-    unsigned char compact : 1;      /* CG_OPT_COMPACT */
-    unsigned char resident : 1;     /* compact: in the resident ring */
-    unsigned yf_refs;        /* generators delegating to this one */
+    unsigned char canary;    /* stack has a canary to check at each switch */
+    unsigned char free_pending; /* cg_free arrived while running/delegated */
+    /* (state to free_pending: one word, which cg_close's common case reads
+     * at once: gen.c, close_bytes_plain) */
+    unsigned yf_refs : 24;   /* generators delegating to this one (at most
+                                YF_REFS_MAX: check_sub in gen.c) */
+    unsigned yf_owned : 1;   /* yf was made by cg_yield_from_new */
+    unsigned forwarding : 1; /* a throw or close is being forwarded to yf */
+    unsigned compact : 1;    /* CG_OPT_COMPACT */
+    unsigned resident : 1;   /* compact: in the resident ring */
     uint32_t stack_4k;       /* usable stack bytes / 4096 (as made, also
                                 once closed): gen_stack_size() */
     cg_exc *exc;             /* exception crossing the switch (owned) */
@@ -120,6 +126,9 @@ struct cg_gen {
     cg__san san;             /* sanitizer state of this stack */
 #endif
 };
+
+/* How many generators may delegate to one at a time (yf_refs' width). */
+#define YF_REFS_MAX ((1u << 24) - 1)
 
 /* The delegator that resumed g, while g runs below the top of a chain
  * (gen.c): its exceptions chain to that delegator's (ctx.parent), set when
@@ -340,6 +349,11 @@ CG_HIDDEN void *cg__switch_in_slow(cg_gen *g, cg__ctx *from, void *value);
 /* Resumer side: resume n once with (in, value, e). */
 static inline void *resume(cg_gen *n, cg__ctx *caller, unsigned in, void *value, cg_exc *e) {
     if (CG_UNLIKELY(owner_word(n) & OWNER_SWAPPED)) cg__compact_make_resident(n);
+#if CG_FASTPATH
+    /* A fresh generator from cg_new's common case has no first frame yet
+     * (gen_life.c, first_frame): the assembly writes none, C writes it. */
+    if (CG_UNLIKELY(!n->sp)) n->sp = cg__frame_ready(n->stack->lo, gen_top(n), n);
+#endif
     n->in = (unsigned char)in;
     n->exc = e;
 #if CG_ASAN || CG_TSAN
@@ -414,6 +428,16 @@ CG_HIDDEN cg__res cg__gen_close(cg_gen *g);
 CG_HIDDEN void cg__gen_end_delegation(cg_gen *g);
 CG_HIDDEN void cg__gen_release_stack_slow(cg_gen *g);
 
+/* The last step of cg__gen_release_stack_hot, for a caller that knows g
+ * has a stack and neither a canary nor compact mode: 1 if the stack went
+ * to the hot slot (never under ASan) and g is closed, 0 otherwise. */
+static inline int cg__gen_stack_to_hot(cg_gen *g) {
+    if (!cg__stack_put_hot(g->stack)) return 0;
+    g->stack = NULL;
+    g->state = CG_GEN_CLOSED;
+    return 1;
+}
+
 /* The common case of cg__gen_release_stack, with no call (so that the
  * fast paths of cg_close and cg_free set up no frame): 1 if g's stack went
  * to the hot slot and g is closed, 0 (and nothing done) otherwise. Never
@@ -424,11 +448,8 @@ static inline int cg__gen_release_stack_hot(cg_gen *g) {
     (void)g;
     return 0;
 #else
-    cg__stack *st = g->stack;
-    if (CG_UNLIKELY(!st || g->canary || g->compact) || !cg__stack_put_hot(st)) return 0;
-    g->stack = NULL;
-    g->state = CG_GEN_CLOSED;
-    return 1;
+    if (CG_UNLIKELY(!g->stack || g->canary || g->compact)) return 0;
+    return cg__gen_stack_to_hot(g);
 #endif
 }
 

@@ -24,6 +24,8 @@ _Static_assert(offsetof(cg_gen, ev) == CG_G_EV, "layout.h");
 _Static_assert(offsetof(cg_gen, in) == CG_G_IN, "layout.h");
 _Static_assert(offsetof(cg_gen, exc) == CG_G_EXC, "layout.h");
 _Static_assert(offsetof(cg_gen, send_exc) == CG_G_SEND_EXC, "layout.h");
+_Static_assert(offsetof(cg_gen, stack) == CG_G_STACK, "layout.h");
+_Static_assert(offsetof(cg__stack, hi) == CG_STACK_HI, "layout.h");
 _Static_assert(IN_THROW == CG_IN_THROW, "layout.h");
 #if defined(__x86_64__) && !CG_ASAN && !CG_TSAN
 _Static_assert(sizeof(cg_gen) <= 152, "a generator handle grew: memory per generator is a target");
@@ -415,6 +417,30 @@ static void discard(cg_gen *g) {
     cg__gen_abandon(g);
 }
 
+/* The saved stack pointer a new generator starts with. With the assembly
+ * fast paths, none: the first frame is written by the first resume, and
+ * the fast one (x86_64-fast.S, cg__send_start) writes none at all but jumps
+ * straight into the body's entry (the C one: resume() in gen.h). Cheaper
+ * than writing a frame into the stack here only to load it back there. */
+static inline void *first_frame(cg__stack *st, cg_gen *g) {
+#if CG_FASTPATH
+    (void)st;
+    (void)g;
+    return NULL;
+#else
+    return cg__frame_ready(st->lo, st->hi, g);
+#endif
+}
+
+/* What the whole process says about cg_new's common case, tested at once
+ * (one branch): compact mode is off (COGEN_COMPACT read, and 0), no trace
+ * is being recorded, the allocator is the one the caches hold memory of. */
+static inline int new_plain_mode(void) {
+    unsigned c = (unsigned)__atomic_load_n(&cg__compact_env, __ATOMIC_RELAXED);
+    unsigned t = (unsigned)__atomic_load_n(&cg__trace_on, __ATOMIC_RELAXED);
+    return (c | t | (cg__t.cache_gen ^ cg__alloc_generation())) == 0;
+}
+
 /* The common case of cg_new: a thread that has made generators before,
  * with a spare handle and the stack its last generator gave back (of the
  * size asked for), no compact mode, no trace being recorded, nothing in
@@ -430,10 +456,10 @@ cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
     cg_gen *g = cg__gt.spare;
     cg__stack *st = atomic_load_explicit(&cg__stack_hot, memory_order_relaxed);
     cg__home *home = cg__gt.home;
-    if (CG_UNLIKELY(!fn || !g || !st || (size_t)(st->hi - st->lo) != size || !home || !cg__t.cur ||
-                    atomic_load_explicit(&home->inbox, memory_order_relaxed) ||
-                    __atomic_load_n(&cg__compact_env, __ATOMIC_RELAXED) != 0 || cg__tracing() ||
-                    cg__t.cache_gen != cg__alloc_generation()))
+    /* home implies the thread's state (cg__t.cur): a thread's home is made
+     * after it, and dropped before it at thread exit (gen_xthread.c). */
+    if (CG_UNLIKELY(!fn || !g || !st || (size_t)(st->hi - st->lo) != size || !home ||
+                    atomic_load_explicit(&home->inbox, memory_order_relaxed) || !new_plain_mode()))
         return new_slow(fn, arg, opts);
     cg__gt.spare = spare_next(g);
     cg__gt.nspare--;
@@ -460,7 +486,7 @@ cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
     gen_set_stack_size(g, size);
     g->compact = 0;
     g->home = home;
-    g->sp = cg__frame_ready(st->lo, st->hi, g);
+    g->sp = first_frame(st, g);
     live_link(g);
     return g;
 }
@@ -513,10 +539,11 @@ void cg_free(cg_gen *g) {
      * finalize (what cg__gen_free does last). The owner first: from
      * another thread, the state is changing. */
     cg__home *h = cg__gt.home;
-    if (CG_LIKELY(owner_word(g) == cg__self() && g->state == CG_GEN_CLOSED && !g->yf_refs &&
-                  !(h && atomic_load_explicit(&h->inbox, memory_order_relaxed)) && spare_takes() &&
-                  __atomic_load_n(&debug_handles, __ATOMIC_RELAXED) == 0 &&
-                  cg__t.cache_gen == cg__alloc_generation())) {
+    /* spare_takes() with a home: then the thread's state exists (cg_new). */
+    if (CG_LIKELY(owner_word(g) == cg__self() && g->state == CG_GEN_CLOSED && !g->yf_refs && h &&
+                  !atomic_load_explicit(&h->inbox, memory_order_relaxed) && cg__gt.nspare < SPARE_MAX &&
+                  ((unsigned)__atomic_load_n(&debug_handles, __ATOMIC_RELAXED) |
+                   (cg__t.cache_gen ^ cg__alloc_generation())) == 0)) {
         /* What cg__gen_free does then, with no call on the way (and so no
          * frame to set up): nothing to drain, a handle for the cache. */
 #if CG_TSAN

@@ -30,6 +30,8 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -242,9 +244,17 @@ cg__conn *cg__conn_new(int fd, const cg_stream_opts *opts, cg_stream_reader **r,
     if (!c) return NULL;
     c->loop = cg__running_loop;
     c->fd = fd;
-    int type = 0;
-    socklen_t len = sizeof type;
-    c->sock = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
+    int proto = 0;
+    socklen_t len = sizeof proto;
+    c->sock = getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) == 0;
+    /* Nagle's algorithm off on a TCP connection, as asyncio's transports
+     * do (base_events._set_nodelay): a reply written in two pieces is not
+     * held back waiting for the peer's delayed ACK. Should it fail, the
+     * connection still works, with Nagle on. */
+    if (c->sock && proto == IPPROTO_TCP) {
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
     c->r.c = c->w.c = c;
     default_opts(opts, &c->r.limit, &c->w.high, &c->w.low);
     if (r) *r = &c->r, c->refs++;

@@ -156,6 +156,17 @@ struct cg_task {
 /* An fd wait in a task's wait word (io.c). */
 #define CG__WAIT_FD ((uintptr_t)4)
 #define CG__WAIT_TAGS ((uintptr_t)7)
+/* A wait in the deque of waiters of a queue or a primitive, without a
+ * future (sync.h): the deque's address | CG__WAIT_SYNC; CG__WAIT_SYNC
+ * alone once the wait is cancelled, until the waiting call has seen it. */
+#define CG__WAIT_SYNC ((uintptr_t)1)
+static inline int cg__task_sync_waiting(const cg_task *t) {
+    return (t->fut.task_wait & CG__WAIT_TAGS) == CG__WAIT_SYNC && t->fut.task_wait != CG__WAIT_SYNC;
+}
+/* Cancels that wait as cancelling its future would (sync.c): the wait
+ * word becomes CG__WAIT_SYNC; the caller schedules the task's step with
+ * the CancelledError. */
+CG_HIDDEN void cg__sync_cancel_wait(cg_task *t);
 
 /* The future a task awaits (borrowed), or NULL. */
 static inline cg_future *cg__task_waiter(const cg_task *t) {
@@ -303,9 +314,12 @@ struct cg_loop {
     int stall_pending;        /* a report for the signal handler */
     cg_ns stall_ns;
     pthread_t thread;         /* running it */
+    pid_t tid;                /* the same thread's kernel id */
     struct cg_loop *watch_next, *watch_prev; /* running loops (watch.c) */
     uint64_t stall_seq, stall_reported; /* the watchdog's own */
     cg_ns stall_since;
+    cg_ns stall_wait0;        /* the thread's wait for a CPU when the step
+                                 was first seen running; -1 not read yet */
     int dump_seen;            /* cg__dump_requests when it last dumped */
     unsigned char debug;      /* asyncio's debug mode (cg_loop_set_debug) */
 };

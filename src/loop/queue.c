@@ -255,16 +255,31 @@ static void queue_repr(const void *obj, char *buf, size_t size) {
  * Operations
  * ------------------------------------------------------------------ */
 
+/* A waiter popped from a deque: woken (w.set_result(None)) unless it is
+ * done, the deque's reference dropped. 1 if it woke it. A task's step
+ * takes over the deque's reference (cg__wq_wake's, without the ref and
+ * unref). */
+static int wake_popped(cg_future *entry) {
+    cg_task *t = cg__wq_task(entry);
+    if (t && cg__task_sync_waiting(t)) {
+        t->fut.task_wait = 0;
+        t->step_exc = NULL;
+        t->fut.ready.kind = R_STEP;
+        cg__loop_ready_entry(t->fut.loop, &t->fut.ready);
+        return 1;
+    }
+    int woken = !cg__wq_done(entry);
+    if (woken) cg__wq_wake(entry);
+    cg__fut_unref(cg__wq_future(entry));
+    return woken;
+}
+
 /* Queue._wakeup_next: the first waiter that is not done, popping it and
  * the done ones before it. */
 static void wakeup_next(cg__waiters *w) {
     cg_future *f;
-    while ((f = cg__wq_popleft(w))) {
-        int done = f->state != F_PENDING;
-        if (!done) cg_future_set_result(f, NULL);
-        cg__fut_unref(f);
-        if (!done) break;
-    }
+    while ((f = cg__wq_popleft(w)))
+        if (wake_popped(f)) break;
 }
 
 void cg_queue_put_nowait(cg_queue *q, void *item) {
@@ -289,79 +304,114 @@ void *cg_queue_get_nowait(cg_queue *q) {
     return item;
 }
 
-/* One wait of put() or get() for a slot or an item: waiters is the
- * queue's putters or getters, missing() tells whether what it waits for is
- * still missing (full, empty). */
-static void wait_turn(cg_queue *q, cg__waiters *waiters, int (*missing)(const cg_queue *)) {
-    cg_loop *loop = cg__sync_get_loop(&q->h, queue_repr, q);
-    cg_future *w = cg__sync_new_waiter(loop, waiters);
-    cg_exc *e = cg__sync_await(w, waiters == &q->getters ? CG__AW_QUEUE_GET : CG__AW_QUEUE_PUT, q);
-    if (e) {
-        cg_future_cancel(w, NULL); /* in case it is not done yet */
-        /* It may have been popped already by a get/put or shutdown. */
-        cg__wq_remove(waiters, w);
-        /* Woken, but cannot take the call: wake the next in line. */
-        if (!missing(q) && !cg_future_cancelled(w)) wakeup_next(waiters);
-        cg__fut_unref(w);
-        cg_raise(e);
-    }
-    cg__fut_unref(w);
-}
-
 static int is_empty(const cg_queue *q) { return q->n == 0; }
 
+/* A put() or get() that waits: the queue it holds (so that a
+ * cg_queue_free meanwhile leaves it alive until the call is over), and
+ * the waiter it awaits now, if any. */
 typedef struct queue_call {
     cg_queue *q;
     void *item;
+    cg_future *w;          /* the waiter entry awaited (sync.h), or NULL */
+    cg__waiters *waiters;  /* the deque w is in: q's getters or putters */
 } queue_call;
 
-static void put_body(void *p) {
+/* The call is left: the hold goes. Left while waiting, it is left by
+ * the exception the wait raised (a cancellation, the task's close): first
+ * the `except:` of put() and get(), which passes a wake-up it cannot take
+ * on, then the exception goes on. A defer, not a try: the exception
+ * passes through untouched, no setjmp. */
+static void call_exit(void *p) {
     queue_call *c = p;
     cg_queue *q = c->q;
+    cg_future *w = c->w;
+    if (w) {
+        cg__await_done(q);
+        /* getter.cancel(), in case it is not done yet: a task's wait is
+         * still pending when the exception is its close. */
+        if (cg__wq_task(w)) {
+            if (!cg__wq_done(w)) cg__sync_cancel_wait(cg__wq_task(w));
+        } else {
+            cg_future_cancel(w, NULL);
+        }
+        /* It may have been popped already by a get/put or shutdown. */
+        cg__wq_remove(c->waiters, w);
+        /* Woken, but cannot take the call: wake the next in line. */
+        int missing = c->waiters == &q->getters ? is_empty(q) : full(q);
+        int cancelled = cg__wq_cancelled(w);
+        cg__sync_waiter_end(w);
+        if (!missing && !cancelled) wakeup_next(c->waiters);
+    }
+    queue_unref(q);
+}
+
+/* One wait of put() or get() for a slot or an item, in waiters: the
+ * task's own body waits as its own entry with a plain yield (the assembly
+ * fast paths; a catching one comes back through the C path), elsewhere
+ * (an async generator's body, a generator the task delegates to) it
+ * awaits a future. What the wait raises, call_exit cleans up after. */
+static void wait_turn(queue_call *c, cg__waiters *waiters, int kind) {
+    cg_queue *q = c->q;
+    cg_loop *loop = cg__sync_loop(&q->h, queue_repr, q);
+    cg_task *t = cg__sync_body_task(loop);
+    c->waiters = waiters;
+    if (t) { /* cg__sync_new_waiter's task, in one branch */
+        cg_future *w = (cg_future *)((uintptr_t)t | CG__WQ_TASK);
+        if (cg__wq_append(waiters, w) < 0) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
+        c->w = w;
+        cg__await_note(kind, q);
+        t->fut.task_wait = (uintptr_t)waiters | CG__WAIT_SYNC;
+        t->await_site = cg__site;
+        cg_yield(t->gen, &cg__io_token);
+        t->fut.task_wait = 0; /* cg__sync_waiter_end */
+    } else {
+        cg_future *w = cg__sync_new_waiter(loop, waiters);
+        c->w = w;
+        cg__await_note(kind, q);
+        cg_await(w);
+        cg__sync_waiter_end(w);
+    }
+    c->w = NULL;
+    cg__await_done(q);
+}
+
+static void put_wait(queue_call *c) {
+    cg_queue *q = c->q;
+    q->h.refs++;
+    CG_DEFER(call_exit, c);
     while (full(q)) {
         if (q->is_shutdown) CG_RAISE(&cg_QueueShutDown, NULL);
-        wait_turn(q, &q->putters, cg_queue_full);
+        wait_turn(c, &q->putters, CG__AW_QUEUE_PUT);
     }
     cg_queue_put_nowait(q, c->item);
 }
 
-static void get_body(void *p) {
-    queue_call *c = p;
+static void get_wait(queue_call *c) {
     cg_queue *q = c->q;
+    q->h.refs++;
+    CG_DEFER(call_exit, c);
     while (is_empty(q)) {
         if (q->is_shutdown) CG_RAISE(&cg_QueueShutDown, NULL);
-        wait_turn(q, &q->getters, is_empty);
+        wait_turn(c, &q->getters, CG__AW_QUEUE_GET);
     }
     c->item = cg_queue_get_nowait(q);
 }
 
-static void queue_release(void *q) { queue_unref(q); }
-
-/* Runs a waiting operation holding the queue, so that a cg_queue_free
- * meanwhile leaves it alive until the operation is over (a defer, not a
- * try: the exception passes through untouched, and it costs a fifth of
- * a setjmp'ed try on every wait). */
-static void held(cg_queue *q, void (*body)(void *), queue_call *c) {
-    q->h.refs++;
-    CG_DEFER(queue_release, q);
-    body(c);
-}
-
 void cg_queue_put(cg_queue *q, void *item) {
     NEED(q, "cg_queue_put");
-    queue_call c = {q, item};
     if (!full(q)) {
         cg_queue_put_nowait(q, item); /* no wait: no hold needed */
         return;
     }
-    held(q, put_body, &c);
+    queue_call c = {q, item, NULL, NULL};
+    put_wait(&c);
 }
 
 void *cg_queue_get(cg_queue *q) {
     NEED(q, "cg_queue_get");
-    queue_call c = {q, NULL};
     if (q->n) return cg_queue_get_nowait(q);
-    held(q, get_body, &c);
+    queue_call c = {q, NULL, NULL, NULL};
+    get_wait(&c);
     return c.item;
 }
 
@@ -390,12 +440,6 @@ void cg_queue_shutdown(cg_queue *q, int immediate) {
     }
     /* Every blocked getter and putter re-checks, and sees the shutdown. */
     cg_future *f;
-    while ((f = cg__wq_popleft(&q->getters))) {
-        if (!cg_future_done(f)) cg_future_set_result(f, NULL);
-        cg_future_unref(f);
-    }
-    while ((f = cg__wq_popleft(&q->putters))) {
-        if (!cg_future_done(f)) cg_future_set_result(f, NULL);
-        cg_future_unref(f);
-    }
+    while ((f = cg__wq_popleft(&q->getters))) wake_popped(f);
+    while ((f = cg__wq_popleft(&q->putters))) wake_popped(f);
 }

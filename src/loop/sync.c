@@ -6,8 +6,9 @@
  * order of the steps is the semantics: which waiter a release wakes, what a
  * cancelled waiter does with a lock or slot it had already been handed, how
  * many loop iterations a hand-off takes. The `await fut` inside their
- * try/finally blocks is cg__sync_await, which hands back the exception so
- * that the clean-up runs before it is raised again.
+ * try/finally blocks is cg__sync_wait, which hands back the exception so
+ * that the clean-up runs before it is raised again; fut is a waiter
+ * entry of sync.h (the task itself, in its own body).
  */
 #include "loop/sync.h"
 #include "core/mem.h"
@@ -38,16 +39,17 @@ int cg__wq_append(cg__waiters *w, cg_future *f) {
         w->v = v;
         w->cap = cap;
     }
-    w->v[w->n++] = cg__fut_ref(f);
+    cg__fut_ref(cg__wq_future(f));
+    w->v[w->n++] = f;
     return 0;
 }
 
 int cg__wq_remove(cg__waiters *w, cg_future *f) {
     for (size_t i = 0; i < w->n; i++) {
-        if (w->v[i] != f) continue;
+        if (cg__wq_future(w->v[i]) != cg__wq_future(f)) continue;
         memmove(&w->v[i], &w->v[i + 1], (w->n - i - 1) * sizeof *w->v);
         w->n--;
-        cg_future_unref(f);
+        cg_future_unref(cg__wq_future(f));
         return 1;
     }
     return 0;
@@ -63,11 +65,13 @@ cg_future *cg__wq_popleft(cg__waiters *w) {
 }
 
 void cg__wq_clear(cg__waiters *w) {
-    for (size_t i = 0; i < w->n; i++) cg_future_unref(w->v[i]);
+    for (size_t i = 0; i < w->n; i++) cg_future_unref(cg__wq_future(w->v[i]));
     cg__dealloc(w->v);
     w->v = NULL;
     w->n = w->cap = 0;
 }
+
+void cg__sync_cancel_wait(cg_task *t) { t->fut.task_wait = CG__WAIT_SYNC; }
 
 cg_loop *cg__sync_get_loop(cg__sync *s, cg__sync_repr_fn repr, const void *obj) {
     cg_loop *loop = cg__running_loop;
@@ -81,18 +85,28 @@ cg_loop *cg__sync_get_loop(cg__sync *s, cg__sync_repr_fn repr, const void *obj) 
     return loop;
 }
 
-cg_future *cg__sync_new_waiter(cg_loop *loop, cg__waiters *w) {
+cg_future *cg__sync_future_new(cg_loop *loop) {
     cg_future *f = cg_future_new(loop);
-    if (!f || cg__wq_append(w, f) < 0) {
-        cg_future_unref(f);
-        cg_raise(cg_exc_new(&cg_MemoryError, NULL));
-    }
+    if (!f) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
     return f;
 }
 
-cg_exc *cg__sync_await(cg_future *f, int kind, const void *obj) {
+void cg__sync_waiter_lost(cg_future *entry) {
+    cg__sync_waiter_end(entry);
+    cg_raise(cg_exc_new(&cg_MemoryError, NULL));
+}
+
+cg_exc *cg__sync_wait(cg__waiters *w, cg_future *entry, int kind, const void *obj) {
     cg__await_note(kind, obj);
-    cg_exc *e = cg__await_catch(f);
+    cg_task *t = cg__wq_task(entry);
+    cg_exc *e;
+    if (t) { /* the task's own body: a wake-up or a cancellation steps it */
+        t->fut.task_wait = (uintptr_t)w | CG__WAIT_SYNC;
+        t->await_site = cg__site;
+        e = cg_yield_catch(t->gen, &cg__io_token, NULL);
+    } else {
+        e = cg__await_catch(entry);
+    }
     cg__await_done(obj);
     return e;
 }
@@ -148,14 +162,14 @@ int cg_lock_locked(const cg_lock *l) { return l && l->locked; }
 static void lock_wake_up_first(cg_lock *l) {
     if (!l->waiters.n) return;
     cg_future *f = l->waiters.v[0];
-    if (!cg_future_done(f)) cg_future_set_result(f, NULL);
+    if (!cg__wq_done(f)) cg__wq_wake(f);
 }
 
 int cg_lock_acquire(cg_lock *l) {
     NEED(l, "cg_lock_acquire", "a Lock");
     int all_cancelled = 1;
     for (size_t i = 0; i < l->waiters.n && all_cancelled; i++)
-        all_cancelled = cg_future_cancelled(l->waiters.v[i]);
+        all_cancelled = cg__wq_cancelled(l->waiters.v[i]);
     if (!l->locked && all_cancelled) {
         l->locked = 1;
         return 1;
@@ -163,9 +177,9 @@ int cg_lock_acquire(cg_lock *l) {
     cg_loop *loop = cg__sync_get_loop(&l->h, lock_repr, l);
     cg_future *f = cg__sync_new_waiter(loop, &l->waiters);
     l->h.refs++;
-    cg_exc *e = cg__sync_await(f, CG__AW_LOCK, l);
+    cg_exc *e = cg__sync_wait(&l->waiters, f, CG__AW_LOCK, l);
     cg__wq_remove(&l->waiters, f);
-    cg_future_unref(f);
+    cg__sync_waiter_end(f);
     if (e) {
         /* Handed the lock (or not) and cancelled: whoever is first now
          * must not be left waiting for a release that already happened. */
@@ -242,7 +256,7 @@ void cg_event_set(cg_event *e) {
     if (e->value) return;
     e->value = 1;
     for (size_t i = 0; i < e->waiters.n; i++)
-        if (!cg_future_done(e->waiters.v[i])) cg_future_set_result(e->waiters.v[i], NULL);
+        if (!cg__wq_done(e->waiters.v[i])) cg__wq_wake(e->waiters.v[i]);
 }
 
 void cg_event_clear(cg_event *e) {
@@ -256,9 +270,9 @@ int cg_event_wait(cg_event *e) {
     cg_loop *loop = cg__sync_get_loop(&e->h, event_repr, e);
     cg_future *f = cg__sync_new_waiter(loop, &e->waiters);
     e->h.refs++;
-    cg_exc *x = cg__sync_await(f, CG__AW_EVENT, e);
+    cg_exc *x = cg__sync_wait(&e->waiters, f, CG__AW_EVENT, e);
     cg__wq_remove(&e->waiters, f);
-    cg_future_unref(f);
+    cg__sync_waiter_end(f);
     cg__event_unref(e);
     if (x) cg_raise(x);
     return 1;
@@ -318,9 +332,9 @@ static void cond_notify(cg_condition *c, long n) {
     for (size_t i = 0; i < c->waiters.n; i++) {
         if (idx >= n) break;
         cg_future *f = c->waiters.v[i];
-        if (!cg_future_done(f)) {
+        if (!cg__wq_done(f)) {
             idx++;
-            cg_future_set_result(f, NULL);
+            cg__wq_wake(f);
         }
     }
 }
@@ -331,8 +345,7 @@ int cg_condition_wait(cg_condition *c) {
     NEED(c, "cg_condition_wait", "a Condition");
     if (!c->lock->locked) CG_RAISE(&cg_RuntimeError, "cannot wait on un-acquired lock");
     cg_loop *loop = cg__sync_get_loop(&c->h, cond_repr, c);
-    cg_future *f = cg_future_new(loop);
-    if (!f) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
+    cg_future *f = cg__sync_waiter_new(loop);
     c->h.refs++;
     cg_lock_release(c->lock);
     /* try: waiters.append(fut); try: await fut finally: remove */
@@ -340,10 +353,10 @@ int cg_condition_wait(cg_condition *c) {
     if (cg__wq_append(&c->waiters, f) < 0) {
         x = cg_exc_new(&cg_MemoryError, NULL);
     } else {
-        x = cg__sync_await(f, CG__AW_CONDITION, c);
+        x = cg__sync_wait(&c->waiters, f, CG__AW_CONDITION, c);
         cg__wq_remove(&c->waiters, f);
     }
-    cg_future_unref(f);
+    cg__sync_waiter_end(f);
     /* finally: re-acquire, whatever it takes; a CancelledError during it
      * is remembered (the latest) and raised once the lock is held. Another
      * exception of acquire replaces everything. */
@@ -445,7 +458,7 @@ int cg_semaphore_locked(const cg_semaphore *s) {
     if (!s) return 0;
     if (s->value == 0) return 1;
     for (size_t i = 0; i < s->waiters.n; i++)
-        if (!cg_future_cancelled(s->waiters.v[i])) return 1;
+        if (!cg__wq_cancelled(s->waiters.v[i])) return 1;
     return 0;
 }
 
@@ -465,9 +478,9 @@ static void sem_repr(const void *obj, char *buf, size_t size) {
 static int sem_wake_up_next(cg_semaphore *s) {
     for (size_t i = 0; i < s->waiters.n; i++) {
         cg_future *f = s->waiters.v[i];
-        if (!cg_future_done(f)) {
+        if (!cg__wq_done(f)) {
             s->value--;
-            cg_future_set_result(f, NULL);
+            cg__wq_wake(f);
             return 1;
         }
     }
@@ -483,11 +496,11 @@ int cg_semaphore_acquire(cg_semaphore *s) {
     cg_loop *loop = cg__sync_get_loop(&s->h, sem_repr, s);
     cg_future *f = cg__sync_new_waiter(loop, &s->waiters);
     s->h.refs++;
-    cg_exc *e = cg__sync_await(f, CG__AW_SEMAPHORE, s);
+    cg_exc *e = cg__sync_wait(&s->waiters, f, CG__AW_SEMAPHORE, s);
     cg__wq_remove(&s->waiters, f);
     /* Cancelled after being handed a slot: give it back. */
-    if (e && cg_exc_is(e, &cg_CancelledError) && cg_future_done(f) && !cg_future_cancelled(f)) s->value++;
-    cg_future_unref(f);
+    if (e && cg_exc_is(e, &cg_CancelledError) && cg__wq_done(f) && !cg__wq_cancelled(f)) s->value++;
+    cg__sync_waiter_end(f);
     /* finally: slots that are free go to the waiters. */
     while (s->value > 0)
         if (!sem_wake_up_next(s)) break;

@@ -340,6 +340,10 @@ static CG_NOINLINE void step_io(cg_task *t) {
         wait_cancel(t);
         t->must_cancel = 0;
         cg__task_schedule_step(t, cg_exc_new(&cg_CancelledError, TASK_CANCEL_MSG(t)));
+    } else if (t->must_cancel && cg__task_sync_waiting(t)) { /* a waiter in a deque (sync.h): as a sleep */
+        cg__sync_cancel_wait(t);
+        t->must_cancel = 0;
+        cg__task_schedule_step(t, cg_exc_new(&cg_CancelledError, TASK_CANCEL_MSG(t)));
     } else if (t->must_cancel) {
         wait_cancel(t);
         cg__task_schedule_step(t, NULL);
@@ -412,6 +416,11 @@ int cg__task_cancel(cg_task *t, char *msg) {
     }
     if (t->fut.task_wait & WAIT_TIMER) { /* asleep: as if its sleep's future were cancelled */
         wait_cancel(t);
+        cg__task_schedule_step(t, cg_exc_new(&cg_CancelledError, msg));
+        return 1;
+    }
+    if (cg__task_sync_waiting(t)) { /* a waiter in a deque (sync.h): as if its future were cancelled */
+        cg__sync_cancel_wait(t);
         cg__task_schedule_step(t, cg_exc_new(&cg_CancelledError, msg));
         return 1;
     }
@@ -960,12 +969,12 @@ static void dump_awaits(cg_loop *loop, cg_task *t, FILE *f) {
     if (io_wait & WAIT_TIMER) { /* a sleep in the task's own body: its timer */
         const cg_handle *h = (const cg_handle *)(io_wait & ~WAIT_TIMER);
         fprintf(f, "awaits sleep, %.3f ms left", (double)(h->when - cg_loop_time(loop)) / 1e6);
-    } else if (io_wait) {
+    } else if (io_wait & CG__WAIT_FD) {
         fprintf(f, "awaits fd %d (%s)", cg__io_wait_fd(io_wait), (io_wait & 1) ? "writable" : "readable");
     } else if (kind == CG__AW_SLEEP && waiter && obj) {
         const cg_handle *h = obj;
         fprintf(f, "awaits sleep, %.3f ms left", (double)(h->when - cg_loop_time(loop)) / 1e6);
-    } else if (kind && waiter) {
+    } else if (kind && (waiter || io_wait)) { /* (a waiter without a future, sync.h) */
         fprintf(f, "awaits %s %p", await_kinds[kind], obj);
     } else if (waiter && waiter->is_task) {
         const cg_task *o = (const cg_task *)waiter;

@@ -22,6 +22,8 @@ void cg__trace_step(cg_task *t, cg_ns t0, cg_status st, void *r) {
             w = "future";
     } else if (r == &cg__io_token && (cg__task_io_wait(t) & 2)) { /* a sleep's timer (task.c's WAIT_TIMER) */
         w = "sleep";
+    } else if (r == &cg__io_token && (cg__task_io_wait(t) & CG__WAIT_TAGS) == CG__WAIT_SYNC) { /* a waiter without a future (sync.h) */
+        w = "future";
     } else if (r == &cg__io_token) {
         snprintf(what, sizeof what, "fd (%s)", (cg__task_io_wait(t) & 1) ? "write" : "read");
     } else if (r == NULL) {
