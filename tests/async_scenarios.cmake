@@ -29,6 +29,15 @@ foreach(_ascn ${_ascn_files})
   set_tests_properties(ascn.${_name} PROPERTIES TIMEOUT 60 LABELS async-scenario SKIP_RETURN_CODE 3)
 endforeach()
 
+# The scenarios with a timeout block again, the block being a
+# cg_timeout_call (COGEN_SCENARIO_TIMEOUT=call): its lazily armed timer
+# must give the same traces.
+add_test(NAME ascn.timeout_call
+  COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/async_scenarios/timeout_call.sh
+    $<TARGET_FILE:cogen-async-scenario> ${CMAKE_CURRENT_SOURCE_DIR}/async_scenarios
+    ${CMAKE_CURRENT_BINARY_DIR}/async-scenario-diffs "${_ascn_emu}")
+set_tests_properties(ascn.timeout_call PROPERTIES TIMEOUT 300 LABELS async-scenario)
+
 add_test(NAME ascn.reference
   COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/async_scenarios/regen.sh --check ${COGEN_ASYNC_SCENARIO_REF})
 set_tests_properties(ascn.reference PROPERTIES TIMEOUT 300 LABELS async-scenario SKIP_RETURN_CODE 3)

@@ -22,13 +22,13 @@ cogen_test(test_threads test_threads.c TIMEOUT 60 LIBS Threads::Threads)
 # Ten million generator lifetimes with flat memory (~5 s; scale it down
 # with COGEN_TEST_SCALE under sanitizers, valgrind or qemu), and one
 # million (endurance_quick). The loop's: 100,000 task lifetimes and a
-# million timers armed and cancelled (a tenth of the full sizes:
+# million timers armed and cancelled and a million timeout scopes (a tenth of the full sizes:
 # COGEN_TEST_SCALE=10 runs those; docs/loop.md, "Endurance").
 cogen_test(test_endurance test_endurance.c TIMEOUT 120)
-cogen_case_properties(test_endurance loop_endurance_tasks loop_endurance_timers PROPERTIES LABELS loop)
+cogen_case_properties(test_endurance loop_endurance_tasks loop_endurance_timers loop_endurance_scopes PROPERTIES LABELS loop)
 if(CMAKE_CROSSCOMPILING_EMULATOR)
   # RSS under qemu-user is qemu's (test_endurance.c, rss_unreliable)
-  cogen_case_properties(test_endurance endurance endurance_quick loop_endurance_tasks loop_endurance_timers
+  cogen_case_properties(test_endurance endurance endurance_quick loop_endurance_tasks loop_endurance_timers loop_endurance_scopes
     PROPERTIES ENVIRONMENT COGEN_UNDER_EMULATOR=1)
 endif()
 

@@ -26,6 +26,9 @@
  *                           that sleep, are cancelled, spawn and await a
  *                           child, or fail), ~1 s
  *   loop_endurance_timers   1,000,000 timers armed and cancelled
+ *   loop_endurance_scopes   1,000,000 timeout scopes (cg_timeout_call),
+ *                           most left at once, some after a suspension,
+ *                           some expiring
  * a tenth of the full sizes, which COGEN_TEST_SCALE=10 runs.
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
@@ -427,11 +430,62 @@ static void run_timer_rounds(long base) {
     cg_loop_free(loop);
 }
 
+/* Timeout scopes: rounds of SCOPES_PER_ROUND cg_timeout_call scopes of 1
+ * to 10 ms in one asyncio.run on the virtual clock, by their index i: most
+ * left in the step that entered them (their timer never in the heap), one
+ * in 16 left after a sleep(0) inside (put in the heap, then taken out),
+ * one in 256 expiring (its TimeoutError caught). */
+enum { SCOPES_PER_ROUND = 10000 };
+
+static long scope_timeouts;
+
+static void scope_block(void *arg) {
+    intptr_t i = (intptr_t)arg;
+    if (i % 256 == 0)
+        cg_sleep(CG_MS(20));
+    else if (i % 16 == 0)
+        cg_sleep(0);
+}
+
+static void scope_once(void *arg) { cg_timeout_call(CG_MS(1 + (intptr_t)arg % 10), scope_block, arg); }
+
+static void scope_round(void) {
+    for (intptr_t i = 0; i < SCOPES_PER_ROUND; i++) {
+        cg_exc *e = cg_try_catch(scope_once, (void *)i, &cg_BaseException);
+        CHECK(i % 256 == 0 ? cg_exc_is(e, &cg_TimeoutError) : e == NULL);
+        scope_timeouts += e != NULL;
+        cg_exc_unref(e);
+    }
+}
+
+static void *scopes_main(cg_gen *g, void *arg) {
+    (void)g;
+    long rounds = *(long *)arg;
+    long warm = rounds / 10 > 0 ? rounds / 10 : 1;
+    for (long k = 0; k < warm; k++) scope_round();
+    mem_mark m0;
+    mark(&m0);
+    double t0 = now();
+    for (long k = warm; k < rounds; k++) scope_round();
+    check_flat("timeout scopes after the warm-up", (rounds - warm) * SCOPES_PER_ROUND, &m0, now() - t0);
+    return NULL;
+}
+
+static void run_scope_rounds(long base) {
+    long rounds = scaled(base) / (UNDER_SANITIZER ? 20 : 1) / SCOPES_PER_ROUND;
+    if (rounds < 2) rounds = 2;
+    cg_set_allocator(count_alloc, count_free, NULL);
+    cg_run_opts o = {CG_LOOP_VIRTUAL_CLOCK, NULL, NULL, NULL};
+    CHECK_EQ(cg_run(scopes_main, &rounds, &o, NULL, NULL), CG_RETURNED);
+    CHECK_EQ(scope_timeouts, rounds * ((SCOPES_PER_ROUND + 255) / 256));
+}
+
 /* Make test runs a tenth of the full sizes (a few seconds); the full
  * million tasks and ten million timers with COGEN_TEST_SCALE=10. */
 TEST(loop_endurance_tasks) { run_task_rounds(100000); }
 TEST(loop_endurance_timers) { run_timer_rounds(1000000); }
+TEST(loop_endurance_scopes) { run_scope_rounds(1000000); }
 
 static const check_case cases[] = {CASE(endurance), CASE(endurance_quick), CASE(loop_endurance_tasks),
-                                   CASE(loop_endurance_timers)};
+                                   CASE(loop_endurance_timers), CASE(loop_endurance_scopes)};
 CHECK_MAIN(cases)

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* What a case prints goes to a buffer, compared at its end. */
@@ -793,6 +794,63 @@ TEST(loop_timer_heap) {
 }
 
 /* =====================================================================
+ * sleep_due_cancel: a sleep cancelled after its timer came up, before the
+ * timer's callback ran (the task's wake-up entry leaves the ready queue
+ * and its step goes to the end), on the real clock
+ * ================================================================== */
+
+static void *due_sleeper(cg_gen *g, void *arg) {
+    (void)g;
+    CG_TRY {
+        cg_sleep(CG_MS(150));
+        printf("%s woke\n", (const char *)arg);
+    } CG_EXCEPT(&cg_CancelledError, e) {
+        printf("%s cancelled %s\n", (const char *)arg, repr(e));
+    } CG_END;
+    return NULL;
+}
+
+static void *sleep_due_cancel_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_loop *loop = cg_get_running_loop();
+    cg_task *t1 = cg_create_task(due_sleeper, "t1", NULL);
+    cg_task *t2 = cg_create_task(due_sleeper, "t2", NULL);
+    cg_task *t3 = cg_create_task(due_sleeper, "t3", NULL);
+    cg_sleep(0); /* the three arm their timers */
+    struct timespec ts = {0, 300 * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {} /* their deadlines pass while main runs */
+    cg_sleep(0); /* the timers come up behind main's step */
+    cg_handle_unref(cg_loop_call_soon(loop, print_cb, "a"));
+    printf("cancel t1 %s\n", tf(cg_task_cancel(t1, "late")));
+    cg_handle_unref(cg_loop_call_soon(loop, print_cb, "b"));
+    printf("cancel t3 %s\n", tf(cg_task_cancel(t3, NULL)));
+    printf("cancel t1 again %s\n", tf(cg_task_cancel(t1, "again")));
+    cg_sleep(0);
+    printf("main\n");
+    cg_await(F(t1));
+    cg_await(F(t2));
+    cg_await(F(t3));
+    printf("t1 %s t2 %s t3 %s\n", tf(cg_future_cancelled(F(t1))), tf(cg_future_cancelled(F(t2))),
+           tf(cg_future_cancelled(F(t3))));
+    cg_future_unref(F(t1));
+    cg_future_unref(F(t2));
+    cg_future_unref(F(t3));
+    return "ok";
+}
+
+/* (150 ms: the next iteration's look at the clock must come before the
+ * deadlines, on a loaded machine too; main holding its loop for 300 ms is
+ * the point, not a stall to report.) */
+TEST(loop_sleep_due_cancel) {
+    setenv("COGEN_STALL_MS", "0", 0);
+    void *out = NULL;
+    CHECK_EQ(cg_run(sleep_due_cancel_main, NULL, NULL, &out, NULL), CG_RETURNED);
+    printf("run -> %s\n", (const char *)out);
+    expect("sleep_due_cancel");
+}
+
+/* =====================================================================
  * agen: async generators (A16-A21)
  * ================================================================== */
 
@@ -1350,5 +1408,5 @@ TEST(loop_vclock_limit) {
 }
 
 static const check_case cases[] = {CASE(loop_vclock_limit), CASE(loop_fifo), CASE(loop_cancel), CASE(loop_counters), CASE(loop_future), CASE(loop_timers), CASE(loop_run), CASE(loop_run_stuck), CASE(loop_misuse), CASE(loop_agen), CASE(loop_agen_shutdown), CASE(loop_agen_context), CASE(loop_agen_throw_chain), CASE(loop_agen_running),
-                                   CASE(loop_timer_heap)};
+                                   CASE(loop_timer_heap), CASE(loop_sleep_due_cancel)};
 CHECK_MAIN(cases)

@@ -1142,6 +1142,170 @@ TEST(loop_structured_timeout_queued) {
 }
 
 /* ---------------------------------------------------------------------
+ * timeout_lazy: cg_timeout_call's scope puts its timer in the heap only
+ * when the task's step ends inside it. Scopes left in the step that
+ * entered them (returning, raising, nested, an async generator's left
+ * after its consumer's), left after a suspension, and timers of the same
+ * deadline armed before and inside one: the same timers fire at the same
+ * times, in the same order, as asyncio's armed at __aenter__.
+ * ------------------------------------------------------------------ */
+
+/* static: read by the loop's callbacks, while the task's stack may be
+ * swapped out */
+static cg_task *tl_task;
+static cg_ns tl_when;
+static int tl_fired;
+
+typedef struct tl_scope {
+    cg_ns delay; /* CG_NEVER: at tl_when */
+    void (*fn)(void *);
+    void *arg;
+} tl_scope;
+
+static void tl_enter(void *p) {
+    tl_scope *sc = p;
+    if (sc->delay == CG_NEVER)
+        cg_timeout_at_call(tl_when, sc->fn, sc->arg);
+    else
+        cg_timeout_call(sc->delay, sc->fn, sc->arg);
+}
+
+static void tl_pass(void *arg) { (void)arg; }
+static void tl_early(void *arg) { CG_RAISE(&cg_KeyError, (const char *)arg); }
+static void tl_sleep(void *arg) { cg_sleep(*(const cg_ns *)arg); }
+
+static void tl_late(void *arg) {
+    cg_sleep(CG_MS(1));
+    CG_RAISE(&cg_KeyError, (const char *)arg);
+}
+
+static void tl_log_cancelling(void *arg) { LOG("%s: cancelling=%d", (const char *)arg, cg_task_cancelling(tl_task)); }
+
+static void tl_inside(void *arg) {
+    (void)arg;
+    cg_handle_unref(cg_loop_call_at(cg_get_running_loop(), tl_when, tl_log_cancelling, "call_at inside, same deadline"));
+    cg_sleep(CG_MS(10));
+}
+
+static const cg_ns tl_10 = CG_MS(10);
+
+static void tl_outer_after_inner(void *arg) {
+    (void)arg;
+    cg_timeout_call(CG_MS(5), tl_pass, NULL);
+    cg_sleep(CG_MS(20));
+}
+
+static void tl_inner30(void *arg) {
+    (void)arg;
+    cg_timeout_call(CG_MS(30), tl_sleep, (void *)&tl_10);
+}
+
+static void tl_three(void *arg) {
+    (void)arg;
+    cg_exc *e = catch_(tl_enter, &(tl_scope){CG_MS(5), tl_inner30, NULL});
+    LOG("middle of three -> raised %s", X(e));
+    cg_exc_unref(e);
+}
+
+static void tl_count(void *arg) {
+    (void)arg;
+    tl_fired++;
+}
+
+/* n timers armed inside the scope, then a sleep: the heap grows while the
+ * scope holds a slot in it (one n of 100..140 fills it but for that slot) */
+static void tl_many(void *arg) {
+    int n = (int)(intptr_t)arg;
+    for (int i = 0; i < n; i++) cg_handle_unref(cg_loop_call_later(cg_get_running_loop(), CG_MS(3 + i % 5), tl_count, NULL));
+    cg_sleep(CG_MS(10));
+}
+
+static void tl_agen_block(void *arg) {
+    cg_gen *g = arg;
+    cg_yield(g, "1");
+    cg_yield(g, "2");
+}
+
+static void *tl_agen(cg_gen *g, void *arg) {
+    (void)arg;
+    cg_timeout_call(CG_MS(50), tl_agen_block, g);
+    LOG("agen's scope left");
+    return NULL;
+}
+
+static void tl_anext(void *arg) {
+    void *v = NULL;
+    CHECK(cg_anext(arg, &v));
+    LOG("anext -> %s", (const char *)v);
+}
+
+static void *timeout_lazy_main(cg_gen *g, void *arg) {
+    (void)g;
+    (void)arg;
+    cg_loop *loop = cg_get_running_loop();
+    tl_task = cg_current_task();
+    cg_timeout_call(CG_MS(5), tl_pass, NULL);
+    cg_sleep(CG_MS(10));
+    LOG("left at once -> cancelling=%d", cg_task_cancelling(tl_task));
+    cg_exc *e = catch_(tl_enter, &(tl_scope){CG_MS(5), tl_early, "early"});
+    LOG("raised at once -> %s", X(e));
+    cg_exc_unref(e);
+    cg_sleep(CG_MS(10));
+    LOG("not fired -> cancelling=%d", cg_task_cancelling(tl_task));
+    tl_when = cg_loop_time(loop) + CG_MS(5);
+    e = catch_(tl_enter, &(tl_scope){CG_NEVER, tl_inside, NULL});
+    LOG("same deadline, timer armed inside -> raised %s", X(e));
+    cg_exc_unref(e);
+    tl_when = cg_loop_time(loop) + CG_MS(5);
+    cg_handle_unref(cg_loop_call_at(loop, tl_when, tl_log_cancelling, "call_at before, same deadline"));
+    e = catch_(tl_enter, &(tl_scope){CG_NEVER, tl_sleep, (void *)&tl_10});
+    LOG("same deadline, timer armed before -> raised %s", X(e));
+    cg_exc_unref(e);
+    e = catch_(tl_enter, &(tl_scope){CG_MS(10), tl_outer_after_inner, NULL});
+    LOG("outer after an inner left at once -> raised %s", X(e));
+    cg_exc_unref(e);
+    cg_timeout_call(CG_MS(20), tl_three, NULL);
+    LOG("outer left -> cancelling=%d", cg_task_cancelling(tl_task));
+    e = catch_(tl_enter, &(tl_scope){CG_MS(5), tl_late, "late"});
+    LOG("raised after a suspension -> %s", X(e));
+    cg_exc_unref(e);
+    cg_sleep(CG_MS(10));
+    int timeouts = 0;
+    for (int n = 100; n <= 140; n++) {
+        e = catch_(tl_enter, &(tl_scope){CG_MS(5), tl_many, (void *)(intptr_t)n});
+        timeouts += cg_exc_is(e, &cg_TimeoutError);
+        cg_exc_unref(e);
+        cg_sleep(CG_MS(5));
+    }
+    LOG("100 to 140 timers armed inside -> %d timeouts, fired=%d", timeouts, tl_fired);
+    e = catch_(tl_enter, &(tl_scope){CG_MS(5), tl_many, (void *)(intptr_t)127});
+    LOG("127 timers armed inside -> raised %s fired=%d", X(e), tl_fired);
+    cg_exc_unref(e);
+    cg_sleep(CG_MS(10));
+    LOG("fired=%d", tl_fired);
+    cg_agen *ag = cg_agen_new(tl_agen, NULL, NULL);
+    cg_timeout_call(CG_MS(5), tl_anext, ag);
+    LOG("left before the agen's scope");
+    cg_sleep(CG_MS(1));
+    tl_anext(ag);
+    if (!cg_anext(ag, NULL)) LOG("agen done");
+    cg_agen_free(ag);
+    ag = cg_agen_new(tl_agen, NULL, NULL);
+    cg_timeout_call(CG_MS(5), tl_anext, ag);
+    tl_anext(ag);
+    if (!cg_anext(ag, NULL)) LOG("agen done without suspending");
+    cg_agen_free(ag);
+    cg_sleep(CG_MS(60));
+    LOG("end -> cancelling=%d", cg_task_cancelling(tl_task));
+    return "ok";
+}
+
+TEST(loop_structured_timeout_lazy) {
+    run(timeout_lazy_main);
+    compare("timeout_lazy");
+}
+
+/* ---------------------------------------------------------------------
  * wait_for (A39)
  * ------------------------------------------------------------------ */
 
@@ -2122,6 +2286,7 @@ static const check_case cases[] = {
     CASE(loop_structured_timeout),
     CASE(loop_structured_timeout_corners),
     CASE(loop_structured_timeout_queued),
+    CASE(loop_structured_timeout_lazy),
     CASE(loop_structured_wait_for),
     CASE(loop_structured_wait_for_context),
     CASE(loop_structured_combos),

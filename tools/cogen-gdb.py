@@ -731,9 +731,13 @@ def _task_site(task, fut):
 def _timer_for(loop, fut):
     """The pending timer of loop whose callback's argument is fut (the
     timer of a sleep), or None."""
-    heap = loop["heap"]  # cg__timer_slot: the key beside the handle
+    heap = loop["heap"]  # cg__timer_slot: the key beside a handle, or a task | 1 (loop.h)
+    handle_t = gdb.lookup_type("cg_handle").pointer()
     for i in range(int(loop["nheap"])):
-        h = heap[i]["h"]
+        who = int(heap[i]["who"])
+        if who & 1:  # a sleeping task: its own timer
+            continue
+        h = gdb.Value(who).cast(handle_t)
         if int(h["ready"]["kind"]) == R_PLAIN and not int(h["cancelled"]) and _ptr(h["arg"]) == fut:
             return h
     return None
@@ -746,9 +750,11 @@ def _future_state(f):
 def _awaits(loop, task, now):
     """What a pending task that is not running waits for, as text."""
     wait = int(task["fut"]["task_wait"])  # the future it awaits, or a tagged timer or fd (loop.h)
-    if wait & WAIT_TIMER:  # a sleep in the task's own body waits on its timer (task.c)
-        h = gdb.Value(wait & ~WAIT_TAGS).cast(gdb.lookup_type("cg_handle").pointer())
-        when = int(h["when"])
+    if wait & WAIT_TIMER:  # a sleep in the task's own body: the task is its timer (loop.h)
+        if wait & 1:  # due: its wake-up is queued
+            when = now
+        else:  # in the heap, its slot's index above the tags
+            when = int(loop["heap"][wait >> 3]["when"])
         text = "sleep: timer due at %s, in %s" % (_ms(when), _ms(when - now))
         where = _task_site(task, 0)[0]
         return text + ("; in %s" % where if where is not None else "")

@@ -11,6 +11,7 @@
  * _gen_throw does; that matters for which exception gets chained to what.
  */
 #include "core/gen.h"
+#include "core/gen_hint.h"
 
 #include <errno.h>
 #include <string.h>
@@ -571,4 +572,11 @@ int cg_iter_next(cg_gen *g, void **out) {
     if (st == CG_RAISED) cg__unwind(e);
     if (out) *out = st == CG_YIELDED ? v : NULL;
     return st == CG_YIELDED;
+}
+
+/* (gen_hint.h) A prefetch never faults: a stale or NULL sp costs nothing. */
+void cg__gen_prefetch_stack(const cg_gen *g) {
+    const char *sp = (const char *)g->sp;
+    __builtin_prefetch(sp, 1, 3);
+    __builtin_prefetch(sp + 64, 1, 3);
 }

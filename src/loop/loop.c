@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include "loop/loop.h"
+#include "core/gen_hint.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -142,7 +143,7 @@ void cg_handle_unref(cg_handle *h) {
 }
 
 static inline int heap_leave(cg_handle *h, size_t *at);
-static void heap_refill(cg_loop *loop, size_t i);
+static CG_NOINLINE void heap_refill(cg_loop *loop, size_t i);
 
 /* A timer that leaves the heap from a slot other than the last one, and
  * loses the heap's reference: cg_handle_cancel's call, kept out of it so
@@ -228,14 +229,41 @@ static inline int slot_before(const cg__timer_slot *a, const cg__timer_slot *b) 
 }
 
 /* The same without branches, for picking the least of four children,
- * whose order a branch predictor cannot guess (a conditional move). */
+ * whose order a branch predictor cannot guess (a conditional move): the
+ * key as one 128-bit number, deadline above sequence (a compare and a
+ * subtract with borrow), where the heap's pops spend most of their time. */
+#if defined(__SIZEOF_INT128__)
+__extension__ typedef __int128 slot_key;
+static inline slot_key slot_key_of(const cg__timer_slot *a) {
+    __extension__ unsigned __int128 k = (unsigned __int128)(uint64_t)a->when << 64 | a->seq;
+    return (slot_key)k; /* (modulo 2^128: the deadline's sign is the key's) */
+}
+static inline int slot_before_nb(const cg__timer_slot *a, const cg__timer_slot *b) {
+    return slot_key_of(a) < slot_key_of(b);
+}
+#else
 static inline int slot_before_nb(const cg__timer_slot *a, const cg__timer_slot *b) {
     return (a->when < b->when) | ((a->when == b->when) & (a->seq < b->seq));
+}
+#endif
+
+/* Where a slot's timer keeps its index: a handle's heap_at, or a sleeping
+ * task's wait word. */
+static inline void slot_at_set(uintptr_t who, size_t i) {
+    if (who & CG__SLOT_TASK)
+        ((cg_task *)(who - CG__SLOT_TASK))->fut.task_wait = (uintptr_t)i << 3 | CG__WAIT_TIMER;
+    else
+        ((cg_handle *)who)->heap_at = i;
+}
+
+static inline size_t slot_at(uintptr_t who) {
+    if (who & CG__SLOT_TASK) return ((cg_task *)(who - CG__SLOT_TASK))->fut.task_wait >> 3;
+    return ((cg_handle *)who)->heap_at;
 }
 
 static inline void heap_set(cg_loop *loop, size_t i, cg__timer_slot s) {
     loop->heap[i] = s;
-    s.h->heap_at = i;
+    slot_at_set(s.who, i);
 }
 
 /* Sifts s up from i, where it is not yet stored (its parent is after it). */
@@ -279,21 +307,48 @@ static void heap_down(cg_loop *loop, size_t i) {
     heap_set(loop, i, s);
 }
 
+/* The root has left (loop->nheap already one less): its hole goes down
+ * to a leaf by the least children, which move up, without comparing them
+ * with the last slot, which then comes up from that leaf (Floyd's
+ * bottom-up pop). The last slot, a leaf's, nearly always belongs near the
+ * bottom, so this saves a sift-down's comparison with it at every level:
+ * a million timers coming due are a million pops. */
+static void heap_pop_fill(cg_loop *loop) {
+    cg__timer_slot *hp = loop->heap;
+    size_t n = loop->nheap, i = 0, c = 1;
+    for (; c + HEAP_ARITY <= n; c = HEAP_ARITY * i + 1) { /* full sets: tournaments */
+        size_t a = c + (size_t)slot_before_nb(&hp[c + 1], &hp[c]);
+        size_t b = c + 2 + (size_t)slot_before_nb(&hp[c + 3], &hp[c + 2]);
+        size_t m = a ^ ((a ^ b) & (0 - (size_t)slot_before_nb(&hp[b], &hp[a])));
+        heap_set(loop, i, hp[m]);
+        i = m;
+    }
+    if (c < n) { /* the last, partial set: its children are leaves */
+        size_t m = c;
+        for (size_t k = c + 1; k < n; k++)
+            if (slot_before(&hp[k], &hp[m])) m = k;
+        heap_set(loop, i, hp[m]);
+        i = m;
+    }
+    heap_sift_up(loop, i, hp[n]);
+}
+
 static CG_NOINLINE int heap_grow(cg_loop *loop) {
-    size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
+    size_t has = loop->heap_cap + loop->timer_reserved; /* (reserved slots are not in heap_cap) */
+    size_t cap = has ? has * 2 : 64;
     cg__timer_slot *nh = cg__alloc(cap * sizeof *nh);
     if (!nh) return -1;
     if (loop->nheap) memcpy(nh, loop->heap, loop->nheap * sizeof *nh);
     cg__dealloc(loop->heap);
     loop->heap = nh;
-    loop->heap_cap = cap;
+    loop->heap_cap = cap - loop->timer_reserved;
     return 0;
 }
 
 static inline int heap_push(cg_loop *loop, cg_handle *h, cg_ns when) {
     if (loop->nheap == loop->heap_cap && heap_grow(loop) < 0) return -1;
     h->when = when;
-    cg__timer_slot s = {when, loop->timer_seq++, h};
+    cg__timer_slot s = {when, loop->timer_seq++, (uintptr_t)h};
     size_t i = loop->nheap++;
     if (i == 0 || !slot_before(&s, &loop->heap[(i - 1) / HEAP_ARITY]))
         heap_set(loop, i, s); /* (a timer later than its parent: most) */
@@ -317,7 +372,7 @@ static CG_NOINLINE int timer_arm_slow(cg_loop *loop, cg_handle *h, cg_ns when) {
  * parent) without a call, so that it saves no registers. */
 int cg__loop_timer_arm(cg_loop *loop, cg_handle *h, cg_ns when) {
     size_t i = loop->nheap;
-    cg__timer_slot s = {when, loop->timer_seq, h};
+    cg__timer_slot s = {when, loop->timer_seq, (uintptr_t)h};
     if (CG_UNLIKELY(i == loop->heap_cap || (i && slot_before(&s, &loop->heap[(i - 1) / HEAP_ARITY]))))
         return timer_arm_slow(loop, h, when);
     h->timer = 1;
@@ -331,11 +386,26 @@ int cg__loop_timer_arm(cg_loop *loop, cg_handle *h, cg_ns when) {
     return 0;
 }
 
-static CG_NOINLINE void heap_refill(cg_loop *loop, size_t i) {
+void cg__loop_timer_arm_reserved(cg_loop *loop, cg_handle *h, cg_ns when, uint64_t seq) {
+    cg__loop_timer_unreserve(loop); /* (the heap has room: nheap < heap_cap) */
+    h->timer = 1;
+    h->loop = loop;
+    h->when = when;
+    h->refs++; /* the heap's */
+    cg__timer_slot s = {when, seq, (uintptr_t)h};
+    size_t i = loop->nheap++;
+    if (i == 0 || !slot_before(&s, &loop->heap[(i - 1) / HEAP_ARITY]))
+        heap_set(loop, i, s);
+    else
+        heap_sift_up(loop, i, s);
+    h->scheduled = 1;
+}
+
+static void heap_refill(cg_loop *loop, size_t i) {
     cg__timer_slot m = loop->heap[loop->nheap];
     heap_set(loop, i, m);
     heap_up(loop, i);
-    heap_down(loop, m.h->heap_at);
+    heap_down(loop, slot_at(m.who));
 }
 
 /* A timer leaves its heap: 1 when it was in the last slot (a timer armed
@@ -350,15 +420,78 @@ static inline int heap_leave(cg_handle *h, size_t *at) {
     return i == --loop->nheap;
 }
 
-static cg_handle *heap_pop(cg_loop *loop) {
-    cg_handle *top = loop->heap[0].h;
+/* The first timer leaves the heap: a handle (no longer scheduled), or a
+ * sleeping task (| CG__SLOT_TASK), whose wait word the caller sets. */
+static uintptr_t heap_pop(cg_loop *loop) {
+    uintptr_t top = loop->heap[0].who;
     loop->nheap--;
-    if (loop->nheap) {
-        heap_set(loop, 0, loop->heap[loop->nheap]);
-        heap_down(loop, 0);
-    }
-    top->scheduled = 0;
+    if (loop->nheap) heap_pop_fill(loop);
+    if (!(top & CG__SLOT_TASK)) ((cg_handle *)top)->scheduled = 0;
     return top;
+}
+
+/* A handle the heap let go of: its reference goes (a task's slot holds
+ * none). */
+static void heap_drop(uintptr_t who) {
+    if (!(who & CG__SLOT_TASK)) cg_handle_unref((cg_handle *)who);
+}
+
+/* ---------------------------------------------------------------------
+ * Sleeping tasks: the task is its own timer (loop.h)
+ * ------------------------------------------------------------------ */
+
+int cg__loop_sleep_arm(cg_loop *loop, cg_task *t, cg_ns when) {
+    size_t i = loop->nheap;
+    if (CG_UNLIKELY(i == loop->heap_cap) && heap_grow(loop) < 0) return -1;
+    cg__timer_slot s = {when, loop->timer_seq++, (uintptr_t)t | CG__SLOT_TASK};
+    loop->nheap = i + 1;
+    if (i == 0 || !slot_before(&s, &loop->heap[(i - 1) / HEAP_ARITY]))
+        heap_set(loop, i, s); /* (a timer later than its parent: most) */
+    else
+        heap_sift_up(loop, i, s);
+    return 0;
+}
+
+cg_ns cg__loop_sleep_when(const cg_task *t) {
+    uintptr_t w = t->fut.task_wait;
+    if ((w & 7) != CG__WAIT_TIMER) return cg__loop_now(t->fut.loop); /* due: its wake-up is queued */
+    return t->fut.loop->heap[w >> 3].when;
+}
+
+/* Unlinks a queued entry from the middle of the ready queue (a sleep
+ * cancelled between its timer coming up and its wake-up running: rare),
+ * keeping run_once's count of the iteration's entries right. */
+static CG_NOINLINE void ready_unlink(cg_loop *loop, cg__ready *r) {
+    cg__ready *prev = NULL, *p = loop->ready_head;
+    size_t k = 0;
+    while (p && p != r) {
+        prev = p;
+        p = p->next;
+        k++;
+    }
+    CG_CHECK(p, "a queued entry is not in the ready queue");
+    if (prev)
+        prev->next = r->next;
+    else
+        loop->ready_head = r->next;
+    if (loop->ready_tail == r) loop->ready_tail = prev;
+    if (k < loop->ntodo) loop->ntodo--;
+    loop->nready--;
+    r->next = NULL;
+    r->queued = 0;
+}
+
+void cg__loop_sleep_disarm(cg_task *t) {
+    cg_loop *loop = t->fut.loop;
+    uintptr_t w = t->fut.task_wait;
+    t->fut.task_wait = 0;
+    if ((w & 7) == CG__WAIT_WOKEN) { /* due: its R_WAKE entry is queued */
+        ready_unlink(loop, &t->fut.ready);
+        cg_future_unref(&t->fut); /* the entry's */
+        return;
+    }
+    size_t i = w >> 3;
+    if (i != --loop->nheap) heap_refill(loop, i);
 }
 
 /* ---------------------------------------------------------------------
@@ -494,7 +627,7 @@ static inline cg_handle *timer_new(cg_loop *loop, cg_ns when, cg_callback fn, vo
     size_t i = loop->nheap;
     if (CG_UNLIKELY(!h || fl->gen != cg__alloc_generation() || i == loop->heap_cap))
         return timer_new_slow(loop, when, fn, arg);
-    cg__timer_slot s = {when, loop->timer_seq, h};
+    cg__timer_slot s = {when, loop->timer_seq, (uintptr_t)h};
     if (i && slot_before(&s, &loop->heap[(i - 1) / HEAP_ARITY])) return timer_new_slow(loop, when, fn, arg);
     fl->head = *(void **)h;
     fl->n--;
@@ -743,7 +876,65 @@ static void callbacks_free(cg_future *f, done_cb *cbs) {
     if (cbs != &f->cb0) cg__dealloc(cbs);
 }
 
-static cg_future *ready_future(cg__ready *r) { return (cg_future *)((char *)r - offsetof(cg_future, ready)); }
+static inline cg_future *ready_future(cg__ready *r) { return (cg_future *)((char *)r - offsetof(cg_future, ready)); }
+
+/* ---------------------------------------------------------------------
+ * Prefetching: with many tasks (a million sleepers), what a step touches
+ * is cold: the task, its generator and the top of its stack, each a cache
+ * miss that the step waits for. The loop knows which tasks come next (the
+ * ready queue, a future's callbacks) and asks for their memory a few
+ * entries ahead, in stages: the task's lines three ahead, its generator
+ * two ahead (t->gen read from the lines asked for before), the top of its
+ * saved stack one ahead (g->sp likewise). Only for long runs (a batch of
+ * PREFETCH_MIN entries or callbacks or more): a few thousand tasks stay
+ * in the caches, and the staging would only add instructions.
+ * ------------------------------------------------------------------ */
+
+#define PREFETCH_MIN 4096
+
+/* The stages, for a task t that runs 3, 2 and 1 entries ahead: what a
+ * step reads and writes of the task (its first 176 bytes, wherever the
+ * malloc chunk puts its line boundaries), its generator, the top of the
+ * generator's stack. Stage 3 reads nothing (its lines are not in yet). */
+static inline void prefetch_task(const void *t) {
+    const char *p = t;
+    __builtin_prefetch(p, 1, 3);
+    __builtin_prefetch(p + 64, 1, 3);
+    __builtin_prefetch(p + 128, 1, 3);
+}
+
+static inline void prefetch_gen(const cg_task *t) {
+    const char *g = (const char *)t->gen;
+    if (g) {
+        __builtin_prefetch(g, 1, 3);
+        __builtin_prefetch(g + 64, 1, 3);
+    }
+}
+
+static inline void prefetch_stack(const cg_task *t) {
+    if (t->gen) cg__gen_prefetch_stack(t->gen);
+}
+
+#define READY_TASK(r) ((const cg_task *)((const char *)(r) - offsetof(cg_future, ready)))
+
+/* The entries after the head of the ready queue. A task's step gets all
+ * three stages; whatever else an entry is, stage 3 brought in the lines
+ * around it, which its run touches (a sleep's wake-up: its first line). */
+static inline void ready_prefetch(cg_loop *loop) {
+    const cg__ready *r1 = loop->ready_head, *r2, *r3;
+    if (!r1) return;
+    if (r1->kind == R_STEP) prefetch_stack(READY_TASK(r1));
+    if (!(r2 = r1->next)) return;
+    if (r2->kind == R_STEP) prefetch_gen(READY_TASK(r2));
+    if ((r3 = r2->next) != NULL) prefetch_task(READY_TASK(r3));
+}
+
+/* The same over a future's callbacks from i on: the tasks they wake. */
+static inline void callbacks_prefetch(const done_cb *cbs, size_t i, size_t n) {
+    if (i + 1 < n && cbs[i + 1].fn == cg__task_wakeup) prefetch_stack(cbs[i + 1].arg);
+    if (i + 2 < n && cbs[i + 2].fn == cg__task_wakeup) prefetch_gen(cbs[i + 2].arg);
+    if (i + 3 < n && cbs[i + 3].fn == cg__task_wakeup) prefetch_task(cbs[i + 3].arg);
+}
 
 /* Runs an entry embedded in a future (loop.h): a task step, or the done
  * callbacks of a future that completed. Here, beside run_once, so that
@@ -751,7 +942,9 @@ static cg_future *ready_future(cg__ready *r) { return (cg_future *)((char *)r - 
 static CG_NOINLINE void ready_callbacks(cg_loop *loop, cg_future *f) {
     size_t n;
     done_cb *cbs = callbacks_take(f, &n);
+    int pf = n >= PREFETCH_MIN;
     for (size_t i = 0; i < n; i++) {
+        if (pf) callbacks_prefetch(cbs, i, n);
         if (cbs[i].fn == cg__task_wakeup) /* the common case, without a call more */
             cg__task_wakeup(f, cbs[i].arg);
         else if (cbs[i].fn)
@@ -769,6 +962,15 @@ static inline void ready_run(cg_loop *loop, cg__ready *r) {
         cg_exc *e = t->step_exc;
         t->step_exc = NULL;
         cg__task_step(t, e);
+    } else if (CG_UNLIKELY(r->kind == R_WAKE)) {
+        /* A sleep's timer came up (the callback of asyncio.sleep's timer
+         * handle runs here): the task's step goes to the end of the
+         * queue, with the entry and its reference. */
+        cg_task *t = (cg_task *)f;
+        t->fut.task_wait = 0; /* (step_exc is NULL: the step that slept took it) */
+        r->kind = R_STEP;
+        cg__loop_ready_entry(loop, r);
+        return;
     } else if (f->cbs == &f->cb0 && f->ncbs == 1 && f->cb0.fn == cg__task_wakeup) {
         /* One task awaits f (the common case): callbacks_take and
          * ready_callbacks' loop in a few stores. */
@@ -786,7 +988,9 @@ static inline void ready_run(cg_loop *loop, cg__ready *r) {
  * what it held. */
 static void ready_drop(cg__ready *r) {
     cg_future *f = ready_future(r);
-    if (r->kind == R_STEP) {
+    if (r->kind == R_WAKE) {
+        ((cg_task *)f)->fut.task_wait = 0;
+    } else if (r->kind == R_STEP) {
         cg_exc_unref(((cg_task *)f)->step_exc);
         ((cg_task *)f)->step_exc = NULL;
     } else {
@@ -806,7 +1010,7 @@ void cg_loop_set_debug(cg_loop *loop, int on) {
 
 int cg_loop_get_debug(const cg_loop *loop) { return loop ? loop->debug : 0; }
 
-static void run_entry(cg_loop *loop, cg__ready *r) {
+static inline void run_entry(cg_loop *loop, cg__ready *r) {
     if (r->kind > R_DONE) { /* embedded in a future or a task */
         ready_run(loop, r);
         return;
@@ -820,15 +1024,36 @@ static void run_entry(cg_loop *loop, cg__ready *r) {
  * asyncio logs 'Executing <Handle ...> took 0.150 seconds'. */
 static CG_NOINLINE void run_timed(cg_loop *loop, cg__ready *r) {
     char what[128];
-    cg_task *t = r->kind == R_STEP ? (cg_task *)ready_future(r) : NULL;
+    cg_task *t = r->kind == R_STEP || r->kind == R_WAKE ? (cg_task *)ready_future(r) : NULL;
     if (t)
-        snprintf(what, sizeof what, "<Task '%s'> step", cg__task_name(t));
+        snprintf(what, sizeof what, r->kind == R_STEP ? "<Task '%s'> step" : "<Task '%s'> sleep's timer",
+                 cg__task_name(t));
     else
         snprintf(what, sizeof what, r->kind == R_CALLBACKS ? "<done callbacks of a future>" : "<Handle %p>", (void *)r);
     cg_ns t0 = mono_now();
     run_entry(loop, r);
     cg_ns took = mono_now() - t0;
     if (took >= CG__SLOW_CALLBACK) fprintf(stderr, "cogen: Executing %s took %.3f seconds\n", what, (double)took / 1e9);
+}
+
+/* Runs an entry the iteration has popped. */
+static inline void run_popped(cg_loop *loop, cg__ready *r) {
+    __atomic_store_n(&loop->n_entries, loop->n_entries + 1, __ATOMIC_RELAXED); /* the stall detector's */
+    if (CG_UNLIKELY(loop->debug)) {
+        run_timed(loop, r);
+        return;
+    }
+    run_entry(loop, r);
+}
+
+/* The iteration's entries when they are many: the same, prefetching. */
+static CG_NOINLINE void run_batch_prefetching(cg_loop *loop) {
+    while (loop->ntodo) {
+        loop->ntodo--;
+        cg__ready *r = ready_pop(loop);
+        ready_prefetch(loop);
+        run_popped(loop, r);
+    }
 }
 
 /* One iteration (BaseEventLoop._run_once). Returns 0, or -1 when a virtual
@@ -839,7 +1064,8 @@ static int run_once(cg_loop *loop) {
     if (CG_UNLIKELY(__atomic_load_n(&cg__dump_requests, __ATOMIC_RELAXED) !=
                     __atomic_load_n(&loop->dump_seen, __ATOMIC_RELAXED)))
         cg__loop_dump_requested(loop);
-    while (loop->nheap && loop->heap[0].h->cancelled) cg_handle_unref(heap_pop(loop));
+    while (loop->nheap && !(loop->heap[0].who & CG__SLOT_TASK) && ((cg_handle *)loop->heap[0].who)->cancelled)
+        heap_drop(heap_pop(loop));
     take_threadsafe(loop);
     int virt = (loop->flags & CG_LOOP_VIRTUAL_CLOCK) != 0;
     if (!loop->nready && !loop->stopping) {
@@ -878,27 +1104,29 @@ static int run_once(cg_loop *loop) {
     if (loop->nheap) { /* (no timers: no need to read the clock) */
         cg_ns now = cg_loop_time(loop);
         while (loop->nheap && loop->heap[0].when <= now) {
-            cg_handle *h = heap_pop(loop);
+            uintptr_t who = heap_pop(loop);
+            if (who & CG__SLOT_TASK) { /* a sleep: the task's own entry */
+                cg_task *t = (cg_task *)(who - CG__SLOT_TASK);
+                t->fut.task_wait = CG__WAIT_WOKEN;
+                t->fut.ready.kind = R_WAKE;
+                cg__fut_ref(&t->fut); /* the entry's */
+                cg__loop_ready_entry(loop, &t->fut.ready);
+                continue;
+            }
+            cg_handle *h = (cg_handle *)who;
             if (!h->cancelled) cg__loop_ready(loop, h);
             cg_handle_unref(h); /* the heap's reference */
         }
     }
-    size_t ntodo = loop->nready;
+    loop->ntodo = loop->nready; /* (an entry may leave early: ready_unlink) */
     loop->n_iterations++;
-    for (size_t i = 0; i < ntodo; i++) {
-        cg__ready *r = ready_pop(loop);
-        __atomic_store_n(&loop->n_entries, loop->n_entries + 1, __ATOMIC_RELAXED); /* the stall detector's */
-        if (CG_UNLIKELY(loop->debug)) {
-            run_timed(loop, r);
-            continue;
-        }
-        if (r->kind > R_DONE) { /* embedded in a future or a task */
-            ready_run(loop, r);
-            continue;
-        }
-        cg_handle *h = (cg_handle *)r;
-        if (!h->cancelled) run_handle(loop, h);
-        handle_release(loop, h);
+    if (CG_UNLIKELY(loop->ntodo >= PREFETCH_MIN)) {
+        run_batch_prefetching(loop);
+        return 0;
+    }
+    while (loop->ntodo) {
+        loop->ntodo--;
+        run_popped(loop, ready_pop(loop));
     }
     return 0;
 }
@@ -1025,7 +1253,7 @@ void cg_loop_free(cg_loop *loop) {
         else
             cg_handle_unref((cg_handle *)r);
     }
-    while (loop->nheap) cg_handle_unref(heap_pop(loop));
+    while (loop->nheap) heap_drop(heap_pop(loop));
     cg__freelist_clear(&loop->handle_cache);
     cg__freelist_clear(&loop->future_cache);
     cg__freelist_clear(&loop->timeout_cache);

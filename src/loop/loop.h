@@ -25,8 +25,11 @@
  * scheduled, or awaiting a future), and a future completes once. Running a
  * future's callbacks from one entry is running them from consecutive
  * call_soon handles, as asyncio schedules them: they are queued together,
- * nothing can come between them, and none of them can be cancelled. */
-enum { R_PLAIN = 0, R_DONE, R_STEP, R_CALLBACKS };
+ * nothing can come between them, and none of them can be cancelled. A
+ * sleeping task's entry is its sleep's timer callback too (R_WAKE: queued
+ * when the timer comes up, it schedules the step with itself): a task
+ * that sleeps is not scheduled, and has no callbacks to run yet. */
+enum { R_PLAIN = 0, R_DONE, R_STEP, R_CALLBACKS, R_WAKE };
 
 typedef struct cg__ready {
     struct cg__ready *next;
@@ -61,12 +64,15 @@ struct cg_handle {
 
 /* A timer in the loop's heap: its key (deadline, then the order it was
  * scheduled in, so that equal deadlines fire first in, first out) beside
- * the handle, so that sifting never reads the handles (loop.c). */
+ * what it wakes, so that sifting never reads it (loop.c): a timer handle
+ * (cg_handle *), or a task asleep in cg_sleep (cg_task * | CG__SLOT_TASK),
+ * whose sleep needs no handle: the slot is its timer. */
 typedef struct cg__timer_slot {
     cg_ns when;
     uint64_t seq;
-    cg_handle *h;
+    uintptr_t who;
 } cg__timer_slot;
+#define CG__SLOT_TASK ((uintptr_t)1)
 
 /* ---------------------------------------------------------------------
  * Futures and tasks
@@ -118,10 +124,12 @@ struct cg_task {
     cg_future fut;            /* first: a task is a future */
     cg_gen *gen;
     /* fut.task_wait, while it is pending: what it waits on, one at a time:
-     * the future it awaits (owned; low bits 0), its sleep's timer (task.c:
-     * a cg_handle * | WAIT_TIMER), an fd (io.c: a cg__io * | CG__WAIT_FD,
-     * the direction in bit 0), or 0. cg__task_waiter and cg__task_io_wait
-     * read it. It shares the result's word: read it only while pending. */
+     * the future it awaits (owned; low bits 0), its sleep's timer (the
+     * task's slot in the loop's heap: its index << 3 | CG__WAIT_TIMER, or
+     * CG__WAIT_WOKEN once the timer is due and the task's R_WAKE entry is
+     * queued), an fd (io.c: a cg__io * | CG__WAIT_FD, the direction in
+     * bit 0), or 0. cg__task_waiter and cg__task_io_wait read it. It
+     * shares the result's word: read it only while pending. */
     union { /* never both: one lives while the step runs, the other while
                it is scheduled */
         cg_future *awaiting;  /* set by cg_await just before it yields */
@@ -153,8 +161,10 @@ struct cg_task {
     } name;
 };                            /* 184 bytes: a 192-byte malloc chunk */
 
-/* An fd wait in a task's wait word (io.c). */
+/* An fd wait in a task's wait word (io.c); a sleep's timer (loop.c). */
 #define CG__WAIT_FD ((uintptr_t)4)
+#define CG__WAIT_TIMER ((uintptr_t)2)
+#define CG__WAIT_WOKEN (CG__WAIT_TIMER | 1)
 #define CG__WAIT_TAGS ((uintptr_t)7)
 /* A wait in the deque of waiters of a queue or a primitive, without a
  * future (sync.h): the deque's address | CG__WAIT_SYNC; CG__WAIT_SYNC
@@ -255,9 +265,19 @@ struct cg_loop {
     unsigned char clock_valid;
     cg__ready *ready_head, *ready_tail;
     size_t nready;
+    size_t ntodo;             /* the iteration's entries not popped yet (the
+                                 first ntodo of the queue), while it runs */
     cg__timer_slot *heap;     /* timers, by (when, seq) */
-    size_t nheap, heap_cap;
+    size_t nheap, heap_cap;   /* heap_cap: the slots free for timers,
+                                 without timer_reserved */
     uint64_t timer_seq;
+    size_t timer_reserved;    /* heap slots (and timeout_cache blocks)
+                                 held for the timers of lazy timeout
+                                 scopes (structured.c): one per scope on
+                                 timeout_lazy */
+    void *timeout_lazy;       /* the lazy scopes entered by the running
+                                 task and not yet in the heap, innermost
+                                 first (structured.c); NULL between steps */
     uint64_t task_serial;
     unsigned long unnamed;    /* Task-N counter */
     cg_task *tasks_head, *tasks_tail; /* every task not yet finalized, in creation order */
@@ -372,6 +392,43 @@ static inline cg_ns cg__loop_now(cg_loop *loop) {
  * cg_loop_call_at does with a handle of the caller's. -1 when out of
  * memory (nothing changed). */
 CG_HIDDEN int cg__loop_timer_arm(cg_loop *loop, cg_handle *h, cg_ns when);
+/* A task's sleep (cg_sleep in its own body): the task itself goes in the
+ * heap at when, its wait word the slot's index (CG__WAIT_TIMER), with no
+ * handle; when it is due, the loop queues the task's own entry (R_WAKE,
+ * with a reference), which runs where the sleep's timer handle would have
+ * run and schedules the task's step, as the handle's callback did. -1 when
+ * out of memory (nothing changed). cg__loop_sleep_disarm: the sleep ends
+ * before its step (a cancellation, the loop's close): the task leaves the
+ * heap, or its queued R_WAKE entry leaves the ready queue; its wait word
+ * is 0 after either. cg__loop_sleep_when: the deadline of a task in the
+ * heap (the task dump's). */
+CG_HIDDEN int cg__loop_sleep_arm(cg_loop *loop, cg_task *t, cg_ns when);
+CG_HIDDEN void cg__loop_sleep_disarm(cg_task *t);
+CG_HIDDEN cg_ns cg__loop_sleep_when(const cg_task *t);
+/* A timer put in the heap later than it was armed: a slot of the heap
+ * (hidden from heap_cap, so that timers armed meanwhile cannot take it)
+ * and a sequence number are reserved now, cg__loop_timer_arm_reserved
+ * puts the handle in with them (it cannot fail: the heap has room) or
+ * cg__loop_timer_unreserve gives the slot back. The timer then goes
+ * before every timer armed after the reservation with the same deadline,
+ * as if it had been armed at once. The caller has checked that the heap
+ * has a free slot (nheap < heap_cap). */
+static inline uint64_t cg__loop_timer_reserve(cg_loop *loop) {
+    uint64_t seq = loop->timer_seq;
+    /* (opaque to the optimizer: otherwise gcc loads heap_cap and timer_seq
+     * with one 16-byte load, which the 8-byte stores of the unreserve
+     * before it cannot forward to: a stall of a dozen cycles per scope) */
+    __asm__("" : "+r"(seq));
+    loop->heap_cap--;
+    loop->timer_reserved++;
+    loop->timer_seq = seq + 1;
+    return seq;
+}
+static inline void cg__loop_timer_unreserve(cg_loop *loop) {
+    loop->heap_cap++;
+    loop->timer_reserved--;
+}
+CG_HIDDEN void cg__loop_timer_arm_reserved(cg_loop *loop, cg_handle *h, cg_ns when, uint64_t seq);
 /* Handle.cancel for a plain timer handle whose owner keeps a reference
  * (a timeout scope's own): it leaves the heap, or is skipped when the
  * ready queue reaches it. */
@@ -386,6 +443,10 @@ CG_HIDDEN void cg__loop_timer_disarm(cg_handle *h);
 static inline void cg__timeout_block_free(cg_loop *loop, cg_handle *h) {
     if (!loop || !cg__freelist_put(&loop->timeout_cache, h, h->alloc_gen)) cg__dealloc(h);
 }
+/* Puts the timers of the lazy timeout scopes of task's step, which has
+ * just ended, in the heap (structured.c): called by the task step when
+ * loop->timeout_lazy is set, before anything can look at the heap. */
+CG_HIDDEN void cg__timeout_flush(cg_loop *loop, cg_task *task);
 /* Schedules a handle at the end of the ready queue (takes a reference). */
 CG_HIDDEN void cg__loop_ready(cg_loop *loop, cg_handle *h);
 /* Appends an embedded entry (the caller has given it what it holds).

@@ -621,10 +621,18 @@ static inline void timeout_init(cg_timeout *t, unsigned gen, cg_ns when) {
  * goes back to that loop's cache of dead ones: a malloc and a free were a
  * fifth of a scope entered and left. Its timer handle comes with it. */
 static cg_timeout *timeout_alloc(cg_loop *loop, cg_ns when) {
-    cg_timeout *t = loop ? cg__freelist_take(&loop->timeout_cache) : NULL;
+    /* A block for each lazy scope stays (cg__timeout_flush's), and so
+     * does the rest when the allocator has changed (cg__freelist_take
+     * would free them all). */
+    cg__freelist *fl = loop ? &loop->timeout_cache : NULL;
+    cg_timeout *t = NULL;
     unsigned gen;
-    if (t) {
-        gen = loop->timeout_cache.gen;
+    if (fl && fl->gen != cg__alloc_generation() && !loop->timer_reserved) cg__freelist_clear(fl);
+    if (fl && fl->n > loop->timer_reserved && fl->gen == cg__alloc_generation()) {
+        t = fl->head;
+        fl->head = *(void **)t;
+        fl->n--;
+        gen = fl->gen;
     } else {
         gen = cg__alloc_generation();
         t = cg__alloc(sizeof *t);
@@ -837,32 +845,137 @@ static CG_NOINLINE cg_timeout *timeout_call_enter(cg_loop *loop, cg_task *task, 
     return t;
 }
 
-static inline __attribute__((always_inline)) void timeout_call(cg_loop *loop, cg_ns when, cg_ns now, void (*fn)(void *), void *arg) {
-    cg_task *task = scope_task(loop);
-    /* The common case, a cached scope whose timer goes in the heap, is
-     * timeout_alloc and timeout_enter_in with each field stored once; the
-     * rest is timeout_call_enter. */
-    cg__freelist *fl = &loop->timeout_cache;
-    cg_timeout *t = fl->head;
-    if (CG_LIKELY(t && fl->gen == cg__alloc_generation() && now >= 0 && when != CG_NEVER && when > now)) {
+/* __aexit__ of timeout_call's scope once its block has returned. */
+static void timeout_call_exit(cg_loop *loop, cg_timeout *t) {
+    if (t->state == TO_ENTERED) { /* before the deadline */
+        drop_handler(t);
+        t->state = TO_EXITED;
+    } else {
+        cg_timeout_exit(t, NULL);
+    }
+    timeout_release(t, loop);
+}
+
+/* A scope of timeout_call's whose timer is not in the heap yet: a lazy
+ * scope, on the caller's stack. Its timer can fire only through the loop,
+ * so only once the task has let the loop run: when the step that entered
+ * it ends with the scope still open, cg__timeout_flush moves it into a
+ * cg_timeout of the loop's cache and arms that timer with the heap slot
+ * and the sequence number reserved at enter (the same place among timers
+ * of the same deadline as if it had been armed then). A scope left within
+ * the step gives them back and has done no heap work at all: nothing can
+ * tell, the heap being read only between steps (the timer run, the poll's
+ * timeout). The scope is also the defer record around the block. */
+typedef struct lazy_scope {
+    cg__defer rec; /* first: lazy_unwound and the scope, or, once it
+                      has become a cg_timeout (owned), timeout_unwound
+                      and that */
+    struct lazy_scope *next;
+    cg_ns when;
+    uint64_t seq;
+    int cancelling;
+} lazy_scope;
+
+/* Takes s off loop->timeout_lazy: the first one but for a scope left
+ * after another one entered later (an async generator's block, left by
+ * yielding, and its consumer's), and gives its reservation back. */
+static CG_NOINLINE void lazy_unlink(cg_loop *loop, lazy_scope *s) {
+    lazy_scope *p = loop->timeout_lazy;
+    while (p->next != s) p = p->next;
+    p->next = s->next;
+}
+
+static inline void lazy_leave(cg_loop *loop, lazy_scope *s) {
+    if (CG_LIKELY(loop->timeout_lazy == s))
+        loop->timeout_lazy = s->next;
+    else
+        lazy_unlink(loop, s);
+    cg__loop_timer_unreserve(loop);
+}
+
+void cg__timeout_flush(cg_loop *loop, cg_task *task) {
+    lazy_scope *s = loop->timeout_lazy;
+    loop->timeout_lazy = NULL;
+    for (; s; s = s->next) {
+        /* The cache holds a block for each lazy scope (timeout_alloc
+         * leaves them). */
+        cg__freelist *fl = &loop->timeout_cache;
+        cg_timeout *t = fl->head;
         fl->head = *(void **)t;
         fl->n--;
-        timeout_init(t, fl->gen, when);
+        timeout_init(t, fl->gen, s->when);
         t->state = TO_ENTERED;
         t->task = (cg_task *)cg__fut_ref(&task->fut);
-        t->cancelling = task->num_cancels;
+        t->cancelling = s->cancelling;
         cg_handle *h = &t->timer;
         h->cancelled = 0;
         h->fn = on_timeout;
         h->arg = t;
-        if (CG_UNLIKELY(cg__loop_timer_arm(loop, h, when) < 0)) {
-            timeout_release(t, loop);
-            no_memory();
-        }
+        cg__loop_timer_arm_reserved(loop, h, s->when, s->seq);
         t->handler = h;
-    } else {
-        t = timeout_call_enter(loop, task, when, now);
+        s->rec.fn = timeout_unwound;
+        s->rec.arg = t;
     }
+}
+
+/* The block of a lazy scope raised: not expired, nothing to raise. */
+static void lazy_unwound(void *p) { lazy_leave(cg__running_loop, p); }
+
+/* A lazy scope around fn(arg) (fn not NULL, now < when < CG_NEVER, a
+ * block in the cache and a free slot in the heap for it: see lazy_scope).
+ * A function of its own, which its callers' checks tail-call: it saves a
+ * register or two, where inlined in them it saved all they used (and its
+ * first three arguments are cg_timeout_call's, in the same registers). */
+static CG_NOINLINE void lazy_call(cg_ns when, void (*fn)(void *), void *arg, cg_loop *loop, cg_task *task) {
+    lazy_scope s;
+    s.next = loop->timeout_lazy;
+    s.when = when;
+    s.cancelling = task->num_cancels;
+    s.seq = cg__loop_timer_reserve(loop);
+    loop->timeout_lazy = &s;
+    /* cg__defer_push and cg__defer_exit without the calls: the record goes
+     * on the running generator's chain (the task's stack), and its
+     * function runs only when the block raises. */
+    cg__ctx *ctx = cg__t.cur;
+    s.rec.rec.kind = CG__REC_DEFER;
+    s.rec.rec.next = ctx->chain;
+    s.rec.fn = lazy_unwound;
+    s.rec.arg = &s;
+    ctx->chain = &s.rec.rec;
+    fn(arg);
+    /* (the loop and the context read again: nothing is kept in a register
+     * across the block, so that there are fewer to save) */
+    ctx = cg__t.cur;
+    CG_CHECK(ctx->chain == &s.rec.rec, "exception records out of order (a CG_TRY or CG_DEFER frame was left by longjmp?)");
+    ctx->chain = s.rec.rec.next;
+    loop = cg__running_loop;
+    if (CG_LIKELY(s.rec.arg == &s)) {
+        lazy_leave(loop, &s);
+        return;
+    }
+    timeout_call_exit(loop, s.rec.arg);
+}
+
+/* A block in the cache for each lazy scope and this one, and a free heap
+ * slot. (Of any generation: a block goes back to the cache of its own, or
+ * is freed with its allocator when the loop is; timeout_alloc empties a
+ * cache of another generation when no lazy scope holds a block of it.) */
+static inline int lazy_room(const cg_loop *loop) {
+    return loop->timeout_cache.n > loop->timer_reserved && loop->nheap < loop->heap_cap;
+}
+
+/* cg_timeout_call and cg_timeout_at_call, now being loop.time() or -1
+ * (not read yet). */
+static CG_NOINLINE void timeout_call(cg_loop *loop, cg_ns when, cg_ns now, void (*fn)(void *), void *arg) {
+    cg_task *task = scope_task(loop);
+    if (fn && when != CG_NEVER) {
+        if (now < 0) now = cg__loop_now(loop);
+        if (when > now && lazy_room(loop)) {
+            lazy_call(when, fn, arg, loop, task);
+            return;
+        }
+    }
+    cg_timeout *t = timeout_call_enter(loop, task, when, now);
     if (!fn) {
         CG_DEFER(timeout_free_cb, t);
         exit_handling(cg_exc_new(&cg_TypeError, "'NoneType' object is not callable"), timeout_exit_cb, t);
@@ -875,20 +988,37 @@ static inline __attribute__((always_inline)) void timeout_call(cg_loop *loop, cg
     fn(arg);
     rec.fn = nothing;
     cg__defer_exit(&rec);
-    if (t->state == TO_ENTERED) { /* __aexit__ before the deadline */
-        drop_handler(t);
-        t->state = TO_EXITED;
-    } else {
-        cg_timeout_exit(t, NULL);
-    }
-    timeout_release(t, loop);
+    timeout_call_exit(loop, t);
 }
 
-void cg_timeout_call(cg_ns delay, void (*fn)(void *), void *arg) {
-    cg_loop *loop = cg__running_loop;
-    if (!loop) loop = cg_get_running_loop(); /* (raises) */
+static CG_NOINLINE void timeout_call_slow(cg_ns delay, void (*fn)(void *), void *arg) {
+    cg_loop *loop = cg_get_running_loop(); /* (raises outside one) */
     cg_ns now = cg__loop_now(loop);
     timeout_call(loop, delay == CG_NEVER ? CG_NEVER : add_sat(now, delay), now, fn, arg);
+}
+
+/* The common case here (a lazy scope, the clock read in this iteration
+ * already), the rest in timeout_call_slow: both tail calls, so that this
+ * saves no register at all. */
+void cg_timeout_call(cg_ns delay, void (*fn)(void *), void *arg) {
+    cg_loop *loop = cg__running_loop;
+    if (!loop) goto slow;
+    if (CG_LIKELY(fn && delay > 0)) {
+        cg_task *task = loop->current;
+        cg_ns now;
+        if (loop->flags & CG_LOOP_VIRTUAL_CLOCK)
+            now = loop->now;
+        else if (CG_LIKELY(loop->clock_valid))
+            now = loop->clock;
+        else
+            goto slow;
+        if (CG_LIKELY(task && delay < CG_NEVER - now && lazy_room(loop))) {
+            lazy_call(now + delay, fn, arg, loop, task);
+            return;
+        }
+    }
+slow:
+    timeout_call_slow(delay, fn, arg);
 }
 
 void cg_timeout_at_call(cg_ns when, void (*fn)(void *), void *arg) {

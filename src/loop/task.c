@@ -37,18 +37,17 @@ static char *task_cancel_msg_take(cg_task *t);
  * targets. */
 _Static_assert(sizeof(void *) != 8 || sizeof(cg_task) <= 184, "cg_task outgrew its 192-byte malloc chunk");
 
-/* A task's wait word with this bit is a sleep's timer handle (cg_sleep);
- * with CG__WAIT_FD, the fd it waits on (io.c); with neither, the future it
+/* A task's wait word with this bit is its sleep's timer (cg_sleep: the
+ * task's slot in the loop's heap, or its queued wake-up); with
+ * CG__WAIT_FD, the fd it waits on (io.c); with neither, the future it
  * awaits (loop.h). */
-#define WAIT_TIMER ((uintptr_t)2)
+#define WAIT_TIMER CG__WAIT_TIMER
 
 /* The task stops waiting on its fd or its sleep's timer (the caller steps
  * it, or drops it). */
 static void wait_cancel(cg_task *t) {
     if (t->fut.task_wait & WAIT_TIMER) {
-        cg_handle *h = (cg_handle *)(t->fut.task_wait & ~WAIT_TIMER);
-        t->fut.task_wait = 0;
-        cg_handle_cancel(h); /* cg_sleep holds it and lets it go */
+        cg__loop_sleep_disarm(t);
         return;
     }
     cg__io_cancel_wait(t);
@@ -371,6 +370,7 @@ void cg__task_step(cg_task *t, cg_exc *exc) {
     cg_ns t0 = cg__tracing() ? cg__trace_now() : 0;
     cg_status st = exc ? cg_throw(t->gen, exc, &r, &err) : cg_send(t->gen, NULL, &r, &err);
     loop->current = NULL;
+    if (CG_UNLIKELY(loop->timeout_lazy != NULL)) cg__timeout_flush(loop, t);
     if (t0) cg__trace_step(t, t0, st, r);
     if (CG_UNLIKELY(st != CG_YIELDED))
         step_ended(t, st, r, err);
@@ -563,30 +563,24 @@ static void sleep_cleanup(void *p) {
 }
 
 /* asyncio.sleep's future and its timer in one, for the task's own body
- * (the common case): the task waits on the timer itself, as on an fd
- * (its wait word, tagged WAIT_TIMER), and the timer steps it. A cancellation
- * cancels the timer and steps the task with CancelledError(msg), which is
- * what cancelling the sleep's future would do (Task.cancel passes msg to
- * the future, whose wake-up throws it in); nothing else could see the
- * future. A sleeping task is a future (112 bytes) lighter, and a sleep
- * neither makes one nor runs its done callback. */
-static void sleep_wake(void *arg) {
-    cg_task *t = arg;
-    t->fut.task_wait = 0;
-    cg__task_schedule_step(t, NULL);
-}
-
+ * (the common case): the task is its own timer, in the loop's heap (its
+ * wait word the slot's index, tagged WAIT_TIMER), and when it comes up the
+ * task's own ready entry (R_WAKE) does what the timer handle's callback
+ * did, where it would have run: it schedules the step (loop.c). A
+ * cancellation takes the task out of the heap (or its wake-up out of the
+ * ready queue) and steps it with CancelledError(msg), which is what
+ * cancelling the sleep's future would do (Task.cancel passes msg to the
+ * future, whose wake-up throws it in); nothing else could see the future.
+ * So a sleep allocates nothing: neither the future (112 bytes) nor the
+ * timer handle (80). */
 static CG_NOINLINE void sleep_on_timer(cg_task *t, cg_gen *cur, cg_ns delay) {
-    cg_handle *h = cg_loop_call_later(t->fut.loop, delay, sleep_wake, t);
-    if (!h) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
-    t->fut.task_wait = (uintptr_t)h | WAIT_TIMER;
-    cg__await_note(CG__AW_SLEEP, h);
+    cg_loop *loop = t->fut.loop;
+    if (cg__loop_sleep_arm(loop, t, cg__loop_now(loop) + delay) < 0) cg_raise(cg_exc_new(&cg_MemoryError, NULL));
+    t->await_obj = CG__AW_SLEEP;
     note_site();
     cg_exc *e = cg_yield_catch(cur, &cg__io_token, NULL); /* the timer or a cancellation steps it */
     t->await_obj = 0;
-    if (t->fut.task_wait == ((uintptr_t)h | WAIT_TIMER)) t->fut.task_wait = 0;
-    cg_handle_cancel(h);
-    cg_handle_unref(h);
+    if (CG_UNLIKELY(t->fut.task_wait & WAIT_TIMER)) wait_cancel(t); /* (resumed otherwise: not by the loop) */
     if (e) cg_raise(e);
 }
 
@@ -966,9 +960,8 @@ static void dump_awaits(cg_loop *loop, cg_task *t, FILE *f) {
     cg_future *waiter = cg__task_waiter(t);
     int kind = (int)(t->await_obj & 7);
     const void *obj = (const void *)(t->await_obj & ~(uintptr_t)7);
-    if (io_wait & WAIT_TIMER) { /* a sleep in the task's own body: its timer */
-        const cg_handle *h = (const cg_handle *)(io_wait & ~WAIT_TIMER);
-        fprintf(f, "awaits sleep, %.3f ms left", (double)(h->when - cg_loop_time(loop)) / 1e6);
+    if (io_wait & WAIT_TIMER) { /* a sleep in the task's own body: the task is its timer */
+        fprintf(f, "awaits sleep, %.3f ms left", (double)(cg__loop_sleep_when(t) - cg_loop_time(loop)) / 1e6);
     } else if (io_wait & CG__WAIT_FD) {
         fprintf(f, "awaits fd %d (%s)", cg__io_wait_fd(io_wait), (io_wait & 1) ? "writable" : "readable");
     } else if (kind == CG__AW_SLEEP && waiter && obj) {

@@ -50,6 +50,22 @@ foreach(_i RANGE 0 7)
   set_tests_properties(async_fuzz.${_i} PROPERTIES TIMEOUT 300 LABELS async-fuzz)
 endforeach()
 
+# Every seed again with a timeout block being a cg_timeout_call
+# (COGEN_SCENARIO_TIMEOUT=call, async_scenario.c): the same traces.
+if(Python3_EXECUTABLE)
+  add_test(NAME async_fuzz.timeout_call COMMAND ${Python3_EXECUTABLE} ${_afz}/afuzz.py check
+    --runner $<TARGET_FILE:cogen-async-scenario> --bundle ${_afz_bundle} --start 0 --count 2000
+    --save ${CMAKE_CURRENT_BINARY_DIR}/async-fuzz-failures)
+  if(_afz_emu)
+    set_property(TEST async_fuzz.timeout_call APPEND PROPERTY ENVIRONMENT "COGEN_TEST_WRAPPER=${_afz_emu}")
+  endif()
+else()
+  add_test(NAME async_fuzz.timeout_call COMMAND sh ${_afz}/check.sh
+    $<TARGET_FILE:cogen-async-scenario> ${_afz_bundle} 0 2000 "${_afz_emu}")
+endif()
+set_property(TEST async_fuzz.timeout_call APPEND PROPERTY ENVIRONMENT "COGEN_SCENARIO_TIMEOUT=call")
+set_tests_properties(async_fuzz.timeout_call PROPERTIES TIMEOUT 600 LABELS async-fuzz)
+
 if(Python3_EXECUTABLE)
   add_test(NAME async_fuzz.bundle COMMAND ${Python3_EXECUTABLE} ${_afz}/afuzz.py stale --bundle ${_afz_bundle})
   set_tests_properties(async_fuzz.bundle PROPERTIES TIMEOUT 300 LABELS async-fuzz)

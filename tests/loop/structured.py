@@ -924,7 +924,120 @@ def timeout_queued():
     run(main)
 
 
-CASES = [destroy, groups, shield, gather, gather_cancel, wait, taskgroup, taskgroup_more, taskgroup_cancel, timeout, timeout_corners, timeout_queued,
+def timeout_lazy():
+    # Scopes entered and left by a task in one step, or left after it
+    # suspended (cogen's cg_timeout_call puts the timer in the heap only
+    # then): the timers fire at the same times, in the same order, as
+    # asyncio's, armed at __aenter__.
+    async def agen():
+        async with asyncio.timeout(50):
+            yield 1
+            yield 2
+        log("agen's scope left")
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        async with asyncio.timeout(5):
+            pass
+        await asyncio.sleep(10)
+        log(f"left at once -> cancelling={task.cancelling()}")
+        early = None
+        try:
+            async with asyncio.timeout(5):
+                raise KeyError("early")
+        except KeyError as e:
+            early = e
+        log(f"raised at once -> {X(early)}")
+        await asyncio.sleep(10)
+        log(f"not fired -> cancelling={task.cancelling()}")
+        when = loop.time() + 5
+        try:
+            async with asyncio.timeout_at(when):
+                loop.call_at(when, lambda: log(f"call_at inside, same deadline: cancelling={task.cancelling()}"))
+                await asyncio.sleep(10)
+        except TimeoutError as e:
+            log(f"same deadline, timer armed inside -> raised {X(e)}")
+        when = loop.time() + 5
+        loop.call_at(when, lambda: log(f"call_at before, same deadline: cancelling={task.cancelling()}"))
+        try:
+            async with asyncio.timeout_at(when):
+                await asyncio.sleep(10)
+        except TimeoutError as e:
+            log(f"same deadline, timer armed before -> raised {X(e)}")
+        try:
+            async with asyncio.timeout(10):
+                async with asyncio.timeout(5):
+                    pass
+                await asyncio.sleep(20)
+        except TimeoutError as e:
+            log(f"outer after an inner left at once -> raised {X(e)}")
+        async with asyncio.timeout(20):
+            try:
+                async with asyncio.timeout(5):
+                    async with asyncio.timeout(30):
+                        await asyncio.sleep(10)
+            except TimeoutError as e:
+                log(f"middle of three -> raised {X(e)}")
+        log(f"outer left -> cancelling={task.cancelling()}")
+        try:
+            async with asyncio.timeout(5):
+                await asyncio.sleep(1)
+                raise KeyError("late")
+        except KeyError as e:
+            log(f"raised after a suspension -> {X(e)}")
+        await asyncio.sleep(10)
+        fired = 0
+
+        def count():
+            nonlocal fired
+            fired += 1
+
+        timeouts = 0
+        for n in range(100, 141):
+            try:
+                async with asyncio.timeout(5):
+                    for i in range(n):
+                        loop.call_later(3 + i % 5, count)
+                    await asyncio.sleep(10)
+            except TimeoutError:
+                timeouts += 1
+            await asyncio.sleep(5)
+        log(f"100 to 140 timers armed inside -> {timeouts} timeouts, fired={fired}")
+        try:
+            async with asyncio.timeout(5):
+                for i in range(127):
+                    loop.call_later(3 + i % 5, count)
+                await asyncio.sleep(10)
+        except TimeoutError as e:
+            log(f"127 timers armed inside -> raised {X(e)} fired={fired}")
+        await asyncio.sleep(10)
+        log(f"fired={fired}")
+        ag = agen()
+        async with asyncio.timeout(5):
+            log(f"anext -> {await anext(ag)}")
+        log("left before the agen's scope")
+        await asyncio.sleep(1)
+        log(f"anext -> {await anext(ag)}")
+        try:
+            await anext(ag)
+        except StopAsyncIteration:
+            log("agen done")
+        ag = agen()
+        async with asyncio.timeout(5):
+            log(f"anext -> {await anext(ag)}")
+        log(f"anext -> {await anext(ag)}")
+        try:
+            await anext(ag)
+        except StopAsyncIteration:
+            log("agen done without suspending")
+        await asyncio.sleep(60)
+        log(f"end -> cancelling={task.cancelling()}")
+        return "ok"
+    run(main)
+
+
+CASES = [destroy, groups, shield, gather, gather_cancel, wait, taskgroup, taskgroup_more, taskgroup_cancel, timeout, timeout_corners, timeout_queued, timeout_lazy,
          wait_for, wait_for_context, combos, as_completed, misuse, retrieved]
 
 if __name__ == "__main__":
