@@ -242,10 +242,52 @@ TEST(compact_throw_close_swapped) {
     CHECK_EQ(cg_compact_resident(old), 1);
 }
 
+/* The resident generators are kept oldest first in a ring of slots that
+ * grows and closes its gaps (gen_compact.c): with hundreds resident, some
+ * freed from the middle and the ring moved meanwhile, lowering the limit
+ * still swaps out exactly the oldest, and every generator still works. */
+#define NRING 400
+#define RING_LIMIT 300
+
+TEST(compact_resident_order_with_holes) {
+    unsigned old = cg_compact_resident(RING_LIMIT);
+    static cg_gen *g[NRING];
+    static void *frame[NRING];
+    for (int i = 0; i < NRING; i++) {
+        g[i] = cg_new(keeper, (void *)(uintptr_t)i, &compact);
+        CHECK(g[i]);
+        CHECK_EQ(cg_next(g[i], &frame[i], NULL), CG_YIELDED);
+    }
+    /* Resident now: the last RING_LIMIT made. Free every third of them,
+     * and resume the first 40 (swapped out), which makes them the newest
+     * and evicts as many of the oldest resident ones. */
+    for (int i = NRING - RING_LIMIT; i < NRING; i += 3) {
+        cg_free(g[i]);
+        g[i] = NULL;
+    }
+    for (int i = 0; i < 40; i++) CHECK_EQ(cg_next(g[i], NULL, NULL), CG_YIELDED);
+    /* Down to 30: the 30 resumed last stay, everything else goes. */
+    CHECK_EQ(cg_compact_resident(30), RING_LIMIT);
+    if (cg_gen_compact(g[0]) && drops_pages())
+        for (int i = 0; i < NRING; i++)
+            if (g[i]) CHECK_EQ(resident(frame[i]), i >= 10 && i < 40);
+    for (int i = 0; i < NRING; i++) {
+        if (!g[i]) continue;
+        void *v = NULL;
+        intptr_t before = i < 40 ? 0 : -1; /* the first 40 were resumed once more */
+        if (before < 0) CHECK_EQ(cg_next(g[i], NULL, NULL), CG_YIELDED);
+        CHECK_EQ(cg_send(g[i], (void *)(intptr_t)i, &v, NULL), CG_YIELDED);
+        CHECK_EQ((intptr_t)v, (intptr_t)i);
+        cg_free(g[i]);
+    }
+    CHECK_EQ(cg_compact_resident(old), 30);
+}
+
 static const check_case cases[] = {
     CASE(compact_swap_keeps_frames),
     CASE(compact_resident_limit),
     CASE(compact_running_stays_resident),
     CASE(compact_throw_close_swapped),
+    CASE(compact_resident_order_with_holes),
 };
 CHECK_MAIN(cases)

@@ -175,6 +175,11 @@ int main(void) {
      * one may stay resident (the ucontext build has no compact mode: there
      * it is an ordinary generator). */
     cg_opts ko = {32u * 1024u, "kappa", CG_OPT_COMPACT}, po = {0, "push", CG_OPT_COMPACT};
+    /* lambda, compact and never run, keeps no copy of its first frame: that
+     * frame is made when it first runs, and cogen-bt shows it all the same. */
+    cg_opts lo = {32u * 1024u, "lambda", CG_OPT_COMPACT};
+    cg_gen *lambda = cg_new(plain_body, (void *)13, &lo);
+    check(lambda != NULL, "lambda made");
     cg_gen *kappa = cg_new(kappa_body, NULL, &ko);
     check(kappa && cg_next(kappa, &v, NULL) == CG_YIELDED && (intptr_t)v == 11, "kappa yields 11");
     unsigned resident = cg_compact_resident(1);
@@ -191,6 +196,8 @@ int main(void) {
     cg_compact_resident(resident);
     check(cg_send(kappa, (void *)30, &v, NULL) == CG_RETURNED && (intptr_t)v == 41, "kappa returns 41");
     cg_free(kappa);
+    check(cg_next(lambda, &v, NULL) == CG_YIELDED && (intptr_t)v == 13, "lambda yields 13");
+    cg_free(lambda);
     set_phase(2);
     check(pthread_join(t, NULL) == 0, "pthread_join");
 

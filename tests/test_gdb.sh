@@ -64,6 +64,7 @@ gdb_batch "$script" "$prog" \
     -ex 'echo @@ gamma\n' -ex 'cogen-bt gamma' \
     -ex 'echo @@ delta\n' -ex 'cogen-bt delta' \
     -ex 'echo @@ kappa\n' -ex 'cogen-bt kappa' \
+    -ex 'echo @@ lambda\n' -ex 'cogen-bt lambda' \
     -ex 'echo @@ byaddr\n' -ex 'cogen-bt cg__gt.live' \
     -ex 'echo @@ nosuch\n' -ex 'cogen-bt no-such-generator' \
     -ex 'frame 1' \
@@ -115,7 +116,7 @@ frames() {
 
 # --- first stop: everything parked ----------------------------------------
 G="0x[0-9a-f]+"
-expect list1 "^Thread 1 \(LWP [0-9]+\): 7 live generators"
+expect list1 "^Thread 1 \(LWP [0-9]+\): 8 live generators"
 expect list1 "^ +$G +'alpha' +GEN_SUSPENDED +131072 +page +alpha_body\$"
 expect list1 "^ +$G +'beta' +GEN_SUSPENDED +131072 +page +beta_body +yield from $G 'beta-sub'\$"
 expect list1 "^ +$G +'beta-sub' +GEN_SUSPENDED +16384 +page +beta_sub_body\$"
@@ -125,15 +126,15 @@ expect list1 "^ +$G +'generator' +GEN_SUSPENDED +131072 +page +plain_body\$"
 # (the worker is thread 2, or 3 under TSan, whose runtime has a thread)
 expect list1 "^Thread [23] \(LWP [0-9]+\): 1 live generator\$"
 expect list1 "^ +$G +'worker-gen' +GEN_SUSPENDED +65536 +page +worker_body\$"
-expect list1 "^8 live generators\$"
+expect list1 "^9 live generators\$"
 reject list1 "^\*"  # nothing is executing: the main thread is on its own stack
 
-frames alpha cg_yield alpha_park alpha_level1 cg__gen_main
+frames alpha cg_yield alpha_park alpha_level1
 expect alpha "^generator $G 'alpha', GEN_SUSPENDED, alpha_body:"
-frames beta cg_yield_from_new beta_body cg__gen_main
-frames beta-sub cg_yield beta_sub_park cg__gen_main
-frames worker cg_yield worker_park cg__gen_main
-frames kappa cg_yield kappa_park cg__gen_main
+frames beta cg_yield_from_new beta_body
+frames beta-sub cg_yield beta_sub_park
+frames worker cg_yield worker_park
+frames kappa cg_yield kappa_park
 if [ "$switch" = ucontext ]; then
     expect list1 "^ +$G +'kappa' +GEN_SUSPENDED +32768 +page +kappa_body\$"
     reject kappa "swapped out"
@@ -145,6 +146,16 @@ fi
 frames gamma
 expect gamma "^#0 +$entry_re \("
 [ "$switch" = ucontext ] || reject gamma "^#1 "
+# new and compact: no copy of its first frame is kept (it is made when the
+# generator first runs), and cogen-bt shows the one it will have
+frames lambda
+expect lambda "^#0 +$entry_re \("
+if [ "$switch" = ucontext ]; then
+    expect list1 "^ +$G +'lambda' +GEN_CREATED +32768 +page +plain_body\$"
+else
+    reject lambda "^#1 "
+    expect list1 "^ +$G +'lambda' +GEN_CREATED +32768 +page +plain_body +\[compact, swapped out\]\$"
+fi
 expect delta "closed: it has no stack"
 reject delta "^#"
 frames byaddr cg_yield kappa_park   # cg__gt.live: the newest, kappa
@@ -165,8 +176,8 @@ expect list2 "^ +$G +'epsilon' +GEN_RUNNING +131072 +page +epsilon_body +yield f
 expect list2 "^ +$G +'alpha' +GEN_CLOSED +131072 +- +alpha_body\$"
 expect list2 "^ +$G +'gamma' +GEN_SUSPENDED "
 reject list2 "worker-gen"
-frames epsilon cg_yield_from_new epsilon_body cg__gen_main
-frames eta eta_resume eta_body cg__gen_main
+frames epsilon cg_yield_from_new epsilon_body
+frames eta eta_resume eta_body
 expect zeta "executing now in thread 1"
 reject zeta "^#"
 expect thread "^#[0-9]+ .* in main \("
@@ -175,7 +186,7 @@ expect all "^generator $G 'eta' of thread 1, GEN_RUNNING"
 expect all "^generator $G 'epsilon' of thread 1, GEN_RUNNING"
 expect all "^generator $G 'gamma' of thread 1, GEN_SUSPENDED"
 reject all "'zeta'|'alpha'"
-frames bt2 test_gdb_stop_running zeta_inner cg__gen_main
+frames bt2 test_gdb_stop_running zeta_inner
 
 # --- the program finished and found its generators intact -----------------
 expect cont2 "^test_gdb: ok\$"

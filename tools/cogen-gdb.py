@@ -133,9 +133,10 @@ def _describe(g):
         "addr": _ptr(g),
         "name": _string(g["name"], "generator"),
         "state": STATE_NAMES.get(state, "state %d" % state),
-        "size": int(g["stack_size"]),
+        "size": int(g["stack_4k"]) << 12,  # kept in 4 KiB units
         "guard": guard,
-        "fn": _symbol(g["fn"]),
+        # fn shares its word with the inbox link once another thread freed it
+        "fn": "(freed, in its owner's inbox)" if int(g["in_inbox"]) else _symbol(g["fn"]),
         "yf": _ptr(g["yf"]),
     }
 
@@ -170,7 +171,7 @@ The generator executing right now in a thread is marked with '*'."""
                     sub = gdb.parse_and_eval("(struct cg_gen *)%d" % d["yf"])
                     extra = "  yield from %#x '%s'" % (d["yf"], _string(sub["name"], "generator"))
                 if int(g["compact"]):
-                    extra += "  [compact, swapped out]" if _ptr(g["swap"]) else "  [compact]"
+                    extra += "  [compact, swapped out]" if _swapped_out(g) else "  [compact]"
                 print("%s %#x  %-16s %-14s %8d  %-6s  %s%s"
                       % (mark, d["addr"], "'%s'" % d["name"], d["state"], d["size"], d["guard"], d["fn"], extra))
             total += n
@@ -311,7 +312,7 @@ def _parked_registers(g, sp):
     of its stack."""
     if sp:
         return _saved_registers(sp)
-    top = (_ptr(g["stack"]["hi"]) & ~15) - 16
+    top = _ptr(g["stack"]["hi"]) & ~15  # cg__entry runs at the very top (switch.h)
     regs = {"r15": 0, "r14": 0, "r13": 0, "r12": 0, "rbx": _ptr(g), "rbp": 0,
             "rip": int(gdb.parse_and_eval("(unsigned long)&cg__entry")), "rsp": top}
     return regs
@@ -322,27 +323,58 @@ def _set_register(name, value):
     gdb.execute("set var $%s = %d" % (name, value), to_string=True)
 
 
+def _swapped_out(g):
+    """Whether a compact generator is not resident: bit 0 of its owner word
+    (OWNER_SWAPPED). Its frames are then in its swap buffer, or, before it
+    first runs, not made yet."""
+    return int(g["compact"]) and (int(g["owner"]) & 1) != 0
+
+
+def _first_frame(g, top):
+    """The bytes of the first frame cg__frame_ready (src/arch/switch.h)
+    would write for g below top, as (address, bytes)."""
+    entry = int(gdb.parse_and_eval("(unsigned long)&cg__entry"))
+    top &= ~15
+    u64 = lambda vs: b"".join(int(v).to_bytes(8, "little") for v in vs)
+    arch = gdb.selected_frame().architecture().name()
+    if "aarch64" in arch:  # x19..x28, x29, x30, d8..d15
+        words = [_ptr(g)] + [0] * 10 + [entry] + [0] * 8
+        return top - 8 * len(words), u64(words)
+    words = [0, 0, 0, 0, _ptr(g), 0, entry]  # r15 r14 r13 r12 rbx rbp, where to continue
+    return top - 8 * len(words), u64(words)
+
+
 class _swapped_in:
     """While active, a swapped-out compact generator's frames are back on
     its stack: the used part of a compact generator's stack lives in a
-    buffer (swap, swap_len bytes) while it is not resident, and goes back to
-    the same addresses, the top of its stack, before it runs. The bytes it
-    covers there (unused: zeros from the dropped pages) are put back after,
-    so the program finds its memory as it left it."""
+    buffer (swap: from sp to the top of the stack) while it is not
+    resident, and goes back to the same addresses before it runs; one that
+    never ran has its first frame made there then. The bytes it covers
+    (unused: zeros from the dropped pages) are put back after, so the
+    program finds its memory as it left it."""
 
     def __init__(self, g):
-        self.len = int(g["swap_len"]) if _ptr(g["swap"]) else 0
-        if self.len:
-            self.buf = _ptr(g["swap"])
-            self.at = _ptr(g["stack"]["hi"]) - self.len
+        self.len = 0
+        if not _swapped_out(g):
+            return
+        hi = _ptr(g["stack"]["hi"])
+        if _ptr(g["swap"]):
+            self.at = _ptr(g["sp"])
+            self.len = hi - self.at
+            self.data = lambda: gdb.selected_inferior().read_memory(_ptr(g["swap"]), self.len).tobytes()
             print("  (compact, swapped out: its %d bytes of stack are shown from their copy)" % self.len)
+        else:
+            top = hi - (16 if int(g["fpenv"]) & 1 else 0)  # GEN_FP_RESERVE (gen.h)
+            self.at, first = _first_frame(g, top)
+            self.len = len(first)
+            self.data = lambda: first
 
     def __enter__(self):
         if self.len:
             inf = gdb.selected_inferior()
             self.saved = inf.read_memory(self.at, self.len).tobytes()
             try:
-                inf.write_memory(self.at, inf.read_memory(self.buf, self.len).tobytes())
+                inf.write_memory(self.at, self.data())
             except gdb.error as e:
                 raise gdb.GdbError("cogen-bt: cannot write the program's memory (%s); it needs a live process" % e)
         return self
@@ -646,7 +678,7 @@ def _visit_from(f, visit):
     generator's entry."""
     for _ in range(64):
         visit(f)
-        if (f.name() or "") in ("cg__gen_main", "cg__entry", "cg.entry"):
+        if (f.name() or "") in ("cg__entry", "cg.entry", "entry"):
             break
         f = f.older()
         if f is None:

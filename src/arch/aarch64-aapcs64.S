@@ -76,7 +76,13 @@ cg__entry:
         .cfi_startproc
         .cfi_undefined x30
         mov     x0, x19
-        bl      cg__gen_main
+        bl      cg__gen_start           /* x0 = the body, x1 = its arg */
+        mov     x16, x0
+        mov     x0, x19
+        blr     x16
+        mov     x1, x0
+        mov     x0, x19
+        bl      cg__gen_return
         brk     #0
         .cfi_endproc
         .size   cg__entry, .-cg__entry

@@ -42,7 +42,9 @@ void *cg__switch(void **save, void *new_sp, void *value) {
  * called function would (getcontext captured its creator's). */
 static void entry(unsigned lo, unsigned hi) {
     fesetenv(&passed_env);
-    cg__gen_main((cg_gen *)(((uintptr_t)hi << 16 << 16) | (uintptr_t)lo));
+    cg_gen *g = (cg_gen *)(((uintptr_t)hi << 16 << 16) | (uintptr_t)lo);
+    cg__body b = cg__gen_start(g);
+    cg__gen_return(g, b.fn(g, b.arg));
 }
 
 void *cg__frame_ready(char *lo, char *hi, cg_gen *g) {

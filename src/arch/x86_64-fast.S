@@ -83,7 +83,6 @@
         movq    CG_STACK_HI(%rcx), %rsp
         .cfi_undefined rip      /* the body's side, where backtraces end */
         andq    $-16, %rsp      /* rsp as after cg__frame_ready's frame */
-        subq    $16, %rsp
         xorl    %ebp, %ebp      /* end of the frame chain */
         jmp     cg__entry_g
 .elseif \thrown

@@ -73,9 +73,13 @@ cg__switch_ret:
         .size   cg__switch, .-cg__switch
 
 /* First code of every generator: cg__frame_ready leaves the generator in
- * rbx (the fast path's first resume enters at cg__entry_g instead). The
- * return address is marked undefined, so debuggers and unwinders end the
- * generator's backtrace here. The body starts in the thread's
+ * rbx, and rsp at the top of the stack (the fast path's first resume
+ * enters at cg__entry_g instead, with the generator in rdi). The return
+ * address is marked undefined, so debuggers and unwinders end the
+ * generator's backtrace here. It calls the body itself (src/core/upcalls.h),
+ * so that no frame sits between the two: the body's return address is the
+ * stack's top word. rbx, callee-saved, still holds the generator when the
+ * body returns. The body starts in the thread's
  * floating-point environment as it is (see above); a CG_OPT_FPENV
  * generator's first resumer does not load one either, so it too starts
  * with its first resumer's, as a called function would. */
@@ -92,7 +96,14 @@ cg__entry:
         .globl  cg__entry_g
         .hidden cg__entry_g
 cg__entry_g:
-        call    cg__gen_main
+        movq    %rdi, %rbx
+        call    cg__gen_start           /* rax = the body, rdx = its arg */
+        movq    %rbx, %rdi
+        movq    %rdx, %rsi
+        call    *%rax
+        movq    %rbx, %rdi
+        movq    %rax, %rsi
+        call    cg__gen_return
         ud2
         .cfi_endproc
         .size   cg__entry, .-cg__entry

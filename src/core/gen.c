@@ -37,7 +37,7 @@ void cg__gen_end_delegation(cg_gen *g) {
 }
 
 static void suspend_chain(cg_gen *node, cg_gen *top) {
-    for (cg_gen *n = node;; n = n->up) {
+    for (cg_gen *n = node;; n = gen_up(n)) {
         n->state = CG_GEN_SUSPENDED;
         if (n == top) break;
     }
@@ -72,8 +72,7 @@ static cg_gen *descend(cg_gen *node, delivery *d) {
             d->val = NULL;
             break;
         }
-        sub->up = node;
-        sub->ctx.parent = &node->ctx; /* its exceptions chain to node's */
+        sub->ctx.parent = &node->ctx; /* its exceptions chain to node's (gen_up) */
         sub->state = CG_GEN_RUNNING;
         node = sub;
     }
@@ -83,9 +82,11 @@ static cg_gen *descend(cg_gen *node, delivery *d) {
 /* Where node's exception context continues while it runs in this
  * operation: the resumer's context for the top of the chain, else its
  * delegator's. Set for every generator of the chain before it can run, so
- * that no stale pointer (to a generator since freed) is ever followed. */
+ * that no stale pointer (to a generator since freed) is ever followed: the
+ * top's here, the others' as they join the chain in this operation
+ * (descend, EV_DELEGATE), which is also how gen_up finds their delegator. */
 static inline void set_parent(cg_gen *node, cg_gen *top, cg__ctx *caller) {
-    node->ctx.parent = node == top ? caller : &node->up->ctx;
+    if (node == top) node->ctx.parent = caller;
 }
 
 /* Resumes node (top, or below it with the generators above RUNNING) and
@@ -108,19 +109,19 @@ static cg__res run_from(cg_gen *top, cg_gen *node, delivery d, int resumed, void
         if (node->ev == EV_DELEGATE) {
             cg_gen *sub = node->yf;
             /* node->ev stays EV_DELEGATE until node is resumed (resume()) */
-            sub->up = node;
+            sub->ctx.parent = &node->ctx; /* (gen_up) */
             sub->state = CG_GEN_RUNNING;
             node = sub;
             d = (delivery){IN_SEND, NULL, NULL};
             continue;
         }
         /* finished */
-        void *rv = node->val;
+        void *rv = node->ev == EV_RETURN ? r : NULL; /* passed by the last switch */
         cg_exc *err = node->ev == EV_RAISE ? pep479(node->exc) : NULL;
         node->exc = NULL;
         cg__gen_release_stack(node);
         if (node == top) return err ? res_raised(err) : res_returned(rv);
-        cg_gen *up = node->up;
+        cg_gen *up = gen_up(node);
         cg__gen_end_delegation(up); /* may free node */
         node = up;
         d = err ? (delivery){IN_PROPAGATE, NULL, err} : (delivery){IN_SEND, rv, NULL};
@@ -531,6 +532,9 @@ static void check_sub(cg_gen *g, cg_gen *sub) {
     if (CG_UNLIKELY(owner_of(sub) == OWNER_FREED || sub->state == STATE_FREED)) cg__gen_freed_use(sub, "cg_yield_from");
     if (owner_of(sub) != owner_of(g)) CG_RAISE(&cg_RuntimeError, "generator belongs to another thread");
     if (sub == g || sub->state == CG_GEN_RUNNING) CG_RAISE(&cg_ValueError, "generator already executing");
+    /* The count of delegators is 24 bits of the handle (gen.h). */
+    if (CG_UNLIKELY(sub->yf_refs == YF_REFS_MAX))
+        CG_RAISE(&cg_RuntimeError, "too many generators delegate to this one at once");
 }
 
 /* Hands sub to the resumer's loop, which runs it in g's place. Returns when

@@ -46,9 +46,23 @@ enum {
 };
 
 /* The first fields are read by the assembly fast paths: see
- * src/arch/layout.h for their offsets (checked in gen_life.c). The byte
- * fields sit in what would be padding: a handle is 232 bytes, and a
- * million suspended generators cost their handles too. */
+ * src/arch/layout.h for their offsets (checked in gen_life.c). A handle is
+ * 152 bytes (a 160-byte malloc chunk), and a million suspended generators
+ * cost their handles too, so:
+ *   - the byte fields fill what would be padding, the rare flags are bits
+ *     beside the 24-bit count of delegators, and the stack size is kept in
+ *     4 KiB units;
+ *   - fields that are never live together share a word: the body function
+ *     (needed until the body starts) and the inbox link (used once the
+ *     handle is freed); a compact generator's slot in the ring of resident
+ *     ones and its swap buffer;
+ *   - the body's return value goes to the resumer through the last switch
+ *     (cg__gen_return), not through the handle; the delegator that resumed
+ *     a generator is its ctx.parent's generator (gen_up);
+ *   - CG_OPT_FPENV's saved environment lives at the top of the generator's
+ *     own stack (gen_fp);
+ *   - the resumer, which only the sanitizers' switches read, and the
+ *     sanitizer state exist in the sanitizer builds only. */
 struct cg_gen {
     cg__ctx ctx;             /* the body's records; first, so that the
                                 current context pointer is the generator */
@@ -58,47 +72,90 @@ struct cg_gen {
     void *ret_sp;            /* resumer's stack pointer while running */
     uintptr_t owner;         /* the owner word: see owner_word() below */
     cg_gen *yf;              /* generator this one delegates to, or NULL */
-    cg__ctx *resumer;        /* context whose stack we return to */
     unsigned char state;     /* cg_state */
     unsigned char ev;        /* EV_*: last thing the body posted */
     unsigned char in;        /* IN_*: how the body is being resumed */
-    unsigned char canary;    /* stack has a canary to check at each switch */
     unsigned char catching;  /* suspended in cg_yield_catch */
-    unsigned char yf_owned;  /* yf was made by cg_yield_from_new */
-    unsigned char free_pending; /* cg_free arrived while running/delegated */
-    unsigned char forwarding;   /* a throw or close is being forwarded to yf */
-    unsigned yf_refs;        /* generators delegating to this one */
-    unsigned char compact;   /* CG_OPT_COMPACT */
-    unsigned char resident;  /* compact: in the resident list */
-    unsigned char in_inbox;  /* freed by another thread, waiting in home */
+    unsigned char in_inbox;  /* freed by another thread, waiting in home
+                                (written by that thread: a byte of its own) */
     unsigned char fpenv;     /* GEN_FPENV, GEN_FPENV_SAVED, GEN_TRACED
                                 (gen_trace.h): resumes take resume()'s
                                 slow branch */
+    unsigned char canary;    /* stack has a canary to check at each switch */
+    unsigned char free_pending; /* cg_free arrived while running/delegated */
+    /* (state to free_pending: one word, which cg_close's common case reads
+     * at once: gen.c, close_bytes_plain) */
+    unsigned yf_refs : 24;   /* generators delegating to this one (at most
+                                YF_REFS_MAX: check_sub in gen.c) */
+    unsigned yf_owned : 1;   /* yf was made by cg_yield_from_new */
+    unsigned forwarding : 1; /* a throw or close is being forwarded to yf */
+    unsigned compact : 1;    /* CG_OPT_COMPACT */
+    unsigned resident : 1;   /* compact: in the resident ring */
+    uint32_t stack_4k;       /* usable stack bytes / 4096 (as made, also
+                                once closed): gen_stack_size() */
     cg_exc *exc;             /* exception crossing the switch (owned) */
     cg_exc **send_exc;       /* cg_send's exc while its fast path waits
                                 (src/arch/x86_64-fast.S) */
-    void *val;               /* the body's return value */
-    cg_gen *up;              /* delegator that resumed this one; in the
-                                thread's handle cache, the next spare handle
-                                (spare_next() in gen_life.c) */
-    cg_fn fn;
+    union {
+        cg_fn fn;            /* the body, until it starts (and for
+                                debuggers, while the handle is live) */
+        cg_gen *inbox_next;  /* in_inbox: next in the owner's inbox. The
+                                handle was freed, so the body never starts
+                                (gen_xthread.c) */
+    };
     void *arg;
     cg__stack *stack;        /* NULL once closed */
     const char *name;
-    size_t stack_size;
-    cg_gen *live_next;       /* owner thread's list of live generators */
+    cg_gen *live_next;       /* owner thread's list of live generators; in
+                                the thread's handle cache, the next spare
+                                handle (spare_next() in gen_life.c) */
     cg_gen **live_prev;
-    void *swap;              /* compact: the stack's used bytes while they
-                                are swapped out (at first, the initial frame) */
-    size_t swap_len;
-    cg_gen *res_next;        /* compact: place in the thread's resident list */
-    cg_gen *res_prev;
+    union {                  /* compact mode (gen_compact.c): never both */
+        uintptr_t res_slot;  /* resident: its slot in the thread's ring of
+                                resident generators */
+        void *swap;          /* not resident: the stack's used bytes, the
+                                swap_len() from sp up, or NULL before the
+                                first run (the first frame is made then) */
+    };
     struct cg__home *home;   /* the owner thread's inbox; never changes
                                 but for an orphan that is adopted */
-    cg_gen *inbox_next;
-    cg__fpenv fp;            /* CG_OPT_FPENV: the body's own environment */
+#if CG_ASAN || CG_TSAN
+    cg__ctx *resumer;        /* context whose stack we return to: the
+                                sanitizers' switches name its stack (the
+                                assembly fast paths never kept it) */
     cg__san san;             /* sanitizer state of this stack */
+#endif
 };
+
+/* How many generators may delegate to one at a time (yf_refs' width). */
+#define YF_REFS_MAX ((1u << 24) - 1)
+
+/* The delegator that resumed g, while g runs below the top of a chain
+ * (gen.c): its exceptions chain to that delegator's (ctx.parent), set when
+ * g joins the chain. */
+static inline cg_gen *gen_up(const cg_gen *g) { return g->ctx.parent->gen; }
+
+/* The usable size of g's stack, as made (kept once closed). Stack sizes
+ * are whole pages, and pages are whole multiples of 4 KiB. */
+static inline size_t gen_stack_size(const cg_gen *g) { return (size_t)g->stack_4k << 12; }
+static inline void gen_set_stack_size(cg_gen *g, size_t size) { g->stack_4k = (uint32_t)(size >> 12); }
+
+/* A compact generator that is not resident keeps its used stack bytes,
+ * from sp to the top, in its swap buffer. */
+static inline size_t swap_len(const cg_gen *g) { return (size_t)(g->stack->hi - (char *)g->sp); }
+
+/* CG_OPT_FPENV: the body's saved floating-point environment sits in the
+ * top bytes of its own stack, above its first frame (gen_top), where it
+ * costs the handle nothing, and where compact mode's swap copy keeps it.
+ * It is read and written by the resumer only while the generator is
+ * suspended or just switched back, its stack resident. */
+#define GEN_FP_RESERVE ((sizeof(cg__fpenv) + 15) & ~(size_t)15)
+static inline cg__fpenv *gen_fp(const cg_gen *g) { return (cg__fpenv *)(void *)(g->stack->hi - GEN_FP_RESERVE); }
+/* Where g's first frame goes (cg__frame_ready): below its saved
+ * environment, if it keeps one. */
+static inline char *gen_top(const cg_gen *g) {
+    return g->stack->hi - ((g->fpenv & GEN_FPENV) ? GEN_FP_RESERVE : 0);
+}
 
 /* The generator layer's per-thread state. */
 typedef struct cg__genthread {
@@ -107,9 +164,14 @@ typedef struct cg__genthread {
                                 tools/cogen-gdb.py walks it) */
     cg_gen *spare;           /* freed handles kept for reuse (gen_life.c) */
     unsigned nspare;
-    cg_gen *res_head;        /* compact generators whose stack pages are */
-    cg_gen *res_tail;        /* resident, oldest first (gen_compact.c) */
-    unsigned nres;
+    cg_gen **res;            /* compact generators whose stack pages are
+                                resident, oldest first, in a ring of res_cap
+                                slots (a power of two) from res_first to
+                                res_end (counting on: the slot is the count
+                                modulo res_cap); NULL in the slot of one that
+                                left (gen_compact.c). From malloc */
+    unsigned res_cap, res_first, res_end;
+    unsigned nres;           /* how many are in the ring */
     unsigned res_limit;      /* how many may be resident; 0: the default */
     struct cg__home *home;   /* where other threads send frees (gen_xthread.c) */
 } cg__genthread;
@@ -191,8 +253,9 @@ static inline void *switch_in(cg_gen *g, cg__ctx *from, void *value) {
     return r;
 }
 
-/* Body side, for the last time: the stack is abandoned. */
-CG_NORETURN static inline void switch_final(cg_gen *g) {
+/* Body side, for the last time: the stack is abandoned. value goes to the
+ * resumer as a yield's does (the body's return value). */
+CG_NORETURN static inline void switch_final(cg_gen *g, void *value) {
     if (g->canary && !cg__canary_ok(g->stack)) cg__gen_canary_dead(g);
     CG_CHECK(g->ctx.chain == NULL, "generator ended with exception records on its stack");
 #if CG_ASAN
@@ -201,7 +264,7 @@ CG_NORETURN static inline void switch_final(cg_gen *g) {
 #if CG_TSAN
     __tsan_switch_to_fiber(san_of(g->resumer)->tsan_fiber, 0);
 #endif
-    cg__switch(&g->sp, g->ret_sp, NULL);
+    cg__switch(&g->sp, g->ret_sp, value);
     cg__fatal(__FILE__, __LINE__, "a finished generator was resumed");
 }
 
@@ -210,7 +273,7 @@ static inline void arrived(cg_gen *g) {
 #if CG_ASAN
     cg__san *r = san_of(g->resumer);
     __sanitizer_finish_switch_fiber(g->san.asan_fake, &r->asan_bottom, &r->asan_size);
-    if (CG_UNLIKELY(g->in == IN_DIE)) switch_final(g);
+    if (CG_UNLIKELY(g->in == IN_DIE)) switch_final(g, NULL);
 #else
     (void)g;
 #endif
@@ -252,7 +315,7 @@ CG_HIDDEN void cg__compact_make_resident(cg_gen *g);
 /* Copies a swapped-out generator's frames back (records about to be read
  * by a discard; it will not run again). */
 CG_HIDDEN void cg__compact_swap_in(cg_gen *g);
-/* The stack goes: the generator leaves the resident list and its buffer. */
+/* The stack goes: the generator leaves the resident ring and its buffer. */
 CG_HIDDEN void cg__compact_release(cg_gen *g);
 
 /* What ev rests at while g is suspended (see EV_YIELD_SLOW). */
@@ -289,11 +352,13 @@ static inline void *resume(cg_gen *n, cg__ctx *caller, unsigned in, void *value,
 #if CG_FASTPATH
     /* A fresh generator from cg_new's common case has no first frame yet
      * (gen_life.c, first_frame): the assembly writes none, C writes it. */
-    if (CG_UNLIKELY(!n->sp)) n->sp = cg__frame_ready(n->stack->lo, n->stack->hi, n);
+    if (CG_UNLIKELY(!n->sp)) n->sp = cg__frame_ready(n->stack->lo, gen_top(n), n);
 #endif
     n->in = (unsigned char)in;
     n->exc = e;
+#if CG_ASAN || CG_TSAN
     n->resumer = caller;
+#endif
     cg__t.cur = &n->ctx;
     before_resume(n, in);
     void *r = CG_UNLIKELY(n->fpenv) ? cg__switch_in_slow(n, caller, value) : switch_in(n, caller, value);

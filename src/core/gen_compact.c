@@ -22,28 +22,60 @@
 
 #define COMPACT_RESIDENT 64
 
+/* The resident generators of a thread, oldest first, are a ring of slots
+ * (cg__gt.res): a generator that becomes resident takes the next slot
+ * (res_append), one that leaves empties its own (res_unlink), which it
+ * knows from its res_slot; the oldest are evicted from the front. A
+ * generator's res_slot shares its word with the swap buffer (gen.h): only
+ * a resident one has a slot, only one that is not has a buffer. No link
+ * in the handle: the ring costs a pointer per slot, for as many slots as
+ * are resident (64 by default), not per generator. */
+static inline cg_gen **res_at(unsigned i) { return &cg__gt.res[i & (cg__gt.res_cap - 1)]; }
+
 static void res_unlink(cg_gen *g) {
     if (!g->resident) return;
-    if (g->res_prev)
-        g->res_prev->res_next = g->res_next;
-    else
-        cg__gt.res_head = g->res_next;
-    if (g->res_next)
-        g->res_next->res_prev = g->res_prev;
-    else
-        cg__gt.res_tail = g->res_prev;
+    *res_at((unsigned)g->res_slot) = NULL;
+    g->res_slot = 0; /* the swap word: no buffer yet */
     g->resident = 0;
     cg__gt.nres--;
+    while (cg__gt.res_first != cg__gt.res_end && !*res_at(cg__gt.res_first)) cg__gt.res_first++;
 }
 
+/* Room for one more slot: a full ring moves its taken slots, in order, to
+ * a new ring, twice as big if more than a quarter of them are taken (so
+ * that the move comes once every three appends per resident generator at
+ * most). 0 without memory for it. */
+static int res_make_room(void) {
+    unsigned cap = cg__gt.res_cap;
+    if (cg__gt.res_end - cg__gt.res_first < cap) return 1;
+    unsigned ncap = !cap ? 256 : cg__gt.nres > cap / 4 ? cap * 2 : cap;
+    /* Bookkeeping that outlives any one allocator setting, as the stack
+     * records: from malloc itself. */
+    cg_gen **ring = ncap >= cap && ncap < (1u << 30) ? calloc(ncap, sizeof *ring) : NULL;
+    if (!ring) return 0;
+    unsigned n = 0;
+    for (unsigned i = cg__gt.res_first; i != cg__gt.res_end; i++) {
+        cg_gen *v = *res_at(i);
+        if (v) {
+            v->res_slot = n;
+            ring[n++] = v;
+        }
+    }
+    free(cg__gt.res);
+    cg__gt.res = ring;
+    cg__gt.res_cap = ncap;
+    cg__gt.res_first = 0;
+    cg__gt.res_end = n;
+    return 1;
+}
+
+/* g becomes resident. Without memory for the ring it is not entered: it
+ * then simply stays resident, as one whose copy could not be made. */
 static void res_append(cg_gen *g) {
-    g->res_next = NULL;
-    g->res_prev = cg__gt.res_tail;
-    if (cg__gt.res_tail)
-        cg__gt.res_tail->res_next = g;
-    else
-        cg__gt.res_head = g;
-    cg__gt.res_tail = g;
+    if (!res_make_room()) return;
+    unsigned i = cg__gt.res_end++;
+    *res_at(i) = g;
+    g->res_slot = i;
     g->resident = 1;
     cg__gt.nres++;
 }
@@ -52,7 +84,7 @@ static void res_append(cg_gen *g) {
  * drops its pages. Returns 0 if there is no memory for the copy (then it
  * simply stays resident). */
 static int swap_out(cg_gen *g) {
-    size_t len = (size_t)(g->stack->hi - (char *)g->sp);
+    size_t len = swap_len(g);
     void *buf = cg__alloc(len);
     if (!buf) return 0;
 #if CG_ASAN
@@ -60,18 +92,28 @@ static int swap_out(cg_gen *g) {
 #endif
     memcpy(buf, g->sp, len);
     cg__stack_drop_pages(g->stack);
-    g->swap = buf;
-    g->swap_len = len;
     res_unlink(g);
+    g->swap = buf;
     set_swapped(g, 1);
     return 1;
 }
 
+/* The frames go back to the stack; a generator that never ran gets its
+ * first frame there (cg__compact_init keeps none). */
+static void frames_back(cg_gen *g) {
+    if (g->swap) {
+        memcpy(g->sp, g->swap, swap_len(g));
+        cg__dealloc(g->swap);
+        g->swap = NULL;
+    } else {
+        g->sp = cg__frame_ready(g->stack->lo, gen_top(g), g);
+    }
+}
+
 void cg__compact_swap_in(cg_gen *g) {
-    if (!g->swap) return;
-    memcpy(g->stack->hi - g->swap_len, g->swap, g->swap_len);
-    cg__dealloc(g->swap);
-    g->swap = NULL;
+    if (!owner_swapped(g)) return;
+    frames_back(g);
+    set_swapped(g, 0); /* not resident either: it will not run again */
 }
 
 /* A process-wide default, for running a whole test suite in compact mode:
@@ -101,16 +143,14 @@ static unsigned res_limit(void) {
  * another) stay: their frames are in use. */
 static void evict_excess(void) {
     unsigned limit = res_limit();
-    cg_gen *v = cg__gt.res_head;
-    while (cg__gt.nres > limit && v) {
-        cg_gen *next = v->res_next;
-        if (v->state == CG_GEN_SUSPENDED && !swap_out(v)) break;
-        v = next;
+    for (unsigned i = cg__gt.res_first; cg__gt.nres > limit && i != cg__gt.res_end; i++) {
+        cg_gen *v = *res_at(i);
+        if (v && v->state == CG_GEN_SUSPENDED && !swap_out(v)) break;
     }
 }
 
 void cg__compact_make_resident(cg_gen *g) {
-    cg__compact_swap_in(g);
+    frames_back(g);
     set_swapped(g, 0);
     res_append(g);
     evict_excess();
@@ -128,24 +168,27 @@ unsigned cg_compact_resident(unsigned limit) {
 
 
 int cg__compact_init(cg_gen *g) {
-    /* The initial frame goes to the swap buffer: the stack's pages are not
-     * touched until the generator first runs. The frame holds no address
-     * of its own, so it can be built anywhere with the same alignment and
-     * copied to the top of the stack later. */
+    /* The stack's pages are not touched until the generator first runs,
+     * and no buffer is kept for its first frame either: that frame is
+     * made from g alone, on the stack, when it first becomes resident
+     * (frames_back). (A buffer made here and freed at the first run left,
+     * with a million generators made before any ran, a million holes in
+     * the heap that nothing of their size came to fill.) sp is where the
+     * frame will be: it holds no address of its own, so it is built in
+     * tmp with the stack's alignment to learn its size. */
     _Alignas(16) char tmp[256];
-    char *fsp = cg__frame_ready(tmp, tmp + sizeof tmp, g);
-    g->swap_len = (size_t)(tmp + sizeof tmp - fsp);
-    g->swap = cg__alloc(g->swap_len);
-    if (!g->swap) return 0;
-    memcpy(g->swap, fsp, g->swap_len);
-    g->sp = g->stack->hi - g->swap_len;
+    char *top = gen_top(g), *ttop = tmp + sizeof tmp - ((uintptr_t)top & 15);
+    g->sp = top - (ttop - (char *)cg__frame_ready(tmp, ttop, g));
+    g->swap = NULL;
     set_swapped(g, 1);
     return 1;
 }
 
 void cg__compact_release(cg_gen *g) {
-    res_unlink(g);
-    cg__dealloc(g->swap);
+    if (g->resident)
+        res_unlink(g);
+    else
+        cg__dealloc(g->swap);
     g->swap = NULL;
     set_swapped(g, 0);
 }

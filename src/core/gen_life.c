@@ -19,7 +19,6 @@ _Static_assert(offsetof(cg_gen, sp) == CG_G_SP, "layout.h");
 _Static_assert(offsetof(cg_gen, ret_sp) == CG_G_RETSP, "layout.h");
 _Static_assert(offsetof(cg_gen, owner) == CG_G_OWNER, "layout.h");
 _Static_assert(offsetof(cg_gen, yf) == CG_G_YF, "layout.h");
-_Static_assert(offsetof(cg_gen, resumer) == CG_G_RESUMER, "layout.h");
 _Static_assert(offsetof(cg_gen, state) == CG_G_STATE, "layout.h");
 _Static_assert(offsetof(cg_gen, ev) == CG_G_EV, "layout.h");
 _Static_assert(offsetof(cg_gen, in) == CG_G_IN, "layout.h");
@@ -29,7 +28,7 @@ _Static_assert(offsetof(cg_gen, stack) == CG_G_STACK, "layout.h");
 _Static_assert(offsetof(cg__stack, hi) == CG_STACK_HI, "layout.h");
 _Static_assert(IN_THROW == CG_IN_THROW, "layout.h");
 #if defined(__x86_64__) && !CG_ASAN && !CG_TSAN
-_Static_assert(sizeof(cg_gen) <= 232, "a generator handle grew: memory per generator is a target");
+_Static_assert(sizeof(cg_gen) <= 152, "a generator handle grew: memory per generator is a target");
 #endif
 _Static_assert(offsetof(cg__thread, cur) == CG_T_CUR, "layout.h");
 #if CG_FASTPATH
@@ -44,34 +43,38 @@ static void unraisable(cg_exc *e, cg_gen *g);
  * The two upcalls (src/core/upcalls.h)
  * ------------------------------------------------------------------ */
 
-void cg__gen_main(cg_gen *g) {
+cg__body cg__gen_start(cg_gen *g) {
     arrived(g);
     /* A throw or close never starts a body: the first resume is a send. */
-    g->val = g->fn(g, g->arg);
+    return (cg__body){g->fn, g->arg};
+}
+
+void cg__gen_return(cg_gen *g, void *value) {
     g->ev = EV_RETURN;
-    switch_final(g);
+    switch_final(g, value);
 }
 
 void cg__gen_finish(cg_gen *g, cg_exc *e) {
     g->exc = e;
     g->ev = EV_RAISE;
-    switch_final(g);
+    switch_final(g, NULL);
 }
 
 void *cg__switch_in_fpenv(cg_gen *g, cg__ctx *from, void *value) {
     cg__fpenv mine;
     cg__fpenv_get(&mine);
-    if ((g->fpenv & GEN_FPENV_SAVED) && !cg__fpenv_eq(&g->fp, &mine)) cg__fpenv_set(&g->fp);
+    cg__fpenv *fp = gen_fp(g);
+    if ((g->fpenv & GEN_FPENV_SAVED) && !cg__fpenv_eq(fp, &mine)) cg__fpenv_set(fp);
     void *r = switch_in(g, from, value);
-    cg__fpenv_get(&g->fp);
+    cg__fpenv_get(fp);
     g->fpenv |= GEN_FPENV_SAVED;
-    if (!cg__fpenv_eq(&g->fp, &mine)) cg__fpenv_set(&mine);
+    if (!cg__fpenv_eq(fp, &mine)) cg__fpenv_set(&mine);
     return r;
 }
 
 void cg__gen_canary_dead(cg_gen *g) {
     fprintf(stderr, "cogen: stack overflow in generator '%s' (stack size %zu bytes, no guard page: canary overwritten)\n",
-            cg_gen_name(g), g->stack_size);
+            cg_gen_name(g), gen_stack_size(g));
     fflush(stderr);
     abort();
 }
@@ -81,7 +84,7 @@ void cg__gen_canary_dead(cg_gen *g) {
  *
  * Handles are recycled per thread: malloc and free cost more than all the
  * rest of a generator's life cycle. A spare handle is linked through its
- * `up` field, which means nothing while it is spare, and its state is
+ * `live_next` field (it is on no live list while it is spare), and its state is
  * STATE_FREED, so that a second cg_free of it (before cg_new reuses it) or
  * a resume is reported instead of corrupting the list.
  *
@@ -101,8 +104,8 @@ void cg__gen_canary_dead(cg_gen *g) {
 #define CG_DEBUG_HANDLES 0
 #endif
 
-static inline cg_gen *spare_next(const cg_gen *g) { return g->up; }
-static inline void set_spare_next(cg_gen *g, cg_gen *next) { g->up = next; }
+static inline cg_gen *spare_next(const cg_gen *g) { return g->live_next; }
+static inline void set_spare_next(cg_gen *g, cg_gen *next) { g->live_next = next; }
 
 static int debug_handles = -1; /* -1: not read yet */
 
@@ -372,11 +375,11 @@ CG_NOINLINE static cg_gen *new_slow(cg_fn fn, void *arg, const cg_opts *opts) {
     g->arg = arg;
     g->stack = st;
     g->name = opts->name;
-    g->stack_size = (size_t)(st->hi - st->lo);
+    gen_set_stack_size(g, (size_t)(st->hi - st->lo));
     g->compact = compact;
     g->home = home;
     if (!compact) {
-        g->sp = cg__frame_ready(st->lo, st->hi, g);
+        g->sp = cg__frame_ready(st->lo, gen_top(g), g);
     } else if (!cg__compact_init(g)) {
         cg__stack_put(st);
         g->stack = NULL;
@@ -480,7 +483,7 @@ cg_gen *cg_new(cg_fn fn, void *arg, const cg_opts *opts) {
     g->arg = arg;
     g->stack = st;
     g->name = name;
-    g->stack_size = size;
+    gen_set_stack_size(g, size);
     g->compact = 0;
     g->home = home;
     g->sp = first_frame(st, g);
@@ -569,7 +572,7 @@ static inline const cg_gen *live(const cg_gen *g, const char *op) {
 cg_state cg_gen_state(const cg_gen *g) { return live(g, "cg_gen_state") ? (cg_state)g->state : CG_GEN_CLOSED; }
 const char *cg_gen_name(const cg_gen *g) { return live(g, "cg_gen_name") && g->name ? g->name : "generator"; }
 cg_gen *cg_gen_yieldfrom(const cg_gen *g) { return live(g, "cg_gen_yieldfrom") ? g->yf : NULL; }
-size_t cg_gen_stack_size(const cg_gen *g) { return live(g, "cg_gen_stack_size") ? g->stack_size : 0; }
+size_t cg_gen_stack_size(const cg_gen *g) { return live(g, "cg_gen_stack_size") ? gen_stack_size(g) : 0; }
 void *cg_gen_arg(const cg_gen *g) { return live(g, "cg_gen_arg") ? g->arg : NULL; }
 int cg_gen_compact(const cg_gen *g) { return live(g, "cg_gen_compact") ? g->compact : 0; }
 int cg_gen_fpenv(const cg_gen *g) { return live(g, "cg_gen_fpenv") ? (g->fpenv & GEN_FPENV) != 0 : 0; }

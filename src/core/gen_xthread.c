@@ -90,14 +90,18 @@ void cg__gen_thread_exit(void) {
         next = g->live_next;
         g->live_prev = NULL;
         g->live_next = NULL;
-        g->resident = 0;
+        if (g->resident) { /* the ring goes: its word is the swap's */
+            g->resident = 0;
+            g->res_slot = 0;
+        }
         if (g->in_inbox) continue; /* finalized below, by us */
         set_owner(g, ORPHAN | (owner_word(g) & OWNER_SWAPPED));
         orphans++;
     }
     cg__gt.live = NULL;
-    cg__gt.res_head = cg__gt.res_tail = NULL;
-    cg__gt.nres = 0;
+    free(cg__gt.res);
+    cg__gt.res = NULL;
+    cg__gt.res_cap = cg__gt.res_first = cg__gt.res_end = cg__gt.nres = 0;
     h->orphans = orphans;
     pthread_mutex_unlock(&h->lock);
     free_inbox_list(list);

@@ -238,7 +238,7 @@ static void unmap(cg__stack *s) {
 #if CG_VALGRIND
     VALGRIND_STACK_DEREGISTER(s->vg_id);
 #endif
-    munmap(s->map, s->map_len);
+    munmap(s->map, (size_t)(s->hi - s->map));
     atomic_fetch_sub(&n_mappings, 2);
     free(s);
 }
@@ -452,8 +452,7 @@ CG_COLD static cg__stack *stack_new(cg__pool *p, size_t size, unsigned flags) {
         if (m != MAP_FAILED) {
             if (mprotect(m, guard_size, PROT_NONE) == 0) {
                 atomic_fetch_add(&n_mappings, 2);
-                s->map = m;
-                s->map_len = total;
+                s->map = m; /* [m, m + total): ends at hi */
                 s->kind = CG_GUARD_PAGE;
                 base = m;
             } else {
@@ -683,3 +682,5 @@ int cg__stack_guard_hit(const cg__stack *s, const void *addr) {
     const char *a = addr;
     return s->kind == CG_GUARD_PAGE && a < s->lo && a >= s->lo - guard_size;
 }
+
+_Static_assert(sizeof(void *) != 8 || sizeof(cg__stack) <= 40, "a stack record outgrew its 48-byte malloc chunk");

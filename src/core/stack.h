@@ -9,12 +9,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* 40 bytes, a 48-byte malloc chunk: every generator has one. */
 typedef struct cg__stack {
     struct cg__stack *next;  /* pool link */
     char *lo;                /* lowest usable byte */
     char *hi;                /* one past the highest usable byte */
-    char *map;               /* own mapping to unmap, or NULL (slab stack) */
-    size_t map_len;
+    char *map;               /* own mapping to unmap (it ends at hi), or
+                                NULL (slab stack) */
     unsigned kind;           /* cg_guard */
     unsigned vg_id;          /* valgrind stack id */
 } cg__stack;
