@@ -621,7 +621,7 @@ static CG_NOINLINE cg_handle *timer_new_slow(cg_loop *loop, cg_ns when, cg_callb
     return h;
 }
 
-static inline cg_handle *timer_new(cg_loop *loop, cg_ns when, cg_callback fn, void *arg) {
+static inline CG_NO_SLP cg_handle *timer_new(cg_loop *loop, cg_ns when, cg_callback fn, void *arg) {
     cg__freelist *fl = &loop->handle_cache;
     cg_handle *h = fl->head;
     size_t i = loop->nheap;
@@ -635,11 +635,12 @@ static inline cg_handle *timer_new(cg_loop *loop, cg_ns when, cg_callback fn, vo
     loop->timer_seq++;
     loop->nheap = i + 1;
     h->when = when;
-    heap_set(loop, i, s);
+    loop->heap[i] = s;
+    h->heap_at = i; /* heap_set's test of the slot's kind: known here */
     return h;
 }
 
-cg_handle *cg_loop_call_at(cg_loop *loop, cg_ns when, cg_callback fn, void *arg) {
+CG_NO_SLP cg_handle *cg_loop_call_at(cg_loop *loop, cg_ns when, cg_callback fn, void *arg) {
     if (!loop || !fn) {
         errno = EINVAL;
         return NULL;
@@ -660,7 +661,7 @@ static CG_NOINLINE cg_handle *call_later_slow(cg_loop *loop, cg_ns delay, cg_cal
 /* The common case (a loop outside debug mode with this iteration's clock
  * reading) tests its three conditions at once and calls nothing but in
  * tail position, so it saves no registers; the rest is call_later_slow. */
-cg_handle *cg_loop_call_later(cg_loop *loop, cg_ns delay, cg_callback fn, void *arg) {
+CG_NO_SLP cg_handle *cg_loop_call_later(cg_loop *loop, cg_ns delay, cg_callback fn, void *arg) {
     if (CG_UNLIKELY(!loop || !fn || loop->debug || (loop->flags & CG_LOOP_VIRTUAL_CLOCK) || !loop->clock_valid))
         return call_later_slow(loop, delay, fn, arg);
     return timer_new(loop, loop->clock + delay, fn, arg);
