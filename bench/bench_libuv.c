@@ -65,9 +65,10 @@ static void timer_arm_cancel(long n) {
     uv_timer_t t;
     uv_timer_init(loop, &t);
     uv_update_time(loop);
+    uint32_t rng = bench_rng_state; /* in a register: common.h */
 #define ARM_CANCEL()                                                                  \
     do {                                                                              \
-        uv_timer_start(&t, never, 1 + next_deadline_ms() % TIMER_SPAN_MS, 0);         \
+        uv_timer_start(&t, never, 1 + next_deadline_ms_r(&rng) % TIMER_SPAN_MS, 0);   \
         uv_timer_stop(&t);                                                            \
     } while (0)
     for (long i = 0; i < WARMUP; i++) ARM_CANCEL();

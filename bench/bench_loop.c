@@ -254,8 +254,8 @@ static void never(void *arg) {
     bench_die("a cancelled timer fired");
 }
 
-static inline void arm_cancel_once(cg_loop *loop) {
-    cg_handle *h = cg_loop_call_later(loop, CG_MS(1 + next_deadline_ms() % TIMER_SPAN_MS), never, NULL);
+static inline void arm_cancel_once(cg_loop *loop, uint32_t *rng) {
+    cg_handle *h = cg_loop_call_later(loop, CG_MS(1 + next_deadline_ms_r(rng) % TIMER_SPAN_MS), never, NULL);
     if (!h) bench_die("out of memory");
     cg_handle_cancel(h);
     cg_handle_unref(h);
@@ -266,7 +266,9 @@ static void *arm_cancel_main(cg_gen *g, void *arg) {
     long n = *(long *)arg;
     cg_loop *loop = cg_get_running_loop();
     double best;
-    TIME_OPS(best, n, arm_cancel_once(loop));
+    uint32_t rng = bench_rng_state; /* in a register: common.h */
+    TIME_OPS(best, n, arm_cancel_once(loop, &rng));
+    bench_rng_state = rng;
     bench_result("timer_arm_cancel", IMPL, best, "ns", n, "api=call_later");
     cg_sleep(CG_MS(TIMER_SPAN_MS + 1)); /* had one not been cancelled, it would fire now */
     return NULL;
@@ -280,15 +282,17 @@ static void *arm_cancel_main(cg_gen *g, void *arg) {
 
 static void empty_block(void *arg) { (void)arg; }
 
-static inline void timeout_scope_once(void) {
-    cg_timeout_call(CG_MS(1 + next_deadline_ms() % TIMER_SPAN_MS), empty_block, NULL);
+static inline void timeout_scope_once(uint32_t *rng) {
+    cg_timeout_call(CG_MS(1 + next_deadline_ms_r(rng) % TIMER_SPAN_MS), empty_block, NULL);
 }
 
 static void *timeout_scope_main(cg_gen *g, void *arg) {
     (void)g;
     long n = *(long *)arg;
     double best;
-    TIME_OPS(best, n, timeout_scope_once());
+    uint32_t rng = bench_rng_state; /* in a register: common.h */
+    TIME_OPS(best, n, timeout_scope_once(&rng));
+    bench_rng_state = rng;
     bench_result("timer_arm_cancel_timeout", IMPL, best, "ns", n, "api=cg_timeout_call");
     cg_sleep(CG_MS(TIMER_SPAN_MS + 1)); /* a scope's timer that outlived it would fire now */
     return NULL;
